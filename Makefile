@@ -1,0 +1,63 @@
+# Thin front-end to meson for the README's commands. No source lists here:
+# meson.build is the one place files are registered.
+BUILD    ?= build
+ASAN     ?= build-asan
+FUZZDIR  ?= build-fuzz
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+PORT     ?= 9001
+FUZZ_SECONDS ?= 30
+MESON    ?= meson
+
+.PHONY: all deps check demo install asan valgrind fuzz bench clean
+
+all: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+$(BUILD)/build.ninja:
+	scripts/install-deps.sh build
+	$(MESON) setup $(BUILD) --prefix=$(PREFIX)
+
+deps:
+	scripts/install-deps.sh check
+
+check:
+	scripts/install-deps.sh check
+	tests/interop/setup.sh
+	@[ -f $(BUILD)/build.ninja ] || $(MESON) setup $(BUILD) --prefix=$(PREFIX)
+	ninja -C $(BUILD)
+	$(MESON) test -C $(BUILD) --print-errorlogs --num-processes 2
+
+demo:
+	scripts/install-deps.sh demo
+	@[ -f $(BUILD)/build.ninja ] || $(MESON) setup $(BUILD) --prefix=$(PREFIX)
+	ninja -C $(BUILD)
+	$(BUILD)/examples/echo-server --port $(PORT)
+
+install: all
+	$(MESON) configure $(BUILD) --prefix=$(PREFIX)
+	DESTDIR=$(DESTDIR) $(MESON) install -C $(BUILD) --no-rebuild
+
+asan:
+	scripts/install-deps.sh asan
+	tests/interop/setup.sh
+	@[ -f $(ASAN)/build.ninja ] || $(MESON) setup $(ASAN) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+	ninja -C $(ASAN)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  $(MESON) test -C $(ASAN) --print-errorlogs --num-processes 2 --timeout-multiplier 3
+
+valgrind: all
+	$(MESON) test -C $(BUILD) --suite unit --print-errorlogs --num-processes 2 --timeout-multiplier 10 \
+	  --wrapper 'valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --show-leak-kinds=definite,indirect,possible --track-fds=no --quiet'
+
+fuzz:
+	scripts/install-deps.sh fuzz
+	@[ -f $(FUZZDIR)/build.ninja ] || CC=clang $(MESON) setup $(FUZZDIR) -Dfuzz=true -Dtests=false -Dexamples=false -Db_lundef=false
+	ninja -C $(FUZZDIR)
+	fuzz/run.sh $(FUZZDIR) $(FUZZ_SECONDS)
+
+bench: all
+	$(BUILD)/bench/bench-idle-memory
+
+clean:
+	rm -rf $(BUILD) $(ASAN) $(FUZZDIR)
