@@ -1,0 +1,988 @@
+/*
+ * wsp_conn: one WebSocket connection over wslay's event API, with the I/O
+ * turned inside out. Input is walked by a small header parser (struct
+ * wsp__rx) before wslay sees it: that parser enforces the frame-level rules
+ * with exact close codes and knows where messages end, so a connection at
+ * a message boundary holds no wslay context at all. Output frames are
+ * written straight into the connection's output queue; wslay's own output
+ * (automatic pongs, close replies, its close frames on UTF-8 and close-code
+ * errors) reaches the same queue through its send callback, so order is
+ * kept frame by frame.
+ */
+#include <string.h>
+#include <sys/random.h>
+
+#include "conn_private.h"
+
+static const uint64_t limit_defaults[WSP_LIMIT__COUNT] = {
+    [WSP_LIMIT_MAX_MESSAGE] = 16u << 20,
+    [WSP_LIMIT_MAX_HANDSHAKE] = 8192,
+    [WSP_LIMIT_MAX_HTTP_BODY] = 65536,
+    [WSP_LIMIT_MAX_QUEUED] = (16u << 20) + (1u << 20),
+    [WSP_LIMIT_HIGH_WATER] = 1u << 20,
+    [WSP_LIMIT_HANDSHAKE_TIMEOUT] = 10000,
+    [WSP_LIMIT_PING_INTERVAL] = 0,
+    [WSP_LIMIT_PONG_TIMEOUT] = 10000,
+    [WSP_LIMIT_CLOSE_TIMEOUT] = 5000,
+};
+
+#define CTL_MAX 125
+
+/* ---- Small helpers ---------------------------------------------------- */
+
+uint64_t wsp__conn_now(const struct wsp_conn *c) {
+  return c->cb.now ? c->cb.now(c->user_data) : c->now;
+}
+
+static uint64_t due_after(uint64_t now, uint64_t ms) {
+  return ms ? now + ms : WSP_NO_DEADLINE;
+}
+
+static void really_free(struct wsp_conn *c) {
+  if (c->ws)
+    wslay_event_context_free(c->ws);
+  wsp__hs_free(c);
+  wsp__outq_clear(&c->out, &c->mem);
+  wsp__free(&c->mem, c->msg);
+  wsp__free(&c->mem, c->protocol);
+  {
+    struct wsp_mem mem = c->mem;
+    wsp__free(&mem, c);
+  }
+}
+
+void wsp__conn_enter(struct wsp_conn *c) { c->depth++; }
+
+void wsp__conn_leave(struct wsp_conn *c) {
+  if (--c->depth == 0 && c->free_pending)
+    really_free(c);
+}
+
+/* Strict UTF-8 (RFC 3629): no overlongs, surrogates or code points above
+ * U+10FFFF. Used for outgoing close reasons. */
+static int utf8_valid(const uint8_t *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    uint8_t b = s[i];
+    size_t k;
+    uint32_t cp;
+    if (b < 0x80) {
+      i++;
+      continue;
+    } else if (b >= 0xc2 && b <= 0xdf) {
+      k = 1;
+      cp = b & 0x1f;
+    } else if (b >= 0xe0 && b <= 0xef) {
+      k = 2;
+      cp = b & 0x0f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      k = 3;
+      cp = b & 0x07;
+    } else {
+      return 0;
+    }
+    if (n - i <= k)
+      return 0;
+    for (size_t j = 1; j <= k; j++) {
+      if ((s[i + j] & 0xc0) != 0x80)
+        return 0;
+      cp = (cp << 6) | (s[i + j] & 0x3f);
+    }
+    if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+      return 0;
+    i += k + 1;
+  }
+  return 1;
+}
+
+static int close_code_sendable(int code) {
+  /* The codes a peer's wslay accepts: 1012-1014 would be refused. */
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+         (code >= 3000 && code <= 4999);
+}
+
+/* ---- Output ----------------------------------------------------------- */
+
+void wsp__conn_appended(struct wsp_conn *c, size_t before) {
+  if (before == 0 && c->out.bytes > 0 && c->cb.on_want_write && WSP__LIVE(c))
+    c->cb.on_want_write(c, c->user_data);
+  if (!c->bp_above && c->out.bytes >= c->limits[WSP_LIMIT_HIGH_WATER] &&
+      c->limits[WSP_LIMIT_HIGH_WATER]) {
+    c->bp_above = 1;
+    if (c->cb.on_backpressure && WSP__LIVE(c))
+      c->cb.on_backpressure(c, 1, c->user_data);
+  }
+}
+
+int wsp__conn_queue(struct wsp_conn *c, const void *data, size_t len) {
+  size_t before = c->out.bytes;
+  int rv = wsp__outq_append(&c->out, &c->mem, data, len);
+  if (rv == 0)
+    wsp__conn_appended(c, before);
+  return rv;
+}
+
+/* Queue one frame. Control frames (close, pong, ping) ignore the cap so
+ * that a close or a keepalive always gets out. */
+static int write_frame(struct wsp_conn *c, int fin, int opcode,
+                       const uint8_t *data, size_t len, int control) {
+  uint8_t hdr[14], key[4];
+  size_t hlen = 2, before = c->out.bytes, i;
+  int client = c->role == WSP_ROLE_CLIENT;
+  uint8_t *p;
+
+  hdr[0] = (uint8_t)((fin ? 0x80 : 0) | opcode);
+  if (len < 126) {
+    hdr[1] = (uint8_t)len;
+  } else if (len <= 0xffff) {
+    hdr[1] = 126;
+    hdr[2] = (uint8_t)(len >> 8);
+    hdr[3] = (uint8_t)len;
+    hlen = 4;
+  } else {
+    hdr[1] = 127;
+    for (i = 0; i < 8; i++)
+      hdr[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+    hlen = 10;
+  }
+  if (client) {
+    if (getrandom(key, 4, 0) != 4)
+      return WSP_ERR_RANDOM;
+    hdr[1] |= 0x80;
+    memcpy(hdr + hlen, key, 4);
+    hlen += 4;
+  }
+  if (!control && c->out.bytes + hlen + len > c->limits[WSP_LIMIT_MAX_QUEUED])
+    return WSP_ERR_QUEUE_FULL;
+  p = wsp__outq_reserve(&c->out, &c->mem, hlen + len);
+  if (!p)
+    return WSP_ERR_NOMEM;
+  memcpy(p, hdr, hlen);
+  if (client) {
+    for (i = 0; i < len; i++)
+      p[hlen + i] = data[i] ^ key[i & 3];
+  } else if (len) {
+    memcpy(p + hlen, data, len);
+  }
+  wsp__conn_appended(c, before);
+  return 0;
+}
+
+/* ---- wslay glue ------------------------------------------------------- */
+
+static ssize_t ws_recv_cb(wslay_event_context_ptr ws, uint8_t *buf,
+                          size_t len, int flags, void *ud) {
+  struct wsp_conn *c = ud;
+  size_t n = 0, k;
+  (void)flags;
+  /* A header held back from the previous input goes first. Fill as much
+   * as possible: wslay stops reading after a short read. */
+  k = WSP__MIN(len, c->pre_len);
+  if (k) {
+    memcpy(buf, c->pre_p, k);
+    c->pre_p += k;
+    c->pre_len -= k;
+    n = k;
+  }
+  k = WSP__MIN(len - n, c->in_len);
+  if (k) {
+    memcpy(buf + n, c->in_p, k);
+    c->in_p += k;
+    c->in_len -= k;
+    n += k;
+  }
+  if (n == 0) {
+    wslay_event_set_error(ws, WSLAY_ERR_WOULDBLOCK);
+    return -1;
+  }
+  return (ssize_t)n;
+}
+
+static ssize_t ws_send_cb(wslay_event_context_ptr ws, const uint8_t *data,
+                          size_t len, int flags, void *ud) {
+  struct wsp_conn *c = ud;
+  (void)flags;
+  /* After the library wrote its own close frame nothing else may follow,
+   * not even wslay's reply to the peer's close. */
+  if (c->own_close)
+    return (ssize_t)len;
+  if (wsp__conn_queue(c, data, len) != 0) {
+    c->nomem = 1;
+    wslay_event_set_error(ws, WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+  }
+  return (ssize_t)len;
+}
+
+static int ws_genmask_cb(wslay_event_context_ptr ws, uint8_t *buf, size_t len,
+                         void *ud) {
+  (void)ws;
+  (void)ud;
+  return getrandom(buf, len, 0) == (ssize_t)len ? 0 : -1;
+}
+
+static int msg_reserve(struct wsp_conn *c, size_t need) {
+  size_t cap;
+  uint8_t *p;
+  if (need <= c->msg_cap)
+    return 0;
+  cap = c->msg_cap ? c->msg_cap : 256;
+  while (cap < need)
+    cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+  if (cap > c->limits[WSP_LIMIT_MAX_MESSAGE] && need <= c->limits[WSP_LIMIT_MAX_MESSAGE])
+    cap = (size_t)c->limits[WSP_LIMIT_MAX_MESSAGE];
+  p = wsp__realloc(&c->mem, c->msg, cap);
+  if (!p)
+    return WSP_ERR_NOMEM;
+  c->msg = p;
+  c->msg_cap = cap;
+  return 0;
+}
+
+static void ws_frame_start_cb(wslay_event_context_ptr ws,
+                              const struct wslay_event_on_frame_recv_start_arg *a,
+                              void *ud) {
+  struct wsp_conn *c = ud;
+  (void)ws;
+  c->rx_data = !(a->opcode & 0x8);
+  c->rx_plen = a->payload_length;
+  c->rx_direct = c->rx_data && a->fin && a->opcode != WSLAY_CONTINUATION_FRAME;
+}
+
+static void ws_frame_chunk_cb(wslay_event_context_ptr ws,
+                              const struct wslay_event_on_frame_recv_chunk_arg *a,
+                              void *ud) {
+  struct wsp_conn *c = ud;
+  (void)ws;
+  if (!c->rx_data || c->nomem)
+    return;
+  if (c->rx_direct && c->msg_len == 0 && a->data_length == c->rx_plen) {
+    /* The whole message is in this chunk: hand it over in place. */
+    c->direct = a->data;
+    c->direct_len = a->data_length;
+    return;
+  }
+  if (msg_reserve(c, c->msg_len + a->data_length) != 0) {
+    c->nomem = 1;
+    return;
+  }
+  memcpy(c->msg + c->msg_len, a->data, a->data_length);
+  c->msg_len += a->data_length;
+}
+
+static void ws_msg_cb(wslay_event_context_ptr ws,
+                      const struct wslay_event_on_msg_recv_arg *a, void *ud) {
+  struct wsp_conn *c = ud;
+  switch (a->opcode) {
+  case WSLAY_TEXT_FRAME:
+  case WSLAY_BINARY_FRAME: {
+    const uint8_t *data = c->direct ? c->direct : c->msg;
+    size_t len = c->direct ? c->direct_len : c->msg_len;
+    if (!c->nomem && c->state == WSP_STATE_OPEN && c->cb.on_message &&
+        WSP__LIVE(c))
+      c->cb.on_message(c, a->opcode, data ? data : (const uint8_t *)"", len,
+                       c->user_data);
+    c->direct = NULL;
+    c->msg_len = 0;
+    break;
+  }
+  case WSLAY_PONG:
+    c->pong_due = WSP_NO_DEADLINE;
+    /* fall through */
+  case WSLAY_PING:
+    /* wslay queued the pong before this callback: send it now, so that it
+     * leaves ahead of replies to messages that follow the ping. */
+    if (a->opcode == WSLAY_PING && wslay_event_send(ws) != 0)
+      c->nomem = 1;
+    if (c->state == WSP_STATE_OPEN && c->cb.on_control && WSP__LIVE(c))
+      c->cb.on_control(c, a->opcode, a->msg ? a->msg : (const uint8_t *)"",
+                       a->msg_length, c->user_data);
+    break;
+  case WSLAY_CONNECTION_CLOSE: {
+    int code = a->status_code ? a->status_code : WSP_CLOSE_NO_STATUS;
+    const uint8_t *reason = a->msg_length > 2 ? a->msg + 2 : NULL;
+    size_t rlen = a->msg_length > 2 ? a->msg_length - 2 : 0;
+    if (c->state == WSP_STATE_OPEN)
+      c->code_sent = (uint16_t)code; /* wslay echoes the peer's code */
+    wsp__conn_finish(c, 0, code, reason, rlen);
+    break;
+  }
+  default:
+    break;
+  }
+}
+
+static const struct wslay_event_callbacks ws_callbacks = {
+    ws_recv_cb,        ws_send_cb, ws_genmask_cb, ws_frame_start_cb,
+    ws_frame_chunk_cb, NULL,       ws_msg_cb,
+};
+
+static int ws_create(struct wsp_conn *c) {
+  int r = c->role == WSP_ROLE_SERVER
+              ? wslay_event_context_server_init(&c->ws, &ws_callbacks, c)
+              : wslay_event_context_client_init(&c->ws, &ws_callbacks, c);
+  if (r != 0) {
+    c->ws = NULL;
+    return WSP_ERR_NOMEM;
+  }
+  /* libwsp reassembles messages itself and enforces the size limit in
+   * the header walker, which sees the cumulative size. */
+  wslay_event_config_set_no_buffering(c->ws, 1);
+  wslay_event_config_set_max_recv_msg_length(c->ws, UINT64_MAX / 2);
+  return 0;
+}
+
+static void ws_release(struct wsp_conn *c) {
+  if (c->ws && !c->in_wslay) {
+    wslay_event_context_free(c->ws);
+    c->ws = NULL;
+  }
+  if (!c->in_wslay) {
+    wsp__free(&c->mem, c->msg);
+    c->msg = NULL;
+    c->msg_cap = c->msg_len = 0;
+    c->direct = NULL;
+  }
+}
+
+/* ---- State changes ---------------------------------------------------- */
+
+int wsp__conn_open(struct wsp_conn *c) {
+  uint64_t now = wsp__conn_now(c);
+  c->state = WSP_STATE_OPEN;
+  c->opened = 1;
+  c->hs_due = WSP_NO_DEADLINE;
+  c->ping_due = due_after(now, c->limits[WSP_LIMIT_PING_INTERVAL]);
+  c->pong_due = WSP_NO_DEADLINE;
+  return 0;
+}
+
+void wsp__conn_finish(struct wsp_conn *c, int error, int code,
+                      const uint8_t *reason, size_t reason_len) {
+  if (c->state == WSP_STATE_CLOSED)
+    return;
+  c->state = WSP_STATE_CLOSED;
+  if (error && !c->error)
+    c->error = error;
+  c->hs_due = c->ping_due = c->pong_due = c->close_due = WSP_NO_DEADLINE;
+  if ((c->opened || c->role == WSP_ROLE_CLIENT) && !c->closed_cb) {
+    c->closed_cb = 1;
+    if (c->cb.on_close && WSP__LIVE(c))
+      c->cb.on_close(c, code, reason, reason_len, c->user_data);
+  }
+  ws_release(c);
+}
+
+/* After a close frame left: input is only scanned for the peer's close. */
+static void enter_closing(struct wsp_conn *c, int error, int code) {
+  if (error && !c->error)
+    c->error = error;
+  c->code_sent = (uint16_t)(code ? code : WSP_CLOSE_NO_STATUS);
+  c->state = WSP_STATE_CLOSING;
+  c->ping_due = c->pong_due = WSP_NO_DEADLINE;
+  c->close_due =
+      due_after(wsp__conn_now(c), c->limits[WSP_LIMIT_CLOSE_TIMEOUT]);
+  ws_release(c);
+}
+
+/* Write a close frame of the library's own and start closing. */
+static int send_close(struct wsp_conn *c, int error, int code,
+                      const char *reason, size_t rlen) {
+  uint8_t payload[CTL_MAX];
+  size_t n = 0;
+  int rv;
+  if (code) {
+    payload[0] = (uint8_t)(code >> 8);
+    payload[1] = (uint8_t)code;
+    if (rlen)
+      memcpy(payload + 2, reason, rlen);
+    n = 2 + rlen;
+  }
+  rv = write_frame(c, 1, WSP_OP_CLOSE, payload, n, 1);
+  if (rv != 0)
+    return rv;
+  c->own_close = 1;
+  enter_closing(c, error, code);
+  return 0;
+}
+
+static int error_for_code(int code) {
+  switch (code) {
+  case WSP_CLOSE_TOO_BIG:
+    return WSP_ERR_TOO_BIG;
+  case WSP_CLOSE_INVALID_PAYLOAD:
+    return WSP_ERR_BAD_UTF8;
+  default:
+    return WSP_ERR_PROTO;
+  }
+}
+
+/* ---- The header walker ------------------------------------------------ */
+
+static uint64_t rx_payload_len(const struct wsp__rx *rx) {
+  uint8_t l7 = rx->hdr[1] & 0x7f;
+  uint64_t v = 0;
+  int i;
+  if (l7 < 126)
+    return l7;
+  if (l7 == 126)
+    return ((uint64_t)rx->hdr[2] << 8) | rx->hdr[3];
+  for (i = 0; i < 8; i++)
+    v = (v << 8) | rx->hdr[2 + i];
+  return v;
+}
+
+/* A complete header is in rx->hdr. Set up the frame and check it against
+ * RFC 6455 section 5; returns 0 or the close code to fail with. */
+static int rx_header(struct wsp_conn *c) {
+  struct wsp__rx *rx = &c->rx;
+  uint8_t b0 = rx->hdr[0], b1 = rx->hdr[1];
+  int op = b0 & 0x0f, control = op & 0x08;
+  uint64_t plen;
+
+  if ((b1 & 0x7f) == 127 && (rx->hdr[2] & 0x80)) {
+    rx->blind = 1; /* no way to find the next frame */
+    return WSP_CLOSE_PROTOCOL_ERROR;
+  }
+  plen = rx_payload_len(rx);
+  rx->opcode = (uint8_t)op;
+  rx->fin = b0 >> 7;
+  rx->masked = b1 >> 7;
+  if (rx->masked)
+    memcpy(rx->mask, rx->hdr + rx->need - 4, 4);
+  rx->remain = plen;
+  rx->off = 0;
+
+  if (b0 & 0x70)
+    return WSP_CLOSE_PROTOCOL_ERROR; /* no extension was negotiated */
+  if (((b1 & 0x7f) == 126 && plen < 126) ||
+      ((b1 & 0x7f) == 127 && plen <= 0xffff))
+    return WSP_CLOSE_PROTOCOL_ERROR; /* length not in its minimal form */
+  if ((op >= 3 && op <= 7) || op >= 11)
+    return WSP_CLOSE_PROTOCOL_ERROR;
+  if (rx->masked != (c->role == WSP_ROLE_SERVER))
+    return WSP_CLOSE_PROTOCOL_ERROR;
+  if (control) {
+    if (!rx->fin || plen > CTL_MAX || (op == WSP_OP_CLOSE && plen == 1))
+      return WSP_CLOSE_PROTOCOL_ERROR;
+    return 0;
+  }
+  if (op == WSP_OP_CONTINUATION) {
+    if (!rx->in_msg)
+      return WSP_CLOSE_PROTOCOL_ERROR;
+    rx->msg_size += plen;
+  } else {
+    if (rx->in_msg)
+      return WSP_CLOSE_PROTOCOL_ERROR;
+    rx->msg_size = plen;
+  }
+  if (rx->msg_size > c->limits[WSP_LIMIT_MAX_MESSAGE])
+    return WSP_CLOSE_TOO_BIG;
+  rx->in_msg = !rx->fin;
+  return 0;
+}
+
+/* Drain mode: the end of a frame; a close frame ends the connection. */
+static int rx_drain_frame_end(struct wsp_conn *c) {
+  struct wsp__rx *rx = &c->rx;
+  int code = WSP_CLOSE_NO_STATUS;
+  const uint8_t *reason = NULL;
+  size_t rlen = 0;
+  if (rx->opcode != WSP_OP_CLOSE)
+    return 0;
+  if (rx->ctl_len >= 2 && c->msg) {
+    code = (c->msg[0] << 8) | c->msg[1];
+    reason = c->msg + 2;
+    rlen = rx->ctl_len - 2u;
+  }
+  wsp__conn_finish(c, 0, code, reason, rlen);
+  return 1;
+}
+
+/*
+ * Walk len bytes of input. In check mode it stops at the first frame that
+ * breaks a rule: *ok is where that frame starts in p (0 if it started in
+ * an earlier call), *used where its header ends, and the close code is
+ * returned. In drain mode nothing is checked; close payloads are captured
+ * and the walk stops at the end of a close frame (returns -1).
+ */
+static int rx_walk(struct wsp_conn *c, const uint8_t *p, size_t len, int drain,
+                   size_t *ok, size_t *used, size_t *close_at) {
+  struct wsp__rx *rx = &c->rx;
+  size_t i = 0, frame_start = SIZE_MAX;
+
+  *close_at = SIZE_MAX;
+  while (i < len) {
+    if (rx->blind) {
+      i = len;
+      break;
+    }
+    if (rx->need == 0 || rx->hlen < rx->need) {
+      if (rx->hlen == 0)
+        frame_start = i;
+      rx->hdr[rx->hlen++] = p[i++];
+      if (rx->hlen == 2) {
+        uint8_t l7 = rx->hdr[1] & 0x7f;
+        rx->need = (uint8_t)(2 + (l7 == 126 ? 2 : l7 == 127 ? 8 : 0) +
+                             ((rx->hdr[1] & 0x80) ? 4 : 0));
+      }
+      if (rx->hlen < 2 || rx->hlen < rx->need)
+        continue;
+      {
+        int code = rx_header(c);
+        if (code && !drain) {
+          *ok = frame_start == SIZE_MAX ? 0 : frame_start;
+          *used = i;
+          return code;
+        }
+        if (rx->opcode == WSP_OP_CLOSE && *close_at == SIZE_MAX)
+          *close_at = frame_start;
+      }
+      rx->ctl_len = 0;
+      if (drain && rx->opcode == WSP_OP_CLOSE && !c->msg) {
+        c->msg = wsp__malloc(&c->mem, CTL_MAX);
+        c->msg_cap = c->msg ? CTL_MAX : 0;
+        if (!c->msg) {
+          c->nomem = 1;
+          *ok = *used = i;
+          return -1;
+        }
+      }
+    } else {
+      size_t take = (size_t)WSP__MIN((uint64_t)(len - i), rx->remain);
+      if (drain && rx->opcode == WSP_OP_CLOSE && c->msg) {
+        size_t j;
+        for (j = 0; j < take && rx->off + j < CTL_MAX; j++)
+          c->msg[rx->off + j] =
+              p[i + j] ^ (rx->masked ? rx->mask[(rx->off + j) & 3] : 0);
+        rx->ctl_len = (uint8_t)WSP__MIN(rx->off + take, (uint64_t)CTL_MAX);
+      }
+      i += take;
+      rx->off += take;
+      rx->remain -= take;
+    }
+    if (rx->remain == 0 && rx->need && rx->hlen == rx->need) {
+      rx->hlen = rx->need = 0;
+      if (drain && rx_drain_frame_end(c)) {
+        *ok = *used = i;
+        return -1;
+      }
+    }
+  }
+  *ok = *used = len;
+  if (!drain && rx->hlen > 0 && (rx->need == 0 || rx->hlen < rx->need))
+    *ok = frame_start == SIZE_MAX ? 0 : frame_start; /* held back */
+  return 0;
+}
+
+static void maybe_release_ws(struct wsp_conn *c) {
+  const struct wsp__rx *rx = &c->rx;
+  if (c->ws && c->state == WSP_STATE_OPEN && rx->hlen == 0 &&
+      rx->remain == 0 && !rx->in_msg && !wslay_event_want_write(c->ws))
+    ws_release(c);
+}
+
+static int drain(struct wsp_conn *c, const uint8_t *p, size_t len) {
+  size_t ok, used, close_at;
+  rx_walk(c, p, len, 1, &ok, &used, &close_at);
+  if (c->nomem) {
+    c->nomem = 0;
+    wsp__conn_finish(c, WSP_ERR_NOMEM, WSP_CLOSE_ABNORMAL, NULL, 0);
+    return WSP_ERR_NOMEM;
+  }
+  return 0;
+}
+
+int wsp__conn_frames(struct wsp_conn *c, const uint8_t *p, size_t len) {
+  size_t ok, used, close_at, nheld;
+  uint8_t held[14];
+  int code, rv = 0;
+
+  if (c->state == WSP_STATE_CLOSING)
+    return drain(c, p, len);
+  if (c->state != WSP_STATE_OPEN)
+    return 0;
+
+  /* Header bytes held back from earlier input: wslay gets them only once
+   * the walker has seen the whole header and found it good. */
+  {
+    const struct wsp__rx *rx = &c->rx;
+    nheld = rx->hlen > 0 && (rx->need == 0 || rx->hlen < rx->need) ? rx->hlen
+                                                                    : 0;
+    memcpy(held, rx->hdr, nheld);
+  }
+  code = rx_walk(c, p, len, 0, &ok, &used, &close_at);
+  if (nheld && ok == 0)
+    nheld = 0; /* that header is bad, or still incomplete */
+  if (ok > 0 || nheld > 0) {
+    if (!c->ws && ws_create(c) != 0) {
+      wsp__conn_finish(c, WSP_ERR_NOMEM, WSP_CLOSE_ABNORMAL, NULL, 0);
+      return WSP_ERR_NOMEM;
+    }
+    c->pre_p = held;
+    c->pre_len = nheld;
+    c->in_p = p;
+    c->in_len = ok;
+    c->in_wslay = 1;
+    rv = wslay_event_recv(c->ws);
+    if (rv == 0 && !c->nomem)
+      rv = wslay_event_send(c->ws);
+    c->in_wslay = 0;
+    c->in_len = c->pre_len = 0;
+    if (c->nomem || rv != 0) {
+      c->nomem = 0;
+      wsp__outq_clear(&c->out, &c->mem);
+      wsp__conn_finish(c, WSP_ERR_NOMEM, WSP_CLOSE_ABNORMAL, NULL, 0);
+      return WSP_ERR_NOMEM;
+    }
+    if (c->state == WSP_STATE_CLOSED) {
+      ws_release(c);
+      return 0;
+    }
+    if (c->state == WSP_STATE_CLOSING) {
+      /* The application closed from a callback; wslay has seen all of
+       * this input. */
+      ws_release(c);
+      if (code == 0 || ok == len)
+        return 0;
+      return drain(c, p + used, len - used);
+    }
+    if (!wslay_event_get_read_enabled(c->ws)) {
+      /* wslay failed the connection (invalid UTF-8 or close code) and
+       * queued its close frame; what follows is only drained. */
+      int sent = wslay_event_get_status_code_sent(c->ws), d = 0;
+      enter_closing(c, error_for_code(sent), sent);
+      if (close_at != SIZE_MAX && close_at < ok) {
+        /* The peer's close frame followed the bad frame in this input and
+         * wslay never read it: walk again from that frame's start. */
+        memset(&c->rx, 0, sizeof(c->rx));
+        d = drain(c, p + close_at, len - close_at);
+      } else if (ok < len) {
+        d = drain(c, p + used, len - used);
+      }
+      return d ? d : error_for_code(sent);
+    }
+  }
+  if (code) {
+    /* A malformed close frame is the peer's close all the same, and with
+     * the framing lost no reply could be found: either way the connection
+     * ends once this close frame is written. */
+    int ended = c->rx.opcode == WSP_OP_CLOSE || c->rx.blind;
+    c->rx.opcode = 0x0f; /* the bad frame is skipped, never taken for a
+                            close reply */
+    rv = send_close(c, error_for_code(code), code, NULL, 0);
+    if (rv != 0) {
+      wsp__conn_finish(c, rv, WSP_CLOSE_ABNORMAL, NULL, 0);
+      return rv;
+    }
+    if (ended)
+      wsp__conn_finish(c, 0, WSP_CLOSE_ABNORMAL, NULL, 0);
+    else
+      rv = drain(c, p + used, len - used);
+    return rv ? rv : error_for_code(code);
+  }
+  maybe_release_ws(c);
+  return 0;
+}
+
+/* ---- Public API: life cycle ------------------------------------------- */
+
+int wsp_conn_new(struct wsp_conn **pconn, int role,
+                 const struct wsp_conn_callbacks *callbacks,
+                 const struct wsp_mem *mem, uint64_t now, void *user_data) {
+  struct wsp_mem m;
+  struct wsp_conn *c;
+  if (!pconn || (role != WSP_ROLE_SERVER && role != WSP_ROLE_CLIENT))
+    return WSP_ERR_INVAL;
+  *pconn = NULL;
+  wsp__mem_init(&m, mem);
+  c = wsp__malloc(&m, sizeof(*c));
+  if (!c)
+    return WSP_ERR_NOMEM;
+  memset(c, 0, sizeof(*c));
+  c->mem = m;
+  if (callbacks)
+    c->cb = *callbacks;
+  c->user_data = user_data;
+  c->role = (uint8_t)role;
+  c->state = WSP_STATE_HANDSHAKE;
+  memcpy(c->limits, limit_defaults, sizeof(c->limits));
+  c->now = now;
+  c->hs_due = role == WSP_ROLE_SERVER
+                  ? due_after(now, c->limits[WSP_LIMIT_HANDSHAKE_TIMEOUT])
+                  : WSP_NO_DEADLINE;
+  c->ping_due = c->pong_due = c->close_due = WSP_NO_DEADLINE;
+  *pconn = c;
+  return 0;
+}
+
+void wsp_conn_free(struct wsp_conn *c) {
+  if (!c)
+    return;
+  if (c->depth) {
+    c->free_pending = 1;
+    return;
+  }
+  really_free(c);
+}
+
+int wsp_conn_set_limit(struct wsp_conn *c, int limit, uint64_t value) {
+  uint64_t now;
+  if (!c || limit < 0 || limit >= WSP_LIMIT__COUNT)
+    return WSP_ERR_INVAL;
+  if ((limit == WSP_LIMIT_MAX_MESSAGE || limit == WSP_LIMIT_MAX_QUEUED) &&
+      (value == 0 || value > SIZE_MAX / 2))
+    return WSP_ERR_INVAL;
+  if (limit == WSP_LIMIT_MAX_HANDSHAKE && (value < 64 || value > (1u << 20)))
+    return WSP_ERR_INVAL;
+  c->limits[limit] = value;
+  now = wsp__conn_now(c);
+  switch (limit) {
+  case WSP_LIMIT_HANDSHAKE_TIMEOUT:
+    if (c->hs_due != WSP_NO_DEADLINE || value)
+      if (c->state == WSP_STATE_HANDSHAKE || c->state == WSP_STATE_DEFERRED)
+        if (c->role == WSP_ROLE_SERVER || (c->hs && c->hs_due != WSP_NO_DEADLINE))
+          c->hs_due = due_after(now, value);
+    break;
+  case WSP_LIMIT_PING_INTERVAL:
+    if (c->state == WSP_STATE_OPEN)
+      c->ping_due = due_after(now, value);
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+uint64_t wsp_conn_get_limit(const struct wsp_conn *c, int limit) {
+  if (!c || limit < 0 || limit >= WSP_LIMIT__COUNT)
+    return 0;
+  return c->limits[limit];
+}
+
+void *wsp_conn_get_user_data(const struct wsp_conn *c) {
+  return c ? c->user_data : NULL;
+}
+
+void wsp_conn_set_user_data(struct wsp_conn *c, void *user_data) {
+  if (c)
+    c->user_data = user_data;
+}
+
+int wsp_conn_get_role(const struct wsp_conn *c) {
+  return c ? c->role : WSP_ERR_INVAL;
+}
+
+int wsp_conn_get_state(const struct wsp_conn *c) {
+  return c ? c->state : WSP_ERR_INVAL;
+}
+
+const char *wsp_conn_get_protocol(const struct wsp_conn *c) {
+  return c ? c->protocol : NULL;
+}
+
+int wsp_conn_close_code_sent(const struct wsp_conn *c) {
+  return c ? c->code_sent : 0;
+}
+
+int wsp_conn_get_error(const struct wsp_conn *c) { return c ? c->error : 0; }
+
+/* ---- Public API: input ------------------------------------------------ */
+
+int wsp_conn_recv(struct wsp_conn *c, const void *data, size_t len) {
+  int rv = 0;
+  if (!c || (len && !data))
+    return WSP_ERR_INVAL;
+  if (c->depth)
+    return WSP_ERR_RECURSIVE;
+  wsp__conn_enter(c);
+  if (len == 0) {
+    /* End of stream. */
+    if (c->state != WSP_STATE_CLOSED) {
+      wsp__hs_free(c);
+      wsp__conn_finish(c, c->state == WSP_STATE_CLOSING ? 0 : WSP_ERR_CLOSED,
+                       WSP_CLOSE_ABNORMAL, NULL, 0);
+    }
+  } else {
+    switch (c->state) {
+    case WSP_STATE_HANDSHAKE:
+    case WSP_STATE_DEFERRED:
+      rv = wsp__hs_recv(c, data, len);
+      break;
+    case WSP_STATE_OPEN:
+    case WSP_STATE_CLOSING:
+      rv = wsp__conn_frames(c, data, len);
+      break;
+    default:
+      break;
+    }
+  }
+  wsp__conn_leave(c);
+  return rv;
+}
+
+int wsp_conn_want_read(const struct wsp_conn *c) {
+  /* While the peer does not read its output (pongs included), stop
+   * reading from it: memory stays bounded by the cap plus one read. */
+  return c && c->state != WSP_STATE_CLOSED &&
+         c->out.bytes <= c->limits[WSP_LIMIT_MAX_QUEUED];
+}
+
+/* ---- Public API: output ----------------------------------------------- */
+
+static int send_checked(struct wsp_conn *c, int fin, int opcode,
+                        const void *data, size_t len) {
+  int control = opcode & 0x8, rv;
+  if (len && !data)
+    return WSP_ERR_INVAL;
+  if (c->state != WSP_STATE_OPEN)
+    return c->state == WSP_STATE_CLOSING || c->state == WSP_STATE_CLOSED
+               ? WSP_ERR_CLOSED
+               : WSP_ERR_STATE;
+  if (control && len > CTL_MAX)
+    return WSP_ERR_INVAL;
+  wsp__conn_enter(c);
+  rv = write_frame(c, fin, opcode, data, len, 0);
+  wsp__conn_leave(c);
+  return rv;
+}
+
+int wsp_conn_send(struct wsp_conn *c, int opcode, const void *data,
+                  size_t len) {
+  if (!c || (opcode != WSP_OP_TEXT && opcode != WSP_OP_BINARY &&
+             opcode != WSP_OP_PING && opcode != WSP_OP_PONG))
+    return WSP_ERR_INVAL;
+  if (c->tx_in_msg && !(opcode & 0x8))
+    return WSP_ERR_STATE; /* a fragmented message is being streamed */
+  return send_checked(c, 1, opcode, data, len);
+}
+
+int wsp_conn_send_fragment(struct wsp_conn *c, int opcode, const void *data,
+                           size_t len, int fin) {
+  int rv;
+  if (!c)
+    return WSP_ERR_INVAL;
+  if (c->tx_in_msg ? opcode != WSP_OP_CONTINUATION
+                   : (opcode != WSP_OP_TEXT && opcode != WSP_OP_BINARY))
+    return c->tx_in_msg || opcode == WSP_OP_CONTINUATION ? WSP_ERR_STATE
+                                                          : WSP_ERR_INVAL;
+  rv = send_checked(c, fin != 0, opcode, data, len);
+  if (rv == 0)
+    c->tx_in_msg = !fin;
+  return rv;
+}
+
+int wsp_conn_close(struct wsp_conn *c, int code, const char *reason,
+                   size_t reason_len) {
+  int rv;
+  if (!c || (code && !close_code_sendable(code)) ||
+      (!code && reason_len) || reason_len > CTL_MAX - 2 ||
+      (reason_len && !reason) ||
+      !utf8_valid((const uint8_t *)reason, reason_len))
+    return WSP_ERR_INVAL;
+  if (c->state != WSP_STATE_OPEN)
+    return c->state == WSP_STATE_CLOSING || c->state == WSP_STATE_CLOSED
+               ? WSP_ERR_CLOSED
+               : WSP_ERR_STATE;
+  wsp__conn_enter(c);
+  rv = send_close(c, 0, code, reason, reason_len);
+  wsp__conn_leave(c);
+  return rv;
+}
+
+int wsp_conn_pending(const struct wsp_conn *c, struct iovec *iov, int iovcnt) {
+  if (!c || !iov || iovcnt <= 0)
+    return 0;
+  return wsp__outq_iov(&c->out, iov, iovcnt);
+}
+
+int wsp_conn_sent(struct wsp_conn *c, size_t n) {
+  if (!c || n > c->out.bytes)
+    return WSP_ERR_INVAL;
+  if (c->depth)
+    return WSP_ERR_RECURSIVE;
+  wsp__outq_consume(&c->out, &c->mem, n);
+  if (c->bp_above && c->out.bytes < c->limits[WSP_LIMIT_HIGH_WATER] / 2) {
+    c->bp_above = 0;
+    if (c->cb.on_backpressure) {
+      wsp__conn_enter(c);
+      c->cb.on_backpressure(c, 0, c->user_data);
+      wsp__conn_leave(c);
+    }
+  }
+  return 0;
+}
+
+size_t wsp_conn_queued_bytes(const struct wsp_conn *c) {
+  return c ? c->out.bytes : 0;
+}
+
+int wsp_conn_want_write(const struct wsp_conn *c) {
+  return c && c->out.bytes > 0;
+}
+
+int wsp_conn_is_done(const struct wsp_conn *c) {
+  return c && c->state == WSP_STATE_CLOSED && c->out.bytes == 0;
+}
+
+/* ---- Public API: time ------------------------------------------------- */
+
+int wsp_conn_tick(struct wsp_conn *c, uint64_t now) {
+  int rv = 0;
+  if (!c)
+    return WSP_ERR_INVAL;
+  if (c->depth)
+    return WSP_ERR_RECURSIVE;
+  wsp__conn_enter(c);
+  c->now = now;
+  switch (c->state) {
+  case WSP_STATE_HANDSHAKE:
+  case WSP_STATE_DEFERRED:
+    if (now >= c->hs_due) {
+      wsp__hs_timeout(c);
+      rv = WSP_ERR_TIMEOUT;
+    }
+    break;
+  case WSP_STATE_OPEN:
+    if (now >= c->pong_due) {
+      /* The peer stopped answering: nothing more can reach it. */
+      wsp__outq_clear(&c->out, &c->mem);
+      wsp__conn_finish(c, WSP_ERR_TIMEOUT, WSP_CLOSE_ABNORMAL, NULL, 0);
+      rv = WSP_ERR_TIMEOUT;
+    } else if (now >= c->ping_due) {
+      rv = write_frame(c, 1, WSP_OP_PING, NULL, 0, 1);
+      c->ping_due = due_after(now, c->limits[WSP_LIMIT_PING_INTERVAL]);
+      if (rv == 0 && c->pong_due == WSP_NO_DEADLINE)
+        c->pong_due = due_after(now, c->limits[WSP_LIMIT_PONG_TIMEOUT]);
+    }
+    break;
+  case WSP_STATE_CLOSING:
+    if (now >= c->close_due) {
+      wsp__outq_clear(&c->out, &c->mem);
+      wsp__conn_finish(c, WSP_ERR_TIMEOUT, WSP_CLOSE_ABNORMAL, NULL, 0);
+      rv = WSP_ERR_TIMEOUT;
+    }
+    break;
+  default:
+    break;
+  }
+  wsp__conn_leave(c);
+  return rv;
+}
+
+uint64_t wsp_conn_next_deadline(const struct wsp_conn *c) {
+  if (!c)
+    return WSP_NO_DEADLINE;
+  switch (c->state) {
+  case WSP_STATE_HANDSHAKE:
+  case WSP_STATE_DEFERRED:
+    return c->hs_due;
+  case WSP_STATE_OPEN:
+    return WSP__MIN(c->ping_due, c->pong_due);
+  case WSP_STATE_CLOSING:
+    return c->close_due;
+  default:
+    return WSP_NO_DEADLINE;
+  }
+}

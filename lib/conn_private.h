@@ -1,0 +1,89 @@
+/* Private state of wsp_conn, shared by conn.c (frames, output, timers) and
+ * handshake.c (the HTTP/1.1 opening handshake). */
+#ifndef WSP_CONN_PRIVATE_H
+#define WSP_CONN_PRIVATE_H
+
+#include <wslay/wslay.h>
+
+#include "internal.h"
+#include "wsp/conn.h"
+
+struct wsp__hs; /* handshake state, freed once the connection is open */
+
+/* Incremental frame-header walker: it sees every input byte before wslay
+ * does, checks each header and knows where frames and messages end, which
+ * is what lets an idle connection drop its wslay context. */
+struct wsp__rx {
+  uint8_t hdr[14];
+  uint8_t hlen;   /* header bytes collected */
+  uint8_t need;   /* header length once the second byte is known */
+  uint8_t opcode; /* of the current frame */
+  uint8_t fin;
+  uint8_t masked;
+  uint8_t in_msg; /* a fragmented data message is in progress */
+  uint8_t blind;  /* framing lost: input is discarded */
+  uint8_t mask[4];
+  uint8_t ctl_len; /* captured close payload (drain mode) */
+  uint64_t remain; /* payload bytes left in the current frame */
+  uint64_t off;    /* payload bytes seen in the current frame */
+  uint64_t msg_size;
+};
+
+struct wsp_conn {
+  struct wsp_mem mem;
+  struct wsp_conn_callbacks cb;
+  void *user_data;
+  wslay_event_context_ptr ws; /* only while a frame or message is open */
+  struct wsp__outq out;
+  struct wsp__hs *hs;
+  char *protocol;
+  uint8_t *msg; /* reassembly buffer; close payload in drain mode */
+  size_t msg_len, msg_cap;
+  const uint8_t *direct; /* single-chunk message delivered in place */
+  size_t direct_len;
+  const uint8_t *in_p; /* input wslay's recv callback hands out */
+  size_t in_len;
+  const uint8_t *pre_p; /* a held-back header, handed out before in_p */
+  size_t pre_len;
+  uint64_t rx_plen; /* payload length of wslay's current frame */
+  struct wsp__rx rx;
+  uint64_t limits[WSP_LIMIT__COUNT];
+  uint64_t now;
+  uint64_t hs_due, ping_due, pong_due, close_due;
+  int error;
+  uint16_t code_sent;
+  uint8_t role;
+  uint8_t state;
+  uint8_t depth; /* nesting of library calls that may run callbacks */
+  uint8_t free_pending : 1;
+  uint8_t bp_above : 1;
+  uint8_t tx_in_msg : 1;
+  uint8_t rx_data : 1;   /* current wslay frame is a data frame */
+  uint8_t rx_direct : 1; /* current frame may be delivered in place */
+  uint8_t nomem : 1;     /* an allocation failed inside a wslay callback */
+  uint8_t closed_cb : 1; /* on_close has fired */
+  uint8_t opened : 1;    /* on_open has fired */
+  uint8_t in_wslay : 1;  /* inside wslay_event_recv/send */
+  uint8_t own_close : 1; /* the library wrote a close frame itself */
+};
+
+#define WSP__LIVE(c) (!(c)->free_pending)
+
+/* conn.c */
+uint64_t wsp__conn_now(const struct wsp_conn *c);
+int wsp__conn_open(struct wsp_conn *c);
+int wsp__conn_frames(struct wsp_conn *c, const uint8_t *p, size_t len);
+int wsp__conn_queue(struct wsp_conn *c, const void *data, size_t len);
+/* Run the output callbacks after bytes were added to c->out. */
+void wsp__conn_appended(struct wsp_conn *c, size_t before);
+void wsp__conn_finish(struct wsp_conn *c, int error, int code,
+                      const uint8_t *reason, size_t reason_len);
+void wsp__conn_enter(struct wsp_conn *c);
+void wsp__conn_leave(struct wsp_conn *c);
+
+/* handshake.c */
+int wsp__hs_recv(struct wsp_conn *c, const uint8_t *p, size_t len);
+void wsp__hs_free(struct wsp_conn *c);
+void wsp__hs_timeout(struct wsp_conn *c);
+
+#endif /* WSP_CONN_PRIVATE_H */

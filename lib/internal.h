@@ -1,0 +1,81 @@
+/* Private cross-file helpers of libwsp. Not installed. */
+#ifndef WSP_INTERNAL_H
+#define WSP_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "wsp/common.h"
+
+#define WSP__UNUSED(x) ((void)(x))
+#define WSP__MIN(a, b) ((a) < (b) ? (a) : (b))
+
+/* ---- mem.c ------------------------------------------------------------ */
+
+void wsp__mem_init(struct wsp_mem *dst, const struct wsp_mem *src);
+void *wsp__malloc(const struct wsp_mem *mem, size_t size);
+void *wsp__realloc(const struct wsp_mem *mem, void *ptr, size_t size);
+void wsp__free(const struct wsp_mem *mem, void *ptr);
+char *wsp__strndup(const struct wsp_mem *mem, const char *s, size_t len);
+
+/* ---- outq.c: output queue of byte blocks ------------------------------ */
+
+struct wsp__block;
+
+struct wsp__outq {
+  struct wsp__block *head;
+  struct wsp__block *tail;
+  size_t bytes; /* queued and not yet reported sent */
+};
+
+/* Append len bytes, coalescing small writes into the tail block. */
+int wsp__outq_append(struct wsp__outq *q, const struct wsp_mem *mem,
+                     const void *data, size_t len);
+/* Reserve len contiguous bytes at the tail to fill in place; returns NULL
+ * on allocation failure. The bytes count as queued immediately. */
+uint8_t *wsp__outq_reserve(struct wsp__outq *q, const struct wsp_mem *mem,
+                           size_t len);
+int wsp__outq_iov(const struct wsp__outq *q, struct iovec *iov, int iovcnt);
+/* Consume n bytes from the head; returns how many were consumed. */
+size_t wsp__outq_consume(struct wsp__outq *q, const struct wsp_mem *mem,
+                         size_t n);
+void wsp__outq_clear(struct wsp__outq *q, const struct wsp_mem *mem);
+
+/* ---- http.c: HTTP/1.1 request and response heads ---------------------- */
+
+#define WSP__MAX_HEADERS 64
+
+struct wsp__http_head {
+  /* request */
+  struct wsp_str method, target;
+  /* response */
+  int status;
+  struct wsp_str reason;
+  int http_major, http_minor;
+  size_t nheaders;
+  struct wsp_header headers[WSP__MAX_HEADERS];
+};
+
+/*
+ * Parse an HTTP/1.x head in buf[0..len). Returns the head's length in
+ * bytes (through the blank line) when complete, 0 when more bytes are
+ * needed, -1 on a syntax error (with *why set to a short reason), -2 when
+ * there are more than WSP__MAX_HEADERS headers.
+ */
+long wsp__http_parse(const char *buf, size_t len, int response,
+                     struct wsp__http_head *h, const char **why);
+
+int wsp__str_ieq(struct wsp_str s, const char *lit);
+/* Non-zero when the comma-separated list s holds token (case-insensitive). */
+int wsp__list_has_token(struct wsp_str s, const char *token);
+/* Iterate comma-separated list items: *pos starts at 0. Returns 1 with
+ * *item set, 0 at the end. */
+int wsp__list_next(struct wsp_str s, size_t *pos, struct wsp_str *item);
+const char *wsp__status_text(int status);
+/* base64(SHA-1(key + GUID)) into out[28], NUL-terminated (29 bytes). */
+void wsp__accept_key(const char *key, size_t key_len, char out[29]);
+/* Non-zero when key is base64 for exactly 16 bytes. */
+int wsp__key_valid(struct wsp_str key);
+
+#endif /* WSP_INTERNAL_H */
