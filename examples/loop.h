@@ -1,0 +1,42 @@
+/*
+ * Helpers shared by the examples: sockets, a monotonic clock, signals as a
+ * file descriptor, and moving bytes between a non-blocking socket and a
+ * wsp_conn. Nothing here is part of libwsp.
+ */
+#ifndef WSP_EXAMPLES_LOOP_H
+#define WSP_EXAMPLES_LOOP_H
+
+#include <stdint.h>
+
+#include <wsp.h>
+
+/* Milliseconds from CLOCK_MONOTONIC. */
+uint64_t loop_now_ms(void);
+/* The same, shaped as a wsp_conn_callbacks.now clock. */
+uint64_t loop_clock(void *user_data);
+
+/* A non-blocking listening TCP socket on host:port (port 0 picks a free
+ * one); *bound_port receives the port. Returns the fd or -1. */
+int loop_listen(const char *host, int port, int *bound_port);
+/* Accept one connection as a non-blocking socket; -1 when none is left. */
+int loop_accept(int listen_fd);
+/* A TCP connection to host:port, made non-blocking once connected. */
+int loop_connect(const char *host, int port);
+/* Block SIGINT and SIGTERM and return a signalfd that reports them. */
+int loop_signalfd(void);
+
+/* Read what the socket has and hand it to conn. Returns 0 when the socket
+ * is drained (or conn wants no more), 1 at end of stream, -1 on a socket
+ * error; in the last two cases the end of stream was reported to conn. */
+int loop_read(int fd, struct wsp_conn *conn);
+/* Write conn's pending output until it is empty or the socket is full.
+ * Returns 0, or -1 when the socket failed. */
+int loop_write(int fd, struct wsp_conn *conn);
+/* Milliseconds until deadline (a wsp_conn_next_deadline value) for poll or
+ * epoll_wait: -1 for none, 0 when already due. */
+int loop_timeout(uint64_t deadline, uint64_t now);
+
+/* Parse a port number 0..65535; -1 when invalid. */
+int loop_parse_port(const char *text);
+
+#endif /* WSP_EXAMPLES_LOOP_H */
