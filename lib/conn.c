@@ -255,7 +255,7 @@ static void ws_frame_chunk_cb(wslay_event_context_ptr ws,
                               void *ud) {
   struct wsp_conn *c = ud;
   (void)ws;
-  if (!c->rx_data || c->nomem)
+  if (!c->rx_data || c->nomem || a->data_length == 0)
     return;
   if (c->rx_direct && c->msg_len == 0 && a->data_length == c->rx_plen) {
     /* The whole message is in this chunk: hand it over in place. */
