@@ -58,6 +58,7 @@ fuzz:
 
 bench: all
 	$(BUILD)/bench/bench-idle-memory
+	$(BUILD)/bench/bench-echo
 
 clean:
 	rm -rf $(BUILD) $(ASAN) $(FUZZDIR)

@@ -45,6 +45,7 @@ static void really_free(struct wsp_conn *c) {
   wsp__outq_clear(&c->out, &c->mem);
   wsp__free(&c->mem, c->msg);
   wsp__free(&c->mem, c->protocol);
+  wsp__free(&c->mem, c->rnd);
   {
     struct wsp_mem mem = c->mem;
     wsp__free(&mem, c);
@@ -123,6 +124,25 @@ int wsp__conn_queue(struct wsp_conn *c, const void *data, size_t len) {
   return rv;
 }
 
+#define RND_POOL 256
+
+/* Masking keys (RFC 6455 section 5.3) come from getrandom(2), fetched
+ * 256 bytes at a time rather than one system call per frame. */
+static int mask_key(struct wsp_conn *c, uint8_t key[4]) {
+  if (!c->rnd) {
+    c->rnd = wsp__malloc(&c->mem, RND_POOL);
+    if (!c->rnd)
+      return WSP_ERR_NOMEM;
+    c->rnd_pos = 0;
+  }
+  if (c->rnd_pos == 0 &&
+      getrandom(c->rnd, RND_POOL, 0) != (ssize_t)RND_POOL)
+    return WSP_ERR_RANDOM;
+  memcpy(key, c->rnd + c->rnd_pos, 4);
+  c->rnd_pos = (uint8_t)((c->rnd_pos + 4) % RND_POOL);
+  return 0;
+}
+
 /* Queue one frame. Control frames (close, pong, ping) ignore the cap so
  * that a close or a keepalive always gets out. */
 static int write_frame(struct wsp_conn *c, int fin, int opcode,
@@ -147,8 +167,9 @@ static int write_frame(struct wsp_conn *c, int fin, int opcode,
     hlen = 10;
   }
   if (client) {
-    if (getrandom(key, 4, 0) != 4)
-      return WSP_ERR_RANDOM;
+    int rv = mask_key(c, key);
+    if (rv != 0)
+      return rv;
     hdr[1] |= 0x80;
     memcpy(hdr + hlen, key, 4);
     hlen += 4;

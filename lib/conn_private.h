@@ -37,6 +37,7 @@ struct wsp_conn {
   struct wsp__outq out;
   struct wsp__hs *hs;
   char *protocol;
+  uint8_t *rnd; /* client: masking keys drawn from getrandom in bulk */
   uint8_t *msg; /* reassembly buffer; close payload in drain mode */
   size_t msg_len, msg_cap;
   const uint8_t *direct; /* single-chunk message delivered in place */
@@ -55,6 +56,7 @@ struct wsp_conn {
   uint8_t role;
   uint8_t state;
   uint8_t depth; /* nesting of library calls that may run callbacks */
+  uint8_t rnd_pos;
   uint8_t free_pending : 1;
   uint8_t bp_above : 1;
   uint8_t tx_in_msg : 1;
