@@ -36,7 +36,8 @@ WSP_API const char *wsp_version_string(void);
 
 /*
  * Every failing call returns one of these negative codes. Ranges:
- * -1..-99 general, -100..-199 connection and handshake.
+ * -1..-99 general, -100..-199 connection and handshake, -200..-299 wire
+ * protocol and JSON.
  * X(name, value, fatal, message)
  */
 #define WSP_ERRNO_MAP(X)                                                       \
@@ -47,13 +48,16 @@ WSP_API const char *wsp_version_string(void);
   X(RANDOM, -5, 1, "random number source failed")                              \
   X(LIMIT, -6, 0, "a configured limit was exceeded")                          \
   X(AGAIN, -7, 0, "operation would block; try again later")                    \
+  X(CANCELLED, -8, 0, "request cancelled")                                     \
+  X(NOT_FOUND, -9, 0, "no such item")                                          \
   X(CLOSED, -100, 1, "connection is closed")                                   \
   X(HANDSHAKE, -101, 1, "WebSocket handshake failed")                          \
   X(PROTO, -102, 1, "WebSocket protocol violation by the peer")               \
   X(QUEUE_FULL, -103, 0, "output queue is full")                               \
   X(TOO_BIG, -104, 1, "message too big")                                      \
   X(TIMEOUT, -105, 1, "timed out")                                             \
-  X(BAD_UTF8, -106, 1, "invalid UTF-8 in a text message")
+  X(BAD_UTF8, -106, 1, "invalid UTF-8 in a text message")                     \
+  X(JSON, -200, 0, "malformed JSON")
 
 enum wsp_error {
 #define WSP__ERR_ENUM(name, value, fatal, msg) WSP_ERR_##name = value,
