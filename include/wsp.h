@@ -4,5 +4,8 @@
 
 #include "wsp/common.h"
 #include "wsp/conn.h"
+#include "wsp/corr.h"
+#include "wsp/rpc.h"
+#include "wsp/server.h"
 
 #endif /* WSP_H */

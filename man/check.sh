@@ -46,7 +46,7 @@ for p in $pages; do
   grep -q "^  '$base'" "$man/meson.build" ||
     err "$base is missing from install_man() in man/meson.build"
   first=${base%.*}
-  for n in $(sed -n 's/^\.Nm \([A-Za-z0-9_]*\).*/\1/p' "$p" | sort -u); do
+  for n in $(sed -n 's/^\.Nm \([A-Za-z0-9_-]*\).*/\1/p' "$p" | sort -u); do
     [ "$n" = "$first" ] && continue
     [ "$base" = "wsp.7" ] && continue
     grep -q "'$n'" "$man/meson.build" ||

@@ -1,0 +1,175 @@
+/*
+ * libwsp - server.h: the hub. A wsp_server owns WebSocket connections
+ * (struct wsp_client), their timers and the wire protocol (by default the
+ * Centrifuge client protocol v2, JSON), and routes each command to the
+ * modules (rpc.h, ...). The application still owns sockets and the loop:
+ * it hands every accepted connection to wsp_server_accept(), feeds its
+ * bytes, writes its pending output and calls wsp_server_tick().
+ */
+#ifndef WSP_SERVER_H
+#define WSP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "common.h"
+#include "conn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct wsp_server;
+struct wsp_client;
+
+/* Server limits; see wsp_server_set_limit(3). */
+enum wsp_server_limit {
+  WSP_SERVER_MAX_MESSAGE = 0,  /* bytes per WebSocket message; 65536 */
+  WSP_SERVER_MAX_CONNECTIONS,  /* open connections; 100000 (503 beyond) */
+  WSP_SERVER_MAX_PENDING_RPC,  /* unanswered RPCs per connection; 128 */
+  WSP_SERVER_MAX_QUEUED,       /* queued output per connection; 1 MiB */
+  WSP_SERVER_RPC_TIMEOUT,      /* ms before an RPC is answered 100; 30000 */
+  WSP_SERVER_PING_INTERVAL,    /* ms between server pings; 25000 */
+  WSP_SERVER_PONG_TIMEOUT,     /* ms to answer a ping; 10000 */
+  WSP_SERVER_STALE_TIMEOUT,    /* ms from open to connect; 15000 */
+  WSP_SERVER_HANDSHAKE_TIMEOUT,/* ms for the HTTP upgrade; 10000 */
+  WSP_SERVER_LIMIT__COUNT
+};
+
+/* What a connect command carried; spans valid during on_connect. */
+struct wsp_connect_info {
+  struct wsp_str token;   /* decoded */
+  struct wsp_str data;    /* raw JSON value or empty */
+  struct wsp_str name;    /* decoded */
+  struct wsp_str version; /* decoded */
+};
+
+struct wsp_server_callbacks {
+  /* Every HTTP request. Return 0 for the default: a WebSocket upgrade on
+   * the protocol path (wsp_server_set_path, "/connection/websocket") is
+   * accepted, anything else gets 404. The callback may instead answer
+   * with wsp_client_respond() or take the connection as a plain
+   * WebSocket with wsp_client_accept_raw(). */
+  int (*on_request)(struct wsp_client *client, const struct wsp_request *req,
+                    void *user_data);
+  /* A connect command. Return 0 to accept (after wsp_client_set_user()
+   * if the application knows the user), or an error code of the
+   * protocol (e.g. 101 unauthorized) to refuse it with an error reply. */
+  int (*on_connect)(struct wsp_client *client,
+                    const struct wsp_connect_info *info, void *user_data);
+  /* The connection ended (code as in wsp_conn's on_close) after it had
+   * been opened; fires once. The client is freed by wsp_client_free(). */
+  void (*on_disconnect)(struct wsp_client *client, int code, void *user_data);
+  /* A send command (no reply). Without this callback a send closes the
+   * connection with 3508. */
+  void (*on_send)(struct wsp_client *client, const uint8_t *data, size_t len,
+                  void *user_data);
+  /* A message on a raw WebSocket (wsp_client_accept_raw). */
+  void (*on_raw_message)(struct wsp_client *client, int opcode,
+                         const uint8_t *data, size_t len, void *user_data);
+  /* Output appeared on a connection whose queue was empty. */
+  void (*on_want_write)(struct wsp_client *client, void *user_data);
+  /* Optional millisecond clock for events outside wsp_server_tick(). */
+  uint64_t (*now)(void *user_data);
+};
+
+/* Counters since wsp_server_new(). */
+struct wsp_server_stats {
+  uint64_t connections;       /* open now */
+  uint64_t accepted;          /* accepted since the start */
+  uint64_t refused;           /* refused by WSP_SERVER_MAX_CONNECTIONS */
+  uint64_t messages_in;       /* WebSocket messages received */
+  uint64_t messages_out;      /* WebSocket messages queued */
+  uint64_t bytes_in;
+  uint64_t bytes_out;         /* reported written with wsp_client_sent */
+  uint64_t commands;          /* protocol commands processed */
+  uint64_t errors_json;       /* malformed JSON */
+  uint64_t errors_protocol;   /* bad commands (3501) */
+  uint64_t errors_limit;      /* refused by a limit */
+  uint64_t rpc_calls;
+  uint64_t rpc_timeouts;
+  uint64_t rpc_late;          /* replies after the call ended */
+  uint64_t reserved[8];
+  /* Closes by code (sent by the server, or received when the peer closed
+   * first; 1006 when neither), the most frequent first. */
+  struct {
+    uint32_t code;
+    uint64_t count;
+  } closes[32];
+  size_t nclose_codes;
+};
+
+/* ---- Server ----------------------------------------------------------- */
+
+WSP_API int wsp_server_new(struct wsp_server **pserver,
+                           const struct wsp_server_callbacks *callbacks,
+                           const struct wsp_mem *mem, uint64_t now,
+                           void *user_data);
+/* Frees every client too (their on_disconnect fires with 1001). */
+WSP_API void wsp_server_free(struct wsp_server *server);
+WSP_API int wsp_server_set_limit(struct wsp_server *server, int limit,
+                                 uint64_t value);
+WSP_API uint64_t wsp_server_get_limit(const struct wsp_server *server,
+                                      int limit);
+WSP_API int wsp_server_set_path(struct wsp_server *server, const char *path);
+WSP_API void *wsp_server_get_user_data(const struct wsp_server *server);
+WSP_API void wsp_server_get_stats(const struct wsp_server *server,
+                                  struct wsp_server_stats *out);
+WSP_API int wsp_server_tick(struct wsp_server *server, uint64_t now);
+WSP_API uint64_t wsp_server_next_deadline(const struct wsp_server *server);
+/* Close every connection with code (e.g. 3001 shutdown). */
+WSP_API int wsp_server_shutdown(struct wsp_server *server, int code,
+                                const char *reason);
+
+/* ---- Connections ------------------------------------------------------ */
+
+/* A new transport connection; io_data is the application's (e.g. its fd
+ * record). */
+WSP_API int wsp_server_accept(struct wsp_server *server, void *io_data,
+                              struct wsp_client **pclient);
+WSP_API int wsp_client_recv(struct wsp_client *client, const void *data,
+                            size_t len);
+WSP_API int wsp_client_pending(const struct wsp_client *client,
+                               struct iovec *iov, int iovcnt);
+WSP_API int wsp_client_sent(struct wsp_client *client, size_t n);
+WSP_API int wsp_client_want_write(const struct wsp_client *client);
+WSP_API int wsp_client_want_read(const struct wsp_client *client);
+WSP_API int wsp_client_is_done(const struct wsp_client *client);
+/* Release the client; if it was still open, on_disconnect fires (1006).
+ * Inside a callback the release is deferred. */
+WSP_API void wsp_client_free(struct wsp_client *client);
+
+WSP_API struct wsp_server *wsp_client_server(const struct wsp_client *client);
+WSP_API void *wsp_client_get_io_data(const struct wsp_client *client);
+/* The connection id (a UUID v4 string) once connected, else "". */
+WSP_API const char *wsp_client_id(const struct wsp_client *client);
+/* The user id ("" when anonymous). */
+WSP_API const char *wsp_client_user(const struct wsp_client *client);
+WSP_API int wsp_client_set_user(struct wsp_client *client, const char *user);
+WSP_API struct wsp_conn *wsp_client_conn(const struct wsp_client *client);
+
+/* In on_request: answer with a plain HTTP response. */
+WSP_API int wsp_client_respond(struct wsp_client *client, int status,
+                               const char *content_type, const void *body,
+                               size_t len);
+/* In on_request: accept the upgrade as a plain WebSocket without the
+ * protocol; messages arrive in on_raw_message. */
+WSP_API int wsp_client_accept_raw(struct wsp_client *client);
+/* Send a message on a raw WebSocket. */
+WSP_API int wsp_client_send_raw(struct wsp_client *client, int opcode,
+                                const void *data, size_t len);
+/* Push a message (the protocol's message push) carrying the JSON value
+ * data to a connected client. */
+WSP_API int wsp_client_push_message(struct wsp_client *client,
+                                    const void *data, size_t len);
+/* Close with a protocol code (e.g. 3001) and a short reason, after the
+ * output already queued. */
+WSP_API int wsp_client_disconnect(struct wsp_client *client, int code,
+                                  const char *reason);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WSP_SERVER_H */

@@ -1,0 +1,399 @@
+/*
+ * The default wire protocol: the Centrifuge client protocol v2 in JSON
+ * (see wsp-protocol(7)). A WebSocket message holds commands separated by
+ * '\n', handled strictly in order; the replies and pushes they cause are
+ * collected in the client's batch and leave as one WebSocket message.
+ * Payloads (data) are spliced into the output as the bytes received.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "server_private.h"
+
+#define MAX_DEPTH 64
+
+enum {
+  CMD_NONE = -1,
+  CMD_CONNECT,
+  CMD_SUBSCRIBE,
+  CMD_UNSUBSCRIBE,
+  CMD_PUBLISH,
+  CMD_PRESENCE,
+  CMD_PRESENCE_STATS,
+  CMD_HISTORY,
+  CMD_PING,
+  CMD_SEND,
+  CMD_RPC,
+  CMD_REFRESH,
+  CMD_SUB_REFRESH,
+  CMD__COUNT
+};
+
+static const char *const cmd_names[CMD__COUNT] = {
+    "connect", "subscribe", "unsubscribe", "publish",
+    "presence", "presence_stats", "history", "ping",
+    "send", "rpc", "refresh", "sub_refresh",
+};
+
+static const char *error_text(uint32_t code) {
+  switch (code) {
+  case 100: return "internal server error";
+  case 101: return "unauthorized";
+  case 102: return "unknown channel";
+  case 103: return "permission denied";
+  case 104: return "method not found";
+  case 105: return "already subscribed";
+  case 106: return "limit exceeded";
+  case 107: return "bad request";
+  case 108: return "not available";
+  case 109: return "token expired";
+  case 110: return "expired";
+  case 111: return "too many requests";
+  case 112: return "unrecoverable position";
+  default: return "error";
+  }
+}
+
+/* ---- Output ----------------------------------------------------------- */
+
+struct wsp__jbuf *wsp__cf_line_begin(struct wsp_client *cl) {
+  if (cl->batch.len)
+    wsp__jbuf_raw(&cl->batch, "\n", 1);
+  return &cl->batch;
+}
+
+void wsp__cf_line_end(struct wsp_client *cl) {
+  if (!cl->batching)
+    wsp__cf_flush(cl);
+}
+
+void wsp__cf_flush(struct wsp_client *cl) {
+  struct wsp_server *s = cl->srv;
+  int rv, err = cl->batch.err;
+  if (cl->batch.len == 0 && !err)
+    return;
+  rv = err ? err
+           : wsp_conn_send(cl->conn, WSP_OP_TEXT, cl->batch.data,
+                           cl->batch.len);
+  /* An idle connection keeps no batch memory. */
+  wsp__jbuf_free(&cl->batch);
+  if (rv == 0) {
+    s->stats.messages_out++;
+  } else if (rv == WSP_ERR_QUEUE_FULL) {
+    s->stats.errors_limit++;
+    wsp__cf_close(cl, 3008, "slow");
+  } else if (rv == WSP_ERR_NOMEM) {
+    wsp__cf_close(cl, 3004, "internal server error");
+  }
+}
+
+int wsp__cf_close(struct wsp_client *cl, int code, const char *reason) {
+  size_t n = reason ? strlen(reason) : 0;
+  int batching = cl->batching, rv;
+  if (code < 1000 || code > 4999 || (code > 1011 && code < 3000))
+    return WSP_ERR_INVAL;
+  if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
+    return WSP_ERR_CLOSED;
+  /* A close reason holds 123 bytes: cut on a character boundary. */
+  if (n > 123) {
+    n = 123;
+    while (n > 0 && ((unsigned char)reason[n] & 0xc0) == 0x80)
+      n--;
+  }
+  /* What the client is owed leaves before the close frame. */
+  cl->batching = 0;
+  wsp__cf_flush(cl);
+  cl->batching = (uint8_t)batching;
+  if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
+    return 0; /* the flush itself closed it */
+  rv = wsp_conn_close(cl->conn, code, reason, n);
+  if (rv == 0) {
+    cl->stale_due = cl->ping_due = cl->pong_due = WSP_NO_DEADLINE;
+    cl->awaiting_pong = 0;
+  }
+  return rv;
+}
+
+void wsp__cf_error_reply(struct wsp_client *cl, uint32_t id, uint32_t code,
+                         const char *message, int temporary) {
+  struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
+  wsp__jbuf_raw(jb, "{\"id\":", 6);
+  wsp__jbuf_u64(jb, id);
+  wsp__jbuf_raw(jb, ",\"error\":{\"code\":", 17);
+  wsp__jbuf_u64(jb, code);
+  wsp__jbuf_raw(jb, ",\"message\":", 11);
+  wsp__jbuf_str(jb, message ? message : error_text(code),
+                strlen(message ? message : error_text(code)));
+  if (temporary)
+    wsp__jbuf_raw(jb, ",\"temporary\":true", 17);
+  wsp__jbuf_raw(jb, "}}", 2);
+  wsp__cf_line_end(cl);
+}
+
+/* ---- Commands --------------------------------------------------------- */
+
+static int bad_request(struct wsp_client *cl) {
+  cl->srv->stats.errors_protocol++;
+  wsp__cf_close(cl, 3501, "bad request");
+  return -1;
+}
+
+/* Decode the string member name of obj into buf; 1 found, 0 absent, -1
+ * not a string or too long. */
+static int get_string(const struct wsp__json_val *obj, const char *name,
+                      char *buf, size_t cap, size_t *len) {
+  struct wsp__json_val v;
+  *len = 0;
+  buf[0] = '\0';
+  if (wsp__json_find(obj->ptr, obj->len, name, &v) != 1 ||
+      v.type == WSP__JSON_NULL)
+    return 0;
+  if (v.type != WSP__JSON_STRING ||
+      wsp__json_string_decode(&v, buf, cap, len) != 0)
+    return -1;
+  return 1;
+}
+
+static void get_raw(const struct wsp__json_val *obj, const char *name,
+                    struct wsp_str *out) {
+  struct wsp__json_val v;
+  out->ptr = NULL;
+  out->len = 0;
+  if (wsp__json_find(obj->ptr, obj->len, name, &v) == 1 &&
+      v.type != WSP__JSON_NULL) {
+    out->ptr = v.ptr;
+    out->len = v.len;
+  }
+}
+
+static int make_client_id(char out[37]) {
+  uint8_t b[16];
+  static const char hex[] = "0123456789abcdef";
+  int i, k = 0;
+  if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+    return WSP_ERR_RANDOM;
+  b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
+  b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+  for (i = 0; i < 16; i++) {
+    if (i == 4 || i == 6 || i == 8 || i == 10)
+      out[k++] = '-';
+    out[k++] = hex[b[i] >> 4];
+    out[k++] = hex[b[i] & 15];
+  }
+  out[k] = '\0';
+  return 0;
+}
+
+static int do_connect(struct wsp_client *cl, uint32_t id,
+                      const struct wsp__json_val *req) {
+  struct wsp_server *s = cl->srv;
+  struct wsp_connect_info info;
+  char name[256], version[256], *token = NULL;
+  size_t nlen, vlen, tlen = 0;
+  uint64_t interval = s->limits[WSP_SERVER_PING_INTERVAL], now;
+  struct wsp__json_val tv;
+  struct wsp__jbuf *jb;
+  int rv = 0;
+
+  memset(&info, 0, sizeof(info));
+  if (get_string(req, "name", name, sizeof(name), &nlen) < 0 ||
+      get_string(req, "version", version, sizeof(version), &vlen) < 0)
+    return bad_request(cl);
+  if (wsp__json_find(req->ptr, req->len, "token", &tv) == 1 &&
+      tv.type != WSP__JSON_NULL) {
+    if (tv.type != WSP__JSON_STRING)
+      return bad_request(cl);
+    token = wsp__malloc(&s->mem, tv.len);
+    if (!token) {
+      wsp__cf_error_reply(cl, id, 100, NULL, 1);
+      return 0;
+    }
+    wsp__json_string_decode(&tv, token, tv.len, &tlen);
+  }
+  info.token.ptr = token ? token : "";
+  info.token.len = tlen;
+  info.name.ptr = name;
+  info.name.len = nlen;
+  info.version.ptr = version;
+  info.version.len = vlen;
+  get_raw(req, "data", &info.data);
+  if (!info.data.ptr)
+    info.data.ptr = "";
+  if (make_client_id(cl->id) != 0) {
+    wsp__free(&s->mem, token);
+    wsp__cf_error_reply(cl, id, 100, NULL, 1);
+    return 0;
+  }
+  if (s->cb.on_connect)
+    rv = s->cb.on_connect(cl, &info, s->user_data);
+  wsp__free(&s->mem, token);
+  if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN || cl->free_pending)
+    return -1;
+  if (rv != 0) {
+    uint32_t code = rv > 0 ? (uint32_t)rv : 100;
+    cl->id[0] = '\0';
+    wsp__cf_error_reply(cl, id, code, NULL, code == 100);
+    return 0;
+  }
+  cl->connected = 1;
+  cl->stale_due = WSP_NO_DEADLINE;
+  now = wsp__server_now(s);
+  if (interval) {
+    /* The first ping comes at a random point in the second half of the
+     * interval, so that connections made together do not ping together. */
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+      r = 0;
+    cl->ping_due = now + interval / 2 + (interval / 2 ? r % (interval / 2) : 0);
+  }
+  jb = wsp__cf_line_begin(cl);
+  wsp__jbuf_raw(jb, "{\"id\":", 6);
+  wsp__jbuf_u64(jb, id);
+  wsp__jbuf_raw(jb, ",\"connect\":{\"client\":\"", 22);
+  wsp__jbuf_raw(jb, cl->id, 36);
+  wsp__jbuf_raw(jb, "\",\"version\":\"" WSP_VERSION_STRING "\"",
+                13 + sizeof(WSP_VERSION_STRING));
+  if (interval) {
+    wsp__jbuf_raw(jb, ",\"ping\":", 8);
+    wsp__jbuf_u64(jb, (interval + 999) / 1000);
+    wsp__jbuf_raw(jb, ",\"pong\":true", 12);
+  }
+  wsp__jbuf_raw(jb, "}}", 2);
+  wsp__cf_line_end(cl);
+  return 0;
+}
+
+/* One command line. Returns -1 once the connection is closing. */
+static int do_line(struct wsp_client *cl, const char *line, size_t len) {
+  struct wsp_server *s = cl->srv;
+  struct wsp__json_val key, val, req = {0, NULL, 0};
+  size_t pos = 0;
+  uint64_t id = 0;
+  int kind = CMD_NONE, r, i;
+
+  if (wsp__json_validate(line, len, MAX_DEPTH, NULL) != 0) {
+    s->stats.errors_json++;
+    return bad_request(cl);
+  }
+  while ((r = wsp__json_object_next(line, len, &pos, &key, &val)) == 1) {
+    if (wsp__json_key_is(&key, "id")) {
+      if (wsp__json_get_u64(&val, &id) != 0 || id > UINT32_MAX)
+        return bad_request(cl);
+      continue;
+    }
+    if (kind != CMD_NONE || val.type == WSP__JSON_NULL)
+      continue; /* the first request field wins */
+    for (i = 0; i < CMD__COUNT; i++) {
+      if (wsp__json_key_is(&key, cmd_names[i])) {
+        kind = i;
+        req = val;
+        break;
+      }
+    }
+  }
+  if (r < 0)
+    return bad_request(cl); /* not an object */
+  s->stats.commands++;
+
+  if (kind == CMD_NONE) {
+    /* The empty command is the pong; only one per ping. */
+    if (id != 0 || !cl->connected || !cl->awaiting_pong)
+      return bad_request(cl);
+    cl->awaiting_pong = 0;
+    cl->pong_due = WSP_NO_DEADLINE;
+    return 0;
+  }
+  if (req.type != WSP__JSON_OBJECT)
+    return bad_request(cl);
+  if (id == 0 && kind != CMD_SEND)
+    return bad_request(cl);
+  if (cl->connected == (kind == CMD_CONNECT))
+    return bad_request(cl); /* connect first, and only once */
+
+  switch (kind) {
+  case CMD_CONNECT:
+    return do_connect(cl, (uint32_t)id, &req);
+  case CMD_SEND: {
+    struct wsp_str data;
+    if (!s->cb.on_send) {
+      wsp__cf_close(cl, 3508, "not available");
+      return -1;
+    }
+    get_raw(&req, "data", &data);
+    s->cb.on_send(cl, (const uint8_t *)(data.ptr ? data.ptr : ""), data.len,
+                  s->user_data);
+    return wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN ? 0 : -1;
+  }
+  case CMD_RPC: {
+    char method[256];
+    size_t mlen;
+    struct wsp_str data;
+    if (get_string(&req, "method", method, sizeof(method), &mlen) < 0 ||
+        memchr(method, '\0', mlen)) {
+      wsp__cf_error_reply(cl, (uint32_t)id, 104, NULL, 0);
+      return 0;
+    }
+    get_raw(&req, "data", &data);
+    wsp__rpc_dispatch(cl, (uint32_t)id, method, data.ptr, data.len);
+    return wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN ? 0 : -1;
+  }
+  case CMD_PING:
+    return bad_request(cl); /* heartbeats are server-initiated */
+  default:
+    wsp__cf_error_reply(cl, (uint32_t)id, 108, NULL, 0);
+    return 0;
+  }
+}
+
+void wsp__cf_message(struct wsp_client *cl, int opcode, const uint8_t *data,
+                     size_t len) {
+  const char *p = (const char *)data, *end = p + len;
+
+  if (opcode != WSP_OP_TEXT) {
+    cl->srv->stats.errors_protocol++;
+    wsp__cf_close(cl, 3506, "binary frames are not JSON");
+    return;
+  }
+  if (len == 0) {
+    bad_request(cl);
+    return;
+  }
+  cl->batching = 1;
+  while (p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    const char *le = nl ? nl : end;
+    if (le == p || do_line(cl, p, (size_t)(le - p)) < 0) {
+      if (le == p && nl && nl + 1 == end)
+        break; /* a trailing newline is tolerated */
+      if (le == p)
+        bad_request(cl);
+      break;
+    }
+    p = nl ? nl + 1 : end;
+  }
+  cl->batching = 0;
+  wsp__cf_flush(cl);
+}
+
+void wsp__cf_tick(struct wsp_client *cl, uint64_t now) {
+  struct wsp_server *s = cl->srv;
+  if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
+    return;
+  if (now >= cl->stale_due) {
+    wsp__cf_close(cl, 3502, "stale");
+  } else if (now >= cl->pong_due) {
+    wsp__cf_close(cl, 3012, "no pong");
+  } else if (now >= cl->ping_due) {
+    uint64_t pt = s->limits[WSP_SERVER_PONG_TIMEOUT];
+    struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
+    wsp__jbuf_raw(jb, "{}", 2);
+    wsp__cf_line_end(cl);
+    uint64_t interval = s->limits[WSP_SERVER_PING_INTERVAL];
+    cl->ping_due = interval ? now + interval : WSP_NO_DEADLINE;
+    if (!cl->awaiting_pong) {
+      cl->awaiting_pong = 1;
+      cl->pong_due = pt ? now + pt : WSP_NO_DEADLINE;
+    }
+  }
+}

@@ -1,0 +1,206 @@
+/*
+ * wsp_rpc: method handlers on the hub. Every call is an entry of the
+ * server's correlation table (wsp_corr), so a call's handle is its id
+ * there: replying late, twice or after the connection went finds no entry
+ * and is counted, never a crash.
+ */
+#include <string.h>
+
+#include "server_private.h"
+
+enum { STATUS_ERROR = 1 }; /* data is an encoded Error object */
+
+struct pending_call {
+  struct wsp_client *cl;
+  uint32_t cmd_id;
+};
+
+static void forget_call(struct wsp_client *cl, uint32_t id) {
+  uint32_t i;
+  for (i = 0; i < cl->ncalls; i++) {
+    if (cl->calls[i] == id) {
+      cl->calls[i] = cl->calls[--cl->ncalls];
+      return;
+    }
+  }
+}
+
+static void call_done(struct wsp_corr *corr, uint32_t id, int status,
+                      const void *data, size_t len, void *ud) {
+  struct pending_call *pc = ud;
+  struct wsp_client *cl = pc->cl;
+  struct wsp_server *s = cl->srv;
+  uint32_t cmd_id = pc->cmd_id;
+  (void)corr;
+  wsp__free(&s->mem, pc);
+  forget_call(cl, id);
+  if (status == WSP_ERR_CANCELLED || status == WSP_ERR_CLOSED || cl->gone)
+    return;
+  wsp__client_enter(cl);
+  if (status == WSP_ERR_TIMEOUT) {
+    wsp__cf_error_reply(cl, cmd_id, 100, "timeout", 1);
+  } else {
+    struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
+    wsp__jbuf_raw(jb, "{\"id\":", 6);
+    wsp__jbuf_u64(jb, cmd_id);
+    if (status == STATUS_ERROR) {
+      wsp__jbuf_raw(jb, ",\"error\":", 9);
+      wsp__jbuf_raw(jb, data, len);
+      wsp__jbuf_raw(jb, "}", 1);
+    } else if (len) {
+      wsp__jbuf_raw(jb, ",\"rpc\":{\"data\":", 15);
+      wsp__jbuf_raw_value(jb, data, len);
+      wsp__jbuf_raw(jb, "}}", 2);
+    } else {
+      wsp__jbuf_raw(jb, ",\"rpc\":{}}", 10);
+    }
+    wsp__cf_line_end(cl);
+  }
+  wsp__client_leave(cl);
+}
+
+static struct wsp__method *find_method(struct wsp_server *s,
+                                       const char *name) {
+  size_t i;
+  for (i = 0; i < s->nmethods; i++)
+    if (strcmp(s->methods[i].name, name) == 0)
+      return &s->methods[i];
+  return NULL;
+}
+
+void wsp__rpc_dispatch(struct wsp_client *cl, uint32_t cmd_id,
+                       const char *method, const char *data, size_t len) {
+  struct wsp_server *s = cl->srv;
+  struct wsp__method *m = find_method(s, method);
+  struct pending_call *pc;
+  uint64_t timeout = s->limits[WSP_SERVER_RPC_TIMEOUT];
+  uint32_t id;
+
+  if (!m) {
+    wsp__cf_error_reply(cl, cmd_id, 104, "method not found", 0);
+    return;
+  }
+  if (cl->ncalls >= s->limits[WSP_SERVER_MAX_PENDING_RPC]) {
+    s->stats.errors_limit++;
+    wsp__cf_error_reply(cl, cmd_id, 111, "too many requests", 1);
+    return;
+  }
+  if (cl->ncalls == cl->capcalls) {
+    uint32_t cap = cl->capcalls ? cl->capcalls * 2 : 4;
+    uint32_t *c = wsp__realloc(&s->mem, cl->calls, cap * sizeof(*c));
+    if (!c) {
+      wsp__cf_error_reply(cl, cmd_id, 100, "internal server error", 1);
+      return;
+    }
+    cl->calls = c;
+    cl->capcalls = cap;
+  }
+  pc = wsp__malloc(&s->mem, sizeof(*pc));
+  if (!pc) {
+    wsp__cf_error_reply(cl, cmd_id, 100, "internal server error", 1);
+    return;
+  }
+  pc->cl = cl;
+  pc->cmd_id = cmd_id;
+  if (wsp_corr_start(s->rpc,
+                     timeout ? wsp__server_now(s) + timeout : WSP_NO_DEADLINE,
+                     call_done, pc, &id) != 0) {
+    wsp__free(&s->mem, pc);
+    wsp__cf_error_reply(cl, cmd_id, 100, "internal server error", 1);
+    return;
+  }
+  cl->calls[cl->ncalls++] = id;
+  s->stats.rpc_calls++;
+  m->fn(cl, id, method, (const uint8_t *)(len ? data : ""), len,
+        m->user_data);
+}
+
+void wsp__rpc_client_gone(struct wsp_client *cl) {
+  while (cl->ncalls > 0)
+    if (wsp_corr_cancel(cl->srv->rpc, cl->calls[cl->ncalls - 1]) != 0)
+      cl->ncalls--; /* not in the table: never loop on it */
+}
+
+void wsp__rpc_free_methods(struct wsp_server *s) {
+  size_t i;
+  for (i = 0; i < s->nmethods; i++)
+    wsp__free(&s->mem, s->methods[i].name);
+  wsp__free(&s->mem, s->methods);
+  s->methods = NULL;
+  s->nmethods = 0;
+}
+
+int wsp_rpc_register(struct wsp_server *s, const char *method,
+                     void (*handler)(struct wsp_client *, uint64_t,
+                                     const char *, const uint8_t *, size_t,
+                                     void *),
+                     void *user_data) {
+  struct wsp__method *m, *arr;
+  char *name;
+  if (!s || !method || !*method || !handler || strlen(method) > 255)
+    return WSP_ERR_INVAL;
+  m = find_method(s, method);
+  if (m) {
+    m->fn = handler;
+    m->user_data = user_data;
+    return 0;
+  }
+  name = wsp__strndup(&s->mem, method, strlen(method));
+  if (!name)
+    return WSP_ERR_NOMEM;
+  arr = wsp__realloc(&s->mem, s->methods, (s->nmethods + 1) * sizeof(*arr));
+  if (!arr) {
+    wsp__free(&s->mem, name);
+    return WSP_ERR_NOMEM;
+  }
+  s->methods = arr;
+  m = &arr[s->nmethods++];
+  m->name = name;
+  m->fn = handler;
+  m->user_data = user_data;
+  return 0;
+}
+
+int wsp_rpc_unregister(struct wsp_server *s, const char *method) {
+  struct wsp__method *m;
+  if (!s || !method)
+    return WSP_ERR_INVAL;
+  m = find_method(s, method);
+  if (!m)
+    return WSP_ERR_NOT_FOUND;
+  wsp__free(&s->mem, m->name);
+  *m = s->methods[--s->nmethods];
+  return 0;
+}
+
+int wsp_rpc_reply(struct wsp_server *s, uint64_t call, const void *data,
+                  size_t len) {
+  if (!s || call == 0 || call > UINT32_MAX || (len && !data))
+    return WSP_ERR_INVAL;
+  if (len && wsp__json_validate(data, len, 64, NULL) != 0)
+    return WSP_ERR_JSON;
+  return wsp_corr_complete(s->rpc, (uint32_t)call, 0, data, len);
+}
+
+int wsp_rpc_error(struct wsp_server *s, uint64_t call, uint32_t code,
+                  const char *message, int temporary) {
+  struct wsp__jbuf jb;
+  int rv;
+  if (!s || call == 0 || call > UINT32_MAX || code == 0)
+    return WSP_ERR_INVAL;
+  wsp__jbuf_init(&jb, &s->mem);
+  wsp__jbuf_raw(&jb, "{\"code\":", 8);
+  wsp__jbuf_u64(&jb, code);
+  if (message && *message) {
+    wsp__jbuf_raw(&jb, ",\"message\":", 11);
+    wsp__jbuf_str(&jb, message, strlen(message));
+  }
+  if (temporary)
+    wsp__jbuf_raw(&jb, ",\"temporary\":true", 17);
+  wsp__jbuf_raw(&jb, "}", 1);
+  rv = jb.err ? jb.err
+              : wsp_corr_complete(s->rpc, (uint32_t)call, STATUS_ERROR,
+                                  jb.data, jb.len);
+  wsp__jbuf_free(&jb);
+  return rv;
+}

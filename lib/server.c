@@ -1,0 +1,599 @@
+/*
+ * wsp_server: the hub. It owns a wsp_conn per transport connection, keeps
+ * every connection's next deadline in one binary heap so that
+ * wsp_server_next_deadline() is O(1) and wsp_server_tick() touches only
+ * the connections that are due, and hands protocol connections to the
+ * codec (cfproto.c).
+ */
+#include <string.h>
+
+#include "server_private.h"
+
+static const uint64_t limit_defaults[WSP_SERVER_LIMIT__COUNT] = {
+    [WSP_SERVER_MAX_MESSAGE] = 65536,
+    [WSP_SERVER_MAX_CONNECTIONS] = 100000,
+    [WSP_SERVER_MAX_PENDING_RPC] = 128,
+    [WSP_SERVER_MAX_QUEUED] = 1u << 20,
+    [WSP_SERVER_RPC_TIMEOUT] = 30000,
+    [WSP_SERVER_PING_INTERVAL] = 25000,
+    [WSP_SERVER_PONG_TIMEOUT] = 10000,
+    [WSP_SERVER_STALE_TIMEOUT] = 15000,
+    [WSP_SERVER_HANDSHAKE_TIMEOUT] = 10000,
+};
+
+uint64_t wsp__server_now(const struct wsp_server *srv) {
+  return srv->cb.now ? srv->cb.now(srv->user_data) : srv->now;
+}
+
+/* ---- Deadline heap ---------------------------------------------------- */
+
+static void heap_swap(struct wsp_server *s, size_t a, size_t b) {
+  struct wsp_client *t = s->heap[a];
+  s->heap[a] = s->heap[b];
+  s->heap[b] = t;
+  s->heap[a]->heap_idx = a;
+  s->heap[b]->heap_idx = b;
+}
+
+static void heap_up(struct wsp_server *s, size_t i) {
+  while (i > 0 && s->heap[(i - 1) / 2]->due > s->heap[i]->due) {
+    heap_swap(s, i, (i - 1) / 2);
+    i = (i - 1) / 2;
+  }
+}
+
+static void heap_down(struct wsp_server *s, size_t i) {
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < s->nheap && s->heap[l]->due < s->heap[m]->due)
+      m = l;
+    if (r < s->nheap && s->heap[r]->due < s->heap[m]->due)
+      m = r;
+    if (m == i)
+      return;
+    heap_swap(s, i, m);
+    i = m;
+  }
+}
+
+static void heap_remove(struct wsp_server *s, struct wsp_client *cl) {
+  size_t i = cl->heap_idx;
+  if (i == SIZE_MAX)
+    return;
+  cl->heap_idx = SIZE_MAX;
+  if (i != --s->nheap) {
+    s->heap[i] = s->heap[s->nheap];
+    s->heap[i]->heap_idx = i;
+    heap_down(s, i);
+    heap_up(s, i);
+  }
+}
+
+static uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+/* Recompute the client's next deadline and its place in the heap. The
+ * heap has room for every client (it grows in wsp_server_accept), so
+ * this never allocates. */
+void wsp__client_touch(struct wsp_client *cl) {
+  struct wsp_server *s = cl->srv;
+  uint64_t due = min64(wsp_conn_next_deadline(cl->conn),
+                       min64(cl->stale_due, min64(cl->ping_due, cl->pong_due)));
+  if (due == WSP_NO_DEADLINE) {
+    heap_remove(s, cl);
+    return;
+  }
+  cl->due = due;
+  if (cl->heap_idx == SIZE_MAX) {
+    cl->heap_idx = s->nheap;
+    s->heap[s->nheap++] = cl;
+    heap_up(s, cl->heap_idx);
+  } else {
+    heap_down(s, cl->heap_idx);
+    heap_up(s, cl->heap_idx);
+  }
+}
+
+/* ---- Client life cycle ------------------------------------------------ */
+
+static void count_close(struct wsp_server *s, int code) {
+  struct wsp_server_stats *st = &s->stats;
+  size_t i;
+  for (i = 0; i < st->nclose_codes; i++) {
+    if (st->closes[i].code == (uint32_t)code) {
+      st->closes[i].count++;
+      /* keep the most frequent first */
+      while (i > 0 && st->closes[i].count > st->closes[i - 1].count) {
+        __typeof__(st->closes[0]) t = st->closes[i];
+        st->closes[i] = st->closes[i - 1];
+        st->closes[--i] = t;
+      }
+      return;
+    }
+  }
+  if (st->nclose_codes < sizeof(st->closes) / sizeof(st->closes[0])) {
+    st->closes[st->nclose_codes].code = (uint32_t)code;
+    st->closes[st->nclose_codes++].count = 1;
+  }
+}
+
+static void client_gone(struct wsp_client *cl, int code) {
+  struct wsp_server *s = cl->srv;
+  if (cl->gone)
+    return;
+  cl->gone = 1;
+  cl->connected = 0;
+  cl->stale_due = cl->ping_due = cl->pong_due = WSP_NO_DEADLINE;
+  wsp__rpc_client_gone(cl);
+  if (!cl->opened)
+    return; /* an HTTP exchange only: never a WebSocket */
+  count_close(s, code);
+  if (s->cb.on_disconnect && !cl->free_pending) {
+    cl->depth++; /* a free from the callback waits for us */
+    s->cb.on_disconnect(cl, code, s->user_data);
+    cl->depth--;
+  }
+}
+
+static void really_free(struct wsp_client *cl) {
+  struct wsp_server *s = cl->srv;
+  heap_remove(s, cl);
+  if (cl->prev)
+    cl->prev->next = cl->next;
+  else
+    s->first = cl->next;
+  if (cl->next)
+    cl->next->prev = cl->prev;
+  wsp_conn_free(cl->conn);
+  wsp__jbuf_free(&cl->batch);
+  wsp__free(&s->mem, cl->user);
+  wsp__free(&s->mem, cl->calls);
+  s->stats.connections--;
+  wsp__free(&s->mem, cl);
+}
+
+void wsp__client_enter(struct wsp_client *cl) { cl->depth++; }
+
+void wsp__client_leave(struct wsp_client *cl) {
+  if (--cl->depth == 0) {
+    if (cl->free_pending)
+      really_free(cl);
+    else
+      wsp__client_touch(cl);
+  }
+}
+
+/* ---- wsp_conn callbacks ----------------------------------------------- */
+
+static int path_is(struct wsp_str path, const char *want) {
+  return path.len == strlen(want) && memcmp(path.ptr, want, path.len) == 0;
+}
+
+static int conn_on_request(struct wsp_conn *conn, const struct wsp_request *req,
+                           void *ud) {
+  struct wsp_client *cl = ud;
+  struct wsp_server *s = cl->srv;
+  int rv = 0;
+  static const char busy[] = "too many connections\n";
+  static const char nf[] = "not found\n";
+
+  if (cl->over_limit) {
+    s->stats.errors_limit++;
+    wsp_conn_respond(conn, 503, NULL, busy, sizeof(busy) - 1);
+    return 0;
+  }
+  if (s->cb.on_request) {
+    cl->in_request = 1;
+    rv = s->cb.on_request(cl, req, s->user_data);
+    cl->in_request = 0;
+  }
+  if (wsp_conn_get_state(conn) != WSP_STATE_HANDSHAKE || cl->mode == MODE_RAW)
+    return 0; /* answered, or taken as a raw WebSocket */
+  if (rv < 0)
+    return rv;
+  if (path_is(req->path, s->path)) {
+    if (req->websocket)
+      cl->mode = MODE_PROTO;
+    return 0; /* accepted, or the library's 400/426 */
+  }
+  wsp_conn_respond(conn, 404, NULL, nf, sizeof(nf) - 1);
+  return 0;
+}
+
+static void conn_on_open(struct wsp_conn *conn, const struct wsp_response *r,
+                         void *ud) {
+  struct wsp_client *cl = ud;
+  struct wsp_server *s = cl->srv;
+  uint64_t st = s->limits[WSP_SERVER_STALE_TIMEOUT];
+  (void)conn;
+  (void)r;
+  cl->opened = 1;
+  if (cl->mode == MODE_PROTO && st)
+    cl->stale_due = wsp__server_now(s) + st;
+}
+
+static void conn_on_message(struct wsp_conn *conn, int opcode,
+                            const uint8_t *data, size_t len, void *ud) {
+  struct wsp_client *cl = ud;
+  struct wsp_server *s = cl->srv;
+  (void)conn;
+  s->stats.messages_in++;
+  if (cl->mode == MODE_PROTO)
+    wsp__cf_message(cl, opcode, data, len);
+  else if (s->cb.on_raw_message && !cl->free_pending)
+    s->cb.on_raw_message(cl, opcode, data, len, s->user_data);
+}
+
+static void conn_on_close(struct wsp_conn *conn, int code,
+                          const uint8_t *reason, size_t len, void *ud) {
+  struct wsp_client *cl = ud;
+  int sent = wsp_conn_close_code_sent(conn);
+  (void)reason;
+  (void)len;
+  /* The code that ended it: ours if we closed first, else the peer's. */
+  client_gone(cl, sent && sent != WSP_CLOSE_NO_STATUS ? sent : code);
+}
+
+static void conn_on_want_write(struct wsp_conn *conn, void *ud) {
+  struct wsp_client *cl = ud;
+  struct wsp_server *s = cl->srv;
+  (void)conn;
+  if (s->cb.on_want_write && !cl->free_pending)
+    s->cb.on_want_write(cl, s->user_data);
+}
+
+static uint64_t conn_now(void *ud) {
+  struct wsp_client *cl = ud;
+  return wsp__server_now(cl->srv);
+}
+
+static const struct wsp_conn_callbacks conn_callbacks = {
+    conn_on_request, conn_on_open, conn_on_message, NULL,
+    conn_on_close,   conn_on_want_write, NULL,      conn_now,
+};
+
+/* ---- Public API: server ----------------------------------------------- */
+
+int wsp_server_new(struct wsp_server **ps,
+                   const struct wsp_server_callbacks *callbacks,
+                   const struct wsp_mem *mem, uint64_t now, void *user_data) {
+  struct wsp_mem m;
+  struct wsp_server *s;
+  if (!ps)
+    return WSP_ERR_INVAL;
+  *ps = NULL;
+  wsp__mem_init(&m, mem);
+  s = wsp__malloc(&m, sizeof(*s));
+  if (!s)
+    return WSP_ERR_NOMEM;
+  memset(s, 0, sizeof(*s));
+  s->mem = m;
+  if (callbacks)
+    s->cb = *callbacks;
+  s->user_data = user_data;
+  s->now = now;
+  memcpy(s->limits, limit_defaults, sizeof(s->limits));
+  s->path = wsp__strndup(&s->mem, "/connection/websocket", 21);
+  if (!s->path || wsp_corr_new(&s->rpc, &s->mem) != 0) {
+    wsp__free(&s->mem, s->path);
+    wsp__free(&s->mem, s);
+    return WSP_ERR_NOMEM;
+  }
+  wsp_corr_set_max_pending(s->rpc, WSP_CORR_MAX_PENDING_LIMIT);
+  *ps = s;
+  return 0;
+}
+
+void wsp_server_free(struct wsp_server *s) {
+  if (!s)
+    return;
+  while (s->first) {
+    struct wsp_client *cl = s->first;
+    client_gone(cl, WSP_CLOSE_GOING_AWAY);
+    cl->depth = 0;
+    really_free(cl);
+  }
+  wsp_corr_free(s->rpc);
+  wsp__rpc_free_methods(s);
+  wsp__free(&s->mem, s->heap);
+  wsp__free(&s->mem, s->path);
+  {
+    struct wsp_mem m = s->mem;
+    wsp__free(&m, s);
+  }
+}
+
+int wsp_server_set_limit(struct wsp_server *s, int limit, uint64_t value) {
+  if (!s || limit < 0 || limit >= WSP_SERVER_LIMIT__COUNT)
+    return WSP_ERR_INVAL;
+  if ((limit == WSP_SERVER_MAX_MESSAGE || limit == WSP_SERVER_MAX_QUEUED ||
+       limit == WSP_SERVER_MAX_CONNECTIONS) &&
+      (value == 0 || value > SIZE_MAX / 2))
+    return WSP_ERR_INVAL;
+  s->limits[limit] = value;
+  return 0;
+}
+
+uint64_t wsp_server_get_limit(const struct wsp_server *s, int limit) {
+  if (!s || limit < 0 || limit >= WSP_SERVER_LIMIT__COUNT)
+    return 0;
+  return s->limits[limit];
+}
+
+int wsp_server_set_path(struct wsp_server *s, const char *path) {
+  char *p;
+  if (!s || !path || path[0] != '/' || strpbrk(path, " ?#\r\n"))
+    return WSP_ERR_INVAL;
+  p = wsp__strndup(&s->mem, path, strlen(path));
+  if (!p)
+    return WSP_ERR_NOMEM;
+  wsp__free(&s->mem, s->path);
+  s->path = p;
+  return 0;
+}
+
+void *wsp_server_get_user_data(const struct wsp_server *s) {
+  return s ? s->user_data : NULL;
+}
+
+void wsp_server_get_stats(const struct wsp_server *s,
+                          struct wsp_server_stats *out) {
+  struct wsp_corr_stats cs;
+  if (!s || !out)
+    return;
+  *out = s->stats;
+  wsp_corr_get_stats(s->rpc, &cs);
+  out->rpc_late = cs.late;
+  out->rpc_timeouts = cs.timed_out;
+}
+
+int wsp_server_tick(struct wsp_server *s, uint64_t now) {
+  size_t budget;
+  if (!s)
+    return WSP_ERR_INVAL;
+  s->now = now;
+  wsp_corr_tick(s->rpc, now);
+  /* Each due client is visited once per tick at most. */
+  budget = s->nheap;
+  while (budget-- > 0 && s->nheap > 0 && s->heap[0]->due <= now) {
+    struct wsp_client *cl = s->heap[0];
+    heap_remove(s, cl);
+    wsp__client_enter(cl);
+    wsp_conn_tick(cl->conn, now);
+    if (cl->mode == MODE_PROTO)
+      wsp__cf_tick(cl, now);
+    wsp__client_leave(cl);
+  }
+  return 0;
+}
+
+uint64_t wsp_server_next_deadline(const struct wsp_server *s) {
+  uint64_t d;
+  if (!s)
+    return WSP_NO_DEADLINE;
+  d = wsp_corr_next_deadline(s->rpc);
+  if (s->nheap > 0 && s->heap[0]->due < d)
+    d = s->heap[0]->due;
+  return d;
+}
+
+int wsp_server_shutdown(struct wsp_server *s, int code, const char *reason) {
+  struct wsp_client *cl, *next;
+  if (!s)
+    return WSP_ERR_INVAL;
+  for (cl = s->first; cl; cl = next) {
+    next = cl->next;
+    wsp_client_disconnect(cl, code, reason);
+  }
+  return 0;
+}
+
+/* ---- Public API: clients ---------------------------------------------- */
+
+int wsp_server_accept(struct wsp_server *s, void *io_data,
+                      struct wsp_client **pcl) {
+  struct wsp_client *cl;
+  int rv;
+  if (!s || !pcl)
+    return WSP_ERR_INVAL;
+  *pcl = NULL;
+  if (s->stats.connections + 1 > s->capheap) {
+    size_t cap = s->capheap ? s->capheap * 2 : 64;
+    struct wsp_client **h = wsp__realloc(&s->mem, s->heap, cap * sizeof(*h));
+    if (!h)
+      return WSP_ERR_NOMEM;
+    s->heap = h;
+    s->capheap = cap;
+  }
+  cl = wsp__malloc(&s->mem, sizeof(*cl));
+  if (!cl)
+    return WSP_ERR_NOMEM;
+  memset(cl, 0, sizeof(*cl));
+  cl->srv = s;
+  cl->io_data = io_data;
+  cl->heap_idx = SIZE_MAX;
+  cl->stale_due = cl->ping_due = cl->pong_due = WSP_NO_DEADLINE;
+  wsp__jbuf_init(&cl->batch, &s->mem);
+  rv = wsp_conn_new(&cl->conn, WSP_ROLE_SERVER, &conn_callbacks, &s->mem,
+                    wsp__server_now(s), cl);
+  if (rv != 0) {
+    wsp__free(&s->mem, cl);
+    return rv;
+  }
+  wsp_conn_set_limit(cl->conn, WSP_LIMIT_MAX_MESSAGE,
+                     s->limits[WSP_SERVER_MAX_MESSAGE]);
+  wsp_conn_set_limit(cl->conn, WSP_LIMIT_MAX_QUEUED,
+                     s->limits[WSP_SERVER_MAX_QUEUED]);
+  wsp_conn_set_limit(cl->conn, WSP_LIMIT_HIGH_WATER,
+                     s->limits[WSP_SERVER_MAX_QUEUED] / 2);
+  wsp_conn_set_limit(cl->conn, WSP_LIMIT_HANDSHAKE_TIMEOUT,
+                     s->limits[WSP_SERVER_HANDSHAKE_TIMEOUT]);
+  if (s->stats.connections >= s->limits[WSP_SERVER_MAX_CONNECTIONS]) {
+    cl->over_limit = 1; /* answered 503 once its request is in */
+    s->stats.refused++;
+  } else {
+    s->stats.accepted++;
+  }
+  s->stats.connections++;
+  cl->next = s->first;
+  if (s->first)
+    s->first->prev = cl;
+  s->first = cl;
+  wsp__client_touch(cl);
+  *pcl = cl;
+  return 0;
+}
+
+int wsp_client_recv(struct wsp_client *cl, const void *data, size_t len) {
+  int rv;
+  if (!cl)
+    return WSP_ERR_INVAL;
+  if (cl->depth)
+    return WSP_ERR_RECURSIVE;
+  cl->srv->stats.bytes_in += len;
+  wsp__client_enter(cl);
+  rv = wsp_conn_recv(cl->conn, data, len);
+  wsp__client_leave(cl);
+  return rv;
+}
+
+int wsp_client_pending(const struct wsp_client *cl, struct iovec *iov,
+                       int iovcnt) {
+  return cl ? wsp_conn_pending(cl->conn, iov, iovcnt) : 0;
+}
+
+int wsp_client_sent(struct wsp_client *cl, size_t n) {
+  int rv;
+  if (!cl)
+    return WSP_ERR_INVAL;
+  if (cl->depth)
+    return WSP_ERR_RECURSIVE;
+  wsp__client_enter(cl);
+  rv = wsp_conn_sent(cl->conn, n);
+  if (rv == 0)
+    cl->srv->stats.bytes_out += n;
+  wsp__client_leave(cl);
+  return rv;
+}
+
+int wsp_client_want_write(const struct wsp_client *cl) {
+  return cl && wsp_conn_want_write(cl->conn);
+}
+
+int wsp_client_want_read(const struct wsp_client *cl) {
+  return cl && wsp_conn_want_read(cl->conn);
+}
+
+int wsp_client_is_done(const struct wsp_client *cl) {
+  return cl && wsp_conn_is_done(cl->conn);
+}
+
+void wsp_client_free(struct wsp_client *cl) {
+  if (!cl)
+    return;
+  if (!cl->gone) /* the transport went without a closing handshake */
+    client_gone(cl, WSP_CLOSE_ABNORMAL);
+  if (cl->depth) {
+    cl->free_pending = 1;
+    return;
+  }
+  really_free(cl);
+}
+
+struct wsp_server *wsp_client_server(const struct wsp_client *cl) {
+  return cl ? cl->srv : NULL;
+}
+
+void *wsp_client_get_io_data(const struct wsp_client *cl) {
+  return cl ? cl->io_data : NULL;
+}
+
+const char *wsp_client_id(const struct wsp_client *cl) {
+  return cl ? cl->id : "";
+}
+
+const char *wsp_client_user(const struct wsp_client *cl) {
+  return cl && cl->user ? cl->user : "";
+}
+
+int wsp_client_set_user(struct wsp_client *cl, const char *user) {
+  char *u;
+  if (!cl || !user)
+    return WSP_ERR_INVAL;
+  u = wsp__strndup(&cl->srv->mem, user, strlen(user));
+  if (!u)
+    return WSP_ERR_NOMEM;
+  wsp__free(&cl->srv->mem, cl->user);
+  cl->user = u;
+  return 0;
+}
+
+struct wsp_conn *wsp_client_conn(const struct wsp_client *cl) {
+  return cl ? cl->conn : NULL;
+}
+
+int wsp_client_respond(struct wsp_client *cl, int status,
+                       const char *content_type, const void *body,
+                       size_t len) {
+  if (!cl)
+    return WSP_ERR_INVAL;
+  if (!cl->in_request)
+    return WSP_ERR_STATE;
+  return wsp_conn_respond(cl->conn, status, content_type, body, len);
+}
+
+int wsp_client_accept_raw(struct wsp_client *cl) {
+  if (!cl)
+    return WSP_ERR_INVAL;
+  if (!cl->in_request)
+    return WSP_ERR_STATE;
+  cl->mode = MODE_RAW;
+  return 0;
+}
+
+int wsp_client_send_raw(struct wsp_client *cl, int opcode, const void *data,
+                        size_t len) {
+  int rv;
+  if (!cl)
+    return WSP_ERR_INVAL;
+  if (cl->mode != MODE_RAW)
+    return WSP_ERR_STATE;
+  wsp__client_enter(cl);
+  rv = wsp_conn_send(cl->conn, opcode, data, len);
+  if (rv == 0)
+    cl->srv->stats.messages_out++;
+  wsp__client_leave(cl);
+  return rv;
+}
+
+int wsp_client_push_message(struct wsp_client *cl, const void *data,
+                            size_t len) {
+  struct wsp__jbuf *jb;
+  if (!cl || (len && !data))
+    return WSP_ERR_INVAL;
+  if (!cl->connected)
+    return WSP_ERR_STATE;
+  if (len && wsp__json_validate(data, len, 64, NULL) != 0)
+    return WSP_ERR_JSON;
+  wsp__client_enter(cl);
+  jb = wsp__cf_line_begin(cl);
+  wsp__jbuf_raw(jb, "{\"push\":{\"message\":{", 20);
+  if (len) {
+    wsp__jbuf_raw(jb, "\"data\":", 7);
+    wsp__jbuf_raw_value(jb, data, len);
+  }
+  wsp__jbuf_raw(jb, "}}}", 3);
+  wsp__cf_line_end(cl);
+  wsp__client_leave(cl);
+  return 0;
+}
+
+int wsp_client_disconnect(struct wsp_client *cl, int code,
+                          const char *reason) {
+  int rv;
+  if (!cl)
+    return WSP_ERR_INVAL;
+  wsp__client_enter(cl);
+  rv = wsp__cf_close(cl, code, reason);
+  wsp__client_leave(cl);
+  return rv;
+}

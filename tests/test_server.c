@@ -1,0 +1,528 @@
+/*
+ * The hub and the default codec (Centrifuge client protocol v2, JSON),
+ * driven through an in-memory client connection: recorded command frames
+ * in, the exact reply lines and close codes out, timers on a fake clock.
+ */
+#include "helpers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wsp/rpc.h"
+#include "wsp/server.h"
+
+struct h {
+  struct wsp_server *srv;
+  struct wsp_client *sc;
+  struct wsp_conn *cc;
+  char lines[64][512]; /* every received line, in order */
+  int nlines, nframes;
+  int close_code;
+  char close_reason[128];
+  int disconnects, disconnect_code;
+  uint64_t held; /* a call answered later */
+  int sends;
+};
+
+static struct h *H;
+
+static void cli_msg(struct wsp_conn *c, int op, const uint8_t *d, size_t n,
+                    void *ud) {
+  struct h *h = ud;
+  const char *p = (const char *)d, *end = p + n;
+  (void)c;
+  assert_int_equal(op, WSP_OP_TEXT);
+  h->nframes++;
+  while (p < end && h->nlines < 64) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t len = (size_t)((nl ? nl : end) - p);
+    assert_true(len > 0 && len < 512); /* never a blank line */
+    memcpy(h->lines[h->nlines], p, len);
+    h->lines[h->nlines++][len] = '\0';
+    p = nl ? nl + 1 : end;
+  }
+}
+
+static void cli_close(struct wsp_conn *c, int code, const uint8_t *r,
+                      size_t n, void *ud) {
+  struct h *h = ud;
+  (void)c;
+  h->close_code = code;
+  snprintf(h->close_reason, sizeof(h->close_reason), "%.*s", (int)n,
+           (const char *)r);
+}
+
+static void on_disconnect(struct wsp_client *cl, int code, void *ud) {
+  struct h *h = ud;
+  (void)cl;
+  h->disconnects++;
+  h->disconnect_code = code;
+}
+
+static void on_send(struct wsp_client *cl, const uint8_t *d, size_t n,
+                    void *ud) {
+  struct h *h = ud;
+  h->sends++;
+  assert_int_equal(wsp_client_push_message(cl, d, n), 0);
+}
+
+static void m_echo(struct wsp_client *cl, uint64_t call, const char *m,
+                   const uint8_t *d, size_t n, void *ud) {
+  (void)cl;
+  (void)m;
+  (void)ud;
+  assert_int_equal(wsp_rpc_reply(H->srv, call, d, n), 0);
+}
+
+static void m_later(struct wsp_client *cl, uint64_t call, const char *m,
+                    const uint8_t *d, size_t n, void *ud) {
+  (void)cl;
+  (void)m;
+  (void)d;
+  (void)n;
+  (void)ud;
+  assert_int_not_equal(call, 0);
+  H->held = call;
+}
+
+static void m_fail(struct wsp_client *cl, uint64_t call, const char *m,
+                   const uint8_t *d, size_t n, void *ud) {
+  (void)cl;
+  (void)m;
+  (void)d;
+  (void)n;
+  (void)ud;
+  assert_int_equal(wsp_rpc_error(H->srv, call, 1000, "fail", 0), 0);
+}
+
+static void pump(struct h *h) {
+  struct iovec iov[16];
+  static uint8_t tmp[1 << 18];
+  int round;
+  for (round = 0; round < 100; round++) {
+    size_t t = 0;
+    int n, i, any = 0;
+    n = wsp_conn_pending(h->cc, iov, 16);
+    for (i = 0; i < n && t + iov[i].iov_len <= sizeof(tmp); i++) {
+      memcpy(tmp + t, iov[i].iov_base, iov[i].iov_len);
+      t += iov[i].iov_len;
+    }
+    if (t) {
+      assert_int_equal(wsp_conn_sent(h->cc, t), 0);
+      if (h->sc)
+        wsp_client_recv(h->sc, tmp, t);
+      any = 1;
+    }
+    t = 0;
+    n = h->sc ? wsp_client_pending(h->sc, iov, 16) : 0;
+    for (i = 0; i < n && t + iov[i].iov_len <= sizeof(tmp); i++) {
+      memcpy(tmp + t, iov[i].iov_base, iov[i].iov_len);
+      t += iov[i].iov_len;
+    }
+    if (t) {
+      assert_int_equal(wsp_client_sent(h->sc, t), 0);
+      wsp_conn_recv(h->cc, tmp, t);
+      any = 1;
+    }
+    if (!any)
+      return;
+  }
+}
+
+static void h_open(struct h *h, const char *path, int with_send) {
+  struct wsp_server_callbacks scb;
+  struct wsp_conn_callbacks ccb;
+  memset(h, 0, sizeof(*h));
+  H = h;
+  memset(&scb, 0, sizeof(scb));
+  scb.on_disconnect = on_disconnect;
+  if (with_send)
+    scb.on_send = on_send;
+  assert_int_equal(wsp_server_new(&h->srv, &scb, NULL, 0, h), 0);
+  assert_int_equal(wsp_rpc_register(h->srv, "echo", m_echo, NULL), 0);
+  assert_int_equal(wsp_rpc_register(h->srv, "later", m_later, NULL), 0);
+  assert_int_equal(wsp_rpc_register(h->srv, "fail", m_fail, NULL), 0);
+  assert_int_equal(wsp_server_accept(h->srv, h, &h->sc), 0);
+  memset(&ccb, 0, sizeof(ccb));
+  ccb.on_message = cli_msg;
+  ccb.on_close = cli_close;
+  assert_int_equal(wsp_conn_new(&h->cc, WSP_ROLE_CLIENT, &ccb, NULL, 0, h),
+                   0);
+  assert_int_equal(wsp_conn_client_start(h->cc, "t", path, NULL), 0);
+  pump(h);
+}
+
+static void h_send(struct h *h, const char *text) {
+  assert_int_equal(wsp_conn_send(h->cc, WSP_OP_TEXT, text, strlen(text)), 0);
+  pump(h);
+}
+
+static void h_connect(struct h *h) {
+  h_send(h, "{\"connect\":{\"name\":\"js\"},\"id\":1}");
+  assert_int_equal(h->nlines, 1);
+  assert_non_null(strstr(h->lines[0], "{\"id\":1,\"connect\":{\"client\":\""));
+  assert_non_null(strstr(h->lines[0], "\"ping\":25,\"pong\":true}}"));
+}
+
+static void h_free(struct h *h) {
+  wsp_client_free(h->sc);
+  wsp_conn_free(h->cc);
+  wsp_server_free(h->srv);
+}
+
+/* The client saw a close frame with code (not a reset), after draining. */
+static void assert_closed(struct h *h, int code) {
+  assert_int_equal(wsp_conn_close_code_sent(wsp_client_conn(h->sc)), code);
+  assert_int_equal(h->close_code, code);
+  assert_true(wsp_client_is_done(h->sc));
+  assert_int_equal(h->disconnects, 1);
+  assert_int_equal(h->disconnect_code, code);
+}
+
+static void test_server_batch_in_order(void **state) {
+  struct h h;
+  (void)state;
+  h_open(&h, "/connection/websocket", 1);
+  h_send(&h, "{\"connect\":{\"name\":\"js\"},\"id\":1}\n"
+             "{\"rpc\":{\"method\":\"echo\",\"data\":{\"a\":[1, 2]}},\"id\":2}\n"
+             "{\"rpc\":{\"method\":\"nope\"},\"id\":3}\n"
+             "{\"rpc\":{\"method\":\"later\"},\"id\":4}\n"
+             "{\"rpc\":{\"method\":\"fail\"},\"id\":5}\n"
+             "{\"send\":{\"data\":\"hi\"},\"unknown\":7}\n");
+  assert_int_equal(h.nframes, 1); /* all replies in one message */
+  assert_int_equal(h.nlines, 5);
+  assert_non_null(strstr(h.lines[0], "\"connect\":{\"client\":"));
+  assert_string_equal(h.lines[1], "{\"id\":2,\"rpc\":{\"data\":{\"a\":[1, 2]}}}");
+  assert_string_equal(h.lines[2],
+                      "{\"id\":3,\"error\":{\"code\":104,\"message\":\"method "
+                      "not found\"}}");
+  assert_string_equal(h.lines[3],
+                      "{\"id\":5,\"error\":{\"code\":1000,\"message\":\"fail\"}}");
+  assert_string_equal(h.lines[4], "{\"push\":{\"message\":{\"data\":\"hi\"}}}");
+  assert_string_equal(strlen(wsp_client_id(h.sc)) == 36 ? "ok" : "bad", "ok");
+  /* the deferred reply, then the same handle again: counted as late */
+  assert_int_equal(wsp_rpc_reply(h.srv, h.held, "42", 2), 0);
+  pump(&h);
+  assert_string_equal(h.lines[5], "{\"id\":4,\"rpc\":{\"data\":42}}");
+  assert_int_equal(wsp_rpc_reply(h.srv, h.held, "42", 2), WSP_ERR_NOT_FOUND);
+  assert_int_equal(wsp_rpc_reply(h.srv, h.held, "{bad", 4), WSP_ERR_JSON);
+  {
+    struct wsp_server_stats st;
+    wsp_server_get_stats(h.srv, &st);
+    assert_int_equal(st.rpc_late, 1);
+    assert_int_equal(st.commands, 6);
+    assert_int_equal(st.rpc_calls, 3);
+  }
+  h_free(&h);
+}
+
+static void test_server_payload_newlines_dropped(void **state) {
+  struct h h;
+  (void)state;
+  h_open(&h, "/connection/websocket", 1);
+  h_connect(&h);
+  /* a payload with inter-token CR/LF escapes is spliced without them */
+  assert_int_equal(wsp_client_push_message(h.sc, "{\"a\":\r\n\"x\\ny\"}", 14),
+                   0);
+  pump(&h);
+  assert_string_equal(h.lines[1],
+                      "{\"push\":{\"message\":{\"data\":{\"a\":\"x\\ny\"}}}}");
+  assert_int_equal(wsp_client_push_message(h.sc, "{nope", 5), WSP_ERR_JSON);
+  h_free(&h);
+}
+
+struct bad_case {
+  const char *name, *text;
+  int connect_first, code;
+};
+
+static const struct bad_case bad_cases[] = {
+    {"broken JSON", "{\"connect\":", 0, 3501},
+    {"trailing comma", "{\"connect\":{},\"id\":1,}", 0, 3501},
+    {"not an object", "[1]", 0, 3501},
+    {"command before connect", "{\"rpc\":{\"method\":\"echo\"},\"id\":1}", 0,
+     3501},
+    {"second connect", "{\"connect\":{},\"id\":2}", 1, 3501},
+    {"unknown command", "{\"frobnicate\":{},\"id\":2}", 1, 3501},
+    {"id 0 on rpc", "{\"rpc\":{\"method\":\"echo\"}}", 1, 3501},
+    {"pong without ping", "{}", 1, 3501},
+    {"ping command", "{\"ping\":{},\"id\":2}", 1, 3501},
+    {"blank line between", "{\"rpc\":{\"method\":\"echo\"},\"id\":2}\n\n{}", 1,
+     3501},
+    {"request not an object", "{\"rpc\":7,\"id\":2}", 1, 3501},
+    {"id too large", "{\"rpc\":{},\"id\":4294967296}", 1, 3501},
+    {"send without handler", "{\"send\":{\"data\":1}}", 1, 3508},
+};
+
+static void test_server_bad_commands(void **state) {
+  size_t i;
+  (void)state;
+  for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+    struct h h;
+    h_open(&h, "/connection/websocket", 0);
+    if (bad_cases[i].connect_first)
+      h_connect(&h);
+    h_send(&h, bad_cases[i].text);
+    if (h.close_code != bad_cases[i].code)
+      fail_msg("%s: close %d, want %d", bad_cases[i].name, h.close_code,
+               bad_cases[i].code);
+    assert_closed(&h, bad_cases[i].code);
+    h_free(&h);
+  }
+}
+
+/* Replies owed before the bad command leave before the close frame. */
+static void test_server_close_behind_replies(void **state) {
+  struct h h;
+  (void)state;
+  h_open(&h, "/connection/websocket", 0);
+  h_send(&h, "{\"connect\":{},\"id\":1}\n"
+             "{\"rpc\":{\"method\":\"echo\",\"data\":1},\"id\":2}\n"
+             "garbage\n"
+             "{\"rpc\":{\"method\":\"echo\",\"data\":2},\"id\":3}");
+  assert_int_equal(h.nlines, 2);
+  assert_string_equal(h.lines[1], "{\"id\":2,\"rpc\":{\"data\":1}}");
+  assert_closed(&h, 3501);
+  {
+    struct wsp_server_stats st;
+    wsp_server_get_stats(h.srv, &st);
+    assert_int_equal(st.errors_json, 1);
+    assert_int_equal(st.nclose_codes, 1);
+    assert_int_equal(st.closes[0].code, 3501);
+  }
+  h_free(&h);
+}
+
+static void test_server_binary_frame(void **state) {
+  struct h h;
+  (void)state;
+  h_open(&h, "/connection/websocket", 0);
+  h_connect(&h);
+  assert_int_equal(wsp_conn_send(h.cc, WSP_OP_BINARY, "{}", 2), 0);
+  pump(&h);
+  assert_closed(&h, 3506);
+  h_free(&h);
+}
+
+static void test_server_oversized_message(void **state) {
+  struct h h;
+  char *big = malloc(70000);
+  (void)state;
+  memset(big, ' ', 70000);
+  h_open(&h, "/connection/websocket", 0);
+  h_connect(&h);
+  assert_int_equal(wsp_conn_send(h.cc, WSP_OP_TEXT, big, 70000), 0);
+  pump(&h);
+  assert_closed(&h, 1009);
+  free(big);
+  h_free(&h);
+}
+
+static void test_server_stale(void **state) {
+  struct h h;
+  (void)state;
+  h_open(&h, "/connection/websocket", 0);
+  assert_int_equal(wsp_server_next_deadline(h.srv), 15000);
+  wsp_server_tick(h.srv, 14999);
+  pump(&h);
+  assert_int_equal(h.close_code, 0);
+  wsp_server_tick(h.srv, 15000);
+  pump(&h);
+  assert_closed(&h, 3502);
+  h_free(&h);
+}
+
+static void test_server_ping_pong(void **state) {
+  struct h h;
+  uint64_t d;
+  (void)state;
+  h_open(&h, "/connection/websocket", 0);
+  h_connect(&h);
+  d = wsp_server_next_deadline(h.srv);
+  assert_true(d >= 12500 && d < 25000); /* second half of the interval */
+  wsp_server_tick(h.srv, d);
+  pump(&h);
+  assert_int_equal(h.nlines, 2);
+  assert_string_equal(h.lines[1], "{}");
+  h_send(&h, "{}"); /* pong */
+  assert_int_equal(h.close_code, 0);
+  assert_int_equal(wsp_server_next_deadline(h.srv), d + 25000);
+  wsp_server_tick(h.srv, d + 25000);
+  pump(&h);
+  assert_string_equal(h.lines[2], "{}");
+  /* no pong this time */
+  assert_int_equal(wsp_server_next_deadline(h.srv), d + 35000);
+  wsp_server_tick(h.srv, d + 35000);
+  pump(&h);
+  assert_closed(&h, 3012);
+  h_free(&h);
+}
+
+static void test_server_rpc_timeout_and_limit(void **state) {
+  struct h h;
+  int i;
+  char cmd[128];
+  (void)state;
+  h_open(&h, "/connection/websocket", 0);
+  assert_int_equal(wsp_server_set_limit(h.srv, WSP_SERVER_RPC_TIMEOUT, 500),
+                   0);
+  assert_int_equal(
+      wsp_server_set_limit(h.srv, WSP_SERVER_MAX_PENDING_RPC, 2), 0);
+  h_connect(&h);
+  for (i = 0; i < 3; i++) {
+    snprintf(cmd, sizeof(cmd), "{\"rpc\":{\"method\":\"later\"},\"id\":%d}",
+             10 + i);
+    h_send(&h, cmd);
+  }
+  assert_int_equal(h.nlines, 2);
+  assert_string_equal(h.lines[1], "{\"id\":12,\"error\":{\"code\":111,\"message\":"
+                                  "\"too many requests\",\"temporary\":true}}");
+  assert_int_equal(wsp_server_next_deadline(h.srv), 500);
+  wsp_server_tick(h.srv, 500);
+  pump(&h);
+  assert_int_equal(h.nlines, 4);
+  assert_string_equal(h.lines[2], "{\"id\":10,\"error\":{\"code\":100,\"message\":"
+                                  "\"timeout\",\"temporary\":true}}");
+  assert_int_equal(wsp_rpc_reply(h.srv, h.held, "1", 1), WSP_ERR_NOT_FOUND);
+  h_free(&h);
+}
+
+static void test_server_reply_after_close(void **state) {
+  struct h h;
+  struct wsp_server_stats st;
+  (void)state;
+  h_open(&h, "/connection/websocket", 0);
+  h_connect(&h);
+  h_send(&h, "{\"rpc\":{\"method\":\"later\"},\"id\":2}");
+  assert_int_equal(wsp_conn_close(h.cc, 1000, NULL, 0), 0);
+  pump(&h);
+  assert_int_equal(h.disconnects, 1);
+  assert_int_equal(h.disconnect_code, 1000);
+  assert_int_equal(wsp_rpc_reply(h.srv, h.held, "1", 1), WSP_ERR_NOT_FOUND);
+  wsp_server_get_stats(h.srv, &st);
+  assert_int_equal(st.rpc_late, 1);
+  h_free(&h);
+}
+
+static void test_server_paths_and_limits(void **state) {
+  struct h h;
+  struct wsp_client *second;
+  uint8_t buf[512];
+  struct iovec iov[4];
+  int n;
+  size_t got = 0;
+  const char req[] = "GET /connection/websocket HTTP/1.1\r\nHost: x\r\n"
+                     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n";
+  (void)state;
+  h_open(&h, "/elsewhere", 0);
+  assert_int_equal(wsp_conn_get_state(h.cc), WSP_STATE_CLOSED);
+  assert_int_equal(wsp_conn_get_error(h.cc), WSP_ERR_HANDSHAKE);
+  h_free(&h);
+
+  h_open(&h, "/connection/websocket", 0);
+  assert_int_equal(wsp_server_set_limit(h.srv, WSP_SERVER_MAX_CONNECTIONS, 1),
+                   0);
+  assert_int_equal(wsp_server_accept(h.srv, NULL, &second), 0);
+  wsp_client_recv(second, req, sizeof(req) - 1);
+  n = wsp_client_pending(second, iov, 4);
+  assert_true(n >= 1);
+  got = iov[0].iov_len < sizeof(buf) ? iov[0].iov_len : sizeof(buf);
+  memcpy(buf, iov[0].iov_base, got);
+  assert_int_equal(thttp_status(buf, got), 503);
+  wsp_client_free(second);
+  h_free(&h);
+}
+
+static char seen_id[64];
+static int free_in_disconnect;
+
+static int on_connect_id(struct wsp_client *cl,
+                         const struct wsp_connect_info *ci, void *ud) {
+  (void)ci;
+  (void)ud;
+  snprintf(seen_id, sizeof(seen_id), "%s", wsp_client_id(cl));
+  return 0;
+}
+
+static void on_disconnect_free(struct wsp_client *cl, int code, void *ud) {
+  struct h *h = ud;
+  h->disconnects++;
+  h->disconnect_code = code;
+  if (free_in_disconnect) {
+    wsp_client_free(cl); /* deferred: the caller is still using it */
+    h->sc = NULL;
+  }
+}
+
+/* The id is known in on_connect; freeing from on_disconnect is safe both
+ * when the peer closed and when the application freed the client. */
+static void test_server_callbacks_reentry(void **state) {
+  struct h h;
+  struct wsp_server_callbacks scb;
+  struct wsp_conn_callbacks ccb;
+  int round;
+  (void)state;
+  for (round = 0; round < 2; round++) {
+    memset(&h, 0, sizeof(h));
+    H = &h;
+    memset(&scb, 0, sizeof(scb));
+    scb.on_connect = on_connect_id;
+    scb.on_disconnect = on_disconnect_free;
+    assert_int_equal(wsp_server_new(&h.srv, &scb, NULL, 0, &h), 0);
+    assert_int_equal(wsp_server_accept(h.srv, &h, &h.sc), 0);
+    memset(&ccb, 0, sizeof(ccb));
+    ccb.on_message = cli_msg;
+    ccb.on_close = cli_close;
+    assert_int_equal(wsp_conn_new(&h.cc, WSP_ROLE_CLIENT, &ccb, NULL, 0, &h),
+                     0);
+    assert_int_equal(
+        wsp_conn_client_start(h.cc, "t", "/connection/websocket", NULL), 0);
+    pump(&h);
+    h_connect(&h);
+    assert_int_equal(strlen(seen_id), 36);
+    assert_non_null(strstr(h.lines[0], seen_id));
+    free_in_disconnect = 1;
+    if (round == 0) {
+      wsp_client_free(h.sc); /* on_disconnect(1006) frees it again */
+    } else {
+      assert_int_equal(wsp_conn_close(h.cc, 4000, "x", 1), 0);
+      pump(&h); /* on_disconnect(4000) frees it, deferred */
+    }
+    free_in_disconnect = 0;
+    assert_int_equal(h.disconnects, 1);
+    assert_int_equal(h.disconnect_code, round == 0 ? 1006 : 4000);
+    wsp_conn_free(h.cc);
+    wsp_server_free(h.srv);
+  }
+}
+
+/* An HTTP-only exchange never reports a disconnect. */
+static void test_server_no_disconnect_without_open(void **state) {
+  struct h h;
+  (void)state;
+  h_open(&h, "/elsewhere", 0);
+  h_free(&h);
+  assert_int_equal(h.disconnects, 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_server_batch_in_order),
+      cmocka_unit_test(test_server_payload_newlines_dropped),
+      cmocka_unit_test(test_server_bad_commands),
+      cmocka_unit_test(test_server_close_behind_replies),
+      cmocka_unit_test(test_server_binary_frame),
+      cmocka_unit_test(test_server_oversized_message),
+      cmocka_unit_test(test_server_stale),
+      cmocka_unit_test(test_server_ping_pong),
+      cmocka_unit_test(test_server_rpc_timeout_and_limit),
+      cmocka_unit_test(test_server_reply_after_close),
+      cmocka_unit_test(test_server_paths_and_limits),
+      cmocka_unit_test(test_server_callbacks_reentry),
+      cmocka_unit_test(test_server_no_disconnect_without_open),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
