@@ -1,0 +1,266 @@
+/*
+ * The client role of RPC against the hub, joined in memory: calls made
+ * before the connection opens, replies out of order, errors, timeouts,
+ * server pings answered, pushes, and every pending call failing exactly
+ * once when the connection ends.
+ */
+#include "helpers.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "wsp/rpc.h"
+#include "wsp/server.h"
+
+struct t {
+  struct wsp_server *srv;
+  struct wsp_client *sc;
+  struct wsp_rpc_client *rc;
+  uint64_t held[4];
+  int nheld;
+  char cid[64];
+  int disconnected, disc_code;
+  char pushed[64];
+};
+
+struct result {
+  int fired, status;
+  char data[128];
+};
+
+static struct t *T;
+
+static void m_echo(struct wsp_client *cl, uint64_t call, const char *m,
+                   const uint8_t *d, size_t n, void *ud) {
+  (void)cl;
+  (void)m;
+  (void)ud;
+  assert_int_equal(wsp_rpc_reply(T->srv, call, d, n), 0);
+}
+
+static void m_hold(struct wsp_client *cl, uint64_t call, const char *m,
+                   const uint8_t *d, size_t n, void *ud) {
+  (void)cl;
+  (void)m;
+  (void)d;
+  (void)n;
+  (void)ud;
+  T->held[T->nheld++] = call;
+}
+
+static void m_fail(struct wsp_client *cl, uint64_t call, const char *m,
+                   const uint8_t *d, size_t n, void *ud) {
+  (void)cl;
+  (void)m;
+  (void)d;
+  (void)n;
+  (void)ud;
+  assert_int_equal(wsp_rpc_error(T->srv, call, 1000, "fail", 0), 0);
+}
+
+static void on_send(struct wsp_client *cl, const uint8_t *d, size_t n,
+                    void *ud) {
+  (void)ud;
+  wsp_client_push_message(cl, d, n);
+}
+
+static void got(struct wsp_rpc_client *rc, int status, const uint8_t *d,
+                size_t n, void *ud) {
+  struct result *r = ud;
+  (void)rc;
+  r->fired++;
+  r->status = status;
+  snprintf(r->data, sizeof(r->data), "%.*s", (int)n, (const char *)d);
+}
+
+static void on_connected(struct wsp_rpc_client *rc, const char *id,
+                         void *ud) {
+  struct t *t = ud;
+  (void)rc;
+  snprintf(t->cid, sizeof(t->cid), "%s", id);
+}
+
+static void on_message(struct wsp_rpc_client *rc, const uint8_t *d, size_t n,
+                       void *ud) {
+  struct t *t = ud;
+  (void)rc;
+  snprintf(t->pushed, sizeof(t->pushed), "%.*s", (int)n, (const char *)d);
+}
+
+static void on_disconnected(struct wsp_rpc_client *rc, int code, void *ud) {
+  struct t *t = ud;
+  (void)rc;
+  t->disconnected++;
+  t->disc_code = code;
+}
+
+static void pump(struct t *t) {
+  static uint8_t tmp[1 << 16];
+  struct iovec iov[16];
+  int round;
+  for (round = 0; round < 100; round++) {
+    size_t n = 0;
+    int k, i, any = 0;
+    k = wsp_rpc_client_pending(t->rc, iov, 16);
+    for (i = 0; i < k && n + iov[i].iov_len <= sizeof(tmp); i++) {
+      memcpy(tmp + n, iov[i].iov_base, iov[i].iov_len);
+      n += iov[i].iov_len;
+    }
+    if (n) {
+      wsp_rpc_client_sent(t->rc, n);
+      wsp_client_recv(t->sc, tmp, n);
+      any = 1;
+    }
+    n = 0;
+    k = wsp_client_pending(t->sc, iov, 16);
+    for (i = 0; i < k && n + iov[i].iov_len <= sizeof(tmp); i++) {
+      memcpy(tmp + n, iov[i].iov_base, iov[i].iov_len);
+      n += iov[i].iov_len;
+    }
+    if (n) {
+      wsp_client_sent(t->sc, n);
+      wsp_rpc_client_recv(t->rc, tmp, n);
+      any = 1;
+    }
+    if (!any)
+      return;
+  }
+}
+
+static void t_open(struct t *t) {
+  struct wsp_server_callbacks scb;
+  struct wsp_rpc_client_callbacks ccb;
+  memset(t, 0, sizeof(*t));
+  T = t;
+  memset(&scb, 0, sizeof(scb));
+  scb.on_send = on_send;
+  assert_int_equal(wsp_server_new(&t->srv, &scb, NULL, 0, t), 0);
+  wsp_rpc_register(t->srv, "echo", m_echo, NULL);
+  wsp_rpc_register(t->srv, "hold", m_hold, NULL);
+  wsp_rpc_register(t->srv, "fail", m_fail, NULL);
+  assert_int_equal(wsp_server_accept(t->srv, NULL, &t->sc), 0);
+  memset(&ccb, 0, sizeof(ccb));
+  ccb.on_connected = on_connected;
+  ccb.on_message = on_message;
+  ccb.on_disconnected = on_disconnected;
+  assert_int_equal(wsp_rpc_client_new(&t->rc, &ccb, NULL, 0, t), 0);
+  assert_int_equal(wsp_rpc_client_start(t->rc, "t", "/connection/websocket",
+                                        "{\"user\":\"ann\"}", "tok"),
+                   0);
+}
+
+static void t_free(struct t *t) {
+  wsp_rpc_client_free(t->rc);
+  wsp_client_free(t->sc);
+  wsp_server_free(t->srv);
+}
+
+static void test_rpc_client_calls(void **state) {
+  struct t t;
+  struct result a = {0}, b = {0}, c = {0}, d = {0}, e = {0};
+  (void)state;
+  t_open(&t);
+  /* made before the connection opens: they follow the connect command */
+  assert_int_equal(wsp_rpc_client_call(t.rc, "echo", "{\"x\":1}", 7, 0, got,
+                                       &a),
+                   0);
+  assert_int_equal(wsp_rpc_client_call(t.rc, "hold", NULL, 0, 0, got, &b), 0);
+  assert_int_equal(wsp_rpc_client_call(t.rc, "hold", "2", 1, 0, got, &c), 0);
+  pump(&t);
+  assert_int_equal(strlen(t.cid), 36);
+  assert_string_equal(t.cid, wsp_client_id(t.sc));
+  assert_int_equal(a.fired, 1);
+  assert_int_equal(a.status, 0);
+  assert_string_equal(a.data, "{\"x\":1}");
+  /* answered out of order */
+  assert_int_equal(t.nheld, 2);
+  assert_int_equal(wsp_rpc_reply(t.srv, t.held[1], "\"second\"", 8), 0);
+  pump(&t);
+  assert_int_equal(c.fired, 1);
+  assert_string_equal(c.data, "\"second\"");
+  assert_int_equal(b.fired, 0);
+  assert_int_equal(wsp_rpc_reply(t.srv, t.held[0], NULL, 0), 0);
+  pump(&t);
+  assert_int_equal(b.fired, 1);
+  assert_int_equal(b.status, 0);
+  assert_string_equal(b.data, "");
+  /* errors */
+  wsp_rpc_client_call(t.rc, "fail", NULL, 0, 0, got, &d);
+  wsp_rpc_client_call(t.rc, "nope", NULL, 0, 0, got, &e);
+  pump(&t);
+  assert_int_equal(d.status, 1000);
+  assert_string_equal(d.data, "fail");
+  assert_int_equal(e.status, 104);
+  assert_int_equal(wsp_rpc_client_call(t.rc, "echo", "{bad", 4, 0, got, &e),
+                   WSP_ERR_JSON);
+  assert_int_equal(e.fired, 1);
+  /* send → message push back */
+  assert_int_equal(wsp_rpc_client_send(t.rc, "[1,2]", 5), 0);
+  pump(&t);
+  assert_string_equal(t.pushed, "[1,2]");
+  t_free(&t);
+}
+
+static void test_rpc_client_timeout_ping_and_close(void **state) {
+  struct t t;
+  struct result a = {0}, b = {0};
+  uint64_t d;
+  (void)state;
+  t_open(&t);
+  /* the held call must outlive the pings below on the server side */
+  assert_int_equal(wsp_server_set_limit(t.srv, WSP_SERVER_RPC_TIMEOUT, 0), 0);
+  pump(&t);
+  assert_int_equal(wsp_rpc_client_call(t.rc, "hold", NULL, 0, 100, got, &a),
+                   0);
+  assert_int_equal(wsp_rpc_client_call(t.rc, "hold", NULL, 0, 0, got, &b), 0);
+  pump(&t);
+  assert_int_equal(wsp_rpc_client_next_deadline(t.rc), 100);
+  wsp_rpc_client_tick(t.rc, 100);
+  assert_int_equal(a.fired, 1);
+  assert_int_equal(a.status, WSP_ERR_TIMEOUT);
+  /* the late reply from the server is ignored */
+  assert_int_equal(wsp_rpc_reply(t.srv, t.held[0], "1", 1), 0);
+  pump(&t);
+  assert_int_equal(a.fired, 1);
+  /* server pings are answered: no 3012 across three intervals */
+  for (int i = 0; i < 3; i++) {
+    d = wsp_server_next_deadline(t.srv);
+    wsp_server_tick(t.srv, d);
+    pump(&t);
+  }
+  assert_int_equal(t.disconnected, 0);
+  /* the server goes: the pending call fails once, with WSP_ERR_CLOSED */
+  assert_int_equal(wsp_client_disconnect(t.sc, 3001, "shutdown"), 0);
+  pump(&t);
+  assert_int_equal(b.fired, 1);
+  assert_int_equal(b.status, WSP_ERR_CLOSED);
+  assert_int_equal(t.disconnected, 1);
+  assert_int_equal(t.disc_code, 3001);
+  assert_int_equal(wsp_rpc_client_call(t.rc, "echo", NULL, 0, 0, got, &a),
+                   WSP_ERR_CLOSED);
+  t_free(&t);
+}
+
+static void test_rpc_client_free_cancels(void **state) {
+  struct t t;
+  struct result a = {0};
+  (void)state;
+  t_open(&t);
+  pump(&t);
+  wsp_rpc_client_call(t.rc, "hold", NULL, 0, 0, got, &a);
+  pump(&t);
+  wsp_rpc_client_free(t.rc);
+  t.rc = NULL;
+  assert_int_equal(a.fired, 1);
+  assert_int_equal(a.status, WSP_ERR_CANCELLED);
+  t_free(&t);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_rpc_client_calls),
+      cmocka_unit_test(test_rpc_client_timeout_ping_and_close),
+      cmocka_unit_test(test_rpc_client_free_cancels),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
