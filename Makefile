@@ -5,7 +5,7 @@ ASAN     ?= build-asan
 FUZZDIR  ?= build-fuzz
 PREFIX   ?= /usr/local
 DESTDIR  ?=
-PORT     ?= 9001
+PORT     ?= 8000
 FUZZ_SECONDS ?= 30
 MESON    ?= meson
 
@@ -30,9 +30,10 @@ check:
 
 demo:
 	scripts/install-deps.sh demo
+	tests/interop/centrifuge/setup.sh
 	@[ -f $(BUILD)/build.ninja ] || $(MESON) setup $(BUILD) --prefix=$(PREFIX)
 	ninja -C $(BUILD)
-	$(BUILD)/examples/echo-server --port $(PORT)
+	$(BUILD)/examples/demo/wsp-demo --listen 127.0.0.1:$(PORT)
 
 install: all
 	$(MESON) configure $(BUILD) --prefix=$(PREFIX)

@@ -7,9 +7,10 @@ purpose=${1:-check}
 
 build="gcc libc6-dev meson ninja-build pkg-config libwslay-dev nettle-dev"
 case "$purpose" in
-  build|demo) want="$build" ;;
-  check) want="$build libcmocka-dev python3 python3-websockets python3-autobahn nodejs npm valgrind" ;;
-  asan) want="$build libcmocka-dev python3 python3-websockets nodejs npm" ;;
+  build) want="$build" ;;
+  demo) want="$build nodejs npm" ;;
+  check) want="$build libcmocka-dev python3 python3-websockets python3-autobahn nodejs npm valgrind chromium" ;;
+  asan) want="$build libcmocka-dev python3 python3-websockets python3-autobahn nodejs npm chromium" ;;
   fuzz) want="$build clang libclang-rt-14-dev" ;;
   bench) want="$build" ;;
   *) echo "install-deps: unknown purpose '$purpose'" >&2; exit 2 ;;

@@ -4,6 +4,7 @@
 # node_modules. Does nothing when the pinned version is already there.
 set -eu
 cd "$(dirname "$0")"
+./centrifuge/setup.sh
 
 want=$(sed -n 's/^ *"ws": *"\([^"]*\)".*/\1/p' package.json)
 have=$(sed -n '/^ *"version":/{s/^ *"version": *"\([^"]*\)".*/\1/p;q;}' node_modules/ws/package.json 2>/dev/null || true)

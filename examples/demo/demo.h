@@ -1,0 +1,53 @@
+/*
+ * wsp-demo: declarations shared by its source files. Nothing here is part
+ * of libwsp; the demo uses only the public headers.
+ */
+#ifndef WSP_DEMO_H
+#define WSP_DEMO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <wsp.h>
+#include <wsp/rpc.h>
+#include <wsp/server.h>
+
+/* ---- methods.c: RPC methods, send, connect and the sleep timers ------- */
+
+/* Register echo, add, sleep, fail and whoami on server. */
+int methods_register(struct wsp_server *server);
+int methods_on_connect(struct wsp_client *client,
+                       const struct wsp_connect_info *info, void *user_data);
+void methods_on_send(struct wsp_client *client, const uint8_t *data,
+                     size_t len, void *user_data);
+/* The earliest pending sleep reply, or WSP_NO_DEADLINE. */
+uint64_t methods_next_deadline(void);
+/* Answer every sleep that is due at now. */
+void methods_tick(struct wsp_server *server, uint64_t now);
+/* Forget the pending sleeps (at exit). */
+void methods_free(void);
+
+/* ---- www.c: the browser page ------------------------------------------ */
+
+/* Where the page and the centrifuge browser bundle are read from. */
+void www_init(const char *dir, const char *centrifuge_js);
+/* Answer a plain HTTP request (not an upgrade) with a file or an error. */
+void www_serve(struct wsp_client *client, const struct wsp_request *req);
+
+/* ---- json.c: just enough JSON to read the methods' arguments ---------- */
+
+/* The value of member key in the JSON object json; 1 when found. */
+int json_member(const char *json, size_t len, const char *key,
+                struct wsp_str *value);
+/* value as a finite number; 1 on success. */
+int json_number(struct wsp_str value, double *out);
+/* value as a string, decoded into a malloc'ed NUL-terminated copy (free
+ * it); NULL when value is not a string or holds a NUL character. */
+char *json_string(struct wsp_str value);
+/* s as a quoted JSON string into out (at least 6 * strlen(s) + 3 bytes);
+ * returns the length written. */
+size_t json_quote(char *out, const char *s);
+/* The shortest of %.15g..%.17g that reads back as v. */
+void json_format_number(char *out, size_t size, double v);
+
+#endif /* WSP_DEMO_H */

@@ -1,0 +1,217 @@
+/*
+ * The demo's RPC methods, its answer to send, and its connect policy.
+ * sleep shows a deferred reply: the call handle waits in a small min-heap
+ * until the loop's timer says it is due.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../loop.h"
+#include "demo.h"
+
+#define SLEEP_MAX_MS 10000
+#define ERR_BAD_REQUEST 107 /* the protocol's code for a malformed request */
+#define ERR_FAIL 1000       /* application codes are 400-1999 */
+
+/* ---- Pending sleeps: a binary min-heap ordered by due time ------------- */
+
+struct sleeper {
+  uint64_t due;
+  uint64_t call;
+  unsigned ms;
+};
+
+static struct sleeper *heap;
+static size_t nheap, heap_cap;
+
+static void heap_swap(size_t i, size_t j) {
+  struct sleeper t = heap[i];
+  heap[i] = heap[j];
+  heap[j] = t;
+}
+
+static int heap_push(struct sleeper s) {
+  size_t i;
+
+  if (nheap == heap_cap) {
+    size_t cap = heap_cap ? heap_cap * 2 : 64;
+    struct sleeper *h = realloc(heap, cap * sizeof *h);
+    if (h == NULL)
+      return -1;
+    heap = h;
+    heap_cap = cap;
+  }
+  heap[i = nheap++] = s;
+  for (; i > 0 && heap[(i - 1) / 2].due > heap[i].due; i = (i - 1) / 2)
+    heap_swap(i, (i - 1) / 2);
+  return 0;
+}
+
+static struct sleeper heap_pop(void) {
+  struct sleeper top = heap[0];
+  size_t i = 0;
+
+  heap[0] = heap[--nheap];
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < nheap && heap[l].due < heap[m].due)
+      m = l;
+    if (r < nheap && heap[r].due < heap[m].due)
+      m = r;
+    if (m == i)
+      break;
+    heap_swap(i, m);
+    i = m;
+  }
+  return top;
+}
+
+uint64_t methods_next_deadline(void) {
+  return nheap > 0 ? heap[0].due : WSP_NO_DEADLINE;
+}
+
+void methods_tick(struct wsp_server *server, uint64_t now) {
+  char out[32];
+
+  while (nheap > 0 && heap[0].due <= now) {
+    struct sleeper s = heap_pop();
+    int n = snprintf(out, sizeof out, "{\"slept\":%u}", s.ms);
+    /* Safe even when the caller has gone: the hub counts a late reply. */
+    wsp_rpc_reply(server, s.call, out, (size_t)n);
+  }
+}
+
+void methods_free(void) {
+  free(heap);
+  heap = NULL;
+  nheap = heap_cap = 0;
+}
+
+/* ---- Methods ------------------------------------------------------------ */
+
+static void bad_request(struct wsp_server *server, uint64_t call) {
+  wsp_rpc_error(server, call, ERR_BAD_REQUEST, "bad request", 0);
+}
+
+/* echo: the data back as it came (no data: a reply without data). */
+static void do_echo(struct wsp_client *client, uint64_t call,
+                    const char *method, const uint8_t *data, size_t len,
+                    void *user_data) {
+  wsp_rpc_reply(wsp_client_server(client), call, data, len);
+}
+
+/* add: {"a":x,"b":y} -> {"sum":x+y}. */
+static void do_add(struct wsp_client *client, uint64_t call,
+                   const char *method, const uint8_t *data, size_t len,
+                   void *user_data) {
+  struct wsp_server *server = wsp_client_server(client);
+  struct wsp_str a, b;
+  double x, y;
+  char num[32], out[48];
+  int n;
+
+  if (!json_member((const char *)data, len, "a", &a) ||
+      !json_member((const char *)data, len, "b", &b) ||
+      !json_number(a, &x) || !json_number(b, &y) || !isfinite(x + y)) {
+    bad_request(server, call);
+    return;
+  }
+  json_format_number(num, sizeof num, x + y);
+  n = snprintf(out, sizeof out, "{\"sum\":%s}", num);
+  wsp_rpc_reply(server, call, out, (size_t)n);
+}
+
+/* sleep: {"ms":n} -> {"slept":n} after n ms; the reply is deferred. */
+static void do_sleep(struct wsp_client *client, uint64_t call,
+                     const char *method, const uint8_t *data, size_t len,
+                     void *user_data) {
+  struct wsp_server *server = wsp_client_server(client);
+  struct wsp_str v;
+  struct sleeper s;
+  double ms;
+
+  if (!json_member((const char *)data, len, "ms", &v) ||
+      !json_number(v, &ms) || ms < 0 || ms > SLEEP_MAX_MS ||
+      ms != (double)(unsigned)ms) {
+    bad_request(server, call);
+    return;
+  }
+  s.due = loop_now_ms() + (uint64_t)ms;
+  s.call = call;
+  s.ms = (unsigned)ms;
+  if (heap_push(s) < 0)
+    wsp_rpc_error(server, call, 100, "internal server error", 1);
+}
+
+/* fail: always the application error 1000. */
+static void do_fail(struct wsp_client *client, uint64_t call,
+                    const char *method, const uint8_t *data, size_t len,
+                    void *user_data) {
+  wsp_rpc_error(wsp_client_server(client), call, ERR_FAIL, "fail", 0);
+}
+
+/* whoami: {"user":..., "client":...} of the calling connection. */
+static void do_whoami(struct wsp_client *client, uint64_t call,
+                      const char *method, const uint8_t *data, size_t len,
+                      void *user_data) {
+  struct wsp_server *server = wsp_client_server(client);
+  const char *user = wsp_client_user(client), *id = wsp_client_id(client);
+  char *out = malloc(6 * (strlen(user) + strlen(id)) + 32), *o;
+
+  if (out == NULL) {
+    wsp_rpc_error(server, call, 100, "internal server error", 1);
+    return;
+  }
+  o = out + sprintf(out, "{\"user\":");
+  o += json_quote(o, user);
+  o += sprintf(o, ",\"client\":");
+  o += json_quote(o, id);
+  *o++ = '}';
+  wsp_rpc_reply(server, call, out, (size_t)(o - out));
+  free(out);
+}
+
+int methods_register(struct wsp_server *server) {
+  static const struct {
+    const char *name;
+    void (*handler)(struct wsp_client *, uint64_t, const char *,
+                    const uint8_t *, size_t, void *);
+  } methods[] = {
+      {"echo", do_echo}, {"add", do_add},       {"sleep", do_sleep},
+      {"fail", do_fail}, {"whoami", do_whoami},
+  };
+  size_t i;
+  int rc;
+
+  for (i = 0; i < sizeof methods / sizeof methods[0]; i++)
+    if ((rc = wsp_rpc_register(server, methods[i].name, methods[i].handler,
+                               NULL)) < 0)
+      return rc;
+  return 0;
+}
+
+/* ---- Connect and send ----------------------------------------------------- */
+
+int methods_on_connect(struct wsp_client *client,
+                       const struct wsp_connect_info *info, void *user_data) {
+  struct wsp_str v;
+  char *user;
+
+  /* DEMO ONLY: everyone is accepted and may claim any user name in the
+   * connect data ({"user":"ann"}). A real application takes the user from
+   * a verified token or session instead. */
+  if (json_member(info->data.ptr, info->data.len, "user", &v) &&
+      (user = json_string(v)) != NULL) {
+    wsp_client_set_user(client, user);
+    free(user);
+  }
+  return 0;
+}
+
+/* A send is answered with a message push carrying the same data. */
+void methods_on_send(struct wsp_client *client, const uint8_t *data,
+                     size_t len, void *user_data) {
+  wsp_client_push_message(client, data, len);
+}

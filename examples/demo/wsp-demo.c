@@ -1,0 +1,400 @@
+/*
+ * wsp-demo: the libwsp example server. One process, one epoll loop, one
+ * wsp_server hub serving
+ *   /connection/websocket  the Centrifuge client protocol (JSON): RPC
+ *                          methods echo, add, sleep, fail, whoami; a send
+ *                          comes back as a message push (methods.c)
+ *   /echo                  a plain WebSocket echo
+ *   / and /centrifuge.js   a small browser page (www.c, www/)
+ *
+ *   wsp-demo [--listen HOST:PORT] [--www DIR] [--centrifuge-js FILE]
+ *            [--ping-interval MS] [--pong-timeout MS] [--stale-timeout MS]
+ *
+ * Port 0 picks a free port; the "listening on HOST:PORT" line says which.
+ * SIGINT/SIGTERM close every connection with 3001, wait up to a second for
+ * the closing handshakes, and exit 0.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../loop.h"
+#include "demo.h"
+
+#ifndef WSP_DEMO_SRCDIR
+#define WSP_DEMO_SRCDIR "."
+#endif
+
+#define SHUTDOWN_GRACE_MS 1000
+
+struct client {
+  int fd;
+  uint32_t events;       /* what epoll watches for this socket */
+  int quiet;             /* being created or freed: callbacks ignore it */
+  int dirty;             /* in the dirty list */
+  struct wsp_client *wc;
+  struct client *prev, *next;   /* every client */
+  struct client *dprev, *dnext; /* clients to look at before sleeping */
+};
+
+static int epfd;
+static struct wsp_server *server;
+static struct client *clients, *dirty;
+
+/* ---- The dirty list: clients whose output or state changed ------------- */
+
+static void mark_dirty(struct client *cl) {
+  if (cl == NULL || cl->quiet || cl->dirty)
+    return;
+  cl->dirty = 1;
+  cl->dprev = NULL;
+  if ((cl->dnext = dirty) != NULL)
+    dirty->dprev = cl;
+  dirty = cl;
+}
+
+static void unmark_dirty(struct client *cl) {
+  if (!cl->dirty)
+    return;
+  if (cl->dprev != NULL)
+    cl->dprev->dnext = cl->dnext;
+  else
+    dirty = cl->dnext;
+  if (cl->dnext != NULL)
+    cl->dnext->dprev = cl->dprev;
+  cl->dirty = 0;
+}
+
+/* ---- Hub callbacks -------------------------------------------------------- */
+
+static int path_is(const struct wsp_request *req, const char *path) {
+  return req->path.len == strlen(path) &&
+         memcmp(req->path.ptr, path, req->path.len) == 0;
+}
+
+static int on_request(struct wsp_client *wc, const struct wsp_request *req,
+                      void *user_data) {
+  if (path_is(req, "/echo")) {
+    if (req->websocket)
+      return wsp_client_accept_raw(wc) < 0 ? -1 : 0;
+    /* Not a valid upgrade: what the library would have answered. */
+    if (req->status == 426)
+      wsp_conn_add_header(wsp_client_conn(wc), "Sec-WebSocket-Version", "13");
+    wsp_client_respond(wc, req->status, "text/plain",
+                       req->reason ? req->reason : "",
+                       req->reason ? strlen(req->reason) : 0);
+    return 0;
+  }
+  if (!req->websocket && !path_is(req, "/connection/websocket"))
+    www_serve(wc, req);
+  return 0; /* the protocol path is accepted, other upgrades get 404 */
+}
+
+static void on_raw_message(struct wsp_client *wc, int opcode,
+                           const uint8_t *data, size_t len, void *user_data) {
+  if (wsp_client_send_raw(wc, opcode, data, len) < 0)
+    wsp_client_disconnect(wc, WSP_CLOSE_INTERNAL_ERROR, "queue full");
+}
+
+static void on_want_write(struct wsp_client *wc, void *user_data) {
+  mark_dirty(wsp_client_get_io_data(wc));
+}
+
+static void on_disconnect(struct wsp_client *wc, int code, void *user_data) {
+  mark_dirty(wsp_client_get_io_data(wc)); /* its socket may go now */
+}
+
+static const struct wsp_server_callbacks callbacks = {
+    .on_request = on_request,
+    .on_connect = methods_on_connect,
+    .on_disconnect = on_disconnect,
+    .on_send = methods_on_send,
+    .on_raw_message = on_raw_message,
+    .on_want_write = on_want_write,
+    .now = loop_clock,
+};
+
+/* ---- Sockets -------------------------------------------------------------- */
+
+static void client_free(struct client *cl) {
+  unmark_dirty(cl);
+  if (cl->prev != NULL)
+    cl->prev->next = cl->next;
+  else
+    clients = cl->next;
+  if (cl->next != NULL)
+    cl->next->prev = cl->prev;
+  close(cl->fd); /* also removes it from the epoll set */
+  cl->quiet = 1;
+  wsp_client_free(cl->wc); /* on_disconnect (1006) if it was still open */
+  free(cl);
+}
+
+/* Like loop_read/loop_write, but through the hub. */
+static void client_read(struct client *cl) {
+  static uint8_t buf[65536];
+  int i;
+
+  for (i = 0; i < 16 && wsp_client_want_read(cl->wc); i++) {
+    ssize_t n = read(cl->fd, buf, sizeof buf);
+
+    if (n > 0) {
+      wsp_client_recv(cl->wc, buf, (size_t)n); /* errors show in its state */
+      if ((size_t)n < sizeof buf)
+        return;
+    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+      wsp_client_recv(cl->wc, buf, 0); /* end of stream */
+      return;
+    } else if (errno == EAGAIN) {
+      return;
+    }
+  }
+}
+
+static int client_write(struct client *cl) {
+  struct iovec iov[64];
+  int i, cnt;
+
+  for (i = 0; i < 256; i++) {
+    struct msghdr msg = {0};
+    ssize_t n;
+
+    if ((cnt = wsp_client_pending(cl->wc, iov, 64)) <= 0)
+      return 0;
+    msg.msg_iov = iov;
+    msg.msg_iovlen = (size_t)cnt;
+    if ((n = sendmsg(cl->fd, &msg, MSG_NOSIGNAL)) < 0) {
+      if (errno == EINTR)
+        continue;
+      return errno == EAGAIN ? 0 : -1;
+    }
+    wsp_client_sent(cl->wc, (size_t)n);
+  }
+  return 0;
+}
+
+/* Flush output, free the client when it is done, and watch for what it
+ * needs: EPOLLIN while it wants input, EPOLLOUT while output is pending. */
+static void client_update(struct client *cl) {
+  struct epoll_event ev = {0};
+
+  unmark_dirty(cl);
+  if (client_write(cl) < 0 || wsp_client_is_done(cl->wc)) {
+    client_free(cl);
+    return;
+  }
+  ev.events = (wsp_client_want_read(cl->wc) ? EPOLLIN : 0) |
+              (wsp_client_want_write(cl->wc) ? EPOLLOUT : 0);
+  ev.data.ptr = cl;
+  if (ev.events != cl->events &&
+      epoll_ctl(epfd, EPOLL_CTL_MOD, cl->fd, &ev) == 0)
+    cl->events = ev.events;
+}
+
+static void client_accept(int fd) {
+  struct client *cl = calloc(1, sizeof *cl);
+  struct epoll_event ev = {.events = EPOLLIN};
+
+  if (cl == NULL) {
+    close(fd);
+    return;
+  }
+  cl->fd = fd;
+  cl->events = EPOLLIN;
+  cl->quiet = 1;
+  if (wsp_server_accept(server, cl, &cl->wc) < 0) {
+    close(fd);
+    free(cl);
+    return;
+  }
+  cl->quiet = 0;
+  if ((cl->next = clients) != NULL)
+    clients->prev = cl;
+  clients = cl;
+  ev.data.ptr = cl;
+  if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+    client_free(cl);
+  else
+    mark_dirty(cl); /* the hub may already have output (e.g. a 503) */
+}
+
+static void client_io(struct client *cl, uint32_t events) {
+  if ((events & (EPOLLHUP | EPOLLERR)) && !wsp_client_want_read(cl->wc)) {
+    client_free(cl); /* the peer is gone and nothing more will be read */
+    return;
+  }
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+    client_read(cl);
+  client_update(cl);
+}
+
+/* ---- Main ----------------------------------------------------------------- */
+
+static void usage(const char *argv0) {
+  fprintf(stderr,
+          "usage: %s [--listen HOST:PORT] [--www DIR] [--centrifuge-js FILE]\n"
+          "       [--ping-interval MS] [--pong-timeout MS] "
+          "[--stale-timeout MS]\n",
+          argv0);
+  exit(2);
+}
+
+/* "HOST:PORT" or "[V6ADDR]:PORT" into host (at most size bytes) and port. */
+static int parse_listen(const char *arg, char *host, size_t size, int *port) {
+  const char *colon = strrchr(arg, ':');
+  size_t len;
+
+  if (colon == NULL || (*port = loop_parse_port(colon + 1)) < 0)
+    return -1;
+  len = (size_t)(colon - arg);
+  if (len >= 2 && arg[0] == '[' && arg[len - 1] == ']') {
+    arg++;
+    len -= 2;
+  }
+  if (len == 0 || len >= size)
+    return -1;
+  memcpy(host, arg, len);
+  host[len] = '\0';
+  return 0;
+}
+
+static void print_stats(void) {
+  struct wsp_server_stats st;
+  size_t i;
+
+  wsp_server_get_stats(server, &st);
+  fprintf(stderr, "wsp-demo: %llu connections, %llu commands, %llu rpc calls;"
+                  " closes:",
+          (unsigned long long)st.accepted, (unsigned long long)st.commands,
+          (unsigned long long)st.rpc_calls);
+  for (i = 0; i < st.nclose_codes && i < 32; i++)
+    fprintf(stderr, " %u x%llu", st.closes[i].code,
+            (unsigned long long)st.closes[i].count);
+  fprintf(stderr, "\n");
+}
+
+int main(int argc, char **argv) {
+  static const struct {
+    const char *flag;
+    int limit;
+  } limit_flags[] = {
+      {"--ping-interval", WSP_SERVER_PING_INTERVAL},
+      {"--pong-timeout", WSP_SERVER_PONG_TIMEOUT},
+      {"--stale-timeout", WSP_SERVER_STALE_TIMEOUT},
+  };
+  uint64_t limits[3], stop_at = 0;
+  int have_limit[3] = {0};
+  char host[256] = "127.0.0.1";
+  const char *www = WSP_DEMO_SRCDIR "/examples/demo/www";
+  const char *bundle = WSP_DEMO_SRCDIR "/tests/interop/centrifuge/"
+                                       "node_modules/centrifuge/dist/"
+                                       "centrifuge.js";
+  int port = 8000, lfd, sfd, i, j, stopping = 0;
+  struct epoll_event ev = {.events = EPOLLIN}, evs[64];
+
+  for (i = 1; i < argc; i++) {
+    const char *arg = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+    char *end;
+
+    if (val == NULL)
+      usage(argv[0]);
+    i++;
+    if (strcmp(arg, "--listen") == 0) {
+      if (parse_listen(val, host, sizeof host, &port) < 0)
+        usage(argv[0]);
+      continue;
+    }
+    if (strcmp(arg, "--www") == 0) {
+      www = val;
+      continue;
+    }
+    if (strcmp(arg, "--centrifuge-js") == 0) {
+      bundle = val;
+      continue;
+    }
+    for (j = 0; j < 3 && strcmp(arg, limit_flags[j].flag) != 0; j++)
+      ;
+    if (j == 3)
+      usage(argv[0]);
+    errno = 0;
+    limits[j] = strtoull(val, &end, 10);
+    if (errno != 0 || end == val || *end != '\0' || val[0] == '-')
+      usage(argv[0]);
+    have_limit[j] = 1;
+  }
+
+  www_init(www, bundle);
+  if (wsp_server_new(&server, &callbacks, NULL, loop_now_ms(), NULL) < 0 ||
+      methods_register(server) < 0) {
+    fprintf(stderr, "wsp-demo: cannot create the server\n");
+    return 1;
+  }
+  for (j = 0; j < 3; j++)
+    if (have_limit[j] &&
+        wsp_server_set_limit(server, limit_flags[j].limit, limits[j]) < 0) {
+      fprintf(stderr, "wsp-demo: bad value for %s\n", limit_flags[j].flag);
+      return 2;
+    }
+  if ((lfd = loop_listen(host, port, &port)) < 0 ||
+      (sfd = loop_signalfd()) < 0 || (epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+    return 1;
+  ev.data.ptr = &lfd;
+  epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev);
+  ev.data.ptr = &sfd;
+  epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ev);
+  printf(strchr(host, ':') ? "listening on [%s]:%d\n" : "listening on %s:%d\n",
+         host, port);
+  fflush(stdout);
+
+  while (!stopping || (clients != NULL && loop_now_ms() < stop_at)) {
+    uint64_t now = loop_now_ms(), deadline = wsp_server_next_deadline(server);
+    int n, fd;
+
+    if (methods_next_deadline() < deadline)
+      deadline = methods_next_deadline();
+    if (stopping && stop_at < deadline)
+      deadline = stop_at;
+    n = epoll_wait(epfd, evs, 64, loop_timeout(deadline, now));
+    for (i = 0; i < n; i++) {
+      if (evs[i].data.ptr == &sfd) {
+        struct signalfd_siginfo si;
+
+        while (read(sfd, &si, sizeof si) == sizeof si)
+          ;
+        if (stopping) { /* a second signal: do not wait any longer */
+          stop_at = 0;
+        } else {
+          stopping = 1;
+          stop_at = loop_now_ms() + SHUTDOWN_GRACE_MS;
+          close(lfd); /* no new connections */
+          wsp_server_shutdown(server, 3001, "shutdown");
+        }
+      } else if (evs[i].data.ptr == &lfd) {
+        while (!stopping && (fd = loop_accept(lfd)) >= 0)
+          client_accept(fd);
+      } else {
+        client_io(evs[i].data.ptr, evs[i].events);
+      }
+    }
+    now = loop_now_ms();
+    if (wsp_server_next_deadline(server) <= now)
+      wsp_server_tick(server, now);
+    methods_tick(server, now);
+    while (dirty != NULL)
+      client_update(dirty);
+  }
+
+  print_stats();
+  while (clients != NULL)
+    client_free(clients);
+  wsp_server_free(server);
+  methods_free();
+  close(epfd);
+  close(sfd); /* the listening socket went when the shutdown began */
+  return 0;
+}

@@ -1,0 +1,89 @@
+// Shared pieces of the centrifuge interop tests: a tiny check runner, a
+// wsp-demo process on a free port, and timeouts. Each test file registers
+// checks, then calls run(), which prints one line per check and
+// "N passed, M failed" and exits non-zero on failure or after the overall
+// time limit.
+import { spawn } from 'node:child_process';
+
+const checks = [];
+
+export const check = (name, fn) => checks.push({ name, fn });
+
+export function assert(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function withTimeout(promise, ms, what) {
+  let timer;
+  const t = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, t]).finally(() => clearTimeout(timer));
+}
+
+// The error a promise rejects with (null when it resolves).
+export const errorOf = (p) => p.then(() => null, (e) => e ?? new Error('rejected'));
+
+const servers = new Set();
+
+// Start wsp-demo on a free port; resolves to {proc, port, url, exited}.
+// exited resolves to {code, signal} when the process ends.
+export async function startDemo(exe, args = []) {
+  const proc = spawn(exe, ['--listen', '127.0.0.1:0', ...args],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  servers.add(proc);
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => {
+    servers.delete(proc);
+    resolve({ code, signal });
+  }));
+  let out = '';
+  const port = await withTimeout((async () => {
+    for await (const chunk of proc.stdout) {
+      out += chunk;
+      const m = /^listening on 127\.0\.0\.1:(\d+)$/m.exec(out);
+      if (m) return Number(m[1]);
+    }
+    throw new Error(`wsp-demo exited before listening: ${JSON.stringify(out)}`);
+  })(), 5000, 'wsp-demo start');
+  proc.stdout.resume(); // keep draining whatever it prints later
+  return { proc, port, exited, url: `ws://127.0.0.1:${port}` };
+}
+
+function killAll() {
+  for (const proc of servers) proc.kill('SIGKILL');
+}
+process.on('exit', killAll);
+
+// Run the checks in order, each bounded by perCheckMs, all by totalMs.
+export async function run({ perCheckMs = 15000, totalMs = 60000, before, after } = {}) {
+  let passed = 0, failed = 0;
+  const overall = setTimeout(() => {
+    console.log(`overall time limit of ${totalMs} ms reached`);
+    console.log(`${passed} passed, ${failed + 1} failed`);
+    killAll();
+    process.exit(1);
+  }, totalMs);
+  try {
+    if (before) await withTimeout(before(), perCheckMs, 'setup');
+    for (const { name, fn } of checks) {
+      try {
+        const note = await withTimeout(Promise.resolve().then(fn), perCheckMs, name);
+        passed++;
+        console.log(`ok   ${name}${note ? ` (${note})` : ''}`);
+      } catch (e) {
+        failed++;
+        console.log(`FAIL ${name}: ${e && e.stack ? e.stack.split('\n').slice(0, 3).join(' | ') : e}`);
+      }
+    }
+    if (after) await withTimeout(after(), perCheckMs, 'teardown');
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${e && e.message}`);
+  }
+  clearTimeout(overall);
+  console.log(`${passed} passed, ${failed} failed`);
+  killAll();
+  process.exit(failed ? 1 : 0);
+}
