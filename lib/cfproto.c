@@ -346,10 +346,11 @@ static int do_line(struct wsp_client *cl, const char *line, size_t len) {
   }
 }
 
-void wsp__cf_message(struct wsp_client *cl, int opcode, const uint8_t *data,
-                     size_t len) {
+static void cf_message(struct wsp_client *cl, int opcode, const uint8_t *data,
+                       size_t len, void *codec_data) {
   const char *p = (const char *)data, *end = p + len;
 
+  (void)codec_data;
   if (opcode != WSP_OP_TEXT) {
     cl->srv->stats.errors_protocol++;
     wsp__cf_close(cl, 3506, "binary frames are not JSON");
@@ -376,8 +377,9 @@ void wsp__cf_message(struct wsp_client *cl, int opcode, const uint8_t *data,
   wsp__cf_flush(cl);
 }
 
-void wsp__cf_tick(struct wsp_client *cl, uint64_t now) {
+static void cf_tick(struct wsp_client *cl, uint64_t now, void *codec_data) {
   struct wsp_server *s = cl->srv;
+  (void)codec_data;
   if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
     return;
   if (now >= cl->stale_due) {
@@ -397,3 +399,25 @@ void wsp__cf_tick(struct wsp_client *cl, uint64_t now) {
     }
   }
 }
+
+static void cf_open(struct wsp_client *cl, void *codec_data) {
+  uint64_t st = cl->srv->limits[WSP_SERVER_STALE_TIMEOUT];
+  (void)codec_data;
+  if (st)
+    cl->stale_due = wsp__server_now(cl->srv) + st;
+}
+
+static uint64_t cf_next_deadline(const struct wsp_client *cl,
+                                 void *codec_data) {
+  uint64_t d = cl->stale_due;
+  (void)codec_data;
+  if (cl->ping_due < d)
+    d = cl->ping_due;
+  if (cl->pong_due < d)
+    d = cl->pong_due;
+  return d;
+}
+
+const struct wsp_codec wsp__cf_codec = {
+    cf_open, cf_message, NULL, cf_tick, cf_next_deadline,
+};

@@ -76,8 +76,9 @@ static uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
  * this never allocates. */
 void wsp__client_touch(struct wsp_client *cl) {
   struct wsp_server *s = cl->srv;
-  uint64_t due = min64(wsp_conn_next_deadline(cl->conn),
-                       min64(cl->stale_due, min64(cl->ping_due, cl->pong_due)));
+  uint64_t due = wsp_conn_next_deadline(cl->conn);
+  if (cl->codec && cl->codec->next_deadline && !cl->gone)
+    due = min64(due, cl->codec->next_deadline(cl, cl->codec_data));
   if (due == WSP_NO_DEADLINE) {
     heap_remove(s, cl);
     return;
@@ -127,6 +128,11 @@ static void client_gone(struct wsp_client *cl, int code) {
   if (!cl->opened)
     return; /* an HTTP exchange only: never a WebSocket */
   count_close(s, code);
+  if (cl->codec && cl->codec->on_close) {
+    cl->depth++;
+    cl->codec->on_close(cl, code, cl->codec_data);
+    cl->depth--;
+  }
   if (s->cb.on_disconnect && !cl->free_pending) {
     cl->depth++; /* a free from the callback waits for us */
     s->cb.on_disconnect(cl, code, s->user_data);
@@ -173,6 +179,7 @@ static int conn_on_request(struct wsp_conn *conn, const struct wsp_request *req,
   struct wsp_client *cl = ud;
   struct wsp_server *s = cl->srv;
   int rv = 0;
+  size_t i;
   static const char busy[] = "too many connections\n";
   static const char nf[] = "not found\n";
 
@@ -190,10 +197,15 @@ static int conn_on_request(struct wsp_conn *conn, const struct wsp_request *req,
     return 0; /* answered, or taken as a raw WebSocket */
   if (rv < 0)
     return rv;
-  if (path_is(req->path, s->path)) {
-    if (req->websocket)
-      cl->mode = MODE_PROTO;
-    return 0; /* accepted, or the library's 400/426 */
+  for (i = 0; i < s->nroutes; i++) {
+    if (path_is(req->path, s->routes[i]->path)) {
+      if (req->websocket) {
+        cl->mode = MODE_CODEC;
+        cl->codec = &s->routes[i]->codec;
+        cl->codec_data = s->routes[i]->data;
+      }
+      return 0; /* accepted, or the library's 400/426 */
+    }
   }
   wsp_conn_respond(conn, 404, NULL, nf, sizeof(nf) - 1);
   return 0;
@@ -202,13 +214,11 @@ static int conn_on_request(struct wsp_conn *conn, const struct wsp_request *req,
 static void conn_on_open(struct wsp_conn *conn, const struct wsp_response *r,
                          void *ud) {
   struct wsp_client *cl = ud;
-  struct wsp_server *s = cl->srv;
-  uint64_t st = s->limits[WSP_SERVER_STALE_TIMEOUT];
   (void)conn;
   (void)r;
   cl->opened = 1;
-  if (cl->mode == MODE_PROTO && st)
-    cl->stale_due = wsp__server_now(s) + st;
+  if (cl->codec && cl->codec->on_open)
+    cl->codec->on_open(cl, cl->codec_data);
 }
 
 static void conn_on_message(struct wsp_conn *conn, int opcode,
@@ -217,9 +227,10 @@ static void conn_on_message(struct wsp_conn *conn, int opcode,
   struct wsp_server *s = cl->srv;
   (void)conn;
   s->stats.messages_in++;
-  if (cl->mode == MODE_PROTO)
-    wsp__cf_message(cl, opcode, data, len);
-  else if (s->cb.on_raw_message && !cl->free_pending)
+  if (cl->codec) {
+    if (cl->codec->on_message && !cl->free_pending)
+      cl->codec->on_message(cl, opcode, data, len, cl->codec_data);
+  } else if (s->cb.on_raw_message && !cl->free_pending)
     s->cb.on_raw_message(cl, opcode, data, len, s->user_data);
 }
 
@@ -272,9 +283,10 @@ int wsp_server_new(struct wsp_server **ps,
   s->user_data = user_data;
   s->now = now;
   memcpy(s->limits, limit_defaults, sizeof(s->limits));
-  s->path = wsp__strndup(&s->mem, "/connection/websocket", 21);
-  if (!s->path || wsp_corr_new(&s->rpc, &s->mem) != 0) {
-    wsp__free(&s->mem, s->path);
+  if (wsp_corr_new(&s->rpc, &s->mem) != 0 ||
+      wsp_server_add_codec(s, "/connection/websocket", &wsp__cf_codec,
+                           NULL) != 0) {
+    wsp_corr_free(s->rpc);
     wsp__free(&s->mem, s);
     return WSP_ERR_NOMEM;
   }
@@ -295,7 +307,12 @@ void wsp_server_free(struct wsp_server *s) {
   wsp_corr_free(s->rpc);
   wsp__rpc_free_methods(s);
   wsp__free(&s->mem, s->heap);
-  wsp__free(&s->mem, s->path);
+  while (s->nroutes > 0) {
+    struct wsp__route *r = s->routes[--s->nroutes];
+    wsp__free(&s->mem, r->path);
+    wsp__free(&s->mem, r);
+  }
+  wsp__free(&s->mem, s->routes);
   {
     struct wsp_mem m = s->mem;
     wsp__free(&m, s);
@@ -319,15 +336,51 @@ uint64_t wsp_server_get_limit(const struct wsp_server *s, int limit) {
   return s->limits[limit];
 }
 
+static int path_valid(const char *path) {
+  return path && path[0] == '/' && !strpbrk(path, " ?#\r\n\t");
+}
+
 int wsp_server_set_path(struct wsp_server *s, const char *path) {
   char *p;
-  if (!s || !path || path[0] != '/' || strpbrk(path, " ?#\r\n"))
+  if (!s || !path_valid(path))
     return WSP_ERR_INVAL;
   p = wsp__strndup(&s->mem, path, strlen(path));
   if (!p)
     return WSP_ERR_NOMEM;
-  wsp__free(&s->mem, s->path);
-  s->path = p;
+  wsp__free(&s->mem, s->routes[0]->path);
+  s->routes[0]->path = p;
+  return 0;
+}
+
+int wsp_server_add_codec(struct wsp_server *s, const char *path,
+                         const struct wsp_codec *codec, void *codec_data) {
+  struct wsp__route *r, **arr;
+  size_t i;
+  if (!s || !codec || !path_valid(path))
+    return WSP_ERR_INVAL;
+  for (i = 0; i < s->nroutes; i++) {
+    if (strcmp(s->routes[i]->path, path) == 0) {
+      s->routes[i]->codec = *codec;
+      s->routes[i]->data = codec_data;
+      return 0;
+    }
+  }
+  r = wsp__malloc(&s->mem, sizeof(*r));
+  if (!r)
+    return WSP_ERR_NOMEM;
+  r->path = wsp__strndup(&s->mem, path, strlen(path));
+  arr = r->path ? wsp__realloc(&s->mem, s->routes,
+                               (s->nroutes + 1) * sizeof(*arr))
+                : NULL;
+  if (!arr) {
+    wsp__free(&s->mem, r->path);
+    wsp__free(&s->mem, r);
+    return WSP_ERR_NOMEM;
+  }
+  r->codec = *codec;
+  r->data = codec_data;
+  s->routes = arr;
+  s->routes[s->nroutes++] = r;
   return 0;
 }
 
@@ -359,8 +412,9 @@ int wsp_server_tick(struct wsp_server *s, uint64_t now) {
     heap_remove(s, cl);
     wsp__client_enter(cl);
     wsp_conn_tick(cl->conn, now);
-    if (cl->mode == MODE_PROTO)
-      wsp__cf_tick(cl, now);
+    if (cl->codec && cl->codec->on_tick && !cl->gone &&
+        wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN)
+      cl->codec->on_tick(cl, now, cl->codec_data);
     wsp__client_leave(cl);
   }
   return 0;
@@ -555,7 +609,9 @@ int wsp_client_send_raw(struct wsp_client *cl, int opcode, const void *data,
   int rv;
   if (!cl)
     return WSP_ERR_INVAL;
-  if (cl->mode != MODE_RAW)
+  if (cl->codec && cl->codec->on_message == wsp__cf_codec.on_message)
+    return WSP_ERR_STATE; /* it would break the default protocol */
+  if (cl->mode == MODE_NONE)
     return WSP_ERR_STATE;
   wsp__client_enter(cl);
   rv = wsp_conn_send(cl->conn, opcode, data, len);

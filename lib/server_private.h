@@ -9,7 +9,14 @@
 #include "wsp/rpc.h"
 #include "wsp/server.h"
 
-enum { MODE_NONE, MODE_PROTO, MODE_RAW };
+enum { MODE_NONE, MODE_CODEC, MODE_RAW };
+
+/* A path and the codec that serves it. */
+struct wsp__route {
+  char *path;
+  struct wsp_codec codec;
+  void *data;
+};
 
 struct wsp__method {
   char *name;
@@ -23,7 +30,10 @@ struct wsp_server {
   struct wsp_server_callbacks cb;
   void *user_data;
   uint64_t limits[WSP_SERVER_LIMIT__COUNT];
-  char *path;
+  /* routes[0] is the default protocol; each route is allocated on its own
+   * and lives as long as the server, so clients may point into it. */
+  struct wsp__route **routes;
+  size_t nroutes;
   uint64_t now;
   struct wsp_client **heap; /* clients by next deadline */
   size_t nheap, capheap;
@@ -40,6 +50,8 @@ struct wsp_client {
   void *io_data;
   struct wsp_client *prev, *next;
   char *user;
+  const struct wsp_codec *codec; /* when mode is MODE_CODEC */
+  void *codec_data;
   size_t heap_idx; /* SIZE_MAX when not in the heap */
   uint64_t due;
   uint64_t stale_due, ping_due, pong_due;
@@ -66,15 +78,13 @@ void wsp__client_leave(struct wsp_client *cl);
 void wsp__client_touch(struct wsp_client *cl);
 
 /* cfproto.c */
-void wsp__cf_message(struct wsp_client *cl, int opcode, const uint8_t *data,
-                     size_t len);
+extern const struct wsp_codec wsp__cf_codec;
 /* Start a line of output; the caller writes one JSON object into the
  * returned buffer and calls wsp__cf_line_end(). */
 struct wsp__jbuf *wsp__cf_line_begin(struct wsp_client *cl);
 void wsp__cf_line_end(struct wsp_client *cl);
 void wsp__cf_flush(struct wsp_client *cl);
 int wsp__cf_close(struct wsp_client *cl, int code, const char *reason);
-void wsp__cf_tick(struct wsp_client *cl, uint64_t now);
 void wsp__cf_error_reply(struct wsp_client *cl, uint32_t id, uint32_t code,
                          const char *message, int temporary);
 

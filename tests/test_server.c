@@ -508,6 +508,95 @@ static void test_server_no_disconnect_without_open(void **state) {
   assert_int_equal(h.disconnects, 0);
 }
 
+/* An application's own envelope on its own path: upper-cases every text
+ * message and says "tick" once its deadline passes. */
+struct upper {
+  int opened, closed;
+  uint64_t due;
+};
+
+static void up_open(struct wsp_client *cl, void *d) {
+  struct upper *u = d;
+  (void)cl;
+  u->opened++;
+  u->due = 1000;
+}
+
+static void up_message(struct wsp_client *cl, int op, const uint8_t *data,
+                       size_t len, void *d) {
+  char buf[64];
+  size_t i;
+  (void)d;
+  for (i = 0; i < len && i < sizeof(buf); i++)
+    buf[i] = (char)(data[i] >= 'a' && data[i] <= 'z' ? data[i] - 32 : data[i]);
+  assert_int_equal(wsp_client_send_raw(cl, op, buf, i), 0);
+}
+
+static void up_close(struct wsp_client *cl, int code, void *d) {
+  struct upper *u = d;
+  (void)cl;
+  (void)code;
+  u->closed++;
+}
+
+static void up_tick(struct wsp_client *cl, uint64_t now, void *d) {
+  struct upper *u = d;
+  (void)now;
+  u->due = WSP_NO_DEADLINE;
+  wsp_client_send_raw(cl, WSP_OP_TEXT, "tick", 4);
+}
+
+static uint64_t up_due(const struct wsp_client *cl, void *d) {
+  (void)cl;
+  return ((struct upper *)d)->due;
+}
+
+static void test_server_custom_codec(void **state) {
+  struct h h;
+  struct upper u = {0, 0, WSP_NO_DEADLINE};
+  const struct wsp_codec codec = {up_open, up_message, up_close, up_tick,
+                                  up_due};
+  struct wsp_server_callbacks scb;
+  struct wsp_conn_callbacks ccb;
+  (void)state;
+  memset(&h, 0, sizeof(h));
+  H = &h;
+  memset(&scb, 0, sizeof(scb));
+  scb.on_disconnect = on_disconnect;
+  assert_int_equal(wsp_server_new(&h.srv, &scb, NULL, 0, &h), 0);
+  assert_int_equal(wsp_server_add_codec(h.srv, "/upper", &codec, &u), 0);
+  assert_int_equal(wsp_server_add_codec(h.srv, "no-slash", &codec, &u),
+                   WSP_ERR_INVAL);
+  assert_int_equal(wsp_server_accept(h.srv, &h, &h.sc), 0);
+  memset(&ccb, 0, sizeof(ccb));
+  ccb.on_message = cli_msg;
+  ccb.on_close = cli_close;
+  assert_int_equal(wsp_conn_new(&h.cc, WSP_ROLE_CLIENT, &ccb, NULL, 0, &h), 0);
+  assert_int_equal(wsp_conn_client_start(h.cc, "t", "/upper", NULL), 0);
+  pump(&h);
+  assert_int_equal(u.opened, 1);
+  h_send(&h, "hello");
+  assert_string_equal(h.lines[0], "HELLO");
+  assert_int_equal(wsp_server_next_deadline(h.srv), 1000);
+  wsp_server_tick(h.srv, 1000);
+  pump(&h);
+  assert_string_equal(h.lines[1], "tick");
+  assert_int_equal(wsp_server_next_deadline(h.srv), WSP_NO_DEADLINE);
+  assert_int_equal(wsp_client_push_message(h.sc, "1", 1), WSP_ERR_STATE);
+  assert_int_equal(wsp_conn_close(h.cc, 1000, NULL, 0), 0);
+  pump(&h);
+  assert_int_equal(u.closed, 1);
+  assert_int_equal(h.disconnects, 1);
+  h_free(&h);
+
+  /* the default protocol refuses raw sends */
+  h_open(&h, "/connection/websocket", 0);
+  h_connect(&h);
+  assert_int_equal(wsp_client_send_raw(h.sc, WSP_OP_TEXT, "x", 1),
+                   WSP_ERR_STATE);
+  h_free(&h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_server_batch_in_order),
@@ -523,6 +612,7 @@ int main(void) {
       cmocka_unit_test(test_server_paths_and_limits),
       cmocka_unit_test(test_server_callbacks_reentry),
       cmocka_unit_test(test_server_no_disconnect_without_open),
+      cmocka_unit_test(test_server_custom_codec),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

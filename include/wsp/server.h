@@ -100,6 +100,25 @@ struct wsp_server_stats {
   size_t nclose_codes;
 };
 
+/*
+ * A wire protocol (envelope) served on a path. The default one, the
+ * Centrifuge client protocol v2 in JSON, is registered on
+ * "/connection/websocket"; an application adds its own with
+ * wsp_server_add_codec() and sends with wsp_client_send_raw(). Every
+ * member is optional. The hub calls on_tick when the time returned by
+ * next_deadline (WSP_NO_DEADLINE for none) has come, and asks
+ * next_deadline again after every event of the connection.
+ */
+struct wsp_codec {
+  void (*on_open)(struct wsp_client *client, void *codec_data);
+  void (*on_message)(struct wsp_client *client, int opcode,
+                     const uint8_t *data, size_t len, void *codec_data);
+  void (*on_close)(struct wsp_client *client, int code, void *codec_data);
+  void (*on_tick)(struct wsp_client *client, uint64_t now, void *codec_data);
+  uint64_t (*next_deadline)(const struct wsp_client *client,
+                            void *codec_data);
+};
+
 /* ---- Server ----------------------------------------------------------- */
 
 WSP_API int wsp_server_new(struct wsp_server **pserver,
@@ -112,7 +131,13 @@ WSP_API int wsp_server_set_limit(struct wsp_server *server, int limit,
                                  uint64_t value);
 WSP_API uint64_t wsp_server_get_limit(const struct wsp_server *server,
                                       int limit);
+/* Move the default protocol to another path. */
 WSP_API int wsp_server_set_path(struct wsp_server *server, const char *path);
+/* Serve WebSocket upgrades on path with codec (copied); codec_data is
+ * passed to its functions. A path already served is taken over. */
+WSP_API int wsp_server_add_codec(struct wsp_server *server, const char *path,
+                                 const struct wsp_codec *codec,
+                                 void *codec_data);
 WSP_API void *wsp_server_get_user_data(const struct wsp_server *server);
 WSP_API void wsp_server_get_stats(const struct wsp_server *server,
                                   struct wsp_server_stats *out);
@@ -156,7 +181,8 @@ WSP_API int wsp_client_respond(struct wsp_client *client, int status,
 /* In on_request: accept the upgrade as a plain WebSocket without the
  * protocol; messages arrive in on_raw_message. */
 WSP_API int wsp_client_accept_raw(struct wsp_client *client);
-/* Send a message on a raw WebSocket. */
+/* Send a message on a raw WebSocket or one served by an application's
+ * codec (not on the default protocol). */
 WSP_API int wsp_client_send_raw(struct wsp_client *client, int opcode,
                                 const void *data, size_t len);
 /* Push a message (the protocol's message push) carrying the JSON value
