@@ -60,6 +60,9 @@ fuzz:
 bench: all
 	$(BUILD)/bench/bench-idle-memory
 	$(BUILD)/bench/bench-echo
+	$(BUILD)/bench/bench-json
+	$(BUILD)/bench/bench-corr
+	bench/run-rpc.sh $(BUILD) --connections 10 --inflight 8 --seconds 3
 
 clean:
 	rm -rf $(BUILD) $(ASAN) $(FUZZDIR)
