@@ -9,7 +9,7 @@ set -u
 build=${1:?usage: fuzz/run.sh BUILD_DIR [SECONDS]}
 seconds=${2:-30}
 here=$(cd "$(dirname "$0")" && pwd)
-targets="fuzz_handshake fuzz_frames fuzz_client fuzz_json"
+targets="fuzz_handshake fuzz_frames fuzz_client fuzz_json fuzz_protocol"
 
 case "$seconds" in
   ''|*[!0-9]*) echo "fuzz/run.sh: SECONDS must be a whole number" >&2; exit 2 ;;

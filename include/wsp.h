@@ -5,6 +5,8 @@
 #include "wsp/common.h"
 #include "wsp/conn.h"
 #include "wsp/corr.h"
+#include "wsp/pubsub.h"
+#include "wsp/push.h"
 #include "wsp/rpc.h"
 #include "wsp/server.h"
 

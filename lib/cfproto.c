@@ -340,6 +340,13 @@ static int do_line(struct wsp_client *cl, const char *line, size_t len) {
   }
   case CMD_PING:
     return bad_request(cl); /* heartbeats are server-initiated */
+  case CMD_SUBSCRIBE:
+  case CMD_UNSUBSCRIBE:
+  case CMD_PUBLISH:
+  case CMD_PRESENCE:
+  case CMD_PRESENCE_STATS:
+    wsp__ch_command(cl, kind, (uint32_t)id, &req);
+    return wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN ? 0 : -1;
   default:
     wsp__cf_error_reply(cl, (uint32_t)id, 108, NULL, 0);
     return 0;

@@ -894,6 +894,77 @@ int wsp_conn_send_fragment(struct wsp_conn *c, int opcode, const void *data,
   return rv;
 }
 
+/* ---- Shared frames ---------------------------------------------------- */
+
+int wsp_frame_new(struct wsp_frame **pf, const struct wsp_mem *mem,
+                  int opcode, const void *data, size_t len) {
+  struct wsp_mem m;
+  struct wsp_frame *f;
+  size_t hlen = len < 126 ? 2 : len <= 0xffff ? 4 : 10, i;
+  uint8_t *p;
+  if (!pf || (len && !data) ||
+      (opcode != WSP_OP_TEXT && opcode != WSP_OP_BINARY &&
+       opcode != WSP_OP_PING && opcode != WSP_OP_PONG) ||
+      ((opcode & 0x8) && len > CTL_MAX) || len > SIZE_MAX / 2)
+    return WSP_ERR_INVAL;
+  *pf = NULL;
+  wsp__mem_init(&m, mem);
+  f = wsp__buf_new(&m, hlen + len);
+  if (!f)
+    return WSP_ERR_NOMEM;
+  p = f->data;
+  p[0] = (uint8_t)(0x80 | opcode);
+  if (hlen == 2) {
+    p[1] = (uint8_t)len;
+  } else if (hlen == 4) {
+    p[1] = 126;
+    p[2] = (uint8_t)(len >> 8);
+    p[3] = (uint8_t)len;
+  } else {
+    p[1] = 127;
+    for (i = 0; i < 8; i++)
+      p[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+  }
+  if (len)
+    memcpy(p + hlen, data, len);
+  f->len = hlen + len;
+  *pf = f;
+  return 0;
+}
+
+struct wsp_frame *wsp_frame_ref(struct wsp_frame *f) {
+  if (f)
+    f->refs++;
+  return f;
+}
+
+void wsp_frame_unref(struct wsp_frame *f) { wsp__buf_unref(f); }
+
+size_t wsp_frame_size(const struct wsp_frame *f) { return f ? f->len : 0; }
+
+int wsp_conn_send_frame(struct wsp_conn *c, struct wsp_frame *f) {
+  size_t before;
+  int rv;
+  if (!c || !f || c->role != WSP_ROLE_SERVER)
+    return WSP_ERR_INVAL;
+  if (c->state != WSP_STATE_OPEN)
+    return c->state == WSP_STATE_CLOSING || c->state == WSP_STATE_CLOSED
+               ? WSP_ERR_CLOSED
+               : WSP_ERR_STATE;
+  if (c->tx_in_msg)
+    return WSP_ERR_STATE; /* a fragmented message is being streamed */
+  if (c->out.bytes + f->len > c->limits[WSP_LIMIT_MAX_QUEUED])
+    return WSP_ERR_QUEUE_FULL;
+  before = c->out.bytes;
+  rv = wsp__outq_append_buf(&c->out, &c->mem, f);
+  if (rv != 0)
+    return rv;
+  wsp__conn_enter(c);
+  wsp__conn_appended(c, before);
+  wsp__conn_leave(c);
+  return 0;
+}
+
 int wsp_conn_close(struct wsp_conn *c, int code, const char *reason,
                    size_t reason_len) {
   int rv;

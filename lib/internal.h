@@ -19,28 +19,57 @@ void *wsp__realloc(const struct wsp_mem *mem, void *ptr, size_t size);
 void wsp__free(const struct wsp_mem *mem, void *ptr);
 char *wsp__strndup(const struct wsp_mem *mem, const char *s, size_t len);
 
-/* ---- outq.c: output queue of byte blocks ------------------------------ */
+/* ---- outq.c: output queue ------------------------------------------- */
 
-struct wsp__block;
-
-struct wsp__outq {
-  struct wsp__block *head;
-  struct wsp__block *tail;
-  size_t bytes; /* queued and not yet reported sent */
+/* A reference-counted byte buffer: a shared frame (wsp_frame_new) or a
+ * block a queue owns for small writes. Freed with its own allocator by
+ * whoever drops the last reference. */
+struct wsp_frame {
+  uint32_t refs;
+  size_t len; /* bytes filled */
+  size_t cap;
+  struct wsp_mem mem;
+  uint8_t data[];
 };
 
-/* Append len bytes, coalescing small writes into the tail block. */
-int wsp__outq_append(struct wsp__outq *q, const struct wsp_mem *mem,
-                     const void *data, size_t len);
-/* Reserve len contiguous bytes at the tail to fill in place; returns NULL
- * on allocation failure. The bytes count as queued immediately. */
+struct wsp__oseg {
+  struct wsp_frame *buf;
+  size_t off, len;
+};
+
+#define WSP__OUTQ_INLINE 2
+
+/*
+ * The queue is a ring of segments, each a span of a buffer it holds a
+ * reference to. A few segments live inline, so a connection that gets
+ * one message at a time never allocates for its queue; bytes written
+ * through wsp__outq_reserve() go to a block of its own (the tail). An
+ * empty queue holds no memory.
+ */
+struct wsp__outq {
+  struct wsp__oseg *seg; /* == inl, or a heap array when it grew */
+  uint32_t head, count, cap;
+  struct wsp__oseg inl[WSP__OUTQ_INLINE];
+  struct wsp_frame *tail; /* block that takes small writes */
+  size_t bytes;           /* queued and not yet reported sent */
+};
+
+/* Reserve len contiguous bytes to fill in place; NULL on allocation
+ * failure (nothing changed). The bytes count as queued at once. */
 uint8_t *wsp__outq_reserve(struct wsp__outq *q, const struct wsp_mem *mem,
                            size_t len);
+int wsp__outq_append(struct wsp__outq *q, const struct wsp_mem *mem,
+                     const void *data, size_t len);
+/* Queue all of buf by reference. */
+int wsp__outq_append_buf(struct wsp__outq *q, const struct wsp_mem *mem,
+                         struct wsp_frame *buf);
 int wsp__outq_iov(const struct wsp__outq *q, struct iovec *iov, int iovcnt);
 /* Consume n bytes from the head; returns how many were consumed. */
 size_t wsp__outq_consume(struct wsp__outq *q, const struct wsp_mem *mem,
                          size_t n);
 void wsp__outq_clear(struct wsp__outq *q, const struct wsp_mem *mem);
+struct wsp_frame *wsp__buf_new(const struct wsp_mem *mem, size_t cap);
+void wsp__buf_unref(struct wsp_frame *buf);
 
 /* ---- http.c: HTTP/1.1 request and response heads ---------------------- */
 

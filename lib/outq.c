@@ -1,8 +1,10 @@
 /*
- * Output queue: a list of blocks the application drains as iovecs. Small
- * writes are coalesced into the tail block so that many frames leave in few
- * iovecs; a large payload gets a block of its own, sized to fit. An empty
- * queue holds no memory, which keeps idle connections small.
+ * Output queue: a ring of spans of reference-counted buffers, drained by
+ * the application as iovecs. Shared frames are queued by reference, so a
+ * publication reaches many connections without a copy; small writes are
+ * coalesced into a block of the queue's own, so many frames leave in few
+ * iovecs. An empty queue holds no memory, which keeps idle connections
+ * small.
  */
 #include <string.h>
 
@@ -10,44 +12,101 @@
 
 #define BLOCK_MIN 4096
 
-struct wsp__block {
-  struct wsp__block *next;
-  size_t off; /* first byte not yet sent */
-  size_t len; /* bytes filled */
-  size_t cap;
-  uint8_t data[];
-};
-
-static struct wsp__block *block_new(const struct wsp_mem *mem, size_t need) {
-  size_t cap = need < BLOCK_MIN - sizeof(struct wsp__block)
-                   ? BLOCK_MIN - sizeof(struct wsp__block)
-                   : need;
-  struct wsp__block *b = wsp__malloc(mem, sizeof(*b) + cap);
+struct wsp_frame *wsp__buf_new(const struct wsp_mem *mem, size_t cap) {
+  struct wsp_frame *b = wsp__malloc(mem, sizeof(*b) + cap);
   if (!b)
     return NULL;
-  b->next = NULL;
-  b->off = b->len = 0;
+  b->refs = 1;
+  b->len = 0;
   b->cap = cap;
+  b->mem = *mem;
   return b;
+}
+
+void wsp__buf_unref(struct wsp_frame *b) {
+  if (b && --b->refs == 0) {
+    struct wsp_mem m = b->mem;
+    wsp__free(&m, b);
+  }
+}
+
+static void init(struct wsp__outq *q) {
+  if (!q->seg) {
+    q->seg = q->inl;
+    q->cap = WSP__OUTQ_INLINE;
+    q->head = q->count = 0;
+  }
+}
+
+static struct wsp__oseg *last(struct wsp__outq *q) {
+  return q->count ? &q->seg[(q->head + q->count - 1) % q->cap] : NULL;
+}
+
+/* Room for one more segment; the only allocation on the fan-out path,
+ * and an amortised one. */
+static int seg_room(struct wsp__outq *q, const struct wsp_mem *mem) {
+  struct wsp__oseg *n;
+  uint32_t i, cap;
+  init(q);
+  if (q->count < q->cap)
+    return 0;
+  cap = q->cap * 2;
+  n = wsp__malloc(mem, cap * sizeof(*n));
+  if (!n)
+    return WSP_ERR_NOMEM;
+  for (i = 0; i < q->count; i++)
+    n[i] = q->seg[(q->head + i) % q->cap];
+  if (q->seg != q->inl)
+    wsp__free(mem, q->seg);
+  q->seg = n;
+  q->cap = cap;
+  q->head = 0;
+  return 0;
+}
+
+/* Add buf[off, off+len) at the end, extending the last segment when it
+ * continues it. Capacity must have been made by seg_room(). */
+static void seg_add(struct wsp__outq *q, struct wsp_frame *buf, size_t off,
+                    size_t len) {
+  struct wsp__oseg *l = last(q);
+  if (l && l->buf == buf && l->off + l->len == off) {
+    l->len += len;
+  } else {
+    struct wsp__oseg *s = &q->seg[(q->head + q->count) % q->cap];
+    s->buf = buf;
+    s->off = off;
+    s->len = len;
+    buf->refs++;
+    q->count++;
+  }
+  q->bytes += len;
 }
 
 uint8_t *wsp__outq_reserve(struct wsp__outq *q, const struct wsp_mem *mem,
                            size_t len) {
-  struct wsp__block *b = q->tail;
+  struct wsp_frame *t = q->tail;
+  struct wsp__oseg *l;
   uint8_t *p;
-  if (!b || b->cap - b->len < len) {
-    b = block_new(mem, len);
-    if (!b)
+  init(q);
+  l = last(q);
+  /* A new segment is needed unless the bytes continue the last one. */
+  if (!(t && t->cap - t->len >= len && l && l->buf == t &&
+        l->off + l->len == t->len) &&
+      seg_room(q, mem) != 0)
+    return NULL;
+  if (!t || t->cap - t->len < len) {
+    size_t cap = len < BLOCK_MIN - sizeof(*t) ? BLOCK_MIN - sizeof(*t) : len;
+    t = wsp__buf_new(mem, cap);
+    if (!t)
       return NULL;
-    if (q->tail)
-      q->tail->next = b;
-    else
-      q->head = b;
-    q->tail = b;
+    wsp__buf_unref(q->tail); /* the queue's hold on the old block */
+    q->tail = t;
+    if (seg_room(q, mem) != 0) /* the count may have changed nothing */
+      return NULL;
   }
-  p = b->data + b->len;
-  b->len += len;
-  q->bytes += len;
+  p = t->data + t->len;
+  seg_add(q, t, t->len, len);
+  t->len += len;
   return p;
 }
 
@@ -63,45 +122,65 @@ int wsp__outq_append(struct wsp__outq *q, const struct wsp_mem *mem,
   return 0;
 }
 
+int wsp__outq_append_buf(struct wsp__outq *q, const struct wsp_mem *mem,
+                         struct wsp_frame *buf) {
+  if (buf->len == 0)
+    return 0;
+  if (seg_room(q, mem) != 0)
+    return WSP_ERR_NOMEM;
+  seg_add(q, buf, 0, buf->len);
+  return 0;
+}
+
 int wsp__outq_iov(const struct wsp__outq *q, struct iovec *iov, int iovcnt) {
+  uint32_t i;
   int n = 0;
-  const struct wsp__block *b;
-  for (b = q->head; b && n < iovcnt; b = b->next) {
-    if (b->len == b->off)
-      continue;
-    iov[n].iov_base = (void *)(b->data + b->off);
-    iov[n].iov_len = b->len - b->off;
+  for (i = 0; i < q->count && n < iovcnt; i++) {
+    const struct wsp__oseg *s = &q->seg[(q->head + i) % q->cap];
+    iov[n].iov_base = (void *)(s->buf->data + s->off);
+    iov[n].iov_len = s->len;
     n++;
   }
   return n;
 }
 
+static void release_if_empty(struct wsp__outq *q, const struct wsp_mem *mem) {
+  if (q->count)
+    return;
+  if (q->seg && q->seg != q->inl)
+    wsp__free(mem, q->seg);
+  q->seg = NULL;
+  q->cap = q->head = 0;
+  wsp__buf_unref(q->tail);
+  q->tail = NULL;
+}
+
 size_t wsp__outq_consume(struct wsp__outq *q, const struct wsp_mem *mem,
                          size_t n) {
   size_t done = 0;
-  while (q->head && done < n) {
-    struct wsp__block *b = q->head;
-    size_t avail = b->len - b->off;
-    size_t take = WSP__MIN(avail, n - done);
-    b->off += take;
+  while (q->count && done < n) {
+    struct wsp__oseg *s = &q->seg[q->head];
+    size_t take = s->len < n - done ? s->len : n - done;
+    s->off += take;
+    s->len -= take;
     done += take;
-    if (b->off == b->len) {
-      q->head = b->next;
-      if (!q->head)
-        q->tail = NULL;
-      wsp__free(mem, b);
+    if (s->len == 0) {
+      wsp__buf_unref(s->buf);
+      q->head = (q->head + 1) % q->cap;
+      q->count--;
     }
   }
   q->bytes -= done;
+  release_if_empty(q, mem);
   return done;
 }
 
 void wsp__outq_clear(struct wsp__outq *q, const struct wsp_mem *mem) {
-  while (q->head) {
-    struct wsp__block *b = q->head;
-    q->head = b->next;
-    wsp__free(mem, b);
+  while (q->count) {
+    wsp__buf_unref(q->seg[q->head].buf);
+    q->head = (q->head + 1) % q->cap;
+    q->count--;
   }
-  q->tail = NULL;
   q->bytes = 0;
+  release_if_empty(q, mem);
 }

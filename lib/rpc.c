@@ -8,12 +8,6 @@
 
 #include "server_private.h"
 
-enum { STATUS_ERROR = 1 }; /* data is an encoded Error object */
-
-struct pending_call {
-  struct wsp_client *cl;
-  uint32_t cmd_id;
-};
 
 static void forget_call(struct wsp_client *cl, uint32_t id) {
   uint32_t i;
@@ -27,18 +21,28 @@ static void forget_call(struct wsp_client *cl, uint32_t id) {
 
 static void call_done(struct wsp_corr *corr, uint32_t id, int status,
                       const void *data, size_t len, void *ud) {
-  struct pending_call *pc = ud;
+  struct wsp__pending *pc = ud;
   struct wsp_client *cl = pc->cl;
   struct wsp_server *s = cl->srv;
   uint32_t cmd_id = pc->cmd_id;
   (void)corr;
-  wsp__free(&s->mem, pc);
   forget_call(cl, id);
+  if (pc->kind == PENDING_SUB) {
+    if (!cl->gone && status != WSP_ERR_CANCELLED && status != WSP_ERR_CLOSED)
+      wsp__ch_sub_done(pc, status, status == STATUS_SUB_ANSWER ? data : NULL);
+    wsp__free(&s->mem, pc->channel);
+    wsp__free(&s->mem, pc);
+    return;
+  }
+  wsp__free(&s->mem, pc);
   if (status == WSP_ERR_CANCELLED || status == WSP_ERR_CLOSED || cl->gone)
     return;
   wsp__client_enter(cl);
-  if (status == WSP_ERR_TIMEOUT) {
-    wsp__cf_error_reply(cl, cmd_id, 100, "timeout", 1);
+  if (status == WSP_ERR_TIMEOUT || status == STATUS_SUB_ANSWER) {
+    wsp__cf_error_reply(cl, cmd_id, 100,
+                        status == WSP_ERR_TIMEOUT ? "timeout"
+                                                  : "internal server error",
+                        1);
   } else {
     struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
     wsp__jbuf_raw(jb, "{\"id\":", 6);
@@ -68,12 +72,42 @@ static struct wsp__method *find_method(struct wsp_server *s,
   return NULL;
 }
 
+int wsp__pending_start(struct wsp_client *cl, uint32_t cmd_id, int kind,
+                       struct wsp__pending **pp, uint32_t *id) {
+  struct wsp_server *s = cl->srv;
+  struct wsp__pending *pc;
+  uint64_t timeout = s->limits[WSP_SERVER_RPC_TIMEOUT];
+  if (cl->ncalls == cl->capcalls) {
+    uint32_t cap = cl->capcalls ? cl->capcalls * 2 : 4;
+    uint32_t *c = wsp__realloc(&s->mem, cl->calls, cap * sizeof(*c));
+    if (!c)
+      return WSP_ERR_NOMEM;
+    cl->calls = c;
+    cl->capcalls = cap;
+  }
+  pc = wsp__malloc(&s->mem, sizeof(*pc));
+  if (!pc)
+    return WSP_ERR_NOMEM;
+  memset(pc, 0, sizeof(*pc));
+  pc->cl = cl;
+  pc->cmd_id = cmd_id;
+  pc->kind = (uint8_t)kind;
+  if (wsp_corr_start(s->rpc,
+                     timeout ? wsp__server_now(s) + timeout : WSP_NO_DEADLINE,
+                     call_done, pc, id) != 0) {
+    wsp__free(&s->mem, pc);
+    return WSP_ERR_NOMEM;
+  }
+  cl->calls[cl->ncalls++] = *id;
+  *pp = pc;
+  return 0;
+}
+
 void wsp__rpc_dispatch(struct wsp_client *cl, uint32_t cmd_id,
                        const char *method, const char *data, size_t len) {
   struct wsp_server *s = cl->srv;
   struct wsp__method *m = find_method(s, method);
-  struct pending_call *pc;
-  uint64_t timeout = s->limits[WSP_SERVER_RPC_TIMEOUT];
+  struct wsp__pending *pc;
   uint32_t id;
 
   if (!m) {
@@ -85,31 +119,10 @@ void wsp__rpc_dispatch(struct wsp_client *cl, uint32_t cmd_id,
     wsp__cf_error_reply(cl, cmd_id, 111, "too many requests", 1);
     return;
   }
-  if (cl->ncalls == cl->capcalls) {
-    uint32_t cap = cl->capcalls ? cl->capcalls * 2 : 4;
-    uint32_t *c = wsp__realloc(&s->mem, cl->calls, cap * sizeof(*c));
-    if (!c) {
-      wsp__cf_error_reply(cl, cmd_id, 100, "internal server error", 1);
-      return;
-    }
-    cl->calls = c;
-    cl->capcalls = cap;
-  }
-  pc = wsp__malloc(&s->mem, sizeof(*pc));
-  if (!pc) {
+  if (wsp__pending_start(cl, cmd_id, PENDING_RPC, &pc, &id) != 0) {
     wsp__cf_error_reply(cl, cmd_id, 100, "internal server error", 1);
     return;
   }
-  pc->cl = cl;
-  pc->cmd_id = cmd_id;
-  if (wsp_corr_start(s->rpc,
-                     timeout ? wsp__server_now(s) + timeout : WSP_NO_DEADLINE,
-                     call_done, pc, &id) != 0) {
-    wsp__free(&s->mem, pc);
-    wsp__cf_error_reply(cl, cmd_id, 100, "internal server error", 1);
-    return;
-  }
-  cl->calls[cl->ncalls++] = id;
   s->stats.rpc_calls++;
   m->fn(cl, id, method, (const uint8_t *)(len ? data : ""), len,
         m->user_data);

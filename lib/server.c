@@ -19,6 +19,8 @@ static const uint64_t limit_defaults[WSP_SERVER_LIMIT__COUNT] = {
     [WSP_SERVER_PONG_TIMEOUT] = 10000,
     [WSP_SERVER_STALE_TIMEOUT] = 15000,
     [WSP_SERVER_HANDSHAKE_TIMEOUT] = 10000,
+    [WSP_SERVER_MAX_SUBSCRIPTIONS] = 128,
+    [WSP_SERVER_MAX_CHANNEL_LEN] = 255,
 };
 
 uint64_t wsp__server_now(const struct wsp_server *srv) {
@@ -122,6 +124,9 @@ static void client_gone(struct wsp_client *cl, int code) {
   if (cl->gone)
     return;
   cl->gone = 1;
+  cl->depth++;
+  wsp__ch_client_gone(cl); /* leave pushes go out while it is connected */
+  cl->depth--;
   cl->connected = 0;
   cl->stale_due = cl->ping_due = cl->pong_due = WSP_NO_DEADLINE;
   wsp__rpc_client_gone(cl);
@@ -283,10 +288,15 @@ int wsp_server_new(struct wsp_server **ps,
   s->user_data = user_data;
   s->now = now;
   memcpy(s->limits, limit_defaults, sizeof(s->limits));
+  s->channel_flags = WSP_CHANNEL_PRESENCE | WSP_CHANNEL_JOIN_LEAVE;
   if (wsp_corr_new(&s->rpc, &s->mem) != 0 ||
+      wsp_pubsub_new(&s->channels, &s->mem) != 0 ||
+      wsp_pubsub_new(&s->users, &s->mem) != 0 ||
       wsp_server_add_codec(s, "/connection/websocket", &wsp__cf_codec,
                            NULL) != 0) {
     wsp_corr_free(s->rpc);
+    wsp_pubsub_free(s->channels);
+    wsp_pubsub_free(s->users);
     wsp__free(&s->mem, s);
     return WSP_ERR_NOMEM;
   }
@@ -305,6 +315,8 @@ void wsp_server_free(struct wsp_server *s) {
     really_free(cl);
   }
   wsp_corr_free(s->rpc);
+  wsp_pubsub_free(s->channels);
+  wsp_pubsub_free(s->users);
   wsp__rpc_free_methods(s);
   wsp__free(&s->mem, s->heap);
   while (s->nroutes > 0) {
@@ -576,6 +588,10 @@ int wsp_client_set_user(struct wsp_client *cl, const char *user) {
   u = wsp__strndup(&cl->srv->mem, user, strlen(user));
   if (!u)
     return WSP_ERR_NOMEM;
+  if (!cl->gone && wsp__ch_set_user(cl, cl->user, u) != 0) {
+    wsp__free(&cl->srv->mem, u);
+    return WSP_ERR_NOMEM;
+  }
   wsp__free(&cl->srv->mem, cl->user);
   cl->user = u;
   return 0;

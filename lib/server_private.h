@@ -6,6 +6,8 @@
 #include "internal.h"
 #include "json.h"
 #include "wsp/corr.h"
+#include "wsp/pubsub.h"
+#include "wsp/push.h"
 #include "wsp/rpc.h"
 #include "wsp/server.h"
 
@@ -25,6 +27,42 @@ struct wsp__method {
   void *user_data;
 };
 
+/* A request waiting for the application: an RPC call, or a subscribe
+ * that on_subscribe left for later. An entry of the server's wsp_corr. */
+enum { PENDING_RPC, PENDING_SUB };
+struct wsp__pending {
+  struct wsp_client *cl;
+  uint32_t cmd_id;
+  uint8_t kind;
+  uint8_t join_leave;
+  char *channel; /* PENDING_SUB */
+  size_t len;
+};
+
+/* Completion statuses of pending requests in the server's wsp_corr. */
+enum { STATUS_REPLY = 0, STATUS_ERROR = 1, STATUS_SUB_ANSWER = 2 };
+
+/* How a pending subscribe was answered (the data of its completion). */
+struct wsp__sub_answer {
+  uint32_t code; /* 0: allowed */
+  unsigned flags;
+  const char *chan_info;
+};
+
+/* Subscribe handles carry this bit, so that an RPC handle is never taken
+ * for one, nor the other way round. */
+#define WSP__SUB_HANDLE ((uint64_t)1 << 32)
+
+/* One subscription of one client; the subscriber pubsub sees. */
+struct wsp__csub {
+  struct wsp_client *cl;
+  char *channel;
+  size_t len;
+  char *chan_info; /* JSON value or NULL */
+  uint8_t join_leave; /* wants join/leave pushes */
+  uint8_t wildcard;
+};
+
 struct wsp_server {
   struct wsp_mem mem;
   struct wsp_server_callbacks cb;
@@ -38,7 +76,11 @@ struct wsp_server {
   struct wsp_client **heap; /* clients by next deadline */
   size_t nheap, capheap;
   struct wsp_client *first; /* every client, for shutdown and free */
-  struct wsp_corr *rpc;     /* pending calls of every client */
+  struct wsp_corr *rpc;     /* pending requests of every client */
+  struct wsp_pubsub *channels; /* subscribers: struct wsp__csub */
+  struct wsp_pubsub *users;    /* key: hex of the user id; subscribers:
+                                  struct wsp_client */
+  unsigned channel_flags;
   struct wsp__method *methods;
   size_t nmethods;
   struct wsp_server_stats stats;
@@ -55,8 +97,10 @@ struct wsp_client {
   size_t heap_idx; /* SIZE_MAX when not in the heap */
   uint64_t due;
   uint64_t stale_due, ping_due, pong_due;
-  uint32_t *calls; /* ids of this client's pending RPCs */
+  uint32_t *calls; /* ids of this client's pending requests */
   uint32_t ncalls, capcalls;
+  struct wsp__csub **subs;
+  uint32_t nsubs, capsubs;
   struct wsp__jbuf batch; /* lines for the frame being built */
   char id[37];
   uint8_t mode;
@@ -88,7 +132,20 @@ int wsp__cf_close(struct wsp_client *cl, int code, const char *reason);
 void wsp__cf_error_reply(struct wsp_client *cl, uint32_t id, uint32_t code,
                          const char *message, int temporary);
 
+/* channels.c */
+void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
+                     const struct wsp__json_val *req);
+void wsp__ch_sub_done(struct wsp__pending *p, int status, const void *data);
+void wsp__ch_client_gone(struct wsp_client *cl);
+int wsp__ch_set_user(struct wsp_client *cl, const char *old,
+                     const char *user);
+/* Queue a shared frame to a connected client; closes it with 3008 when
+ * its output is over the cap. 1 when queued. */
+int wsp__ch_deliver(struct wsp_client *cl, struct wsp_frame *f);
+
 /* rpc.c */
+int wsp__pending_start(struct wsp_client *cl, uint32_t cmd_id, int kind,
+                       struct wsp__pending **pp, uint32_t *id);
 void wsp__rpc_dispatch(struct wsp_client *cl, uint32_t cmd_id,
                        const char *method, const char *data, size_t len);
 void wsp__rpc_client_gone(struct wsp_client *cl);

@@ -208,6 +208,26 @@ WSP_API int wsp_conn_send(struct wsp_conn *conn, int opcode, const void *data,
  * CONTINUATION after it; fin = 1 on the last. Each call queues one frame. */
 WSP_API int wsp_conn_send_fragment(struct wsp_conn *conn, int opcode,
                                    const void *data, size_t len, int fin);
+/*
+ * Shared frames: one complete, unmasked server frame built once and queued
+ * to many server connections by reference (no copy, no allocation per
+ * connection beyond the amortised growth of each queue). Reference
+ * counted: wsp_frame_new() returns it with one reference, owned by the
+ * caller; each connection that queues it holds another until the bytes
+ * are written; wsp_frame_unref() drops the caller's.
+ */
+struct wsp_frame;
+WSP_API int wsp_frame_new(struct wsp_frame **pframe, const struct wsp_mem *mem,
+                          int opcode, const void *data, size_t len);
+WSP_API struct wsp_frame *wsp_frame_ref(struct wsp_frame *frame);
+WSP_API void wsp_frame_unref(struct wsp_frame *frame);
+/* The frame's bytes (header and payload) and their length. */
+WSP_API size_t wsp_frame_size(const struct wsp_frame *frame);
+/* Queue frame on a server connection. Over WSP_LIMIT_MAX_QUEUED it
+ * fails with WSP_ERR_QUEUE_FULL and queues nothing. */
+WSP_API int wsp_conn_send_frame(struct wsp_conn *conn,
+                                struct wsp_frame *frame);
+
 /* Start the closing handshake. code 0 sends a close frame without a code. */
 WSP_API int wsp_conn_close(struct wsp_conn *conn, int code,
                            const char *reason, size_t reason_len);

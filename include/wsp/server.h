@@ -34,6 +34,8 @@ enum wsp_server_limit {
   WSP_SERVER_PONG_TIMEOUT,     /* ms to answer a ping; 10000 */
   WSP_SERVER_STALE_TIMEOUT,    /* ms from open to connect; 15000 */
   WSP_SERVER_HANDSHAKE_TIMEOUT,/* ms for the HTTP upgrade; 10000 */
+  WSP_SERVER_MAX_SUBSCRIPTIONS,/* channels per connection; 128 (106) */
+  WSP_SERVER_MAX_CHANNEL_LEN,  /* bytes in a channel name; 255 (107) */
   WSP_SERVER_LIMIT__COUNT
 };
 
@@ -44,6 +46,21 @@ struct wsp_connect_info {
   struct wsp_str name;    /* decoded */
   struct wsp_str version; /* decoded */
 };
+
+/* What a subscribe command asked for; spans valid during on_subscribe. */
+struct wsp_subscribe_info {
+  struct wsp_str channel; /* the channel or wildcard pattern */
+  struct wsp_str data;    /* raw JSON value or empty */
+  int join_leave;         /* the client wants join/leave pushes */
+  int wildcard;           /* channel is a wildcard pattern (pubsub.h) */
+};
+
+/* Channel features, for wsp_server_set_channel_flags() and
+ * wsp_server_subscribe_answer(). */
+#define WSP_CHANNEL_PRESENCE 0x1u   /* presence and presence_stats */
+#define WSP_CHANNEL_JOIN_LEAVE 0x2u /* join/leave pushes, when asked */
+#define WSP_CHANNEL_WILDCARDS 0x4u  /* clients may subscribe to patterns */
+#define WSP_CHANNEL_PUBLISH 0x8u    /* clients may publish (no on_publish) */
 
 struct wsp_server_callbacks {
   /* Every HTTP request. Return 0 for the default: a WebSocket upgrade on
@@ -68,6 +85,18 @@ struct wsp_server_callbacks {
   /* A message on a raw WebSocket (wsp_client_accept_raw). */
   void (*on_raw_message)(struct wsp_client *client, int opcode,
                          const uint8_t *data, size_t len, void *user_data);
+  /* A subscribe command. Return 0 to allow it with the server's channel
+   * flags, a protocol error code (103 permission denied, ...) to refuse
+   * it, or WSP_ERR_AGAIN to decide later with
+   * wsp_server_subscribe_answer(server, sub, ...). Without this callback
+   * every valid subscription is allowed. */
+  int (*on_subscribe)(struct wsp_client *client, uint64_t sub,
+                      const struct wsp_subscribe_info *info, void *user_data);
+  /* A publish command. Return 0 to let it through or an error code.
+   * Without this callback clients may not publish (103) unless the
+   * channel flags hold WSP_CHANNEL_PUBLISH. */
+  int (*on_publish)(struct wsp_client *client, const struct wsp_str *channel,
+                    const uint8_t *data, size_t len, void *user_data);
   /* Output appeared on a connection whose queue was empty. */
   void (*on_want_write)(struct wsp_client *client, void *user_data);
   /* Optional millisecond clock for events outside wsp_server_tick(). */
@@ -90,7 +119,11 @@ struct wsp_server_stats {
   uint64_t rpc_calls;
   uint64_t rpc_timeouts;
   uint64_t rpc_late;          /* replies after the call ended */
-  uint64_t reserved[8];
+  uint64_t publications;      /* wsp_server_publish and client publishes */
+  uint64_t deliveries;        /* publication pushes queued */
+  uint64_t slow_closes;       /* connections closed 3008 (output cap) */
+  uint64_t subscriptions;     /* open now */
+  uint64_t reserved[4];
   /* Closes by code (sent by the server, or received when the peer closed
    * first; 1006 when neither), the most frequent first. */
   struct {
@@ -193,6 +226,53 @@ WSP_API int wsp_client_push_message(struct wsp_client *client,
  * output already queued. */
 WSP_API int wsp_client_disconnect(struct wsp_client *client, int code,
                                   const char *reason);
+
+/* ---- Channels --------------------------------------------------------- */
+
+/* Default channel flags (WSP_CHANNEL_*; default PRESENCE | JOIN_LEAVE). */
+WSP_API int wsp_server_set_channel_flags(struct wsp_server *server,
+                                         unsigned flags);
+/* Answer a subscribe left pending by on_subscribe: code 0 allows it with
+ * flags and the optional chan_info JSON value (shown in presence and
+ * join/leave); a code > 0 refuses it. WSP_ERR_NOT_FOUND when the request
+ * is gone (the connection closed or it timed out, answered 100). */
+WSP_API int wsp_server_subscribe_answer(struct wsp_server *server,
+                                        uint64_t sub, uint32_t code,
+                                        unsigned flags,
+                                        const char *chan_info);
+/*
+ * Publish the JSON value data on channel: every subscriber, exact or by
+ * wildcard, gets a pub push. info is an optional ClientInfo JSON object
+ * for the publisher. The push is encoded once per subscription pattern
+ * and queued to every subscriber by reference. A subscriber whose output
+ * passes WSP_SERVER_MAX_QUEUED is closed with 3008 (after what it is
+ * owed) and the others go on. Returns the number of deliveries.
+ */
+WSP_API long wsp_server_publish(struct wsp_server *server, const char *channel,
+                                const void *data, size_t len,
+                                const char *info);
+/* Server-side subscriptions: the client gets a subscribe push (or an
+ * unsubscribe push with code 2000). */
+WSP_API int wsp_server_subscribe(struct wsp_client *client,
+                                 const char *channel);
+WSP_API int wsp_server_unsubscribe(struct wsp_client *client,
+                                   const char *channel);
+/* The same for every connection of user; returns how many. */
+WSP_API long wsp_server_subscribe_user(struct wsp_server *server,
+                                       const char *user, const char *channel);
+WSP_API long wsp_server_unsubscribe_user(struct wsp_server *server,
+                                         const char *user,
+                                         const char *channel);
+/* Presence of an exact channel: fn for each subscribed client. */
+WSP_API int wsp_server_presence(struct wsp_server *server, const char *channel,
+                                void (*fn)(struct wsp_client *client,
+                                           void *user_data),
+                                void *user_data);
+WSP_API int wsp_server_presence_stats(struct wsp_server *server,
+                                      const char *channel, size_t *clients,
+                                      size_t *users);
+/* Channels (and patterns) with at least one subscriber. */
+WSP_API size_t wsp_server_channels(const struct wsp_server *server);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,850 @@
+/*
+ * Channels and push on the hub: the protocol's subscribe, unsubscribe,
+ * publish, presence and presence_stats, server-side subscriptions, and
+ * message pushes to users, groups and everyone. Every push is encoded
+ * once into a shared frame (wsp_frame) and queued to each target by
+ * reference; a target over its output cap is closed with 3008 while the
+ * others go on.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server_private.h"
+
+enum {
+  CMD_SUBSCRIBE = 1,
+  CMD_UNSUBSCRIBE,
+  CMD_PUBLISH,
+  CMD_PRESENCE,
+  CMD_PRESENCE_STATS
+}; /* the indexes cfproto.c passes (its CMD_* order) */
+
+/* ---- Delivery ---------------------------------------------------------- */
+
+int wsp__ch_deliver(struct wsp_client *cl, struct wsp_frame *f) {
+  struct wsp_server *s = cl->srv;
+  int rv;
+  if (!cl->connected || cl->gone ||
+      wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
+    return 0;
+  wsp__client_enter(cl);
+  if (cl->batch.len)
+    wsp__cf_flush(cl); /* replies owed come first */
+  rv = wsp_conn_send_frame(cl->conn, f);
+  if (rv == WSP_ERR_QUEUE_FULL) {
+    s->stats.slow_closes++;
+    s->stats.errors_limit++;
+    wsp__cf_close(cl, 3008, "slow");
+  } else if (rv == WSP_ERR_NOMEM) {
+    wsp__cf_close(cl, 3004, "internal server error");
+  } else if (rv == 0) {
+    s->stats.messages_out++;
+  }
+  wsp__client_leave(cl);
+  return rv == 0;
+}
+
+static struct wsp_frame *frame_of(struct wsp_server *s,
+                                  const struct wsp__jbuf *jb) {
+  struct wsp_frame *f = NULL;
+  if (jb->err || wsp_frame_new(&f, &s->mem, WSP_OP_TEXT, jb->data, jb->len))
+    return NULL;
+  return f;
+}
+
+static void client_info(struct wsp__jbuf *jb, const struct wsp_client *cl,
+                        const char *chan_info) {
+  wsp__jbuf_raw(jb, "{\"user\":", 8);
+  wsp__jbuf_str(jb, wsp_client_user(cl), strlen(wsp_client_user(cl)));
+  wsp__jbuf_raw(jb, ",\"client\":\"", 11);
+  wsp__jbuf_raw(jb, cl->id, strlen(cl->id));
+  wsp__jbuf_raw(jb, "\"", 1);
+  if (chan_info) {
+    wsp__jbuf_raw(jb, ",\"chan_info\":", 13);
+    wsp__jbuf_raw_value(jb, chan_info, strlen(chan_info));
+  }
+  wsp__jbuf_raw(jb, "}", 1);
+}
+
+static int is_wildcard(const char *p, size_t len) {
+  size_t i = 0;
+  while (i <= len) {
+    size_t j = i;
+    while (j < len && p[j] != '.')
+      j++;
+    if (j - i == 1 && (p[i] == '*' || p[i] == '>'))
+      return 1;
+    i = j + 1;
+  }
+  return 0;
+}
+
+static struct wsp__csub *find_sub(const struct wsp_client *cl, const char *ch,
+                                  size_t len) {
+  uint32_t i;
+  for (i = 0; i < cl->nsubs; i++)
+    if (cl->subs[i]->len == len && memcmp(cl->subs[i]->channel, ch, len) == 0)
+      return cl->subs[i];
+  return NULL;
+}
+
+/* ---- Join and leave ---------------------------------------------------- */
+
+struct notice {
+  struct wsp__csub *self;
+  struct wsp_frame *frame;
+};
+
+static void notice_one(void *sub, void *ud) {
+  struct wsp__csub *cs = sub;
+  struct notice *n = ud;
+  if (cs != n->self && cs->join_leave)
+    wsp__ch_deliver(cs->cl, n->frame);
+}
+
+static void join_leave(struct wsp__csub *cs, int join) {
+  struct wsp_client *cl = cs->cl;
+  struct wsp_server *s = cl->srv;
+  struct wsp__jbuf jb;
+  struct notice n;
+  if (!(s->channel_flags & WSP_CHANNEL_JOIN_LEAVE) || cs->wildcard ||
+      !cl->connected)
+    return;
+  wsp__jbuf_init(&jb, &s->mem);
+  wsp__jbuf_raw(&jb, "{\"push\":{\"channel\":", 19);
+  wsp__jbuf_str(&jb, cs->channel, cs->len);
+  wsp__jbuf_raw(&jb, join ? ",\"join\":{\"info\":" : ",\"leave\":{\"info\":",
+                join ? 16 : 17);
+  client_info(&jb, cl, cs->chan_info);
+  wsp__jbuf_raw(&jb, "}}}", 3);
+  n.self = cs;
+  n.frame = frame_of(s, &jb);
+  wsp__jbuf_free(&jb);
+  if (!n.frame)
+    return;
+  wsp_pubsub_each(s->channels, cs->channel, cs->len, notice_one, &n);
+  wsp_frame_unref(n.frame);
+}
+
+/* ---- Subscriptions ----------------------------------------------------- */
+
+/* Add the subscription; the reply or push is the caller's. */
+static struct wsp__csub *add_sub(struct wsp_client *cl, const char *ch,
+                                 size_t len, int jl, const char *chan_info) {
+  struct wsp_server *s = cl->srv;
+  struct wsp__csub *cs;
+  if (cl->nsubs == cl->capsubs) {
+    uint32_t cap = cl->capsubs ? cl->capsubs * 2 : 1;
+    struct wsp__csub **a = wsp__realloc(&s->mem, cl->subs, cap * sizeof(*a));
+    if (!a)
+      return NULL;
+    cl->subs = a;
+    cl->capsubs = cap;
+  }
+  cs = wsp__malloc(&s->mem, sizeof(*cs));
+  if (!cs)
+    return NULL;
+  memset(cs, 0, sizeof(*cs));
+  cs->cl = cl;
+  cs->len = len;
+  cs->channel = wsp__strndup(&s->mem, ch, len);
+  cs->chan_info =
+      chan_info ? wsp__strndup(&s->mem, chan_info, strlen(chan_info)) : NULL;
+  cs->join_leave = (uint8_t)(jl != 0);
+  cs->wildcard = (uint8_t)is_wildcard(ch, len);
+  if (!cs->channel || (chan_info && !cs->chan_info) ||
+      wsp_pubsub_subscribe(s->channels, ch, len, cs) != 0) {
+    wsp__free(&s->mem, cs->channel);
+    wsp__free(&s->mem, cs->chan_info);
+    wsp__free(&s->mem, cs);
+    return NULL;
+  }
+  cl->subs[cl->nsubs++] = cs;
+  s->stats.subscriptions++;
+  return cs;
+}
+
+static void remove_sub(struct wsp_client *cl, struct wsp__csub *cs) {
+  struct wsp_server *s = cl->srv;
+  uint32_t i;
+  for (i = 0; i < cl->nsubs; i++) {
+    if (cl->subs[i] == cs) {
+      cl->subs[i] = cl->subs[--cl->nsubs];
+      break;
+    }
+  }
+  wsp_pubsub_unsubscribe(s->channels, cs->channel, cs->len, cs);
+  join_leave(cs, 0);
+  s->stats.subscriptions--;
+  wsp__free(&s->mem, cs->channel);
+  wsp__free(&s->mem, cs->chan_info);
+  wsp__free(&s->mem, cs);
+}
+
+static void reply_empty(struct wsp_client *cl, uint32_t id, const char *name) {
+  struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
+  wsp__jbuf_raw(jb, "{\"id\":", 6);
+  wsp__jbuf_u64(jb, id);
+  wsp__jbuf_raw(jb, ",\"", 2);
+  wsp__jbuf_raw(jb, name, strlen(name));
+  wsp__jbuf_raw(jb, "\":{}}", 5);
+  wsp__cf_line_end(cl);
+}
+
+static void sub_push(struct wsp_client *cl, const char *ch, size_t len,
+                     int subscribe) {
+  struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
+  wsp__jbuf_raw(jb, "{\"push\":{\"channel\":", 19);
+  wsp__jbuf_str(jb, ch, len);
+  if (subscribe)
+    wsp__jbuf_raw(jb, ",\"subscribe\":{}}}", 17);
+  else
+    wsp__jbuf_raw(jb,
+                  ",\"unsubscribe\":{\"code\":2000,\"reason\":\"server "
+                  "unsubscribe\"}}}",
+                  61);
+  wsp__cf_line_end(cl);
+}
+
+/* The subscribe was allowed: subscribe, reply (or push), announce. */
+static void subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
+                          size_t len, int jl, unsigned flags,
+                          const char *chan_info) {
+  struct wsp__csub *cs;
+  if (find_sub(cl, ch, len)) {
+    if (id)
+      wsp__cf_error_reply(cl, id, 105, NULL, 0);
+    return;
+  }
+  cs = add_sub(cl, ch, len, jl && (flags & WSP_CHANNEL_JOIN_LEAVE),
+               chan_info);
+  if (!cs) {
+    if (id)
+      wsp__cf_error_reply(cl, id, 100, NULL, 1);
+    return;
+  }
+  if (id)
+    reply_empty(cl, id, "subscribe");
+  else
+    sub_push(cl, ch, len, 1);
+  join_leave(cs, 1);
+}
+
+void wsp__ch_sub_done(struct wsp__pending *p, int status, const void *data) {
+  struct wsp_client *cl = p->cl;
+  const struct wsp__sub_answer *a = data;
+  wsp__client_enter(cl);
+  if (status == WSP_ERR_TIMEOUT || !a)
+    wsp__cf_error_reply(cl, p->cmd_id, 100,
+                        status == WSP_ERR_TIMEOUT ? "timeout" : NULL, 1);
+  else if (a->code)
+    wsp__cf_error_reply(cl, p->cmd_id, a->code, NULL, 0);
+  else
+    subscribe_now(cl, p->cmd_id, p->channel, p->len, p->join_leave, a->flags,
+                  a->chan_info);
+  wsp__client_leave(cl);
+}
+
+int wsp_server_subscribe_answer(struct wsp_server *s, uint64_t sub,
+                                uint32_t code, unsigned flags,
+                                const char *chan_info) {
+  struct wsp__sub_answer a;
+  if (!s || !(sub & WSP__SUB_HANDLE) || (sub >> 33) != 0 ||
+      (chan_info &&
+       wsp__json_validate(chan_info, strlen(chan_info), 64, NULL) != 0))
+    return WSP_ERR_INVAL;
+  a.code = code;
+  a.flags = flags;
+  a.chan_info = chan_info;
+  return wsp_corr_complete(s->rpc, (uint32_t)sub, STATUS_SUB_ANSWER, &a,
+                           sizeof(a));
+}
+
+/* ---- Publications ------------------------------------------------------ */
+
+struct pubctx {
+  struct wsp_server *s;
+  const char *channel;
+  size_t clen;
+  const char *data, *info;
+  size_t dlen;
+  const char *pattern; /* the pattern the frame was encoded for */
+  struct wsp_frame *frame;
+  struct wsp__jbuf jb;
+  long delivered;
+};
+
+static void pub_deliver(void *sub, const char *pattern, size_t plen,
+                        void *ud) {
+  struct wsp__csub *cs = sub;
+  struct pubctx *c = ud;
+  if (pattern != c->pattern) {
+    /* one encoding per subscription pattern, shared by its subscribers */
+    wsp_frame_unref(c->frame);
+    c->frame = NULL;
+    c->pattern = pattern;
+    wsp__jbuf_reset(&c->jb);
+    wsp__jbuf_raw(&c->jb, "{\"push\":{\"channel\":", 19);
+    wsp__jbuf_str(&c->jb, pattern, plen);
+    wsp__jbuf_raw(&c->jb, ",\"pub\":{", 8);
+    if (c->dlen) {
+      wsp__jbuf_raw(&c->jb, "\"data\":", 7);
+      wsp__jbuf_raw_value(&c->jb, c->data, c->dlen);
+    }
+    if (c->info) {
+      wsp__jbuf_raw(&c->jb, c->dlen ? ",\"info\":" : "\"info\":",
+                    c->dlen ? 8 : 7);
+      wsp__jbuf_raw_value(&c->jb, c->info, strlen(c->info));
+    }
+    if (plen != c->clen || memcmp(pattern, c->channel, plen) != 0) {
+      wsp__jbuf_raw(&c->jb, c->dlen || c->info ? ",\"channel\":" :
+                                                 "\"channel\":",
+                    c->dlen || c->info ? 11 : 10);
+      wsp__jbuf_str(&c->jb, c->channel, c->clen);
+    }
+    wsp__jbuf_raw(&c->jb, "}}}", 3);
+    c->frame = frame_of(c->s, &c->jb);
+  }
+  if (c->frame && wsp__ch_deliver(cs->cl, c->frame))
+    c->delivered++;
+}
+
+static long publish(struct wsp_server *s, const char *ch, size_t clen,
+                    const char *data, size_t dlen, const char *info) {
+  struct pubctx c;
+  long n;
+  memset(&c, 0, sizeof(c));
+  c.s = s;
+  c.channel = ch;
+  c.clen = clen;
+  c.data = data;
+  c.dlen = dlen;
+  c.info = info;
+  wsp__jbuf_init(&c.jb, &s->mem);
+  n = wsp_pubsub_publish(s->channels, ch, clen, pub_deliver, &c);
+  wsp_frame_unref(c.frame);
+  wsp__jbuf_free(&c.jb);
+  if (n < 0)
+    return n;
+  s->stats.publications++;
+  s->stats.deliveries += (uint64_t)c.delivered;
+  return c.delivered;
+}
+
+long wsp_server_publish(struct wsp_server *s, const char *channel,
+                        const void *data, size_t len, const char *info) {
+  size_t clen;
+  if (!s || !channel || (len && !data))
+    return WSP_ERR_INVAL;
+  clen = strlen(channel);
+  if (clen == 0 || is_wildcard(channel, clen))
+    return WSP_ERR_INVAL;
+  if ((len && wsp__json_validate(data, len, 64, NULL) != 0) ||
+      (info && wsp__json_validate(info, strlen(info), 64, NULL) != 0))
+    return WSP_ERR_JSON;
+  return publish(s, channel, clen, data, len, info);
+}
+
+/* ---- Commands ---------------------------------------------------------- */
+
+static int channel_of(struct wsp_client *cl, const struct wsp__json_val *req,
+                      char *buf, size_t cap, size_t *len) {
+  struct wsp__json_val v;
+  size_t max = (size_t)cl->srv->limits[WSP_SERVER_MAX_CHANNEL_LEN];
+  *len = 0;
+  if (wsp__json_find(req->ptr, req->len, "channel", &v) != 1 ||
+      v.type != WSP__JSON_STRING)
+    return 0;
+  if (wsp__json_string_decode(&v, buf, cap, len) != 0 || *len > max ||
+      memchr(buf, '\0', *len))
+    return -1;
+  return 1;
+}
+
+struct presence_ctx {
+  struct wsp__jbuf *jb;
+  int n;
+  const char **users;
+  size_t nusers;
+};
+
+static void presence_one(void *sub, void *ud) {
+  struct wsp__csub *cs = sub;
+  struct presence_ctx *p = ud;
+  if (!cs->cl->connected)
+    return;
+  if (p->jb) {
+    if (p->n)
+      wsp__jbuf_raw(p->jb, ",", 1);
+    wsp__jbuf_raw(p->jb, "\"", 1);
+    wsp__jbuf_raw(p->jb, cs->cl->id, strlen(cs->cl->id));
+    wsp__jbuf_raw(p->jb, "\":", 2);
+    client_info(p->jb, cs->cl, cs->chan_info);
+  }
+  if (p->users)
+    p->users[p->nusers++] = wsp_client_user(cs->cl);
+  p->n++;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int presence_stats(struct wsp_server *s, const char *ch, size_t len,
+                          size_t *clients, size_t *users) {
+  size_t n = wsp_pubsub_subscribers(s->channels, ch, len), i, u = 0;
+  struct presence_ctx p;
+  memset(&p, 0, sizeof(p));
+  p.users = n ? wsp__malloc(&s->mem, n * sizeof(*p.users)) : NULL;
+  if (n && !p.users)
+    return WSP_ERR_NOMEM;
+  wsp_pubsub_each(s->channels, ch, len, presence_one, &p);
+  qsort(p.users, p.nusers, sizeof(*p.users), cmp_str);
+  for (i = 0; i < p.nusers; i++)
+    if (i == 0 || strcmp(p.users[i], p.users[i - 1]) != 0)
+      u++;
+  *clients = p.nusers;
+  *users = u;
+  wsp__free(&s->mem, p.users);
+  return 0;
+}
+
+void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
+                     const struct wsp__json_val *req) {
+  struct wsp_server *s = cl->srv;
+  char ch[1024];
+  size_t len;
+  int r = channel_of(cl, req, ch, sizeof(ch), &len);
+  struct wsp__json_val v;
+
+  if (r == 0 || (r > 0 && len == 0)) {
+    s->stats.errors_protocol++;
+    wsp__cf_close(cl, 3501, "bad request");
+    return;
+  }
+  if (r < 0) {
+    wsp__cf_error_reply(cl, id, 107, NULL, 0);
+    return;
+  }
+  switch (kind) {
+  case CMD_SUBSCRIBE: {
+    struct wsp_subscribe_info info;
+    int jl = 0, wild = is_wildcard(ch, len), rv = 0;
+    if (wild && !(s->channel_flags & WSP_CHANNEL_WILDCARDS)) {
+      wsp__cf_error_reply(cl, id, 103, NULL, 0);
+      return;
+    }
+    if (find_sub(cl, ch, len)) {
+      wsp__cf_error_reply(cl, id, 105, NULL, 0);
+      return;
+    }
+    if (cl->nsubs + cl->ncalls >= s->limits[WSP_SERVER_MAX_SUBSCRIPTIONS]) {
+      s->stats.errors_limit++;
+      wsp__cf_error_reply(cl, id, 106, NULL, 0);
+      return;
+    }
+    if (wsp__json_find(req->ptr, req->len, "join_leave", &v) == 1)
+      wsp__json_get_bool(&v, &jl);
+    if (!s->cb.on_subscribe) {
+      subscribe_now(cl, id, ch, len, jl, s->channel_flags, NULL);
+      return;
+    }
+    memset(&info, 0, sizeof(info));
+    info.channel.ptr = ch;
+    info.channel.len = len;
+    info.join_leave = jl;
+    info.wildcard = wild;
+    info.data.ptr = "";
+    if (wsp__json_find(req->ptr, req->len, "data", &v) == 1 &&
+        v.type != WSP__JSON_NULL) {
+      info.data.ptr = v.ptr;
+      info.data.len = v.len;
+    }
+    {
+      struct wsp__pending *p = NULL;
+      uint32_t h = 0;
+      if (wsp__pending_start(cl, id, PENDING_SUB, &p, &h) != 0 ||
+          !(p->channel = wsp__strndup(&s->mem, ch, len))) {
+        if (p && !p->channel)
+          wsp_corr_cancel(s->rpc, h);
+        wsp__cf_error_reply(cl, id, 100, NULL, 1);
+        return;
+      }
+      p->len = len;
+      p->join_leave = (uint8_t)jl;
+      rv = s->cb.on_subscribe(cl, WSP__SUB_HANDLE | h, &info, s->user_data);
+      if (rv != WSP_ERR_AGAIN)
+        wsp_server_subscribe_answer(s, WSP__SUB_HANDLE | h,
+                                    rv > 0 ? (uint32_t)rv : rv < 0 ? 100 : 0,
+                                    s->channel_flags, NULL);
+    }
+    return;
+  }
+  case CMD_UNSUBSCRIBE: {
+    struct wsp__csub *cs = find_sub(cl, ch, len);
+    if (cs)
+      remove_sub(cl, cs);
+    reply_empty(cl, id, "unsubscribe");
+    return;
+  }
+  case CMD_PUBLISH: {
+    int rv;
+    struct wsp__jbuf info;
+    if (is_wildcard(ch, len)) {
+      wsp__cf_error_reply(cl, id, 107, NULL, 0);
+      return;
+    }
+    if (wsp__json_find(req->ptr, req->len, "data", &v) != 1 ||
+        v.type == WSP__JSON_NULL) {
+      wsp__cf_error_reply(cl, id, 107, NULL, 0);
+      return;
+    }
+    if (s->cb.on_publish) {
+      struct wsp_str cs = {ch, len};
+      rv = s->cb.on_publish(cl, &cs, (const uint8_t *)v.ptr, v.len,
+                            s->user_data);
+    } else {
+      rv = (s->channel_flags & WSP_CHANNEL_PUBLISH) ? 0 : 103;
+    }
+    if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
+      return;
+    if (rv != 0) {
+      wsp__cf_error_reply(cl, id, rv > 0 ? (uint32_t)rv : 100, NULL, rv < 0);
+      return;
+    }
+    /* The reply first: the publisher may be a subscriber too. */
+    reply_empty(cl, id, "publish");
+    wsp__jbuf_init(&info, &s->mem);
+    client_info(&info, cl, NULL);
+    wsp__jbuf_raw(&info, "", 1); /* NUL-terminate */
+    if (!info.err)
+      publish(s, ch, len, v.ptr, v.len, info.data);
+    wsp__jbuf_free(&info);
+    return;
+  }
+  case CMD_PRESENCE:
+  case CMD_PRESENCE_STATS: {
+    if (!(s->channel_flags & WSP_CHANNEL_PRESENCE)) {
+      wsp__cf_error_reply(cl, id, 108, NULL, 0);
+      return;
+    }
+    if (!find_sub(cl, ch, len) || is_wildcard(ch, len)) {
+      wsp__cf_error_reply(cl, id, 103, NULL, 0);
+      return;
+    }
+    if (kind == CMD_PRESENCE) {
+      struct presence_ctx p;
+      struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
+      memset(&p, 0, sizeof(p));
+      p.jb = jb;
+      wsp__jbuf_raw(jb, "{\"id\":", 6);
+      wsp__jbuf_u64(jb, id);
+      wsp__jbuf_raw(jb, ",\"presence\":{\"presence\":{", 25);
+      wsp_pubsub_each(s->channels, ch, len, presence_one, &p);
+      wsp__jbuf_raw(jb, "}}}", 3);
+      wsp__cf_line_end(cl);
+    } else {
+      size_t nc, nu;
+      struct wsp__jbuf *jb;
+      if (presence_stats(s, ch, len, &nc, &nu) != 0) {
+        wsp__cf_error_reply(cl, id, 100, NULL, 1);
+        return;
+      }
+      jb = wsp__cf_line_begin(cl);
+      wsp__jbuf_raw(jb, "{\"id\":", 6);
+      wsp__jbuf_u64(jb, id);
+      wsp__jbuf_raw(jb, ",\"presence_stats\":{", 19);
+      if (nc) {
+        wsp__jbuf_raw(jb, "\"num_clients\":", 14);
+        wsp__jbuf_u64(jb, nc);
+        wsp__jbuf_raw(jb, ",\"num_users\":", 13);
+        wsp__jbuf_u64(jb, nu);
+      }
+      wsp__jbuf_raw(jb, "}}", 2);
+      wsp__cf_line_end(cl);
+    }
+    return;
+  }
+  default:
+    wsp__cf_error_reply(cl, id, 108, NULL, 0);
+  }
+}
+
+void wsp__ch_client_gone(struct wsp_client *cl) {
+  while (cl->nsubs)
+    remove_sub(cl, cl->subs[cl->nsubs - 1]);
+  wsp__free(&cl->srv->mem, cl->subs);
+  cl->subs = NULL;
+  cl->capsubs = 0;
+  wsp__ch_set_user(cl, wsp_client_user(cl), NULL);
+}
+
+/* ---- Users ------------------------------------------------------------- */
+
+/* The users index is a pubsub whose channels are the hex of user ids, so
+ * that no id can read as a wildcard pattern. */
+static char *user_key(struct wsp_server *s, const char *user, size_t *len) {
+  static const char hex[] = "0123456789abcdef";
+  size_t n = strlen(user), i;
+  char *k = wsp__malloc(&s->mem, 2 * n + 1);
+  if (!k)
+    return NULL;
+  for (i = 0; i < n; i++) {
+    k[2 * i] = hex[(unsigned char)user[i] >> 4];
+    k[2 * i + 1] = hex[(unsigned char)user[i] & 15];
+  }
+  *len = 2 * n;
+  return k;
+}
+
+int wsp__ch_set_user(struct wsp_client *cl, const char *old,
+                     const char *user) {
+  struct wsp_server *s = cl->srv;
+  char *k;
+  size_t len;
+  if (user && *user) {
+    if (!(k = user_key(s, user, &len)))
+      return WSP_ERR_NOMEM;
+    if (wsp_pubsub_subscribe(s->users, k, len, cl) == WSP_ERR_NOMEM) {
+      wsp__free(&s->mem, k);
+      return WSP_ERR_NOMEM;
+    }
+    wsp__free(&s->mem, k);
+  }
+  if (old && *old && (!user || strcmp(old, user) != 0) &&
+      (k = user_key(s, old, &len))) {
+    wsp_pubsub_unsubscribe(s->users, k, len, cl);
+    wsp__free(&s->mem, k);
+  }
+  return 0;
+}
+
+struct each_user {
+  struct wsp_frame *frame;
+  const char *channel; /* subscribe/unsubscribe */
+  int op, code;
+  const char *reason;
+  long n;
+};
+
+enum { OP_PUSH, OP_SUB, OP_UNSUB, OP_DISCONNECT };
+
+static void user_one(void *sub, const char *p, size_t l, void *ud) {
+  struct wsp_client *cl = sub;
+  struct each_user *e = ud;
+  (void)p;
+  (void)l;
+  switch (e->op) {
+  case OP_PUSH:
+    e->n += wsp__ch_deliver(cl, e->frame);
+    break;
+  case OP_SUB:
+    e->n += wsp_server_subscribe(cl, e->channel) == 0;
+    break;
+  case OP_UNSUB:
+    e->n += wsp_server_unsubscribe(cl, e->channel) == 0;
+    break;
+  default:
+    e->n += wsp_client_disconnect(cl, e->code, e->reason) == 0;
+  }
+}
+
+static long for_user(struct wsp_server *s, const char *user,
+                     struct each_user *e) {
+  size_t len;
+  char *k;
+  long r;
+  if (!*user)
+    return 0;
+  k = user_key(s, user, &len);
+  if (!k)
+    return WSP_ERR_NOMEM;
+  r = wsp_pubsub_publish(s->users, k, len, user_one, e);
+  wsp__free(&s->mem, k);
+  return r < 0 ? r : e->n;
+}
+
+static struct wsp_frame *message_frame(struct wsp_server *s, const void *data,
+                                       size_t len, int *err) {
+  struct wsp__jbuf jb;
+  struct wsp_frame *f;
+  *err = 0;
+  if (len && wsp__json_validate(data, len, 64, NULL) != 0) {
+    *err = WSP_ERR_JSON;
+    return NULL;
+  }
+  wsp__jbuf_init(&jb, &s->mem);
+  wsp__jbuf_raw(&jb, "{\"push\":{\"message\":{", 20);
+  if (len) {
+    wsp__jbuf_raw(&jb, "\"data\":", 7);
+    wsp__jbuf_raw_value(&jb, data, len);
+  }
+  wsp__jbuf_raw(&jb, "}}}", 3);
+  f = frame_of(s, &jb);
+  wsp__jbuf_free(&jb);
+  if (!f)
+    *err = WSP_ERR_NOMEM;
+  return f;
+}
+
+/* ---- Public API -------------------------------------------------------- */
+
+int wsp_server_set_channel_flags(struct wsp_server *s, unsigned flags) {
+  if (!s || (flags & ~0xfu))
+    return WSP_ERR_INVAL;
+  s->channel_flags = flags;
+  return 0;
+}
+
+int wsp_server_subscribe(struct wsp_client *cl, const char *channel) {
+  size_t len;
+  if (!cl || !channel || !(len = strlen(channel)) ||
+      len > cl->srv->limits[WSP_SERVER_MAX_CHANNEL_LEN])
+    return WSP_ERR_INVAL;
+  if (!cl->connected)
+    return WSP_ERR_STATE;
+  if (find_sub(cl, channel, len))
+    return WSP_ERR_STATE;
+  wsp__client_enter(cl);
+  subscribe_now(cl, 0, channel, len, 0, cl->srv->channel_flags, NULL);
+  wsp__client_leave(cl);
+  return 0;
+}
+
+int wsp_server_unsubscribe(struct wsp_client *cl, const char *channel) {
+  struct wsp__csub *cs;
+  if (!cl || !channel)
+    return WSP_ERR_INVAL;
+  cs = find_sub(cl, channel, strlen(channel));
+  if (!cs)
+    return WSP_ERR_NOT_FOUND;
+  wsp__client_enter(cl);
+  remove_sub(cl, cs);
+  sub_push(cl, channel, strlen(channel), 0);
+  wsp__client_leave(cl);
+  return 0;
+}
+
+long wsp_server_subscribe_user(struct wsp_server *s, const char *user,
+                               const char *channel) {
+  struct each_user e;
+  if (!s || !user || !channel)
+    return WSP_ERR_INVAL;
+  memset(&e, 0, sizeof(e));
+  e.op = OP_SUB;
+  e.channel = channel;
+  return for_user(s, user, &e);
+}
+
+long wsp_server_unsubscribe_user(struct wsp_server *s, const char *user,
+                                 const char *channel) {
+  struct each_user e;
+  if (!s || !user || !channel)
+    return WSP_ERR_INVAL;
+  memset(&e, 0, sizeof(e));
+  e.op = OP_UNSUB;
+  e.channel = channel;
+  return for_user(s, user, &e);
+}
+
+struct presence_fn {
+  void (*fn)(struct wsp_client *, void *);
+  void *ud;
+};
+
+static void presence_call(void *sub, void *ud) {
+  struct wsp__csub *cs = sub;
+  struct presence_fn *p = ud;
+  if (cs->cl->connected)
+    p->fn(cs->cl, p->ud);
+}
+
+int wsp_server_presence(struct wsp_server *s, const char *channel,
+                        void (*fn)(struct wsp_client *, void *), void *ud) {
+  struct presence_fn p;
+  if (!s || !channel || !fn)
+    return WSP_ERR_INVAL;
+  p.fn = fn;
+  p.ud = ud;
+  return wsp_pubsub_each(s->channels, channel, strlen(channel), presence_call,
+                         &p);
+}
+
+int wsp_server_presence_stats(struct wsp_server *s, const char *channel,
+                              size_t *clients, size_t *users) {
+  size_t c, u;
+  int rv;
+  if (!s || !channel)
+    return WSP_ERR_INVAL;
+  rv = presence_stats(s, channel, strlen(channel), &c, &u);
+  if (rv == 0) {
+    if (clients)
+      *clients = c;
+    if (users)
+      *users = u;
+  }
+  return rv;
+}
+
+size_t wsp_server_channels(const struct wsp_server *s) {
+  return s ? wsp_pubsub_channels(s->channels) : 0;
+}
+
+int wsp_push_client(struct wsp_client *cl, const void *data, size_t len) {
+  return wsp_client_push_message(cl, data, len);
+}
+
+long wsp_push_user(struct wsp_server *s, const char *user, const void *data,
+                   size_t len) {
+  return wsp_push_users(s, &user, 1, data, len);
+}
+
+long wsp_push_users(struct wsp_server *s, const char *const *users, size_t n,
+                    const void *data, size_t len) {
+  struct each_user e;
+  size_t i;
+  int err;
+  long r = 0;
+  if (!s || (n && !users) || (len && !data))
+    return WSP_ERR_INVAL;
+  memset(&e, 0, sizeof(e));
+  e.op = OP_PUSH;
+  e.frame = message_frame(s, data, len, &err);
+  if (!e.frame)
+    return err;
+  for (i = 0; i < n && r >= 0; i++)
+    if (users[i])
+      r = for_user(s, users[i], &e);
+  wsp_frame_unref(e.frame);
+  return r < 0 ? r : e.n;
+}
+
+long wsp_push_broadcast(struct wsp_server *s, const void *data, size_t len) {
+  struct wsp_client *cl, *next;
+  struct wsp_frame *f;
+  long n = 0;
+  int err;
+  if (!s || (len && !data))
+    return WSP_ERR_INVAL;
+  f = message_frame(s, data, len, &err);
+  if (!f)
+    return err;
+  for (cl = s->first; cl; cl = next) {
+    next = cl->next;
+    n += wsp__ch_deliver(cl, f);
+  }
+  wsp_frame_unref(f);
+  return n;
+}
+
+long wsp_push_disconnect_user(struct wsp_server *s, const char *user,
+                              int code, const char *reason) {
+  struct each_user e;
+  if (!s || !user)
+    return WSP_ERR_INVAL;
+  memset(&e, 0, sizeof(e));
+  e.op = OP_DISCONNECT;
+  e.code = code;
+  e.reason = reason;
+  return for_user(s, user, &e);
+}

@@ -1,0 +1,408 @@
+/*
+ * Channels and push over the protocol: several in-memory clients on one
+ * hub; subscribe, publish, wildcards, join/leave, presence, deferred
+ * authorisation, server-side subscriptions, pushes to users and to all,
+ * and a slow consumer closed with 3008 while the others keep up.
+ */
+#include "helpers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wsp/push.h"
+#include "wsp/server.h"
+
+#define NC 4
+
+struct cli {
+  struct wsp_client *sc;
+  struct wsp_conn *cc;
+  struct tbuf lines; /* every received line, '\n' after each */
+  int close_code;
+  int paused; /* stop reading (a slow consumer) */
+};
+
+struct hub {
+  struct wsp_server *srv;
+  struct cli c[NC];
+  uint64_t held_sub;
+  int defer, deny;
+};
+
+static struct hub *HB;
+
+static void cmsg(struct wsp_conn *c, int op, const uint8_t *d, size_t n,
+                 void *ud) {
+  struct cli *k = ud;
+  (void)c;
+  (void)op;
+  tbuf_append(&k->lines, d, n);
+  tbuf_append(&k->lines, "\n", 1);
+}
+
+static void cclose(struct wsp_conn *c, int code, const uint8_t *r, size_t n,
+                   void *ud) {
+  struct cli *k = ud;
+  (void)c;
+  (void)r;
+  (void)n;
+  k->close_code = code;
+}
+
+static int on_connect(struct wsp_client *cl, const struct wsp_connect_info *ci,
+                      void *ud) {
+  char user[32];
+  (void)ud;
+  /* the test names its users in the connect data: "u1" */
+  snprintf(user, sizeof(user), "%.*s", (int)(ci->data.len - 2),
+           ci->data.ptr + 1);
+  wsp_client_set_user(cl, user);
+  return 0;
+}
+
+static int on_subscribe(struct wsp_client *cl, uint64_t sub,
+                        const struct wsp_subscribe_info *info, void *ud) {
+  struct hub *h = ud;
+  (void)cl;
+  if (info->channel.len >= 7 && memcmp(info->channel.ptr, "denied:", 7) == 0)
+    return 103;
+  if (h->defer) {
+    h->held_sub = sub;
+    return WSP_ERR_AGAIN;
+  }
+  return 0;
+}
+
+static void pump(struct hub *h) {
+  static uint8_t tmp[1 << 20];
+  struct iovec iov[64];
+  int round, i;
+  for (round = 0; round < 200; round++) {
+    int any = 0;
+    for (i = 0; i < NC; i++) {
+      struct cli *k = &h->c[i];
+      size_t t = 0;
+      int n, j;
+      if (!k->sc)
+        continue;
+      n = wsp_conn_pending(k->cc, iov, 64);
+      for (j = 0; j < n && t + iov[j].iov_len <= sizeof(tmp); j++) {
+        memcpy(tmp + t, iov[j].iov_base, iov[j].iov_len);
+        t += iov[j].iov_len;
+      }
+      if (t) {
+        wsp_conn_sent(k->cc, t);
+        wsp_client_recv(k->sc, tmp, t);
+        any = 1;
+      }
+      if (k->paused)
+        continue;
+      t = 0;
+      n = wsp_client_pending(k->sc, iov, 64);
+      for (j = 0; j < n && t + iov[j].iov_len <= sizeof(tmp); j++) {
+        memcpy(tmp + t, iov[j].iov_base, iov[j].iov_len);
+        t += iov[j].iov_len;
+      }
+      if (t) {
+        wsp_client_sent(k->sc, t);
+        wsp_conn_recv(k->cc, tmp, t);
+        any = 1;
+      }
+    }
+    if (!any)
+      return;
+  }
+}
+
+static void say(struct hub *h, int i, const char *text) {
+  assert_int_equal(
+      wsp_conn_send(h->c[i].cc, WSP_OP_TEXT, text, strlen(text)), 0);
+  pump(h);
+}
+
+static const char *L(struct hub *h, int i) {
+  tbuf_append(&h->c[i].lines, "", 1);
+  h->c[i].lines.len--;
+  return (const char *)h->c[i].lines.data;
+}
+
+static void clear(struct hub *h) {
+  int i;
+  for (i = 0; i < NC; i++)
+    tbuf_reset(&h->c[i].lines);
+}
+
+static void hub_open(struct hub *h, unsigned flags) {
+  struct wsp_server_callbacks scb;
+  int i;
+  memset(h, 0, sizeof(*h));
+  HB = h;
+  memset(&scb, 0, sizeof(scb));
+  scb.on_connect = on_connect;
+  scb.on_subscribe = on_subscribe;
+  assert_int_equal(wsp_server_new(&h->srv, &scb, NULL, 0, h), 0);
+  assert_int_equal(wsp_server_set_channel_flags(h->srv, flags), 0);
+  for (i = 0; i < NC; i++) {
+    struct wsp_conn_callbacks ccb;
+    char cmd[96];
+    struct cli *k = &h->c[i];
+    tbuf_init(&k->lines);
+    assert_int_equal(wsp_server_accept(h->srv, k, &k->sc), 0);
+    memset(&ccb, 0, sizeof(ccb));
+    ccb.on_message = cmsg;
+    ccb.on_close = cclose;
+    assert_int_equal(wsp_conn_new(&k->cc, WSP_ROLE_CLIENT, &ccb, NULL, 0, k),
+                     0);
+    assert_int_equal(
+        wsp_conn_client_start(k->cc, "t", "/connection/websocket", NULL), 0);
+    pump(h);
+    /* users: u0, u1, u1, u3 (clients 1 and 2 are one user) */
+    snprintf(cmd, sizeof(cmd), "{\"connect\":{\"data\":\"u%d\"},\"id\":1}",
+             i == 2 ? 1 : i);
+    say(h, i, cmd);
+    assert_non_null(strstr(L(h, i), "\"connect\":{\"client\""));
+  }
+  clear(h);
+}
+
+static void hub_free(struct hub *h) {
+  int i;
+  for (i = 0; i < NC; i++) {
+    wsp_client_free(h->c[i].sc);
+    wsp_conn_free(h->c[i].cc);
+    tbuf_free(&h->c[i].lines);
+  }
+  wsp_server_free(h->srv);
+}
+
+static void test_channels_subscribe_and_publish(void **state) {
+  struct hub h;
+  struct wsp_server_stats st;
+  (void)state;
+  hub_open(&h, WSP_CHANNEL_PRESENCE | WSP_CHANNEL_JOIN_LEAVE);
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"news\"},\"id\":2}");
+  assert_string_equal(L(&h, 0), "{\"id\":2,\"subscribe\":{}}\n");
+  say(&h, 1, "{\"subscribe\":{\"channel\":\"news\"},\"id\":2}");
+  clear(&h);
+  assert_int_equal(wsp_server_publish(h.srv, "news", "{\"t\":\r\n1}", 9,
+                                      "{\"user\":\"srv\"}"),
+                   2);
+  pump(&h);
+  assert_string_equal(L(&h, 0), "{\"push\":{\"channel\":\"news\",\"pub\":{"
+                                "\"data\":{\"t\":1},\"info\":{\"user\":"
+                                "\"srv\"}}}}\n");
+  assert_string_equal(L(&h, 1), L(&h, 0));
+  assert_string_equal(L(&h, 2), "");
+  /* errors */
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"news\"},\"id\":3}");
+  assert_non_null(strstr(L(&h, 0), "{\"id\":3,\"error\":{\"code\":105"));
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"news.*\"},\"id\":4}");
+  assert_non_null(strstr(L(&h, 0), "{\"id\":4,\"error\":{\"code\":103"));
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"denied:x\"},\"id\":5}");
+  assert_non_null(strstr(L(&h, 0), "{\"id\":5,\"error\":{\"code\":103"));
+  say(&h, 0, "{\"publish\":{\"channel\":\"news\",\"data\":1},\"id\":6}");
+  assert_non_null(strstr(L(&h, 0), "{\"id\":6,\"error\":{\"code\":103"));
+  {
+    char big[400], cmd[512];
+    memset(big, 'x', 300);
+    big[300] = '\0';
+    snprintf(cmd, sizeof(cmd), "{\"subscribe\":{\"channel\":\"%s\"},\"id\":7}",
+             big);
+    say(&h, 0, cmd);
+    assert_non_null(strstr(L(&h, 0), "{\"id\":7,\"error\":{\"code\":107"));
+  }
+  wsp_server_set_limit(h.srv, WSP_SERVER_MAX_SUBSCRIPTIONS, 1);
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"other\"},\"id\":8}");
+  assert_non_null(strstr(L(&h, 0), "{\"id\":8,\"error\":{\"code\":106"));
+  say(&h, 0, "{\"unsubscribe\":{\"channel\":\"news\"},\"id\":9}");
+  assert_non_null(strstr(L(&h, 0), "{\"id\":9,\"unsubscribe\":{}}"));
+  clear(&h);
+  assert_int_equal(wsp_server_publish(h.srv, "news", "2", 1, NULL), 1);
+  pump(&h);
+  assert_string_equal(L(&h, 0), "");
+  wsp_server_get_stats(h.srv, &st);
+  assert_int_equal(st.publications, 2);
+  assert_int_equal(st.deliveries, 3);
+  assert_int_equal(st.subscriptions, 1);
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"\"},\"id\":10}");
+  assert_int_equal(h.c[0].close_code, 3501);
+  hub_free(&h);
+}
+
+static void test_channels_wildcards_and_client_publish(void **state) {
+  struct hub h;
+  (void)state;
+  hub_open(&h, WSP_CHANNEL_WILDCARDS | WSP_CHANNEL_PUBLISH);
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"news.*\"},\"id\":2}");
+  say(&h, 1, "{\"subscribe\":{\"channel\":\"news.sport\"},\"id\":2}");
+  say(&h, 2, "{\"subscribe\":{\"channel\":\"news.>\"},\"id\":2}");
+  clear(&h);
+  /* client 3 publishes without being subscribed */
+  say(&h, 3, "{\"publish\":{\"channel\":\"news.sport\",\"data\":\"go\"},"
+             "\"id\":2}");
+  assert_string_equal(L(&h, 3), "{\"id\":2,\"publish\":{}}\n");
+  assert_non_null(strstr(L(&h, 0), "{\"push\":{\"channel\":\"news.*\",\"pub\":"
+                                   "{\"data\":\"go\",\"info\":{\"user\":"
+                                   "\"u3\",\"client\":"));
+  assert_non_null(strstr(L(&h, 0), "\"channel\":\"news.sport\"}}}"));
+  assert_non_null(strstr(L(&h, 1), "{\"push\":{\"channel\":\"news.sport\","));
+  assert_null(strstr(strstr(L(&h, 1), "\"pub\""), "\"channel\""));
+  assert_non_null(strstr(L(&h, 2), "{\"push\":{\"channel\":\"news.>\","));
+  say(&h, 3, "{\"publish\":{\"channel\":\"news.*\",\"data\":1},\"id\":3}");
+  assert_non_null(strstr(L(&h, 3), "{\"id\":3,\"error\":{\"code\":107"));
+  hub_free(&h);
+}
+
+static void test_channels_join_leave_presence(void **state) {
+  struct hub h;
+  (void)state;
+  hub_open(&h, WSP_CHANNEL_PRESENCE | WSP_CHANNEL_JOIN_LEAVE);
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"room\",\"join_leave\":true},"
+             "\"id\":2}");
+  say(&h, 1, "{\"subscribe\":{\"channel\":\"room\",\"join_leave\":true},"
+             "\"id\":2}");
+  assert_non_null(strstr(L(&h, 0), "{\"push\":{\"channel\":\"room\",\"join\":"
+                                   "{\"info\":{\"user\":\"u1\",\"client\":"));
+  assert_null(strstr(L(&h, 1), "\"join\"")); /* not told about itself */
+  say(&h, 2, "{\"subscribe\":{\"channel\":\"room\"},\"id\":2}");
+  clear(&h);
+  say(&h, 0, "{\"presence_stats\":{\"channel\":\"room\"},\"id\":3}");
+  assert_string_equal(L(&h, 0), "{\"id\":3,\"presence_stats\":{"
+                                "\"num_clients\":3,\"num_users\":2}}\n");
+  say(&h, 0, "{\"presence\":{\"channel\":\"room\"},\"id\":4}");
+  assert_non_null(strstr(L(&h, 0), wsp_client_id(h.c[1].sc)));
+  assert_non_null(strstr(L(&h, 0), wsp_client_id(h.c[2].sc)));
+  say(&h, 3, "{\"presence\":{\"channel\":\"room\"},\"id\":2}");
+  assert_non_null(strstr(L(&h, 3), "\"code\":103")); /* not subscribed */
+  {
+    size_t nc = 0, nu = 0;
+    assert_int_equal(wsp_server_presence_stats(h.srv, "room", &nc, &nu), 0);
+    assert_int_equal(nc, 3);
+    assert_int_equal(nu, 2);
+  }
+  clear(&h);
+  /* leave on disconnect, seen by the others that asked */
+  assert_int_equal(wsp_conn_close(h.c[1].cc, 1000, NULL, 0), 0);
+  pump(&h);
+  assert_non_null(strstr(L(&h, 0), "\"leave\":{\"info\":{\"user\":\"u1\""));
+  assert_string_equal(L(&h, 2), "");
+  hub_free(&h);
+}
+
+static void test_channels_deferred_authorisation(void **state) {
+  struct hub h;
+  (void)state;
+  hub_open(&h, WSP_CHANNEL_PRESENCE);
+  h.defer = 1;
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"later\"},\"id\":2}");
+  assert_string_equal(L(&h, 0), "");
+  assert_int_equal(wsp_server_subscribe_answer(h.srv, h.held_sub, 0, 0,
+                                               "{\"role\":\"x\"}"),
+                   0);
+  pump(&h);
+  assert_string_equal(L(&h, 0), "{\"id\":2,\"subscribe\":{}}\n");
+  assert_int_equal(wsp_server_subscribe_answer(h.srv, h.held_sub, 0, 0, NULL),
+                   WSP_ERR_NOT_FOUND);
+  say(&h, 1, "{\"subscribe\":{\"channel\":\"later\"},\"id\":2}");
+  assert_int_equal(wsp_server_subscribe_answer(h.srv, h.held_sub, 103, 0,
+                                               NULL),
+                   0);
+  pump(&h);
+  assert_non_null(strstr(L(&h, 1), "{\"id\":2,\"error\":{\"code\":103"));
+  /* a handle is not an RPC call */
+  assert_int_equal(wsp_server_subscribe_answer(h.srv, 5, 0, 0, NULL),
+                   WSP_ERR_INVAL);
+  say(&h, 2, "{\"subscribe\":{\"channel\":\"later\"},\"id\":2}");
+  wsp_server_tick(h.srv, 30000);
+  pump(&h);
+  assert_non_null(strstr(L(&h, 2), "{\"id\":2,\"error\":{\"code\":100"));
+  hub_free(&h);
+}
+
+static void test_channels_server_side_and_push(void **state) {
+  struct hub h;
+  const char *group[] = {"u0", "u3"};
+  (void)state;
+  hub_open(&h, WSP_CHANNEL_PRESENCE);
+  assert_int_equal(wsp_server_subscribe_user(h.srv, "u1", "alerts"), 2);
+  pump(&h);
+  assert_string_equal(L(&h, 1), "{\"push\":{\"channel\":\"alerts\","
+                                "\"subscribe\":{}}}\n");
+  assert_string_equal(L(&h, 2), L(&h, 1));
+  assert_int_equal(wsp_server_publish(h.srv, "alerts", "1", 1, NULL), 2);
+  assert_int_equal(wsp_server_unsubscribe(h.c[2].sc, "alerts"), 0);
+  clear(&h);
+  pump(&h);
+  assert_non_null(strstr(L(&h, 2), "\"unsubscribe\":{\"code\":2000"));
+  clear(&h);
+  assert_int_equal(wsp_push_user(h.srv, "u1", "{\"hi\":1}", 8), 2);
+  pump(&h);
+  assert_string_equal(L(&h, 1), "{\"push\":{\"message\":{\"data\":{\"hi\":1}}}}\n");
+  assert_string_equal(L(&h, 2), L(&h, 1));
+  assert_string_equal(L(&h, 0), "");
+  assert_int_equal(wsp_push_users(h.srv, group, 2, "2", 1), 2);
+  assert_int_equal(wsp_push_broadcast(h.srv, "3", 1), NC);
+  assert_int_equal(wsp_push_user(h.srv, "nobody", "3", 1), 0);
+  assert_int_equal(wsp_push_broadcast(h.srv, "{x", 2), WSP_ERR_JSON);
+  pump(&h);
+  assert_non_null(strstr(L(&h, 3), "\"data\":2"));
+  assert_non_null(strstr(L(&h, 3), "\"data\":3"));
+  assert_int_equal(wsp_push_disconnect_user(h.srv, "u1", 3503, "bye"), 2);
+  pump(&h);
+  assert_int_equal(h.c[1].close_code, 3503);
+  assert_int_equal(h.c[2].close_code, 3503);
+  assert_int_equal(h.c[0].close_code, 0);
+  hub_free(&h);
+}
+
+static void test_channels_slow_consumer(void **state) {
+  struct hub h;
+  struct wsp_server_stats st;
+  char data[1024];
+  int i, got = 0;
+  const char *p;
+  (void)state;
+  hub_open(&h, 0);
+  for (i = 0; i < NC; i++)
+    say(&h, i, "{\"subscribe\":{\"channel\":\"feed\"},\"id\":2}");
+  /* small caps for this test, on every open connection */
+  for (i = 0; i < NC; i++)
+    wsp_conn_set_limit(wsp_client_conn(h.c[i].sc), WSP_LIMIT_MAX_QUEUED,
+                       16384);
+  clear(&h);
+  h.c[3].paused = 1; /* stops reading */
+  memset(data, 'a', sizeof(data));
+  data[0] = '"';
+  data[1000] = '"';
+  for (i = 0; i < 100; i++) {
+    wsp_server_publish(h.srv, "feed", data, 1001, NULL);
+    pump(&h);
+  }
+  for (i = 0; i < 3; i++)
+    assert_int_equal(h.c[i].close_code, 0);
+  /* everyone else got all 100, in order */
+  for (p = L(&h, 0); (p = strstr(p, "\"pub\"")) != NULL; p++)
+    got++;
+  assert_int_equal(got, 100);
+  wsp_server_get_stats(h.srv, &st);
+  assert_int_equal(st.slow_closes, 1);
+  /* the slow one resumes reading: its data, then a 3008 close frame */
+  h.c[3].paused = 0;
+  pump(&h);
+  assert_int_equal(h.c[3].close_code, 3008);
+  assert_non_null(strstr(L(&h, 3), "\"pub\""));
+  hub_free(&h);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_channels_subscribe_and_publish),
+      cmocka_unit_test(test_channels_wildcards_and_client_publish),
+      cmocka_unit_test(test_channels_join_leave_presence),
+      cmocka_unit_test(test_channels_deferred_authorisation),
+      cmocka_unit_test(test_channels_server_side_and_push),
+      cmocka_unit_test(test_channels_slow_consumer),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
