@@ -79,6 +79,23 @@ static int is_wildcard(const char *p, size_t len) {
   return 0;
 }
 
+/* A wildcard pattern needs every segment non-empty and '>' last. */
+static int pattern_ok(const char *p, size_t len) {
+  size_t i = 0;
+  if (!is_wildcard(p, len))
+    return 1;
+  for (;;) {
+    size_t j = i;
+    while (j < len && p[j] != '.')
+      j++;
+    if (j == i || (j - i == 1 && p[i] == '>' && j != len))
+      return 0;
+    if (j == len)
+      return 1;
+    i = j + 1;
+  }
+}
+
 static struct wsp__csub *find_sub(const struct wsp_client *cl, const char *ch,
                                   size_t len) {
   uint32_t i;
@@ -207,27 +224,28 @@ static void sub_push(struct wsp_client *cl, const char *ch, size_t len,
 }
 
 /* The subscribe was allowed: subscribe, reply (or push), announce. */
-static void subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
-                          size_t len, int jl, unsigned flags,
-                          const char *chan_info) {
+static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
+                         size_t len, int jl, unsigned flags,
+                         const char *chan_info) {
   struct wsp__csub *cs;
   if (find_sub(cl, ch, len)) {
     if (id)
       wsp__cf_error_reply(cl, id, 105, NULL, 0);
-    return;
+    return WSP_ERR_STATE;
   }
   cs = add_sub(cl, ch, len, jl && (flags & WSP_CHANNEL_JOIN_LEAVE),
                chan_info);
   if (!cs) {
     if (id)
       wsp__cf_error_reply(cl, id, 100, NULL, 1);
-    return;
+    return WSP_ERR_NOMEM; /* patterns were checked before */
   }
   if (id)
     reply_empty(cl, id, "subscribe");
   else
     sub_push(cl, ch, len, 1);
   join_leave(cs, 1);
+  return 0;
 }
 
 void wsp__ch_sub_done(struct wsp__pending *p, int status, const void *data) {
@@ -430,6 +448,10 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
   case CMD_SUBSCRIBE: {
     struct wsp_subscribe_info info;
     int jl = 0, wild = is_wildcard(ch, len), rv = 0;
+    if (!pattern_ok(ch, len)) {
+      wsp__cf_error_reply(cl, id, 107, NULL, 0);
+      return;
+    }
     if (wild && !(s->channel_flags & WSP_CHANNEL_WILDCARDS)) {
       wsp__cf_error_reply(cl, id, 103, NULL, 0);
       return;
@@ -698,17 +720,19 @@ int wsp_server_set_channel_flags(struct wsp_server *s, unsigned flags) {
 
 int wsp_server_subscribe(struct wsp_client *cl, const char *channel) {
   size_t len;
+  int rv;
   if (!cl || !channel || !(len = strlen(channel)) ||
-      len > cl->srv->limits[WSP_SERVER_MAX_CHANNEL_LEN])
+      len > cl->srv->limits[WSP_SERVER_MAX_CHANNEL_LEN] ||
+      !pattern_ok(channel, len))
     return WSP_ERR_INVAL;
   if (!cl->connected)
     return WSP_ERR_STATE;
   if (find_sub(cl, channel, len))
     return WSP_ERR_STATE;
   wsp__client_enter(cl);
-  subscribe_now(cl, 0, channel, len, 0, cl->srv->channel_flags, NULL);
+  rv = subscribe_now(cl, 0, channel, len, 0, cl->srv->channel_flags, NULL);
   wsp__client_leave(cl);
-  return 0;
+  return rv;
 }
 
 int wsp_server_unsubscribe(struct wsp_client *cl, const char *channel) {

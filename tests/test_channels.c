@@ -251,6 +251,11 @@ static void test_channels_wildcards_and_client_publish(void **state) {
   assert_non_null(strstr(L(&h, 2), "{\"push\":{\"channel\":\"news.>\","));
   say(&h, 3, "{\"publish\":{\"channel\":\"news.*\",\"data\":1},\"id\":3}");
   assert_non_null(strstr(L(&h, 3), "{\"id\":3,\"error\":{\"code\":107"));
+  /* a pattern the registry cannot take is a bad request, not a retry */
+  say(&h, 3, "{\"subscribe\":{\"channel\":\"a.>.b\"},\"id\":4}");
+  assert_non_null(strstr(L(&h, 3), "{\"id\":4,\"error\":{\"code\":107"));
+  assert_null(strstr(L(&h, 3), "temporary"));
+  assert_int_equal(wsp_server_subscribe(h.c[3].sc, "a..*"), WSP_ERR_INVAL);
   hub_free(&h);
 }
 
