@@ -9,10 +9,11 @@
 #include <stdint.h>
 
 #include <wsp.h>
-#include <wsp/rpc.h>
-#include <wsp/server.h>
 
-/* ---- methods.c: RPC methods, send, connect and the sleep timers ------- */
+/* ---- methods.c: RPC methods, send, connect, channels, sleep timers ---- */
+
+/* Channels whose name starts with this are closed to clients (103). */
+#define DEMO_DENIED_PREFIX "denied:"
 
 /* Register echo, add, sleep, fail and whoami on server. */
 int methods_register(struct wsp_server *server);
@@ -20,12 +21,28 @@ int methods_on_connect(struct wsp_client *client,
                        const struct wsp_connect_info *info, void *user_data);
 void methods_on_send(struct wsp_client *client, const uint8_t *data,
                      size_t len, void *user_data);
+/* Every channel and pattern is open except the denied ones (see README). */
+int methods_on_subscribe(struct wsp_client *client, uint64_t sub,
+                         const struct wsp_subscribe_info *info,
+                         void *user_data);
+int methods_on_publish(struct wsp_client *client,
+                       const struct wsp_str *channel, const uint8_t *data,
+                       size_t len, void *user_data);
 /* The earliest pending sleep reply, or WSP_NO_DEADLINE. */
 uint64_t methods_next_deadline(void);
 /* Answer every sleep that is due at now. */
 void methods_tick(struct wsp_server *server, uint64_t now);
 /* Forget the pending sleeps (at exit). */
 void methods_free(void);
+
+/* ---- api.c: the server API, POST /api/<method> ----------------------- */
+
+/* key NULL turns the API off (every /api/ path answers 404). */
+void api_init(const char *key);
+/* 1 when req is for /api or below it. */
+int api_path(const struct wsp_request *req);
+/* Answer a request for an /api/ path. */
+void api_serve(struct wsp_client *client, const struct wsp_request *req);
 
 /* ---- www.c: the browser page ------------------------------------------ */
 
@@ -35,6 +52,12 @@ void www_init(const char *dir, const char *centrifuge_js);
 void www_serve(struct wsp_client *client, const struct wsp_request *req);
 
 /* ---- json.c: just enough JSON to read the methods' arguments ---------- */
+
+/* 1 when json is exactly one valid JSON value (UTF-8, depth <= 64). */
+int json_valid(const char *json, size_t len);
+/* The next element of the JSON array array: start with *pos = 0; 1 while
+ * one is found. */
+int json_element(struct wsp_str array, size_t *pos, struct wsp_str *value);
 
 /* The value of member key in the JSON object json; 1 when found. */
 int json_member(const char *json, size_t len, const char *key,

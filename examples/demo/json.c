@@ -217,3 +217,192 @@ void json_format_number(char *out, size_t size, double v) {
       break;
   }
 }
+
+/* ---- Validation, for bodies nobody has checked yet (the HTTP API) ------ */
+
+#define JSON_MAX_DEPTH 64
+
+struct scan {
+  const unsigned char *p;
+  size_t i, n;
+};
+
+static void scan_ws(struct scan *s) {
+  s->i = skip_ws((const char *)s->p, s->i, s->n);
+}
+
+/* One UTF-8 sequence starting at s->p[s->i] (>= 0x80); 1 when valid. */
+static int scan_utf8(struct scan *s) {
+  unsigned c = s->p[s->i], cp, min, k, j;
+
+  if (c >= 0xc2 && c <= 0xdf) {
+    k = 1, cp = c & 0x1f, min = 0x80;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    k = 2, cp = c & 0x0f, min = 0x800;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    k = 3, cp = c & 0x07, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (s->i + k >= s->n)
+    return 0;
+  for (j = 1; j <= k; j++) {
+    if ((s->p[s->i + j] & 0xc0) != 0x80)
+      return 0;
+    cp = cp << 6 | (s->p[s->i + j] & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+    return 0;
+  s->i += k + 1;
+  return 1;
+}
+
+static int scan_string(struct scan *s) {
+  for (s->i++; s->i < s->n;) {
+    unsigned char c = s->p[s->i];
+
+    if (c == '"') {
+      s->i++;
+      return 1;
+    }
+    if (c < 0x20)
+      return 0;
+    if (c >= 0x80) {
+      if (!scan_utf8(s))
+        return 0;
+      continue;
+    }
+    if (c == '\\') {
+      unsigned cp;
+
+      if (++s->i >= s->n)
+        return 0;
+      if (s->p[s->i] == 'u') {
+        if (s->i + 4 >= s->n || !hex4((const char *)s->p + s->i + 1, &cp))
+          return 0;
+        s->i += 4;
+      } else if (strchr("\"\\/bfnrt", s->p[s->i]) == NULL ||
+                 s->p[s->i] == '\0') {
+        return 0;
+      }
+    }
+    s->i++;
+  }
+  return 0;
+}
+
+static int scan_digits(struct scan *s) {
+  size_t start = s->i;
+
+  while (s->i < s->n && s->p[s->i] >= '0' && s->p[s->i] <= '9')
+    s->i++;
+  return s->i > start;
+}
+
+static int scan_number(struct scan *s) {
+  if (s->p[s->i] == '-')
+    s->i++;
+  if (s->i < s->n && s->p[s->i] == '0')
+    s->i++;
+  else if (!scan_digits(s))
+    return 0;
+  if (s->i < s->n && s->p[s->i] == '.') {
+    s->i++;
+    if (!scan_digits(s))
+      return 0;
+  }
+  if (s->i < s->n && (s->p[s->i] == 'e' || s->p[s->i] == 'E')) {
+    s->i++;
+    if (s->i < s->n && (s->p[s->i] == '+' || s->p[s->i] == '-'))
+      s->i++;
+    if (!scan_digits(s))
+      return 0;
+  }
+  return 1;
+}
+
+static int scan_value(struct scan *s, int depth) {
+  static const char *const words[] = {"true", "false", "null"};
+  unsigned char c;
+  size_t w;
+
+  scan_ws(s);
+  if (s->i >= s->n)
+    return 0;
+  c = s->p[s->i];
+  if (c == '"')
+    return scan_string(s);
+  if (c == '-' || (c >= '0' && c <= '9'))
+    return scan_number(s);
+  for (w = 0; w < 3; w++) {
+    size_t len = strlen(words[w]);
+    if (s->n - s->i >= len && memcmp(s->p + s->i, words[w], len) == 0) {
+      s->i += len;
+      return 1;
+    }
+  }
+  if ((c != '{' && c != '[') || depth >= JSON_MAX_DEPTH)
+    return 0;
+  s->i++;
+  scan_ws(s);
+  if (s->i < s->n && s->p[s->i] == (c == '{' ? '}' : ']')) {
+    s->i++;
+    return 1;
+  }
+  for (;;) {
+    if (c == '{') {
+      scan_ws(s);
+      if (s->i >= s->n || s->p[s->i] != '"' || !scan_string(s))
+        return 0;
+      scan_ws(s);
+      if (s->i >= s->n || s->p[s->i] != ':')
+        return 0;
+      s->i++;
+    }
+    if (!scan_value(s, depth + 1))
+      return 0;
+    scan_ws(s);
+    if (s->i >= s->n)
+      return 0;
+    if (s->p[s->i] == (c == '{' ? '}' : ']')) {
+      s->i++;
+      return 1;
+    }
+    if (s->p[s->i++] != ',')
+      return 0;
+  }
+}
+
+int json_valid(const char *json, size_t len) {
+  struct scan s = {(const unsigned char *)json, 0, len};
+
+  if (!scan_value(&s, 0))
+    return 0;
+  scan_ws(&s);
+  return s.i == len;
+}
+
+int json_element(struct wsp_str array, size_t *pos, struct wsp_str *value) {
+  const char *p = array.ptr;
+  size_t n = array.len, i = *pos, v;
+
+  if (i == 0) { /* the first call: step over '[' */
+    i = skip_ws(p, 0, n);
+    if (i >= n || p[i] != '[')
+      return 0;
+    i++;
+  } else {
+    i = skip_ws(p, i, n);
+    if (i >= n || p[i] != ',')
+      return 0; /* ']' or the end */
+    i++;
+  }
+  v = skip_ws(p, i, n);
+  if (v >= n || p[v] == ']')
+    return 0;
+  i = value_end(p, v, n);
+  value->ptr = p + v;
+  value->len = i - v;
+  *pos = i;
+  return 1;
+}

@@ -1,5 +1,6 @@
 /*
- * The demo's RPC methods, its answer to send, and its connect policy.
+ * The demo's RPC methods, its answer to send, and its connect and channel
+ * policies.
  * sleep shows a deferred reply: the call handle waits in a small min-heap
  * until the loop's timer says it is due.
  */
@@ -214,4 +215,37 @@ int methods_on_connect(struct wsp_client *client,
 void methods_on_send(struct wsp_client *client, const uint8_t *data,
                      size_t len, void *user_data) {
   wsp_client_push_message(client, data, len);
+}
+
+/* ---- Channels ----------------------------------------------------------- */
+
+static int denied(const char *p, size_t len) {
+  size_t n = strlen(DEMO_DENIED_PREFIX);
+
+  return len >= n && memcmp(p, DEMO_DENIED_PREFIX, n) == 0;
+}
+
+/* Any channel or pattern, except channels starting with "denied:" and
+ * patterns whose first segment is a wildcard ("*.x", ">"): those could
+ * match a denied channel. */
+int methods_on_subscribe(struct wsp_client *client, uint64_t sub,
+                         const struct wsp_subscribe_info *info,
+                         void *user_data) {
+  const char *p = info->channel.ptr;
+  size_t len = info->channel.len;
+
+  if (denied(p, len))
+    return 103; /* permission denied */
+  if (info->wildcard && len >= 1 && (p[0] == '*' || p[0] == '>') &&
+      (len == 1 || p[1] == '.'))
+    return 103;
+  return 0;
+}
+
+/* Clients may publish to any channel, subscribed or not, but not to a
+ * denied one. */
+int methods_on_publish(struct wsp_client *client,
+                       const struct wsp_str *channel, const uint8_t *data,
+                       size_t len, void *user_data) {
+  return denied(channel->ptr, channel->len) ? 103 : 0;
 }

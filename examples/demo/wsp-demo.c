@@ -3,12 +3,19 @@
  * wsp_server hub serving
  *   /connection/websocket  the Centrifuge client protocol (JSON): RPC
  *                          methods echo, add, sleep, fail, whoami; a send
- *                          comes back as a message push (methods.c)
+ *                          comes back as a message push; channels open to
+ *                          every client, with wildcards, presence and
+ *                          join/leave, except "denied:..." (methods.c)
+ *   /api/<method>          the server API, with --api-key (api.c)
  *   /echo                  a plain WebSocket echo
- *   / and /centrifuge.js   a small browser page (www.c, www/)
+ *   / and /centrifuge.js   browser pages: RPC (index.html) and a chat
+ *                          (chat.html) (www.c, www/)
  *
  *   wsp-demo [--listen HOST:PORT] [--www DIR] [--centrifuge-js FILE]
- *            [--ping-interval MS] [--pong-timeout MS] [--stale-timeout MS]
+ *            [--api-key KEY] [--max-queued BYTES] [--ping-interval MS]
+ *            [--pong-timeout MS] [--stale-timeout MS]
+ *
+ * README.md beside this file describes the channels and the API.
  *
  * Port 0 picks a free port; the "listening on HOST:PORT" line says which.
  * SIGINT/SIGTERM close every connection with 3001, wait up to a second for
@@ -90,7 +97,9 @@ static int on_request(struct wsp_client *wc, const struct wsp_request *req,
                        req->reason ? strlen(req->reason) : 0);
     return 0;
   }
-  if (!req->websocket && !path_is(req, "/connection/websocket"))
+  if (api_path(req))
+    api_serve(wc, req);
+  else if (!req->websocket && !path_is(req, "/connection/websocket"))
     www_serve(wc, req);
   return 0; /* the protocol path is accepted, other upgrades get 404 */
 }
@@ -115,6 +124,8 @@ static const struct wsp_server_callbacks callbacks = {
     .on_disconnect = on_disconnect,
     .on_send = methods_on_send,
     .on_raw_message = on_raw_message,
+    .on_subscribe = methods_on_subscribe,
+    .on_publish = methods_on_publish,
     .on_want_write = on_want_write,
     .now = loop_clock,
 };
@@ -238,8 +249,8 @@ static void client_io(struct client *cl, uint32_t events) {
 static void usage(const char *argv0) {
   fprintf(stderr,
           "usage: %s [--listen HOST:PORT] [--www DIR] [--centrifuge-js FILE]\n"
-          "       [--ping-interval MS] [--pong-timeout MS] "
-          "[--stale-timeout MS]\n",
+          "       [--api-key KEY] [--max-queued BYTES] [--ping-interval MS]\n"
+          "       [--pong-timeout MS] [--stale-timeout MS]\n",
           argv0);
   exit(2);
 }
@@ -268,10 +279,12 @@ static void print_stats(void) {
   size_t i;
 
   wsp_server_get_stats(server, &st);
-  fprintf(stderr, "wsp-demo: %llu connections, %llu commands, %llu rpc calls;"
-                  " closes:",
+  fprintf(stderr, "wsp-demo: %llu connections, %llu commands, %llu rpc calls,"
+                  " %llu publications, %llu slow closes; closes:",
           (unsigned long long)st.accepted, (unsigned long long)st.commands,
-          (unsigned long long)st.rpc_calls);
+          (unsigned long long)st.rpc_calls,
+          (unsigned long long)st.publications,
+          (unsigned long long)st.slow_closes);
   for (i = 0; i < st.nclose_codes && i < 32; i++)
     fprintf(stderr, " %u x%llu", st.closes[i].code,
             (unsigned long long)st.closes[i].count);
@@ -286,9 +299,12 @@ int main(int argc, char **argv) {
       {"--ping-interval", WSP_SERVER_PING_INTERVAL},
       {"--pong-timeout", WSP_SERVER_PONG_TIMEOUT},
       {"--stale-timeout", WSP_SERVER_STALE_TIMEOUT},
+      {"--max-queued", WSP_SERVER_MAX_QUEUED},
   };
-  uint64_t limits[3], stop_at = 0;
-  int have_limit[3] = {0};
+  enum { NLIMITS = sizeof limit_flags / sizeof limit_flags[0] };
+  uint64_t limits[NLIMITS], stop_at = 0;
+  int have_limit[NLIMITS] = {0};
+  const char *api_key = NULL;
   char host[256] = "127.0.0.1";
   const char *www = WSP_DEMO_SRCDIR "/examples/demo/www";
   const char *bundle = WSP_DEMO_SRCDIR "/tests/interop/centrifuge/"
@@ -317,9 +333,15 @@ int main(int argc, char **argv) {
       bundle = val;
       continue;
     }
-    for (j = 0; j < 3 && strcmp(arg, limit_flags[j].flag) != 0; j++)
+    if (strcmp(arg, "--api-key") == 0) {
+      if (*val == '\0')
+        usage(argv[0]);
+      api_key = val;
+      continue;
+    }
+    for (j = 0; j < NLIMITS && strcmp(arg, limit_flags[j].flag) != 0; j++)
       ;
-    if (j == 3)
+    if (j == NLIMITS)
       usage(argv[0]);
     errno = 0;
     limits[j] = strtoull(val, &end, 10);
@@ -329,12 +351,17 @@ int main(int argc, char **argv) {
   }
 
   www_init(www, bundle);
+  api_init(api_key);
   if (wsp_server_new(&server, &callbacks, NULL, loop_now_ms(), NULL) < 0 ||
-      methods_register(server) < 0) {
+      methods_register(server) < 0 ||
+      wsp_server_set_channel_flags(server, WSP_CHANNEL_PRESENCE |
+                                               WSP_CHANNEL_JOIN_LEAVE |
+                                               WSP_CHANNEL_WILDCARDS |
+                                               WSP_CHANNEL_PUBLISH) < 0) {
     fprintf(stderr, "wsp-demo: cannot create the server\n");
     return 1;
   }
-  for (j = 0; j < 3; j++)
+  for (j = 0; j < NLIMITS; j++)
     if (have_limit[j] &&
         wsp_server_set_limit(server, limit_flags[j].limit, limits[j]) < 0) {
       fprintf(stderr, "wsp-demo: bad value for %s\n", limit_flags[j].flag);

@@ -4,6 +4,7 @@
 // "N passed, M failed" and exits non-zero on failure or after the overall
 // time limit.
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 
 const checks = [];
 
@@ -86,4 +87,42 @@ export async function run({ perCheckMs = 15000, totalMs = 60000, before, after }
   console.log(`${passed} passed, ${failed} failed`);
   killAll();
   process.exit(failed ? 1 : 0);
+}
+
+// POST /api/<method> to a wsp-demo started with --api-key: resolves to
+// {status, body (text), json (parsed or null)}. body is an object
+// (sent as JSON) or a string (sent as it is); key null sends no
+// Authorization header.
+export function callApi(port, key, method, body = {}, { httpMethod = 'POST' } = {}) {
+  const payload = typeof body === 'string' ? body : JSON.stringify(body);
+  const headers = httpMethod === 'GET' ? {}
+    : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) };
+  if (key !== null) headers.Authorization = `apikey ${key}`;
+  return withTimeout(new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: `/api/${method}`, method: httpMethod, headers, agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        let json = null;
+        try { json = JSON.parse(text); } catch { /* not JSON */ }
+        resolve({ status: res.statusCode, body: text, json });
+      });
+    });
+    req.on('error', reject);
+    req.end(httpMethod === 'GET' ? undefined : payload);
+  }), 5000, `api ${method}`);
+}
+
+// Resolves once pred() is true, polling every 5 ms; rejects after ms.
+export function waitFor(pred, ms, what) {
+  const until = Date.now() + ms;
+  return new Promise((resolve, reject) => {
+    const poll = () => {
+      if (pred()) resolve();
+      else if (Date.now() > until) reject(new Error(`${what}: timed out after ${ms} ms`));
+      else setTimeout(poll, 5);
+    };
+    poll();
+  });
 }

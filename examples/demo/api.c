@@ -1,0 +1,449 @@
+/*
+ * The demo's server API: POST /api/<method> with the header
+ * "Authorization: apikey KEY" and a JSON object as the body; the answer is
+ * {"result":{...}} or {"error":{"code":N,"message":"..."}} with status 200
+ * (400 when the body is not a JSON object, 401 for a wrong or missing key,
+ * 405 for another HTTP method). Without --api-key every /api/ path is 404.
+ * Each method is one call of the public API (server.h, push.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "demo.h"
+
+#define ERR_INTERNAL 100
+#define ERR_METHOD 104
+#define ERR_BAD_REQUEST 107
+#define DISCONNECT_CODE 3503
+#define DISCONNECT_REASON "force disconnect"
+#define MAX_REASON 123 /* what fits in a close frame */
+
+static const char *api_key; /* NULL: the API is off */
+
+void api_init(const char *key) {
+  api_key = key;
+}
+
+int api_path(const struct wsp_request *req) {
+  return req->path.len >= 4 && memcmp(req->path.ptr, "/api", 4) == 0 &&
+         (req->path.len == 4 || req->path.ptr[4] == '/');
+}
+
+/* ---- A growing output buffer ------------------------------------------- */
+
+struct buf {
+  char *p;
+  size_t len, cap;
+  int failed;
+};
+
+static char *buf_room(struct buf *b, size_t n) {
+  if (b->failed)
+    return NULL;
+  if (b->cap - b->len < n + 1) {
+    size_t cap = b->cap ? b->cap : 256;
+    char *p;
+
+    while (cap - b->len < n + 1)
+      cap *= 2;
+    if ((p = realloc(b->p, cap)) == NULL) {
+      b->failed = 1;
+      return NULL;
+    }
+    b->p = p;
+    b->cap = cap;
+  }
+  return b->p + b->len;
+}
+
+static void put(struct buf *b, const char *s) {
+  size_t n = strlen(s);
+  char *o = buf_room(b, n);
+
+  if (o != NULL) {
+    memcpy(o, s, n + 1);
+    b->len += n;
+  }
+}
+
+static void put_raw(struct buf *b, struct wsp_str v) {
+  char *o = buf_room(b, v.len);
+
+  if (o != NULL) {
+    memcpy(o, v.ptr, v.len);
+    o[v.len] = '\0';
+    b->len += v.len;
+  }
+}
+
+static void put_quoted(struct buf *b, const char *s) {
+  char *o = buf_room(b, 6 * strlen(s) + 3);
+
+  if (o != NULL)
+    b->len += json_quote(o, s);
+}
+
+static void put_u64(struct buf *b, const char *name, uint64_t v) {
+  char num[32];
+
+  put(b, "\"");
+  put(b, name);
+  snprintf(num, sizeof num, "\":%llu", (unsigned long long)v);
+  put(b, num);
+}
+
+static void put_error(struct buf *b, int code, const char *message) {
+  char num[16];
+
+  snprintf(num, sizeof num, "%d", code);
+  put(b, "{\"error\":{\"code\":");
+  put(b, num);
+  put(b, ",\"message\":");
+  put_quoted(b, message);
+  put(b, "}}");
+}
+
+/* ---- Parameters --------------------------------------------------------- */
+
+struct call {
+  struct wsp_server *server;
+  const char *body;
+  size_t len;
+  struct buf *out; /* the result object's members go here */
+  const char *message; /* for an error code, when not the usual one */
+};
+
+/* The non-empty string member key, malloc'ed; NULL when absent. */
+static char *param_string(const struct call *c, const char *key) {
+  struct wsp_str v;
+  char *s;
+
+  if (!json_member(c->body, c->len, key, &v) || (s = json_string(v)) == NULL)
+    return NULL;
+  if (*s == '\0') {
+    free(s);
+    return NULL;
+  }
+  return s;
+}
+
+/* A negative WSP_ERR_* from the library as an API error code. */
+static int lib_error(struct call *c, long rc) {
+  if (rc == WSP_ERR_NOMEM)
+    return ERR_INTERNAL;
+  c->message = wsp_strerror((int)rc);
+  return ERR_BAD_REQUEST;
+}
+
+/* ---- Methods ----------------------------------------------------------- */
+
+/* publish {"channel","data"} -> {"delivered":n} */
+static int do_publish(struct call *c) {
+  char *channel = param_string(c, "channel");
+  struct wsp_str data;
+  long n;
+
+  if (channel == NULL || !json_member(c->body, c->len, "data", &data)) {
+    free(channel);
+    return ERR_BAD_REQUEST;
+  }
+  n = wsp_server_publish(c->server, channel, data.ptr, data.len, NULL);
+  free(channel);
+  if (n < 0)
+    return lib_error(c, n);
+  put_u64(c->out, "delivered", (uint64_t)n);
+  return 0;
+}
+
+/* broadcast {"channels":[...],"data"} -> {"responses":[{"result":...}|
+ * {"error":...}, ...]}, one per channel in order. */
+static int do_broadcast(struct call *c) {
+  struct wsp_str channels, data, v;
+  size_t pos = 0;
+  int first = 1;
+
+  if (!json_member(c->body, c->len, "channels", &channels) ||
+      channels.len == 0 || channels.ptr[0] != '[' ||
+      !json_member(c->body, c->len, "data", &data))
+    return ERR_BAD_REQUEST;
+  put(c->out, "\"responses\":[");
+  while (json_element(channels, &pos, &v)) {
+    char *channel = json_string(v);
+    long n = channel != NULL && *channel != '\0'
+                 ? wsp_server_publish(c->server, channel, data.ptr, data.len,
+                                      NULL)
+                 : WSP_ERR_INVAL;
+
+    put(c->out, first ? "" : ",");
+    first = 0;
+    if (n >= 0) {
+      put(c->out, "{\"result\":{");
+      put_u64(c->out, "delivered", (uint64_t)n);
+      put(c->out, "}}");
+    } else if (n == WSP_ERR_NOMEM) {
+      put_error(c->out, ERR_INTERNAL, "internal server error");
+    } else {
+      put_error(c->out, ERR_BAD_REQUEST, wsp_strerror((int)n));
+    }
+    free(channel);
+  }
+  put(c->out, "]");
+  return first ? ERR_BAD_REQUEST : 0; /* no channels at all */
+}
+
+/* subscribe/unsubscribe {"user","channel"} -> {"connections":n} */
+static int user_channel(struct call *c, int subscribe) {
+  char *user = param_string(c, "user"), *channel = param_string(c, "channel");
+  long n = WSP_ERR_INVAL;
+
+  if (user != NULL && channel != NULL)
+    n = subscribe ? wsp_server_subscribe_user(c->server, user, channel)
+                  : wsp_server_unsubscribe_user(c->server, user, channel);
+  free(user);
+  free(channel);
+  if (n < 0)
+    return n == WSP_ERR_INVAL ? ERR_BAD_REQUEST : lib_error(c, n);
+  put_u64(c->out, "connections", (uint64_t)n);
+  return 0;
+}
+
+static int do_subscribe(struct call *c) {
+  return user_channel(c, 1);
+}
+
+static int do_unsubscribe(struct call *c) {
+  return user_channel(c, 0);
+}
+
+/* disconnect {"user","code"?,"reason"?} -> {"connections":n}; the code
+ * (3000-4999) defaults to 3503 "force disconnect". */
+static int do_disconnect(struct call *c) {
+  char *user = param_string(c, "user"), *reason = param_string(c, "reason");
+  struct wsp_str v;
+  double code = DISCONNECT_CODE;
+  long n = WSP_ERR_INVAL;
+
+  if (json_member(c->body, c->len, "code", &v) &&
+      (!json_number(v, &code) || code != (int)code || code < 3000 ||
+       code > 4999))
+    code = -1;
+  if (user != NULL && code > 0 &&
+      (reason == NULL || strlen(reason) <= MAX_REASON))
+    n = wsp_push_disconnect_user(c->server, user, (int)code,
+                                 reason != NULL ? reason : DISCONNECT_REASON);
+  free(user);
+  free(reason);
+  if (n < 0)
+    return n == WSP_ERR_INVAL ? ERR_BAD_REQUEST : lib_error(c, n);
+  put_u64(c->out, "connections", (uint64_t)n);
+  return 0;
+}
+
+/* send {"user","data"} -> {"connections":n}: a message push to every
+ * connection of the user. */
+static int do_send(struct call *c) {
+  char *user = param_string(c, "user");
+  struct wsp_str data;
+  long n = WSP_ERR_INVAL;
+
+  if (user != NULL && json_member(c->body, c->len, "data", &data))
+    n = wsp_push_user(c->server, user, data.ptr, data.len);
+  free(user);
+  if (n < 0)
+    return n == WSP_ERR_INVAL ? ERR_BAD_REQUEST : lib_error(c, n);
+  put_u64(c->out, "connections", (uint64_t)n);
+  return 0;
+}
+
+struct presence {
+  struct buf *out;
+  size_t n;
+};
+
+static void presence_one(struct wsp_client *client, void *user_data) {
+  struct presence *p = user_data;
+
+  put(p->out, p->n++ ? "," : "");
+  put_quoted(p->out, wsp_client_id(client));
+  put(p->out, ":{\"user\":");
+  put_quoted(p->out, wsp_client_user(client));
+  put(p->out, ",\"client\":");
+  put_quoted(p->out, wsp_client_id(client));
+  put(p->out, "}");
+}
+
+/* presence {"channel"} -> {"presence":{client-id:{"user","client"},...}} */
+static int do_presence(struct call *c) {
+  char *channel = param_string(c, "channel");
+  struct presence p = {c->out, 0};
+  int rc;
+
+  if (channel == NULL)
+    return ERR_BAD_REQUEST;
+  put(c->out, "\"presence\":{");
+  rc = wsp_server_presence(c->server, channel, presence_one, &p);
+  put(c->out, "}");
+  free(channel);
+  return rc < 0 ? lib_error(c, rc) : 0;
+}
+
+/* presence_stats {"channel"} -> {"num_clients":n,"num_users":m} */
+static int do_presence_stats(struct call *c) {
+  char *channel = param_string(c, "channel");
+  size_t clients = 0, users = 0;
+  int rc;
+
+  if (channel == NULL)
+    return ERR_BAD_REQUEST;
+  rc = wsp_server_presence_stats(c->server, channel, &clients, &users);
+  free(channel);
+  if (rc < 0)
+    return lib_error(c, rc);
+  put_u64(c->out, "num_clients", clients);
+  put(c->out, ",");
+  put_u64(c->out, "num_users", users);
+  return 0;
+}
+
+/* info {} -> counters of the hub (wsp_server_get_stats) and the number of
+ * channels and patterns with subscribers. */
+static int do_info(struct call *c) {
+  struct wsp_server_stats st;
+  char code[16];
+  size_t i;
+
+  wsp_server_get_stats(c->server, &st);
+  put_u64(c->out, "connections", st.connections);
+  put(c->out, ",");
+  put_u64(c->out, "channels", wsp_server_channels(c->server));
+  put(c->out, ",");
+  put_u64(c->out, "subscriptions", st.subscriptions);
+  put(c->out, ",");
+  put_u64(c->out, "accepted", st.accepted);
+  put(c->out, ",");
+  put_u64(c->out, "publications", st.publications);
+  put(c->out, ",");
+  put_u64(c->out, "deliveries", st.deliveries);
+  put(c->out, ",");
+  put_u64(c->out, "slow_closes", st.slow_closes);
+  put(c->out, ",\"closes\":{");
+  for (i = 0; i < st.nclose_codes && i < 32; i++) {
+    snprintf(code, sizeof code, "%u", st.closes[i].code);
+    put(c->out, i ? "," : "");
+    put_u64(c->out, code, st.closes[i].count);
+  }
+  put(c->out, "}");
+  return 0;
+}
+
+/* ---- Requests ----------------------------------------------------------- */
+
+static void respond_json(struct wsp_client *client, int status,
+                         struct buf *b) {
+  if (b->failed) {
+    static const char oom[] =
+        "{\"error\":{\"code\":100,\"message\":\"internal server error\"}}";
+    wsp_client_respond(client, 500, "application/json", oom, sizeof oom - 1);
+    return;
+  }
+  wsp_client_respond(client, status, "application/json", b->p, b->len);
+}
+
+/* "apikey KEY" (the scheme in any case) with KEY equal to --api-key, in a
+ * time that does not depend on where they differ. */
+static int authorized(const struct wsp_request *req) {
+  struct wsp_str v;
+  size_t i = 6, j, klen = strlen(api_key);
+  unsigned diff = 0;
+
+  if (!wsp_header_get(req->headers, req->nheaders, "Authorization", 0, &v) ||
+      v.len < 7 || strncasecmp(v.ptr, "apikey", 6) != 0 || v.ptr[6] != ' ')
+    return 0;
+  while (i < v.len && v.ptr[i] == ' ')
+    i++;
+  if (v.len - i != klen)
+    return 0;
+  for (j = 0; j < klen; j++)
+    diff |= (unsigned char)(v.ptr[i + j] ^ api_key[j]);
+  return diff == 0;
+}
+
+void api_serve(struct wsp_client *client, const struct wsp_request *req) {
+  static const struct {
+    const char *name;
+    int (*fn)(struct call *);
+  } methods[] = {
+      {"publish", do_publish},
+      {"broadcast", do_broadcast},
+      {"subscribe", do_subscribe},
+      {"unsubscribe", do_unsubscribe},
+      {"disconnect", do_disconnect},
+      {"send", do_send},
+      {"presence", do_presence},
+      {"presence_stats", do_presence_stats},
+      {"info", do_info},
+  };
+  struct buf out = {0}, result = {0};
+  struct call c = {0};
+  const char *name = req->path.ptr + 5;
+  size_t nlen = req->path.len > 5 ? req->path.len - 5 : 0, i;
+  int code = ERR_METHOD;
+
+  if (api_key == NULL) {
+    put(&out, "not found\n");
+    wsp_client_respond(client, 404, "text/plain", out.p, out.len);
+    free(out.p);
+    return;
+  }
+  if (req->method.len != 4 || memcmp(req->method.ptr, "POST", 4) != 0) {
+    put_error(&out, 405, "method not allowed: use POST");
+    wsp_conn_add_header(wsp_client_conn(client), "Allow", "POST");
+    respond_json(client, 405, &out);
+    free(out.p);
+    return;
+  }
+  if (!authorized(req)) {
+    put_error(&out, 401, "unauthorized");
+    wsp_conn_add_header(wsp_client_conn(client), "WWW-Authenticate", "apikey");
+    respond_json(client, 401, &out);
+    free(out.p);
+    return;
+  }
+  c.server = wsp_client_server(client);
+  c.out = &result;
+  /* An empty body reads as {} (info needs no parameters). */
+  c.body = req->body.len ? req->body.ptr : "{}";
+  c.len = req->body.len ? req->body.len : 2;
+  for (i = 0; i < c.len && strchr(" \t\r\n", c.body[i]) != NULL; i++)
+    ;
+  if (!json_valid(c.body, c.len) || c.body[i] != '{') {
+    put_error(&out, ERR_BAD_REQUEST, "the body is not a JSON object");
+    respond_json(client, 400, &out);
+    free(out.p);
+    return;
+  }
+  for (i = 0; i < sizeof methods / sizeof methods[0]; i++)
+    if (strlen(methods[i].name) == nlen &&
+        memcmp(methods[i].name, name, nlen) == 0)
+      break;
+  put(&result, ""); /* an empty result is {} */
+  if (i < sizeof methods / sizeof methods[0])
+    code = methods[i].fn(&c);
+  if (code == 0) {
+    put(&out, "{\"result\":{");
+    put_raw(&out, (struct wsp_str){result.p ? result.p : "", result.len});
+    put(&out, "}}");
+    out.failed |= result.failed;
+  } else {
+    put_error(&out, code,
+              c.message != NULL             ? c.message
+              : code == ERR_METHOD          ? "method not found"
+              : code == ERR_BAD_REQUEST     ? "bad request"
+                                            : "internal server error");
+  }
+  respond_json(client, 200, &out);
+  free(out.p);
+  free(result.p);
+}
