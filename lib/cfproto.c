@@ -82,6 +82,7 @@ void wsp__cf_flush(struct wsp_client *cl) {
     s->stats.messages_out++;
   } else if (rv == WSP_ERR_QUEUE_FULL) {
     s->stats.errors_limit++;
+    s->stats.slow_closes++;
     wsp__cf_close(cl, 3008, "slow");
   } else if (rv == WSP_ERR_NOMEM) {
     wsp__cf_close(cl, 3004, "internal server error");

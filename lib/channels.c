@@ -267,10 +267,11 @@ int wsp_server_subscribe_answer(struct wsp_server *s, uint64_t sub,
                                 uint32_t code, unsigned flags,
                                 const char *chan_info) {
   struct wsp__sub_answer a;
-  if (!s || !(sub & WSP__SUB_HANDLE) || (sub >> 33) != 0 ||
-      (chan_info &&
-       wsp__json_validate(chan_info, strlen(chan_info), 64, NULL) != 0))
+  if (!s || !(sub & WSP__SUB_HANDLE) || (sub >> 33) != 0)
     return WSP_ERR_INVAL;
+  if (chan_info &&
+      wsp__json_validate(chan_info, strlen(chan_info), 64, NULL) != 0)
+    return WSP_ERR_JSON;
   a.code = code;
   a.flags = flags;
   a.chan_info = chan_info;
@@ -460,7 +461,8 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
       wsp__cf_error_reply(cl, id, 105, NULL, 0);
       return;
     }
-    if (cl->nsubs + cl->ncalls >= s->limits[WSP_SERVER_MAX_SUBSCRIPTIONS]) {
+    if (cl->nsubs + cl->nsubwait >=
+        s->limits[WSP_SERVER_MAX_SUBSCRIPTIONS]) {
       s->stats.errors_limit++;
       wsp__cf_error_reply(cl, id, 106, NULL, 0);
       return;
@@ -604,40 +606,41 @@ void wsp__ch_client_gone(struct wsp_client *cl) {
 /* ---- Users ------------------------------------------------------------- */
 
 /* The users index is a pubsub whose channels are the hex of user ids, so
- * that no id can read as a wildcard pattern. */
-static char *user_key(struct wsp_server *s, const char *user, size_t *len) {
+ * that no id can read as a wildcard pattern. Ids are at most 255 bytes
+ * (wsp_client_set_user), so the key fits on the stack: removing a client
+ * from the index never allocates and cannot fail. */
+#define USER_MAX 255
+
+static int user_key(const char *user, char key[2 * USER_MAX + 1],
+                    size_t *len) {
   static const char hex[] = "0123456789abcdef";
   size_t n = strlen(user), i;
-  char *k = wsp__malloc(&s->mem, 2 * n + 1);
-  if (!k)
-    return NULL;
+  if (n > USER_MAX)
+    return WSP_ERR_INVAL;
   for (i = 0; i < n; i++) {
-    k[2 * i] = hex[(unsigned char)user[i] >> 4];
-    k[2 * i + 1] = hex[(unsigned char)user[i] & 15];
+    key[2 * i] = hex[(unsigned char)user[i] >> 4];
+    key[2 * i + 1] = hex[(unsigned char)user[i] & 15];
   }
   *len = 2 * n;
-  return k;
+  return 0;
 }
 
 int wsp__ch_set_user(struct wsp_client *cl, const char *old,
                      const char *user) {
   struct wsp_server *s = cl->srv;
-  char *k;
+  char k[2 * USER_MAX + 1];
   size_t len;
+  int rv;
   if (user && *user) {
-    if (!(k = user_key(s, user, &len)))
-      return WSP_ERR_NOMEM;
-    if (wsp_pubsub_subscribe(s->users, k, len, cl) == WSP_ERR_NOMEM) {
-      wsp__free(&s->mem, k);
-      return WSP_ERR_NOMEM;
-    }
-    wsp__free(&s->mem, k);
+    if ((rv = user_key(user, k, &len)) != 0)
+      return rv;
+    rv = wsp_pubsub_subscribe(s->users, k, len, cl);
+    if (rv != 0 && rv != WSP_ERR_STATE)
+      return rv;
   }
   if (old && *old && (!user || strcmp(old, user) != 0) &&
-      (k = user_key(s, old, &len))) {
+      user_key(old, k, &len) == 0)
     wsp_pubsub_unsubscribe(s->users, k, len, cl);
-    wsp__free(&s->mem, k);
-  }
   return 0;
 }
 
@@ -673,16 +676,12 @@ static void user_one(void *sub, const char *p, size_t l, void *ud) {
 
 static long for_user(struct wsp_server *s, const char *user,
                      struct each_user *e) {
+  char k[2 * USER_MAX + 1];
   size_t len;
-  char *k;
   long r;
-  if (!*user)
-    return 0;
-  k = user_key(s, user, &len);
-  if (!k)
-    return WSP_ERR_NOMEM;
+  if (!*user || user_key(user, k, &len) != 0)
+    return 0; /* no such user can be connected */
   r = wsp_pubsub_publish(s->users, k, len, user_one, e);
-  wsp__free(&s->mem, k);
   return r < 0 ? r : e->n;
 }
 
@@ -820,6 +819,8 @@ int wsp_push_client(struct wsp_client *cl, const void *data, size_t len) {
 
 long wsp_push_user(struct wsp_server *s, const char *user, const void *data,
                    size_t len) {
+  if (!user)
+    return WSP_ERR_INVAL;
   return wsp_push_users(s, &user, 1, data, len);
 }
 
@@ -864,7 +865,7 @@ long wsp_push_broadcast(struct wsp_server *s, const void *data, size_t len) {
 long wsp_push_disconnect_user(struct wsp_server *s, const char *user,
                               int code, const char *reason) {
   struct each_user e;
-  if (!s || !user)
+  if (!s || !user || code < 3000 || code > 4999)
     return WSP_ERR_INVAL;
   memset(&e, 0, sizeof(e));
   e.op = OP_DISCONNECT;

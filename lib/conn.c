@@ -902,6 +902,8 @@ int wsp_frame_new(struct wsp_frame **pf, const struct wsp_mem *mem,
   struct wsp_frame *f;
   size_t hlen = len < 126 ? 2 : len <= 0xffff ? 4 : 10, i;
   uint8_t *p;
+  if (pf)
+    *pf = NULL;
   if (!pf || (len && !data) ||
       (opcode != WSP_OP_TEXT && opcode != WSP_OP_BINARY &&
        opcode != WSP_OP_PING && opcode != WSP_OP_PONG) ||

@@ -386,8 +386,12 @@ int wsp_pubsub_subscribe(struct wsp_pubsub *ps, const char *p, size_t len,
     uint32_t cap = c->cap ? c->cap * 2 : 2;
     void **s = wsp__realloc(&ps->mem, c->subs, cap * sizeof(*s));
     if (!s) {
-      if (c->live == 0 && !ps->walking)
-        chan_unlink(ps, c);
+      if (c->live == 0) {
+        if (ps->walking)
+          mark_dirty(ps, c); /* the sweep drops it */
+        else
+          chan_unlink(ps, c);
+      }
       return WSP_ERR_NOMEM;
     }
     c->subs = s;

@@ -27,6 +27,10 @@ static void call_done(struct wsp_corr *corr, uint32_t id, int status,
   uint32_t cmd_id = pc->cmd_id;
   (void)corr;
   forget_call(cl, id);
+  if (pc->kind == PENDING_SUB)
+    cl->nsubwait--;
+  else
+    cl->nrpc--;
   if (pc->kind == PENDING_SUB) {
     if (!cl->gone && status != WSP_ERR_CANCELLED && status != WSP_ERR_CLOSED)
       wsp__ch_sub_done(pc, status, status == STATUS_SUB_ANSWER ? data : NULL);
@@ -99,6 +103,10 @@ int wsp__pending_start(struct wsp_client *cl, uint32_t cmd_id, int kind,
     return WSP_ERR_NOMEM;
   }
   cl->calls[cl->ncalls++] = *id;
+  if (kind == PENDING_SUB)
+    cl->nsubwait++;
+  else
+    cl->nrpc++;
   *pp = pc;
   return 0;
 }
@@ -114,7 +122,7 @@ void wsp__rpc_dispatch(struct wsp_client *cl, uint32_t cmd_id,
     wsp__cf_error_reply(cl, cmd_id, 104, "method not found", 0);
     return;
   }
-  if (cl->ncalls >= s->limits[WSP_SERVER_MAX_PENDING_RPC]) {
+  if (cl->nrpc >= s->limits[WSP_SERVER_MAX_PENDING_RPC]) {
     s->stats.errors_limit++;
     wsp__cf_error_reply(cl, cmd_id, 111, "too many requests", 1);
     return;

@@ -338,6 +338,8 @@ int wsp_server_set_limit(struct wsp_server *s, int limit, uint64_t value) {
        limit == WSP_SERVER_MAX_CONNECTIONS) &&
       (value == 0 || value > SIZE_MAX / 2))
     return WSP_ERR_INVAL;
+  if (limit == WSP_SERVER_MAX_CHANNEL_LEN && (value == 0 || value > 1023))
+    return WSP_ERR_INVAL; /* channel names are decoded on the stack */
   s->limits[limit] = value;
   return 0;
 }
@@ -583,7 +585,7 @@ const char *wsp_client_user(const struct wsp_client *cl) {
 
 int wsp_client_set_user(struct wsp_client *cl, const char *user) {
   char *u;
-  if (!cl || !user)
+  if (!cl || !user || strlen(user) > 255)
     return WSP_ERR_INVAL;
   u = wsp__strndup(&cl->srv->mem, user, strlen(user));
   if (!u)

@@ -99,6 +99,7 @@ struct wsp_client {
   uint64_t stale_due, ping_due, pong_due;
   uint32_t *calls; /* ids of this client's pending requests */
   uint32_t ncalls, capcalls;
+  uint32_t nrpc, nsubwait; /* of those: calls, and subscribes waiting */
   struct wsp__csub **subs;
   uint32_t nsubs, capsubs;
   struct wsp__jbuf batch; /* lines for the frame being built */

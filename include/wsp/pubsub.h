@@ -49,8 +49,10 @@ WSP_API int wsp_pubsub_is_subscribed(const struct wsp_pubsub *ps,
  * subscribed through two matching patterns gets two calls); pattern is
  * the subscription's pattern (== channel for exact ones), valid during the
  * call. deliver may subscribe and unsubscribe anyone, also to this
- * channel: subscriptions removed during the walk are skipped, those added
- * wait for the next publication. Returns the number of deliveries, or a
+ * channel: subscriptions removed during the walk are skipped; one added
+ * to a pattern the walk has already passed waits for the next
+ * publication, one added to a pattern not yet reached may get this one.
+ * Returns the number of deliveries, or a
  * negative WSP_ERR_* (WSP_ERR_INVAL for a wildcard channel name).
  */
 WSP_API long wsp_pubsub_publish(struct wsp_pubsub *ps, const char *channel,
