@@ -3,11 +3,13 @@
 #define WSP_H
 
 #include "wsp/common.h"
+#include "wsp/auth.h"
 #include "wsp/conn.h"
 #include "wsp/corr.h"
 #include "wsp/pubsub.h"
 #include "wsp/push.h"
 #include "wsp/rpc.h"
 #include "wsp/server.h"
+#include "wsp/session.h"
 
 #endif /* WSP_H */
