@@ -186,6 +186,61 @@ static int make_client_id(char out[37]) {
   return 0;
 }
 
+/* ,"expires":true,"ttl":N when the credentials expire. */
+static void put_expiry(const struct wsp_client *cl, struct wsp__jbuf *jb,
+                       uint64_t now) {
+  if (!cl->expires_at)
+    return;
+  wsp__jbuf_raw(jb, ",\"expires\":true,\"ttl\":", 22);
+  wsp__jbuf_u64(jb, cl->expires_at > now ? (cl->expires_at - now + 999) / 1000
+                                         : 0);
+}
+
+static int do_refresh(struct wsp_client *cl, uint32_t id,
+                      const struct wsp__json_val *req) {
+  struct wsp_server *s = cl->srv;
+  struct wsp__json_val tv;
+  struct wsp_str tok = {"", 0};
+  char *token = NULL;
+  size_t tlen = 0;
+  struct wsp__jbuf *jb;
+  int rv;
+  if (!s->cb.on_refresh) {
+    wsp__cf_error_reply(cl, id, 108, NULL, 0);
+    return 0;
+  }
+  if (wsp__json_find(req->ptr, req->len, "token", &tv) == 1 &&
+      tv.type == WSP__JSON_STRING) {
+    token = wsp__malloc(&s->mem, tv.len);
+    if (!token) {
+      wsp__cf_error_reply(cl, id, 100, NULL, 1);
+      return 0;
+    }
+    wsp__json_string_decode(&tv, token, tv.len, &tlen);
+    tok.ptr = token;
+    tok.len = tlen;
+  }
+  rv = s->cb.on_refresh(cl, &tok, s->user_data);
+  wsp__free(&s->mem, token);
+  if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN || cl->free_pending)
+    return -1;
+  if (rv != 0) {
+    wsp__cf_error_reply(cl, id, rv > 0 ? (uint32_t)rv : 100, NULL, rv < 0);
+    return 0;
+  }
+  jb = wsp__cf_line_begin(cl);
+  wsp__jbuf_raw(jb, "{\"id\":", 6);
+  wsp__jbuf_u64(jb, id);
+  wsp__jbuf_raw(jb, ",\"refresh\":{\"client\":\"", 22);
+  wsp__jbuf_raw(jb, cl->id, strlen(cl->id));
+  wsp__jbuf_raw(jb, "\",\"version\":\"" WSP_VERSION_STRING "\"",
+                13 + sizeof(WSP_VERSION_STRING));
+  put_expiry(cl, jb, wsp__server_now(s));
+  wsp__jbuf_raw(jb, "}}", 2);
+  wsp__cf_line_end(cl);
+  return 0;
+}
+
 static int do_connect(struct wsp_client *cl, uint32_t id,
                       const struct wsp__json_val *req) {
   struct wsp_server *s = cl->srv;
@@ -255,6 +310,7 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
   wsp__jbuf_raw(jb, cl->id, 36);
   wsp__jbuf_raw(jb, "\",\"version\":\"" WSP_VERSION_STRING "\"",
                 13 + sizeof(WSP_VERSION_STRING));
+  put_expiry(cl, jb, now);
   if (interval) {
     wsp__jbuf_raw(jb, ",\"ping\":", 8);
     wsp__jbuf_u64(jb, (interval + 999) / 1000);
@@ -341,6 +397,8 @@ static int do_line(struct wsp_client *cl, const char *line, size_t len) {
   }
   case CMD_PING:
     return bad_request(cl); /* heartbeats are server-initiated */
+  case CMD_REFRESH:
+    return do_refresh(cl, (uint32_t)id, &req);
   case CMD_SUBSCRIBE:
   case CMD_UNSUBSCRIBE:
   case CMD_PUBLISH:
@@ -390,7 +448,9 @@ static void cf_tick(struct wsp_client *cl, uint64_t now, void *codec_data) {
   (void)codec_data;
   if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
     return;
-  if (now >= cl->stale_due) {
+  if (now >= cl->expire_due) {
+    wsp__cf_close(cl, 3005, "expired");
+  } else if (now >= cl->stale_due) {
     wsp__cf_close(cl, 3502, "stale");
   } else if (now >= cl->pong_due) {
     wsp__cf_close(cl, 3012, "no pong");
@@ -419,6 +479,8 @@ static uint64_t cf_next_deadline(const struct wsp_client *cl,
                                  void *codec_data) {
   uint64_t d = cl->stale_due;
   (void)codec_data;
+  if (cl->expire_due < d)
+    d = cl->expire_due;
   if (cl->ping_due < d)
     d = cl->ping_due;
   if (cl->pong_due < d)

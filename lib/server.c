@@ -21,6 +21,7 @@ static const uint64_t limit_defaults[WSP_SERVER_LIMIT__COUNT] = {
     [WSP_SERVER_HANDSHAKE_TIMEOUT] = 10000,
     [WSP_SERVER_MAX_SUBSCRIPTIONS] = 128,
     [WSP_SERVER_MAX_CHANNEL_LEN] = 255,
+    [WSP_SERVER_REFRESH_GRACE] = 25000,
 };
 
 uint64_t wsp__server_now(const struct wsp_server *srv) {
@@ -129,6 +130,7 @@ static void client_gone(struct wsp_client *cl, int code) {
   cl->depth--;
   cl->connected = 0;
   cl->stale_due = cl->ping_due = cl->pong_due = WSP_NO_DEADLINE;
+  cl->expire_due = WSP_NO_DEADLINE;
   wsp__rpc_client_gone(cl);
   if (!cl->opened)
     return; /* an HTTP exchange only: never a WebSocket */
@@ -480,6 +482,7 @@ int wsp_server_accept(struct wsp_server *s, void *io_data,
   cl->io_data = io_data;
   cl->heap_idx = SIZE_MAX;
   cl->stale_due = cl->ping_due = cl->pong_due = WSP_NO_DEADLINE;
+  cl->expire_due = WSP_NO_DEADLINE;
   wsp__jbuf_init(&cl->batch, &s->mem);
   rv = wsp_conn_new(&cl->conn, WSP_ROLE_SERVER, &conn_callbacks, &s->mem,
                     wsp__server_now(s), cl);
@@ -596,6 +599,18 @@ int wsp_client_set_user(struct wsp_client *cl, const char *user) {
   }
   wsp__free(&cl->srv->mem, cl->user);
   cl->user = u;
+  return 0;
+}
+
+int wsp_client_set_expiry(struct wsp_client *cl, uint64_t expires_at) {
+  if (!cl)
+    return WSP_ERR_INVAL;
+  cl->expires_at = expires_at;
+  cl->expire_due = expires_at
+                       ? expires_at + cl->srv->limits[WSP_SERVER_REFRESH_GRACE]
+                       : WSP_NO_DEADLINE;
+  if (!cl->depth)
+    wsp__client_touch(cl);
   return 0;
 }
 

@@ -97,6 +97,7 @@ struct wsp_client {
   size_t heap_idx; /* SIZE_MAX when not in the heap */
   uint64_t due;
   uint64_t stale_due, ping_due, pong_due;
+  uint64_t expires_at, expire_due; /* credentials; 3005 at expire_due */
   uint32_t *calls; /* ids of this client's pending requests */
   uint32_t ncalls, capcalls;
   uint32_t nrpc, nsubwait; /* of those: calls, and subscribes waiting */

@@ -597,6 +597,88 @@ static void test_server_custom_codec(void **state) {
   h_free(&h);
 }
 
+static int on_connect_expiring(struct wsp_client *cl,
+                               const struct wsp_connect_info *ci, void *ud) {
+  (void)ud;
+  if (ci->token.len == 7 && memcmp(ci->token.ptr, "invalid", 7) == 0) {
+    wsp_client_disconnect(cl, 3500, "invalid token");
+    return 0;
+  }
+  if (ci->token.len == 7 && memcmp(ci->token.ptr, "expired", 7) == 0)
+    return 109;
+  wsp_client_set_expiry(cl, 60000);
+  return 0;
+}
+
+static int on_refresh(struct wsp_client *cl, const struct wsp_str *token,
+                      void *ud) {
+  (void)ud;
+  if (token->len == 7 && memcmp(token->ptr, "expired", 7) == 0)
+    return 109;
+  wsp_client_set_expiry(cl, 120000);
+  return 0;
+}
+
+static void h_open_cb(struct h *h, int (*conn_cb)(struct wsp_client *,
+                                                 const struct wsp_connect_info *,
+                                                 void *),
+                      int (*refresh_cb)(struct wsp_client *,
+                                        const struct wsp_str *, void *)) {
+  struct wsp_server_callbacks scb;
+  struct wsp_conn_callbacks ccb;
+  memset(h, 0, sizeof(*h));
+  H = h;
+  memset(&scb, 0, sizeof(scb));
+  scb.on_disconnect = on_disconnect;
+  scb.on_connect = conn_cb;
+  scb.on_refresh = refresh_cb;
+  assert_int_equal(wsp_server_new(&h->srv, &scb, NULL, 0, h), 0);
+  assert_int_equal(wsp_server_accept(h->srv, h, &h->sc), 0);
+  memset(&ccb, 0, sizeof(ccb));
+  ccb.on_message = cli_msg;
+  ccb.on_close = cli_close;
+  assert_int_equal(wsp_conn_new(&h->cc, WSP_ROLE_CLIENT, &ccb, NULL, 0, h), 0);
+  assert_int_equal(
+      wsp_conn_client_start(h->cc, "t", "/connection/websocket", NULL), 0);
+  pump(h);
+}
+
+/* Credentials that expire: expires/ttl in the results, refresh, 3005. */
+static void test_server_expiry_and_refresh(void **state) {
+  struct h h;
+  (void)state;
+  h_open_cb(&h, on_connect_expiring, on_refresh);
+  h_send(&h, "{\"connect\":{\"token\":\"t\"},\"id\":1}");
+  assert_non_null(strstr(h.lines[0], "\"expires\":true,\"ttl\":60,"));
+  h_send(&h, "{\"refresh\":{\"token\":\"expired\"},\"id\":2}");
+  assert_non_null(strstr(h.lines[1], "{\"id\":2,\"error\":{\"code\":109"));
+  h_send(&h, "{\"refresh\":{\"token\":\"new\"},\"id\":3}");
+  assert_non_null(strstr(h.lines[2], "{\"id\":3,\"refresh\":{\"client\":"));
+  assert_non_null(strstr(h.lines[2], "\"expires\":true,\"ttl\":120}}"));
+  /* not refreshed again: closed 3005 once the grace has passed */
+  wsp_server_set_limit(h.srv, WSP_SERVER_PING_INTERVAL, 0);
+  wsp_server_tick(h.srv, 120000 + 25000 - 1);
+  pump(&h);
+  assert_int_equal(h.close_code, 0);
+  wsp_server_tick(h.srv, 120000 + 25000 + 30000);
+  pump(&h);
+  assert_int_equal(h.close_code, 3005);
+  h_free(&h);
+
+  h_open_cb(&h, on_connect_expiring, NULL);
+  h_send(&h, "{\"connect\":{\"token\":\"expired\"},\"id\":1}");
+  assert_non_null(strstr(h.lines[0], "{\"id\":1,\"error\":{\"code\":109"));
+  h_send(&h, "{\"connect\":{\"token\":\"invalid\"},\"id\":2}");
+  assert_int_equal(h.close_code, 3500);
+  h_free(&h);
+
+  h_open(&h, "/connection/websocket", 0);
+  h_connect(&h);
+  h_send(&h, "{\"refresh\":{\"token\":\"x\"},\"id\":2}");
+  assert_non_null(strstr(h.lines[1], "{\"id\":2,\"error\":{\"code\":108"));
+  h_free(&h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_server_batch_in_order),
@@ -613,6 +695,7 @@ int main(void) {
       cmocka_unit_test(test_server_callbacks_reentry),
       cmocka_unit_test(test_server_no_disconnect_without_open),
       cmocka_unit_test(test_server_custom_codec),
+      cmocka_unit_test(test_server_expiry_and_refresh),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

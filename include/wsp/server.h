@@ -36,6 +36,7 @@ enum wsp_server_limit {
   WSP_SERVER_HANDSHAKE_TIMEOUT,/* ms for the HTTP upgrade; 10000 */
   WSP_SERVER_MAX_SUBSCRIPTIONS,/* channels per connection; 128 (106) */
   WSP_SERVER_MAX_CHANNEL_LEN,  /* bytes in a channel name; 255 (107) */
+  WSP_SERVER_REFRESH_GRACE,    /* ms after expiry before 3005; 25000 */
   WSP_SERVER_LIMIT__COUNT
 };
 
@@ -97,6 +98,13 @@ struct wsp_server_callbacks {
    * channel flags hold WSP_CHANNEL_PUBLISH. */
   int (*on_publish)(struct wsp_client *client, const struct wsp_str *channel,
                     const uint8_t *data, size_t len, void *user_data);
+  /* A refresh command carrying a new connection token (decoded). Verify
+   * it, call wsp_client_set_expiry() with the new expiry and return 0;
+   * or return an error code (109 token expired makes SDKs fetch another
+   * token), or close with wsp_client_disconnect(client, 3500, ...) for
+   * an invalid one. Without this callback refresh is answered 108. */
+  int (*on_refresh)(struct wsp_client *client, const struct wsp_str *token,
+                    void *user_data);
   /* Output appeared on a connection whose queue was empty. */
   void (*on_want_write)(struct wsp_client *client, void *user_data);
   /* Optional millisecond clock for events outside wsp_server_tick(). */
@@ -205,6 +213,13 @@ WSP_API const char *wsp_client_id(const struct wsp_client *client);
 /* The user id ("" when anonymous). */
 WSP_API const char *wsp_client_user(const struct wsp_client *client);
 WSP_API int wsp_client_set_user(struct wsp_client *client, const char *user);
+/* When the client's credentials expire (ms on the server's clock; 0 for
+ * never), typically the token's exp, set in on_connect or on_refresh. The
+ * connect and refresh results then carry expires and ttl; without a
+ * refresh by expiry + WSP_SERVER_REFRESH_GRACE the connection is closed
+ * with 3005. */
+WSP_API int wsp_client_set_expiry(struct wsp_client *client,
+                                  uint64_t expires_at);
 WSP_API struct wsp_conn *wsp_client_conn(const struct wsp_client *client);
 
 /* In on_request: answer with a plain HTTP response. */
