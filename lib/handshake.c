@@ -10,6 +10,7 @@
 #include <nettle/base64.h>
 
 #include "conn_private.h"
+#include "wsp/auth.h"
 
 enum { DECIDE_NONE, DECIDE_ACCEPT, DECIDE_RESPOND, DECIDE_DEFER };
 
@@ -738,40 +739,5 @@ int wsp_request_protocol(const struct wsp_request *req, size_t nth,
 
 int wsp_request_cookie(const struct wsp_request *req, const char *name,
                        struct wsp_str *value) {
-  size_t i, nl;
-  if (!req || !name)
-    return 0;
-  nl = strlen(name);
-  for (i = 0; i < req->nheaders; i++) {
-    const char *s, *e;
-    if (!wsp__str_ieq(req->headers[i].name, "Cookie"))
-      continue;
-    s = req->headers[i].value.ptr;
-    e = s + req->headers[i].value.len;
-    while (s < e) {
-      const char *semi = memchr(s, ';', (size_t)(e - s)), *eq, *ve;
-      if (!semi)
-        semi = e;
-      while (s < semi && (*s == ' ' || *s == '\t'))
-        s++;
-      eq = memchr(s, '=', (size_t)(semi - s));
-      if (eq && (size_t)(eq - s) == nl && memcmp(s, name, nl) == 0) {
-        const char *v = eq + 1;
-        ve = semi;
-        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-          ve--;
-        if (ve - v >= 2 && *v == '"' && ve[-1] == '"') {
-          v++;
-          ve--;
-        }
-        if (value) {
-          value->ptr = v;
-          value->len = (size_t)(ve - v);
-        }
-        return 1;
-      }
-      s = semi + 1;
-    }
-  }
-  return 0;
+  return wsp_request_cookie_nth(req, name, 0, value);
 }
