@@ -62,6 +62,7 @@ bench: all
 	$(BUILD)/bench/bench-echo
 	$(BUILD)/bench/bench-json
 	$(BUILD)/bench/bench-corr
+	$(BUILD)/bench/bench-evlog
 	bench/run-rpc.sh $(BUILD) --connections 10 --inflight 8 --seconds 3
 
 clean:

@@ -9,7 +9,7 @@ set -u
 build=${1:?usage: fuzz/run.sh BUILD_DIR [SECONDS]}
 seconds=${2:-30}
 here=$(cd "$(dirname "$0")" && pwd)
-targets="fuzz_handshake fuzz_frames fuzz_client fuzz_json fuzz_protocol"
+targets="fuzz_handshake fuzz_frames fuzz_client fuzz_json fuzz_protocol fuzz_evlog_file"
 
 case "$seconds" in
   ''|*[!0-9]*) echo "fuzz/run.sh: SECONDS must be a whole number" >&2; exit 2 ;;
@@ -17,6 +17,14 @@ esac
 
 artifacts="$build/fuzz-artifacts"
 mkdir -p "$artifacts" || exit 2
+
+# fuzz_evlog_file writes segment files and fsyncs them for every input:
+# give it a scratch directory, on tmpfs when there is one, removed at exit.
+scratch_parent=/dev/shm
+[ -d "$scratch_parent" ] && [ -w "$scratch_parent" ] || scratch_parent=${TMPDIR:-/tmp}
+scratch=$(mktemp -d "$scratch_parent/wsp-fuzz.XXXXXX") || exit 2
+trap 'rm -rf "$scratch"' EXIT
+trap 'exit 130' INT TERM
 fail=0
 for t in $targets; do
   bin="$build/fuzz/$t"
@@ -35,6 +43,7 @@ for t in $targets; do
   log="$build/fuzz-$t.log"
   echo "fuzz/run.sh: $t for ${seconds}s (log: $log)"
   # -timeout: one input taking over 10 s is a hang, and a failure.
+  TMPDIR="$scratch" \
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
   UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
   "$bin" $dict -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \

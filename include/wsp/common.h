@@ -37,7 +37,7 @@ WSP_API const char *wsp_version_string(void);
 /*
  * Every failing call returns one of these negative codes. Ranges:
  * -1..-99 general, -100..-199 connection and handshake, -200..-299 wire
- * protocol and JSON.
+ * protocol and JSON, -400..-499 event log and its storage.
  * X(name, value, fatal, message)
  */
 #define WSP_ERRNO_MAP(X)                                                       \
@@ -57,7 +57,12 @@ WSP_API const char *wsp_version_string(void);
   X(TOO_BIG, -104, 1, "message too big")                                      \
   X(TIMEOUT, -105, 1, "timed out")                                             \
   X(BAD_UTF8, -106, 1, "invalid UTF-8 in a text message")                     \
-  X(JSON, -200, 0, "malformed JSON")
+  X(JSON, -200, 0, "malformed JSON")                                           \
+  X(IO, -400, 1, "I/O error")                                                  \
+  X(NOSPACE, -401, 0, "no space left on the device")                           \
+  X(EPOCH, -402, 0, "stream epoch does not match")                             \
+  X(CORRUPT, -403, 0, "stored data is corrupt")                                \
+  X(EXPIRED, -404, 0, "requested history is no longer kept")
 
 enum wsp_error {
 #define WSP__ERR_ENUM(name, value, fatal, msg) WSP_ERR_##name = value,
