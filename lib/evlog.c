@@ -1,6 +1,8 @@
 /*
  * The event log (wsp_evlog): streams by name, offsets, epochs, retention,
- * reads, recovery and snapshots over a store, plus the memory store.
+ * the life cycle and writing over a store. Reads, recovery and snapshots
+ * are in evlog_read.c, the memory store in evlog_mem.c, the file store in
+ * evlog_file.c and its companions.
  *
  * The log owns the authoritative position of every stream (first, top,
  * bytes, epoch) and decides retention; a store only keeps events and
@@ -12,60 +14,11 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "internal.h"
-#include "wsp/evlog.h"
+#include "evlog_private.h"
 
 #define NO_POS SIZE_MAX
 /* Retry delay when a store could not tell an event's time. */
 #define RETRY_MS 1000
-
-struct stream {
-  struct stream *hnext;
-  uint64_t hash;
-  char *name;
-  size_t len;
-  void *sh; /* the store's handle */
-  char epoch[WSP_EVLOG_EPOCH_MAX + 1];
-  uint64_t first, top, bytes;
-  uint64_t last_time;   /* newest event's time (times never go back) */
-  uint64_t head_time;   /* time of event `first`, when head_known */
-  uint64_t empty_since; /* when the last event went, for meta_ttl */
-  int head_known;
-  struct wsp_evlog_retention *own; /* NULL: the log's default */
-  size_t hpos;                     /* index in the heap, or NO_POS */
-  uint64_t deadline;
-};
-
-/* An event copied for wsp_evlog_recover(): spans are arena offsets. */
-struct cev {
-  uint64_t offset, time;
-  size_t data, len, info, ilen;
-};
-
-struct wsp_evlog {
-  struct wsp_mem mem;
-  struct wsp_evlog_store *st;
-  struct wsp_evlog_retention def;
-  void (*retention_for)(const char *stream, size_t len,
-                        struct wsp_evlog_retention *r, void *user_data);
-  void *user_data;
-  struct stream **tab;
-  size_t tcap, count;
-  uint64_t seed;
-  struct stream **heap;
-  size_t nheap, heap_cap;
-  uint64_t now; /* the latest time seen */
-  unsigned depth;
-  int free_pending;
-  struct wsp_evlog_stats stats;
-  /* wsp_evlog_recover() copies events here before delivering any */
-  uint8_t *arena;
-  size_t arena_len, arena_cap;
-  struct cev *cevs;
-  size_t ncev, cev_cap;
-};
-
-static void evlog_destroy(struct wsp_evlog *ev);
 
 /* ---- Helpers ---------------------------------------------------------- */
 
@@ -100,42 +53,9 @@ static int new_epoch(char out[WSP_EVLOG_EPOCH_MAX + 1]) {
   return 0;
 }
 
-static int epoch_matches(const struct stream *s, const char *epoch) {
-  return !epoch || !*epoch || strcmp(epoch, s->epoch) == 0;
-}
-
 static const struct wsp_evlog_retention *ret_of(const struct wsp_evlog *ev,
                                                 const struct stream *s) {
   return s->own ? s->own : &ev->def;
-}
-
-static uint64_t event_size(size_t len, size_t ilen) {
-  return (uint64_t)len + ilen + WSP_EVLOG_EVENT_OVERHEAD;
-}
-
-static void fill_pos(const struct stream *s, struct wsp_evlog_position *pos) {
-  if (!pos)
-    return;
-  pos->offset = s->top;
-  pos->first = s->first;
-  memcpy(pos->epoch, s->epoch, sizeof(pos->epoch));
-}
-
-static int valid_name(const char *name, size_t len) {
-  return name && len > 0 && len <= WSP_EVLOG_NAME_MAX;
-}
-
-/* Every public entry that may run callbacks or change state goes through
- * enter()/leave(): inside a callback the log refuses, and a free asked
- * for from a callback happens when the outermost call returns. */
-static int busy(const struct wsp_evlog *ev) {
-  return ev->depth > 0 || ev->free_pending;
-}
-
-static long leave(struct wsp_evlog *ev, long rc) {
-  if (ev->depth == 0 && ev->free_pending)
-    evlog_destroy(ev);
-  return rc;
 }
 
 /* ---- Heap of deadlines ------------------------------------------------ */
@@ -326,8 +246,8 @@ static int stream_drop(struct wsp_evlog *ev, struct stream *s) {
   return rc;
 }
 
-static int stream_get(struct wsp_evlog *ev, const char *name, size_t len,
-                      uint64_t now, struct stream **out) {
+int wsp__evlog_stream_get(struct wsp_evlog *ev, const char *name, size_t len,
+                          uint64_t now, struct stream **out) {
   struct stream *s = find(ev, name, len);
   int rc;
   if (s) {
@@ -406,300 +326,6 @@ static int apply_retention(struct wsp_evlog *ev, struct stream *s,
   return rc;
 }
 
-/* ---- Memory store ----------------------------------------------------- */
-
-struct mev {
-  uint64_t time;
-  uint32_t len, ilen;
-  uint8_t b[];
-};
-
-struct mstream {
-  struct mstream *prev, *next; /* every stream, for close */
-  struct mev **ring;           /* power-of-two capacity */
-  size_t cap, head, n;
-  uint64_t base;    /* offset of ring[head] */
-  struct mev *snap; /* time: snapshot time; b: state */
-  uint64_t snap_off;
-  size_t snap_len;
-};
-
-struct mstore {
-  struct wsp_evlog_store base;
-  struct wsp_mem mem;
-  struct mstream *streams;
-};
-
-static struct mev *mat(const struct mstream *m, uint64_t offset) {
-  return m->ring[(m->head + (size_t)(offset - m->base)) & (m->cap - 1)];
-}
-
-static int mem_load(struct wsp_evlog_store *st, uint64_t now,
-                    int (*found)(const struct wsp_evlog_stream_info *info,
-                                 void *stream, void *ctx),
-                    void *ctx) {
-  WSP__UNUSED(st);
-  WSP__UNUSED(now);
-  WSP__UNUSED(found);
-  WSP__UNUSED(ctx);
-  return 0;
-}
-
-static int mem_create(struct wsp_evlog_store *st, const char *name, size_t len,
-                      const char *epoch, uint64_t now, void **pstream) {
-  struct mstore *ms = (struct mstore *)st;
-  struct mstream *m = wsp__malloc(&ms->mem, sizeof(*m));
-  WSP__UNUSED(name);
-  WSP__UNUSED(len);
-  WSP__UNUSED(epoch);
-  WSP__UNUSED(now);
-  if (!m)
-    return WSP_ERR_NOMEM;
-  memset(m, 0, sizeof(*m));
-  m->base = 1;
-  m->next = ms->streams;
-  if (ms->streams)
-    ms->streams->prev = m;
-  ms->streams = m;
-  *pstream = m;
-  return 0;
-}
-
-static int mem_resize(struct mstore *ms, struct mstream *m, size_t cap) {
-  struct mev **ring = wsp__malloc(&ms->mem, cap * sizeof(*ring));
-  size_t i;
-  if (!ring)
-    return WSP_ERR_NOMEM;
-  for (i = 0; i < m->n; i++)
-    ring[i] = m->ring[(m->head + i) & (m->cap - 1)];
-  wsp__free(&ms->mem, m->ring);
-  m->ring = ring;
-  m->cap = cap;
-  m->head = 0;
-  return 0;
-}
-
-static int mem_append(struct wsp_evlog_store *st, void *stream,
-                      const struct wsp_evlog_event *e) {
-  struct mstore *ms = (struct mstore *)st;
-  struct mstream *m = stream;
-  struct mev *x;
-  if (m->n == m->cap && mem_resize(ms, m, m->cap ? m->cap * 2 : 8) != 0)
-    return WSP_ERR_NOMEM;
-  x = wsp__malloc(&ms->mem, sizeof(*x) + e->data.len + e->info.len);
-  if (!x)
-    return WSP_ERR_NOMEM;
-  x->time = e->time;
-  x->len = (uint32_t)e->data.len;
-  x->ilen = (uint32_t)e->info.len;
-  if (e->data.len)
-    memcpy(x->b, e->data.ptr, e->data.len);
-  if (e->info.len)
-    memcpy(x->b + e->data.len, e->info.ptr, e->info.len);
-  if (m->n == 0)
-    m->base = e->offset;
-  m->ring[(m->head + m->n) & (m->cap - 1)] = x;
-  m->n++;
-  return 0;
-}
-
-static int mem_read(struct wsp_evlog_store *st, void *stream, uint64_t from,
-                    uint64_t to, int reverse,
-                    int (*cb)(const struct wsp_evlog_event *e, void *ctx),
-                    void *ctx) {
-  struct mstream *m = stream;
-  uint64_t i, n = to - from + 1;
-  WSP__UNUSED(st);
-  if (from < m->base || to >= m->base + m->n)
-    return WSP_ERR_NOT_FOUND;
-  for (i = 0; i < n; i++) {
-    uint64_t off = reverse ? to - i : from + i;
-    const struct mev *x = mat(m, off);
-    struct wsp_evlog_event e;
-    e.offset = off;
-    e.time = x->time;
-    e.data.ptr = (const char *)x->b;
-    e.data.len = x->len;
-    e.info.ptr = (const char *)x->b + x->len;
-    e.info.len = x->ilen;
-    if (cb(&e, ctx) != 0)
-      break;
-  }
-  return 0;
-}
-
-static int mem_head(struct wsp_evlog_store *st, void *stream, uint64_t offset,
-                    uint64_t *time, uint64_t *size) {
-  struct mstream *m = stream;
-  const struct mev *x;
-  WSP__UNUSED(st);
-  if (offset < m->base || offset >= m->base + m->n)
-    return WSP_ERR_NOT_FOUND;
-  x = mat(m, offset);
-  *time = x->time;
-  *size = event_size(x->len, x->ilen);
-  return 0;
-}
-
-static int mem_trim(struct wsp_evlog_store *st, void *stream, uint64_t first,
-                    uint64_t now) {
-  struct mstore *ms = (struct mstore *)st;
-  struct mstream *m = stream;
-  WSP__UNUSED(now);
-  while (m->n && m->base < first) {
-    wsp__free(&ms->mem, m->ring[m->head]);
-    m->head = (m->head + 1) & (m->cap - 1);
-    m->base++;
-    m->n--;
-  }
-  if (!m->n)
-    m->base = first;
-  /* Give memory back when a stream shrinks a lot; failing is harmless. */
-  if (m->cap > 8 && m->n < m->cap / 4)
-    (void)mem_resize(ms, m, m->cap / 2);
-  return 0;
-}
-
-static int mem_set_epoch(struct wsp_evlog_store *st, void *stream,
-                         const char *epoch) {
-  WSP__UNUSED(st);
-  WSP__UNUSED(stream);
-  WSP__UNUSED(epoch);
-  return 0;
-}
-
-static void mem_clear(struct mstore *ms, struct mstream *m) {
-  while (m->n) {
-    wsp__free(&ms->mem, m->ring[m->head]);
-    m->head = (m->head + 1) & (m->cap - 1);
-    m->n--;
-  }
-  wsp__free(&ms->mem, m->ring);
-  wsp__free(&ms->mem, m->snap);
-  m->ring = NULL;
-  m->snap = NULL;
-  m->cap = m->head = 0;
-}
-
-static int mem_reset(struct wsp_evlog_store *st, void *stream,
-                     const char *epoch, uint64_t now) {
-  struct mstream *m = stream;
-  WSP__UNUSED(epoch);
-  WSP__UNUSED(now);
-  mem_clear((struct mstore *)st, m);
-  m->base = 1;
-  return 0;
-}
-
-static int mem_remove(struct wsp_evlog_store *st, void *stream) {
-  struct mstore *ms = (struct mstore *)st;
-  struct mstream *m = stream;
-  if (m->prev)
-    m->prev->next = m->next;
-  else
-    ms->streams = m->next;
-  if (m->next)
-    m->next->prev = m->prev;
-  mem_clear(ms, m);
-  wsp__free(&ms->mem, m);
-  return 0;
-}
-
-static int mem_snapshot_put(struct wsp_evlog_store *st, void *stream,
-                            const struct wsp_evlog_snapshot *snap) {
-  struct mstore *ms = (struct mstore *)st;
-  struct mstream *m = stream;
-  struct mev *x = wsp__malloc(&ms->mem, sizeof(*x) + snap->state.len);
-  if (!x)
-    return WSP_ERR_NOMEM;
-  x->time = snap->time;
-  if (snap->state.len)
-    memcpy(x->b, snap->state.ptr, snap->state.len);
-  wsp__free(&ms->mem, m->snap);
-  m->snap = x;
-  m->snap_off = snap->offset;
-  m->snap_len = snap->state.len;
-  return 0;
-}
-
-static int mem_snapshot_get(struct wsp_evlog_store *st, void *stream,
-                            int (*cb)(const struct wsp_evlog_snapshot *snap,
-                                      void *ctx),
-                            void *ctx) {
-  struct mstream *m = stream;
-  struct wsp_evlog_snapshot snap;
-  WSP__UNUSED(st);
-  if (!m->snap)
-    return WSP_ERR_NOT_FOUND;
-  snap.offset = m->snap_off;
-  snap.time = m->snap->time;
-  snap.state.ptr = (const char *)m->snap->b;
-  snap.state.len = m->snap_len;
-  (void)cb(&snap, ctx);
-  return 0;
-}
-
-static int mem_tick(struct wsp_evlog_store *st, uint64_t now) {
-  WSP__UNUSED(st);
-  WSP__UNUSED(now);
-  return 0;
-}
-
-static uint64_t mem_next_deadline(const struct wsp_evlog_store *st) {
-  WSP__UNUSED(st);
-  return WSP_NO_DEADLINE;
-}
-
-static int mem_sync(struct wsp_evlog_store *st) {
-  WSP__UNUSED(st);
-  return 0;
-}
-
-static void mem_stats(const struct wsp_evlog_store *st,
-                      struct wsp_evlog_stats *out) {
-  WSP__UNUSED(st);
-  WSP__UNUSED(out);
-}
-
-static void mem_close(struct wsp_evlog_store *st) {
-  struct mstore *ms = (struct mstore *)st;
-  struct wsp_mem mem = ms->mem;
-  while (ms->streams)
-    (void)mem_remove(st, ms->streams);
-  wsp__free(&mem, ms);
-}
-
-static const struct wsp_evlog_store_ops mem_ops = {
-    mem_load,
-    mem_create,
-    mem_append,
-    mem_read,
-    mem_head,
-    mem_trim,
-    mem_set_epoch,
-    mem_reset,
-    mem_remove,
-    mem_snapshot_put,
-    mem_snapshot_get,
-    mem_tick,
-    mem_next_deadline,
-    mem_sync,
-    mem_stats,
-    mem_close,
-    {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}};
-
-static int mem_store_new(struct wsp_evlog_store **pst,
-                         const struct wsp_mem *mem) {
-  struct mstore *ms = wsp__malloc(mem, sizeof(*ms));
-  if (!ms)
-    return WSP_ERR_NOMEM;
-  ms->base.ops = &mem_ops;
-  ms->mem = *mem;
-  ms->streams = NULL;
-  *pst = &ms->base;
-  return 0;
-}
-
 /* ---- Life cycle ------------------------------------------------------- */
 
 void wsp_evlog_store_free(struct wsp_evlog_store *store) {
@@ -747,7 +373,7 @@ static int on_found(const struct wsp_evlog_stream_info *info, void *sh,
   return 0;
 }
 
-static void evlog_destroy(struct wsp_evlog *ev) {
+void wsp__evlog_destroy(struct wsp_evlog *ev) {
   struct wsp_mem mem = ev->mem;
   size_t i;
   for (i = 0; i < ev->tcap; i++) {
@@ -799,7 +425,7 @@ int wsp_evlog_new(struct wsp_evlog **pev, const struct wsp_evlog_options *opts,
     wsp__free(&mem, ev);
     return WSP_ERR_RANDOM;
   }
-  if (!st && (rc = mem_store_new(&st, &mem)) != 0) {
+  if (!st && (rc = wsp__evlog_mem_store_new(&st, &mem)) != 0) {
     wsp__free(&mem, ev);
     return rc;
   }
@@ -811,7 +437,7 @@ int wsp_evlog_new(struct wsp_evlog **pev, const struct wsp_evlog_options *opts,
       rc = apply_retention(ev, s, now);
   }
   if (rc != 0) {
-    evlog_destroy(ev);
+    wsp__evlog_destroy(ev);
     return rc;
   }
   *pev = ev;
@@ -825,7 +451,7 @@ void wsp_evlog_free(struct wsp_evlog *ev) {
     ev->free_pending = 1;
     return;
   }
-  evlog_destroy(ev);
+  wsp__evlog_destroy(ev);
 }
 
 int wsp_evlog_set_retention(struct wsp_evlog *ev, const char *stream,
@@ -884,11 +510,6 @@ int wsp_evlog_get_retention(const struct wsp_evlog *ev, const char *stream,
 
 /* ---- Writing ---------------------------------------------------------- */
 
-static void see_time(struct wsp_evlog *ev, uint64_t now) {
-  if (now > ev->now)
-    ev->now = now;
-}
-
 int wsp_evlog_append(struct wsp_evlog *ev, const char *stream, size_t len,
                      uint64_t now, const void *data, size_t data_len,
                      const void *info, size_t info_len, uint64_t *offset) {
@@ -904,7 +525,7 @@ int wsp_evlog_append(struct wsp_evlog *ev, const char *stream, size_t len,
       info_len > WSP_EVLOG_EVENT_MAX - data_len)
     return WSP_ERR_TOO_BIG;
   see_time(ev, now);
-  if ((rc = stream_get(ev, stream, len, now, &s)) != 0)
+  if ((rc = wsp__evlog_stream_get(ev, stream, len, now, &s)) != 0)
     return rc;
   if (s->top == UINT64_MAX - 1)
     return WSP_ERR_LIMIT;
@@ -994,362 +615,6 @@ int wsp_evlog_remove(struct wsp_evlog *ev, const char *stream, size_t len) {
   if (rc != 0)
     return rc;
   return stream_drop(ev, s);
-}
-
-/* ---- Reading ---------------------------------------------------------- */
-
-static int begin_read(struct wsp_evlog *ev, const char *stream, size_t len,
-                      struct stream **out) {
-  if (!ev || !valid_name(stream, len))
-    return WSP_ERR_INVAL;
-  if (busy(ev))
-    return WSP_ERR_RECURSIVE;
-  return stream_get(ev, stream, len, ev->now, out);
-}
-
-int wsp_evlog_position(struct wsp_evlog *ev, const char *stream, size_t len,
-                       struct wsp_evlog_position *pos) {
-  struct stream *s;
-  int rc;
-  if (!pos)
-    return WSP_ERR_INVAL;
-  if ((rc = begin_read(ev, stream, len, &s)) != 0)
-    return rc;
-  fill_pos(s, pos);
-  return 0;
-}
-
-struct relay {
-  struct wsp_evlog *ev;
-  int (*cb)(const struct wsp_evlog_event *e, void *user_data);
-  void *user_data;
-  long count;
-  uint64_t next; /* the offset expected next */
-  int step;      /* +1 forwards, -1 backwards */
-  int out_of_order;
-  int stopped;
-};
-
-static int relay_cb(const struct wsp_evlog_event *e, void *ctx) {
-  struct relay *r = ctx;
-  int stop;
-  if (e->offset != r->next) {
-    r->out_of_order = 1;
-    return 1;
-  }
-  r->next += (uint64_t)(int64_t)r->step;
-  r->count++;
-  r->ev->depth++;
-  stop = r->cb(e, r->user_data);
-  r->ev->depth--;
-  r->stopped = stop || r->ev->free_pending;
-  return r->stopped;
-}
-
-/* 0, or why a store's read did not deliver what it was asked for. */
-static int relay_check(const struct relay *r, uint64_t from, uint64_t to) {
-  if (r->out_of_order || (!r->stopped && (uint64_t)r->count != to - from + 1))
-    return WSP_ERR_CORRUPT;
-  return 0;
-}
-
-/* Clamp [from, to] to what stream s keeps; 0 when empty. */
-static int read_range(const struct stream *s, uint64_t since, size_t limit,
-                      int reverse, uint64_t *from, uint64_t *to) {
-  uint64_t lo, hi;
-  if (limit == 0 || s->first > s->top)
-    return 0;
-  if (!reverse) {
-    lo = since + 1 > s->first ? since + 1 : s->first;
-    if (since >= s->top)
-      return 0;
-    hi = s->top;
-    if ((uint64_t)limit - 1 < hi - lo)
-      hi = lo + (uint64_t)limit - 1;
-  } else {
-    hi = since == 0 || since > s->top ? s->top : since - 1;
-    if (hi < s->first)
-      return 0;
-    lo = s->first;
-    if ((uint64_t)limit - 1 < hi - lo)
-      lo = hi - (uint64_t)limit + 1;
-  }
-  *from = lo;
-  *to = hi;
-  return 1;
-}
-
-long wsp_evlog_read(struct wsp_evlog *ev, const char *stream, size_t len,
-                    const char *epoch, uint64_t since, size_t limit,
-                    unsigned flags,
-                    int (*cb)(const struct wsp_evlog_event *e, void *user_data),
-                    void *user_data, struct wsp_evlog_position *pos) {
-  struct relay r;
-  struct stream *s;
-  uint64_t from, to;
-  int reverse = (flags & WSP_EVLOG_REVERSE) != 0, rc;
-  if ((!cb && limit) || (flags & ~WSP_EVLOG_REVERSE))
-    return WSP_ERR_INVAL;
-  if ((rc = begin_read(ev, stream, len, &s)) != 0)
-    return rc;
-  fill_pos(s, pos);
-  if (!epoch_matches(s, epoch))
-    return WSP_ERR_EPOCH;
-  if (!read_range(s, since, limit, reverse, &from, &to))
-    return 0;
-  memset(&r, 0, sizeof(r));
-  r.ev = ev;
-  r.cb = cb;
-  r.user_data = user_data;
-  r.next = reverse ? to : from;
-  r.step = reverse ? -1 : 1;
-  rc = ev->st->ops->read(ev->st, s->sh, from, to, reverse, relay_cb, &r);
-  if (rc == 0)
-    rc = relay_check(&r, from, to);
-  return leave(ev, rc != 0 ? rc : r.count);
-}
-
-/* ---- Recovery --------------------------------------------------------- */
-
-static int arena_put(struct wsp_evlog *ev, const struct wsp_str *v,
-                     size_t *at) {
-  if (!ev->arena || ev->arena_cap - ev->arena_len < v->len) {
-    size_t cap = ev->arena_cap ? ev->arena_cap : 4096;
-    uint8_t *p;
-    while (cap - ev->arena_len < v->len) {
-      if (cap > SIZE_MAX / 2)
-        return WSP_ERR_NOMEM;
-      cap *= 2;
-    }
-    if (!(p = wsp__realloc(&ev->mem, ev->arena, cap)))
-      return WSP_ERR_NOMEM;
-    ev->arena = p;
-    ev->arena_cap = cap;
-  }
-  *at = ev->arena_len;
-  if (v->len)
-    memcpy(ev->arena + ev->arena_len, v->ptr, v->len);
-  ev->arena_len += v->len;
-  return 0;
-}
-
-struct collect {
-  struct wsp_evlog *ev;
-  uint64_t next;
-  int rc;
-};
-
-static int collect_cb(const struct wsp_evlog_event *e, void *ctx) {
-  struct collect *c = ctx;
-  struct wsp_evlog *ev = c->ev;
-  struct cev *x;
-  if (e->offset != c->next) {
-    c->rc = WSP_ERR_CORRUPT;
-    return 1;
-  }
-  if (ev->ncev == ev->cev_cap) {
-    size_t cap = ev->cev_cap ? ev->cev_cap * 2 : 64;
-    struct cev *p = wsp__realloc(&ev->mem, ev->cevs, cap * sizeof(*p));
-    if (!p) {
-      c->rc = WSP_ERR_NOMEM;
-      return 1;
-    }
-    ev->cevs = p;
-    ev->cev_cap = cap;
-  }
-  x = &ev->cevs[ev->ncev];
-  if ((c->rc = arena_put(ev, &e->data, &x->data)) != 0 ||
-      (c->rc = arena_put(ev, &e->info, &x->info)) != 0)
-    return 1;
-  x->offset = e->offset;
-  x->time = e->time;
-  x->len = e->data.len;
-  x->ilen = e->info.len;
-  ev->ncev++;
-  c->next++;
-  return 0;
-}
-
-/* Keep a modest buffer between recoveries, give a big one back. */
-static void arena_reset(struct wsp_evlog *ev) {
-  ev->arena_len = 0;
-  ev->ncev = 0;
-  if (ev->arena_cap > ((size_t)1 << 20)) {
-    wsp__free(&ev->mem, ev->arena);
-    ev->arena = NULL;
-    ev->arena_cap = 0;
-  }
-  if (ev->cev_cap > 4096) {
-    wsp__free(&ev->mem, ev->cevs);
-    ev->cevs = NULL;
-    ev->cev_cap = 0;
-  }
-}
-
-int wsp_evlog_recover(struct wsp_evlog *ev, const char *stream, size_t len,
-                      uint64_t since, const char *epoch, size_t max,
-                      int (*cb)(const struct wsp_evlog_event *e,
-                                void *user_data),
-                      void *user_data, struct wsp_evlog_recovery *out) {
-  struct collect c;
-  struct stream *s;
-  uint64_t need;
-  size_t i;
-  int rc;
-  if (!out || !cb)
-    return WSP_ERR_INVAL;
-  if ((rc = begin_read(ev, stream, len, &s)) != 0)
-    return rc;
-  memset(out, 0, sizeof(*out));
-  fill_pos(s, &out->pos);
-  out->epoch_ok = epoch_matches(s, epoch);
-  if (!out->epoch_ok || since > s->top)
-    return 0;
-  if (since == s->top) {
-    out->recovered = 1;
-    return 0;
-  }
-  need = s->top - since;
-  if (since + 1 < s->first || need > max)
-    return 0;
-  /* Copy first: a store that fails half way must not leave the reader
-   * with part of the missed events. */
-  c.ev = ev;
-  c.next = since + 1;
-  c.rc = 0;
-  arena_reset(ev);
-  rc = ev->st->ops->read(ev->st, s->sh, since + 1, s->top, 0, collect_cb, &c);
-  if (rc == 0)
-    rc = c.rc;
-  if (rc == 0 && ev->ncev != need)
-    rc = WSP_ERR_CORRUPT;
-  if (rc != 0) {
-    arena_reset(ev);
-    return rc;
-  }
-  out->recovered = 1;
-  ev->depth++;
-  for (i = 0; i < ev->ncev && !ev->free_pending; i++) {
-    const struct cev *x = &ev->cevs[i];
-    struct wsp_evlog_event e;
-    e.offset = x->offset;
-    e.time = x->time;
-    e.data.ptr = (const char *)ev->arena + x->data;
-    e.data.len = x->len;
-    e.info.ptr = (const char *)ev->arena + x->info;
-    e.info.len = x->ilen;
-    out->count++;
-    if (cb(&e, user_data) != 0)
-      break;
-  }
-  ev->depth--;
-  if (!ev->free_pending)
-    arena_reset(ev);
-  return (int)leave(ev, 0);
-}
-
-/* ---- Snapshots -------------------------------------------------------- */
-
-int wsp_evlog_snapshot_put(struct wsp_evlog *ev, const char *stream, size_t len,
-                           const char *epoch, uint64_t offset, uint64_t now,
-                           const void *state, size_t state_len) {
-  struct wsp_evlog_snapshot snap;
-  struct stream *s;
-  int rc;
-  if (!state && state_len)
-    return WSP_ERR_INVAL;
-  if (state_len > WSP_EVLOG_SNAPSHOT_MAX)
-    return WSP_ERR_TOO_BIG;
-  if (ev && !busy(ev))
-    see_time(ev, now);
-  if ((rc = begin_read(ev, stream, len, &s)) != 0)
-    return rc;
-  if (!epoch_matches(s, epoch))
-    return WSP_ERR_EPOCH;
-  if (offset > s->top)
-    return WSP_ERR_INVAL;
-  snap.offset = offset;
-  snap.time = now;
-  snap.state.ptr = state_len ? state : "";
-  snap.state.len = state_len;
-  return ev->st->ops->snapshot_put(ev->st, s->sh, &snap);
-}
-
-struct snap_relay {
-  struct wsp_evlog *ev;
-  const struct stream *s;
-  int (*on_snapshot)(const struct wsp_evlog_snapshot *snap, void *user_data);
-  void *user_data;
-  uint64_t offset;
-  int rc, stopped, seen;
-};
-
-static int snap_usable(const struct stream *s, uint64_t offset) {
-  return offset >= s->top || offset + 1 >= s->first;
-}
-
-static int snap_cb(const struct wsp_evlog_snapshot *snap, void *ctx) {
-  struct snap_relay *r = ctx;
-  if (snap->offset > r->s->top)
-    return 0; /* belongs to a history that is gone: as if none */
-  r->seen = 1;
-  r->offset = snap->offset;
-  if (!snap_usable(r->s, snap->offset)) {
-    r->rc = WSP_ERR_EXPIRED;
-    return 0;
-  }
-  r->ev->depth++;
-  r->stopped = r->on_snapshot(snap, r->user_data) != 0;
-  r->ev->depth--;
-  return 0;
-}
-
-long wsp_evlog_snapshot_get(
-    struct wsp_evlog *ev, const char *stream, size_t len,
-    int (*on_snapshot)(const struct wsp_evlog_snapshot *snap, void *user_data),
-    int (*cb)(const struct wsp_evlog_event *e, void *user_data),
-    void *user_data, struct wsp_evlog_position *pos) {
-  struct snap_relay sr;
-  struct relay r;
-  struct stream *s;
-  int rc;
-  if (!on_snapshot || !cb)
-    return WSP_ERR_INVAL;
-  if ((rc = begin_read(ev, stream, len, &s)) != 0)
-    return rc;
-  fill_pos(s, pos);
-  memset(&sr, 0, sizeof(sr));
-  sr.ev = ev;
-  sr.s = s;
-  sr.on_snapshot = on_snapshot;
-  sr.user_data = user_data;
-  rc = ev->st->ops->snapshot_get(ev->st, s->sh, snap_cb, &sr);
-  if (rc != 0 && rc != WSP_ERR_NOT_FOUND)
-    return leave(ev, rc);
-  if (sr.rc != 0)
-    return leave(ev, sr.rc);
-  if (!sr.seen) {
-    struct wsp_evlog_snapshot none;
-    if (!snap_usable(s, 0))
-      return leave(ev, WSP_ERR_EXPIRED);
-    memset(&none, 0, sizeof(none));
-    none.state.ptr = "";
-    ev->depth++;
-    sr.stopped = on_snapshot(&none, user_data) != 0;
-    ev->depth--;
-  }
-  if (sr.stopped || ev->free_pending || sr.offset >= s->top)
-    return leave(ev, 0);
-  memset(&r, 0, sizeof(r));
-  r.ev = ev;
-  r.cb = cb;
-  r.user_data = user_data;
-  r.next = sr.offset + 1;
-  r.step = 1;
-  rc = ev->st->ops->read(ev->st, s->sh, sr.offset + 1, s->top, 0, relay_cb, &r);
-  if (rc == 0)
-    rc = relay_check(&r, sr.offset + 1, s->top);
-  return leave(ev, rc != 0 ? rc : r.count);
 }
 
 /* ---- Time and durability ---------------------------------------------- */
