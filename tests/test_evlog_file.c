@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,12 @@
 #include <unistd.h>
 
 #include <wsp/evlog.h>
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
 
 #define S(lit) lit, sizeof(lit) - 1
 #define SEG1 "streams/s/00000000000000000001.seg"
@@ -1147,24 +1154,79 @@ static void test_evlog_file_unclean_other_boot(void **state) {
   wsp_evlog_free(ev);
 }
 
+/* Rounds of the SIGKILL test; the issue asks for at least 100 kills.
+ * WSP_TEST_KILLS overrides. Under valgrind every fork, reopen and full
+ * read costs seconds, so only a few rounds run there; the sanitizer and
+ * plain builds run them all. */
+static int kill_rounds(void) {
+  const char *e = getenv("WSP_TEST_KILLS");
+  if (e && *e)
+    return atoi(e);
+#ifdef RUNNING_ON_VALGRIND
+  if (RUNNING_ON_VALGRIND)
+    return 3;
+#endif
+  return 100;
+}
+
+static uint64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Read the offsets a child acknowledged until deadline (mono_ms), or
+ * until the pipe ends when deadline is 0; the latest one in *acked. */
+static void drain_acks(int fd, uint64_t deadline, uint64_t *acked) {
+  uint64_t v[512];
+  for (;;) {
+    struct pollfd pf;
+    uint64_t t = mono_ms();
+    ssize_t n;
+    int wait = 0;
+    if (deadline) {
+      if (t >= deadline)
+        return;
+      wait = (int)(deadline - t);
+    }
+    pf.fd = fd;
+    pf.events = POLLIN;
+    if (deadline && poll(&pf, 1, wait) <= 0)
+      continue;
+    n = read(fd, v, sizeof(v));
+    if (n <= 0) {
+      assert_true(deadline != 0 || n == 0);
+      return;
+    }
+    /* A child writes whole 8-byte values, and a pipe delivers writes
+     * of up to PIPE_BUF bytes whole. */
+    assert_int_equal(n % (ssize_t)sizeof(v[0]), 0);
+    *acked = v[n / (ssize_t)sizeof(v[0]) - 1];
+  }
+}
+
 /* SIGKILL at random moments while a child appends with fsync always:
- * every acknowledged event is there and intact, offsets go on. */
+ * every acknowledged event is there and intact, the epoch stays and
+ * offsets go on. Each child is killed only after its first append was
+ * acknowledged, so that every kill lands in the append loop. */
 static void test_evlog_file_sigkill_always(void **state) {
   struct ctx *c = *state;
   struct fopts fo = policy(WSP_EVLOG_FSYNC_ALWAYS);
   struct wsp_evlog_position p0;
   struct wsp_evlog *ev;
-  int round;
-  srand((unsigned)time(NULL));
+  unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+  uint64_t kills = 0, torn = 0;
+  int round, rounds = kill_rounds();
+  print_message("sigkill: %d rounds, seed %u\n", rounds, seed);
+  srand(seed);
   ev = open_at(c, &fo, 0);
   p0 = pos_of(ev, "s");
   wsp_evlog_free(ev);
-  for (round = 0; round < 12; round++) {
+  for (round = 0; round < rounds; round++) {
     struct wsp_evlog_position p;
-    uint64_t acked = 0, v;
+    uint64_t acked = 0, first = 0;
     int fds[2], status;
     pid_t pid;
-    struct timespec ts;
     assert_int_equal(pipe(fds), 0);
     pid = fork();
     assert_true(pid >= 0);
@@ -1186,24 +1248,32 @@ static void test_evlog_file_sigkill_always(void **state) {
       }
     }
     close(fds[1]);
-    ts.tv_sec = 0;
-    ts.tv_nsec = (long)(rand() % 30 + 5) * 1000000L;
-    nanosleep(&ts, NULL);
-    kill(pid, SIGKILL);
+    /* The first acknowledgement, then 0..15 ms more appends. */
+    assert_int_equal(read(fds[0], &first, sizeof(first)), sizeof(first));
+    acked = first;
+    drain_acks(fds[0], mono_ms() + (uint64_t)(rand() % 16), &acked);
+    assert_int_equal(kill(pid, SIGKILL), 0);
     assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFSIGNALED(status));
-    while (read(fds[0], &v, sizeof(v)) == sizeof(v))
-      acked = v;
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    drain_acks(fds[0], 0, &acked);
     close(fds[0]);
+    kills++;
     ev = open_at(c, &fo, 0);
     p = pos_of(ev, "s");
+    /* Nothing acknowledged is lost; at most the append in flight is
+     * there beyond it. */
     assert_true(p.offset >= acked);
+    assert_true(p.offset <= acked + 1);
     assert_string_equal(p.epoch, p0.epoch);
+    torn += stats_of(ev).torn_records;
     verify(ev, "s", 1, p.offset);
     put(ev, "s", 1, 0);
     assert_int_equal(pos_of(ev, "s").offset, p.offset + 1);
     wsp_evlog_free(ev);
   }
+  assert_int_equal(kills, (uint64_t)rounds);
+  print_message("sigkill: %llu kills, %llu torn tails cut\n",
+                (unsigned long long)kills, (unsigned long long)torn);
 }
 
 int main(void) {
