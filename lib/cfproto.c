@@ -404,6 +404,7 @@ static int do_line(struct wsp_client *cl, const char *line, size_t len) {
   case CMD_PUBLISH:
   case CMD_PRESENCE:
   case CMD_PRESENCE_STATS:
+  case CMD_HISTORY:
     wsp__ch_command(cl, kind, (uint32_t)id, &req);
     return wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN ? 0 : -1;
   default:

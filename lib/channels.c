@@ -16,7 +16,8 @@ enum {
   CMD_UNSUBSCRIBE,
   CMD_PUBLISH,
   CMD_PRESENCE,
-  CMD_PRESENCE_STATS
+  CMD_PRESENCE_STATS,
+  CMD_HISTORY
 }; /* the indexes cfproto.c passes (its CMD_* order) */
 
 /* ---- Delivery ---------------------------------------------------------- */
@@ -28,9 +29,13 @@ int wsp__ch_deliver(struct wsp_client *cl, struct wsp_frame *f) {
       wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
     return 0;
   wsp__client_enter(cl);
-  if (cl->batch.len)
+  if (cl->batch.len || cl->batch.err)
     wsp__cf_flush(cl); /* replies owed come first */
-  rv = wsp_conn_send_frame(cl->conn, f);
+  /* A reply that could not be written closed the connection: nothing
+   * may follow it (a publication must not overtake its subscribe). */
+  rv = wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN
+           ? wsp_conn_send_frame(cl->conn, f)
+           : WSP_ERR_CLOSED;
   if (rv == WSP_ERR_QUEUE_FULL) {
     s->stats.slow_closes++;
     s->stats.errors_limit++;
@@ -181,7 +186,8 @@ static struct wsp__csub *add_sub(struct wsp_client *cl, const char *ch,
   return cs;
 }
 
-static void remove_sub(struct wsp_client *cl, struct wsp__csub *cs) {
+static void remove_sub_ex(struct wsp_client *cl, struct wsp__csub *cs,
+                          int announce) {
   struct wsp_server *s = cl->srv;
   uint32_t i;
   for (i = 0; i < cl->nsubs; i++) {
@@ -191,11 +197,16 @@ static void remove_sub(struct wsp_client *cl, struct wsp__csub *cs) {
     }
   }
   wsp_pubsub_unsubscribe(s->channels, cs->channel, cs->len, cs);
-  join_leave(cs, 0);
+  if (announce)
+    join_leave(cs, 0);
   s->stats.subscriptions--;
   wsp__free(&s->mem, cs->channel);
   wsp__free(&s->mem, cs->chan_info);
   wsp__free(&s->mem, cs);
+}
+
+static void remove_sub(struct wsp_client *cl, struct wsp__csub *cs) {
+  remove_sub_ex(cl, cs, 1);
 }
 
 static void reply_empty(struct wsp_client *cl, uint32_t id, const char *name) {
@@ -226,8 +237,11 @@ static void sub_push(struct wsp_client *cl, const char *ch, size_t len,
 /* The subscribe was allowed: subscribe, reply (or push), announce. */
 static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
                          size_t len, int jl, unsigned flags,
-                         const char *chan_info) {
+                         const char *chan_info,
+                         const struct wsp__recover *rq) {
   struct wsp__csub *cs;
+  uint32_t code = 0;
+  int hist;
   if (find_sub(cl, ch, len)) {
     if (id)
       wsp__cf_error_reply(cl, id, 105, NULL, 0);
@@ -240,12 +254,42 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
       wsp__cf_error_reply(cl, id, 100, NULL, 1);
     return WSP_ERR_NOMEM; /* patterns were checked before */
   }
-  if (id)
+  /* A channel with history: the subscriber is positioned at the stream's
+   * top, after any missed publications the reply carries. */
+  hist = cs->wildcard ? 0 : wsp__hist_on(cl->srv, ch, len);
+  if (hist != 0)
+    code = hist < 0 ? 100 : wsp__hist_subscribed(cl, cs, id, rq);
+  if (code) {
+    remove_sub_ex(cl, cs, 0);
+    if (id)
+      wsp__cf_error_reply(cl, id, code, NULL, code == 100);
+    return code == 100 ? WSP_ERR_NOMEM : WSP_ERR_STATE;
+  }
+  if (hist == 0 && id)
     reply_empty(cl, id, "subscribe");
-  else
+  else if (hist == 0)
     sub_push(cl, ch, len, 1);
   join_leave(cs, 1);
   return 0;
+}
+
+void wsp__ch_drop(struct wsp__csub *cs, int code, const char *reason) {
+  struct wsp_client *cl = cs->cl;
+  struct wsp__jbuf *jb;
+  wsp__client_enter(cl);
+  if (cl->connected && wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN) {
+    jb = wsp__cf_line_begin(cl);
+    wsp__jbuf_raw(jb, "{\"push\":{\"channel\":", 19);
+    wsp__jbuf_str(jb, cs->channel, cs->len);
+    wsp__jbuf_raw(jb, ",\"unsubscribe\":{\"code\":", 23);
+    wsp__jbuf_u64(jb, (uint64_t)code);
+    wsp__jbuf_raw(jb, ",\"reason\":", 10);
+    wsp__jbuf_str(jb, reason, strlen(reason));
+    wsp__jbuf_raw(jb, "}}}", 3);
+    wsp__cf_line_end(cl);
+  }
+  remove_sub_ex(cl, cs, 1);
+  wsp__client_leave(cl);
 }
 
 void wsp__ch_sub_done(struct wsp__pending *p, int status, const void *data) {
@@ -259,7 +303,7 @@ void wsp__ch_sub_done(struct wsp__pending *p, int status, const void *data) {
     wsp__cf_error_reply(cl, p->cmd_id, a->code, NULL, 0);
   else
     subscribe_now(cl, p->cmd_id, p->channel, p->len, p->join_leave, a->flags,
-                  a->chan_info);
+                  a->chan_info, &p->recover);
   wsp__client_leave(cl);
 }
 
@@ -287,6 +331,7 @@ struct pubctx {
   size_t clen;
   const char *data, *info;
   size_t dlen;
+  const struct wsp__hpos *hp; /* where it went in the log, or NULL */
   const char *pattern; /* the pattern the frame was encoded for */
   struct wsp_frame *frame;
   struct wsp__jbuf jb;
@@ -297,6 +342,17 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen,
                         void *ud) {
   struct wsp__csub *cs = sub;
   struct pubctx *c = ud;
+  if (c->hp && cs->positioned) {
+    int live = wsp__hist_live(cs, c->hp);
+    if (live == 0)
+      return; /* it has this one already */
+    if (live < 0) {
+      /* Its stream has a gap or a new epoch: it must resubscribe and
+       * recover, not go on as if nothing were missing. */
+      wsp__ch_drop(cs, 2500, "insufficient state");
+      return;
+    }
+  }
   if (pattern != c->pattern) {
     /* one encoding per subscription pattern, shared by its subscribers */
     wsp_frame_unref(c->frame);
@@ -315,10 +371,16 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen,
                     c->dlen ? 8 : 7);
       wsp__jbuf_raw_value(&c->jb, c->info, strlen(c->info));
     }
+    if (c->hp) {
+      wsp__jbuf_raw(&c->jb, c->dlen || c->info ? ",\"offset\":" :
+                                                 "\"offset\":",
+                    c->dlen || c->info ? 10 : 9);
+      wsp__jbuf_u64(&c->jb, c->hp->offset);
+    }
     if (plen != c->clen || memcmp(pattern, c->channel, plen) != 0) {
-      wsp__jbuf_raw(&c->jb, c->dlen || c->info ? ",\"channel\":" :
+      wsp__jbuf_raw(&c->jb, c->dlen || c->info || c->hp ? ",\"channel\":" :
                                                  "\"channel\":",
-                    c->dlen || c->info ? 11 : 10);
+                    c->dlen || c->info || c->hp ? 11 : 10);
       wsp__jbuf_str(&c->jb, c->channel, c->clen);
     }
     wsp__jbuf_raw(&c->jb, "}}}", 3);
@@ -328,11 +390,14 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen,
     c->delivered++;
 }
 
-static long publish(struct wsp_server *s, const char *ch, size_t clen,
-                    const char *data, size_t dlen, const char *info) {
+/* Fan a publication out; hp is where it went in the log (or NULL). */
+static long fan_out(struct wsp_server *s, const char *ch, size_t clen,
+                    const char *data, size_t dlen, const char *info,
+                    const struct wsp__hpos *hp) {
   struct pubctx c;
   long n;
   memset(&c, 0, sizeof(c));
+  c.hp = hp;
   c.s = s;
   c.channel = ch;
   c.clen = clen;
@@ -348,6 +413,18 @@ static long publish(struct wsp_server *s, const char *ch, size_t clen,
   s->stats.publications++;
   s->stats.deliveries += (uint64_t)c.delivered;
   return c.delivered;
+}
+
+/* Store the publication when the channel has history, then fan it out. */
+static long publish(struct wsp_server *s, const char *ch, size_t clen,
+                    const char *data, size_t dlen, const char *info) {
+  struct wsp__hpos hp;
+  int rc = wsp__hist_on(s, ch, clen);
+  if (rc > 0)
+    rc = wsp__hist_append(s, ch, clen, data, dlen, info, &hp);
+  else if (rc == 0)
+    return fan_out(s, ch, clen, data, dlen, info, NULL);
+  return rc < 0 ? rc : fan_out(s, ch, clen, data, dlen, info, &hp);
 }
 
 long wsp_server_publish(struct wsp_server *s, const char *channel,
@@ -448,6 +525,7 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
   switch (kind) {
   case CMD_SUBSCRIBE: {
     struct wsp_subscribe_info info;
+    struct wsp__recover rq;
     int jl = 0, wild = is_wildcard(ch, len), rv = 0;
     if (!pattern_ok(ch, len)) {
       wsp__cf_error_reply(cl, id, 107, NULL, 0);
@@ -469,8 +547,12 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
     }
     if (wsp__json_find(req->ptr, req->len, "join_leave", &v) == 1)
       wsp__json_get_bool(&v, &jl);
+    if (wsp__hist_parse_recover(req, &rq) != 0) {
+      wsp__cf_error_reply(cl, id, 107, NULL, 0);
+      return;
+    }
     if (!s->cb.on_subscribe) {
-      subscribe_now(cl, id, ch, len, jl, s->channel_flags, NULL);
+      subscribe_now(cl, id, ch, len, jl, s->channel_flags, NULL, &rq);
       return;
     }
     memset(&info, 0, sizeof(info));
@@ -496,6 +578,7 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
       }
       p->len = len;
       p->join_leave = (uint8_t)jl;
+      p->recover = rq;
       rv = s->cb.on_subscribe(cl, WSP__SUB_HANDLE | h, &info, s->user_data);
       if (rv != WSP_ERR_AGAIN)
         wsp_server_subscribe_answer(s, WSP__SUB_HANDLE | h,
@@ -514,6 +597,7 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
   case CMD_PUBLISH: {
     int rv;
     struct wsp__jbuf info;
+    struct wsp__hpos hp;
     if (is_wildcard(ch, len)) {
       wsp__cf_error_reply(cl, id, 107, NULL, 0);
       return;
@@ -536,13 +620,26 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
       wsp__cf_error_reply(cl, id, rv > 0 ? (uint32_t)rv : 100, NULL, rv < 0);
       return;
     }
-    /* The reply first: the publisher may be a subscriber too. */
-    reply_empty(cl, id, "publish");
     wsp__jbuf_init(&info, &s->mem);
     client_info(&info, cl, NULL);
     wsp__jbuf_raw(&info, "", 1); /* NUL-terminate */
-    if (!info.err)
-      publish(s, ch, len, v.ptr, v.len, info.data);
+    if (info.err) {
+      wsp__cf_error_reply(cl, id, 100, NULL, 1);
+      return;
+    }
+    /* Stored before it is acknowledged; the reply before the fan-out,
+     * as the publisher may be a subscriber too. */
+    rv = wsp__hist_on(s, ch, len);
+    if (rv > 0)
+      rv = wsp__hist_append(s, ch, len, v.ptr, v.len, info.data, &hp) == 0
+               ? 1
+               : -1;
+    if (rv < 0) {
+      wsp__cf_error_reply(cl, id, 100, NULL, 1);
+    } else {
+      reply_empty(cl, id, "publish");
+      fan_out(s, ch, len, v.ptr, v.len, info.data, rv ? &hp : NULL);
+    }
     wsp__jbuf_free(&info);
     return;
   }
@@ -589,6 +686,12 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
     }
     return;
   }
+  case CMD_HISTORY:
+    if (is_wildcard(ch, len))
+      wsp__cf_error_reply(cl, id, 107, NULL, 0);
+    else
+      wsp__hist_command(cl, id, ch, len, req);
+    return;
   default:
     wsp__cf_error_reply(cl, id, 108, NULL, 0);
   }
@@ -729,7 +832,8 @@ int wsp_server_subscribe(struct wsp_client *cl, const char *channel) {
   if (find_sub(cl, channel, len))
     return WSP_ERR_STATE;
   wsp__client_enter(cl);
-  rv = subscribe_now(cl, 0, channel, len, 0, cl->srv->channel_flags, NULL);
+  rv = subscribe_now(cl, 0, channel, len, 0, cl->srv->channel_flags, NULL,
+                     NULL);
   wsp__client_leave(cl);
   return rv;
 }

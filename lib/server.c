@@ -421,6 +421,8 @@ int wsp_server_tick(struct wsp_server *s, uint64_t now) {
     return WSP_ERR_INVAL;
   s->now = now;
   wsp_corr_tick(s->rpc, now);
+  if (s->hist.log)
+    wsp_evlog_tick(s->hist.log, now);
   /* Each due client is visited once per tick at most. */
   budget = s->nheap;
   while (budget-- > 0 && s->nheap > 0 && s->heap[0]->due <= now) {
@@ -441,6 +443,8 @@ uint64_t wsp_server_next_deadline(const struct wsp_server *s) {
   if (!s)
     return WSP_NO_DEADLINE;
   d = wsp_corr_next_deadline(s->rpc);
+  if (s->hist.log && wsp_evlog_next_deadline(s->hist.log) < d)
+    d = wsp_evlog_next_deadline(s->hist.log);
   if (s->nheap > 0 && s->heap[0]->due < d)
     d = s->heap[0]->due;
   return d;

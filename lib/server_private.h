@@ -6,6 +6,7 @@
 #include "internal.h"
 #include "json.h"
 #include "wsp/corr.h"
+#include "wsp/evlog.h"
 #include "wsp/pubsub.h"
 #include "wsp/push.h"
 #include "wsp/rpc.h"
@@ -27,6 +28,14 @@ struct wsp__method {
   void *user_data;
 };
 
+/* What a subscribe asked for about its position (history.c). */
+struct wsp__recover {
+  uint8_t recover;   /* recover: true */
+  uint8_t reject;    /* flag bit 2: 112 instead of recovered: false */
+  uint64_t offset;
+  char epoch[WSP_EVLOG_EPOCH_MAX + 1];
+};
+
 /* A request waiting for the application: an RPC call, or a subscribe
  * that on_subscribe left for later. An entry of the server's wsp_corr. */
 enum { PENDING_RPC, PENDING_SUB };
@@ -37,7 +46,9 @@ struct wsp__pending {
   uint8_t join_leave;
   char *channel; /* PENDING_SUB */
   size_t len;
+  struct wsp__recover recover; /* PENDING_SUB */
 };
+
 
 /* Completion statuses of pending requests in the server's wsp_corr. */
 enum { STATUS_REPLY = 0, STATUS_ERROR = 1, STATUS_SUB_ANSWER = 2 };
@@ -61,6 +72,25 @@ struct wsp__csub {
   char *chan_info; /* JSON value or NULL */
   uint8_t join_leave; /* wants join/leave pushes */
   uint8_t wildcard;
+  uint8_t positioned; /* a channel with history: next and epoch hold */
+  uint64_t next;      /* the offset this subscriber expects next */
+  uint64_t epoch;     /* hash of the stream's epoch it follows */
+};
+
+/* Where a publication went in the log (history.c). */
+struct wsp__hpos {
+  uint64_t offset;
+  uint64_t epoch; /* hash of the epoch */
+};
+
+/* The hub's event log: wsp_server_set_history(). */
+struct wsp__history {
+  struct wsp_evlog *log;
+  struct wsp_evlog_retention retention;
+  int (*history_for)(const char *, size_t, struct wsp_evlog_retention *,
+                     void *);
+  void *user_data;
+  uint32_t recovery_max, history_max;
 };
 
 struct wsp_server {
@@ -81,6 +111,7 @@ struct wsp_server {
   struct wsp_pubsub *users;    /* key: hex of the user id; subscribers:
                                   struct wsp_client */
   unsigned channel_flags;
+  struct wsp__history hist;
   struct wsp__method *methods;
   size_t nmethods;
   struct wsp_server_stats stats;
@@ -144,6 +175,31 @@ int wsp__ch_set_user(struct wsp_client *cl, const char *old,
 /* Queue a shared frame to a connected client; closes it with 3008 when
  * its output is over the cap. 1 when queued. */
 int wsp__ch_deliver(struct wsp_client *cl, struct wsp_frame *f);
+
+/* channels.c: end a subscription with an unsubscribe push (2500 etc.). */
+void wsp__ch_drop(struct wsp__csub *cs, int code, const char *reason);
+
+/* history.c */
+/* 1 when the exact channel has history (its stream then exists with the
+ * channel's retention), 0 when not, or a negative WSP_ERR_*. */
+int wsp__hist_on(struct wsp_server *s, const char *ch, size_t len);
+/* Append a publication; nothing is acknowledged unless this returned 0. */
+int wsp__hist_append(struct wsp_server *s, const char *ch, size_t len,
+                     const char *data, size_t dlen, const char *info,
+                     struct wsp__hpos *pos);
+/* The subscribe result (id > 0) or subscribe push (id 0) of cs on a
+ * channel with history, with recovery when rq asks for it. 0 when written;
+ * a protocol error code when the subscription must be refused. */
+uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
+                              uint32_t id, const struct wsp__recover *rq);
+/* What a live publication means for a positioned subscriber: 1 deliver,
+ * 0 a duplicate to skip, -1 a gap (the subscriber must resubscribe). */
+int wsp__hist_live(struct wsp__csub *cs, const struct wsp__hpos *pos);
+/* Read what a subscribe asked about its position. */
+int wsp__hist_parse_recover(const struct wsp__json_val *req,
+                            struct wsp__recover *rq);
+void wsp__hist_command(struct wsp_client *cl, uint32_t id, const char *ch,
+                       size_t len, const struct wsp__json_val *req);
 
 /* rpc.c */
 int wsp__pending_start(struct wsp_client *cl, uint32_t cmd_id, int kind,

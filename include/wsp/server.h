@@ -15,6 +15,7 @@
 
 #include "common.h"
 #include "conn.h"
+#include "evlog.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -288,6 +289,39 @@ WSP_API int wsp_server_presence_stats(struct wsp_server *server,
                                       size_t *users);
 /* Channels (and patterns) with at least one subscriber. */
 WSP_API size_t wsp_server_channels(const struct wsp_server *server);
+
+/* ---- History ---------------------------------------------------------- */
+
+/*
+ * Channel history, offsets and recovery (see wsp_server_set_history(3)).
+ * Publications on a channel with history are appended to a stream of the
+ * same name in log before they are acknowledged or fanned out; every pub
+ * push then carries its offset, subscribe results carry the stream's
+ * epoch and offset, the history command reads the stream, and subscribe
+ * with recover returns exactly the publications a client missed.
+ */
+struct wsp_server_history {
+  struct wsp_evlog *log; /* borrowed; NULL turns history off */
+  /* Retention of every channel with history (max_events is the history
+   * size, max_age its time to live in ms). */
+  struct wsp_evlog_retention retention;
+  /* Called for a channel at publish, subscribe and history time with *r
+   * preset to retention: return 0 for no history on this channel, or 1
+   * after changing *r as this channel needs. NULL: every exact channel
+   * has history with retention. */
+  int (*history_for)(const char *channel, size_t len,
+                     struct wsp_evlog_retention *r, void *user_data);
+  void *user_data;
+  uint32_t recovery_max; /* publications a recovery may return; 300 */
+  uint32_t history_max;  /* publications one history call returns; 300 */
+  uint64_t reserved[4];  /* zero */
+};
+
+/* Attach (or with NULL or a NULL log, detach) the event log. The hub ticks
+ * the log from wsp_server_tick() and counts its deadline in
+ * wsp_server_next_deadline(); the application frees it after the server. */
+WSP_API int wsp_server_set_history(struct wsp_server *server,
+                                   const struct wsp_server_history *history);
 
 #ifdef __cplusplus
 }

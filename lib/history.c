@@ -1,0 +1,354 @@
+/*
+ * Channel history on the hub: the bridge between the channels of
+ * channels.c and a wsp_evlog. A channel with history is a stream of the
+ * same name; each publication is appended before anyone hears of it, and
+ * the offset it got travels in every pub push. Subscribers of such a
+ * channel are "positioned": they expect the next offset of a known epoch,
+ * so a gap or a new epoch in their live stream is noticed and answered
+ * with the unsubscribe push 2500 (resubscribe and recover).
+ *
+ * The log is read synchronously, inside the call that handles the
+ * subscribe: the subscription joins the fan-out, the missed publications
+ * are read up to the stream's top, and the reply is queued, with no
+ * chance for a live publication to come in between. The live stream of
+ * the subscriber therefore starts exactly at top + 1: nothing is missed
+ * and nothing is sent twice, and the check in wsp__hist_live() guards
+ * that promise rather than repairing it.
+ */
+#include <string.h>
+
+#include "server_private.h"
+
+#define DEFAULT_MAX 300
+
+/* 64-bit FNV-1a of an epoch: subscribers keep this, not the string. */
+static uint64_t epoch_hash(const char *e) {
+  uint64_t h = 14695981039346656037ull;
+  while (*e)
+    h = (h ^ (unsigned char)*e++) * 1099511628211ull;
+  return h;
+}
+
+static int same_retention(const struct wsp_evlog_retention *a,
+                          const struct wsp_evlog_retention *b) {
+  return a->max_events == b->max_events && a->max_bytes == b->max_bytes &&
+         a->max_age == b->max_age && a->meta_ttl == b->meta_ttl;
+}
+
+int wsp__hist_on(struct wsp_server *s, const char *ch, size_t len) {
+  struct wsp__history *h = &s->hist;
+  struct wsp_evlog_retention want, have;
+  struct wsp_evlog_position pos;
+  int rc;
+  if (!h->log || len > WSP_EVLOG_NAME_MAX)
+    return 0;
+  want = h->retention;
+  if (h->history_for && !h->history_for(ch, len, &want, h->user_data))
+    return 0;
+  rc = wsp_evlog_get_retention(h->log, ch, len, &have);
+  if (rc == WSP_ERR_NOT_FOUND) {
+    /* Create the stream first, so that its first event is kept under
+     * the channel's own retention. */
+    if ((rc = wsp_evlog_position(h->log, ch, len, &pos)) != 0)
+      return rc;
+    memset(&have, 0xff, sizeof(have));
+  } else if (rc != 0) {
+    return rc;
+  }
+  if (!same_retention(&want, &have) &&
+      (rc = wsp_evlog_set_retention(h->log, ch, len, &want)) != 0)
+    return rc;
+  return 1;
+}
+
+int wsp__hist_append(struct wsp_server *s, const char *ch, size_t len,
+                     const char *data, size_t dlen, const char *info,
+                     struct wsp__hpos *out) {
+  struct wsp_evlog_position pos;
+  int rc = wsp_evlog_append(s->hist.log, ch, len, wsp__server_now(s), data,
+                            dlen, info, info ? strlen(info) : 0,
+                            &out->offset);
+  if (rc == 0)
+    rc = wsp_evlog_position(s->hist.log, ch, len, &pos);
+  if (rc == 0)
+    out->epoch = epoch_hash(pos.epoch);
+  return rc;
+}
+
+int wsp__hist_live(struct wsp__csub *cs, const struct wsp__hpos *pos) {
+  if (cs->epoch == pos->epoch && pos->offset < cs->next)
+    return 0;
+  if (cs->epoch != pos->epoch || pos->offset != cs->next)
+    return -1;
+  cs->next = pos->offset + 1;
+  return 1;
+}
+
+/* ---- Publications as JSON ---------------------------------------------- */
+
+struct pubs {
+  struct wsp__jbuf jb;
+  size_t n;
+};
+
+/* One Publication: {"data":...,"info":...,"offset":N}. */
+static int put_pub(const struct wsp_evlog_event *e, void *ud) {
+  struct pubs *p = ud;
+  struct wsp__jbuf *jb = &p->jb;
+  if (p->n++)
+    wsp__jbuf_raw(jb, ",", 1);
+  wsp__jbuf_raw(jb, "{", 1);
+  if (e->data.len) {
+    wsp__jbuf_raw(jb, "\"data\":", 7);
+    wsp__jbuf_raw_value(jb, e->data.ptr, e->data.len);
+    wsp__jbuf_raw(jb, ",", 1);
+  }
+  if (e->info.len) {
+    wsp__jbuf_raw(jb, "\"info\":", 7);
+    wsp__jbuf_raw_value(jb, e->info.ptr, e->info.len);
+    wsp__jbuf_raw(jb, ",", 1);
+  }
+  wsp__jbuf_raw(jb, "\"offset\":", 9);
+  wsp__jbuf_u64(jb, e->offset);
+  wsp__jbuf_raw(jb, "}", 1);
+  return jb->err != 0;
+}
+
+static void put_position(struct wsp__jbuf *jb, const char *epoch,
+                         uint64_t offset) {
+  wsp__jbuf_raw(jb, "\"epoch\":", 8);
+  wsp__jbuf_str(jb, epoch, strlen(epoch));
+  if (offset) {
+    wsp__jbuf_raw(jb, ",\"offset\":", 10);
+    wsp__jbuf_u64(jb, offset);
+  }
+}
+
+/* ---- Subscribe ----------------------------------------------------------- */
+
+int wsp__hist_parse_recover(const struct wsp__json_val *req,
+                            struct wsp__recover *rq) {
+  struct wsp__json_val v;
+  uint64_t flag = 0;
+  size_t n;
+  int b = 0;
+  memset(rq, 0, sizeof(*rq));
+  if (wsp__json_find(req->ptr, req->len, "recover", &v) == 1 &&
+      v.type != WSP__JSON_NULL) {
+    if (wsp__json_get_bool(&v, &b) != 0)
+      return WSP_ERR_JSON;
+    rq->recover = (uint8_t)b;
+  }
+  if (wsp__json_find(req->ptr, req->len, "offset", &v) == 1 &&
+      v.type != WSP__JSON_NULL && wsp__json_get_u64(&v, &rq->offset) != 0)
+    return WSP_ERR_JSON;
+  if (wsp__json_find(req->ptr, req->len, "epoch", &v) == 1 &&
+      v.type != WSP__JSON_NULL &&
+      (v.type != WSP__JSON_STRING ||
+       wsp__json_string_decode(&v, rq->epoch, sizeof(rq->epoch), &n) != 0 ||
+       memchr(rq->epoch, '\0', n)))
+    return WSP_ERR_JSON;
+  /* Unknown flag bits are ignored; a flag that is not a number too. */
+  if (wsp__json_find(req->ptr, req->len, "flag", &v) == 1 &&
+      wsp__json_get_u64(&v, &flag) == 0)
+    rq->reject = (flag & 2) != 0;
+  return 0;
+}
+
+uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
+                              uint32_t id, const struct wsp__recover *rq) {
+  struct wsp_server *s = cl->srv;
+  struct wsp_evlog_recovery rec;
+  struct pubs p;
+  struct wsp__jbuf *jb;
+  int rc, recovering = id && rq && rq->recover;
+  uint64_t offset;
+
+  memset(&p, 0, sizeof(p));
+  memset(&rec, 0, sizeof(rec));
+  wsp__jbuf_init(&p.jb, &s->mem);
+  if (recovering)
+    rc = wsp_evlog_recover(s->hist.log, cs->channel, cs->len, rq->offset,
+                           rq->epoch, s->hist.recovery_max, put_pub, &p,
+                           &rec);
+  else
+    rc = wsp_evlog_position(s->hist.log, cs->channel, cs->len, &rec.pos);
+  if (rc == 0 && p.jb.err)
+    rc = p.jb.err;
+  if (rc != 0) {
+    wsp__jbuf_free(&p.jb);
+    return 100;
+  }
+  if (recovering && !rec.recovered && rq->reject) {
+    wsp__jbuf_free(&p.jb);
+    return 112;
+  }
+  cs->positioned = 1;
+  cs->next = rec.pos.offset + 1;
+  cs->epoch = epoch_hash(rec.pos.epoch);
+  /* Recovered: the client's own offset, advanced by the publications it
+   * processes; otherwise where the stream is now. */
+  offset = recovering && rec.recovered ? rq->offset : rec.pos.offset;
+  jb = wsp__cf_line_begin(cl);
+  if (id) {
+    wsp__jbuf_raw(jb, "{\"id\":", 6);
+    wsp__jbuf_u64(jb, id);
+    wsp__jbuf_raw(jb, ",\"subscribe\":{", 14);
+  } else {
+    wsp__jbuf_raw(jb, "{\"push\":{\"channel\":", 19);
+    wsp__jbuf_str(jb, cs->channel, cs->len);
+    wsp__jbuf_raw(jb, ",\"subscribe\":{", 14);
+  }
+  wsp__jbuf_raw(jb, "\"recoverable\":true,\"positioned\":true,", 37);
+  put_position(jb, rec.pos.epoch, offset);
+  if (recovering) {
+    wsp__jbuf_raw(jb, ",\"was_recovering\":true", 22);
+    if (rec.recovered)
+      wsp__jbuf_raw(jb, ",\"recovered\":true", 17);
+    if (p.n) {
+      wsp__jbuf_raw(jb, ",\"publications\":[", 17);
+      wsp__jbuf_raw(jb, p.jb.data, p.jb.len);
+      wsp__jbuf_raw(jb, "]", 1);
+    }
+  }
+  wsp__jbuf_raw(jb, id ? "}}" : "}}}", id ? 2 : 3);
+  wsp__jbuf_free(&p.jb);
+  wsp__cf_line_end(cl);
+  return 0;
+}
+
+/* ---- The history command ---------------------------------------------- */
+
+static const struct wsp__csub *find_exact(const struct wsp_client *cl,
+                                          const char *ch, size_t len) {
+  uint32_t i;
+  for (i = 0; i < cl->nsubs; i++)
+    if (!cl->subs[i]->wildcard && cl->subs[i]->len == len &&
+        memcmp(cl->subs[i]->channel, ch, len) == 0)
+      return cl->subs[i];
+  return NULL;
+}
+
+struct hreq {
+  int64_t limit;
+  int reverse, has_since;
+  uint64_t since;
+  char epoch[WSP_EVLOG_EPOCH_MAX + 1];
+};
+
+static int parse_history(const struct wsp__json_val *req, struct hreq *r) {
+  struct wsp__json_val v, o;
+  size_t n;
+  memset(r, 0, sizeof(*r));
+  if (wsp__json_find(req->ptr, req->len, "limit", &v) == 1 &&
+      v.type != WSP__JSON_NULL &&
+      (wsp__json_get_i64(&v, &r->limit) != 0 || r->limit < -1 ||
+       r->limit > INT32_MAX))
+    return -1;
+  if (wsp__json_find(req->ptr, req->len, "reverse", &v) == 1 &&
+      v.type != WSP__JSON_NULL && wsp__json_get_bool(&v, &r->reverse) != 0)
+    return -1;
+  if (wsp__json_find(req->ptr, req->len, "since", &o) != 1 ||
+      o.type == WSP__JSON_NULL)
+    return 0;
+  if (o.type != WSP__JSON_OBJECT)
+    return -1;
+  r->has_since = 1;
+  if (wsp__json_find(o.ptr, o.len, "offset", &v) == 1 &&
+      v.type != WSP__JSON_NULL && wsp__json_get_u64(&v, &r->since) != 0)
+    return -1;
+  if (wsp__json_find(o.ptr, o.len, "epoch", &v) == 1 &&
+      v.type != WSP__JSON_NULL &&
+      (v.type != WSP__JSON_STRING ||
+       wsp__json_string_decode(&v, r->epoch, sizeof(r->epoch), &n) != 0 ||
+       memchr(r->epoch, '\0', n)))
+    return -1;
+  /* Backwards from "nothing" is no position at all. */
+  return r->reverse && r->since == 0 ? -1 : 0;
+}
+
+void wsp__hist_command(struct wsp_client *cl, uint32_t id, const char *ch,
+                       size_t len, const struct wsp__json_val *req) {
+  struct wsp_server *s = cl->srv;
+  struct wsp_evlog_position pos;
+  struct hreq r;
+  struct pubs p;
+  struct wsp__jbuf *jb;
+  size_t limit;
+  long got = 0;
+  int on = wsp__hist_on(s, ch, len);
+
+  if (on <= 0) {
+    wsp__cf_error_reply(cl, id, on == 0 ? 108 : 100, NULL, on != 0);
+    return;
+  }
+  if (!find_exact(cl, ch, len)) {
+    wsp__cf_error_reply(cl, id, 103, NULL, 0);
+    return;
+  }
+  if (parse_history(req, &r) != 0) {
+    wsp__cf_error_reply(cl, id, 107, NULL, 0);
+    return;
+  }
+  if (wsp_evlog_position(s->hist.log, ch, len, &pos) != 0) {
+    wsp__cf_error_reply(cl, id, 100, NULL, 1);
+    return;
+  }
+  /* A position of another epoch, beyond the top, or (forwards) one whose
+   * successors are no longer kept cannot be continued from. */
+  if (r.has_since &&
+      ((r.epoch[0] && strcmp(r.epoch, pos.epoch) != 0) ||
+       (!r.reverse && r.since > pos.offset) ||
+       (r.reverse && r.since > pos.offset + 1) ||
+       (!r.reverse && r.since < pos.offset && r.since + 1 < pos.first))) {
+    wsp__cf_error_reply(cl, id, 112, NULL, 0);
+    return;
+  }
+  limit = r.limit < 0 || (uint64_t)r.limit > s->hist.history_max
+              ? s->hist.history_max
+              : (size_t)r.limit;
+  memset(&p, 0, sizeof(p));
+  wsp__jbuf_init(&p.jb, &s->mem);
+  if (limit)
+    got = wsp_evlog_read(s->hist.log, ch, len, NULL,
+                         r.has_since ? r.since : 0, limit,
+                         r.reverse ? WSP_EVLOG_REVERSE : 0, put_pub, &p,
+                         &pos);
+  if (got < 0 || p.jb.err) {
+    wsp__jbuf_free(&p.jb);
+    wsp__cf_error_reply(cl, id, 100, NULL, 1);
+    return;
+  }
+  jb = wsp__cf_line_begin(cl);
+  wsp__jbuf_raw(jb, "{\"id\":", 6);
+  wsp__jbuf_u64(jb, id);
+  wsp__jbuf_raw(jb, ",\"history\":{", 12);
+  if (p.n) {
+    wsp__jbuf_raw(jb, "\"publications\":[", 16);
+    wsp__jbuf_raw(jb, p.jb.data, p.jb.len);
+    wsp__jbuf_raw(jb, "],", 2);
+  }
+  put_position(jb, pos.epoch, pos.offset);
+  wsp__jbuf_raw(jb, "}}", 2);
+  wsp__jbuf_free(&p.jb);
+  wsp__cf_line_end(cl);
+}
+
+/* ---- Public API -------------------------------------------------------- */
+
+int wsp_server_set_history(struct wsp_server *s,
+                           const struct wsp_server_history *h) {
+  if (!s)
+    return WSP_ERR_INVAL;
+  memset(&s->hist, 0, sizeof(s->hist));
+  if (!h || !h->log)
+    return 0;
+  s->hist.log = h->log;
+  s->hist.retention = h->retention;
+  memset(s->hist.retention.reserved, 0, sizeof(s->hist.retention.reserved));
+  s->hist.history_for = h->history_for;
+  s->hist.user_data = h->user_data;
+  s->hist.recovery_max = h->recovery_max ? h->recovery_max : DEFAULT_MAX;
+  s->hist.history_max = h->history_max ? h->history_max : DEFAULT_MAX;
+  return 0;
+}

@@ -1,0 +1,575 @@
+/*
+ * Channel history on the hub (wsp_server_set_history): offsets in pub
+ * pushes, positions in subscribe results, the history command and its
+ * errors, subscribe with recovery (exactly the missed publications, or
+ * recovered: false, never a part), the unsubscribe push 2500 when a live
+ * stream changes epoch, nothing acknowledged that was not stored, and
+ * allocation failures on every path.
+ */
+#include "helpers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wsp/evlog.h"
+#include "wsp/server.h"
+
+#define NC 3
+
+struct cli {
+  struct wsp_client *sc;
+  struct wsp_conn *cc;
+  struct tbuf lines; /* every received message, '\n' after each */
+  int close_code;
+  int paused;
+};
+
+struct hub {
+  struct wsp_server *srv;
+  struct wsp_evlog *log;
+  struct tfail fail; /* the log's allocator */
+  struct cli c[NC];
+  int defer;
+  uint64_t held;
+};
+
+static void cmsg(struct wsp_conn *c, int op, const uint8_t *d, size_t n,
+                 void *ud) {
+  struct cli *k = ud;
+  (void)c;
+  (void)op;
+  tbuf_append(&k->lines, d, n);
+  tbuf_append(&k->lines, "\n", 1);
+}
+
+static void cclose(struct wsp_conn *c, int code, const uint8_t *r, size_t n,
+                   void *ud) {
+  struct cli *k = ud;
+  (void)c;
+  (void)r;
+  (void)n;
+  k->close_code = code;
+}
+
+/* Channels named "nohist..." have no history; "small..." keep 3. */
+static int history_for(const char *ch, size_t len,
+                       struct wsp_evlog_retention *r, void *ud) {
+  (void)ud;
+  if (len >= 6 && memcmp(ch, "nohist", 6) == 0)
+    return 0;
+  if (len >= 5 && memcmp(ch, "small", 5) == 0)
+    r->max_events = 3;
+  return 1;
+}
+
+static int on_subscribe(struct wsp_client *cl, uint64_t sub,
+                        const struct wsp_subscribe_info *info, void *ud) {
+  struct hub *h = ud;
+  (void)cl;
+  (void)info;
+  if (h->defer) {
+    h->held = sub;
+    return WSP_ERR_AGAIN;
+  }
+  return 0;
+}
+
+static void move(struct wsp_conn *from_c, struct wsp_client *from_s,
+                 struct wsp_conn *to_c, struct wsp_client *to_s, int *any) {
+  static uint8_t tmp[1 << 20];
+  struct iovec iov[64];
+  size_t t = 0;
+  int n, j;
+  n = from_c ? wsp_conn_pending(from_c, iov, 64)
+             : wsp_client_pending(from_s, iov, 64);
+  for (j = 0; j < n && t + iov[j].iov_len <= sizeof(tmp); j++) {
+    memcpy(tmp + t, iov[j].iov_base, iov[j].iov_len);
+    t += iov[j].iov_len;
+  }
+  if (!t)
+    return;
+  if (from_c) {
+    wsp_conn_sent(from_c, t);
+    wsp_client_recv(to_s, tmp, t);
+  } else {
+    wsp_client_sent(from_s, t);
+    wsp_conn_recv(to_c, tmp, t);
+  }
+  *any = 1;
+}
+
+static void pump(struct hub *h) {
+  int round, i;
+  for (round = 0; round < 400; round++) {
+    int any = 0;
+    for (i = 0; i < NC; i++) {
+      struct cli *k = &h->c[i];
+      if (!k->sc)
+        continue;
+      move(k->cc, NULL, NULL, k->sc, &any);
+      if (!k->paused)
+        move(NULL, k->sc, k->cc, NULL, &any);
+    }
+    if (!any)
+      return;
+  }
+}
+
+static void say(struct hub *h, int i, const char *text) {
+  assert_int_equal(
+      wsp_conn_send(h->c[i].cc, WSP_OP_TEXT, text, strlen(text)), 0);
+  pump(h);
+}
+
+static const char *L(struct hub *h, int i) {
+  tbuf_append(&h->c[i].lines, "", 1);
+  h->c[i].lines.len--;
+  return (const char *)h->c[i].lines.data;
+}
+
+static void clear(struct hub *h) {
+  int i;
+  for (i = 0; i < NC; i++)
+    tbuf_reset(&h->c[i].lines);
+}
+
+static int count(const char *s, const char *what) {
+  int n = 0;
+  while ((s = strstr(s, what)) != NULL) {
+    n++;
+    s++;
+  }
+  return n;
+}
+
+/* The epoch the stream of channel has now. */
+static void epoch_of(struct hub *h, const char *ch, char *out) {
+  struct wsp_evlog_position pos;
+  assert_int_equal(wsp_evlog_position(h->log, ch, strlen(ch), &pos), 0);
+  strcpy(out, pos.epoch);
+}
+
+static void hub_open_mem(struct hub *h, const struct wsp_mem *smem) {
+  struct wsp_server_callbacks scb;
+  struct wsp_server_history hs;
+  struct wsp_evlog_options eo;
+  int i;
+  memset(h, 0, sizeof(*h));
+  tfail_init(&h->fail, 0, 0);
+  memset(&eo, 0, sizeof(eo));
+  eo.mem = &h->fail.mem;
+  assert_int_equal(wsp_evlog_new(&h->log, &eo, 0), 0);
+  memset(&scb, 0, sizeof(scb));
+  scb.on_subscribe = on_subscribe;
+  assert_int_equal(wsp_server_new(&h->srv, &scb, smem, 0, h), 0);
+  assert_int_equal(
+      wsp_server_set_channel_flags(h->srv, WSP_CHANNEL_PUBLISH |
+                                               WSP_CHANNEL_WILDCARDS),
+      0);
+  memset(&hs, 0, sizeof(hs));
+  hs.log = h->log;
+  hs.retention.max_events = 10;
+  hs.history_for = history_for;
+  hs.recovery_max = 8;
+  hs.history_max = 5;
+  assert_int_equal(wsp_server_set_history(h->srv, &hs), 0);
+  for (i = 0; i < NC; i++) {
+    struct wsp_conn_callbacks ccb;
+    struct cli *k = &h->c[i];
+    tbuf_init(&k->lines);
+    assert_int_equal(wsp_server_accept(h->srv, k, &k->sc), 0);
+    memset(&ccb, 0, sizeof(ccb));
+    ccb.on_message = cmsg;
+    ccb.on_close = cclose;
+    assert_int_equal(wsp_conn_new(&k->cc, WSP_ROLE_CLIENT, &ccb, NULL, 0, k),
+                     0);
+    assert_int_equal(
+        wsp_conn_client_start(k->cc, "t", "/connection/websocket", NULL), 0);
+    pump(h);
+    say(h, i, "{\"connect\":{},\"id\":1}");
+  }
+  clear(h);
+}
+
+static void hub_open(struct hub *h) { hub_open_mem(h, NULL); }
+
+static void hub_free(struct hub *h) {
+  int i;
+  for (i = 0; i < NC; i++) {
+    wsp_client_free(h->c[i].sc);
+    wsp_conn_free(h->c[i].cc);
+    tbuf_free(&h->c[i].lines);
+  }
+  wsp_server_free(h->srv);
+  wsp_evlog_free(h->log);
+  assert_int_equal(h->fail.live, 0);
+}
+
+/* Publish "n" with the API n times from start. */
+static void publish_n(struct hub *h, const char *ch, int start, int n) {
+  char d[16];
+  int i;
+  for (i = start; i < start + n; i++) {
+    snprintf(d, sizeof(d), "%d", i);
+    assert_true(wsp_server_publish(h->srv, ch, d, strlen(d), NULL) >= 0);
+  }
+  pump(h);
+}
+
+static void test_history_offsets_and_positions(void **state) {
+  struct hub h;
+  char ep[64], want[256];
+  (void)state;
+  hub_open(&h);
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"news\"},\"id\":2}");
+  epoch_of(&h, "news", ep);
+  snprintf(want, sizeof(want),
+           "{\"id\":2,\"subscribe\":{\"recoverable\":true,\"positioned\":true,"
+           "\"epoch\":\"%s\"}}\n",
+           ep);
+  assert_string_equal(L(&h, 0), want);
+  say(&h, 1, "{\"subscribe\":{\"channel\":\"news.*\"},\"id\":2}");
+  assert_string_equal(L(&h, 1), "{\"id\":2,\"subscribe\":{}}\n");
+  clear(&h);
+  assert_int_equal(wsp_server_publish(h.srv, "news", "{\"a\":1}", 7, NULL), 1);
+  say(&h, 2, "{\"publish\":{\"channel\":\"news\",\"data\":\"b\"},\"id\":2}");
+  assert_string_equal(L(&h, 2), "{\"id\":2,\"publish\":{}}\n");
+  assert_non_null(strstr(L(&h, 0), "{\"push\":{\"channel\":\"news\",\"pub\":{"
+                                   "\"data\":{\"a\":1},\"offset\":1}}}\n"));
+  assert_non_null(strstr(L(&h, 0), "\"data\":\"b\",\"info\":{\"user\":\"\","));
+  assert_non_null(strstr(L(&h, 0), "},\"offset\":2}}}\n"));
+  /* a channel without history: no offset, a plain result */
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"nohist\"},\"id\":3}");
+  assert_non_null(strstr(L(&h, 0), "{\"id\":3,\"subscribe\":{}}"));
+  clear(&h);
+  assert_int_equal(wsp_server_publish(h.srv, "nohist", "1", 1, NULL), 1);
+  pump(&h);
+  assert_string_equal(L(&h, 0),
+                      "{\"push\":{\"channel\":\"nohist\",\"pub\":{\"data\":1}}}\n");
+  /* a wildcard subscriber gets the offset and the channel */
+  clear(&h);
+  publish_n(&h, "news.x", 1, 1);
+  assert_string_equal(L(&h, 1), "{\"push\":{\"channel\":\"news.*\",\"pub\":{"
+                                "\"data\":1,\"offset\":1,\"channel\":"
+                                "\"news.x\"}}}\n");
+  /* a server-side subscription is told its position in the push */
+  clear(&h);
+  assert_int_equal(wsp_server_subscribe(h.c[2].sc, "news"), 0);
+  pump(&h);
+  snprintf(want, sizeof(want),
+           "{\"push\":{\"channel\":\"news\",\"subscribe\":{\"recoverable\":"
+           "true,\"positioned\":true,\"epoch\":\"%s\",\"offset\":2}}}\n",
+           ep);
+  assert_string_equal(L(&h, 2), want);
+  hub_free(&h);
+}
+
+static void test_history_command(void **state) {
+  struct hub h;
+  char ep[64], cmd[256], want[512];
+  (void)state;
+  hub_open(&h);
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"feed\"},\"id\":2}");
+  publish_n(&h, "feed", 1, 7);
+  epoch_of(&h, "feed", ep);
+  clear(&h);
+  /* no limit: only the position */
+  say(&h, 0, "{\"history\":{\"channel\":\"feed\"},\"id\":3}");
+  snprintf(want, sizeof(want),
+           "{\"id\":3,\"history\":{\"epoch\":\"%s\",\"offset\":7}}\n", ep);
+  assert_string_equal(L(&h, 0), want);
+  clear(&h);
+  /* forwards after 4, at most 2 */
+  snprintf(cmd, sizeof(cmd),
+           "{\"history\":{\"channel\":\"feed\",\"limit\":2,\"since\":{"
+           "\"offset\":4,\"epoch\":\"%s\"}},\"id\":4}",
+           ep);
+  say(&h, 0, cmd);
+  snprintf(want, sizeof(want),
+           "{\"id\":4,\"history\":{\"publications\":[{\"data\":5,\"offset\":5},"
+           "{\"data\":6,\"offset\":6}],\"epoch\":\"%s\",\"offset\":7}}\n",
+           ep);
+  assert_string_equal(L(&h, 0), want);
+  clear(&h);
+  /* reverse without since: newest first from the top */
+  say(&h, 0, "{\"history\":{\"channel\":\"feed\",\"limit\":3,\"reverse\":true},"
+             "\"id\":5}");
+  assert_non_null(strstr(L(&h, 0), "[{\"data\":7,\"offset\":7},{\"data\":6,"
+                                   "\"offset\":6},{\"data\":5,\"offset\":5}]"));
+  clear(&h);
+  /* reverse before 3; -1 means as many as allowed (history_max 5) */
+  say(&h, 0, "{\"history\":{\"channel\":\"feed\",\"limit\":-1,\"reverse\":true,"
+             "\"since\":{\"offset\":3}},\"id\":6}");
+  assert_non_null(strstr(L(&h, 0), "[{\"data\":2,\"offset\":2},{\"data\":1,"
+                                   "\"offset\":1}]"));
+  clear(&h);
+  say(&h, 0, "{\"history\":{\"channel\":\"feed\",\"limit\":100},\"id\":7}");
+  assert_int_equal(count(L(&h, 0), "\"offset\":"), 5 + 1);
+  assert_non_null(strstr(L(&h, 0), "{\"data\":5,\"offset\":5}],"));
+  clear(&h);
+  /* errors */
+  say(&h, 0, "{\"history\":{\"channel\":\"feed\",\"limit\":1,\"since\":{"
+             "\"offset\":1,\"epoch\":\"other\"}},\"id\":8}");
+  assert_non_null(strstr(L(&h, 0), "{\"id\":8,\"error\":{\"code\":112"));
+  say(&h, 0, "{\"history\":{\"channel\":\"feed\",\"limit\":1,\"since\":{"
+             "\"offset\":8}},\"id\":9}");
+  assert_non_null(strstr(L(&h, 0), "{\"id\":9,\"error\":{\"code\":112"));
+  say(&h, 0, "{\"history\":{\"channel\":\"feed\",\"reverse\":true,\"since\":{"
+             "\"offset\":0}},\"id\":10}");
+  assert_non_null(strstr(L(&h, 0), "{\"id\":10,\"error\":{\"code\":107"));
+  say(&h, 0, "{\"history\":{\"channel\":\"feed\",\"limit\":\"x\"},\"id\":11}");
+  assert_non_null(strstr(L(&h, 0), "{\"id\":11,\"error\":{\"code\":107"));
+  say(&h, 0, "{\"history\":{\"channel\":\"feed\",\"since\":3},\"id\":12}");
+  assert_non_null(strstr(L(&h, 0), "{\"id\":12,\"error\":{\"code\":107"));
+  say(&h, 1, "{\"history\":{\"channel\":\"feed\"},\"id\":2}");
+  assert_non_null(strstr(L(&h, 1), "{\"id\":2,\"error\":{\"code\":103"));
+  say(&h, 1, "{\"subscribe\":{\"channel\":\"nohist.a\"},\"id\":3}");
+  say(&h, 1, "{\"history\":{\"channel\":\"nohist.a\"},\"id\":4}");
+  assert_non_null(strstr(L(&h, 1), "{\"id\":4,\"error\":{\"code\":108"));
+  /* retention dropped what follows offset 1 of "small": 112, not a gap */
+  say(&h, 1, "{\"subscribe\":{\"channel\":\"small\"},\"id\":5}");
+  publish_n(&h, "small", 1, 6);
+  say(&h, 1, "{\"history\":{\"channel\":\"small\",\"limit\":9,\"since\":{"
+             "\"offset\":1}},\"id\":6}");
+  assert_non_null(strstr(L(&h, 1), "{\"id\":6,\"error\":{\"code\":112"));
+  clear(&h);
+  say(&h, 1, "{\"history\":{\"channel\":\"small\",\"limit\":9,\"since\":{"
+             "\"offset\":3}},\"id\":7}");
+  assert_non_null(strstr(L(&h, 1), "[{\"data\":4,\"offset\":4},{\"data\":5,"
+                                   "\"offset\":5},{\"data\":6,\"offset\":6}]"));
+  /* without the log, history is not available */
+  assert_int_equal(wsp_server_set_history(h.srv, NULL), 0);
+  say(&h, 0, "{\"history\":{\"channel\":\"feed\"},\"id\":13}");
+  assert_non_null(strstr(L(&h, 0), "{\"id\":13,\"error\":{\"code\":108"));
+  hub_free(&h);
+}
+
+static void test_history_recovery(void **state) {
+  struct hub h;
+  char ep[64], cmd[256], want[512];
+  const char *p;
+  int i;
+  (void)state;
+  hub_open(&h);
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"room\"},\"id\":2}");
+  say(&h, 1, "{\"subscribe\":{\"channel\":\"room\"},\"id\":2}");
+  publish_n(&h, "room", 1, 3);
+  epoch_of(&h, "room", ep);
+  /* client 0 drops out at offset 3; five publications go by */
+  say(&h, 0, "{\"unsubscribe\":{\"channel\":\"room\"},\"id\":3}");
+  publish_n(&h, "room", 4, 5);
+  clear(&h);
+  snprintf(cmd, sizeof(cmd),
+           "{\"subscribe\":{\"channel\":\"room\",\"recover\":true,\"offset\":3,"
+           "\"epoch\":\"%s\"},\"id\":4}",
+           ep);
+  say(&h, 0, cmd);
+  snprintf(want, sizeof(want),
+           "{\"id\":4,\"subscribe\":{\"recoverable\":true,\"positioned\":true,"
+           "\"epoch\":\"%s\",\"offset\":3,\"was_recovering\":true,"
+           "\"recovered\":true,\"publications\":[{\"data\":4,\"offset\":4},"
+           "{\"data\":5,\"offset\":5},{\"data\":6,\"offset\":6},{\"data\":7,"
+           "\"offset\":7},{\"data\":8,\"offset\":8}]}}\n",
+           ep);
+  assert_string_equal(L(&h, 0), want);
+  /* then the live ones, no gap, no duplicate */
+  clear(&h);
+  publish_n(&h, "room", 9, 2);
+  assert_int_equal(count(L(&h, 0), "\"pub\""), 2);
+  assert_non_null(strstr(L(&h, 0), "\"data\":9,\"offset\":9}"));
+  assert_non_null(strstr(L(&h, 0), "\"data\":10,\"offset\":10}"));
+  assert_string_equal(L(&h, 0), L(&h, 1));
+  /* nothing missed: recovered with no publications */
+  snprintf(cmd, sizeof(cmd),
+           "{\"subscribe\":{\"channel\":\"room\",\"recover\":true,\"offset\":10,"
+           "\"epoch\":\"%s\"},\"id\":3}",
+           ep);
+  clear(&h);
+  say(&h, 2, cmd);
+  snprintf(want, sizeof(want),
+           "{\"id\":3,\"subscribe\":{\"recoverable\":true,\"positioned\":true,"
+           "\"epoch\":\"%s\",\"offset\":10,\"was_recovering\":true,"
+           "\"recovered\":true}}\n",
+           ep);
+  assert_string_equal(L(&h, 2), want);
+  /* more missed than recovery_max (8): not recovered, no publications,
+   * the current top */
+  say(&h, 2, "{\"unsubscribe\":{\"channel\":\"room\"},\"id\":4}");
+  clear(&h);
+  snprintf(cmd, sizeof(cmd),
+           "{\"subscribe\":{\"channel\":\"room\",\"recover\":true,\"offset\":1,"
+           "\"epoch\":\"%s\"},\"id\":5}",
+           ep);
+  say(&h, 2, cmd);
+  snprintf(want, sizeof(want),
+           "{\"id\":5,\"subscribe\":{\"recoverable\":true,\"positioned\":true,"
+           "\"epoch\":\"%s\",\"offset\":10,\"was_recovering\":true}}\n",
+           ep);
+  assert_string_equal(L(&h, 2), want);
+  /* a wrong epoch: not recovered; with flag bit 2: error 112 */
+  say(&h, 2, "{\"unsubscribe\":{\"channel\":\"room\"},\"id\":6}");
+  clear(&h);
+  say(&h, 2, "{\"subscribe\":{\"channel\":\"room\",\"recover\":true,"
+             "\"offset\":9,\"epoch\":\"gone\"},\"id\":7}");
+  assert_non_null(strstr(L(&h, 2), "\"offset\":10,\"was_recovering\":true}}"));
+  say(&h, 2, "{\"unsubscribe\":{\"channel\":\"room\"},\"id\":8}");
+  clear(&h);
+  say(&h, 2, "{\"subscribe\":{\"channel\":\"room\",\"recover\":true,\"flag\":3,"
+             "\"offset\":9,\"epoch\":\"gone\"},\"id\":9}");
+  assert_non_null(strstr(L(&h, 2), "{\"id\":9,\"error\":{\"code\":112"));
+  clear(&h);
+  publish_n(&h, "room", 11, 1);
+  assert_string_equal(L(&h, 2), ""); /* refused: not subscribed */
+  /* retention exceeded on "small" (3 kept): recovered false */
+  say(&h, 2, "{\"subscribe\":{\"channel\":\"small\"},\"id\":10}");
+  say(&h, 2, "{\"unsubscribe\":{\"channel\":\"small\"},\"id\":11}");
+  publish_n(&h, "small", 1, 4);
+  epoch_of(&h, "small", ep);
+  clear(&h);
+  snprintf(cmd, sizeof(cmd),
+           "{\"subscribe\":{\"channel\":\"small\",\"recover\":true,"
+           "\"epoch\":\"%s\"},\"id\":12}",
+           ep);
+  say(&h, 2, cmd);
+  assert_non_null(strstr(L(&h, 2), "\"offset\":4,\"was_recovering\":true}}"));
+  assert_null(strstr(L(&h, 2), "publications"));
+  /* bad recovery fields are a bad request */
+  say(&h, 1, "{\"subscribe\":{\"channel\":\"x\",\"recover\":1},\"id\":9}");
+  assert_non_null(strstr(L(&h, 1), "{\"id\":9,\"error\":{\"code\":107"));
+  say(&h, 1, "{\"subscribe\":{\"channel\":\"x\",\"offset\":-1},\"id\":10}");
+  assert_non_null(strstr(L(&h, 1), "{\"id\":10,\"error\":{\"code\":107"));
+  /* a deferred subscribe keeps its recovery request, and what was
+   * published while it waited is in the recovered set */
+  epoch_of(&h, "room", ep);
+  h.defer = 1;
+  clear(&h);
+  snprintf(cmd, sizeof(cmd),
+           "{\"subscribe\":{\"channel\":\"room\",\"recover\":true,\"offset\":9,"
+           "\"epoch\":\"%s\"},\"id\":5}",
+           ep);
+  say(&h, 0, "{\"unsubscribe\":{\"channel\":\"room\"},\"id\":4}");
+  say(&h, 0, cmd);
+  publish_n(&h, "room", 12, 2);
+  assert_null(strstr(L(&h, 0), "\"pub\""));
+  assert_int_equal(wsp_server_subscribe_answer(h.srv, h.held, 0, 0, NULL), 0);
+  pump(&h);
+  p = strstr(L(&h, 0), "{\"id\":5,\"subscribe\"");
+  assert_non_null(p);
+  assert_non_null(strstr(p, "\"recovered\":true"));
+  for (i = 10; i <= 13; i++) {
+    char o[32];
+    snprintf(o, sizeof(o), "\"offset\":%d}", i);
+    assert_non_null(strstr(p, o));
+  }
+  hub_free(&h);
+}
+
+static void test_history_gap_unsubscribes_2500(void **state) {
+  struct hub h;
+  const char *p;
+  (void)state;
+  hub_open(&h);
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"g\"},\"id\":2}");
+  say(&h, 1, "{\"subscribe\":{\"channel\":\"g.*\"},\"id\":2}");
+  publish_n(&h, "g", 1, 2);
+  /* the stream is lost: the next publication starts a new epoch */
+  assert_int_equal(wsp_evlog_remove(h.log, "g", 1), 0);
+  clear(&h);
+  assert_int_equal(wsp_server_publish(h.srv, "g", "3", 1, NULL), 0);
+  pump(&h);
+  p = L(&h, 0);
+  assert_string_equal(p, "{\"push\":{\"channel\":\"g\",\"unsubscribe\":{"
+                         "\"code\":2500,\"reason\":\"insufficient state\"}}}\n");
+  clear(&h);
+  publish_n(&h, "g", 4, 1);
+  assert_string_equal(L(&h, 0), ""); /* no longer subscribed */
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"g\",\"recover\":true,\"offset\":2,"
+             "\"epoch\":\"old\"},\"id\":3}");
+  assert_non_null(strstr(L(&h, 0), "\"offset\":2,\"was_recovering\":true}}"));
+  hub_free(&h);
+}
+
+static void test_history_store_failure_acknowledges_nothing(void **state) {
+  struct hub h;
+  (void)state;
+  hub_open(&h);
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"s\"},\"id\":2}");
+  publish_n(&h, "s", 1, 1);
+  clear(&h);
+  /* the log can allocate nothing more */
+  h.fail.fail_at = h.fail.calls + 1;
+  h.fail.sticky = 1;
+  assert_int_equal(wsp_server_publish(h.srv, "s", "{\"big\":1}", 9, NULL),
+                   WSP_ERR_NOMEM);
+  say(&h, 1, "{\"publish\":{\"channel\":\"s\",\"data\":[1,2,3,4,5,6,7,8,9,10,"
+             "11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,"
+             "31,32,33]},\"id\":2}");
+  pump(&h);
+  assert_true(h.fail.failures >= 2);
+  assert_non_null(strstr(L(&h, 1), "{\"id\":2,\"error\":{\"code\":100"));
+  assert_null(strstr(L(&h, 1), "\"publish\":{}"));
+  assert_string_equal(L(&h, 0), "");
+  h.fail.fail_at = 0;
+  h.fail.sticky = 0;
+  clear(&h);
+  publish_n(&h, "s", 2, 1);
+  assert_non_null(strstr(L(&h, 0), "\"data\":2,\"offset\":2}"));
+  hub_free(&h);
+}
+
+/* Every allocation of the hub fails in turn while a client subscribes
+ * with recovery, reads history and publishes: each step either works or
+ * answers 100, and nothing leaks (the failing allocator counts). */
+static void test_history_allocation_failures(void **state) {
+  long at;
+  (void)state;
+  for (at = 1; at < 400; at++) {
+    struct tfail f;
+    struct hub h;
+    char ep[64], cmd[256];
+    tfail_init(&f, 0, 0);
+    hub_open_mem(&h, &f.mem);
+    say(&h, 0, "{\"subscribe\":{\"channel\":\"a\"},\"id\":2}");
+    publish_n(&h, "a", 1, 3);
+    epoch_of(&h, "a", ep);
+    say(&h, 0, "{\"unsubscribe\":{\"channel\":\"a\"},\"id\":3}");
+    publish_n(&h, "a", 4, 3);
+    clear(&h);
+    f.fail_at = f.calls + at;
+    snprintf(cmd, sizeof(cmd),
+             "{\"subscribe\":{\"channel\":\"a\",\"recover\":true,\"offset\":3,"
+             "\"epoch\":\"%s\"},\"id\":4}\n{\"history\":{\"channel\":\"a\","
+             "\"limit\":3,\"reverse\":true},\"id\":5}\n{\"publish\":{"
+             "\"channel\":\"a\",\"data\":7},\"id\":6}",
+             ep);
+    say(&h, 0, cmd);
+    publish_n(&h, "a", 8, 1);
+    if (f.failures == 0) {
+      assert_non_null(strstr(L(&h, 0), "\"recovered\":true"));
+      hub_free(&h);
+      assert_int_equal(f.live, 0);
+      break;
+    }
+    /* a subscribe that failed is not half made: no publication without
+     * the reply that positions it */
+    if (!strstr(L(&h, 0), "{\"id\":4,\"subscribe\""))
+      assert_null(strstr(L(&h, 0), "\"pub\""));
+    hub_free(&h);
+    assert_int_equal(f.live, 0);
+    assert_int_equal(f.bad_frees, 0);
+  }
+  assert_true(at > 10 && at < 400); /* the paths did allocate */
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_history_offsets_and_positions),
+      cmocka_unit_test(test_history_command),
+      cmocka_unit_test(test_history_recovery),
+      cmocka_unit_test(test_history_gap_unsubscribes_2500),
+      cmocka_unit_test(test_history_store_failure_acknowledges_nothing),
+      cmocka_unit_test(test_history_allocation_failures),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
