@@ -16,14 +16,18 @@
 #define ERR_INTERNAL 100
 #define ERR_METHOD 104
 #define ERR_BAD_REQUEST 107
+#define ERR_NOT_AVAILABLE 108
+#define ERR_UNRECOVERABLE 112
 #define DISCONNECT_CODE 3503
 #define DISCONNECT_REASON "force disconnect"
 #define MAX_REASON 123 /* what fits in a close frame */
 
 static const char *api_key; /* NULL: the API is off */
+static struct wsp_evlog *history; /* NULL: no history */
 
-void api_init(const char *key) {
+void api_init(const char *key, struct wsp_evlog *log) {
   api_key = key;
+  history = log;
 }
 
 int api_path(const struct wsp_request *req) {
@@ -113,6 +117,7 @@ struct call {
   size_t len;
   struct buf *out; /* the result object's members go here */
   const char *message; /* for an error code, when not the usual one */
+  size_t items;        /* elements written to an array of the result */
 };
 
 /* The non-empty string member key, malloc'ed; NULL when absent. */
@@ -338,6 +343,108 @@ static int do_info(struct call *c) {
   return 0;
 }
 
+/* One publication of the history as JSON. */
+static int history_one(const struct wsp_evlog_event *e, void *user_data) {
+  struct call *c = user_data;
+  char num[32];
+
+  put(c->out, c->items++ ? ",{" : "{");
+  if (e->data.len) {
+    put(c->out, "\"data\":");
+    put_raw(c->out, e->data);
+    put(c->out, ",");
+  }
+  if (e->info.len) {
+    put(c->out, "\"info\":");
+    put_raw(c->out, e->info);
+    put(c->out, ",");
+  }
+  snprintf(num, sizeof num, "%llu", (unsigned long long)e->offset);
+  put(c->out, "\"offset\":");
+  put(c->out, num);
+  put(c->out, "}");
+  return 0;
+}
+
+/* A JSON boolean: 1 true, 0 false, -1 anything else. */
+static int json_bool(struct wsp_str v) {
+  if (v.len == 4 && memcmp(v.ptr, "true", 4) == 0)
+    return 1;
+  return v.len == 5 && memcmp(v.ptr, "false", 5) == 0 ? 0 : -1;
+}
+
+/* history {"channel","limit"?,"since"?:{"offset","epoch"},"reverse"?} ->
+ * {"publications":[...],"epoch","offset"}. limit 0 or absent: only the
+ * position; -1: everything kept. A since of another epoch is 112. */
+static int do_history(struct call *c) {
+  char *channel = param_string(c, "channel"), *epoch = NULL;
+  struct wsp_evlog_position pos;
+  struct wsp_str v, since;
+  double limit = 0, offset = 0;
+  int reverse = 0, bad = channel == NULL;
+  long n;
+
+  if (history == NULL) {
+    free(channel);
+    return ERR_NOT_AVAILABLE;
+  }
+  if (json_member(c->body, c->len, "limit", &v) &&
+      (!json_number(v, &limit) || limit != (long)limit || limit < -1))
+    bad = 1;
+  if (json_member(c->body, c->len, "reverse", &v) &&
+      (reverse = json_bool(v)) < 0)
+    bad = 1;
+  if (json_member(c->body, c->len, "since", &since)) {
+    if (json_member(since.ptr, since.len, "offset", &v) &&
+        (!json_number(v, &offset) || offset < 0 ||
+         offset != (double)(uint64_t)offset))
+      bad = 1;
+    if (json_member(since.ptr, since.len, "epoch", &v) &&
+        (epoch = json_string(v)) == NULL)
+      bad = 1;
+    if (reverse > 0 && offset == 0)
+      bad = 1; /* backwards from nothing */
+  }
+  if (bad) {
+    free(channel);
+    free(epoch);
+    return ERR_BAD_REQUEST;
+  }
+  put(c->out, "\"publications\":[");
+  n = wsp_evlog_read(history, channel, strlen(channel), epoch,
+                     (uint64_t)offset,
+                     limit < 0 ? WSP_EVLOG_NO_LIMIT : (size_t)limit,
+                     reverse ? WSP_EVLOG_REVERSE : 0, history_one, c, &pos);
+  free(channel);
+  free(epoch);
+  if (n == WSP_ERR_EPOCH)
+    return ERR_UNRECOVERABLE;
+  if (n < 0)
+    return lib_error(c, n);
+  put(c->out, "],\"epoch\":");
+  put_quoted(c->out, pos.epoch);
+  put(c->out, ",");
+  put_u64(c->out, "offset", pos.offset);
+  return 0;
+}
+
+/* history_remove {"channel"} -> {}: the channel's history and position
+ * are forgotten; its next publication starts a new epoch. */
+static int do_history_remove(struct call *c) {
+  char *channel = param_string(c, "channel");
+  int rc;
+
+  if (history == NULL) {
+    free(channel);
+    return ERR_NOT_AVAILABLE;
+  }
+  if (channel == NULL)
+    return ERR_BAD_REQUEST;
+  rc = wsp_evlog_remove(history, channel, strlen(channel));
+  free(channel);
+  return rc < 0 && rc != WSP_ERR_NOT_FOUND ? lib_error(c, rc) : 0;
+}
+
 /* ---- Requests ----------------------------------------------------------- */
 
 static void respond_json(struct wsp_client *client, int status,
@@ -384,6 +491,8 @@ void api_serve(struct wsp_client *client, const struct wsp_request *req) {
       {"presence", do_presence},
       {"presence_stats", do_presence_stats},
       {"info", do_info},
+      {"history", do_history},
+      {"history_remove", do_history_remove},
   };
   struct buf out = {0}, result = {0};
   struct call c = {0};
@@ -441,6 +550,8 @@ void api_serve(struct wsp_client *client, const struct wsp_request *req) {
               c.message != NULL             ? c.message
               : code == ERR_METHOD          ? "method not found"
               : code == ERR_BAD_REQUEST     ? "bad request"
+              : code == ERR_NOT_AVAILABLE   ? "not available"
+              : code == ERR_UNRECOVERABLE   ? "unrecoverable position"
                                             : "internal server error");
   }
   respond_json(client, 200, &out);

@@ -37,8 +37,9 @@ void methods_free(void);
 
 /* ---- api.c: the server API, POST /api/<method> ----------------------- */
 
-/* key NULL turns the API off (every /api/ path answers 404). */
-void api_init(const char *key);
+/* key NULL turns the API off (every /api/ path answers 404); log is the
+ * history the history methods read (NULL: none, they answer 108). */
+void api_init(const char *key, struct wsp_evlog *log);
 /* 1 when req is for /api or below it. */
 int api_path(const struct wsp_request *req);
 /* Answer a request for an /api/ path. */

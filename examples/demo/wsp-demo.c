@@ -6,6 +6,8 @@
  *                          comes back as a message push; channels open to
  *                          every client, with wildcards, presence and
  *                          join/leave, except "denied:..." (methods.c)
+ *                          with history, offsets and recovery on every
+ *                          channel unless --history-size 0
  *   /api/<method>          the server API, with --api-key (api.c)
  *   /echo                  a plain WebSocket echo
  *   / and /centrifuge.js   browser pages: RPC (index.html) and a chat
@@ -14,6 +16,8 @@
  *   wsp-demo [--listen HOST:PORT] [--www DIR] [--centrifuge-js FILE]
  *            [--api-key KEY] [--max-queued BYTES] [--ping-interval MS]
  *            [--pong-timeout MS] [--stale-timeout MS]
+ *            [--history-size N] [--history-ttl SECONDS] [--data-dir DIR]
+ *            [--fsync always|interval|never]
  *
  * README.md beside this file describes the channels and the API.
  *
@@ -38,6 +42,11 @@
 #endif
 
 #define SHUTDOWN_GRACE_MS 1000
+/* The offset and epoch of a channel outlive its publications by a day, so
+ * that a client away for longer than --history-ttl is told it missed some
+ * rather than that the channel is new. */
+#define DEMO_META_TTL_MS (24ull * 3600 * 1000)
+#define DEMO_HISTORY_MAX 1000000000ull
 
 struct client {
   int fd;
@@ -51,6 +60,7 @@ struct client {
 
 static int epfd;
 static struct wsp_server *server;
+static struct wsp_evlog *history_log; /* NULL: no history */
 static struct client *clients, *dirty;
 
 /* ---- The dirty list: clients whose output or state changed ------------- */
@@ -250,7 +260,9 @@ static void usage(const char *argv0) {
   fprintf(stderr,
           "usage: %s [--listen HOST:PORT] [--www DIR] [--centrifuge-js FILE]\n"
           "       [--api-key KEY] [--max-queued BYTES] [--ping-interval MS]\n"
-          "       [--pong-timeout MS] [--stale-timeout MS]\n",
+          "       [--pong-timeout MS] [--stale-timeout MS]\n"
+          "       [--history-size N] [--history-ttl SECONDS] [--data-dir DIR]\n"
+          "       [--fsync always|interval|never]\n",
           argv0);
   exit(2);
 }
@@ -291,6 +303,35 @@ static void print_stats(void) {
   fprintf(stderr, "\n");
 }
 
+/* History for every channel: the last size publications for ttl seconds,
+ * in memory or in the file store under dir. */
+static int history_open(uint64_t size, uint64_t ttl, const char *dir,
+                        int fsync_policy) {
+  struct wsp_evlog_options eo = {0};
+  struct wsp_evlog_file_options fo = {0};
+  struct wsp_server_history h = {0};
+  int rc;
+
+  if (size == 0)
+    return 0;
+  fo.fsync = fsync_policy;
+  if (dir != NULL &&
+      (rc = wsp_evlog_file_store_new(&eo.store, dir, &fo, NULL)) < 0) {
+    fprintf(stderr, "wsp-demo: %s: %s\n", dir, wsp_strerror(rc));
+    return -1;
+  }
+  eo.retention.max_events = size;
+  eo.retention.max_age = ttl * 1000;
+  eo.retention.meta_ttl = DEMO_META_TTL_MS;
+  if ((rc = wsp_evlog_new(&history_log, &eo, loop_now_ms())) < 0) {
+    fprintf(stderr, "wsp-demo: history: %s\n", wsp_strerror(rc));
+    return -1;
+  }
+  h.log = history_log;
+  h.retention = eo.retention;
+  return wsp_server_set_history(server, &h);
+}
+
 int main(int argc, char **argv) {
   static const struct {
     const char *flag;
@@ -304,7 +345,9 @@ int main(int argc, char **argv) {
   enum { NLIMITS = sizeof limit_flags / sizeof limit_flags[0] };
   uint64_t limits[NLIMITS], stop_at = 0;
   int have_limit[NLIMITS] = {0};
-  const char *api_key = NULL;
+  const char *api_key = NULL, *data_dir = NULL;
+  uint64_t history_size = 100, history_ttl = 300;
+  int fsync_policy = WSP_EVLOG_FSYNC_INTERVAL;
   char host[256] = "127.0.0.1";
   const char *www = WSP_DEMO_SRCDIR "/examples/demo/www";
   const char *bundle = WSP_DEMO_SRCDIR "/tests/interop/centrifuge/"
@@ -333,6 +376,37 @@ int main(int argc, char **argv) {
       bundle = val;
       continue;
     }
+    if (strcmp(arg, "--data-dir") == 0) {
+      if (*val == '\0')
+        usage(argv[0]);
+      data_dir = val;
+      continue;
+    }
+    if (strcmp(arg, "--fsync") == 0) {
+      if (strcmp(val, "always") == 0)
+        fsync_policy = WSP_EVLOG_FSYNC_ALWAYS;
+      else if (strcmp(val, "interval") == 0)
+        fsync_policy = WSP_EVLOG_FSYNC_INTERVAL;
+      else if (strcmp(val, "never") == 0)
+        fsync_policy = WSP_EVLOG_FSYNC_NEVER;
+      else
+        usage(argv[0]);
+      continue;
+    }
+    if (strcmp(arg, "--history-size") == 0 ||
+        strcmp(arg, "--history-ttl") == 0) {
+      uint64_t v;
+      errno = 0;
+      v = strtoull(val, &end, 10);
+      if (errno != 0 || end == val || *end != '\0' || val[0] == '-' ||
+          v > DEMO_HISTORY_MAX)
+        usage(argv[0]);
+      if (strcmp(arg, "--history-size") == 0)
+        history_size = v;
+      else
+        history_ttl = v;
+      continue;
+    }
     if (strcmp(arg, "--api-key") == 0) {
       if (*val == '\0')
         usage(argv[0]);
@@ -351,7 +425,6 @@ int main(int argc, char **argv) {
   }
 
   www_init(www, bundle);
-  api_init(api_key);
   if (wsp_server_new(&server, &callbacks, NULL, loop_now_ms(), NULL) < 0 ||
       methods_register(server) < 0 ||
       wsp_server_set_channel_flags(server, WSP_CHANNEL_PRESENCE |
@@ -361,6 +434,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "wsp-demo: cannot create the server\n");
     return 1;
   }
+  if (history_open(history_size, history_ttl, data_dir, fsync_policy) < 0)
+    return 1;
+  api_init(api_key, history_log);
   for (j = 0; j < NLIMITS; j++)
     if (have_limit[j] &&
         wsp_server_set_limit(server, limit_flags[j].limit, limits[j]) < 0) {
@@ -420,6 +496,7 @@ int main(int argc, char **argv) {
   while (clients != NULL)
     client_free(clients);
   wsp_server_free(server);
+  wsp_evlog_free(history_log); /* makes what was acknowledged durable */
   methods_free();
   close(epfd);
   close(sfd); /* the listening socket went when the shutdown began */

@@ -1,0 +1,239 @@
+// Channel history and recovery of wsp-demo against the official centrifuge
+// client (Node, over the ws package): a subscriber's connection is cut,
+// 50 publications happen meanwhile, and on reconnect it gets exactly those
+// 50, in order, with recovered: true; with the retention exceeded it is
+// told recovered: false; the same across a restart of wsp-demo with
+// --data-dir (and recovered: false across a restart of the memory store).
+// Also history() from the client and the history API methods.
+//   node recovery.mjs WSP_DEMO_EXE
+// Prints one line per check and "N passed, M failed"; exits 1 on failure.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { assert, callApi, check, errorOf, run, startDemo, waitFor, withTimeout } from './harness.mjs';
+
+let Centrifuge, WebSocket;
+try {
+  ({ Centrifuge } = await import('centrifuge'));
+  ({ WebSocket } = await import('ws'));
+} catch {
+  console.log('centrifuge or ws is missing (run tests/interop/centrifuge/setup.sh); skipping');
+  process.exit(1);
+}
+
+const exe = process.argv[2];
+if (!exe) {
+  console.log('usage: node recovery.mjs WSP_DEMO_EXE');
+  process.exit(2);
+}
+
+const KEY = 'test-key-' + process.pid;
+const RECONNECT_MS = 1500; // long enough to publish 50 while it is away
+const servers = [];
+const clients = [];
+const dirs = [];
+
+class BrowserLikeWebSocket extends WebSocket {
+  constructor(url, protocols) {
+    super(url, protocols, { allowSynchronousEvents: false, perMessageDeflate: false });
+  }
+}
+
+async function demo(args) {
+  const s = await startDemo(exe, ['--api-key', KEY, ...args]);
+  servers.push(s);
+  return s;
+}
+
+async function stop(s) {
+  s.proc.kill('SIGTERM');
+  const { code } = await withTimeout(s.exited, 5000, 'wsp-demo exit');
+  assert(code === 0, `wsp-demo exit code ${code}`);
+}
+
+async function result(s, method, body) {
+  const r = await callApi(s.port, KEY, method, body);
+  assert(r.status === 200 && r.json && r.json.result, `${method} ${JSON.stringify(body)}: ${r.status} ${r.body}`);
+  return r.json.result;
+}
+
+async function publishN(s, channel, from, n) {
+  for (let i = from; i < from + n; i++) await result(s, 'publish', { channel, data: { n: i } });
+}
+
+// A client of user subscribed to channel; log.pubs holds every publication
+// it was handed, log.subscribed every subscribed event.
+async function subscriber(s, user, channel) {
+  const c = new Centrifuge(`${s.url}/connection/websocket`, {
+    websocket: BrowserLikeWebSocket,
+    data: { user },
+    minReconnectDelay: RECONNECT_MS,
+    maxReconnectDelay: RECONNECT_MS,
+  });
+  clients.push(c);
+  const log = { pubs: [], subscribed: [], connecting: [] };
+  c.on('connecting', (ctx) => log.connecting.push(ctx));
+  const sub = c.newSubscription(channel);
+  sub.on('publication', (ctx) => log.pubs.push({ n: ctx.data.n, offset: ctx.offset }));
+  sub.on('subscribed', (ctx) => log.subscribed.push(ctx));
+  c.connect();
+  sub.subscribe();
+  await sub.ready(5000);
+  return { c, sub, log };
+}
+
+// Exactly from..from+n-1, in order, each once, with contiguous offsets.
+function exactly(pubs, from, n, what) {
+  const ns = pubs.map((p) => p.n);
+  const want = Array.from({ length: n }, (_, i) => from + i);
+  assert(JSON.stringify(ns) === JSON.stringify(want), `${what}: got ${JSON.stringify(ns)}`);
+  for (let i = 1; i < pubs.length; i++)
+    assert(pubs[i].offset === pubs[i - 1].offset + 1, `${what}: offsets ${pubs[i - 1].offset} then ${pubs[i].offset}`);
+}
+
+// Cut the subscriber's connection (3011 makes the client reconnect), run
+// meanwhile() while it is away, and wait for its next subscribed event.
+async function cut(s, sc, user, meanwhile) {
+  const before = sc.log.subscribed.length;
+  const connecting = sc.log.connecting.length;
+  await result(s, 'disconnect', { user, code: 3011, reason: 'cut' });
+  await waitFor(() => sc.log.connecting.length > connecting, 3000, 'the client noticed the cut');
+  const t0 = Date.now();
+  await meanwhile();
+  assert(Date.now() - t0 < RECONNECT_MS, `publishing took ${Date.now() - t0} ms: longer than the reconnect delay`);
+  await waitFor(() => sc.log.subscribed.length > before, 10000, 'resubscribed');
+  return sc.log.subscribed[sc.log.subscribed.length - 1];
+}
+
+check('cut connection: exactly the 50 missed publications, in order, recovered: true', async () => {
+  const s = await demo([]);
+  const sc = await subscriber(s, 'rita', 'feed');
+  const first = sc.log.subscribed[0];
+  assert(first.recoverable && first.positioned && first.streamPosition && first.streamPosition.epoch,
+    `first subscribe ${JSON.stringify(first)}`);
+  await publishN(s, 'feed', 1, 5);
+  await waitFor(() => sc.log.pubs.length === 5, 3000, 'five live publications');
+  sc.log.pubs.length = 0;
+  const ctx = await cut(s, sc, 'rita', () => publishN(s, 'feed', 6, 50));
+  assert(ctx.wasRecovering && ctx.recovered, `subscribed ${JSON.stringify(ctx)}`);
+  await waitFor(() => sc.log.pubs.length >= 50, 3000, `50 recovered (have ${sc.log.pubs.length})`);
+  exactly(sc.log.pubs, 6, 50, 'recovered');
+  assert(sc.log.pubs[0].offset === 6, `first offset ${sc.log.pubs[0].offset}`);
+  // then live ones, with no gap and no duplicate
+  await publishN(s, 'feed', 56, 3);
+  await waitFor(() => sc.log.pubs.length >= 53, 3000, 'live after recovery');
+  exactly(sc.log.pubs, 6, 53, 'recovered then live');
+  sc.c.disconnect();
+  await stop(s);
+  return `offsets ${sc.log.pubs[0].offset}..${sc.log.pubs[52].offset}`;
+});
+
+check('retention exceeded while away: recovered: false, no publications', async () => {
+  const s = await demo(['--history-size', '10']);
+  const sc = await subscriber(s, 'rex', 'feed');
+  await publishN(s, 'feed', 1, 2);
+  await waitFor(() => sc.log.pubs.length === 2, 3000, 'two live publications');
+  sc.log.pubs.length = 0;
+  const ctx = await cut(s, sc, 'rex', () => publishN(s, 'feed', 3, 50));
+  assert(ctx.wasRecovering && !ctx.recovered, `subscribed ${JSON.stringify(ctx)}`);
+  assert(ctx.streamPosition.offset === 52, `position ${JSON.stringify(ctx.streamPosition)}`);
+  await publishN(s, 'feed', 53, 1);
+  await waitFor(() => sc.log.pubs.length >= 1, 3000, 'the next live publication');
+  exactly(sc.log.pubs, 53, 1, 'after a failed recovery, only live ones');
+  sc.c.disconnect();
+  await stop(s);
+});
+
+check('restart with --data-dir: the 50 published after the restart are recovered', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsp-recovery-'));
+  dirs.push(dir);
+  const args = ['--data-dir', dir, '--fsync', 'always'];
+  let s = await demo(args);
+  const port = s.port;
+  const sc = await subscriber(s, 'sam', 'durable');
+  await publishN(s, 'durable', 1, 7);
+  await waitFor(() => sc.log.pubs.length === 7, 3000, 'seven live publications');
+  const epoch = sc.log.subscribed[0].streamPosition.epoch;
+  sc.log.pubs.length = 0;
+  const before = sc.log.subscribed.length;
+  await stop(s); // the client is cut with 3001 and reconnects
+  s = await demo([...args, '--listen', `127.0.0.1:${port}`]);
+  const t0 = Date.now();
+  await publishN(s, 'durable', 8, 50);
+  assert(Date.now() - t0 < RECONNECT_MS, 'publishing took longer than the reconnect delay');
+  await waitFor(() => sc.log.subscribed.length > before, 10000, 'resubscribed after the restart');
+  const ctx = sc.log.subscribed[sc.log.subscribed.length - 1];
+  assert(ctx.wasRecovering && ctx.recovered, `subscribed ${JSON.stringify(ctx)}`);
+  assert(ctx.streamPosition.epoch === epoch, `epoch ${epoch} -> ${ctx.streamPosition.epoch}`);
+  await waitFor(() => sc.log.pubs.length >= 50, 3000, `50 recovered (have ${sc.log.pubs.length})`);
+  exactly(sc.log.pubs, 8, 50, 'recovered across the restart');
+  assert(sc.log.pubs[0].offset === 8, `offsets continue: first ${sc.log.pubs[0].offset}`);
+  sc.c.disconnect();
+  await stop(s);
+  return `epoch ${epoch}, offsets 8..57`;
+});
+
+check('restart of the memory store: a new epoch, recovered: false', async () => {
+  let s = await demo([]);
+  const port = s.port;
+  const sc = await subscriber(s, 'mo', 'volatile');
+  await publishN(s, 'volatile', 1, 3);
+  await waitFor(() => sc.log.pubs.length === 3, 3000, 'three live publications');
+  const epoch = sc.log.subscribed[0].streamPosition.epoch;
+  const before = sc.log.subscribed.length;
+  await stop(s);
+  s = await demo(['--listen', `127.0.0.1:${port}`]);
+  await waitFor(() => sc.log.subscribed.length > before, 10000, 'resubscribed after the restart');
+  const ctx = sc.log.subscribed[sc.log.subscribed.length - 1];
+  assert(ctx.wasRecovering && !ctx.recovered, `subscribed ${JSON.stringify(ctx)}`);
+  assert(ctx.streamPosition.epoch !== epoch, 'the epoch did not change');
+  sc.c.disconnect();
+  await stop(s);
+});
+
+check('history from the client and the history API methods', async () => {
+  const s = await demo([]);
+  const sc = await subscriber(s, 'hal', 'log');
+  await publishN(s, 'log', 1, 12);
+  const top = await sc.sub.history({ limit: 0 });
+  assert(top.offset === 12 && top.publications.length === 0 && top.epoch, `top ${JSON.stringify(top)}`);
+  const fwd = await sc.sub.history({ limit: 3, since: { offset: 4, epoch: top.epoch } });
+  assert(JSON.stringify(fwd.publications.map((p) => p.data.n)) === '[5,6,7]', `forwards ${JSON.stringify(fwd)}`);
+  const rev = await sc.sub.history({ limit: 2, reverse: true });
+  assert(JSON.stringify(rev.publications.map((p) => p.data.n)) === '[12,11]', `reverse ${JSON.stringify(rev)}`);
+  const bad = await errorOf(sc.sub.history({ limit: 1, since: { offset: 1, epoch: 'nope' } }));
+  assert(bad && bad.code === 112, `wrong epoch: ${JSON.stringify(bad)}`);
+  const api = await result(s, 'history', { channel: 'log', limit: 2, since: { offset: 10 } });
+  assert(JSON.stringify(api.publications.map((p) => [p.data.n, p.offset])) === '[[11,11],[12,12]]' &&
+    api.epoch === top.epoch && api.offset === 12, `API history ${JSON.stringify(api)}`);
+  const apiRev = await result(s, 'history', { channel: 'log', limit: -1, reverse: true });
+  assert(apiRev.publications.length === 12 && apiRev.publications[0].offset === 12, `API reverse ${apiRev.publications.length}`);
+  const wrong = await callApi(s.port, KEY, 'history', { channel: 'log', limit: 1, since: { offset: 1, epoch: 'x' } });
+  assert(wrong.json.error && wrong.json.error.code === 112, wrong.body);
+  // history_remove: the live subscriber is told 2500 at the next
+  // publication, resubscribes, and learns it cannot recover
+  const before = sc.log.subscribed.length;
+  await result(s, 'history_remove', { channel: 'log' });
+  const gone = await result(s, 'history', { channel: 'log' });
+  assert(gone.epoch !== top.epoch && !gone.offset, `after history_remove ${JSON.stringify(gone)}`);
+  await publishN(s, 'log', 13, 1);
+  await waitFor(() => sc.log.subscribed.length > before, 5000, 'resubscribed after 2500');
+  const ctx = sc.log.subscribed[sc.log.subscribed.length - 1];
+  assert(ctx.wasRecovering && !ctx.recovered && ctx.streamPosition.epoch === gone.epoch,
+    `after the reset ${JSON.stringify(ctx)}`);
+  sc.c.disconnect();
+  await stop(s);
+  const off = await demo(['--history-size', '0']);
+  const na = await callApi(off.port, KEY, 'history', { channel: 'log' });
+  assert(na.json.error && na.json.error.code === 108, `--history-size 0: ${na.body}`);
+  await stop(off);
+});
+
+await run({
+  perCheckMs: 20000,
+  totalMs: 80000,
+  after: async () => {
+    for (const c of clients) c.disconnect();
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  },
+});
