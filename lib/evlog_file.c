@@ -85,7 +85,7 @@ static int mark(struct fstream *s) {
 
 static void unmark(struct fstream *s) {
   char path[PATH_CAP];
-  if (!s->marked)
+  if (!s->marked || s->sync_failed)
     return;
   wsp__evfile_path_of(path, s, "DIRTY");
   if (unlinkat(s->fs->root, path, 0) != 0 && errno != ENOENT) {
@@ -132,7 +132,10 @@ static int flush(struct fstream *s) {
 /*
  * Make everything appended to s durable: write the buffer, fsync the
  * files and directory that need it, then drop the DIRTY mark. With
- * force 0 the never policy only writes.
+ * force 0 the never policy only writes. After a failed fsync the mark
+ * stays until the store is opened again: the kernel may have dropped the
+ * pages it could not write, and a retry then succeeds without them, so
+ * the next open must give the stream a new epoch.
  */
 static int sync_stream(struct fstream *s, int force) {
   struct fstore *fs = s->fs;
@@ -157,17 +160,24 @@ static int sync_stream(struct fstream *s, int force) {
         return wsp__evfile_io_err(fs, errno);
       rc = wsp__evfile_do_fsync(fs, fd, 1);
       close(fd);
-      if (rc != 0)
+      if (rc != 0) {
+        s->sync_failed = 1;
         return rc;
+      }
       s->segs[i].unsynced = 0;
     }
   if (s->marked || s->dirty) {
-    if (s->nseg && ((rc = wsp__evfile_stream_fd(s, &fd)) != 0 ||
-                    (rc = wsp__evfile_do_fsync(fs, fd, 1)) != 0))
+    if (s->nseg && (rc = wsp__evfile_stream_fd(s, &fd)) != 0)
       return rc;
+    if (s->nseg && (rc = wsp__evfile_do_fsync(fs, fd, 1)) != 0) {
+      s->sync_failed = 1;
+      return rc;
+    }
     if (s->dir_dirty) {
-      if ((rc = wsp__evfile_sync_dir(fs, s->rel)) != 0)
+      if ((rc = wsp__evfile_sync_dir(fs, s->rel)) != 0) {
+        s->sync_failed = 1;
         return rc;
+      }
       s->dir_dirty = 0;
     }
   }

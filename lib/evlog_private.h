@@ -169,6 +169,9 @@ struct fstream {
   size_t wlen, wcap;
   uint64_t flushed;
   int marked; /* DIRTY exists */
+  /* An fsync of its files failed: what was written before may not be on
+   * disk even if a later fsync succeeds, so DIRTY stays for this run. */
+  int sync_failed;
   int dirty;  /* on the dirty list */
   struct fstream *dprev, *dnext;
   int dir_dirty;  /* created or removed files not yet fsynced */

@@ -2,9 +2,10 @@
  * The event log's file store: the contract of the memory store, offsets
  * and epochs across a restart, a torn or corrupted tail cut at every byte,
  * index seeks over many segments, rotation and retention deleting files,
- * I/O errors (a file where a directory belongs, a file size limit), the
- * fsync policies, loss detection after a crash (DIRTY, an unclean STATE
- * from another boot) and SIGKILL during appends with fsync always.
+ * I/O errors (a file where a directory belongs, a file size limit, a
+ * failed fsync), the fsync policies, loss detection after a crash (DIRTY,
+ * an unclean STATE from another boot) and SIGKILL during appends with
+ * fsync always.
  * Each test works in its own directory under $TMPDIR.
  */
 #include "helpers.h"
@@ -1054,6 +1055,72 @@ static void test_evlog_file_fsync_policies(void **state) {
   wsp_evlog_free(ev);
 }
 
+/* This test is linked with -Wl,--wrap=fdatasync (tests/meson.build), so
+ * the library's fdatasync() calls land here and fail with EIO while
+ * fail_fdatasync is set. */
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+static int fail_fdatasync;
+
+int __wrap_fdatasync(int fd) {
+  if (fail_fdatasync) {
+    errno = EIO;
+    return -1;
+  }
+  return __real_fdatasync(fd);
+}
+
+/* Under interval, a failed fsync reaches the caller of tick as a fatal
+ * WSP_ERR_IO. The events stay readable, but after a writeback error a
+ * retried fsync can succeed without the pages the kernel dropped, so the
+ * stream keeps DIRTY for the rest of the run and the next open gives it
+ * a new epoch: no reader can recover across what may be missing. A
+ * stream whose fsyncs all succeeded keeps its epoch. */
+static void test_evlog_file_failed_fsync_changes_epoch(void **state) {
+  struct ctx *c = *state;
+  struct fopts fo = policy(WSP_EVLOG_FSYNC_INTERVAL);
+  struct wsp_evlog_position a0, b0, a1, b1;
+  struct wsp_evlog *ev = open_at(c, &fo, 0);
+  put(ev, "a", 5, 0);
+  put(ev, "b", 5, 0);
+  assert_int_equal(wsp_evlog_tick(ev, 1000), 0);
+  assert_false(exists(c, "streams/a/DIRTY"));
+  a0 = pos_of(ev, "a");
+  b0 = pos_of(ev, "b");
+
+  put(ev, "a", 3, 1500);
+  fail_fdatasync = 1;
+  assert_int_equal(wsp_evlog_tick(ev, 2500), WSP_ERR_IO);
+  fail_fdatasync = 0;
+  assert_true(wsp_error_is_fatal(WSP_ERR_IO));
+  assert_true(stats_of(ev).io_errors > 0);
+  assert_true(exists(c, "streams/a/DIRTY"));
+  verify(ev, "a", 1, 8);
+
+  /* The retry succeeds, and still the mark stays. */
+  put(ev, "a", 1, 3000);
+  assert_int_equal(wsp_evlog_sync(ev), 0);
+  assert_true(exists(c, "streams/a/DIRTY"));
+  assert_false(exists(c, "streams/b/DIRTY"));
+  wsp_evlog_free(ev);
+
+  ev = open_at(c, &fo, 4000);
+  a1 = pos_of(ev, "a");
+  b1 = pos_of(ev, "b");
+  assert_int_equal(a1.offset, 9);
+  assert_string_not_equal(a1.epoch, a0.epoch);
+  assert_int_equal(b1.offset, b0.offset);
+  assert_string_equal(b1.epoch, b0.epoch);
+  verify(ev, "a", 1, 9);
+  wsp_evlog_free(ev);
+
+  /* That run's fsyncs worked: the epoch given then stays. */
+  ev = open_at(c, &fo, 5000);
+  assert_string_equal(pos_of(ev, "a").epoch, a1.epoch);
+  assert_false(exists(c, "streams/a/DIRTY"));
+  wsp_evlog_free(ev);
+}
+
 /* ---- Crashes ---------------------------------------------------------- */
 
 /* A child appends without closing and exits as if killed. */
@@ -1297,6 +1364,7 @@ int main(void) {
       T(test_evlog_file_segment_is_a_directory),
       T(test_evlog_file_disk_full),
       T(test_evlog_file_fsync_policies),
+      T(test_evlog_file_failed_fsync_changes_epoch),
       T(test_evlog_file_crash_detected_by_dirty),
       T(test_evlog_file_unclean_other_boot),
       T(test_evlog_file_sigkill_always),
