@@ -329,8 +329,17 @@ static int apply_retention(struct wsp_evlog *ev, struct stream *s,
 /* ---- Life cycle ------------------------------------------------------- */
 
 void wsp_evlog_store_free(struct wsp_evlog_store *store) {
-  if (store)
+  if (store && store->ops && store->ops->close)
     store->ops->close(store);
+}
+
+/* Every function of a store's table but the reserved ones is required. */
+static int store_complete(const struct wsp_evlog_store *st) {
+  const struct wsp_evlog_store_ops *o = st->ops;
+  return o && o->load && o->create && o->append && o->read && o->head &&
+         o->trim && o->set_epoch && o->reset && o->remove && o->snapshot_put &&
+         o->snapshot_get && o->tick && o->next_deadline && o->sync &&
+         o->stats && o->close;
 }
 
 static int valid_epoch(const char *e) {
@@ -402,7 +411,7 @@ int wsp_evlog_new(struct wsp_evlog **pev, const struct wsp_evlog_options *opts,
   int rc;
   if (pev)
     *pev = NULL;
-  if (!pev) {
+  if (!pev || (st && !store_complete(st))) {
     wsp_evlog_store_free(st);
     return WSP_ERR_INVAL;
   }
