@@ -22,7 +22,7 @@ enum {
 
 /* ---- Delivery ---------------------------------------------------------- */
 
-int wsp__ch_deliver(struct wsp_client *cl, struct wsp_frame *f) {
+static int deliver(struct wsp_client *cl, struct wsp_frame *f, int lag_ok) {
   struct wsp_server *s = cl->srv;
   int rv;
   if (!cl->connected || cl->gone ||
@@ -36,7 +36,10 @@ int wsp__ch_deliver(struct wsp_client *cl, struct wsp_frame *f) {
   rv = wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN
            ? wsp_conn_send_frame(cl->conn, f)
            : WSP_ERR_CLOSED;
-  if (rv == WSP_ERR_QUEUE_FULL) {
+  if (rv == WSP_ERR_QUEUE_FULL && lag_ok) {
+    wsp__client_leave(cl);
+    return rv;
+  } else if (rv == WSP_ERR_QUEUE_FULL) {
     s->stats.slow_closes++;
     s->stats.errors_limit++;
     wsp__cf_close(cl, 3008, "slow");
@@ -47,6 +50,14 @@ int wsp__ch_deliver(struct wsp_client *cl, struct wsp_frame *f) {
   }
   wsp__client_leave(cl);
   return rv == 0;
+}
+
+int wsp__ch_deliver(struct wsp_client *cl, struct wsp_frame *f) {
+  return deliver(cl, f, 0);
+}
+
+int wsp__ch_try_deliver(struct wsp_client *cl, struct wsp_frame *f) {
+  return deliver(cl, f, 1);
 }
 
 static struct wsp_frame *frame_of(struct wsp_server *s,
@@ -197,6 +208,8 @@ static void remove_sub_ex(struct wsp_client *cl, struct wsp__csub *cs,
     }
   }
   wsp_pubsub_unsubscribe(s->channels, cs->channel, cs->len, cs);
+  if (cs->lagging)
+    wsp__hist_unlag(cs);
   if (announce)
     join_leave(cs, 0);
   s->stats.subscriptions--;
@@ -342,8 +355,12 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen,
                         void *ud) {
   struct wsp__csub *cs = sub;
   struct pubctx *c = ud;
+  int rv;
   if (c->hp && cs->positioned) {
-    int live = wsp__hist_live(cs, c->hp);
+    int live;
+    if (cs->lagging)
+      return; /* fed from the log once it can take more */
+    live = wsp__hist_live(cs, c->hp);
     if (live == 0)
       return; /* it has this one already */
     if (live < 0) {
@@ -386,8 +403,19 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen,
     wsp__jbuf_raw(&c->jb, "}}}", 3);
     c->frame = frame_of(c->s, &c->jb);
   }
-  if (c->frame && wsp__ch_deliver(cs->cl, c->frame))
-    c->delivered++;
+  if (!c->frame)
+    return;
+  if (!c->hp || !cs->positioned) {
+    c->delivered += wsp__ch_deliver(cs->cl, c->frame);
+    return;
+  }
+  /* A positioned subscriber with a full output is not closed: it keeps
+   * its position and catches up from the log when it can take more. */
+  rv = wsp__ch_try_deliver(cs->cl, c->frame);
+  if (rv == WSP_ERR_QUEUE_FULL)
+    wsp__hist_lag(cs, c->hp->offset);
+  else
+    c->delivered += rv == 1;
 }
 
 /* Fan a publication out; hp is where it went in the log (or NULL). */

@@ -92,11 +92,7 @@ struct pubs {
 };
 
 /* One Publication: {"data":...,"info":...,"offset":N}. */
-static int put_pub(const struct wsp_evlog_event *e, void *ud) {
-  struct pubs *p = ud;
-  struct wsp__jbuf *jb = &p->jb;
-  if (p->n++)
-    wsp__jbuf_raw(jb, ",", 1);
+static void pub_json(struct wsp__jbuf *jb, const struct wsp_evlog_event *e) {
   wsp__jbuf_raw(jb, "{", 1);
   if (e->data.len) {
     wsp__jbuf_raw(jb, "\"data\":", 7);
@@ -111,7 +107,15 @@ static int put_pub(const struct wsp_evlog_event *e, void *ud) {
   wsp__jbuf_raw(jb, "\"offset\":", 9);
   wsp__jbuf_u64(jb, e->offset);
   wsp__jbuf_raw(jb, "}", 1);
-  return jb->err != 0;
+}
+
+/* A read callback: the next element of an array of publications. */
+static int put_pub(const struct wsp_evlog_event *e, void *ud) {
+  struct pubs *p = ud;
+  if (p->n++)
+    wsp__jbuf_raw(&p->jb, ",", 1);
+  pub_json(&p->jb, e);
+  return p->jb.err != 0;
 }
 
 static void put_position(struct wsp__jbuf *jb, const char *epoch,
@@ -215,6 +219,140 @@ uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
   wsp__jbuf_free(&p.jb);
   wsp__cf_line_end(cl);
   return 0;
+}
+
+/* ---- Cursor delivery ----------------------------------------------------- */
+
+/*
+ * A positioned subscriber whose output queue is full is not closed: it
+ * keeps only the offset it needs next, and live publications pass it by.
+ * When the application reports output written (wsp_client_sent) and the
+ * queue is below its high-water mark, the missed publications are read
+ * from the log and queued, a bounded batch at a time, until the
+ * subscriber is back at the top and live again. Its memory meanwhile is
+ * that of any subscriber. If its position falls out of retention (or the
+ * stream gets a new epoch) it gets the unsubscribe push 2500 and recovers
+ * the way every client does.
+ */
+
+#define FEED_EVENTS 256 /* events per message when catching up */
+
+void wsp__hist_lag(struct wsp__csub *cs, uint64_t offset) {
+  cs->lagging = 1;
+  cs->next = offset;
+  cs->cl->nlagging++;
+  cs->cl->srv->stats.lagged++;
+}
+
+void wsp__hist_unlag(struct wsp__csub *cs) {
+  cs->lagging = 0;
+  cs->cl->nlagging--;
+}
+
+struct feed {
+  struct wsp__jbuf jb;
+  const struct wsp__csub *cs;
+  size_t budget;
+};
+
+static int feed_pub(const struct wsp_evlog_event *e, void *ud) {
+  struct feed *f = ud;
+  if (f->jb.len)
+    wsp__jbuf_raw(&f->jb, "\n", 1);
+  wsp__jbuf_raw(&f->jb, "{\"push\":{\"channel\":", 19);
+  wsp__jbuf_str(&f->jb, f->cs->channel, f->cs->len);
+  wsp__jbuf_raw(&f->jb, ",\"pub\":", 7);
+  pub_json(&f->jb, e);
+  wsp__jbuf_raw(&f->jb, "}}", 2);
+  return f->jb.err != 0 || f->jb.len >= f->budget;
+}
+
+/* One batch for cs: 1 when it made progress, 0 when it has nothing to do
+ * now, -1 when the connection can take nothing more. */
+static int feed_one(struct wsp_client *cl, struct wsp__csub *cs,
+                    uint64_t high) {
+  struct wsp_server *s = cl->srv;
+  struct wsp_evlog_position pos;
+  struct feed f;
+  size_t queued = wsp_conn_queued_bytes(cl->conn);
+  long n;
+  int rv;
+  if (queued >= high)
+    return -1;
+  if (wsp_evlog_position(s->hist.log, cs->channel, cs->len, &pos) != 0)
+    return 0; /* the log will be asked again at the next write */
+  if (epoch_hash(pos.epoch) != cs->epoch || cs->next > pos.offset + 1 ||
+      (cs->next <= pos.offset && cs->next < pos.first)) {
+    wsp__ch_drop(cs, 2500, "insufficient state");
+    return 1;
+  }
+  if (cs->next > pos.offset) {
+    wsp__hist_unlag(cs); /* back at the top: live from here */
+    return 1;
+  }
+  memset(&f, 0, sizeof(f));
+  wsp__jbuf_init(&f.jb, &s->mem);
+  f.cs = cs;
+  f.budget = high - queued;
+  n = wsp_evlog_read(s->hist.log, cs->channel, cs->len, NULL, cs->next - 1,
+                     FEED_EVENTS, 0, feed_pub, &f, NULL);
+  if (n <= 0 || f.jb.err) {
+    wsp__jbuf_free(&f.jb);
+    return 0;
+  }
+  if (cl->batch.len || cl->batch.err)
+    wsp__cf_flush(cl); /* replies owed come first */
+  rv = wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN
+           ? wsp_conn_send(cl->conn, WSP_OP_TEXT, f.jb.data, f.jb.len)
+           : WSP_ERR_CLOSED;
+  wsp__jbuf_free(&f.jb);
+  if (rv == WSP_ERR_QUEUE_FULL) {
+    /* even one publication is more than the connection may queue */
+    s->stats.slow_closes++;
+    s->stats.errors_limit++;
+    wsp__cf_close(cl, 3008, "slow");
+  }
+  if (rv != 0)
+    return -1;
+  s->stats.messages_out++;
+  s->stats.deliveries += (uint64_t)n;
+  cs->next += (uint64_t)n;
+  if (cs->next > pos.offset)
+    wsp__hist_unlag(cs);
+  return 1;
+}
+
+void wsp__hist_feed(struct wsp_client *cl) {
+  uint64_t high = wsp_conn_get_limit(cl->conn, WSP_LIMIT_HIGH_WATER);
+  int progress = 1;
+  wsp__client_enter(cl);
+  if (!cl->srv->hist.log) {
+    /* The log was detached: no way to catch up but a resubscribe. */
+    uint32_t i = cl->nsubs;
+    while (i-- > 0)
+      if (i < cl->nsubs && cl->subs[i]->lagging)
+        wsp__ch_drop(cl->subs[i], 2500, "insufficient state");
+    progress = 0;
+  }
+  while (progress && cl->nlagging &&
+         wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN) {
+    uint32_t i = cl->nsubs;
+    progress = 0;
+    /* Backwards: a subscription dropped here takes the last one's place,
+     * which was already visited. */
+    while (i-- > 0 && i < cl->nsubs) {
+      int r;
+      if (!cl->subs[i]->lagging)
+        continue;
+      r = feed_one(cl, cl->subs[i], high);
+      if (r < 0) {
+        progress = 0;
+        break;
+      }
+      progress |= r;
+    }
+  }
+  wsp__client_leave(cl);
 }
 
 /* ---- The history command ---------------------------------------------- */

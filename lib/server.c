@@ -546,6 +546,8 @@ int wsp_client_sent(struct wsp_client *cl, size_t n) {
   rv = wsp_conn_sent(cl->conn, n);
   if (rv == 0)
     cl->srv->stats.bytes_out += n;
+  if (rv == 0 && cl->nlagging)
+    wsp__hist_feed(cl); /* room again: catch up from the log */
   wsp__client_leave(cl);
   return rv;
 }

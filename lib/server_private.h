@@ -73,6 +73,7 @@ struct wsp__csub {
   uint8_t join_leave; /* wants join/leave pushes */
   uint8_t wildcard;
   uint8_t positioned; /* a channel with history: next and epoch hold */
+  uint8_t lagging;    /* its output was full: fed from the log from next */
   uint64_t next;      /* the offset this subscriber expects next */
   uint64_t epoch;     /* hash of the stream's epoch it follows */
 };
@@ -134,6 +135,7 @@ struct wsp_client {
   uint32_t nrpc, nsubwait; /* of those: calls, and subscribes waiting */
   struct wsp__csub **subs;
   uint32_t nsubs, capsubs;
+  uint32_t nlagging; /* subscriptions fed from the log (history.c) */
   struct wsp__jbuf batch; /* lines for the frame being built */
   char id[37];
   uint8_t mode;
@@ -175,6 +177,9 @@ int wsp__ch_set_user(struct wsp_client *cl, const char *old,
 /* Queue a shared frame to a connected client; closes it with 3008 when
  * its output is over the cap. 1 when queued. */
 int wsp__ch_deliver(struct wsp_client *cl, struct wsp_frame *f);
+/* The same, but a full output is returned (WSP_ERR_QUEUE_FULL) instead of
+ * closing the connection; 1 when queued, 0 or an error otherwise. */
+int wsp__ch_try_deliver(struct wsp_client *cl, struct wsp_frame *f);
 
 /* channels.c: end a subscription with an unsubscribe push (2500 etc.). */
 void wsp__ch_drop(struct wsp__csub *cs, int code, const char *reason);
@@ -198,6 +203,13 @@ int wsp__hist_live(struct wsp__csub *cs, const struct wsp__hpos *pos);
 /* Read what a subscribe asked about its position. */
 int wsp__hist_parse_recover(const struct wsp__json_val *req,
                             struct wsp__recover *rq);
+/* A positioned subscriber whose output is full at the publication at
+ * offset: from now on it keeps only that position. */
+void wsp__hist_lag(struct wsp__csub *cs, uint64_t offset);
+void wsp__hist_unlag(struct wsp__csub *cs);
+/* Feed lagging subscriptions of cl from the log while its output is
+ * below the high-water mark. */
+void wsp__hist_feed(struct wsp_client *cl);
 void wsp__hist_command(struct wsp_client *cl, uint32_t id, const char *ch,
                        size_t len, const struct wsp__json_val *req);
 

@@ -52,7 +52,8 @@ static void cclose(struct wsp_conn *c, int code, const uint8_t *r, size_t n,
   k->close_code = code;
 }
 
-/* Channels named "nohist..." have no history; "small..." keep 3. */
+/* Channels named "nohist..." have no history; "small..." keep 3,
+ * "big..." 1000, the others 10. */
 static int history_for(const char *ch, size_t len,
                        struct wsp_evlog_retention *r, void *ud) {
   (void)ud;
@@ -60,6 +61,8 @@ static int history_for(const char *ch, size_t len,
     return 0;
   if (len >= 5 && memcmp(ch, "small", 5) == 0)
     r->max_events = 3;
+  if (len >= 3 && memcmp(ch, "big", 3) == 0)
+    r->max_events = 1000;
   return 1;
 }
 
@@ -562,6 +565,112 @@ static void test_history_allocation_failures(void **state) {
   assert_true(at > 10 && at < 400); /* the paths did allocate */
 }
 
+/* The offsets of the pub pushes in s, in order; how many. */
+static int pub_offsets(const char *s, unsigned long *out, int max) {
+  int n = 0;
+  while ((s = strstr(s, "\"pub\":{")) != NULL && n < max) {
+    const char *o = strstr(s, "\"offset\":");
+    assert_non_null(o);
+    out[n++] = strtoul(o + 9, NULL, 10);
+    s = o;
+  }
+  return n;
+}
+
+/* Small output caps for client i: 16 KiB queued, high water at 8 KiB. */
+static void small_queue(struct hub *h, int i) {
+  struct wsp_conn *c = wsp_client_conn(h->c[i].sc);
+  wsp_conn_set_limit(c, WSP_LIMIT_MAX_QUEUED, 16384);
+  wsp_conn_set_limit(c, WSP_LIMIT_HIGH_WATER, 8192);
+}
+
+static void publish_padded(struct hub *h, const char *ch, int n) {
+  char d[1100];
+  int i;
+  for (i = 0; i < n; i++) {
+    snprintf(d, sizeof(d), "{\"i\":%d,\"pad\":\"%01000d\"}", i, 0);
+    assert_true(wsp_server_publish(h->srv, ch, d, strlen(d), NULL) >= 0);
+    pump(h);
+  }
+}
+
+static void test_history_slow_subscriber_fed_from_the_log(void **state) {
+  struct tfail f;
+  struct hub h;
+  struct wsp_server_stats st;
+  unsigned long offs[600];
+  size_t mem_at_100;
+  int i, n;
+  (void)state;
+  tfail_init(&f, 0, 0);
+  hub_open_mem(&h, &f.mem);
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"big\"},\"id\":2}");
+  say(&h, 1, "{\"subscribe\":{\"channel\":\"big\"},\"id\":2}");
+  small_queue(&h, 0);
+  clear(&h);
+  h.c[0].paused = 1;
+  publish_padded(&h, "big", 100);
+  mem_at_100 = f.live_bytes;
+  publish_padded(&h, "big", 400);
+  wsp_server_get_stats(h.srv, &st);
+  assert_int_equal(st.lagged, 1);
+  assert_int_equal(st.slow_closes, 0);
+  assert_int_equal(h.c[0].close_code, 0);
+  /* a lagging subscriber costs the hub no more for 400 more events */
+  assert_true(f.live_bytes <= mem_at_100);
+  assert_true(wsp_conn_queued_bytes(wsp_client_conn(h.c[0].sc)) <= 16384);
+  /* the others were not held back */
+  assert_int_equal(pub_offsets(L(&h, 1), offs, 600), 500);
+  /* reading again: every publication, in order, then live ones */
+  h.c[0].paused = 0;
+  pump(&h);
+  publish_padded(&h, "big", 2);
+  n = pub_offsets(L(&h, 0), offs, 600);
+  assert_int_equal(n, 502);
+  for (i = 0; i < n; i++)
+    assert_int_equal(offs[i], (unsigned long)i + 1);
+  assert_int_equal(h.c[0].close_code, 0);
+  assert_string_equal(L(&h, 0), L(&h, 1)); /* the same bytes, in effect */
+  wsp_server_get_stats(h.srv, &st);
+  assert_int_equal(st.slow_closes, 0);
+  hub_free(&h);
+  assert_int_equal(f.live, 0);
+}
+
+static void test_history_slow_subscriber_out_of_retention(void **state) {
+  struct hub h;
+  struct wsp_server_stats st;
+  unsigned long offs[64];
+  int i, n;
+  const char *p;
+  (void)state;
+  hub_open(&h);
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"small\"},\"id\":2}");
+  small_queue(&h, 0);
+  clear(&h);
+  h.c[0].paused = 1;
+  publish_padded(&h, "small", 40);
+  wsp_server_get_stats(h.srv, &st);
+  assert_int_equal(st.lagged, 1);
+  h.c[0].paused = 0;
+  pump(&h);
+  /* what was queued before it lagged, in order, then 2500: its position
+   * is no longer kept (3 events are) */
+  n = pub_offsets(L(&h, 0), offs, 64);
+  assert_true(n >= 1 && n < 40);
+  for (i = 0; i < n; i++)
+    assert_int_equal(offs[i], (unsigned long)i + 1);
+  p = strstr(L(&h, 0), "{\"push\":{\"channel\":\"small\",\"unsubscribe\":{"
+                       "\"code\":2500,");
+  assert_non_null(p);
+  assert_null(strstr(p, "\"pub\""));
+  assert_int_equal(h.c[0].close_code, 0);
+  clear(&h);
+  publish_padded(&h, "small", 1);
+  assert_string_equal(L(&h, 0), "");
+  hub_free(&h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_history_offsets_and_positions),
@@ -570,6 +679,8 @@ int main(void) {
       cmocka_unit_test(test_history_gap_unsubscribes_2500),
       cmocka_unit_test(test_history_store_failure_acknowledges_nothing),
       cmocka_unit_test(test_history_allocation_failures),
+      cmocka_unit_test(test_history_slow_subscriber_fed_from_the_log),
+      cmocka_unit_test(test_history_slow_subscriber_out_of_retention),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

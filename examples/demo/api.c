@@ -333,6 +333,8 @@ static int do_info(struct call *c) {
   put_u64(c->out, "deliveries", st.deliveries);
   put(c->out, ",");
   put_u64(c->out, "slow_closes", st.slow_closes);
+  put(c->out, ",");
+  put_u64(c->out, "lagged", st.lagged);
   put(c->out, ",\"closes\":{");
   for (i = 0; i < st.nclose_codes && i < 32; i++) {
     snprintf(code, sizeof code, "%u", st.closes[i].code);

@@ -132,7 +132,9 @@ struct wsp_server_stats {
   uint64_t deliveries;        /* publication pushes queued */
   uint64_t slow_closes;       /* connections closed 3008 (output cap) */
   uint64_t subscriptions;     /* open now */
-  uint64_t reserved[4];
+  uint64_t lagged;            /* subscribers of channels with history whose
+                                 output was full: fed from the log since */
+  uint64_t reserved[3];
   /* Closes by code (sent by the server, or received when the peer closed
    * first; 1006 when neither), the most frequent first. */
   struct {

@@ -5,7 +5,10 @@
 // with 3008, while 100 other subscribers (ws clients speaking the protocol)
 // receive every publication, in order. When the slow client reads again,
 // it finds the publications it was owed, in order, then a close frame with
-// 3008.
+// 3008. That is the policy of channels without history (--history-size
+// 0). On a channel with history the slow reader is instead fed from the
+// log when it reads again: every publication, in order, and no close; and
+// when its position has expired meanwhile, the unsubscribe push 2500.
 //   node slow.mjs WSP_DEMO_EXE
 // Prints one line per check and "N passed, M failed"; exits 1 on failure
 // and 1 also when the npm packages are missing (run setup.sh).
@@ -223,11 +226,83 @@ check('stats: one slow close, counted under 3008', async () => {
   return JSON.stringify(info.closes);
 });
 
+// ---- Channels with history: delivery from the log --------------------------
+
+// A raw reader of channel on a second wsp-demo started with args, paused
+// once subscribed; publications go out until the server reports it lagging.
+async function laggingReader(args, channel) {
+  const s = await startDemo(exe, ['--api-key', KEY, '--max-queued', String(MAX_QUEUED), ...args]);
+  const api2 = async (method, body) => {
+    const r = await callApi(s.port, KEY, method, body);
+    assert(r.status === 200 && r.json && r.json.result, `${method}: ${r.status} ${r.body}`);
+    return r.json.result;
+  };
+  const r = new RawClient(s.port);
+  await waitFor(() => r.status === 101, 5000, 'handshake');
+  r.send('{"id":1,"connect":{"data":{"user":"lagger"}}}');
+  r.send(`{"id":2,"subscribe":{"channel":"${channel}"}}`);
+  await waitFor(() => r.lines.length >= 2, 5000, `subscribe (${JSON.stringify(r.lines)})`);
+  assert(r.lines[1].subscribe && r.lines[1].subscribe.positioned, JSON.stringify(r.lines[1]));
+  r.sock.pause();
+  let n = 0;
+  for (;;) {
+    await api2('publish', { channel, data: { seq: ++n, pad: PAD } });
+    if (n % 50 === 0 && (await api2('info', {})).lagged >= 1) break;
+    assert(n < MAX_PUBLICATIONS, `not lagging after ${n} publications`);
+  }
+  return { s, r, api2, n };
+}
+
+const pubsOf = (r) => r.lines.filter((m) => m.push && m.push.pub);
+
+check('history channel: the slow reader keeps its position and is fed from the log', async () => {
+  const { s, r, api2, n: lagAt } = await laggingReader(['--history-size', '5000'], 'cursor');
+  let n = lagAt;
+  for (let i = 0; i < 100; i++) await api2('publish', { channel: 'cursor', data: { seq: ++n, pad: PAD } });
+  const info = await api2('info', {});
+  assert(info.slow_closes === 0 && info.lagged === 1, JSON.stringify(info));
+  r.sock.resume();
+  await waitFor(() => pubsOf(r).length >= n || r.close || r.error, 20000, `catching up (${pubsOf(r).length} of ${n})`);
+  for (let i = 0; i < 3; i++) await api2('publish', { channel: 'cursor', data: { seq: ++n, pad: PAD } });
+  await waitFor(() => pubsOf(r).length >= n || r.close || r.error, 5000, 'live again');
+  assert(!r.error && !r.close, `${r.error} ${JSON.stringify(r.close)}`);
+  const pubs = pubsOf(r);
+  assert(pubs.length === n, `${pubs.length} publications of ${n}`);
+  pubs.forEach((m, i) => assert(m.push.pub.data.seq === i + 1 && m.push.pub.offset === i + 1,
+    `publication ${i + 1}: seq ${m.push.pub.data.seq} offset ${m.push.pub.offset}`));
+  const after = await api2('info', {});
+  assert(after.slow_closes === 0 && !after.closes['3008'], JSON.stringify(after));
+  r.sock.destroy();
+  s.proc.kill('SIGTERM');
+  await withTimeout(s.exited, 3000, 'wsp-demo exit');
+  return `lagging from about publication ${lagAt}, ${n} delivered in order, no close`;
+});
+
+check('history channel: a slow reader whose position expired gets 2500, not 3008', async () => {
+  const { s, r, api2, n } = await laggingReader(['--history-size', '5000', '--history-ttl', '1'], 'expiring');
+  await new Promise((resolve) => setTimeout(resolve, 2500)); // the history expires
+  r.sock.resume();
+  await waitFor(() => r.lines.some((m) => m.push && m.push.unsubscribe) || r.close || r.error, 20000,
+    `the unsubscribe push (${pubsOf(r).length} publications so far)`);
+  assert(!r.error && !r.close, `${r.error} ${JSON.stringify(r.close)}`);
+  const u = r.lines.find((m) => m.push && m.push.unsubscribe);
+  assert(u.push.channel === 'expiring' && u.push.unsubscribe.code === 2500, JSON.stringify(u));
+  const pubs = pubsOf(r);
+  assert(pubs.length < n && pubs.every((m, i) => m.push.pub.offset === i + 1),
+    `${pubs.length} publications before the push, in order`);
+  const info = await api2('info', {});
+  assert(info.slow_closes === 0, JSON.stringify(info));
+  r.sock.destroy();
+  s.proc.kill('SIGTERM');
+  await withTimeout(s.exited, 3000, 'wsp-demo exit');
+  return `${pubs.length} publications, then 2500`;
+});
+
 await run({
   perCheckMs: 40000,
-  totalMs: 60000,
+  totalMs: 85000,
   before: async () => {
-    server = await startDemo(exe, ['--api-key', KEY, '--max-queued', String(MAX_QUEUED)]);
+    server = await startDemo(exe, ['--api-key', KEY, '--max-queued', String(MAX_QUEUED), '--history-size', '0']);
   },
   after: async () => {
     for (const s of fast) s.ws.close(1000);
