@@ -286,11 +286,12 @@ struct wsp_evlog_stream_info {
 };
 
 /*
- * What a store implements; see wsp_evlog(3), "The storage interface". The
- * log calls these from the thread that uses it, never re-entrantly, and
- * checks every argument first: offsets given are within the stream. Each
- * int function returns 0 or a negative WSP_ERR_* code and, on failure,
- * leaves the stream as it was. stream is the handle the store gave.
+ * What a store implements; see wsp_evlog_store(3). The log calls these
+ * from the thread that uses it, never re-entrantly (set_epoch excepted,
+ * from inside load's found), and checks every argument first: offsets
+ * given are within the stream. Each int function returns 0 or a negative
+ * WSP_ERR_* code and, on failure, leaves the stream as it was. stream is
+ * the handle the store gave. Every member but reserved is required.
  */
 struct wsp_evlog_store_ops {
   /* Report every stream held, once, from wsp_evlog_new(). */
