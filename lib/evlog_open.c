@@ -477,6 +477,8 @@ static int load_stream(struct fstore *fs, const char *dname, uint64_t now,
     return 1;
   snprintf(rel, sizeof(rel), "streams/%s", dname);
   rc = meta_read(fs, rel, &name, &len, epoch);
+  if (rc == WSP_ERR_CORRUPT)
+    fs->stats.corrupt++;
   if (rc == WSP_ERR_NOT_FOUND || rc == WSP_ERR_CORRUPT)
     return 1;
   if (rc != 0)

@@ -429,6 +429,35 @@ static void test_evlog_file_restart_keeps_offsets_and_epochs(void **state) {
   wsp_evlog_free(ev);
 }
 
+/* A stream whose META is damaged is skipped and counted; using its name
+ * again starts a new stream (a new epoch, offsets from 1) in place of
+ * the old files. */
+static void test_evlog_file_corrupt_meta(void **state) {
+  struct ctx *c = *state;
+  struct wsp_evlog_position p0, p;
+  struct wsp_evlog *ev = open_at(c, NULL, 0);
+  put(ev, "s", 3, 0);
+  put(ev, "t", 2, 0);
+  p0 = pos_of(ev, "s");
+  wsp_evlog_free(ev);
+  spill(c, "streams/s/META", "wsp-evlog-stream 1\nepoch \n", 25);
+  ev = open_at(c, NULL, 10);
+  assert_int_equal(wsp_evlog_streams(ev), 1);
+  assert_int_equal(stats_of(ev).corrupt, 1);
+  assert_int_equal(pos_of(ev, "t").offset, 2);
+  put(ev, "s", 1, 10);
+  p = pos_of(ev, "s");
+  assert_int_equal(p.offset, 1);
+  assert_string_not_equal(p.epoch, p0.epoch);
+  verify(ev, "s", 1, 1);
+  wsp_evlog_free(ev);
+  ev = open_at(c, NULL, 20);
+  assert_int_equal(wsp_evlog_streams(ev), 2);
+  assert_string_equal(pos_of(ev, "s").epoch, p.epoch);
+  verify(ev, "s", 1, 1);
+  wsp_evlog_free(ev);
+}
+
 static void test_evlog_file_one_process_at_a_time(void **state) {
   struct ctx *c = *state;
   struct wsp_evlog_store *st;
@@ -1349,6 +1378,7 @@ int main(void) {
       cmocka_unit_test(test_evlog_file_contract_memory),
       T(test_evlog_file_contract),
       T(test_evlog_file_restart_keeps_offsets_and_epochs),
+      T(test_evlog_file_corrupt_meta),
       T(test_evlog_file_one_process_at_a_time),
       T(test_evlog_file_torn_tail_every_byte),
       T(test_evlog_file_bad_segment_header),
