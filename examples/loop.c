@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -192,4 +193,145 @@ int loop_parse_port(const char *text) {
   if (errno != 0 || end == text || *end != '\0' || v < 0 || v > 65535)
     return -1;
   return (int)v;
+}
+
+/* ---- A small loop around a hub ------------------------------------------ */
+
+struct hub_client {
+  int fd;
+  uint32_t events;
+  struct wsp_client *wc;
+  struct hub_client *next;
+};
+
+static void hub_read(struct hub_client *hc) {
+  static uint8_t buf[65536];
+  int i;
+
+  for (i = 0; i < 16 && wsp_client_want_read(hc->wc); i++) {
+    ssize_t n = read(hc->fd, buf, sizeof buf);
+
+    if (n > 0) {
+      wsp_client_recv(hc->wc, buf, (size_t)n);
+      if ((size_t)n < sizeof buf)
+        return;
+    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+      wsp_client_recv(hc->wc, buf, 0); /* end of stream */
+      return;
+    } else if (errno == EAGAIN) {
+      return;
+    }
+  }
+}
+
+/* Write what is pending; 0 when the client goes on, -1 when it is over. */
+static int hub_write(int epfd, struct hub_client *hc) {
+  struct epoll_event ev = {0};
+  struct iovec iov[64];
+  int i, cnt;
+
+  for (i = 0; i < 256 && (cnt = wsp_client_pending(hc->wc, iov, 64)) > 0;
+       i++) {
+    struct msghdr msg = {0};
+    ssize_t n;
+
+    msg.msg_iov = iov;
+    msg.msg_iovlen = (size_t)cnt;
+    if ((n = sendmsg(hc->fd, &msg, MSG_NOSIGNAL)) < 0) {
+      if (errno == EINTR)
+        continue;
+      if (errno != EAGAIN)
+        return -1;
+      break;
+    }
+    wsp_client_sent(hc->wc, (size_t)n);
+  }
+  if (wsp_client_is_done(hc->wc))
+    return -1;
+  ev.events = (wsp_client_want_read(hc->wc) ? EPOLLIN : 0) |
+              (wsp_client_want_write(hc->wc) ? EPOLLOUT : 0);
+  ev.data.ptr = hc;
+  if (ev.events != hc->events &&
+      epoll_ctl(epfd, EPOLL_CTL_MOD, hc->fd, &ev) == 0)
+    hc->events = ev.events;
+  return 0;
+}
+
+int loop_run_hub(struct wsp_server *server, int listen_fd) {
+  struct epoll_event ev = {.events = EPOLLIN}, evs[64];
+  struct hub_client *clients = NULL, **p;
+  int epfd = epoll_create1(EPOLL_CLOEXEC), sfd = loop_signalfd(), i, n, fd;
+  uint64_t stop_at = 0;
+
+  if (epfd < 0 || sfd < 0)
+    return -1;
+  ev.data.ptr = &listen_fd;
+  epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd, &ev);
+  ev.data.ptr = &sfd;
+  epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ev);
+  while (!stop_at || (clients != NULL && loop_now_ms() < stop_at)) {
+    uint64_t deadline = wsp_server_next_deadline(server);
+
+    if (stop_at && stop_at < deadline)
+      deadline = stop_at;
+    n = epoll_wait(epfd, evs, 64, loop_timeout(deadline, loop_now_ms()));
+    for (i = 0; i < n; i++) {
+      struct hub_client *hc = evs[i].data.ptr;
+
+      if (evs[i].data.ptr == &sfd) {
+        struct signalfd_siginfo si;
+
+        while (read(sfd, &si, sizeof si) == sizeof si)
+          ;
+        if (!stop_at) {
+          stop_at = loop_now_ms() + 1000;
+          close(listen_fd);
+          wsp_server_shutdown(server, 3001, "shutdown");
+        }
+      } else if (evs[i].data.ptr == &listen_fd) {
+        while (!stop_at && (fd = loop_accept(listen_fd)) >= 0) {
+          hc = calloc(1, sizeof *hc);
+          if (hc == NULL || wsp_server_accept(server, hc, &hc->wc) < 0) {
+            free(hc);
+            close(fd);
+            continue;
+          }
+          hc->fd = fd;
+          hc->events = EPOLLIN;
+          hc->next = clients;
+          clients = hc;
+          ev.events = EPOLLIN;
+          ev.data.ptr = hc;
+          epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+        }
+      } else if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        hub_read(hc);
+      }
+    }
+    if (wsp_server_next_deadline(server) <= loop_now_ms())
+      wsp_server_tick(server, loop_now_ms());
+    for (p = &clients; *p != NULL;) {
+      struct hub_client *hc = *p;
+
+      if (hub_write(epfd, hc) < 0) {
+        *p = hc->next;
+        close(hc->fd);
+        wsp_client_free(hc->wc);
+        free(hc);
+      } else {
+        p = &hc->next;
+      }
+    }
+  }
+  while (clients != NULL) {
+    struct hub_client *hc = clients;
+
+    clients = hc->next;
+    close(hc->fd);
+    wsp_client_free(hc->wc);
+    free(hc);
+  }
+  close(sfd);
+  close(epfd);
+  return 0;
 }

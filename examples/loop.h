@@ -39,4 +39,13 @@ int loop_timeout(uint64_t deadline, uint64_t now);
 /* Parse a port number 0..65535; -1 when invalid. */
 int loop_parse_port(const char *text);
 
+/* Serve server (a wsp_server hub) on the listening socket listen_fd with
+ * one epoll loop: accept, move every client's bytes, tick the hub when
+ * due. SIGINT or SIGTERM closes every connection with 3001, waits up to a
+ * second for the closing handshakes and returns 0 (-1 when the loop
+ * cannot start). Needs no hub callback: every client is looked at after
+ * each wake-up, which suits an example, not a server with many idle
+ * connections (see examples/demo/wsp-demo.c for that). */
+int loop_run_hub(struct wsp_server *server, int listen_fd);
+
 #endif /* WSP_EXAMPLES_LOOP_H */
