@@ -412,7 +412,10 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen,
   /* A positioned subscriber with a full output is not closed: it keeps
    * its position and catches up from the log when it can take more. */
   rv = wsp__ch_try_deliver(cs->cl, c->frame);
-  if (rv == WSP_ERR_QUEUE_FULL)
+  if (rv == WSP_ERR_QUEUE_FULL &&
+      wsp_conn_queued_bytes(wsp_client_conn(cs->cl)) == 0)
+    wsp__ch_deliver(cs->cl, c->frame); /* too big ever to fit: 3008 */
+  else if (rv == WSP_ERR_QUEUE_FULL)
     wsp__hist_lag(cs, c->hp->offset);
   else
     c->delivered += rv == 1;

@@ -668,6 +668,14 @@ static void test_history_slow_subscriber_out_of_retention(void **state) {
   clear(&h);
   publish_padded(&h, "small", 1);
   assert_string_equal(L(&h, 0), "");
+  /* a publication that can never fit an empty queue is not a lag that
+   * would wait forever for a write: 3008 */
+  say(&h, 1, "{\"subscribe\":{\"channel\":\"small\"},\"id\":2}");
+  wsp_conn_set_limit(wsp_client_conn(h.c[1].sc), WSP_LIMIT_MAX_QUEUED, 512);
+  publish_padded(&h, "small", 1);
+  assert_int_equal(h.c[1].close_code, 3008);
+  wsp_server_get_stats(h.srv, &st);
+  assert_int_equal(st.lagged, 1);
   hub_free(&h);
 }
 
