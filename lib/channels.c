@@ -36,7 +36,7 @@ static int deliver(struct wsp_client *cl, struct wsp_frame *f, int lag_ok) {
   rv = wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN
            ? wsp_conn_send_frame(cl->conn, f)
            : WSP_ERR_CLOSED;
-  if (rv == WSP_ERR_QUEUE_FULL && lag_ok) {
+  if ((rv == WSP_ERR_QUEUE_FULL || rv == WSP_ERR_NOMEM) && lag_ok) {
     wsp__client_leave(cl);
     return rv;
   } else if (rv == WSP_ERR_QUEUE_FULL) {
@@ -403,22 +403,26 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen,
     wsp__jbuf_raw(&c->jb, "}}}", 3);
     c->frame = frame_of(c->s, &c->jb);
   }
-  if (!c->frame)
-    return;
   if (!c->hp || !cs->positioned) {
-    c->delivered += wsp__ch_deliver(cs->cl, c->frame);
+    if (c->frame)
+      c->delivered += wsp__ch_deliver(cs->cl, c->frame);
     return;
   }
   /* A positioned subscriber with a full output is not closed: it keeps
-   * its position and catches up from the log when it can take more. */
-  rv = wsp__ch_try_deliver(cs->cl, c->frame);
+   * its position and catches up from the log when it can take more. So
+   * does one whose frame could not be made: the log still has it. */
+  rv = c->frame ? wsp__ch_try_deliver(cs->cl, c->frame) : WSP_ERR_NOMEM;
   if (rv == WSP_ERR_QUEUE_FULL &&
-      wsp_conn_queued_bytes(wsp_client_conn(cs->cl)) == 0)
+      wsp_conn_queued_bytes(wsp_client_conn(cs->cl)) == 0) {
     wsp__ch_deliver(cs->cl, c->frame); /* too big ever to fit: 3008 */
-  else if (rv == WSP_ERR_QUEUE_FULL)
+  } else if (rv == WSP_ERR_QUEUE_FULL || rv == WSP_ERR_NOMEM) {
     wsp__hist_lag(cs, c->hp->offset);
-  else
-    c->delivered += rv == 1;
+    if (wsp_conn_queued_bytes(wsp_client_conn(cs->cl)) == 0)
+      wsp__hist_feed(cs->cl); /* no write will come to resume it */
+  } else if (rv == 1) {
+    cs->next = c->hp->offset + 1;
+    c->delivered++;
+  }
 }
 
 /* Fan a publication out; hp is where it went in the log (or NULL). */

@@ -78,10 +78,7 @@ int wsp__hist_append(struct wsp_server *s, const char *ch, size_t len,
 int wsp__hist_live(struct wsp__csub *cs, const struct wsp__hpos *pos) {
   if (cs->epoch == pos->epoch && pos->offset < cs->next)
     return 0;
-  if (cs->epoch != pos->epoch || pos->offset != cs->next)
-    return -1;
-  cs->next = pos->offset + 1;
-  return 1;
+  return cs->epoch != pos->epoch || pos->offset != cs->next ? -1 : 1;
 }
 
 /* ---- Publications as JSON ---------------------------------------------- */
@@ -351,6 +348,16 @@ void wsp__hist_feed(struct wsp_client *cl) {
       }
       progress |= r;
     }
+  }
+  /* Nothing queued means no write will call us again: a subscriber the
+   * log could not feed (an allocation or a read failed) resubscribes
+   * instead of waiting forever. */
+  if (cl->nlagging && wsp_conn_queued_bytes(cl->conn) == 0 &&
+      wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN) {
+    uint32_t i = cl->nsubs;
+    while (i-- > 0)
+      if (i < cl->nsubs && cl->subs[i]->lagging)
+        wsp__ch_drop(cl->subs[i], 2500, "insufficient state");
   }
   wsp__client_leave(cl);
 }

@@ -177,8 +177,9 @@ int wsp__ch_set_user(struct wsp_client *cl, const char *old,
 /* Queue a shared frame to a connected client; closes it with 3008 when
  * its output is over the cap. 1 when queued. */
 int wsp__ch_deliver(struct wsp_client *cl, struct wsp_frame *f);
-/* The same, but a full output is returned (WSP_ERR_QUEUE_FULL) instead of
- * closing the connection; 1 when queued, 0 or an error otherwise. */
+/* The same, but a full output or a failed allocation is returned
+ * (WSP_ERR_QUEUE_FULL, WSP_ERR_NOMEM) instead of closing the connection;
+ * 1 when queued, 0 or an error otherwise. */
 int wsp__ch_try_deliver(struct wsp_client *cl, struct wsp_frame *f);
 
 /* channels.c: end a subscription with an unsubscribe push (2500 etc.). */
@@ -197,8 +198,9 @@ int wsp__hist_append(struct wsp_server *s, const char *ch, size_t len,
  * a protocol error code when the subscription must be refused. */
 uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
                               uint32_t id, const struct wsp__recover *rq);
-/* What a live publication means for a positioned subscriber: 1 deliver,
- * 0 a duplicate to skip, -1 a gap (the subscriber must resubscribe). */
+/* What a live publication means for a positioned subscriber: 1 deliver
+ * (the caller advances cs->next once it is queued), 0 a duplicate to
+ * skip, -1 a gap (the subscriber must resubscribe). */
 int wsp__hist_live(struct wsp__csub *cs, const struct wsp__hpos *pos);
 /* Read what a subscribe asked about its position. */
 int wsp__hist_parse_recover(const struct wsp__json_val *req,

@@ -679,6 +679,45 @@ static void test_history_slow_subscriber_out_of_retention(void **state) {
   hub_free(&h);
 }
 
+/* Every allocation of the hub fails in turn while a lagging subscriber
+ * catches up: it gets every publication in order, or a 2500 after an
+ * unbroken prefix, or a close; never a gap, a duplicate or a leak. */
+static void test_history_slow_subscriber_allocation_failures(void **state) {
+  long at;
+  (void)state;
+  for (at = 1; at < 2000; at++) {
+    struct tfail f;
+    struct hub h;
+    unsigned long offs[128];
+    int i, n;
+    tfail_init(&f, 0, 0);
+    hub_open_mem(&h, &f.mem);
+    say(&h, 0, "{\"subscribe\":{\"channel\":\"big\"},\"id\":2}");
+    small_queue(&h, 0);
+    clear(&h);
+    h.c[0].paused = 1;
+    publish_padded(&h, "big", 60);
+    f.fail_at = f.calls + at;
+    h.c[0].paused = 0;
+    pump(&h);
+    publish_padded(&h, "big", 1);
+    n = pub_offsets(L(&h, 0), offs, 128);
+    for (i = 0; i < n; i++)
+      assert_int_equal(offs[i], (unsigned long)i + 1);
+    if (f.failures == 0) {
+      assert_int_equal(n, 61);
+      hub_free(&h);
+      break;
+    }
+    assert_true(n == 61 || h.c[0].close_code ||
+                strstr(L(&h, 0), "\"code\":2500"));
+    hub_free(&h);
+    assert_int_equal(f.live, 0);
+    assert_int_equal(f.bad_frees, 0);
+  }
+  assert_true(at > 20 && at < 2000); /* catching up did allocate */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_history_offsets_and_positions),
@@ -689,6 +728,7 @@ int main(void) {
       cmocka_unit_test(test_history_allocation_failures),
       cmocka_unit_test(test_history_slow_subscriber_fed_from_the_log),
       cmocka_unit_test(test_history_slow_subscriber_out_of_retention),
+      cmocka_unit_test(test_history_slow_subscriber_allocation_failures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
