@@ -156,6 +156,13 @@ int wsp__hist_parse_recover(const struct wsp__json_val *req,
   return 0;
 }
 
+/* Bytes the client's output can still take. */
+static size_t room_of(const struct wsp_client *cl) {
+  uint64_t cap = wsp_conn_get_limit(cl->conn, WSP_LIMIT_MAX_QUEUED);
+  size_t used = wsp_conn_queued_bytes(cl->conn) + cl->batch.len;
+  return cap > used ? (size_t)(cap - used) : 0;
+}
+
 uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
                               uint32_t id, const struct wsp__recover *rq) {
   struct wsp_server *s = cl->srv;
@@ -179,6 +186,13 @@ uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
   if (rc != 0) {
     wsp__jbuf_free(&p.jb);
     return 100;
+  }
+  if (recovering && rec.recovered && p.n &&
+      p.jb.len + 1024 > room_of(cl)) {
+    /* The missed publications do not fit the client's output: as with
+     * too many of them, not recovered rather than closed for being slow. */
+    rec.recovered = 0;
+    p.n = 0;
   }
   if (recovering && !rec.recovered && rq->reject) {
     wsp__jbuf_free(&p.jb);

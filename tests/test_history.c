@@ -220,6 +220,35 @@ static void publish_n(struct hub *h, const char *ch, int start, int n) {
   pump(h);
 }
 
+/* The offsets of the pub pushes in s, in order; how many. */
+static int pub_offsets(const char *s, unsigned long *out, int max) {
+  int n = 0;
+  while ((s = strstr(s, "\"pub\":{")) != NULL && n < max) {
+    const char *o = strstr(s, "\"offset\":");
+    assert_non_null(o);
+    out[n++] = strtoul(o + 9, NULL, 10);
+    s = o;
+  }
+  return n;
+}
+
+/* Small output caps for client i: 16 KiB queued, high water at 8 KiB. */
+static void small_queue(struct hub *h, int i) {
+  struct wsp_conn *c = wsp_client_conn(h->c[i].sc);
+  wsp_conn_set_limit(c, WSP_LIMIT_MAX_QUEUED, 16384);
+  wsp_conn_set_limit(c, WSP_LIMIT_HIGH_WATER, 8192);
+}
+
+static void publish_padded(struct hub *h, const char *ch, int n) {
+  char d[1100];
+  int i;
+  for (i = 0; i < n; i++) {
+    snprintf(d, sizeof(d), "{\"i\":%d,\"pad\":\"%01000d\"}", i, 0);
+    assert_true(wsp_server_publish(h->srv, ch, d, strlen(d), NULL) >= 0);
+    pump(h);
+  }
+}
+
 static void test_history_offsets_and_positions(void **state) {
   struct hub h;
   char ep[64], want[256];
@@ -437,6 +466,27 @@ static void test_history_recovery(void **state) {
   say(&h, 2, cmd);
   assert_non_null(strstr(L(&h, 2), "\"offset\":4,\"was_recovering\":true}}"));
   assert_null(strstr(L(&h, 2), "publications"));
+  /* missed publications that would not fit the client's output: not
+   * recovered (rather than a 3008 for the reply) */
+  say(&h, 2, "{\"subscribe\":{\"channel\":\"big\"},\"id\":13}");
+  say(&h, 2, "{\"unsubscribe\":{\"channel\":\"big\"},\"id\":14}");
+  publish_padded(&h, "big", 8); /* 8 KiB and more */
+  epoch_of(&h, "big", ep);
+  wsp_conn_set_limit(wsp_client_conn(h.c[2].sc), WSP_LIMIT_MAX_QUEUED, 4096);
+  clear(&h);
+  snprintf(cmd, sizeof(cmd),
+           "{\"subscribe\":{\"channel\":\"big\",\"recover\":true,"
+           "\"epoch\":\"%s\"},\"id\":15}",
+           ep);
+  say(&h, 2, cmd);
+  assert_non_null(strstr(L(&h, 2), "\"offset\":8,\"was_recovering\":true}}"));
+  assert_int_equal(h.c[2].close_code, 0);
+  wsp_conn_set_limit(wsp_client_conn(h.c[2].sc), WSP_LIMIT_MAX_QUEUED, 1 << 20);
+  say(&h, 2, "{\"unsubscribe\":{\"channel\":\"big\"},\"id\":16}");
+  clear(&h);
+  say(&h, 2, cmd);
+  assert_non_null(strstr(L(&h, 2), "\"recovered\":true"));
+  assert_int_equal(count(L(&h, 2), "\"offset\":"), 8); /* 0 is omitted */
   /* bad recovery fields are a bad request */
   say(&h, 1, "{\"subscribe\":{\"channel\":\"x\",\"recover\":1},\"id\":9}");
   assert_non_null(strstr(L(&h, 1), "{\"id\":9,\"error\":{\"code\":107"));
@@ -563,35 +613,6 @@ static void test_history_allocation_failures(void **state) {
     assert_int_equal(f.bad_frees, 0);
   }
   assert_true(at > 10 && at < 400); /* the paths did allocate */
-}
-
-/* The offsets of the pub pushes in s, in order; how many. */
-static int pub_offsets(const char *s, unsigned long *out, int max) {
-  int n = 0;
-  while ((s = strstr(s, "\"pub\":{")) != NULL && n < max) {
-    const char *o = strstr(s, "\"offset\":");
-    assert_non_null(o);
-    out[n++] = strtoul(o + 9, NULL, 10);
-    s = o;
-  }
-  return n;
-}
-
-/* Small output caps for client i: 16 KiB queued, high water at 8 KiB. */
-static void small_queue(struct hub *h, int i) {
-  struct wsp_conn *c = wsp_client_conn(h->c[i].sc);
-  wsp_conn_set_limit(c, WSP_LIMIT_MAX_QUEUED, 16384);
-  wsp_conn_set_limit(c, WSP_LIMIT_HIGH_WATER, 8192);
-}
-
-static void publish_padded(struct hub *h, const char *ch, int n) {
-  char d[1100];
-  int i;
-  for (i = 0; i < n; i++) {
-    snprintf(d, sizeof(d), "{\"i\":%d,\"pad\":\"%01000d\"}", i, 0);
-    assert_true(wsp_server_publish(h->srv, ch, d, strlen(d), NULL) >= 0);
-    pump(h);
-  }
 }
 
 static void test_history_slow_subscriber_fed_from_the_log(void **state) {
