@@ -11,7 +11,8 @@
  *             top: the time to hand it everything it missed
  *   reopen    file store only: the log closed and opened again (which
  *             scans the newest segment), then the same recovery, as after
- *             a server restart; the files are still in the page cache
+ *             a server restart; the files are still in the page cache.
+ *             Each run has a store directory of its own
  *   keep100   appends to a stream that keeps its last 100 events, so
  *             that every append also expires one (memory and interval)
  *
@@ -113,9 +114,10 @@ static void recover(struct wsp_evlog *ev, const char *stream, size_t size,
   report_ms(what, size, sink.n, now_s() - t0);
 }
 
-static void run(const char *name, const char *dir, int fsync, size_t size,
+static void run(const char *name, const char *top, int fsync, size_t size,
                 size_t n, uint64_t keep) {
-  char what[64], stream[32];
+  char what[64], stream[32], sub[600];
+  const char *dir = NULL;
   struct wsp_evlog_position pos;
   struct wsp_evlog *ev;
   struct sink sink;
@@ -130,6 +132,14 @@ static void run(const char *name, const char *dir, int fsync, size_t size,
   for (i = 0; i < size; i++)
     data[i] = (uint8_t)('a' + i % 26);
   snprintf(stream, sizeof(stream), "bench-%s-%zu", name, size);
+  if (top) {
+    /* a store of its own, so that reopening loads this stream only */
+    snprintf(sub, sizeof(sub), "%s/%s", top, stream);
+    for (i = strlen(top) + 1; sub[i]; i++)
+      if (sub[i] == '/')
+        sub[i] = '-';
+    dir = sub;
+  }
   ev = open_log(dir, fsync, keep);
 
   t0 = now_s();
