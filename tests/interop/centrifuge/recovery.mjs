@@ -3,7 +3,8 @@
 // 50 publications happen meanwhile, and on reconnect it gets exactly those
 // 50, in order, with recovered: true; with the retention exceeded it is
 // told recovered: false; the same across a restart of wsp-demo with
-// --data-dir (and recovered: false across a restart of the memory store).
+// --data-dir, both ways (and recovered: false across a restart of the
+// memory store).
 // Also history() from the client and the history API methods.
 //   node recovery.mjs WSP_DEMO_EXE
 // Prints one line per check and "N passed, M failed"; exits 1 on failure.
@@ -171,6 +172,31 @@ check('restart with --data-dir: the 50 published after the restart are recovered
   sc.c.disconnect();
   await stop(s);
   return `epoch ${epoch}, offsets 8..57`;
+});
+
+check('restart with --data-dir, retention exceeded meanwhile: recovered: false', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsp-recovery-'));
+  dirs.push(dir);
+  const args = ['--data-dir', dir, '--history-size', '10'];
+  let s = await demo(args);
+  const port = s.port;
+  const sc = await subscriber(s, 'tom', 'durable');
+  await publishN(s, 'durable', 1, 3);
+  await waitFor(() => sc.log.pubs.length === 3, 3000, 'three live publications');
+  const epoch = sc.log.subscribed[0].streamPosition.epoch;
+  const before = sc.log.subscribed.length;
+  await stop(s);
+  s = await demo([...args, '--listen', `127.0.0.1:${port}`]);
+  const t0 = Date.now();
+  await publishN(s, 'durable', 4, 50);
+  assert(Date.now() - t0 < RECONNECT_MS, 'publishing took longer than the reconnect delay');
+  await waitFor(() => sc.log.subscribed.length > before, 10000, 'resubscribed after the restart');
+  const ctx = sc.log.subscribed[sc.log.subscribed.length - 1];
+  assert(ctx.wasRecovering && !ctx.recovered, `subscribed ${JSON.stringify(ctx)}`);
+  assert(ctx.streamPosition.epoch === epoch && ctx.streamPosition.offset === 53,
+    `position ${JSON.stringify(ctx.streamPosition)} (epoch before: ${epoch})`);
+  sc.c.disconnect();
+  await stop(s);
 });
 
 check('restart of the memory store: a new epoch, recovered: false', async () => {
