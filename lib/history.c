@@ -10,10 +10,13 @@
  * The log is read synchronously, inside the call that handles the
  * subscribe: the subscription joins the fan-out, the missed publications
  * are read up to the stream's top, and the reply is queued, with no
- * chance for a live publication to come in between. The live stream of
- * the subscriber therefore starts exactly at top + 1: nothing is missed
- * and nothing is sent twice, and the check in wsp__hist_live() guards
- * that promise rather than repairing it.
+ * chance for a live publication to come in between (the log refuses an
+ * append while it is being read). The live stream of the subscriber
+ * therefore starts exactly at top + 1, and the merge by offset that an
+ * asynchronous store would need is what wsp__hist_live() does to every
+ * live publication: one at or below the subscriber's position is a
+ * duplicate and skipped, one beyond the next offset (or of another
+ * epoch) is a gap and ends the subscription with 2500.
  */
 #include <string.h>
 
