@@ -438,14 +438,15 @@ void wsp__hist_command(struct wsp_client *cl, uint32_t id, const char *ch,
   struct wsp__jbuf *jb;
   size_t limit;
   long got = 0;
-  int on = wsp__hist_on(s, ch, len);
+  int on;
 
-  if (on <= 0) {
-    wsp__cf_error_reply(cl, id, on == 0 ? 108 : 100, NULL, on != 0);
-    return;
-  }
+  /* Subscribers only: nobody makes streams by asking about names. */
   if (!find_exact(cl, ch, len)) {
     wsp__cf_error_reply(cl, id, 103, NULL, 0);
+    return;
+  }
+  if ((on = wsp__hist_on(s, ch, len)) <= 0) {
+    wsp__cf_error_reply(cl, id, on == 0 ? 108 : 100, NULL, on != 0);
     return;
   }
   if (parse_history(req, &r) != 0) {
