@@ -428,8 +428,12 @@ int wsp_server_tick(struct wsp_server *s, uint64_t now) {
     heap_remove(s, cl);
     wsp__client_enter(cl);
     wsp_conn_tick(cl->conn, now);
+    /* The codec's timer only when it has come: the connection's own
+     * timers share the heap entry. */
     if (cl->codec && cl->codec->on_tick && !cl->gone &&
-        wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN)
+        wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN &&
+        (!cl->codec->next_deadline ||
+         cl->codec->next_deadline(cl, cl->codec_data) <= now))
       cl->codec->on_tick(cl, now, cl->codec_data);
     wsp__client_leave(cl);
   }
