@@ -12,7 +12,7 @@ case "$purpose" in
   check) want="$build libcmocka-dev python3 python3-websockets python3-autobahn nodejs npm valgrind chromium" ;;
   asan) want="$build libcmocka-dev python3 python3-websockets python3-autobahn nodejs npm chromium" ;;
   fuzz) want="$build clang libclang-rt-14-dev" ;;
-  bench) want="$build" ;;
+  bench) want="$build util-linux nodejs npm" ;;
   *) echo "install-deps: unknown purpose '$purpose'" >&2; exit 2 ;;
 esac
 
