@@ -9,7 +9,7 @@ set -u
 build=${1:?usage: fuzz/run.sh BUILD_DIR [SECONDS]}
 seconds=${2:-30}
 here=$(cd "$(dirname "$0")" && pwd)
-targets="fuzz_handshake fuzz_frames fuzz_client fuzz_json fuzz_protocol"
+targets="fuzz_handshake fuzz_frames fuzz_client fuzz_json fuzz_protocol fuzz_jwt"
 
 case "$seconds" in
   ''|*[!0-9]*) echo "fuzz/run.sh: SECONDS must be a whole number" >&2; exit 2 ;;
@@ -31,6 +31,7 @@ for t in $targets; do
   dict=""
   case "$t" in
     fuzz_handshake|fuzz_client) dict="-dict=$here/http.dict" ;;
+    fuzz_jwt) dict="-dict=$here/jwt.dict" ;;
   esac
   log="$build/fuzz-$t.log"
   echo "fuzz/run.sh: $t for ${seconds}s (log: $log)"
