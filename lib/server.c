@@ -160,6 +160,7 @@ static void really_free(struct wsp_client *cl) {
   wsp__jbuf_free(&cl->batch);
   wsp__free(&s->mem, cl->user);
   wsp__free(&s->mem, cl->calls);
+  wsp__tok_client_gone(cl);
   s->stats.connections--;
   wsp__free(&s->mem, cl);
 }
@@ -320,6 +321,7 @@ void wsp_server_free(struct wsp_server *s) {
   wsp_pubsub_free(s->channels);
   wsp_pubsub_free(s->users);
   wsp__rpc_free_methods(s);
+  wsp__tok_free(s);
   wsp__free(&s->mem, s->heap);
   while (s->nroutes > 0) {
     struct wsp__route *r = s->routes[--s->nroutes];
@@ -482,7 +484,7 @@ int wsp_server_accept(struct wsp_server *s, void *io_data,
   cl->io_data = io_data;
   cl->heap_idx = SIZE_MAX;
   cl->stale_due = cl->ping_due = cl->pong_due = WSP_NO_DEADLINE;
-  cl->expire_due = WSP_NO_DEADLINE;
+  cl->expire_due = cl->sub_due = WSP_NO_DEADLINE;
   wsp__jbuf_init(&cl->batch, &s->mem);
   rv = wsp_conn_new(&cl->conn, WSP_ROLE_SERVER, &conn_callbacks, &s->mem,
                     wsp__server_now(s), cl);

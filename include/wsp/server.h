@@ -242,6 +242,43 @@ WSP_API int wsp_client_push_message(struct wsp_client *client,
 WSP_API int wsp_client_disconnect(struct wsp_client *client, int code,
                                   const char *reason);
 
+/* ---- Tokens ----------------------------------------------------------- */
+
+struct wsp_jwt_keys;
+
+/*
+ * JWT authentication done by the hub (wsp_server_set_tokens(3)). With it
+ * a connect must carry a valid token (expired: error 109; invalid or
+ * missing: close 3500) unless the connection already has a user (set
+ * while handling the upgrade, e.g. from a session cookie); "sub" becomes
+ * the user, "info" the connection info, "exp" the expiry and "channels"
+ * server-side subscriptions. Channels starting with private_prefix need
+ * a subscription token. Zero it, then set what is needed.
+ */
+struct wsp_server_tokens {
+  const struct wsp_jwt_keys *keys; /* borrowed; must outlive the server */
+  const char *audience;            /* "aud" must hold it; NULL: unchecked */
+  const char *issuer;              /* "iss" must equal it; NULL: unchecked */
+  int64_t leeway;                  /* seconds of clock skew, >= 0 */
+  const char *private_prefix;      /* NULL: "$"; "": no private channels */
+  /* Seconds since the epoch; NULL: the server's clock (ms) / 1000. */
+  int64_t (*unix_time)(void *user_data);
+  void *reserved[4];               /* NULL */
+};
+
+/* Turn token authentication on (cfg copied, strings too) or off (NULL). */
+WSP_API int wsp_server_set_tokens(struct wsp_server *server,
+                                  const struct wsp_server_tokens *cfg);
+/* Verify a connection token now (e.g. one from the upgrade URL) and
+ * attach its claims to the client as a connect token would.
+ * WSP_ERR_TOKEN_EXPIRED, WSP_ERR_TOKEN, WSP_ERR_STATE without tokens. */
+WSP_API int wsp_client_auth_token(struct wsp_client *client,
+                                  const char *token, size_t len);
+/* The connection info (a JSON value shown as conn_info in presence and
+ * join/leave; copied), NULL to remove; and the current one or NULL. */
+WSP_API int wsp_client_set_info(struct wsp_client *client, const char *info);
+WSP_API const char *wsp_client_info(const struct wsp_client *client);
+
 /* ---- Channels --------------------------------------------------------- */
 
 /* Default channel flags (WSP_CHANNEL_*; default PRESENCE | JOIN_LEAVE). */
