@@ -93,6 +93,9 @@ struct wsp_server {
   struct wsp__method *methods;
   size_t nmethods;
   struct wsp__tokens *tokens;
+  char **origins; /* allowed besides the server's own */
+  size_t norigins;
+  unsigned origin_policy;
   struct wsp_server_stats stats;
 };
 
@@ -111,6 +114,7 @@ struct wsp_client {
   uint64_t sub_due;    /* the first subscription token to expire (2501) */
   char *info;          /* connection info (JSON) or NULL */
   char *tok_channels;  /* "channels" of its token (JSON array) or NULL */
+  char *session;       /* the session cookie that authenticated it */
   uint32_t *calls; /* ids of this client's pending requests */
   uint32_t ncalls, capcalls;
   uint32_t nrpc, nsubwait; /* of those: calls, and subscribes waiting */
@@ -184,6 +188,13 @@ void wsp__tok_sub_refresh(struct wsp_client *cl, uint32_t id,
 /* Unsubscribe (2501) the subscriptions whose token expired. */
 void wsp__tok_tick(struct wsp_client *cl, uint64_t now);
 void wsp__tok_sub_due(struct wsp_client *cl);
+
+/* server_session.c */
+void wsp__sess_server_free(struct wsp_server *s);
+void wsp__sess_client_free(struct wsp_client *cl);
+/* After on_request: 1 when the upgrade was refused (403). */
+int wsp__sess_origin_refused(struct wsp_client *cl,
+                             const struct wsp_request *req);
 
 /* rpc.c */
 int wsp__pending_start(struct wsp_client *cl, uint32_t cmd_id, int kind,

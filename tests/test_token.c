@@ -30,6 +30,7 @@ struct h {
   int close_code;
   int disconnects;
   const char *request_user; /* set in on_request, as a cookie would */
+  int http_status;          /* the client's view of the response */
   int lenient; /* the connection may have closed: sends may fail */
   uint64_t now;
 };
@@ -99,9 +100,17 @@ static void on_disconnect(struct wsp_client *cl, int code, void *ud) {
 static int on_request(struct wsp_client *cl, const struct wsp_request *req,
                       void *ud) {
   struct h *h = ud;
-  (void)req;
+  struct wsp_str sid;
   if (h->request_user)
     assert_int_equal(wsp_client_set_user(cl, h->request_user), 0);
+  /* a session cookie: the connection is that session's user */
+  if (wsp_request_cookie_nth(req, "sid", 0, &sid) == 1) {
+    char id[64];
+    snprintf(id, sizeof(id), "%.*s", (int)sid.len, sid.ptr);
+    assert_int_equal(wsp_client_set_session(cl, id), 0);
+    assert_string_equal(wsp_client_session(cl), id);
+    assert_int_equal(wsp_client_set_user(cl, "sess-user"), 0);
+  }
   return 0;
 }
 
@@ -138,14 +147,23 @@ static void pump(struct h *h) {
   }
 }
 
-static void h_open_as(struct h *h, const char *audience, const char *user);
+static void h_open_full(struct h *h, const char *audience, const char *user,
+                        const char *origin, const char *cookie);
 
 static void h_open(struct h *h, const char *audience) {
-  h_open_as(h, audience, NULL);
+  h_open_full(h, audience, NULL, NULL, NULL);
 }
 
-/* user: the user the upgrade proves (on_request), or NULL. */
-static void h_open_as(struct h *h, const char *audience, const char *user) {
+static void cli_open(struct wsp_conn *c, const struct wsp_response *r,
+                     void *ud) {
+  (void)c;
+  ((struct h *)ud)->http_status = r->status;
+}
+
+/* user: the user the upgrade proves (on_request), or NULL; origin and
+ * cookie: headers of the upgrade, or NULL. */
+static void h_open_full(struct h *h, const char *audience, const char *user,
+                        const char *origin, const char *cookie) {
   struct wsp_server_callbacks scb;
   struct wsp_conn_callbacks ccb;
   struct wsp_server_tokens tc;
@@ -169,7 +187,12 @@ static void h_open_as(struct h *h, const char *audience, const char *user) {
   memset(&ccb, 0, sizeof(ccb));
   ccb.on_message = cli_msg;
   ccb.on_close = cli_close;
+  ccb.on_open = cli_open;
   assert_int_equal(wsp_conn_new(&h->cc, WSP_ROLE_CLIENT, &ccb, NULL, 0, h), 0);
+  if (origin)
+    assert_int_equal(wsp_conn_add_header(h->cc, "Origin", origin), 0);
+  if (cookie)
+    assert_int_equal(wsp_conn_add_header(h->cc, "Cookie", cookie), 0);
   assert_int_equal(
       wsp_conn_client_start(h->cc, "t", "/connection/websocket", NULL), 0);
   pump(h);
@@ -306,12 +329,107 @@ static void test_token_connect_refused(void **state) {
 static void test_token_upgrade_user(void **state) {
   struct h h;
   (void)state;
-  h_open_as(&h, NULL, "bob");
+  h_open_full(&h, NULL, "bob", NULL, NULL);
   h_send(&h, "{\"connect\":{\"name\":\"js\"},\"id\":1}");
   assert_non_null(strstr(h.lines[0], "\"connect\":{\"client\":"));
   assert_null(strstr(h.lines[0], "expires"));
   assert_string_equal(wsp_client_user(h.sc), "bob");
   h_free(&h);
+}
+
+/* A cookie-authenticated upgrade from another origin: 403 unless that
+ * origin is allowed; no Origin (not a browser) or the server's own pass. */
+static void test_token_cookie_origin(void **state) {
+  static const struct {
+    const char *origin, *cookie;
+    int allow_other, policy_off, status;
+  } rows[] = {
+      {"http://evil.example", "sid=s1", 0, 0, 403},
+      {"http://evil.example", "sid=s1", 1, 0, 101},
+      {"http://evil.example", "sid=s1", 0, 1, 101},
+      {"http://evil.example", NULL, 0, 0, 101}, /* no cookie: no check */
+      {"http://t", "sid=s1", 0, 0, 101},        /* the server's own */
+      {"https://t", "sid=s1", 0, 0, 403},       /* another scheme */
+      {NULL, "sid=s1", 0, 0, 101},              /* not a browser */
+  };
+  const char *other[] = {"http://evil.example"};
+  size_t i;
+  int bad = 0;
+  (void)state;
+  for (i = 0; i < T_ARRAY_LEN(rows); i++) {
+    struct h h;
+    struct wsp_server_callbacks scb;
+    struct wsp_conn_callbacks ccb;
+    char name[32];
+    snprintf(name, sizeof(name), "row %zu", i);
+    memset(&h, 0, sizeof(h));
+    memset(&scb, 0, sizeof(scb));
+    scb.on_disconnect = on_disconnect;
+    scb.on_request = on_request;
+    assert_int_equal(wsp_server_new(&h.srv, &scb, NULL, 0, &h), 0);
+    if (rows[i].allow_other)
+      assert_int_equal(wsp_server_set_allowed_origins(h.srv, other, 1), 0);
+    if (rows[i].policy_off)
+      assert_int_equal(wsp_server_set_origin_policy(h.srv, 0), 0);
+    assert_int_equal(wsp_server_accept(h.srv, &h, &h.sc), 0);
+    memset(&ccb, 0, sizeof(ccb));
+    ccb.on_message = cli_msg;
+    ccb.on_close = cli_close;
+    ccb.on_open = cli_open;
+    assert_int_equal(wsp_conn_new(&h.cc, WSP_ROLE_CLIENT, &ccb, NULL, 0, &h),
+                     0);
+    if (rows[i].origin)
+      assert_int_equal(wsp_conn_add_header(h.cc, "Origin", rows[i].origin), 0);
+    if (rows[i].cookie)
+      assert_int_equal(wsp_conn_add_header(h.cc, "Cookie", rows[i].cookie), 0);
+    assert_int_equal(
+        wsp_conn_client_start(h.cc, "t", "/connection/websocket", NULL), 0);
+    pump(&h);
+    if (rows[i].status == 101)
+      T_CHECK(bad, name, h.http_status == 101);
+    else
+      T_CHECK(bad, name, h.http_status == 0 && wsp_client_is_done(h.sc));
+    h_free(&h);
+  }
+  assert_int_equal(bad, 0);
+  assert_int_equal(wsp_server_set_origin_policy(NULL, 0), WSP_ERR_INVAL);
+}
+
+/* Logout: every connection of the session closes, the others stay. */
+static void test_token_logout(void **state) {
+  struct h a, b, c;
+  (void)state;
+  h_open_full(&a, NULL, NULL, NULL, "sid=s1");
+  h_open_full(&b, NULL, NULL, NULL, "x=1; sid=s2");
+  h_open_full(&c, NULL, NULL, NULL, "sid=s1");
+  h_send(&a, "{\"connect\":{},\"id\":1}");
+  h_send(&b, "{\"connect\":{},\"id\":1}");
+  assert_non_null(strstr(a.lines[0], "\"connect\":{\"client\":"));
+  assert_string_equal(wsp_client_user(a.sc), "sess-user");
+  /* each h has its own server */
+  assert_int_equal(
+      wsp_server_disconnect_session(a.srv, "s1", 3503, "logged out"), 1);
+  assert_int_equal(
+      wsp_server_disconnect_session(b.srv, "s1", 3503, "logged out"), 0);
+  assert_int_equal(
+      wsp_server_disconnect_session(c.srv, "s1", 3503, "logged out"), 1);
+  pump(&a);
+  pump(&b);
+  pump(&c);
+  assert_int_equal(a.close_code, 3503);
+  assert_int_equal(b.close_code, 0);
+  assert_int_equal(c.close_code, 3503);
+  assert_int_equal(a.disconnects, 1);
+  assert_int_equal(
+      wsp_server_disconnect_session(a.srv, "s1", 3503, "logged out"), 0);
+  assert_int_equal(wsp_server_disconnect_session(a.srv, NULL, 3503, NULL),
+                   WSP_ERR_INVAL);
+  assert_int_equal(wsp_client_set_session(b.sc, ""), WSP_ERR_INVAL);
+  assert_int_equal(wsp_client_set_session(b.sc, NULL), 0);
+  assert_null(wsp_client_session(b.sc));
+  h_free(&a);
+  h_free(&b);
+  h_free(&c);
 }
 
 /* refresh: same user only; expired 109; ttl moves. */
@@ -525,6 +643,8 @@ int main(void) {
       cmocka_unit_test(test_token_connect_refused),
       cmocka_unit_test(test_token_upgrade_user),
       cmocka_unit_test(test_token_refresh),
+      cmocka_unit_test(test_token_cookie_origin),
+      cmocka_unit_test(test_token_logout),
       cmocka_unit_test(test_token_private_channel),
       cmocka_unit_test(test_token_api),
       cmocka_unit_test(test_token_allocation_failures),

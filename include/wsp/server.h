@@ -279,6 +279,36 @@ WSP_API int wsp_client_auth_token(struct wsp_client *client,
 WSP_API int wsp_client_set_info(struct wsp_client *client, const char *info);
 WSP_API const char *wsp_client_info(const struct wsp_client *client);
 
+/* ---- Sessions and origins --------------------------------------------- */
+
+/* Bits of wsp_server_set_origin_policy(). */
+#define WSP_ORIGIN_CHECK 0x1u  /* refuse cross-origin cookie upgrades (on) */
+#define WSP_ORIGIN_SECURE 0x2u /* the server is reached over TLS (https) */
+
+/*
+ * In on_request: the upgrade was authenticated by the session cookie
+ * whose id is session (copied). With WSP_ORIGIN_CHECK on (the default), a
+ * cross-origin upgrade of such a connection is then refused with 403
+ * unless its Origin is the server's own or an allowed one; and
+ * wsp_server_disconnect_session() finds it.
+ */
+WSP_API int wsp_client_set_session(struct wsp_client *client,
+                                   const char *session);
+/* The session id set above, or NULL. */
+WSP_API const char *wsp_client_session(const struct wsp_client *client);
+/* Origins (e.g. "https://app.example.com", copied) allowed besides the
+ * server's own; replaces the previous list. */
+WSP_API int wsp_server_set_allowed_origins(struct wsp_server *server,
+                                           const char *const *origins,
+                                           size_t n);
+WSP_API int wsp_server_set_origin_policy(struct wsp_server *server,
+                                         unsigned flags);
+/* Close every connection of the session (logout) with code and reason;
+ * returns how many. */
+WSP_API long wsp_server_disconnect_session(struct wsp_server *server,
+                                           const char *session, int code,
+                                           const char *reason);
+
 /* ---- Channels --------------------------------------------------------- */
 
 /* Default channel flags (WSP_CHANNEL_*; default PRESENCE | JOIN_LEAVE). */
