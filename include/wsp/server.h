@@ -102,7 +102,9 @@ struct wsp_server_callbacks {
    * it, call wsp_client_set_expiry() with the new expiry and return 0;
    * or return an error code (109 token expired makes SDKs fetch another
    * token), or close with wsp_client_disconnect(client, 3500, ...) for
-   * an invalid one. Without this callback refresh is answered 108. */
+   * an invalid one. Without this callback refresh is answered 108, unless
+   * the hub checks tokens (wsp_server_set_tokens): then this callback
+   * sees only tokens the hub accepted. */
   int (*on_refresh)(struct wsp_client *client, const struct wsp_str *token,
                     void *user_data);
   /* Output appeared on a connection whose queue was empty. */
