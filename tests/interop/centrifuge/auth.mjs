@@ -8,7 +8,9 @@
 //   node auth.mjs WSP_DEMO_EXE
 // Prints one line per check and "N passed, M failed"; exits 1 on failure
 // and 1 also when the npm packages are missing (run tests/interop/setup.sh).
+import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -178,12 +180,14 @@ check('a private channel needs a subscription token', async () => {
   const u = await refused;
   assert(u.code === 103, `unsubscribed code ${u.code}`);
   c.removeSubscription(bare);
-  // with getToken: the token names this user and channel
-  let asked = null;
+  // with getToken: the token names this user and channel; the first one
+  // expires soon, so the client refreshes it (sub_refresh)
+  let asked = null, calls = 0;
   const sub = c.newSubscription('$room:2', {
     getToken: async (ctx2) => {
       asked = ctx2.channel;
-      return new jose.SignJWT({ sub: 'cy', channel: ctx2.channel, exp: now() + 600 })
+      calls++;
+      return new jose.SignJWT({ sub: 'cy', channel: ctx2.channel, exp: now() + (calls === 1 ? 2 : 600) })
         .setProtectedHeader({ alg: 'HS256' }).setAudience(AUD)
         .sign(new TextEncoder().encode(SECRET));
     },
@@ -199,7 +203,55 @@ check('a private channel needs a subscription token', async () => {
   sub.on('publication', (p) => pubs.push(p.data));
   await c.publish('$room:2', { hi: 1 });
   await waitFor(() => pubs.length === 1, 3000, 'publication');
+  await waitFor(() => calls >= 2, 8000, 'the subscription refresh');
+  await sleep(300);
+  assert(sub.state === 'subscribed', `after sub_refresh: ${sub.state}`);
+  await c.publish('$room:2', { hi: 2 });
+  await waitFor(() => pubs.length === 2, 3000, 'publication after refresh');
   c.disconnect();
+  return `getToken x${calls}`;
+});
+
+check('keys from a PEM file (ES256) and a JWK Set (EdDSA, by kid)', async () => {
+  const ec = await jose.generateKeyPair('ES256', { extractable: true });
+  const ed = await jose.generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsp-auth-'));
+  const pem = path.join(dir, 'ec.pem'), jwks = path.join(dir, 'jwks.json');
+  fs.writeFileSync(pem, await jose.exportSPKI(ec.publicKey));
+  fs.writeFileSync(jwks, JSON.stringify({ keys: [{ ...(await jose.exportJWK(ed.publicKey)), kid: 'ed-1' }] }));
+  const other = await startDemo(exe, ['--token-public-key', pem, '--token-jwks', jwks,
+    '--token-issuer', 'https://issuer.test', '--ping-interval', '0']);
+  try {
+    const users = [];
+    const toks = [
+      await new jose.SignJWT({ sub: 'es' }).setProtectedHeader({ alg: 'ES256' })
+        .setIssuer('https://issuer.test').setExpirationTime('1h').sign(ec.privateKey),
+      await new jose.SignJWT({ sub: 'ed' }).setProtectedHeader({ alg: 'EdDSA', kid: 'ed-1' })
+        .setIssuer('https://issuer.test').setExpirationTime('1h').sign(ed.privateKey),
+    ];
+    for (const t of toks) {
+      const c = new Centrifuge(`${other.url}/connection/websocket`, { websocket: BrowserLikeWebSocket, token: t });
+      clients.push(c);
+      const ctx = connected(c);
+      c.connect();
+      await ctx;
+      users.push((await c.rpc('whoami', {})).data.user);
+      c.disconnect();
+    }
+    assert(users.join() === 'es,ed', `users ${users.join()}`);
+    // another issuer: 3500
+    const wrong = await new jose.SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'ES256' })
+      .setIssuer('https://evil.test').setExpirationTime('1h').sign(ec.privateKey);
+    const c = new Centrifuge(`${other.url}/connection/websocket`, { websocket: BrowserLikeWebSocket, token: wrong });
+    clients.push(c);
+    const closed = withTimeout(new Promise((resolve) => c.once('disconnected', resolve)), 5000, 'refusal');
+    c.connect();
+    assert((await closed).code === 3500, 'wrong issuer');
+  } finally {
+    other.proc.kill('SIGTERM');
+    await other.exited;
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 let cookie;
