@@ -618,6 +618,25 @@ static void test_token_allocation_failures(void **state) {
             claims_fmt(c,
                        "{\"sub\":\"ann\",\"channel\":\"$room\",\"exp\":%lld}",
                        T0 + 60));
+    h_send_tok(&h,
+               "{\"sub_refresh\":{\"channel\":\"$room\",\"token\":\"%s\"},"
+               "\"id\":3}",
+               claims_fmt(c,
+                          "{\"sub\":\"ann\",\"channel\":\"$room\","
+                          "\"exp\":%lld}",
+                          T0 + 90),
+               NULL);
+    h_send_tok(&h, "{\"refresh\":{\"token\":\"%s\"},\"id\":4}",
+               claims_fmt(c, "{\"sub\":\"ann\",\"exp\":%lld}", T0 + 120),
+               NULL);
+    {
+      const char *o[] = {"http://a", "http://b"};
+      if (wsp_server_set_allowed_origins(srv, o, 2) == 0)
+        assert_int_equal(wsp_server_set_allowed_origins(srv, NULL, 0), 0);
+      if (wsp_client_set_session(sc, "s1") == 0)
+        assert_int_equal(wsp_server_disconnect_session(srv, "nope", 3503, ""),
+                         0);
+    }
     done = f.failures == 0;
     wsp_client_free(sc);
     wsp_conn_free(cc);
@@ -627,10 +646,14 @@ static void test_token_allocation_failures(void **state) {
     assert_int_equal(f.bad_frees, 0);
     if (done) {
       /* nothing failed: everything went through */
-      assert_true(h.nlines >= 3);
-      assert_string_equal(h.lines[h.nlines - 1],
+      assert_true(h.nlines >= 5);
+      assert_string_equal(h.lines[h.nlines - 3],
                           "{\"id\":2,\"subscribe\":{\"expires\":true,"
                           "\"ttl\":60}}");
+      assert_string_equal(h.lines[h.nlines - 2],
+                          "{\"id\":3,\"sub_refresh\":{\"expires\":true,"
+                          "\"ttl\":90}}");
+      assert_non_null(strstr(h.lines[h.nlines - 1], "\"ttl\":120}}"));
       break;
     }
   }
