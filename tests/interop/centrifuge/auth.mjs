@@ -114,6 +114,13 @@ function rawSocket(headers) {
   }), 5000, 'raw upgrade');
 }
 
+// Close and wait for the closing handshake, so that the server has
+// forgotten the connection before the next check counts connections.
+const closeWs = (ws) => withTimeout(new Promise((resolve) => {
+  ws.on('close', resolve);
+  ws.close();
+}), 3000, 'close');
+
 check('a connection token: user, info and the token\'s channels', async () => {
   const t = await token({ sub: 'ann', info: { role: 'tester' }, channels: ['news:ann'], exp: now() + 3600 });
   const { c, log } = client({ token: t });
@@ -265,7 +272,7 @@ check('POST /login sets a cookie; an upgrade with it is that user', async () => 
   s.ws.send('{"connect":{"name":"raw"},"id":1}\n{"rpc":{"method":"whoami","data":{}},"id":2}');
   await waitFor(() => s.lines.length >= 2, 3000, 'replies');
   assert(s.lines[0].connect && s.lines[1].rpc.data.user === 'dee+1', JSON.stringify(s.lines));
-  s.ws.close();
+  await closeWs(s.ws);
   const bad = await post('/login', 'name=x');
   assert(bad.status === 400, `login without user: ${bad.status}`);
 });
@@ -274,16 +281,16 @@ check('a cross-origin upgrade with the cookie is refused (403)', async () => {
   const e = await rawSocket({ Cookie: cookie, Origin: 'http://evil.example' }).then(() => null, (x) => x);
   assert(e && e.status === 403, `evil origin: ${e ? e.message : 'opened'}`);
   const own = await rawSocket({ Cookie: cookie, Origin: `http://127.0.0.1:${server.port}` });
-  own.ws.close();
+  await closeWs(own.ws);
   const good = await rawSocket({ Cookie: cookie, Origin: GOOD_ORIGIN });
-  good.ws.close();
+  await closeWs(good.ws);
   // no cookie: judged by the token alone, from any origin
   const t = await token({ sub: 'eve', exp: now() + 60 });
   const tok = await rawSocket({ Origin: 'http://evil.example' });
   tok.ws.send(JSON.stringify({ connect: { token: t }, id: 1 }));
   await waitFor(() => tok.lines.length >= 1, 3000, 'connect reply');
   assert(tok.lines[0].connect, JSON.stringify(tok.lines));
-  tok.ws.close();
+  await closeWs(tok.ws);
 });
 
 check('?token= in the URL authenticates the upgrade', async () => {
