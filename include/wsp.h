@@ -6,6 +6,7 @@
 #include "wsp/auth.h"
 #include "wsp/conn.h"
 #include "wsp/corr.h"
+#include "wsp/jwt.h"
 #include "wsp/pubsub.h"
 #include "wsp/push.h"
 #include "wsp/rpc.h"

@@ -59,6 +59,10 @@ static void client_info(struct wsp__jbuf *jb, const struct wsp_client *cl,
   wsp__jbuf_raw(jb, ",\"client\":\"", 11);
   wsp__jbuf_raw(jb, cl->id, strlen(cl->id));
   wsp__jbuf_raw(jb, "\"", 1);
+  if (cl->info) {
+    wsp__jbuf_raw(jb, ",\"conn_info\":", 13);
+    wsp__jbuf_raw_value(jb, cl->info, strlen(cl->info));
+  }
   if (chan_info) {
     wsp__jbuf_raw(jb, ",\"chan_info\":", 13);
     wsp__jbuf_raw_value(jb, chan_info, strlen(chan_info));
@@ -208,13 +212,19 @@ static void reply_empty(struct wsp_client *cl, uint32_t id, const char *name) {
   wsp__cf_line_end(cl);
 }
 
+/* subscribe 1: a subscribe push; 0: unsubscribe push 2000; 2: 2501. */
 static void sub_push(struct wsp_client *cl, const char *ch, size_t len,
                      int subscribe) {
   struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
   wsp__jbuf_raw(jb, "{\"push\":{\"channel\":", 19);
   wsp__jbuf_str(jb, ch, len);
-  if (subscribe)
+  if (subscribe == 1)
     wsp__jbuf_raw(jb, ",\"subscribe\":{}}}", 17);
+  else if (subscribe == 2)
+    wsp__jbuf_raw(jb,
+                  ",\"unsubscribe\":{\"code\":2501,\"reason\":"
+                  "\"subscription expired\"}}}",
+                  62);
   else
     wsp__jbuf_raw(jb,
                   ",\"unsubscribe\":{\"code\":2000,\"reason\":\"server "
@@ -226,7 +236,7 @@ static void sub_push(struct wsp_client *cl, const char *ch, size_t len,
 /* The subscribe was allowed: subscribe, reply (or push), announce. */
 static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
                          size_t len, int jl, unsigned flags,
-                         const char *chan_info) {
+                         const char *chan_info, uint64_t expires_at) {
   struct wsp__csub *cs;
   if (find_sub(cl, ch, len)) {
     if (id)
@@ -240,12 +250,49 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
       wsp__cf_error_reply(cl, id, 100, NULL, 1);
     return WSP_ERR_NOMEM; /* patterns were checked before */
   }
-  if (id)
+  cs->expires_at = expires_at;
+  if (id && expires_at) {
+    uint64_t now = wsp__server_now(cl->srv);
+    struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
+    wsp__jbuf_raw(jb, "{\"id\":", 6);
+    wsp__jbuf_u64(jb, id);
+    wsp__jbuf_raw(jb, ",\"subscribe\":{\"expires\":true,\"ttl\":", 35);
+    wsp__jbuf_u64(jb, expires_at > now ? (expires_at - now + 999) / 1000 : 0);
+    wsp__jbuf_raw(jb, "}}", 2);
+    wsp__cf_line_end(cl);
+    wsp__tok_sub_due(cl);
+  } else if (id) {
     reply_empty(cl, id, "subscribe");
-  else
+  } else {
     sub_push(cl, ch, len, 1);
+  }
   join_leave(cs, 1);
   return 0;
+}
+
+struct wsp__csub *wsp__ch_find(const struct wsp_client *cl, const char *ch,
+                               size_t len) {
+  return find_sub(cl, ch, len);
+}
+
+void wsp__ch_expire(struct wsp_client *cl, struct wsp__csub *cs) {
+  struct wsp_server *s = cl->srv;
+  char *ch = wsp__strndup(&s->mem, cs->channel, cs->len);
+  size_t len = cs->len;
+  remove_sub(cl, cs);
+  if (ch)
+    sub_push(cl, ch, len, 2);
+  else
+    wsp__cf_close(cl, 3006, "subscription expired");
+  wsp__free(&s->mem, ch);
+}
+
+int wsp__ch_subscribe_server(struct wsp_client *cl, const char *ch,
+                             size_t len) {
+  if (!len || len > cl->srv->limits[WSP_SERVER_MAX_CHANNEL_LEN] ||
+      !pattern_ok(ch, len) || find_sub(cl, ch, len))
+    return WSP_ERR_INVAL;
+  return subscribe_now(cl, 0, ch, len, 0, cl->srv->channel_flags, NULL, 0);
 }
 
 void wsp__ch_sub_done(struct wsp__pending *p, int status, const void *data) {
@@ -259,7 +306,7 @@ void wsp__ch_sub_done(struct wsp__pending *p, int status, const void *data) {
     wsp__cf_error_reply(cl, p->cmd_id, a->code, NULL, 0);
   else
     subscribe_now(cl, p->cmd_id, p->channel, p->len, p->join_leave, a->flags,
-                  a->chan_info);
+                  a->chan_info, p->expires_at);
   wsp__client_leave(cl);
 }
 
@@ -449,6 +496,7 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
   case CMD_SUBSCRIBE: {
     struct wsp_subscribe_info info;
     int jl = 0, wild = is_wildcard(ch, len), rv = 0;
+    uint64_t expires_at = 0;
     if (!pattern_ok(ch, len)) {
       wsp__cf_error_reply(cl, id, 107, NULL, 0);
       return;
@@ -469,8 +517,13 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
     }
     if (wsp__json_find(req->ptr, req->len, "join_leave", &v) == 1)
       wsp__json_get_bool(&v, &jl);
+    rv = wsp__tok_sub_check(cl, ch, len, req, &expires_at);
+    if (rv != 0) {
+      wsp__cf_error_reply(cl, id, (uint32_t)rv, NULL, rv == 100);
+      return;
+    }
     if (!s->cb.on_subscribe) {
-      subscribe_now(cl, id, ch, len, jl, s->channel_flags, NULL);
+      subscribe_now(cl, id, ch, len, jl, s->channel_flags, NULL, expires_at);
       return;
     }
     memset(&info, 0, sizeof(info));
@@ -496,6 +549,7 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
       }
       p->len = len;
       p->join_leave = (uint8_t)jl;
+      p->expires_at = expires_at;
       rv = s->cb.on_subscribe(cl, WSP__SUB_HANDLE | h, &info, s->user_data);
       if (rv != WSP_ERR_AGAIN)
         wsp_server_subscribe_answer(s, WSP__SUB_HANDLE | h,
@@ -729,7 +783,7 @@ int wsp_server_subscribe(struct wsp_client *cl, const char *channel) {
   if (find_sub(cl, channel, len))
     return WSP_ERR_STATE;
   wsp__client_enter(cl);
-  rv = subscribe_now(cl, 0, channel, len, 0, cl->srv->channel_flags, NULL);
+  rv = subscribe_now(cl, 0, channel, len, 0, cl->srv->channel_flags, NULL, 0);
   wsp__client_leave(cl);
   return rv;
 }

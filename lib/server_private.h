@@ -37,6 +37,7 @@ struct wsp__pending {
   uint8_t join_leave;
   char *channel; /* PENDING_SUB */
   size_t len;
+  uint64_t expires_at; /* PENDING_SUB: its subscription token's expiry */
 };
 
 /* Completion statuses of pending requests in the server's wsp_corr. */
@@ -61,6 +62,14 @@ struct wsp__csub {
   char *chan_info; /* JSON value or NULL */
   uint8_t join_leave; /* wants join/leave pushes */
   uint8_t wildcard;
+  uint64_t expires_at; /* its subscription token's expiry (ms); 0: none */
+};
+
+/* The hub's token configuration (token.c); NULL when off. */
+struct wsp__tokens {
+  struct wsp_server_tokens cfg; /* strings point to the copies below */
+  char *audience, *issuer, *prefix;
+  size_t prefix_len;
 };
 
 struct wsp_server {
@@ -83,6 +92,10 @@ struct wsp_server {
   unsigned channel_flags;
   struct wsp__method *methods;
   size_t nmethods;
+  struct wsp__tokens *tokens;
+  char **origins; /* allowed besides the server's own */
+  size_t norigins;
+  unsigned origin_policy;
   struct wsp_server_stats stats;
 };
 
@@ -98,6 +111,10 @@ struct wsp_client {
   uint64_t due;
   uint64_t stale_due, ping_due, pong_due;
   uint64_t expires_at, expire_due; /* credentials; 3005 at expire_due */
+  uint64_t sub_due;    /* the first subscription token to expire (2501) */
+  char *info;          /* connection info (JSON) or NULL */
+  char *tok_channels;  /* "channels" of its token (JSON array) or NULL */
+  char *session;       /* the session cookie that authenticated it */
   uint32_t *calls; /* ids of this client's pending requests */
   uint32_t ncalls, capcalls;
   uint32_t nrpc, nsubwait; /* of those: calls, and subscribes waiting */
@@ -144,6 +161,40 @@ int wsp__ch_set_user(struct wsp_client *cl, const char *old,
 /* Queue a shared frame to a connected client; closes it with 3008 when
  * its output is over the cap. 1 when queued. */
 int wsp__ch_deliver(struct wsp_client *cl, struct wsp_frame *f);
+
+/* channels.c, for token.c */
+struct wsp__csub *wsp__ch_find(const struct wsp_client *cl, const char *ch,
+                               size_t len);
+void wsp__ch_expire(struct wsp_client *cl, struct wsp__csub *cs);
+int wsp__ch_subscribe_server(struct wsp_client *cl, const char *ch,
+                             size_t len);
+
+/* token.c */
+void wsp__tok_free(struct wsp_server *s);
+void wsp__tok_client_gone(struct wsp_client *cl);
+/* The connect token: 0 accepted, an error code to reply (109, 100), or
+ * -1 when the connection was closed (3500). */
+int wsp__tok_connect(struct wsp_client *cl, const char *token, size_t len);
+/* After the connect reply: the token's server-side subscriptions. */
+void wsp__tok_connected(struct wsp_client *cl);
+/* refresh with the hub's tokens: as wsp__tok_connect. */
+int wsp__tok_refresh(struct wsp_client *cl, const char *token, size_t len);
+/* Is ch private? Then check the subscribe's token: 0 allowed (with
+ * *expires_at), or an error code (103, 109, 100). */
+int wsp__tok_sub_check(struct wsp_client *cl, const char *ch, size_t len,
+                       const struct wsp__json_val *req, uint64_t *expires_at);
+void wsp__tok_sub_refresh(struct wsp_client *cl, uint32_t id,
+                          const struct wsp__json_val *req);
+/* Unsubscribe (2501) the subscriptions whose token expired. */
+void wsp__tok_tick(struct wsp_client *cl, uint64_t now);
+void wsp__tok_sub_due(struct wsp_client *cl);
+
+/* server_session.c */
+void wsp__sess_server_free(struct wsp_server *s);
+void wsp__sess_client_free(struct wsp_client *cl);
+/* After on_request: 1 when the upgrade was refused (403). */
+int wsp__sess_origin_refused(struct wsp_client *cl,
+                             const struct wsp_request *req);
 
 /* rpc.c */
 int wsp__pending_start(struct wsp_client *cl, uint32_t cmd_id, int kind,

@@ -5,7 +5,7 @@
 set -eu
 purpose=${1:-check}
 
-build="gcc libc6-dev meson ninja-build pkg-config libwslay-dev nettle-dev"
+build="gcc libc6-dev meson ninja-build pkg-config libwslay-dev nettle-dev libgmp-dev"
 case "$purpose" in
   build) want="$build" ;;
   demo) want="$build nodejs npm" ;;

@@ -37,7 +37,7 @@ WSP_API const char *wsp_version_string(void);
 /*
  * Every failing call returns one of these negative codes. Ranges:
  * -1..-99 general, -100..-199 connection and handshake, -200..-299 wire
- * protocol and JSON.
+ * protocol and JSON, -300..-399 tokens.
  * X(name, value, fatal, message)
  */
 #define WSP_ERRNO_MAP(X)                                                       \
@@ -57,7 +57,9 @@ WSP_API const char *wsp_version_string(void);
   X(TOO_BIG, -104, 1, "message too big")                                      \
   X(TIMEOUT, -105, 1, "timed out")                                             \
   X(BAD_UTF8, -106, 1, "invalid UTF-8 in a text message")                     \
-  X(JSON, -200, 0, "malformed JSON")
+  X(JSON, -200, 0, "malformed JSON")                                           \
+  X(TOKEN, -300, 0, "invalid token")                                           \
+  X(TOKEN_EXPIRED, -301, 0, "token expired")
 
 enum wsp_error {
 #define WSP__ERR_ENUM(name, value, fatal, msg) WSP_ERR_##name = value,
