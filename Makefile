@@ -58,12 +58,15 @@ fuzz:
 	fuzz/run.sh $(FUZZDIR) $(FUZZ_SECONDS)
 
 bench: all
+	scripts/install-deps.sh bench
+	tests/interop/setup.sh
 	$(BUILD)/bench/bench-idle-memory
 	$(BUILD)/bench/bench-echo
 	$(BUILD)/bench/bench-json
 	$(BUILD)/bench/bench-corr
 	$(BUILD)/bench/bench-evlog
 	bench/run-rpc.sh $(BUILD) --connections 10 --inflight 8 --seconds 3
+	bench/pubsub/run.sh $(BUILD) --quick
 
 clean:
 	rm -rf $(BUILD) $(ASAN) $(FUZZDIR)

@@ -7,6 +7,7 @@
 #include "wsp/conn.h"
 #include "wsp/corr.h"
 #include "wsp/evlog.h"
+#include "wsp/jwt.h"
 #include "wsp/pubsub.h"
 #include "wsp/push.h"
 #include "wsp/rpc.h"

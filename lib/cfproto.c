@@ -205,7 +205,7 @@ static int do_refresh(struct wsp_client *cl, uint32_t id,
   size_t tlen = 0;
   struct wsp__jbuf *jb;
   int rv;
-  if (!s->cb.on_refresh) {
+  if (!s->cb.on_refresh && !s->tokens) {
     wsp__cf_error_reply(cl, id, 108, NULL, 0);
     return 0;
   }
@@ -220,7 +220,9 @@ static int do_refresh(struct wsp_client *cl, uint32_t id,
     tok.ptr = token;
     tok.len = tlen;
   }
-  rv = s->cb.on_refresh(cl, &tok, s->user_data);
+  rv = s->tokens ? wsp__tok_refresh(cl, tok.ptr, tok.len) : 0;
+  if (rv == 0 && s->cb.on_refresh)
+    rv = s->cb.on_refresh(cl, &tok, s->user_data);
   wsp__free(&s->mem, token);
   if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN || cl->free_pending)
     return -1;
@@ -281,7 +283,9 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
     wsp__cf_error_reply(cl, id, 100, NULL, 1);
     return 0;
   }
-  if (s->cb.on_connect)
+  if (s->tokens)
+    rv = wsp__tok_connect(cl, info.token.ptr, info.token.len);
+  if (rv == 0 && s->cb.on_connect)
     rv = s->cb.on_connect(cl, &info, s->user_data);
   wsp__free(&s->mem, token);
   if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN || cl->free_pending)
@@ -318,7 +322,8 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
   }
   wsp__jbuf_raw(jb, "}}", 2);
   wsp__cf_line_end(cl);
-  return 0;
+  wsp__tok_connected(cl);
+  return wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN ? 0 : -1;
 }
 
 /* One command line. Returns -1 once the connection is closing. */
@@ -399,6 +404,9 @@ static int do_line(struct wsp_client *cl, const char *line, size_t len) {
     return bad_request(cl); /* heartbeats are server-initiated */
   case CMD_REFRESH:
     return do_refresh(cl, (uint32_t)id, &req);
+  case CMD_SUB_REFRESH:
+    wsp__tok_sub_refresh(cl, (uint32_t)id, &req);
+    return wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN ? 0 : -1;
   case CMD_SUBSCRIBE:
   case CMD_UNSUBSCRIBE:
   case CMD_PUBLISH:
@@ -449,6 +457,10 @@ static void cf_tick(struct wsp_client *cl, uint64_t now, void *codec_data) {
   (void)codec_data;
   if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
     return;
+  if (now >= cl->sub_due && now < cl->expire_due)
+    wsp__tok_tick(cl, now);
+  if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
+    return;
   if (now >= cl->expire_due) {
     wsp__cf_close(cl, 3005, "expired");
   } else if (now >= cl->stale_due) {
@@ -482,6 +494,8 @@ static uint64_t cf_next_deadline(const struct wsp_client *cl,
   (void)codec_data;
   if (cl->expire_due < d)
     d = cl->expire_due;
+  if (cl->sub_due < d)
+    d = cl->sub_due;
   if (cl->ping_due < d)
     d = cl->ping_due;
   if (cl->pong_due < d)

@@ -75,6 +75,10 @@ static void client_info(struct wsp__jbuf *jb, const struct wsp_client *cl,
   wsp__jbuf_raw(jb, ",\"client\":\"", 11);
   wsp__jbuf_raw(jb, cl->id, strlen(cl->id));
   wsp__jbuf_raw(jb, "\"", 1);
+  if (cl->info) {
+    wsp__jbuf_raw(jb, ",\"conn_info\":", 13);
+    wsp__jbuf_raw_value(jb, cl->info, strlen(cl->info));
+  }
   if (chan_info) {
     wsp__jbuf_raw(jb, ",\"chan_info\":", 13);
     wsp__jbuf_raw_value(jb, chan_info, strlen(chan_info));
@@ -232,13 +236,19 @@ static void reply_empty(struct wsp_client *cl, uint32_t id, const char *name) {
   wsp__cf_line_end(cl);
 }
 
+/* subscribe 1: a subscribe push; 0: unsubscribe push 2000; 2: 2501. */
 static void sub_push(struct wsp_client *cl, const char *ch, size_t len,
                      int subscribe) {
   struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
   wsp__jbuf_raw(jb, "{\"push\":{\"channel\":", 19);
   wsp__jbuf_str(jb, ch, len);
-  if (subscribe)
+  if (subscribe == 1)
     wsp__jbuf_raw(jb, ",\"subscribe\":{}}}", 17);
+  else if (subscribe == 2)
+    wsp__jbuf_raw(jb,
+                  ",\"unsubscribe\":{\"code\":2501,\"reason\":"
+                  "\"subscription expired\"}}}",
+                  62);
   else
     wsp__jbuf_raw(jb,
                   ",\"unsubscribe\":{\"code\":2000,\"reason\":\"server "
@@ -251,7 +261,7 @@ static void sub_push(struct wsp_client *cl, const char *ch, size_t len,
 static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
                          size_t len, int jl, unsigned flags,
                          const char *chan_info,
-                         const struct wsp__recover *rq) {
+                         const struct wsp__recover *rq, uint64_t expires_at) {
   struct wsp__csub *cs;
   uint32_t code = 0;
   int hist;
@@ -267,8 +277,10 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
       wsp__cf_error_reply(cl, id, 100, NULL, 1);
     return WSP_ERR_NOMEM; /* patterns were checked before */
   }
+  cs->expires_at = expires_at;
   /* A channel with history: the subscriber is positioned at the stream's
-   * top, after any missed publications the reply carries. */
+   * top, after any missed publications the reply carries (with the
+   * subscription token's expiry, when it has one). */
   hist = cs->wildcard ? 0 : wsp__hist_on(cl->srv, ch, len);
   if (hist != 0)
     code = hist < 0 ? 100 : wsp__hist_subscribed(cl, cs, id, rq);
@@ -278,10 +290,24 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
       wsp__cf_error_reply(cl, id, code, NULL, code == 100);
     return code == 100 ? WSP_ERR_NOMEM : WSP_ERR_STATE;
   }
-  if (hist == 0 && id)
+  if (hist != 0) {
+    if (id && expires_at)
+      wsp__tok_sub_due(cl);
+  } else if (id && expires_at) {
+    uint64_t now = wsp__server_now(cl->srv);
+    struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
+    wsp__jbuf_raw(jb, "{\"id\":", 6);
+    wsp__jbuf_u64(jb, id);
+    wsp__jbuf_raw(jb, ",\"subscribe\":{\"expires\":true,\"ttl\":", 35);
+    wsp__jbuf_u64(jb, expires_at > now ? (expires_at - now + 999) / 1000 : 0);
+    wsp__jbuf_raw(jb, "}}", 2);
+    wsp__cf_line_end(cl);
+    wsp__tok_sub_due(cl);
+  } else if (id) {
     reply_empty(cl, id, "subscribe");
-  else if (hist == 0)
+  } else {
     sub_push(cl, ch, len, 1);
+  }
   join_leave(cs, 1);
   return 0;
 }
@@ -305,6 +331,32 @@ void wsp__ch_drop(struct wsp__csub *cs, int code, const char *reason) {
   wsp__client_leave(cl);
 }
 
+struct wsp__csub *wsp__ch_find(const struct wsp_client *cl, const char *ch,
+                               size_t len) {
+  return find_sub(cl, ch, len);
+}
+
+void wsp__ch_expire(struct wsp_client *cl, struct wsp__csub *cs) {
+  struct wsp_server *s = cl->srv;
+  char *ch = wsp__strndup(&s->mem, cs->channel, cs->len);
+  size_t len = cs->len;
+  remove_sub(cl, cs);
+  if (ch)
+    sub_push(cl, ch, len, 2);
+  else
+    wsp__cf_close(cl, 3006, "subscription expired");
+  wsp__free(&s->mem, ch);
+}
+
+int wsp__ch_subscribe_server(struct wsp_client *cl, const char *ch,
+                             size_t len) {
+  if (!len || len > cl->srv->limits[WSP_SERVER_MAX_CHANNEL_LEN] ||
+      !pattern_ok(ch, len) || find_sub(cl, ch, len))
+    return WSP_ERR_INVAL;
+  return subscribe_now(cl, 0, ch, len, 0, cl->srv->channel_flags, NULL, NULL,
+                       0);
+}
+
 void wsp__ch_sub_done(struct wsp__pending *p, int status, const void *data) {
   struct wsp_client *cl = p->cl;
   const struct wsp__sub_answer *a = data;
@@ -316,7 +368,7 @@ void wsp__ch_sub_done(struct wsp__pending *p, int status, const void *data) {
     wsp__cf_error_reply(cl, p->cmd_id, a->code, NULL, 0);
   else
     subscribe_now(cl, p->cmd_id, p->channel, p->len, p->join_leave, a->flags,
-                  a->chan_info, &p->recover);
+                  a->chan_info, &p->recover, p->expires_at);
   wsp__client_leave(cl);
 }
 
@@ -562,6 +614,7 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
     struct wsp_subscribe_info info;
     struct wsp__recover rq;
     int jl = 0, wild = is_wildcard(ch, len), rv = 0;
+    uint64_t expires_at = 0;
     if (!pattern_ok(ch, len)) {
       wsp__cf_error_reply(cl, id, 107, NULL, 0);
       return;
@@ -586,8 +639,14 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
       wsp__cf_error_reply(cl, id, 107, NULL, 0);
       return;
     }
+    rv = wsp__tok_sub_check(cl, ch, len, req, &expires_at);
+    if (rv != 0) {
+      wsp__cf_error_reply(cl, id, (uint32_t)rv, NULL, rv == 100);
+      return;
+    }
     if (!s->cb.on_subscribe) {
-      subscribe_now(cl, id, ch, len, jl, s->channel_flags, NULL, &rq);
+      subscribe_now(cl, id, ch, len, jl, s->channel_flags, NULL, &rq,
+                    expires_at);
       return;
     }
     memset(&info, 0, sizeof(info));
@@ -614,6 +673,7 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
       p->len = len;
       p->join_leave = (uint8_t)jl;
       p->recover = rq;
+      p->expires_at = expires_at;
       rv = s->cb.on_subscribe(cl, WSP__SUB_HANDLE | h, &info, s->user_data);
       if (rv != WSP_ERR_AGAIN)
         wsp_server_subscribe_answer(s, WSP__SUB_HANDLE | h,
@@ -868,7 +928,7 @@ int wsp_server_subscribe(struct wsp_client *cl, const char *channel) {
     return WSP_ERR_STATE;
   wsp__client_enter(cl);
   rv = subscribe_now(cl, 0, channel, len, 0, cl->srv->channel_flags, NULL,
-                     NULL);
+                     NULL, 0);
   wsp__client_leave(cl);
   return rv;
 }

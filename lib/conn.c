@@ -24,6 +24,7 @@ static const uint64_t limit_defaults[WSP_LIMIT__COUNT] = {
     [WSP_LIMIT_PING_INTERVAL] = 0,
     [WSP_LIMIT_PONG_TIMEOUT] = 10000,
     [WSP_LIMIT_CLOSE_TIMEOUT] = 5000,
+    [WSP_LIMIT_QUEUE_LINGER] = 200,
 };
 
 #define CTL_MAX 125
@@ -734,6 +735,7 @@ int wsp_conn_new(struct wsp_conn **pconn, int role,
                   ? due_after(now, c->limits[WSP_LIMIT_HANDSHAKE_TIMEOUT])
                   : WSP_NO_DEADLINE;
   c->ping_due = c->pong_due = c->close_due = WSP_NO_DEADLINE;
+  c->trim_due = WSP_NO_DEADLINE;
   *pconn = c;
   return 0;
 }
@@ -769,6 +771,16 @@ int wsp_conn_set_limit(struct wsp_conn *c, int limit, uint64_t value) {
   case WSP_LIMIT_PING_INTERVAL:
     if (c->state == WSP_STATE_OPEN)
       c->ping_due = due_after(now, value);
+    break;
+  case WSP_LIMIT_QUEUE_LINGER:
+    if (c->trim_due == WSP_NO_DEADLINE)
+      break;
+    if (value == 0) {
+      wsp__outq_trim(&c->out, &c->mem);
+      c->trim_due = WSP_NO_DEADLINE;
+    } else {
+      c->trim_due = due_after(now, value);
+    }
     break;
   default:
     break;
@@ -996,7 +1008,15 @@ int wsp_conn_sent(struct wsp_conn *c, size_t n) {
     return WSP_ERR_INVAL;
   if (c->depth)
     return WSP_ERR_RECURSIVE;
-  wsp__outq_consume(&c->out, &c->mem, n);
+  wsp__outq_consume(&c->out, n);
+  /* An emptied queue keeps its memory for the next burst; an idle one
+   * gives it back at the first tick after the linger. */
+  if (c->out.count == 0 && wsp__outq_holds_memory(&c->out)) {
+    if (c->limits[WSP_LIMIT_QUEUE_LINGER] == 0)
+      wsp__outq_trim(&c->out, &c->mem);
+    else
+      c->trim_due = due_after(wsp__conn_now(c), c->limits[WSP_LIMIT_QUEUE_LINGER]);
+  }
   if (c->bp_above && c->out.bytes < c->limits[WSP_LIMIT_HIGH_WATER] / 2) {
     c->bp_above = 0;
     if (c->cb.on_backpressure) {
@@ -1030,6 +1050,10 @@ int wsp_conn_tick(struct wsp_conn *c, uint64_t now) {
     return WSP_ERR_RECURSIVE;
   wsp__conn_enter(c);
   c->now = now;
+  if (now >= c->trim_due) {
+    wsp__outq_trim(&c->out, &c->mem);
+    c->trim_due = WSP_NO_DEADLINE;
+  }
   switch (c->state) {
   case WSP_STATE_HANDSHAKE:
   case WSP_STATE_DEFERRED:
@@ -1065,9 +1089,7 @@ int wsp_conn_tick(struct wsp_conn *c, uint64_t now) {
   return rv;
 }
 
-uint64_t wsp_conn_next_deadline(const struct wsp_conn *c) {
-  if (!c)
-    return WSP_NO_DEADLINE;
+static uint64_t state_deadline(const struct wsp_conn *c) {
   switch (c->state) {
   case WSP_STATE_HANDSHAKE:
   case WSP_STATE_DEFERRED:
@@ -1079,4 +1101,12 @@ uint64_t wsp_conn_next_deadline(const struct wsp_conn *c) {
   default:
     return WSP_NO_DEADLINE;
   }
+}
+
+uint64_t wsp_conn_next_deadline(const struct wsp_conn *c) {
+  if (!c)
+    return WSP_NO_DEADLINE;
+  if (c->state == WSP_STATE_CLOSED)
+    return WSP_NO_DEADLINE;
+  return WSP__MIN(state_deadline(c), c->trim_due);
 }

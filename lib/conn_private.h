@@ -51,6 +51,7 @@ struct wsp_conn {
   uint64_t limits[WSP_LIMIT__COUNT];
   uint64_t now;
   uint64_t hs_due, ping_due, pong_due, close_due;
+  uint64_t trim_due; /* release the emptied output queue's memory */
   int error;
   uint16_t code_sent;
   uint8_t role;

@@ -217,6 +217,15 @@ uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
     wsp__jbuf_str(jb, cs->channel, cs->len);
     wsp__jbuf_raw(jb, ",\"subscribe\":{", 14);
   }
+  if (id && cs->expires_at) {
+    /* a subscription token's expiry, as on channels without history */
+    uint64_t now = wsp__server_now(s);
+    wsp__jbuf_raw(jb, "\"expires\":true,\"ttl\":", 21);
+    wsp__jbuf_u64(jb, cs->expires_at > now
+                          ? (cs->expires_at - now + 999) / 1000
+                          : 0);
+    wsp__jbuf_raw(jb, ",", 1);
+  }
   wsp__jbuf_raw(jb, "\"recoverable\":true,\"positioned\":true,", 37);
   put_position(jb, rec.pos.epoch, offset);
   if (recovering) {

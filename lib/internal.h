@@ -44,7 +44,7 @@ struct wsp__oseg {
  * reference to. A few segments live inline, so a connection that gets
  * one message at a time never allocates for its queue; bytes written
  * through wsp__outq_reserve() go to a block of its own (the tail). An
- * empty queue holds no memory.
+ * empty queue holds memory only until its owner trims it.
  */
 struct wsp__outq {
   struct wsp__oseg *seg; /* == inl, or a heap array when it grew */
@@ -64,10 +64,14 @@ int wsp__outq_append(struct wsp__outq *q, const struct wsp_mem *mem,
 int wsp__outq_append_buf(struct wsp__outq *q, const struct wsp_mem *mem,
                          struct wsp_frame *buf);
 int wsp__outq_iov(const struct wsp__outq *q, struct iovec *iov, int iovcnt);
-/* Consume n bytes from the head; returns how many were consumed. */
-size_t wsp__outq_consume(struct wsp__outq *q, const struct wsp_mem *mem,
-                         size_t n);
+/* Consume n bytes from the head; returns how many were consumed. An
+ * emptied queue keeps its memory for the next burst. */
+size_t wsp__outq_consume(struct wsp__outq *q, size_t n);
+/* Drop everything queued and release the queue's memory. */
 void wsp__outq_clear(struct wsp__outq *q, const struct wsp_mem *mem);
+/* Release the memory an empty queue kept; nothing if it is not empty. */
+void wsp__outq_trim(struct wsp__outq *q, const struct wsp_mem *mem);
+int wsp__outq_holds_memory(const struct wsp__outq *q);
 struct wsp_frame *wsp__buf_new(const struct wsp_mem *mem, size_t cap);
 void wsp__buf_unref(struct wsp_frame *buf);
 

@@ -3,8 +3,10 @@
  * the application as iovecs. Shared frames are queued by reference, so a
  * publication reaches many connections without a copy; small writes are
  * coalesced into a block of the queue's own, so many frames leave in few
- * iovecs. An empty queue holds no memory, which keeps idle connections
- * small.
+ * iovecs. A queue that empties keeps its segment array and block, so a
+ * connection fed in bursts does not allocate per burst; the owner calls
+ * wsp__outq_trim() once the queue has stayed empty for a while, which
+ * keeps idle connections small.
  */
 #include <string.h>
 
@@ -38,8 +40,14 @@ static void init(struct wsp__outq *q) {
   }
 }
 
+/* The capacity is a power of two (the inline size doubled), so a slot
+ * index wraps with a mask. */
+static uint32_t slot(const struct wsp__outq *q, uint32_t i) {
+  return (q->head + i) & (q->cap - 1);
+}
+
 static struct wsp__oseg *last(struct wsp__outq *q) {
-  return q->count ? &q->seg[(q->head + q->count - 1) % q->cap] : NULL;
+  return q->count ? &q->seg[slot(q, q->count - 1)] : NULL;
 }
 
 /* Room for one more segment; the only allocation on the fan-out path,
@@ -55,7 +63,7 @@ static int seg_room(struct wsp__outq *q, const struct wsp_mem *mem) {
   if (!n)
     return WSP_ERR_NOMEM;
   for (i = 0; i < q->count; i++)
-    n[i] = q->seg[(q->head + i) % q->cap];
+    n[i] = q->seg[slot(q, i)];
   if (q->seg != q->inl)
     wsp__free(mem, q->seg);
   q->seg = n;
@@ -72,7 +80,7 @@ static void seg_add(struct wsp__outq *q, struct wsp_frame *buf, size_t off,
   if (l && l->buf == buf && l->off + l->len == off) {
     l->len += len;
   } else {
-    struct wsp__oseg *s = &q->seg[(q->head + q->count) % q->cap];
+    struct wsp__oseg *s = &q->seg[slot(q, q->count)];
     s->buf = buf;
     s->off = off;
     s->len = len;
@@ -136,7 +144,7 @@ int wsp__outq_iov(const struct wsp__outq *q, struct iovec *iov, int iovcnt) {
   uint32_t i;
   int n = 0;
   for (i = 0; i < q->count && n < iovcnt; i++) {
-    const struct wsp__oseg *s = &q->seg[(q->head + i) % q->cap];
+    const struct wsp__oseg *s = &q->seg[slot(q, i)];
     iov[n].iov_base = (void *)(s->buf->data + s->off);
     iov[n].iov_len = s->len;
     n++;
@@ -144,7 +152,11 @@ int wsp__outq_iov(const struct wsp__outq *q, struct iovec *iov, int iovcnt) {
   return n;
 }
 
-static void release_if_empty(struct wsp__outq *q, const struct wsp_mem *mem) {
+int wsp__outq_holds_memory(const struct wsp__outq *q) {
+  return (q->seg && q->seg != q->inl) || q->tail;
+}
+
+void wsp__outq_trim(struct wsp__outq *q, const struct wsp_mem *mem) {
   if (q->count)
     return;
   if (q->seg && q->seg != q->inl)
@@ -155,8 +167,7 @@ static void release_if_empty(struct wsp__outq *q, const struct wsp_mem *mem) {
   q->tail = NULL;
 }
 
-size_t wsp__outq_consume(struct wsp__outq *q, const struct wsp_mem *mem,
-                         size_t n) {
+size_t wsp__outq_consume(struct wsp__outq *q, size_t n) {
   size_t done = 0;
   while (q->count && done < n) {
     struct wsp__oseg *s = &q->seg[q->head];
@@ -166,21 +177,26 @@ size_t wsp__outq_consume(struct wsp__outq *q, const struct wsp_mem *mem,
     done += take;
     if (s->len == 0) {
       wsp__buf_unref(s->buf);
-      q->head = (q->head + 1) % q->cap;
+      q->head = slot(q, 1);
       q->count--;
     }
   }
   q->bytes -= done;
-  release_if_empty(q, mem);
+  if (q->count == 0) {
+    q->head = 0;
+    /* Only the queue holds its block now: refill it from the start. */
+    if (q->tail && q->tail->refs == 1)
+      q->tail->len = 0;
+  }
   return done;
 }
 
 void wsp__outq_clear(struct wsp__outq *q, const struct wsp_mem *mem) {
   while (q->count) {
     wsp__buf_unref(q->seg[q->head].buf);
-    q->head = (q->head + 1) % q->cap;
+    q->head = slot(q, 1);
     q->count--;
   }
   q->bytes = 0;
-  release_if_empty(q, mem);
+  wsp__outq_trim(q, mem);
 }

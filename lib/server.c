@@ -160,6 +160,8 @@ static void really_free(struct wsp_client *cl) {
   wsp__jbuf_free(&cl->batch);
   wsp__free(&s->mem, cl->user);
   wsp__free(&s->mem, cl->calls);
+  wsp__tok_client_gone(cl);
+  wsp__sess_client_free(cl);
   s->stats.connections--;
   wsp__free(&s->mem, cl);
 }
@@ -200,6 +202,8 @@ static int conn_on_request(struct wsp_conn *conn, const struct wsp_request *req,
     rv = s->cb.on_request(cl, req, s->user_data);
     cl->in_request = 0;
   }
+  if (wsp__sess_origin_refused(cl, req))
+    return 0;
   if (wsp_conn_get_state(conn) != WSP_STATE_HANDSHAKE || cl->mode == MODE_RAW)
     return 0; /* answered, or taken as a raw WebSocket */
   if (rv < 0)
@@ -291,6 +295,7 @@ int wsp_server_new(struct wsp_server **ps,
   s->now = now;
   memcpy(s->limits, limit_defaults, sizeof(s->limits));
   s->channel_flags = WSP_CHANNEL_PRESENCE | WSP_CHANNEL_JOIN_LEAVE;
+  s->origin_policy = WSP_ORIGIN_CHECK;
   if (wsp_corr_new(&s->rpc, &s->mem) != 0 ||
       wsp_pubsub_new(&s->channels, &s->mem) != 0 ||
       wsp_pubsub_new(&s->users, &s->mem) != 0 ||
@@ -320,6 +325,8 @@ void wsp_server_free(struct wsp_server *s) {
   wsp_pubsub_free(s->channels);
   wsp_pubsub_free(s->users);
   wsp__rpc_free_methods(s);
+  wsp__tok_free(s);
+  wsp__sess_server_free(s);
   wsp__free(&s->mem, s->heap);
   while (s->nroutes > 0) {
     struct wsp__route *r = s->routes[--s->nroutes];
@@ -430,8 +437,12 @@ int wsp_server_tick(struct wsp_server *s, uint64_t now) {
     heap_remove(s, cl);
     wsp__client_enter(cl);
     wsp_conn_tick(cl->conn, now);
+    /* The codec's timer only when it has come: the connection's own
+     * timers share the heap entry. */
     if (cl->codec && cl->codec->on_tick && !cl->gone &&
-        wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN)
+        wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN &&
+        (!cl->codec->next_deadline ||
+         cl->codec->next_deadline(cl, cl->codec_data) <= now))
       cl->codec->on_tick(cl, now, cl->codec_data);
     wsp__client_leave(cl);
   }
@@ -486,7 +497,7 @@ int wsp_server_accept(struct wsp_server *s, void *io_data,
   cl->io_data = io_data;
   cl->heap_idx = SIZE_MAX;
   cl->stale_due = cl->ping_due = cl->pong_due = WSP_NO_DEADLINE;
-  cl->expire_due = WSP_NO_DEADLINE;
+  cl->expire_due = cl->sub_due = WSP_NO_DEADLINE;
   wsp__jbuf_init(&cl->batch, &s->mem);
   rv = wsp_conn_new(&cl->conn, WSP_ROLE_SERVER, &conn_callbacks, &s->mem,
                     wsp__server_now(s), cl);

@@ -47,8 +47,8 @@ struct wsp__pending {
   char *channel; /* PENDING_SUB */
   size_t len;
   struct wsp__recover recover; /* PENDING_SUB */
+  uint64_t expires_at; /* PENDING_SUB: its subscription token's expiry */
 };
-
 
 /* Completion statuses of pending requests in the server's wsp_corr. */
 enum { STATUS_REPLY = 0, STATUS_ERROR = 1, STATUS_SUB_ANSWER = 2 };
@@ -74,6 +74,7 @@ struct wsp__csub {
   uint8_t wildcard;
   uint8_t positioned; /* a channel with history: next and epoch hold */
   uint8_t lagging;    /* its output was full: fed from the log from next */
+  uint64_t expires_at; /* its subscription token's expiry (ms); 0: none */
   uint64_t next;      /* the offset this subscriber expects next */
   uint64_t epoch;     /* hash of the stream's epoch it follows */
 };
@@ -92,6 +93,13 @@ struct wsp__history {
                      void *);
   void *user_data;
   uint32_t recovery_max, history_max;
+};
+
+/* The hub's token configuration (token.c); NULL when off. */
+struct wsp__tokens {
+  struct wsp_server_tokens cfg; /* strings point to the copies below */
+  char *audience, *issuer, *prefix;
+  size_t prefix_len;
 };
 
 struct wsp_server {
@@ -115,6 +123,10 @@ struct wsp_server {
   struct wsp__history hist;
   struct wsp__method *methods;
   size_t nmethods;
+  struct wsp__tokens *tokens;
+  char **origins; /* allowed besides the server's own */
+  size_t norigins;
+  unsigned origin_policy;
   struct wsp_server_stats stats;
 };
 
@@ -130,6 +142,10 @@ struct wsp_client {
   uint64_t due;
   uint64_t stale_due, ping_due, pong_due;
   uint64_t expires_at, expire_due; /* credentials; 3005 at expire_due */
+  uint64_t sub_due;    /* the first subscription token to expire (2501) */
+  char *info;          /* connection info (JSON) or NULL */
+  char *tok_channels;  /* "channels" of its token (JSON array) or NULL */
+  char *session;       /* the session cookie that authenticated it */
   uint32_t *calls; /* ids of this client's pending requests */
   uint32_t ncalls, capcalls;
   uint32_t nrpc, nsubwait; /* of those: calls, and subscribes waiting */
@@ -214,6 +230,40 @@ void wsp__hist_unlag(struct wsp__csub *cs);
 void wsp__hist_feed(struct wsp_client *cl);
 void wsp__hist_command(struct wsp_client *cl, uint32_t id, const char *ch,
                        size_t len, const struct wsp__json_val *req);
+
+/* channels.c, for token.c */
+struct wsp__csub *wsp__ch_find(const struct wsp_client *cl, const char *ch,
+                               size_t len);
+void wsp__ch_expire(struct wsp_client *cl, struct wsp__csub *cs);
+int wsp__ch_subscribe_server(struct wsp_client *cl, const char *ch,
+                             size_t len);
+
+/* token.c */
+void wsp__tok_free(struct wsp_server *s);
+void wsp__tok_client_gone(struct wsp_client *cl);
+/* The connect token: 0 accepted, an error code to reply (109, 100), or
+ * -1 when the connection was closed (3500). */
+int wsp__tok_connect(struct wsp_client *cl, const char *token, size_t len);
+/* After the connect reply: the token's server-side subscriptions. */
+void wsp__tok_connected(struct wsp_client *cl);
+/* refresh with the hub's tokens: as wsp__tok_connect. */
+int wsp__tok_refresh(struct wsp_client *cl, const char *token, size_t len);
+/* Is ch private? Then check the subscribe's token: 0 allowed (with
+ * *expires_at), or an error code (103, 109, 100). */
+int wsp__tok_sub_check(struct wsp_client *cl, const char *ch, size_t len,
+                       const struct wsp__json_val *req, uint64_t *expires_at);
+void wsp__tok_sub_refresh(struct wsp_client *cl, uint32_t id,
+                          const struct wsp__json_val *req);
+/* Unsubscribe (2501) the subscriptions whose token expired. */
+void wsp__tok_tick(struct wsp_client *cl, uint64_t now);
+void wsp__tok_sub_due(struct wsp_client *cl);
+
+/* server_session.c */
+void wsp__sess_server_free(struct wsp_server *s);
+void wsp__sess_client_free(struct wsp_client *cl);
+/* After on_request: 1 when the upgrade was refused (403). */
+int wsp__sess_origin_refused(struct wsp_client *cl,
+                             const struct wsp_request *req);
 
 /* rpc.c */
 int wsp__pending_start(struct wsp_client *cl, uint32_t cmd_id, int kind,

@@ -327,7 +327,10 @@ void tsrv_init(struct tsrv *s) {
 
 int tsrv_new(struct tsrv *s, const struct wsp_mem *mem, uint64_t now) {
   struct wsp_conn_callbacks cb = trec_callbacks(&s->rec);
-  return wsp_conn_new(&s->c, WSP_ROLE_SERVER, &cb, mem, now, &s->rec);
+  int rv = wsp_conn_new(&s->c, WSP_ROLE_SERVER, &cb, mem, now, &s->rec);
+  if (rv == 0 && s->linger_off)
+    rv = wsp_conn_set_limit(s->c, WSP_LIMIT_QUEUE_LINGER, 0);
+  return rv;
 }
 
 void tsrv_open(struct tsrv *s) {

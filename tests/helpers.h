@@ -155,6 +155,8 @@ struct tsrv {
   struct tbuf out;  /* all output drained so far */
   size_t out_pos;   /* start of not yet inspected output */
   int rc;           /* first negative recv result, or 0 */
+  int linger_off;   /* WSP_LIMIT_QUEUE_LINGER 0 from the start, for tests
+                       that check exact deadlines */
 };
 
 /* trec_init + buffers; configure s->rec, then tsrv_new/tsrv_open. */

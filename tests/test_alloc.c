@@ -397,6 +397,14 @@ static void test_alloc_idle_connection_budget(void **state) {
   assert_int_equal(wsp_conn_recv(r.c, in.data, in.len), 0);
   drain(&r);
   assert_int_equal(r.rec.nmsgs, 2);
+  /* The emptied output queue keeps its block for the next burst until
+   * the linger passes; then the connection is idle and small. */
+  assert_true(r.fa.live_bytes > 1024);
+  assert_int_equal(wsp_conn_next_deadline(r.c), 200);
+  assert_int_equal(wsp_conn_tick(r.c, 199), 0);
+  assert_true(r.fa.live_bytes > 1024);
+  assert_int_equal(wsp_conn_tick(r.c, 200), 0);
+  assert_int_equal(wsp_conn_next_deadline(r.c), WSP_NO_DEADLINE);
   if (r.fa.live_bytes > 1024)
     print_error("idle connection holds %zu bytes in %ld blocks\n",
                 r.fa.live_bytes, r.fa.live);

@@ -315,6 +315,7 @@ static void test_limits_backpressure_default(void **state) {
 
 static void open_clocked(struct tsrv *s) {
   tsrv_init(s);
+  s->linger_off = 1;
   s->rec.use_clock = 1;
   s->rec.clock = 0;
   tsrv_open(s);
@@ -427,6 +428,7 @@ static void test_limits_close_timeout(void **state) {
   struct tsrv s;
   (void)state;
   tsrv_init(&s);
+  s.linger_off = 1;
   s.rec.use_clock = 1;
   s.rec.clock = 100;
   tsrv_open(&s);
@@ -455,6 +457,7 @@ static void test_limits_close_timeout_after_error(void **state) {
   struct tbuf in;
   (void)state;
   tsrv_init(&s);
+  s.linger_off = 1;
   s.rec.use_clock = 1;
   s.rec.clock = 0;
   tsrv_open(&s);

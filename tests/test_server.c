@@ -144,6 +144,10 @@ static void h_open(struct h *h, const char *path, int with_send) {
   assert_int_equal(wsp_rpc_register(h->srv, "later", m_later, NULL), 0);
   assert_int_equal(wsp_rpc_register(h->srv, "fail", m_fail, NULL), 0);
   assert_int_equal(wsp_server_accept(h->srv, h, &h->sc), 0);
+  /* These tests check the hub's own deadlines, not the output queue's. */
+  assert_int_equal(wsp_conn_set_limit(wsp_client_conn(h->sc),
+                                      WSP_LIMIT_QUEUE_LINGER, 0),
+                   0);
   memset(&ccb, 0, sizeof(ccb));
   ccb.on_message = cli_msg;
   ccb.on_close = cli_close;
@@ -577,10 +581,15 @@ static void test_server_custom_codec(void **state) {
   assert_int_equal(u.opened, 1);
   h_send(&h, "hello");
   assert_string_equal(h.lines[0], "HELLO");
+  /* First the emptied output queue's linger, then the codec's timer. */
+  assert_int_equal(wsp_server_next_deadline(h.srv), 200);
+  wsp_server_tick(h.srv, 200);
   assert_int_equal(wsp_server_next_deadline(h.srv), 1000);
   wsp_server_tick(h.srv, 1000);
   pump(&h);
   assert_string_equal(h.lines[1], "tick");
+  assert_int_equal(wsp_server_next_deadline(h.srv), 1200);
+  wsp_server_tick(h.srv, 1200);
   assert_int_equal(wsp_server_next_deadline(h.srv), WSP_NO_DEADLINE);
   assert_int_equal(wsp_client_push_message(h.sc, "1", 1), WSP_ERR_STATE);
   assert_int_equal(wsp_conn_close(h.cc, 1000, NULL, 0), 0);

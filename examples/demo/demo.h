@@ -45,6 +45,24 @@ int api_path(const struct wsp_request *req);
 /* Answer a request for an /api/ path. */
 void api_serve(struct wsp_client *client, const struct wsp_request *req);
 
+/* ---- auth.c: tokens, sessions, POST /login and /logout ---------------- */
+
+/* A --token-* or --allowed-origin flag: 1 taken, 0 not ours, -1 bad. */
+int auth_flag(const char *flag, const char *value);
+/* Configure the hub's tokens and origins, make the session store. */
+int auth_init(struct wsp_server *server);
+/* 1 when any --token-* flag was given. */
+int auth_tokens_on(void);
+void auth_free(void);
+uint64_t auth_next_deadline(void);
+void auth_tick(uint64_t now);
+/* An upgrade on the protocol path: a session cookie or ?token= proves
+ * who the user is. */
+void auth_upgrade(struct wsp_client *client, const struct wsp_request *req);
+/* 1 when req is for /login or /logout; answer it. */
+int auth_path(const struct wsp_request *req);
+void auth_serve(struct wsp_client *client, const struct wsp_request *req);
+
 /* ---- www.c: the browser page ------------------------------------------ */
 
 /* Where the page and the centrifuge browser bundle are read from. */

@@ -200,9 +200,11 @@ int methods_on_connect(struct wsp_client *client,
   struct wsp_str v;
   char *user;
 
-  /* DEMO ONLY: everyone is accepted and may claim any user name in the
-   * connect data ({"user":"ann"}). A real application takes the user from
-   * a verified token or session instead. */
+  /* DEMO ONLY: without --token-* flags everyone is accepted and may
+   * claim any user name in the connect data ({"user":"ann"}). With them
+   * the user comes from the verified token or the session cookie. */
+  if (auth_tokens_on() || wsp_client_user(client)[0] != '\0')
+    return 0;
   if (json_member(info->data.ptr, info->data.len, "user", &v) &&
       (user = json_string(v)) != NULL) {
     wsp_client_set_user(client, user);

@@ -9,6 +9,7 @@
  *                          with history, offsets and recovery on every
  *                          channel unless --history-size 0
  *   /api/<method>          the server API, with --api-key (api.c)
+ *   /login, /logout        sessions behind a cookie, no password (auth.c)
  *   /echo                  a plain WebSocket echo
  *   / and /centrifuge.js   browser pages: RPC (index.html) and a chat
  *                          (chat.html) (www.c, www/)
@@ -16,6 +17,9 @@
  *   wsp-demo [--listen HOST:PORT] [--www DIR] [--centrifuge-js FILE]
  *            [--api-key KEY] [--max-queued BYTES] [--ping-interval MS]
  *            [--pong-timeout MS] [--stale-timeout MS]
+ *            [--token-hmac-secret S] [--token-public-key FILE]
+ *            [--token-jwks FILE] [--token-audience A] [--token-issuer I]
+ *            [--allowed-origin ORIGIN]...
  *            [--history-size N] [--history-ttl SECONDS] [--data-dir DIR]
  *            [--fsync always|interval|never]
  *
@@ -109,6 +113,10 @@ static int on_request(struct wsp_client *wc, const struct wsp_request *req,
   }
   if (api_path(req))
     api_serve(wc, req);
+  else if (auth_path(req))
+    auth_serve(wc, req);
+  else if (req->websocket && path_is(req, "/connection/websocket"))
+    auth_upgrade(wc, req);
   else if (!req->websocket && !path_is(req, "/connection/websocket"))
     www_serve(wc, req);
   return 0; /* the protocol path is accepted, other upgrades get 404 */
@@ -261,6 +269,9 @@ static void usage(const char *argv0) {
           "usage: %s [--listen HOST:PORT] [--www DIR] [--centrifuge-js FILE]\n"
           "       [--api-key KEY] [--max-queued BYTES] [--ping-interval MS]\n"
           "       [--pong-timeout MS] [--stale-timeout MS]\n"
+          "       [--token-hmac-secret S] [--token-public-key FILE]\n"
+          "       [--token-jwks FILE] [--token-audience A]\n"
+          "       [--token-issuer I] [--allowed-origin ORIGIN]...\n"
           "       [--history-size N] [--history-ttl SECONDS] [--data-dir DIR]\n"
           "       [--fsync always|interval|never]\n",
           argv0);
@@ -376,6 +387,11 @@ int main(int argc, char **argv) {
       bundle = val;
       continue;
     }
+    if ((j = auth_flag(arg, val)) != 0) {
+      if (j < 0)
+        usage(argv[0]);
+      continue;
+    }
     if (strcmp(arg, "--data-dir") == 0) {
       if (*val == '\0')
         usage(argv[0]);
@@ -426,7 +442,7 @@ int main(int argc, char **argv) {
 
   www_init(www, bundle);
   if (wsp_server_new(&server, &callbacks, NULL, loop_now_ms(), NULL) < 0 ||
-      methods_register(server) < 0 ||
+      methods_register(server) < 0 || auth_init(server) < 0 ||
       wsp_server_set_channel_flags(server, WSP_CHANNEL_PRESENCE |
                                                WSP_CHANNEL_JOIN_LEAVE |
                                                WSP_CHANNEL_WILDCARDS |
@@ -460,6 +476,8 @@ int main(int argc, char **argv) {
 
     if (methods_next_deadline() < deadline)
       deadline = methods_next_deadline();
+    if (auth_next_deadline() < deadline)
+      deadline = auth_next_deadline();
     if (stopping && stop_at < deadline)
       deadline = stop_at;
     n = epoll_wait(epfd, evs, 64, loop_timeout(deadline, now));
@@ -488,6 +506,7 @@ int main(int argc, char **argv) {
     if (wsp_server_next_deadline(server) <= now)
       wsp_server_tick(server, now);
     methods_tick(server, now);
+    auth_tick(now);
     while (dirty != NULL)
       client_update(dirty);
   }
@@ -498,6 +517,7 @@ int main(int argc, char **argv) {
   wsp_server_free(server);
   wsp_evlog_free(history_log); /* makes what was acknowledged durable */
   methods_free();
+  auth_free();
   close(epfd);
   close(sfd); /* the listening socket went when the shutdown began */
   return 0;

@@ -37,7 +37,8 @@ WSP_API const char *wsp_version_string(void);
 /*
  * Every failing call returns one of these negative codes. Ranges:
  * -1..-99 general, -100..-199 connection and handshake, -200..-299 wire
- * protocol and JSON, -400..-499 event log and its storage.
+ * protocol and JSON, -300..-399 tokens, -400..-499 event log and its
+ * storage.
  * X(name, value, fatal, message)
  */
 #define WSP_ERRNO_MAP(X)                                                       \
@@ -58,6 +59,8 @@ WSP_API const char *wsp_version_string(void);
   X(TIMEOUT, -105, 1, "timed out")                                             \
   X(BAD_UTF8, -106, 1, "invalid UTF-8 in a text message")                     \
   X(JSON, -200, 0, "malformed JSON")                                           \
+  X(TOKEN, -300, 0, "invalid token")                                           \
+  X(TOKEN_EXPIRED, -301, 0, "token expired")                                  \
   X(IO, -400, 1, "I/O error")                                                  \
   X(NOSPACE, -401, 0, "no space left on the device")                           \
   X(EPOCH, -402, 0, "stream epoch does not match")                             \

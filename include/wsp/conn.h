@@ -64,6 +64,8 @@ enum wsp_limit {
   WSP_LIMIT_PING_INTERVAL,         /* ms; 0 = no pings (default) */
   WSP_LIMIT_PONG_TIMEOUT,          /* ms; 10000 */
   WSP_LIMIT_CLOSE_TIMEOUT,         /* ms; 5000 */
+  WSP_LIMIT_QUEUE_LINGER,          /* ms an emptied output queue keeps its
+                                      memory; 200; 0 = release at once */
   WSP_LIMIT__COUNT
 };
 

@@ -103,7 +103,9 @@ struct wsp_server_callbacks {
    * it, call wsp_client_set_expiry() with the new expiry and return 0;
    * or return an error code (109 token expired makes SDKs fetch another
    * token), or close with wsp_client_disconnect(client, 3500, ...) for
-   * an invalid one. Without this callback refresh is answered 108. */
+   * an invalid one. Without this callback refresh is answered 108, unless
+   * the hub checks tokens (wsp_server_set_tokens): then this callback
+   * sees only tokens the hub accepted. */
   int (*on_refresh)(struct wsp_client *client, const struct wsp_str *token,
                     void *user_data);
   /* Output appeared on a connection whose queue was empty. */
@@ -244,6 +246,73 @@ WSP_API int wsp_client_push_message(struct wsp_client *client,
  * output already queued. */
 WSP_API int wsp_client_disconnect(struct wsp_client *client, int code,
                                   const char *reason);
+
+/* ---- Tokens ----------------------------------------------------------- */
+
+struct wsp_jwt_keys;
+
+/*
+ * JWT authentication done by the hub (wsp_server_set_tokens(3)). With it
+ * a connect must carry a valid token (expired: error 109; invalid or
+ * missing: close 3500) unless the connection already has a user (set
+ * while handling the upgrade, e.g. from a session cookie); "sub" becomes
+ * the user, "info" the connection info, "exp" the expiry and "channels"
+ * server-side subscriptions. Channels starting with private_prefix need
+ * a subscription token. Zero it, then set what is needed.
+ */
+struct wsp_server_tokens {
+  const struct wsp_jwt_keys *keys; /* borrowed; must outlive the server */
+  const char *audience;            /* "aud" must hold it; NULL: unchecked */
+  const char *issuer;              /* "iss" must equal it; NULL: unchecked */
+  int64_t leeway;                  /* seconds of clock skew, >= 0 */
+  const char *private_prefix;      /* NULL: "$"; "": no private channels */
+  /* Seconds since the epoch; NULL: the server's clock (ms) / 1000. */
+  int64_t (*unix_time)(void *user_data);
+  void *reserved[4];               /* NULL */
+};
+
+/* Turn token authentication on (cfg copied, strings too) or off (NULL). */
+WSP_API int wsp_server_set_tokens(struct wsp_server *server,
+                                  const struct wsp_server_tokens *cfg);
+/* Verify a connection token now (e.g. one from the upgrade URL) and
+ * attach its claims to the client as a connect token would.
+ * WSP_ERR_TOKEN_EXPIRED, WSP_ERR_TOKEN, WSP_ERR_STATE without tokens. */
+WSP_API int wsp_client_auth_token(struct wsp_client *client,
+                                  const char *token, size_t len);
+/* The connection info (a JSON value shown as conn_info in presence and
+ * join/leave; copied), NULL to remove; and the current one or NULL. */
+WSP_API int wsp_client_set_info(struct wsp_client *client, const char *info);
+WSP_API const char *wsp_client_info(const struct wsp_client *client);
+
+/* ---- Sessions and origins --------------------------------------------- */
+
+/* Bits of wsp_server_set_origin_policy(). */
+#define WSP_ORIGIN_CHECK 0x1u  /* refuse cross-origin cookie upgrades (on) */
+#define WSP_ORIGIN_SECURE 0x2u /* the server is reached over TLS (https) */
+
+/*
+ * In on_request: the upgrade was authenticated by the session cookie
+ * whose id is session (copied). With WSP_ORIGIN_CHECK on (the default), a
+ * cross-origin upgrade of such a connection is then refused with 403
+ * unless its Origin is the server's own or an allowed one; and
+ * wsp_server_disconnect_session() finds it.
+ */
+WSP_API int wsp_client_set_session(struct wsp_client *client,
+                                   const char *session);
+/* The session id set above, or NULL. */
+WSP_API const char *wsp_client_session(const struct wsp_client *client);
+/* Origins (e.g. "https://app.example.com", copied) allowed besides the
+ * server's own; replaces the previous list. */
+WSP_API int wsp_server_set_allowed_origins(struct wsp_server *server,
+                                           const char *const *origins,
+                                           size_t n);
+WSP_API int wsp_server_set_origin_policy(struct wsp_server *server,
+                                         unsigned flags);
+/* Close every connection of the session (logout) with code and reason;
+ * returns how many. */
+WSP_API long wsp_server_disconnect_session(struct wsp_server *server,
+                                           const char *session, int code,
+                                           const char *reason);
 
 /* ---- Channels --------------------------------------------------------- */
 

@@ -1,0 +1,1335 @@
+/*
+ * pubsub-load: the load generator of the fan-out benchmark. Against one
+ * server (wsp-bench-server, wslay-bench-server, ws-bench-server.mjs, or
+ * wsp-demo through the full protocol) it opens N subscriber connections
+ * and P publisher connections and measures, for each combination of the
+ * lists given:
+ *   - deliveries per second summed over subscribers, with at most W
+ *     publications in flight (publication k + W is sent only once every
+ *     subscriber has received k), over T seconds after a warm-up;
+ *   - that every subscriber got every publication, in order;
+ *   - the server's CPU time over the measured period (/proc/PID/stat);
+ *   - delivery latency percentiles at a fixed light rate;
+ * and, in --idle mode, the server's heap per idle subscribed connection
+ * (GET /stats before and after opening N subscribers).
+ *
+ * Frames are parsed here by hand (server frames are unmasked and simple),
+ * so the generator costs little per delivery and does not depend on the
+ * library it measures. Each publication's payload carries the publisher,
+ * a sequence number and the send time (CLOCK_MONOTONIC, ns).
+ *
+ *   pubsub-load --connect HOST:PORT [--pid PID] [--subscribers 100,1000]
+ *               [--size 64,1024] [--window 32,256] [--seconds T]
+ *               [--warmup T] [--publishers P] [--latency-rate R]
+ *               [--latency-seconds T] [--latency-subs N,...]
+ *               [--protocol raw|centrifuge] [--wait spin|sleep]
+ *   pubsub-load --connect HOST:PORT [--pid PID] --idle N
+ *
+ * Every result is one line of key=value fields (cell, latency, idle,
+ * server) so that scripts can pick them up; see README.md.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_PUB 8
+#define MAX_LIST 8
+#define CONNECT_BATCH 256 /* handshakes in progress at once */
+#define PUB_OUT_CAP (1u << 20)
+#define MAX_FRAME (16u << 20)
+#define MAGIC 0x42505357u /* "WSPB" */
+#define RAW_HEAD 24       /* magic, publisher, sequence, time */
+
+enum role { R_SUB, R_PUB };
+enum state { S_CONNECTING, S_HANDSHAKE, S_JOINING, S_READY, S_DEAD };
+
+struct peer {
+  int fd;
+  uint8_t role, state, pub; /* pub: publisher index for R_PUB */
+  uint32_t events;
+  uint8_t *part; /* partial frame or response head */
+  uint32_t partlen, partcap;
+  uint64_t expect[MAX_PUB]; /* next sequence number from each publisher */
+};
+
+struct publisher {
+  struct peer *peer;
+  uint64_t next, done; /* sent; received by every subscriber */
+  uint32_t *counts;    /* subscribers that got seq, by seq & ring mask */
+  uint8_t *out;
+  size_t outlen, outoff;
+  uint64_t cmd_id; /* centrifuge: the next command id */
+};
+
+static struct {
+  const char *host, *port;
+  char hostport[300];
+  int centrifuge;
+  const char *sub_path, *pub_path;
+  long pid;
+  int epfd, tfd;
+  struct peer *subs;
+  size_t nsubs, alive; /* opened subscribers; of them alive and ready */
+  size_t connecting;   /* handshakes in progress */
+  struct publisher pubs[MAX_PUB];
+  unsigned npub;
+  uint32_t ring_mask;
+  /* the running cell */
+  size_t size;
+  uint64_t window;
+  int sending; /* publishers fill their window */
+  int paced;   /* latency phase: one publication per timer tick */
+  uint64_t tokens;
+  uint8_t *payload; /* template of size bytes */
+  /* counters */
+  uint64_t delivered, gaps, dups, bad, errors, dropped;
+  int lat_on;
+  uint32_t *lat;
+  size_t nlat, latcap;
+  uint8_t mask[4];
+  int spin;         /* poll without sleeping */
+  uint64_t busy_ns; /* time spent handling events */
+} g;
+
+static uint8_t rbuf[256 * 1024];
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void put_le32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put_le64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint32_t get_le32(const uint8_t *p) {
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+static uint64_t get_le64(const uint8_t *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+
+/* ---- Frames out (client frames are masked) ----------------------------- */
+
+static size_t frame_head(uint8_t *h, int opcode, size_t len) {
+  size_t n;
+
+  h[0] = (uint8_t)(0x80 | opcode);
+  if (len < 126) {
+    h[1] = (uint8_t)(0x80 | len);
+    n = 2;
+  } else if (len < 65536) {
+    h[1] = 0x80 | 126;
+    h[2] = (uint8_t)(len >> 8);
+    h[3] = (uint8_t)len;
+    n = 4;
+  } else {
+    int i;
+    h[1] = 0x80 | 127;
+    for (i = 0; i < 8; i++)
+      h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+    n = 10;
+  }
+  memcpy(h + n, g.mask, 4);
+  return n + 4;
+}
+
+/* Write a whole masked frame into dst (room for len + 14); returns its
+ * length. */
+static size_t frame_put(uint8_t *dst, int opcode, const void *data,
+                        size_t len) {
+  size_t h = frame_head(dst, opcode, len), i;
+  const uint8_t *s = data;
+
+  for (i = 0; i < len; i++)
+    dst[h + i] = s[i] ^ g.mask[i & 3];
+  return h + len;
+}
+
+/* Small frames from subscribers (commands, pongs): sent at once. */
+static void peer_send_small(struct peer *p, int opcode, const char *text) {
+  uint8_t buf[512];
+  size_t len = strlen(text), n;
+
+  if (len > sizeof buf - 14)
+    return;
+  n = frame_put(buf, opcode, text, len);
+  if (send(p->fd, buf, n, MSG_NOSIGNAL) != (ssize_t)n)
+    g.errors++;
+}
+
+/* ---- Bookkeeping ----------------------------------------------------------
+ */
+
+static void peer_dead(struct peer *p, const char *why) {
+  if (p->state == S_DEAD)
+    return;
+  if (p->state == S_READY && p->role == R_SUB)
+    g.alive--;
+  if (p->state == S_CONNECTING || p->state == S_HANDSHAKE ||
+      p->state == S_JOINING)
+    g.connecting--;
+  p->state = S_DEAD;
+  g.dropped++;
+  if (g.dropped <= 5)
+    fprintf(stderr, "pubsub-load: %s connection lost: %s\n",
+            p->role == R_SUB ? "subscriber" : "publisher", why);
+  epoll_ctl(g.epfd, EPOLL_CTL_DEL, p->fd, NULL);
+  close(p->fd);
+  p->fd = -1;
+}
+
+static void advance(struct publisher *P) {
+  while (P->done < P->next && P->counts[P->done & g.ring_mask] >= g.alive) {
+    P->counts[P->done & g.ring_mask] = 0;
+    P->done++;
+  }
+}
+
+static void record_latency(uint64_t us) {
+  if (g.nlat == g.latcap) {
+    size_t cap = g.latcap ? g.latcap * 2 : 1u << 18;
+    uint32_t *l = realloc(g.lat, cap * sizeof *l);
+    if (l == NULL)
+      return;
+    g.lat = l;
+    g.latcap = cap;
+  }
+  g.lat[g.nlat++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+}
+
+/* One publication reached subscriber s at time now. */
+static void on_publication(struct peer *s, uint32_t pub, uint64_t seq,
+                           uint64_t sent, uint64_t now) {
+  struct publisher *P;
+
+  if (pub >= g.npub) {
+    g.bad++;
+    return;
+  }
+  if (seq < s->expect[pub]) {
+    g.dups++;
+    return;
+  }
+  g.gaps += seq - s->expect[pub];
+  s->expect[pub] = seq + 1;
+  g.delivered++;
+  P = &g.pubs[pub];
+  if (seq >= P->done && seq < P->next) {
+    P->counts[seq & g.ring_mask]++;
+    if (seq == P->done)
+      advance(P);
+  }
+  if (g.lat_on && now > sent)
+    record_latency((now - sent) / 1000u);
+}
+
+/* ---- The Centrifuge JSON protocol (full-protocol mode) ------------------ */
+
+static const char *find(const char *p, size_t len, const char *needle) {
+  return memmem(p, len, needle, strlen(needle));
+}
+
+static int parse_u64(const char **pp, const char *end, uint64_t *v) {
+  const char *p = *pp;
+  *v = 0;
+  if (p >= end || *p < '0' || *p > '9')
+    return -1;
+  while (p < end && *p >= '0' && *p <= '9')
+    *v = *v * 10 + (uint64_t)(*p++ - '0');
+  *pp = p;
+  return 0;
+}
+
+static void cf_line(struct peer *p, const char *l, size_t len, uint64_t now) {
+  static const char dq[] = "\"data\":{\"q\":";
+  const char *d, *end = l + len;
+  uint64_t q, seq, ts;
+
+  if (len == 2 && memcmp(l, "{}", 2) == 0) { /* server ping */
+    peer_send_small(p, 1, "{}");
+    return;
+  }
+  if (len > 8 && memcmp(l, "{\"push\":", 8) == 0) {
+    if ((d = find(l, len, dq)) == NULL)
+      return; /* join/leave and other pushes */
+    d += sizeof dq - 1;
+    if (parse_u64(&d, end, &q) < 0 || end - d < 5 ||
+        memcmp(d, ",\"s\":", 5) != 0 ||
+        (d += 5, parse_u64(&d, end, &seq)) < 0 || end - d < 5 ||
+        memcmp(d, ",\"t\":", 5) != 0 || (d += 5, parse_u64(&d, end, &ts)) < 0) {
+      g.bad++;
+      return;
+    }
+    on_publication(p, (uint32_t)q, seq, ts, now);
+    return;
+  }
+  if (find(l, len, "\"error\":") != NULL) {
+    if (g.errors++ < 5)
+      fprintf(stderr, "pubsub-load: error reply: %.*s\n", (int)len, l);
+    if (p->state == S_JOINING)
+      peer_dead(p, "connect or subscribe refused");
+    return;
+  }
+  if (p->state != S_JOINING)
+    return; /* publish replies */
+  if (len > 7 && memcmp(l, "{\"id\":1,", 8) == 0) {
+    if (p->role == R_SUB)
+      peer_send_small(p, 1, "{\"id\":2,\"subscribe\":{\"channel\":\"bench\"}}");
+    else
+      goto ready;
+    return;
+  }
+  if (len > 7 && memcmp(l, "{\"id\":2,", 8) == 0 && p->role == R_SUB)
+    goto ready;
+  return;
+ready:
+  p->state = S_READY;
+  g.connecting--;
+  if (p->role == R_SUB)
+    g.alive++;
+}
+
+/* ---- Frames in --------------------------------------------------------------
+ */
+
+/* Total length of the frame starting at p, 0 while its header is
+ * incomplete. */
+static size_t frame_len(const uint8_t *p, size_t n) {
+  uint64_t len;
+  size_t h = 2;
+
+  if (n < 2)
+    return 0;
+  len = p[1] & 0x7f;
+  if (len == 126) {
+    if (n < 4)
+      return 0;
+    len = (uint64_t)p[2] << 8 | p[3];
+    h = 4;
+  } else if (len == 127) {
+    int i;
+    if (n < 10)
+      return 0;
+    for (len = 0, i = 0; i < 8; i++)
+      len = len << 8 | p[2 + i];
+    h = 10;
+  }
+  if (p[1] & 0x80)
+    h += 4;
+  return len > MAX_FRAME ? MAX_FRAME + 1 : h + (size_t)len;
+}
+
+static void on_frame(struct peer *p, const uint8_t *f, size_t n, uint64_t now) {
+  int opcode = f[0] & 0x0f;
+  size_t h = (f[1] & 0x7f) == 126 ? 4 : (f[1] & 0x7f) == 127 ? 10 : 2;
+  const uint8_t *d = f + h;
+  size_t len = n - h;
+
+  if ((f[1] & 0x80) || !(f[0] & 0x80)) {
+    g.bad++; /* masked or fragmented: not what these servers send */
+    return;
+  }
+  if (opcode == 0x8) {
+    char why[64];
+    snprintf(why, sizeof why, "close frame %d from the server",
+             len >= 2 ? d[0] << 8 | d[1] : 1005);
+    peer_dead(p, why);
+  } else if (opcode == 0x9) {
+    uint8_t pong[140];
+    if (len <= 125 &&
+        send(p->fd, pong, frame_put(pong, 0xa, d, len), MSG_NOSIGNAL) < 0)
+      g.errors++;
+  } else if (g.centrifuge && opcode == 0x1) {
+    const char *l = (const char *)d, *end = l + len;
+    while (l < end && p->state != S_DEAD) {
+      const char *nl = memchr(l, '\n', (size_t)(end - l));
+      const char *le = nl ? nl : end;
+      cf_line(p, l, (size_t)(le - l), now);
+      l = nl ? nl + 1 : end;
+    }
+  } else if (!g.centrifuge && (opcode == 0x1 || opcode == 0x2) &&
+             p->role == R_SUB) {
+    if (len < RAW_HEAD || get_le32(d) != MAGIC) {
+      g.bad++;
+      return;
+    }
+    on_publication(p, get_le32(d + 4), get_le64(d + 8), get_le64(d + 16), now);
+  } else if (opcode != 0xa) {
+    g.bad++;
+  }
+}
+
+static int part_room(struct peer *p, size_t need) {
+  uint8_t *q;
+  size_t cap = p->partcap ? p->partcap : 256;
+
+  if (need <= p->partcap)
+    return 0;
+  while (cap < need)
+    cap *= 2;
+  if ((q = realloc(p->part, cap)) == NULL)
+    return -1;
+  p->part = q;
+  p->partcap = (uint32_t)cap;
+  return 0;
+}
+
+/* Frames arrive split anywhere: complete the pending one in p->part,
+ * take whole frames straight from d, keep the incomplete tail. */
+static void frames_in(struct peer *p, const uint8_t *d, size_t n,
+                      uint64_t now) {
+  while (n > 0 && p->state != S_DEAD) {
+    size_t need, take;
+
+    if (p->partlen > 0) {
+      need = frame_len(p->part, p->partlen);
+      if (need == 0) { /* complete the header first (at most 14 bytes) */
+        take = 14 - p->partlen < n ? 14 - p->partlen : n;
+        if (part_room(p, p->partlen + take) < 0)
+          goto fail;
+        memcpy(p->part + p->partlen, d, take);
+        p->partlen += (uint32_t)take;
+        d += take;
+        n -= take;
+        if ((need = frame_len(p->part, p->partlen)) == 0)
+          continue;
+        if (p->partlen > need) { /* took bytes of the next frame: give back */
+          size_t back = p->partlen - need;
+          d -= back;
+          n += back;
+          p->partlen = (uint32_t)need;
+        }
+      }
+      if (need > MAX_FRAME || part_room(p, need) < 0)
+        goto fail;
+      take = need - p->partlen < n ? need - p->partlen : n;
+      memcpy(p->part + p->partlen, d, take);
+      p->partlen += (uint32_t)take;
+      d += take;
+      n -= take;
+      if (p->partlen == need) {
+        p->partlen = 0;
+        on_frame(p, p->part, need, now);
+      }
+      continue;
+    }
+    need = frame_len(d, n);
+    if (need > MAX_FRAME)
+      goto fail;
+    if (need == 0 || need > n) {
+      if (part_room(p, n < 14 ? 14 : n) < 0)
+        goto fail;
+      memcpy(p->part, d, n);
+      p->partlen = (uint32_t)n;
+      return;
+    }
+    on_frame(p, d, need, now);
+    d += need;
+    n -= need;
+  }
+  return;
+fail:
+  peer_dead(p, "frame too large");
+}
+
+/* ---- Connections -------------------------------------------------------- */
+
+static void set_events(struct peer *p, uint32_t events) {
+  struct epoll_event ev = {.events = events, .data.ptr = p};
+
+  if (events != p->events && epoll_ctl(g.epfd, EPOLL_CTL_MOD, p->fd, &ev) == 0)
+    p->events = events;
+}
+
+static int peer_open(struct peer *p, int role) {
+  struct addrinfo hints = {0}, *res = NULL;
+  struct epoll_event ev = {0};
+  int one = 1, rc;
+
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  if (getaddrinfo(g.host, g.port, &hints, &res) != 0 || res == NULL)
+    return -1;
+  memset(p, 0, sizeof *p);
+  p->role = (uint8_t)role;
+  p->fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (p->fd < 0) {
+    freeaddrinfo(res);
+    return -1;
+  }
+  setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  rc = connect(p->fd, res->ai_addr, res->ai_addrlen);
+  freeaddrinfo(res);
+  if (rc < 0 && errno != EINPROGRESS) {
+    perror("pubsub-load: connect");
+    close(p->fd);
+    return -1;
+  }
+  p->state = S_CONNECTING;
+  p->events = ev.events = EPOLLOUT;
+  ev.data.ptr = p;
+  if (epoll_ctl(g.epfd, EPOLL_CTL_ADD, p->fd, &ev) < 0) {
+    close(p->fd);
+    return -1;
+  }
+  g.connecting++;
+  return 0;
+}
+
+static void peer_connected(struct peer *p) {
+  char req[600];
+  int err = 0, n;
+  socklen_t len = sizeof err;
+
+  if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) {
+    peer_dead(p, strerror(err ? err : errno));
+    return;
+  }
+  n = snprintf(req, sizeof req,
+               "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               "Sec-WebSocket-Version: 13\r\n\r\n",
+               p->role == R_SUB ? g.sub_path : g.pub_path, g.hostport);
+  if (send(p->fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+    peer_dead(p, "cannot send the request");
+    return;
+  }
+  p->state = S_HANDSHAKE;
+  set_events(p, EPOLLIN);
+}
+
+/* Bytes of the response head; the rest are frames. */
+static void handshake_in(struct peer *p, const uint8_t *d, size_t n,
+                         uint64_t now) {
+  const uint8_t *end;
+  size_t head;
+
+  if (part_room(p, p->partlen + n) < 0 || p->partlen + n > 16384) {
+    peer_dead(p, "response head too large");
+    return;
+  }
+  memcpy(p->part + p->partlen, d, n);
+  p->partlen += (uint32_t)n;
+  end = memmem(p->part, p->partlen, "\r\n\r\n", 4);
+  if (end == NULL)
+    return;
+  head = (size_t)(end + 4 - p->part);
+  if (p->partlen < 12 || memcmp(p->part, "HTTP/1.1 101", 12) != 0) {
+    char why[80];
+    snprintf(why, sizeof why, "handshake refused: %.*s",
+             (int)(memchr(p->part, '\r', head)
+                       ? (uint8_t *)memchr(p->part, '\r', head) - p->part
+                       : 12),
+             (const char *)p->part);
+    peer_dead(p, why);
+    return;
+  }
+  n = p->partlen - head;
+  memmove(p->part, p->part + head, n);
+  p->partlen = 0;
+  if (g.centrifuge) {
+    p->state = S_JOINING;
+    peer_send_small(p, 1, "{\"id\":1,\"connect\":{\"name\":\"pubsub-load\"}}");
+  } else {
+    p->state = S_READY;
+    g.connecting--;
+    if (p->role == R_SUB)
+      g.alive++;
+  }
+  if (p->role == R_PUB)
+    g.pubs[p->pub].cmd_id = 2;
+  if (n > 0) {
+    memcpy(rbuf, p->part, n); /* rbuf is free: the caller copied from it */
+    frames_in(p, rbuf, n, now);
+  }
+}
+
+static void peer_read(struct peer *p) {
+  int i;
+
+  for (i = 0; i < 4 && p->state != S_DEAD; i++) {
+    ssize_t n = read(p->fd, rbuf, sizeof rbuf);
+    uint64_t now = now_ns();
+
+    if (n > 0) {
+      if (p->state == S_HANDSHAKE)
+        handshake_in(p, rbuf, (size_t)n, now);
+      else
+        frames_in(p, rbuf, (size_t)n, now);
+      if ((size_t)n < sizeof rbuf)
+        return;
+    } else if (n == 0) {
+      peer_dead(p, "closed by the server");
+    } else if (errno != EINTR) {
+      if (errno != EAGAIN)
+        peer_dead(p, strerror(errno));
+      return;
+    }
+  }
+}
+
+/* ---- Publishing ------------------------------------------------------------
+ */
+
+static void pub_flush(struct publisher *P) {
+  struct peer *p = P->peer;
+
+  while (P->outoff < P->outlen && p->state != S_DEAD) {
+    ssize_t n =
+        send(p->fd, P->out + P->outoff, P->outlen - P->outoff, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN)
+        break;
+      if (errno != EINTR)
+        peer_dead(p, strerror(errno));
+      continue;
+    }
+    P->outoff += (size_t)n;
+  }
+  if (P->outoff == P->outlen)
+    P->outoff = P->outlen = 0;
+  if (p->state != S_DEAD)
+    set_events(p, EPOLLIN | (P->outlen ? EPOLLOUT : 0));
+}
+
+/* Queue publication P->next into the output buffer. */
+static void pub_one(struct publisher *P, uint64_t now) {
+  uint8_t *dst;
+  unsigned idx = (unsigned)(P - g.pubs);
+
+  if (P->outoff > 0 && P->outlen + g.size + 256 > PUB_OUT_CAP) {
+    memmove(P->out, P->out + P->outoff, P->outlen - P->outoff);
+    P->outlen -= P->outoff;
+    P->outoff = 0;
+  }
+  dst = P->out + P->outlen;
+  if (!g.centrifuge) {
+    put_le32(g.payload, MAGIC);
+    put_le32(g.payload + 4, idx);
+    put_le64(g.payload + 8, P->next);
+    put_le64(g.payload + 16, now);
+    P->outlen += frame_put(dst, 0x2, g.payload, g.size);
+  } else {
+    /* data is a JSON object of exactly size bytes: the fields, then a
+     * string of 'x' padding it out. */
+    char head[160], *cmd;
+    int hn = snprintf(head, sizeof head,
+                      "{\"q\":%u,\"s\":%" PRIu64 ",\"t\":%" PRIu64 ",\"p\":\"",
+                      idx, P->next, now);
+    size_t pad = g.size > (size_t)hn + 2 ? g.size - (size_t)hn - 2 : 0;
+    int cn;
+
+    cmd = (char *)g.payload;
+    cn = snprintf(cmd, 200,
+                  "{\"id\":%" PRIu64
+                  ",\"publish\":{\"channel\":\"bench\",\"data\":%s",
+                  P->cmd_id++, head);
+    memset(cmd + cn, 'x', pad);
+    memcpy(cmd + cn + pad, "\"}}}", 4);
+    P->outlen += frame_put(dst, 0x1, cmd, (size_t)cn + pad + 4);
+  }
+  P->next++;
+}
+
+static void pub_fill(struct publisher *P) {
+  uint64_t now = now_ns();
+
+  if (P->peer->state != S_READY)
+    return;
+  while (P->next < P->done + g.window &&
+         P->outlen + g.size + 512 <= PUB_OUT_CAP) {
+    if (g.paced) {
+      if (g.tokens == 0)
+        break;
+      g.tokens--;
+    } else if (!g.sending) {
+      break;
+    }
+    pub_one(P, now);
+  }
+  pub_flush(P);
+}
+
+/* ---- The loop ----------------------------------------------------------- */
+
+static void pump(int timeout_ms) {
+  struct epoll_event evs[512];
+  uint64_t t0 = 0, t1;
+  int n, i, spins = 0;
+  unsigned k;
+
+  if (g.spin) {
+    /* Poll without sleeping: a core that halts between reads pays a
+     * wake-up (an inter-processor interrupt, costly in a virtual machine)
+     * for every socket the server writes. Sleep only when nothing came
+     * for a while. */
+    t0 = now_ns();
+    do
+      n = epoll_wait(g.epfd, evs, 512, 0);
+    while (n == 0 &&
+           (++spins & 63 || now_ns() - t0 < (uint64_t)timeout_ms * 1000000u));
+  } else {
+    n = epoll_wait(g.epfd, evs, 512, timeout_ms);
+  }
+  if (n > 0)
+    t0 = now_ns();
+
+  for (i = 0; i < n; i++) {
+    struct peer *p = evs[i].data.ptr;
+
+    if (evs[i].data.ptr == &g.tfd) {
+      uint64_t ticks;
+      if (read(g.tfd, &ticks, sizeof ticks) == sizeof ticks && g.paced)
+        g.tokens += ticks;
+      continue;
+    }
+    if (p->state == S_DEAD)
+      continue;
+    if (p->state == S_CONNECTING) {
+      if (evs[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+        peer_connected(p);
+      continue;
+    }
+    if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+      peer_read(p);
+    if (p->state != S_DEAD && p->role == R_PUB && (evs[i].events & EPOLLOUT))
+      pub_flush(&g.pubs[p->pub]);
+  }
+  for (k = 0; k < g.npub; k++)
+    pub_fill(&g.pubs[k]);
+  if (n > 0) {
+    t1 = now_ns();
+    g.busy_ns += t1 - t0;
+  }
+}
+
+/* Open subscribers until target are ready (or fail). */
+static int grow_subs(size_t target) {
+  uint64_t deadline = now_ns() + 10000000000u + target * 2000000u;
+  size_t k;
+
+  while (g.nsubs < target || g.connecting > 0) {
+    while (g.nsubs < target && g.connecting < CONNECT_BATCH) {
+      struct peer *s = &g.subs[g.nsubs];
+      if (peer_open(s, R_SUB) < 0)
+        return -1;
+      for (k = 0; k < g.npub; k++)
+        s->expect[k] = g.pubs[k].next;
+      g.nsubs++;
+    }
+    if (now_ns() > deadline) {
+      fprintf(stderr, "pubsub-load: %zu handshakes still pending\n",
+              g.connecting);
+      return -1;
+    }
+    pump(10);
+  }
+  if (g.dropped > 0) {
+    fprintf(stderr, "pubsub-load: %" PRIu64 " connections failed\n", g.dropped);
+    return -1;
+  }
+  return 0;
+}
+
+static int open_publishers(void) {
+  uint64_t deadline = now_ns() + 10000000000u;
+  unsigned k;
+
+  for (k = 0; k < g.npub; k++) {
+    struct peer *p = calloc(1, sizeof *p);
+    struct publisher *P = &g.pubs[k];
+
+    if (p == NULL || peer_open(p, R_PUB) < 0 ||
+        (P->counts = calloc(g.ring_mask + 1, sizeof *P->counts)) == NULL ||
+        (P->out = malloc(PUB_OUT_CAP)) == NULL)
+      return -1;
+    p->pub = (uint8_t)k;
+    P->peer = p;
+  }
+  while (g.connecting > 0 && now_ns() < deadline)
+    pump(10);
+  for (k = 0; k < g.npub; k++)
+    if (g.pubs[k].peer->state != S_READY)
+      return -1;
+  return 0;
+}
+
+/* Wait until every publication sent has reached every live subscriber. */
+static int drain(uint64_t max_ns) {
+  uint64_t deadline = now_ns() + max_ns;
+  unsigned k;
+
+  for (;;) {
+    int busy = 0;
+    for (k = 0; k < g.npub; k++)
+      busy |= g.pubs[k].done < g.pubs[k].next ||
+              g.pubs[k].outlen > g.pubs[k].outoff;
+    if (!busy)
+      return 0;
+    if (now_ns() > deadline)
+      return -1;
+    pump(10);
+  }
+}
+
+/* Publications some live subscriber has not received. */
+static uint64_t missing(void) {
+  uint64_t m = 0;
+  size_t i;
+  unsigned k;
+
+  for (i = 0; i < g.nsubs; i++)
+    if (g.subs[i].state == S_READY)
+      for (k = 0; k < g.npub; k++)
+        m += g.pubs[k].next - g.subs[i].expect[k];
+  return m;
+}
+
+/* ---- Measurements -----------------------------------------------------------
+ */
+
+/* utime + stime of process pid in seconds, or -1. */
+static double proc_cpu(long pid) {
+  char path[64], buf[1024], *p;
+  unsigned long ut, st;
+  ssize_t n;
+  int fd;
+
+  if (pid <= 0)
+    return -1;
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+    return -1;
+  n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0)
+    return -1;
+  buf[n] = '\0';
+  if ((p = strrchr(buf, ')')) == NULL ||
+      sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+             &st) != 2)
+    return -1;
+  return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU seconds all processes spent in user and system mode (irq time
+ * excluded), from /proc/stat; -1 when unreadable. */
+static double all_cpu(void) {
+  unsigned long long user, nice, sys;
+  char buf[256];
+  ssize_t n;
+  int fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
+
+  if (fd < 0)
+    return -1;
+  n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0)
+    return -1;
+  buf[n] = '\0';
+  if (sscanf(buf, "cpu %llu %llu %llu", &user, &nice, &sys) != 3)
+    return -1;
+  return (double)(user + nice + sys) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static long proc_rss_kib(long pid) {
+  char path[64], line[256];
+  long kib = -1;
+  FILE *f;
+
+  if (pid <= 0)
+    return -1;
+  snprintf(path, sizeof path, "/proc/%ld/status", pid);
+  if ((f = fopen(path, "r")) == NULL)
+    return -1;
+  while (fgets(line, sizeof line, f) != NULL)
+    if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+      break;
+  fclose(f);
+  return kib;
+}
+
+static double self_cpu(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* GET /stats: the body into out (NUL-terminated); 0 or -1. */
+static int get_stats(char *out, size_t cap) {
+  struct addrinfo hints = {0}, *res = NULL;
+  struct timeval tv = {5, 0};
+  char req[400], buf[8192], *body;
+  size_t len = 0;
+  int fd, n;
+
+  hints.ai_socktype = SOCK_STREAM;
+  if (getaddrinfo(g.host, g.port, &hints, &res) != 0 || res == NULL)
+    return -1;
+  fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
+    freeaddrinfo(res);
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  freeaddrinfo(res);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  n = snprintf(req, sizeof req,
+               "GET /stats HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+               g.hostport);
+  if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+    close(fd);
+    return -1;
+  }
+  while (len < sizeof buf - 1 &&
+         (n = (int)read(fd, buf + len, sizeof buf - 1 - len)) > 0)
+    len += (size_t)n;
+  close(fd);
+  buf[len] = '\0';
+  if (strncmp(buf, "HTTP/1.1 200", 12) != 0 ||
+      (body = strstr(buf, "\r\n\r\n")) == NULL)
+    return -1;
+  snprintf(out, cap, "%s", body + 4);
+  return 0;
+}
+
+static long long stats_field(const char *stats, const char *name) {
+  size_t n = strlen(name);
+  const char *p = stats;
+
+  while (p != NULL && *p) {
+    if (strncmp(p, name, n) == 0 && p[n] == ' ')
+      return atoll(p + n + 1);
+    if ((p = strchr(p, '\n')) != NULL)
+      p++;
+  }
+  return -1;
+}
+
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static uint32_t pct(double q) {
+  size_t i = (size_t)(q * (double)g.nlat);
+  return g.nlat ? g.lat[i < g.nlat ? i : g.nlat - 1] : 0;
+}
+
+static void reset_counters(void) { g.delivered = g.gaps = g.dups = g.bad = 0; }
+
+/* One throughput cell: window w, payload size bytes, over the current
+ * subscribers. Returns non-zero when something was lost. */
+static int cell(size_t size, uint64_t w, double warmup, double seconds) {
+  uint64_t t0 = now_ns(), from = t0 + (uint64_t)(warmup * 1e9),
+           to = from + (uint64_t)(seconds * 1e9), t_from = 0, t_to = 0;
+  uint64_t d_from = 0, d_to = 0, published0 = 0, published = 0;
+  double cpu0 = proc_cpu(g.pid), cpu_from = -1, cpu_to = -1, self_from = 0,
+         self_to = 0, all_from = -1, all_to = -1, secs, rate, cpu, cpu_secs;
+  uint64_t busy_from = 0, busy_to = 0;
+  uint64_t lost, dropped0 = g.dropped;
+  int drained, whole;
+  unsigned k;
+
+  g.size = size;
+  g.window = w;
+  reset_counters();
+  for (k = 0; k < g.npub; k++)
+    published0 += g.pubs[k].next;
+  g.sending = 1;
+  while (t_to == 0) {
+    uint64_t now;
+    pump(5);
+    now = now_ns();
+    if (t_from == 0 && now >= from) {
+      t_from = now;
+      d_from = g.delivered;
+      cpu_from = proc_cpu(g.pid);
+      self_from = self_cpu();
+      busy_from = g.busy_ns;
+      all_from = all_cpu();
+    }
+    /* A slow server may not complete one window in the period: measure
+     * until one window's worth of deliveries (W x N) was seen, up to
+     * three times the period. */
+    if (now >= to && (g.delivered - d_from >= w * g.alive ||
+                      now >= from + 3 * (to - from))) {
+      t_to = now;
+      d_to = g.delivered;
+      cpu_to = proc_cpu(g.pid);
+      self_to = self_cpu();
+      busy_to = g.busy_ns;
+      all_to = all_cpu();
+    }
+  }
+  g.sending = 0;
+  secs = (double)(t_to - t_from) / 1e9;
+  rate = (double)(d_to - d_from) / secs;
+  /* A slow server may have W x N deliveries still in flight: give it
+   * three times what they take at the rate measured, plus 5 s. */
+  {
+    double left = 0, wait;
+    for (k = 0; k < g.npub; k++)
+      left += (double)(g.pubs[k].next - g.pubs[k].done) * (double)g.alive;
+    wait = 5 + (rate > 0 ? 3 * left / rate : 60);
+    drained = drain((uint64_t)((wait < 120 ? wait : 120) * 1e9));
+  }
+  /* Not even one window completed in the period: the only rate worth
+   * printing is the whole cell's, from the first publication until
+   * everything was delivered. */
+  cpu = cpu_to - cpu_from;
+  whole = d_to - d_from < w * g.alive;
+  if (whole) {
+    double all_secs = (double)(now_ns() - t0) / 1e9;
+    rate = (double)g.delivered / all_secs;
+    cpu = cpu0 >= 0 ? proc_cpu(g.pid) - cpu0 : -1;
+    cpu_secs = all_secs;
+  } else {
+    cpu_secs = secs;
+  }
+  for (k = 0; k < g.npub; k++)
+    published += g.pubs[k].next;
+  published -= published0;
+  lost = g.gaps + missing();
+  printf("cell subs=%zu size=%zu window=%" PRIu64 " deliveries_per_s=%.0f "
+         "delivered=%" PRIu64 " published=%" PRIu64 " lost=%" PRIu64
+         " reordered=%" PRIu64 " dropped_conns=%" PRIu64 " bad=%" PRIu64
+         " rate_over=%s",
+         g.alive, size, w, rate, g.delivered, published, lost, g.dups,
+         g.dropped - dropped0, g.bad, whole ? "whole_cell" : "period");
+  if (cpu_from >= 0 && cpu_to >= 0 && cpu >= 0)
+    printf(" server_cpu_s=%.2f server_cpu_pct=%.0f deliveries_per_cpu_s=%.0f",
+           cpu, 100 * cpu / cpu_secs, cpu > 0 ? rate * cpu_secs / cpu : 0.0);
+  printf(" loadgen_cpu_pct=%.0f loadgen_busy_pct=%.0f",
+         100 * (self_to - self_from) / secs,
+         100 * (double)(busy_to - busy_from) / 1e9 / secs);
+  /* Everything else the machine ran during the period: figures taken
+   * beside another busy process are not worth much. */
+  if (all_from >= 0 && all_to >= 0 && cpu_from >= 0 && cpu_to >= 0) {
+    double other =
+        (all_to - all_from) - (cpu_to - cpu_from) - (self_to - self_from);
+    printf(" other_cpu_pct=%.0f", other > 0 ? 100 * other / secs : 0.0);
+  }
+  printf(" drained=%s\n", drained == 0 ? "yes" : "no");
+  fflush(stdout);
+  return lost > 0 || g.dropped > dropped0 || g.bad > 0 || drained != 0;
+}
+
+/* Latency at a light, fixed rate: one publication every 1/rate s. */
+static int latency(size_t size, unsigned rate, double seconds) {
+  struct itimerspec its = {{0, 0}, {0, 0}};
+  uint64_t ns = 1000000000u / rate, end, published0 = 0, published = 0;
+  uint64_t lost, dropped0 = g.dropped;
+  unsigned k;
+
+  its.it_interval.tv_sec = (time_t)(ns / 1000000000u);
+  its.it_interval.tv_nsec = (long)(ns % 1000000000u);
+  its.it_value = its.it_interval;
+  g.size = size;
+  g.window = g.ring_mask + 1;
+  g.nlat = 0;
+  g.tokens = 0;
+  reset_counters();
+  for (k = 0; k < g.npub; k++)
+    published0 += g.pubs[k].next;
+  g.paced = g.lat_on = 1;
+  timerfd_settime(g.tfd, 0, &its, NULL);
+  end = now_ns() + (uint64_t)(seconds * 1e9);
+  while (now_ns() < end)
+    pump(5);
+  memset(&its, 0, sizeof its);
+  timerfd_settime(g.tfd, 0, &its, NULL);
+  g.paced = 0;
+  {
+    /* What is still in flight, at the rate seen so far, three times. */
+    double per_s = (double)g.delivered / seconds, left = 0, wait;
+    for (k = 0; k < g.npub; k++)
+      left += (double)(g.pubs[k].next - g.pubs[k].done) * (double)g.alive;
+    wait = 3 * left / (per_s > 1000 ? per_s : 1000);
+    drain((uint64_t)((5 + (wait < 60 ? wait : 60)) * 1e9));
+  }
+  g.lat_on = 0;
+  for (k = 0; k < g.npub; k++)
+    published += g.pubs[k].next;
+  published -= published0;
+  lost = g.gaps + missing();
+  qsort(g.lat, g.nlat, sizeof *g.lat, cmp_u32);
+  printf("latency subs=%zu size=%zu rate=%u published=%" PRIu64
+         " samples=%zu p50_us=%u p90_us=%u p99_us=%u max_us=%u lost=%" PRIu64
+         " dropped_conns=%" PRIu64 "\n",
+         g.alive, size, rate, published, g.nlat, pct(0.50), pct(0.90),
+         pct(0.99), g.nlat ? g.lat[g.nlat - 1] : 0, lost, g.dropped - dropped0);
+  fflush(stdout);
+  return lost > 0 || g.dropped > dropped0;
+}
+
+static int idle(size_t n) {
+  char before[2048], after[2048];
+  long rss0 = proc_rss_kib(g.pid), rss1;
+  long long h0, h1;
+  uint64_t t;
+
+  if (get_stats(before, sizeof before) < 0) {
+    fprintf(stderr, "pubsub-load: GET /stats failed\n");
+    return 1;
+  }
+  if (grow_subs(n) < 0)
+    return 1;
+  t = now_ns() + 500000000u; /* let the server settle */
+  while (now_ns() < t)
+    pump(50);
+  rss1 = proc_rss_kib(g.pid);
+  if (get_stats(after, sizeof after) < 0) {
+    fprintf(stderr, "pubsub-load: GET /stats failed\n");
+    return 1;
+  }
+  h0 = stats_field(before, "heap_bytes");
+  h1 = stats_field(after, "heap_bytes");
+  printf("idle conns=%zu subscribed=%lld heap_before=%lld heap_after=%lld "
+         "heap_per_conn=%.0f",
+         g.alive, stats_field(after, "subscribers"), h0, h1,
+         (double)(h1 - h0) / (double)n);
+  if (rss0 >= 0 && rss1 >= 0)
+    printf(" rss_per_conn=%.0f", (double)(rss1 - rss0) * 1024.0 / (double)n);
+  printf("\n");
+  return g.alive != n;
+}
+
+/* ---- Main -----------------------------------------------------------------
+ */
+
+static void usage(void) {
+  fprintf(stderr,
+          "usage: pubsub-load --connect HOST:PORT [--pid PID]\n"
+          "         [--subscribers N,...] [--size S,...] [--window W,...]\n"
+          "         [--seconds T] [--warmup T] [--publishers P]\n"
+          "         [--latency-rate R] [--latency-seconds T] [--latency-subs "
+          "N,...]\n"
+          "         [--protocol raw|centrifuge] [--sub-path P] [--pub-path P]\n"
+          "         [--wait spin|sleep]\n"
+          "       pubsub-load --connect HOST:PORT [--pid PID] --idle N\n");
+  exit(2);
+}
+
+static unsigned long number(const char *s, unsigned long min,
+                            unsigned long max) {
+  char *end;
+  unsigned long v;
+
+  errno = 0;
+  v = strtoul(s, &end, 10);
+  if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
+    usage();
+  return v;
+}
+
+static double seconds_arg(const char *s) {
+  char *end;
+  double v = strtod(s, &end);
+  if (end == s || *end || !(v >= 0 && v <= 3600))
+    usage();
+  return v;
+}
+
+/* "a,b,c" -> list; returns the count. */
+static int list(const char *s, unsigned long *out, unsigned long min,
+                unsigned long max) {
+  char buf[256], *tok, *save = NULL;
+  int n = 0;
+
+  if (strlen(s) >= sizeof buf)
+    usage();
+  strcpy(buf, s);
+  for (tok = strtok_r(buf, ",", &save); tok != NULL;
+       tok = strtok_r(NULL, ",", &save)) {
+    if (n == MAX_LIST)
+      usage();
+    out[n++] = number(tok, min, max);
+  }
+  if (n == 0)
+    usage();
+  return n;
+}
+
+int main(int argc, char **argv) {
+  const char *target = NULL, *colon;
+  unsigned long subs[MAX_LIST] = {100}, sizes[MAX_LIST] = {64},
+                windows[MAX_LIST] = {32}, idle_n = 0, maxw = 0, maxs = 0;
+  unsigned long latsubs[MAX_LIST];
+  int nsubs = 1, nsizes = 1, nwindows = 1, nlatsubs = -1, a, i, j, l, fail = 0;
+  double seconds = 3, warmup = 0.5, lat_seconds = 2;
+  unsigned long lat_rate = 0;
+  char stats[2048], hostbuf[300];
+  struct rlimit rl;
+  struct epoll_event ev = {.events = EPOLLIN};
+  size_t maxsubs;
+
+  g.npub = 1;
+  g.spin = 0;
+  g.sub_path = "/sub";
+  g.pub_path = "/pub";
+  for (a = 1; a < argc; a++) {
+    const char *opt = argv[a], *val = a + 1 < argc ? argv[a + 1] : NULL;
+    if (val == NULL)
+      usage();
+    a++;
+    if (strcmp(opt, "--connect") == 0)
+      target = val;
+    else if (strcmp(opt, "--pid") == 0)
+      g.pid = (long)number(val, 1, 1u << 30);
+    else if (strcmp(opt, "--subscribers") == 0)
+      nsubs = list(val, subs, 1, 100000);
+    else if (strcmp(opt, "--size") == 0)
+      nsizes = list(val, sizes, 1, 1u << 20);
+    else if (strcmp(opt, "--window") == 0)
+      nwindows = list(val, windows, 1, 1u << 16);
+    else if (strcmp(opt, "--seconds") == 0 && (seconds = seconds_arg(val)) > 0)
+      continue;
+    else if (strcmp(opt, "--warmup") == 0)
+      warmup = seconds_arg(val);
+    else if (strcmp(opt, "--publishers") == 0)
+      g.npub = (unsigned)number(val, 1, MAX_PUB);
+    else if (strcmp(opt, "--latency-rate") == 0)
+      lat_rate = number(val, 0, 100000);
+    else if (strcmp(opt, "--latency-subs") == 0)
+      nlatsubs = list(val, latsubs, 1, 100000);
+    else if (strcmp(opt, "--latency-seconds") == 0)
+      lat_seconds = seconds_arg(val);
+    else if (strcmp(opt, "--idle") == 0)
+      idle_n = number(val, 1, 100000);
+    else if (strcmp(opt, "--protocol") == 0 && strcmp(val, "raw") == 0)
+      g.centrifuge = 0;
+    else if (strcmp(opt, "--protocol") == 0 && strcmp(val, "centrifuge") == 0)
+      g.centrifuge = 1;
+    else if (strcmp(opt, "--wait") == 0 && strcmp(val, "spin") == 0)
+      g.spin = 1;
+    else if (strcmp(opt, "--wait") == 0 && strcmp(val, "sleep") == 0)
+      g.spin = 0;
+    else if (strcmp(opt, "--sub-path") == 0)
+      g.sub_path = val;
+    else if (strcmp(opt, "--pub-path") == 0)
+      g.pub_path = val;
+    else
+      usage();
+  }
+  if (target == NULL || (colon = strrchr(target, ':')) == NULL ||
+      strlen(target) >= sizeof g.hostport || strlen(g.sub_path) > 200 ||
+      strlen(g.pub_path) > 200)
+    usage();
+  /* host and port for getaddrinfo; hostport whole for the Host header */
+  strcpy(g.hostport, target);
+  strcpy(hostbuf, target);
+  hostbuf[colon - target] = '\0';
+  g.host = hostbuf;
+  g.port = hostbuf + (colon - target) + 1;
+  for (i = 0; i < nsizes; i++) {
+    if (sizes[i] < (g.centrifuge ? 64u : RAW_HEAD)) {
+      fprintf(stderr, "pubsub-load: --size must be at least %d\n",
+              g.centrifuge ? 64 : RAW_HEAD);
+      return 2;
+    }
+    maxs = sizes[i] > maxs ? sizes[i] : maxs;
+  }
+  for (i = 0; i < nwindows; i++)
+    maxw = windows[i] > maxw ? windows[i] : maxw;
+  if (maxw < 256)
+    maxw = 256; /* the latency phase's window */
+  for (g.ring_mask = 1; g.ring_mask < maxw; g.ring_mask <<= 1)
+    ;
+  g.ring_mask--;
+  if (nlatsubs < 0) { /* the latency phase at every N */
+    memcpy(latsubs, subs, sizeof latsubs);
+    nlatsubs = nsubs;
+  }
+  for (maxsubs = idle_n, i = 0; i < nsubs; i++) {
+    if (i > 0 && subs[i] < subs[i - 1])
+      usage(); /* subscribers only grow */
+    maxsubs = subs[i] > maxsubs ? subs[i] : maxsubs;
+  }
+
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < maxsubs + 64) {
+    fprintf(stderr, "pubsub-load: RLIMIT_NOFILE %lu is below %zu\n",
+            (unsigned long)rl.rlim_cur, maxsubs + 64);
+    return 1;
+  }
+  srand((unsigned)now_ns());
+  for (i = 0; i < 4; i++)
+    g.mask[i] = (uint8_t)(rand() | 1);
+  if ((g.epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+      (g.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) <
+          0 ||
+      (g.subs = calloc(maxsubs, sizeof *g.subs)) == NULL ||
+      (g.payload = calloc(1, maxs + 512)) == NULL)
+    return 1;
+  memset(g.payload, 'x', maxs);
+  ev.data.ptr = &g.tfd;
+  epoll_ctl(g.epfd, EPOLL_CTL_ADD, g.tfd, &ev);
+
+  if (idle_n > 0) {
+    g.npub = 0; /* subscribers only */
+    fail = idle(idle_n);
+  } else {
+    printf("pubsub-load: %s %s, %u publisher%s, %.1f s per cell after "
+           "%.1f s warm-up\n",
+           target, g.centrifuge ? "centrifuge JSON" : "raw", g.npub,
+           g.npub > 1 ? "s" : "", seconds, warmup);
+    fflush(stdout);
+    if (open_publishers() < 0) {
+      fprintf(stderr, "pubsub-load: cannot open the publisher(s)\n");
+      return 1;
+    }
+    for (i = 0; i < nsubs && !fail; i++) {
+      if (grow_subs(subs[i]) < 0) {
+        fail = 1;
+        break;
+      }
+      for (j = 0; j < nsizes; j++)
+        for (l = 0; l < nwindows; l++)
+          fail |= cell(sizes[j], windows[l], warmup, seconds);
+      for (l = 0; l < nlatsubs; l++)
+        if (latsubs[l] == subs[i] && lat_rate > 0)
+          fail |= latency(sizes[0], (unsigned)lat_rate, lat_seconds);
+    }
+    if (get_stats(stats, sizeof stats) == 0) {
+      char *p;
+      for (p = stats; *p; p++)
+        if (*p == ' ')
+          *p = '=';
+        else if (*p == '\n')
+          *p = ' ';
+      printf("server %s\n", stats);
+    }
+  }
+  for (i = 0; (size_t)i < g.nsubs; i++) {
+    if (g.subs[i].fd >= 0 && g.subs[i].state != S_DEAD)
+      close(g.subs[i].fd);
+    free(g.subs[i].part);
+  }
+  free(g.subs);
+  free(g.payload);
+  free(g.lat);
+  return fail;
+}

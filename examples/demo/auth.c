@@ -1,0 +1,236 @@
+/*
+ * The demo's authentication: JWT connection and subscription tokens
+ * checked by the hub (--token-* flags), and sessions behind a cookie made
+ * by POST /login and ended by POST /logout.
+ *
+ * DEMO ONLY: /login asks for no password. It creates a session for
+ * whatever user name the form gives; a real application checks the
+ * credentials first. The session cookie is HttpOnly and SameSite=Lax, and
+ * the hub refuses cookie-authenticated upgrades from other origins
+ * (--allowed-origin adds trusted ones).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../loop.h"
+#include "demo.h"
+
+#define SESSION_COOKIE "wsp_sid"
+#define SESSION_TTL_MS (3600 * 1000)
+#define MAX_ORIGINS 16
+
+static struct wsp_session_store *sessions;
+static struct wsp_jwt_keys *keys;
+static const char *audience, *issuer;
+static const char *origins[MAX_ORIGINS];
+static size_t norigins;
+static int tokens_on;
+
+/* ---- Flags ------------------------------------------------------------ */
+
+static char *read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  char *p = NULL;
+  long n;
+  if (f == NULL)
+    return NULL;
+  if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < (1 << 20) &&
+      fseek(f, 0, SEEK_SET) == 0 && (p = malloc((size_t)n + 1)) != NULL) {
+    *len = fread(p, 1, (size_t)n, f);
+    p[*len] = '\0';
+  }
+  fclose(f);
+  return p;
+}
+
+int auth_flag(const char *flag, const char *val) {
+  size_t len = 0;
+  char *text;
+  int rv;
+  if (strcmp(flag, "--allowed-origin") == 0) {
+    if (norigins == MAX_ORIGINS || *val == '\0')
+      return -1;
+    origins[norigins++] = val;
+    return 1;
+  }
+  if (strcmp(flag, "--token-audience") == 0 ||
+      strcmp(flag, "--token-issuer") == 0) {
+    *(flag[8] == 'a' ? &audience : &issuer) = val;
+    tokens_on = 1;
+    return 1;
+  }
+  if (strncmp(flag, "--token-", 8) != 0)
+    return 0;
+  if (keys == NULL && wsp_jwt_keys_new(&keys, NULL) < 0)
+    return -1;
+  tokens_on = 1;
+  if (strcmp(flag, "--token-hmac-secret") == 0)
+    return *val && wsp_jwt_keys_add_secret(keys, NULL, val, strlen(val),
+                                           WSP_JWT_HS) == 0
+               ? 1
+               : -1;
+  if (strcmp(flag, "--token-public-key") != 0 &&
+      strcmp(flag, "--token-jwks") != 0)
+    return -1;
+  if ((text = read_file(val, &len)) == NULL) {
+    fprintf(stderr, "wsp-demo: cannot read %s\n", val);
+    return -1;
+  }
+  rv = flag[8] == 'p' ? wsp_jwt_keys_add_pem(keys, NULL, text, len, 0)
+                      : (wsp_jwt_keys_add_jwks(keys, text, len) > 0 ? 0 : -1);
+  free(text);
+  if (rv < 0)
+    fprintf(stderr, "wsp-demo: no usable key in %s\n", val);
+  return rv < 0 ? -1 : 1;
+}
+
+static int64_t unix_time(void *user_data) {
+  (void)user_data;
+  return (int64_t)time(NULL); /* the hub's clock is monotonic: not Unix */
+}
+
+int auth_init(struct wsp_server *server) {
+  struct wsp_server_tokens tc = {0};
+  if (wsp_session_store_new(&sessions, NULL, SESSION_TTL_MS, 100000) < 0 ||
+      wsp_server_set_allowed_origins(server, origins, norigins) < 0)
+    return -1;
+  if (!tokens_on)
+    return 0;
+  if (keys == NULL || wsp_jwt_keys_count(keys) == 0) {
+    fprintf(stderr, "wsp-demo: --token-audience/--token-issuer need a key\n");
+    return -1;
+  }
+  tc.keys = keys;
+  tc.audience = audience;
+  tc.issuer = issuer;
+  tc.leeway = 5;
+  tc.unix_time = unix_time;
+  return wsp_server_set_tokens(server, &tc);
+}
+
+int auth_tokens_on(void) { return tokens_on; }
+
+void auth_free(void) {
+  wsp_session_store_free(sessions);
+  wsp_jwt_keys_free(keys);
+}
+
+uint64_t auth_next_deadline(void) {
+  return wsp_session_store_next_deadline(sessions);
+}
+
+void auth_tick(uint64_t now) { wsp_session_store_tick(sessions, now); }
+
+/* ---- The upgrade ------------------------------------------------------- */
+
+/* The live session of the request's cookie: its id into id; 1 found. */
+static int session_of(const struct wsp_request *req, char *id, size_t cap,
+                      const char **user) {
+  struct wsp_str v;
+  size_t i;
+  for (i = 0; wsp_request_cookie_nth(req, SESSION_COOKIE, i, &v) == 1; i++) {
+    if (v.len >= cap)
+      continue;
+    memcpy(id, v.ptr, v.len);
+    id[v.len] = '\0';
+    if (wsp_session_get(sessions, id, loop_now_ms(), user, NULL, NULL) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+void auth_upgrade(struct wsp_client *client, const struct wsp_request *req) {
+  char id[WSP_SESSION_ID_LEN + 1], token[8192];
+  const char *user;
+  size_t len;
+  if (session_of(req, id, sizeof id, &user)) {
+    /* the hub then checks the Origin (403 from another site) */
+    if (wsp_client_set_user(client, user) == 0)
+      wsp_client_set_session(client, id);
+    return;
+  }
+  /* ?token=JWT: browsers cannot send headers with an upgrade. A bad one
+   * is ignored, and the connect without a token is then refused 3500. */
+  if (tokens_on &&
+      wsp_request_query(req, "token", 0, token, sizeof token, &len) == 1)
+    wsp_client_auth_token(client, token, len);
+}
+
+/* ---- POST /login and POST /logout --------------------------------------- */
+
+int auth_path(const struct wsp_request *req) {
+  return (req->path.len == 6 && memcmp(req->path.ptr, "/login", 6) == 0) ||
+         (req->path.len == 7 && memcmp(req->path.ptr, "/logout", 7) == 0);
+}
+
+static void reply(struct wsp_client *client, int status, const char *json) {
+  wsp_client_respond(client, status, "application/json", json, strlen(json));
+}
+
+/* A plausible user name: 1..64 printable ASCII characters. */
+static int user_ok(const char *u, size_t len) {
+  size_t i;
+  if (len == 0 || len > 64)
+    return 0;
+  for (i = 0; i < len; i++)
+    if (u[i] < 0x21 || u[i] > 0x7e)
+      return 0;
+  return 1;
+}
+
+static void login(struct wsp_client *client, const struct wsp_request *req) {
+  struct wsp_request form = *req;
+  char user[128], id[WSP_SESSION_ID_LEN + 1], cookie[256], out[512], q[400];
+  size_t len;
+  /* The form body (application/x-www-form-urlencoded) has the syntax of
+   * a query string. */
+  form.query = req->body;
+  if (wsp_request_query(&form, "user", 0, user, sizeof user, &len) != 1 ||
+      !user_ok(user, len)) {
+    reply(client, 400, "{\"error\":\"form field user: 1 to 64 printable "
+                       "characters\"}");
+    return;
+  }
+  if (wsp_session_create(sessions, user, NULL, 0, loop_now_ms(), id) < 0 ||
+      wsp_session_cookie(cookie, sizeof cookie, SESSION_COOKIE, id, "/",
+                         SESSION_TTL_MS / 1000,
+                         WSP_COOKIE_HTTPONLY | WSP_COOKIE_SAMESITE_LAX) < 0) {
+    reply(client, 503, "{\"error\":\"no session\"}");
+    return;
+  }
+  wsp_conn_add_header(wsp_client_conn(client), "Set-Cookie", cookie);
+  json_quote(q, user);
+  snprintf(out, sizeof out, "{\"user\":%s}", q);
+  reply(client, 200, out);
+}
+
+static void logout(struct wsp_client *client, const struct wsp_request *req) {
+  char id[WSP_SESSION_ID_LEN + 1], cookie[128], out[64];
+  const char *user;
+  long n = 0;
+  if (session_of(req, id, sizeof id, &user)) {
+    wsp_session_destroy(sessions, id);
+    /* 3503: the client SDKs do not reconnect */
+    n = wsp_server_disconnect_session(wsp_client_server(client), id, 3503,
+                                      "logged out");
+  }
+  if (wsp_session_cookie(cookie, sizeof cookie, SESSION_COOKIE, "", "/", 0,
+                         WSP_COOKIE_HTTPONLY | WSP_COOKIE_SAMESITE_LAX) > 0)
+    wsp_conn_add_header(wsp_client_conn(client), "Set-Cookie", cookie);
+  snprintf(out, sizeof out, "{\"disconnected\":%ld}", n < 0 ? 0 : n);
+  reply(client, 200, out);
+}
+
+void auth_serve(struct wsp_client *client, const struct wsp_request *req) {
+  if (req->method.len != 4 || memcmp(req->method.ptr, "POST", 4) != 0) {
+    wsp_conn_add_header(wsp_client_conn(client), "Allow", "POST");
+    reply(client, 405, "{\"error\":\"method not allowed: use POST\"}");
+    return;
+  }
+  if (req->path.len == 6)
+    login(client, req);
+  else
+    logout(client, req);
+}
