@@ -53,7 +53,7 @@ static void cclose(struct wsp_conn *c, int code, const uint8_t *r, size_t n,
 }
 
 /* Channels named "nohist..." have no history; "small..." keep 3,
- * "big..." 1000, the others 10. */
+ * "big..." 1000, "ttl..." for a second, the others 10. */
 static int history_for(const char *ch, size_t len,
                        struct wsp_evlog_retention *r, void *ud) {
   (void)ud;
@@ -63,6 +63,8 @@ static int history_for(const char *ch, size_t len,
     r->max_events = 3;
   if (len >= 3 && memcmp(ch, "big", 3) == 0)
     r->max_events = 1000;
+  if (len >= 3 && memcmp(ch, "ttl", 3) == 0)
+    r->max_age = 1000;
   return 1;
 }
 
@@ -739,12 +741,40 @@ static void test_history_slow_subscriber_allocation_failures(void **state) {
   assert_true(at > 20 && at < 2000); /* catching up did allocate */
 }
 
+/* The hub ticks the log: publications older than the channel's time to
+ * live go at wsp_server_tick(), the position stays. */
+static void test_history_ttl_through_the_hub_tick(void **state) {
+  struct hub h;
+  char ep[64], cmd[256];
+  (void)state;
+  hub_open(&h);
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"ttl\"},\"id\":2}");
+  wsp_server_tick(h.srv, 100);
+  publish_n(&h, "ttl", 1, 3);
+  epoch_of(&h, "ttl", ep);
+  assert_true(wsp_server_next_deadline(h.srv) <= 1100);
+  clear(&h);
+  say(&h, 0, "{\"history\":{\"channel\":\"ttl\",\"limit\":-1},\"id\":3}");
+  assert_int_equal(count(L(&h, 0), "\"data\":"), 3);
+  wsp_server_tick(h.srv, 1200);
+  clear(&h);
+  say(&h, 0, "{\"history\":{\"channel\":\"ttl\",\"limit\":-1},\"id\":4}");
+  snprintf(cmd, sizeof(cmd),
+           "{\"id\":4,\"history\":{\"epoch\":\"%s\",\"offset\":3}}\n", ep);
+  assert_string_equal(L(&h, 0), cmd);
+  /* a client that had seen none of them cannot recover them now */
+  say(&h, 1, "{\"subscribe\":{\"channel\":\"ttl\",\"recover\":true},\"id\":2}");
+  assert_non_null(strstr(L(&h, 1), "\"offset\":3,\"was_recovering\":true}}"));
+  hub_free(&h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_history_offsets_and_positions),
       cmocka_unit_test(test_history_command),
       cmocka_unit_test(test_history_recovery),
       cmocka_unit_test(test_history_gap_unsubscribes_2500),
+      cmocka_unit_test(test_history_ttl_through_the_hub_tick),
       cmocka_unit_test(test_history_store_failure_acknowledges_nothing),
       cmocka_unit_test(test_history_allocation_failures),
       cmocka_unit_test(test_history_slow_subscriber_fed_from_the_log),
