@@ -1,10 +1,10 @@
 /*
- * Channels and push on the hub: the protocol's subscribe, unsubscribe,
- * publish, presence and presence_stats, server-side subscriptions, and
- * message pushes to users, groups and everyone. Every push is encoded
- * once into a shared frame (wsp_frame) and queued to each target by
- * reference; a target over its output cap is closed with 3008 while the
- * others go on.
+ * Channels on the hub: the protocol's subscribe, unsubscribe, publish,
+ * presence and presence_stats, and server-side subscriptions (history.c
+ * adds offsets, history and recovery; push.c the users and message
+ * pushes). Every push is encoded once into a shared frame (wsp_frame) and
+ * queued to each target by reference; a target over its output cap is
+ * closed with 3008 while the others go on.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -801,111 +801,6 @@ void wsp__ch_client_gone(struct wsp_client *cl) {
   wsp__ch_set_user(cl, wsp_client_user(cl), NULL);
 }
 
-/* ---- Users ------------------------------------------------------------- */
-
-/* The users index is a pubsub whose channels are the hex of user ids, so
- * that no id can read as a wildcard pattern. Ids are at most 255 bytes
- * (wsp_client_set_user), so the key fits on the stack: removing a client
- * from the index never allocates and cannot fail. */
-#define USER_MAX 255
-
-static int user_key(const char *user, char key[2 * USER_MAX + 1],
-                    size_t *len) {
-  static const char hex[] = "0123456789abcdef";
-  size_t n = strlen(user), i;
-  if (n > USER_MAX)
-    return WSP_ERR_INVAL;
-  for (i = 0; i < n; i++) {
-    key[2 * i] = hex[(unsigned char)user[i] >> 4];
-    key[2 * i + 1] = hex[(unsigned char)user[i] & 15];
-  }
-  *len = 2 * n;
-  return 0;
-}
-
-int wsp__ch_set_user(struct wsp_client *cl, const char *old,
-                     const char *user) {
-  struct wsp_server *s = cl->srv;
-  char k[2 * USER_MAX + 1];
-  size_t len;
-  int rv;
-  if (user && *user) {
-    if ((rv = user_key(user, k, &len)) != 0)
-      return rv;
-    rv = wsp_pubsub_subscribe(s->users, k, len, cl);
-    if (rv != 0 && rv != WSP_ERR_STATE)
-      return rv;
-  }
-  if (old && *old && (!user || strcmp(old, user) != 0) &&
-      user_key(old, k, &len) == 0)
-    wsp_pubsub_unsubscribe(s->users, k, len, cl);
-  return 0;
-}
-
-struct each_user {
-  struct wsp_frame *frame;
-  const char *channel; /* subscribe/unsubscribe */
-  int op, code;
-  const char *reason;
-  long n;
-};
-
-enum { OP_PUSH, OP_SUB, OP_UNSUB, OP_DISCONNECT };
-
-static void user_one(void *sub, const char *p, size_t l, void *ud) {
-  struct wsp_client *cl = sub;
-  struct each_user *e = ud;
-  (void)p;
-  (void)l;
-  switch (e->op) {
-  case OP_PUSH:
-    e->n += wsp__ch_deliver(cl, e->frame);
-    break;
-  case OP_SUB:
-    e->n += wsp_server_subscribe(cl, e->channel) == 0;
-    break;
-  case OP_UNSUB:
-    e->n += wsp_server_unsubscribe(cl, e->channel) == 0;
-    break;
-  default:
-    e->n += wsp_client_disconnect(cl, e->code, e->reason) == 0;
-  }
-}
-
-static long for_user(struct wsp_server *s, const char *user,
-                     struct each_user *e) {
-  char k[2 * USER_MAX + 1];
-  size_t len;
-  long r;
-  if (!*user || user_key(user, k, &len) != 0)
-    return 0; /* no such user can be connected */
-  r = wsp_pubsub_publish(s->users, k, len, user_one, e);
-  return r < 0 ? r : e->n;
-}
-
-static struct wsp_frame *message_frame(struct wsp_server *s, const void *data,
-                                       size_t len, int *err) {
-  struct wsp__jbuf jb;
-  struct wsp_frame *f;
-  *err = 0;
-  if (len && wsp__json_validate(data, len, 64, NULL) != 0) {
-    *err = WSP_ERR_JSON;
-    return NULL;
-  }
-  wsp__jbuf_init(&jb, &s->mem);
-  wsp__jbuf_raw(&jb, "{\"push\":{\"message\":{", 20);
-  if (len) {
-    wsp__jbuf_raw(&jb, "\"data\":", 7);
-    wsp__jbuf_raw_value(&jb, data, len);
-  }
-  wsp__jbuf_raw(&jb, "}}}", 3);
-  f = frame_of(s, &jb);
-  wsp__jbuf_free(&jb);
-  if (!f)
-    *err = WSP_ERR_NOMEM;
-  return f;
-}
-
 /* ---- Public API -------------------------------------------------------- */
 
 int wsp_server_set_channel_flags(struct wsp_server *s, unsigned flags) {
@@ -945,28 +840,6 @@ int wsp_server_unsubscribe(struct wsp_client *cl, const char *channel) {
   sub_push(cl, channel, strlen(channel), 0);
   wsp__client_leave(cl);
   return 0;
-}
-
-long wsp_server_subscribe_user(struct wsp_server *s, const char *user,
-                               const char *channel) {
-  struct each_user e;
-  if (!s || !user || !channel)
-    return WSP_ERR_INVAL;
-  memset(&e, 0, sizeof(e));
-  e.op = OP_SUB;
-  e.channel = channel;
-  return for_user(s, user, &e);
-}
-
-long wsp_server_unsubscribe_user(struct wsp_server *s, const char *user,
-                                 const char *channel) {
-  struct each_user e;
-  if (!s || !user || !channel)
-    return WSP_ERR_INVAL;
-  memset(&e, 0, sizeof(e));
-  e.op = OP_UNSUB;
-  e.channel = channel;
-  return for_user(s, user, &e);
 }
 
 struct presence_fn {
@@ -1010,65 +883,4 @@ int wsp_server_presence_stats(struct wsp_server *s, const char *channel,
 
 size_t wsp_server_channels(const struct wsp_server *s) {
   return s ? wsp_pubsub_channels(s->channels) : 0;
-}
-
-int wsp_push_client(struct wsp_client *cl, const void *data, size_t len) {
-  return wsp_client_push_message(cl, data, len);
-}
-
-long wsp_push_user(struct wsp_server *s, const char *user, const void *data,
-                   size_t len) {
-  if (!user)
-    return WSP_ERR_INVAL;
-  return wsp_push_users(s, &user, 1, data, len);
-}
-
-long wsp_push_users(struct wsp_server *s, const char *const *users, size_t n,
-                    const void *data, size_t len) {
-  struct each_user e;
-  size_t i;
-  int err;
-  long r = 0;
-  if (!s || (n && !users) || (len && !data))
-    return WSP_ERR_INVAL;
-  memset(&e, 0, sizeof(e));
-  e.op = OP_PUSH;
-  e.frame = message_frame(s, data, len, &err);
-  if (!e.frame)
-    return err;
-  for (i = 0; i < n && r >= 0; i++)
-    if (users[i])
-      r = for_user(s, users[i], &e);
-  wsp_frame_unref(e.frame);
-  return r < 0 ? r : e.n;
-}
-
-long wsp_push_broadcast(struct wsp_server *s, const void *data, size_t len) {
-  struct wsp_client *cl, *next;
-  struct wsp_frame *f;
-  long n = 0;
-  int err;
-  if (!s || (len && !data))
-    return WSP_ERR_INVAL;
-  f = message_frame(s, data, len, &err);
-  if (!f)
-    return err;
-  for (cl = s->first; cl; cl = next) {
-    next = cl->next;
-    n += wsp__ch_deliver(cl, f);
-  }
-  wsp_frame_unref(f);
-  return n;
-}
-
-long wsp_push_disconnect_user(struct wsp_server *s, const char *user,
-                              int code, const char *reason) {
-  struct each_user e;
-  if (!s || !user || code < 3000 || code > 4999)
-    return WSP_ERR_INVAL;
-  memset(&e, 0, sizeof(e));
-  e.op = OP_DISCONNECT;
-  e.code = code;
-  e.reason = reason;
-  return for_user(s, user, &e);
 }
