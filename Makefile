@@ -66,7 +66,7 @@ bench: all
 	$(BUILD)/bench/bench-corr
 	$(BUILD)/bench/bench-evlog
 	bench/run-rpc.sh $(BUILD) --connections 10 --inflight 8 --seconds 3
-	bench/pubsub/run.sh $(BUILD) --quick
+	bench/pubsub/run.sh $(BUILD) --quick --repeat 3
 
 clean:
 	rm -rf $(BUILD) $(ASAN) $(FUZZDIR)
