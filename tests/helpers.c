@@ -833,3 +833,42 @@ uint8_t *t_payload(size_t len, unsigned seed) {
   }
   return p;
 }
+
+/* ---- Hub tests ------------------------------------------------------- */
+
+static uint8_t thub_tmp[1 << 20];
+
+/* Copy the leading iovecs that fit into thub_tmp; returns the bytes. */
+static size_t thub_gather(const struct iovec *iov, int n) {
+  size_t t = 0;
+  int i;
+  for (i = 0; i < n && t + iov[i].iov_len <= sizeof(thub_tmp); i++) {
+    memcpy(thub_tmp + t, iov[i].iov_base, iov[i].iov_len);
+    t += iov[i].iov_len;
+  }
+  return t;
+}
+
+size_t thub_up(struct wsp_conn *cc, struct wsp_client *sc) {
+  struct iovec iov[64];
+  size_t t = thub_gather(iov, wsp_conn_pending(cc, iov, 64));
+  if (t) {
+    assert_int_equal(wsp_conn_sent(cc, t), 0);
+    if (sc)
+      wsp_client_recv(sc, thub_tmp, t);
+  }
+  return t;
+}
+
+size_t thub_down(struct wsp_client *sc, struct wsp_conn *cc) {
+  struct iovec iov[64];
+  size_t t;
+  if (!sc)
+    return 0;
+  t = thub_gather(iov, wsp_client_pending(sc, iov, 64));
+  if (t) {
+    assert_int_equal(wsp_client_sent(sc, t), 0);
+    wsp_conn_recv(cc, thub_tmp, t);
+  }
+  return t;
+}

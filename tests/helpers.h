@@ -225,6 +225,16 @@ int tframe_close_code(const struct tframe *f);
 /* Index of the last close frame, or -1. */
 int tframes_last_close(const struct tframes *fl);
 
+/* ---- Hub tests ------------------------------------------------------- */
+
+/* Move what a client connection has queued (up to 1 MiB) into the hub's
+ * side of it, sc; with sc NULL the bytes are written and dropped. Returns
+ * the number of bytes moved. */
+size_t thub_up(struct wsp_conn *cc, struct wsp_client *sc);
+/* Move what the hub has queued for sc (up to 1 MiB) into the client
+ * connection cc. Returns the number of bytes moved; 0 when sc is NULL. */
+size_t thub_down(struct wsp_client *sc, struct wsp_conn *cc);
+
 /* ---- HTTP inspection -------------------------------------------------- */
 
 /* Length of the head through the blank line, 0 if incomplete. */

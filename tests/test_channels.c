@@ -75,42 +75,18 @@ static int on_subscribe(struct wsp_client *cl, uint64_t sub,
 }
 
 static void pump(struct hub *h) {
-  static uint8_t tmp[1 << 20];
-  struct iovec iov[64];
   int round, i;
   for (round = 0; round < 200; round++) {
-    int any = 0;
+    size_t moved = 0;
     for (i = 0; i < NC; i++) {
       struct cli *k = &h->c[i];
-      size_t t = 0;
-      int n, j;
       if (!k->sc)
         continue;
-      n = wsp_conn_pending(k->cc, iov, 64);
-      for (j = 0; j < n && t + iov[j].iov_len <= sizeof(tmp); j++) {
-        memcpy(tmp + t, iov[j].iov_base, iov[j].iov_len);
-        t += iov[j].iov_len;
-      }
-      if (t) {
-        wsp_conn_sent(k->cc, t);
-        wsp_client_recv(k->sc, tmp, t);
-        any = 1;
-      }
-      if (k->paused)
-        continue;
-      t = 0;
-      n = wsp_client_pending(k->sc, iov, 64);
-      for (j = 0; j < n && t + iov[j].iov_len <= sizeof(tmp); j++) {
-        memcpy(tmp + t, iov[j].iov_base, iov[j].iov_len);
-        t += iov[j].iov_len;
-      }
-      if (t) {
-        wsp_client_sent(k->sc, t);
-        wsp_conn_recv(k->cc, tmp, t);
-        any = 1;
-      }
+      moved += thub_up(k->cc, k->sc);
+      if (!k->paused)
+        moved += thub_down(k->sc, k->cc);
     }
-    if (!any)
+    if (moved == 0)
       return;
   }
 }

@@ -80,43 +80,19 @@ static int on_subscribe(struct wsp_client *cl, uint64_t sub,
   return 0;
 }
 
-static void move(struct wsp_conn *from_c, struct wsp_client *from_s,
-                 struct wsp_conn *to_c, struct wsp_client *to_s, int *any) {
-  static uint8_t tmp[1 << 20];
-  struct iovec iov[64];
-  size_t t = 0;
-  int n, j;
-  n = from_c ? wsp_conn_pending(from_c, iov, 64)
-             : wsp_client_pending(from_s, iov, 64);
-  for (j = 0; j < n && t + iov[j].iov_len <= sizeof(tmp); j++) {
-    memcpy(tmp + t, iov[j].iov_base, iov[j].iov_len);
-    t += iov[j].iov_len;
-  }
-  if (!t)
-    return;
-  if (from_c) {
-    wsp_conn_sent(from_c, t);
-    wsp_client_recv(to_s, tmp, t);
-  } else {
-    wsp_client_sent(from_s, t);
-    wsp_conn_recv(to_c, tmp, t);
-  }
-  *any = 1;
-}
-
 static void pump(struct hub *h) {
   int round, i;
   for (round = 0; round < 400; round++) {
-    int any = 0;
+    size_t moved = 0;
     for (i = 0; i < NC; i++) {
       struct cli *k = &h->c[i];
       if (!k->sc)
         continue;
-      move(k->cc, NULL, NULL, k->sc, &any);
+      moved += thub_up(k->cc, k->sc);
       if (!k->paused)
-        move(NULL, k->sc, k->cc, NULL, &any);
+        moved += thub_down(k->sc, k->cc);
     }
-    if (!any)
+    if (moved == 0)
       return;
   }
 }

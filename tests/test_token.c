@@ -115,34 +115,10 @@ static int on_request(struct wsp_client *cl, const struct wsp_request *req,
 }
 
 static void pump(struct h *h) {
-  struct iovec iov[16];
-  static uint8_t tmp[1 << 17];
   int round;
   for (round = 0; round < 100; round++) {
-    size_t t = 0;
-    int n, i, any = 0;
-    n = wsp_conn_pending(h->cc, iov, 16);
-    for (i = 0; i < n && t + iov[i].iov_len <= sizeof(tmp); i++) {
-      memcpy(tmp + t, iov[i].iov_base, iov[i].iov_len);
-      t += iov[i].iov_len;
-    }
-    if (t) {
-      assert_int_equal(wsp_conn_sent(h->cc, t), 0);
-      wsp_client_recv(h->sc, tmp, t);
-      any = 1;
-    }
-    t = 0;
-    n = wsp_client_pending(h->sc, iov, 16);
-    for (i = 0; i < n && t + iov[i].iov_len <= sizeof(tmp); i++) {
-      memcpy(tmp + t, iov[i].iov_base, iov[i].iov_len);
-      t += iov[i].iov_len;
-    }
-    if (t) {
-      assert_int_equal(wsp_client_sent(h->sc, t), 0);
-      wsp_conn_recv(h->cc, tmp, t);
-      any = 1;
-    }
-    if (!any)
+    size_t up = thub_up(h->cc, h->sc);
+    if (up + thub_down(h->sc, h->cc) == 0)
       return;
   }
 }
