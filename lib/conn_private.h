@@ -72,10 +72,11 @@ struct wsp_conn {
 
 #define WSP__LIVE(c) (!(c)->free_pending)
 
+#define WSP__CTL_MAX 125 /* control frame payload bytes */
+
 /* conn.c */
 uint64_t wsp__conn_now(const struct wsp_conn *c);
 int wsp__conn_open(struct wsp_conn *c);
-int wsp__conn_frames(struct wsp_conn *c, const uint8_t *p, size_t len);
 int wsp__conn_queue(struct wsp_conn *c, const void *data, size_t len);
 /* Run the output callbacks after bytes were added to c->out. */
 void wsp__conn_appended(struct wsp_conn *c, size_t before);
@@ -83,6 +84,19 @@ void wsp__conn_finish(struct wsp_conn *c, int error, int code,
                       const uint8_t *reason, size_t reason_len);
 void wsp__conn_enter(struct wsp_conn *c);
 void wsp__conn_leave(struct wsp_conn *c);
+/* wslay's context exists only while a frame or message is open. */
+int wsp__ws_create(struct wsp_conn *c);
+void wsp__ws_release(struct wsp_conn *c);
+/* After a close frame left: input is only scanned for the peer's close. */
+void wsp__conn_enter_closing(struct wsp_conn *c, int error, int code);
+/* Write a close frame of the library's own and start closing. */
+int wsp__conn_send_close(struct wsp_conn *c, int error, int code,
+                         const char *reason, size_t rlen);
+/* The error a close code the library sends stands for. */
+int wsp__close_error(int code);
+
+/* conn_rx.c: the header walker */
+int wsp__conn_frames(struct wsp_conn *c, const uint8_t *p, size_t len);
 
 /* handshake.c */
 int wsp__hs_recv(struct wsp_conn *c, const uint8_t *p, size_t len);
