@@ -1,13 +1,13 @@
 /*
  * wsp_conn: one WebSocket connection over wslay's event API, with the I/O
  * turned inside out. Input is walked by a small header parser (struct
- * wsp__rx) before wslay sees it: that parser enforces the frame-level rules
- * with exact close codes and knows where messages end, so a connection at
- * a message boundary holds no wslay context at all. Output frames are
- * written straight into the connection's output queue; wslay's own output
- * (automatic pongs, close replies, its close frames on UTF-8 and close-code
- * errors) reaches the same queue through its send callback, so order is
- * kept frame by frame.
+ * wsp__rx, in conn_rx.c) before wslay sees it: that parser enforces the
+ * frame-level rules with exact close codes and knows where messages end,
+ * so a connection at a message boundary holds no wslay context at all.
+ * Output frames are written straight into the connection's output queue;
+ * wslay's own output (automatic pongs, close replies, its close frames on
+ * UTF-8 and close-code errors) reaches the same queue through its send
+ * callback, so order is kept frame by frame.
  */
 #include <string.h>
 #include <sys/random.h>
