@@ -13,7 +13,8 @@
 // - a page of another site (localhost instead of 127.0.0.1) does not send
 //   the SameSite=Lax cookie: its connection is anonymous;
 // - logout closes the page's connection with 3503, clears the cookie, and
-//   a new connection is anonymous (no --token-* flags).
+//   a new connection is anonymous (no --token-* flags), or refused with
+//   3500 (a server with --token-hmac-secret).
 //   node browser-auth.mjs WSP_DEMO_EXE [CHROMIUM]
 // Prints one line per check and "N passed, M failed"; exits 1 on failure
 // and 1 also when playwright-core or chromium is missing.
@@ -41,8 +42,9 @@ if (!existsSync(chromiumPath)) {
 const KEY = 'browser-auth-key-' + process.pid;
 const USER = 'ann+1';
 // main: the server the user logs in to; friend: another origin that main
-// allows (--allowed-origin); stranger: another origin it does not.
-let main, friend, stranger, browser, context, page;
+// allows (--allowed-origin); stranger: another origin it does not;
+// guarded: a server with tokens, which refuses anonymous connections.
+let main, friend, stranger, guarded, browser, context, page;
 const pageErrors = [];
 const consoleLines = [];
 
@@ -191,6 +193,35 @@ check('logout: the page\'s connection closes with 3503, the cookie goes, a new c
   await p.close();
 });
 
+check('with --token-* flags: no anonymous connections, before login nor after logout (3500)', async () => {
+  // its own cookie jar: cookies are per host, not per port, so this
+  // server's wsp_sid would replace the main one's
+  const ctx = await browser.newContext();
+  try {
+    const p = await ctx.newPage();
+    p.on('pageerror', (e) => pageErrors.push(`guarded: ${e.message}`));
+    await p.goto(`http://127.0.0.1:${guarded.port}/login.html`, { timeout: 10000 });
+    await withTimeout(p.evaluate(() => window.wspLoginReady), 8000, 'first connect');
+    await p.waitForSelector('#loginform:not([hidden])', { timeout: 5000 });
+    const first = await p.evaluate(() => window.wspLogin.disconnects.map((d) => d.code));
+    assert(first.join() === '3500', `before login: ${first}`);
+    await p.fill('#user', 'bo');
+    await p.click('#login');
+    await p.waitForFunction(() => document.getElementById('who').textContent === 'bo', null, { timeout: 5000 });
+    await p.click('#logout');
+    await p.waitForFunction(() => window.wspLogin.disconnects.length === 2, null, { timeout: 5000 });
+    const codes = await p.evaluate(() => window.wspLogin.disconnects.map((d) => d.code));
+    assert(codes[1] === 3503, `disconnects ${codes}`);
+    const again = await withTimeout(p.evaluate(() => window.wspLogin.connect().then(
+      (me) => `connected as ${JSON.stringify(me.user)}`, () => window.wspLogin.disconnects.at(-1).code)),
+    8000, 'connect after logout');
+    assert(again === 3500, `after logout: ${again}`);
+    return `closes ${codes.join(' ')} ${again}`;
+  } finally {
+    await ctx.close();
+  }
+});
+
 check('no page errors', async () => {
   const errors = consoleLines.filter((l) => / error: /.test(l) && !/^stranger error: .*403/.test(l));
   assert(pageErrors.length === 0 && errors.length === 0, [...pageErrors, ...errors].join('; '));
@@ -204,6 +235,7 @@ await run({
     stranger = await startDemo(exe, ['--ping-interval', '0']);
     main = await startDemo(exe, ['--api-key', KEY, '--ping-interval', '0',
       '--allowed-origin', `http://127.0.0.1:${friend.port}`]);
+    guarded = await startDemo(exe, ['--ping-interval', '0', '--token-hmac-secret', 'guarded-' + process.pid]);
     browser = await chromium.launch({
       executablePath: chromiumPath,
       headless: true,
@@ -215,7 +247,7 @@ await run({
   },
   after: async () => {
     await browser.close();
-    for (const s of [main, friend, stranger]) {
+    for (const s of [main, friend, stranger, guarded]) {
       s.proc.kill('SIGTERM');
       const { code } = await withTimeout(s.exited, 3000, 'wsp-demo exit');
       assert(code === 0, `wsp-demo exit code ${code}`);
