@@ -45,6 +45,7 @@
     await c.ready(5000);
     const me = (await c.rpc('whoami', {})).data;
     $('client').textContent = me.client;
+    setStatus(me.user ? 'connected' : 'connected, anonymous: log in to be someone');
     show(me.user);
     return me;
   }
