@@ -335,6 +335,8 @@ static int do_info(struct call *c) {
   put_u64(c->out, "slow_closes", st.slow_closes);
   put(c->out, ",");
   put_u64(c->out, "lagged", st.lagged);
+  put(c->out, ",");
+  put_u64(c->out, "errors_limit", st.errors_limit);
   put(c->out, ",\"closes\":{");
   for (i = 0; i < st.nclose_codes && i < 32; i++) {
     snprintf(code, sizeof code, "%u", st.closes[i].code);

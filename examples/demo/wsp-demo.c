@@ -11,8 +11,9 @@
  *   /api/<method>          the server API, with --api-key (api.c)
  *   /login, /logout        sessions behind a cookie, no password (auth.c)
  *   /echo                  a plain WebSocket echo
- *   / and /centrifuge.js   browser pages: RPC (index.html) and a chat
- *                          (chat.html) (www.c, www/)
+ *   / and /centrifuge.js   browser pages: RPC (index.html), a chat
+ *                          (chat.html) and a login (login.html) (www.c,
+ *                          www/)
  *
  *   wsp-demo [--listen HOST:PORT] [--www DIR] [--centrifuge-js FILE]
  *            [--api-key KEY] [--max-queued BYTES] [--ping-interval MS]
