@@ -281,9 +281,15 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
   /* A channel with history: the subscriber is positioned at the stream's
    * top, after any missed publications the reply carries (with the
    * subscription token's expiry, when it has one). */
+  if (!id && cl->connecting) {
+    /* Made while connecting: positioned when the connect reply, which
+     * reports it, is written (wsp__ch_connected). */
+    cs->early = 1;
+    return 0;
+  }
   hist = cs->wildcard ? 0 : wsp__hist_on(cl->srv, ch, len);
   if (hist != 0)
-    code = hist < 0 ? 100 : wsp__hist_subscribed(cl, cs, id, rq);
+    code = hist < 0 ? 100 : wsp__hist_subscribed(cl, cs, id, rq, NULL);
   if (code) {
     remove_sub_ex(cl, cs, 0);
     if (id)
@@ -355,6 +361,41 @@ int wsp__ch_subscribe_server(struct wsp_client *cl, const char *ch,
     return WSP_ERR_INVAL;
   return subscribe_now(cl, 0, ch, len, 0, cl->srv->channel_flags, NULL, NULL,
                        0);
+}
+
+int wsp__ch_connected(struct wsp_client *cl, const struct wsp__json_val *subs,
+                      struct wsp__jbuf *out) {
+  uint32_t i;
+  for (i = 0; i < cl->nsubs; i++) {
+    struct wsp__csub *cs = cl->subs[i];
+    struct wsp__recover rq;
+    int hist;
+    if (!cs->early)
+      continue;
+    cs->early = 0;
+    /* The same positioning and recovery as a subscribe's, with the
+     * position the connect's subs map gives for the channel. */
+    wsp__hist_connect_recover(subs, cs->channel, &rq);
+    hist = cs->wildcard ? 0 : wsp__hist_on(cl->srv, cs->channel, cs->len);
+    if (hist < 0 ||
+        (hist > 0 && wsp__hist_subscribed(cl, cs, 0, &rq, out) != 0))
+      return WSP_ERR_NOMEM;
+    if (hist == 0) {
+      if (out->len)
+        wsp__jbuf_raw(out, ",", 1);
+      wsp__jbuf_str(out, cs->channel, cs->len);
+      wsp__jbuf_raw(out, ":{}", 3);
+    }
+    join_leave(cs, 1);
+  }
+  return out->err;
+}
+
+void wsp__ch_connect_failed(struct wsp_client *cl) {
+  uint32_t i = cl->nsubs;
+  while (i-- > 0)
+    if (i < cl->nsubs && cl->subs[i]->early)
+      remove_sub_ex(cl, cl->subs[i], 0);
 }
 
 void wsp__ch_sub_done(struct wsp__pending *p, int status, const void *data) {
@@ -817,7 +858,7 @@ int wsp_server_subscribe(struct wsp_client *cl, const char *channel) {
       len > cl->srv->limits[WSP_SERVER_MAX_CHANNEL_LEN] ||
       !pattern_ok(channel, len))
     return WSP_ERR_INVAL;
-  if (!cl->connected)
+  if (!cl->connected && !cl->connecting)
     return WSP_ERR_STATE;
   if (find_sub(cl, channel, len))
     return WSP_ERR_STATE;
