@@ -623,7 +623,8 @@ static int presence_stats(struct wsp_server *s, const char *ch, size_t len,
   if (n && !p.users)
     return WSP_ERR_NOMEM;
   wsp_pubsub_each(s->channels, ch, len, presence_one, &p);
-  qsort(p.users, p.nusers, sizeof(*p.users), cmp_str);
+  if (p.nusers > 1) /* qsort() takes no NULL, even for nothing */
+    qsort(p.users, p.nusers, sizeof(*p.users), cmp_str);
   for (i = 0; i < p.nusers; i++)
     if (i == 0 || strcmp(p.users[i], p.users[i - 1]) != 0)
       u++;
