@@ -234,7 +234,8 @@ uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
   }
   /* A connect reply also carries the results written before this one. */
   room = room_of(cl);
-  room = into && into->len < room ? room - into->len : into ? 0 : room;
+  if (into)
+    room = into->len < room ? room - into->len : 0;
   if (recovering && rec.recovered && p.n && p.jb.len + 1024 > room) {
     /* The missed publications do not fit the client's output: as with
      * too many of them, not recovered rather than closed for being slow. */
