@@ -877,6 +877,11 @@ int wsp_server_unsubscribe(struct wsp_client *cl, const char *channel) {
   cs = find_sub(cl, channel, strlen(channel));
   if (!cs)
     return WSP_ERR_NOT_FOUND;
+  if (cs->early) {
+    /* made in this on_connect: the client has not heard of it yet */
+    remove_sub_ex(cl, cs, 0);
+    return 0;
+  }
   wsp__client_enter(cl);
   remove_sub(cl, cs);
   sub_push(cl, channel, strlen(channel), 0);

@@ -27,6 +27,7 @@ struct hub {
   int connects;   /* on_connect calls */
   int refuse;     /* on_connect answers this code */
   int sub_rc[3];  /* what wsp_server_subscribe() returned in on_connect */
+  int unsub;      /* on_connect also subscribes and unsubscribes */
 };
 
 static void cmsg(struct wsp_conn *c, int op, const uint8_t *d, size_t n,
@@ -64,6 +65,11 @@ static int on_connect(struct wsp_client *cl,
   h->sub_rc[0] = wsp_server_subscribe(cl, "room");
   h->sub_rc[1] = wsp_server_subscribe(cl, "nohist");
   h->sub_rc[2] = wsp_server_subscribe(cl, "room");
+  if (h->unsub) {
+    /* taken back at once: the client never hears of it */
+    assert_int_equal(wsp_server_subscribe(cl, "nohist.gone"), 0);
+    assert_int_equal(wsp_server_unsubscribe(cl, "nohist.gone"), 0);
+  }
   return h->refuse;
 }
 
@@ -175,6 +181,7 @@ static void test_connect_subs_in_result(void **state) {
   publish_n(&h, "room", 1, 2); /* before anyone listens: in history */
   /* outside on_connect and before connect: not yet */
   assert_int_equal(wsp_server_subscribe(h.sc, "early"), WSP_ERR_STATE);
+  h.unsub = 1;
   say(&h, "{\"connect\":{},\"id\":1}");
   assert_int_equal(h.connects, 1);
   assert_int_equal(h.sub_rc[0], 0);
@@ -188,6 +195,7 @@ static void test_connect_subs_in_result(void **state) {
            ep);
   assert_string_equal(subs_of(&h), want);
   assert_null(strstr(L(&h), "\"push\""));
+  assert_int_equal(wsp_server_channels(h.srv), 2);
   /* live from the next offset */
   tbuf_reset(&h.lines);
   publish_n(&h, "room", 3, 1);
