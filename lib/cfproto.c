@@ -250,14 +250,23 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
   char name[256], version[256], *token = NULL;
   size_t nlen, vlen, tlen = 0;
   uint64_t interval = s->limits[WSP_SERVER_PING_INTERVAL], now;
-  struct wsp__json_val tv;
-  struct wsp__jbuf *jb;
+  struct wsp__json_val tv, subs;
+  struct wsp__jbuf *jb, sj;
   int rv = 0;
 
   memset(&info, 0, sizeof(info));
   if (get_string(req, "name", name, sizeof(name), &nlen) < 0 ||
       get_string(req, "version", version, sizeof(version), &vlen) < 0)
     return bad_request(cl);
+  /* Positions for server-side subscriptions: checked before anyone hears
+   * of the connect, like those of a subscribe. */
+  if (wsp__json_find(req->ptr, req->len, "subs", &subs) != 1 ||
+      subs.type == WSP__JSON_NULL) {
+    subs.type = 0;
+  } else if (wsp__hist_check_subs(&subs) != 0) {
+    wsp__cf_error_reply(cl, id, 107, NULL, 0);
+    return 0;
+  }
   if (wsp__json_find(req->ptr, req->len, "token", &tv) == 1 &&
       tv.type != WSP__JSON_NULL) {
     if (tv.type != WSP__JSON_STRING)
@@ -283,15 +292,23 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
     wsp__cf_error_reply(cl, id, 100, NULL, 1);
     return 0;
   }
+  /* Server-side subscriptions made from here to the reply (the token's
+   * channels, wsp_server_subscribe() in on_connect) are reported in the
+   * reply's subs map rather than by subscribe pushes. */
+  cl->connecting = 1;
   if (s->tokens)
     rv = wsp__tok_connect(cl, info.token.ptr, info.token.len);
   if (rv == 0 && s->cb.on_connect)
     rv = s->cb.on_connect(cl, &info, s->user_data);
+  if (rv == 0 && wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN)
+    wsp__tok_connected(cl);
+  cl->connecting = 0;
   wsp__free(&s->mem, token);
   if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN || cl->free_pending)
     return -1;
   if (rv != 0) {
     uint32_t code = rv > 0 ? (uint32_t)rv : 100;
+    wsp__ch_connect_failed(cl);
     cl->id[0] = '\0';
     wsp__cf_error_reply(cl, id, code, NULL, code == 100);
     return 0;
@@ -307,6 +324,12 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
       r = 0;
     cl->ping_due = now + interval / 2 + (interval / 2 ? r % (interval / 2) : 0);
   }
+  wsp__jbuf_init(&sj, &s->mem);
+  if (wsp__ch_connected(cl, subs.type ? &subs : NULL, &sj) != 0) {
+    wsp__jbuf_free(&sj);
+    wsp__cf_close(cl, 3004, "internal server error");
+    return -1;
+  }
   jb = wsp__cf_line_begin(cl);
   wsp__jbuf_raw(jb, "{\"id\":", 6);
   wsp__jbuf_u64(jb, id);
@@ -320,9 +343,14 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
     wsp__jbuf_u64(jb, (interval + 999) / 1000);
     wsp__jbuf_raw(jb, ",\"pong\":true", 12);
   }
+  if (sj.len) {
+    wsp__jbuf_raw(jb, ",\"subs\":{", 9);
+    wsp__jbuf_raw(jb, sj.data, sj.len);
+    wsp__jbuf_raw(jb, "}", 1);
+  }
   wsp__jbuf_raw(jb, "}}", 2);
+  wsp__jbuf_free(&sj);
   wsp__cf_line_end(cl);
-  wsp__tok_connected(cl);
   return wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN ? 0 : -1;
 }
 

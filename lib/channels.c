@@ -281,9 +281,15 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
   /* A channel with history: the subscriber is positioned at the stream's
    * top, after any missed publications the reply carries (with the
    * subscription token's expiry, when it has one). */
+  if (!id && cl->connecting) {
+    /* Made while connecting: positioned when the connect reply, which
+     * reports it, is written (wsp__ch_connected). */
+    cs->early = 1;
+    return 0;
+  }
   hist = cs->wildcard ? 0 : wsp__hist_on(cl->srv, ch, len);
   if (hist != 0)
-    code = hist < 0 ? 100 : wsp__hist_subscribed(cl, cs, id, rq);
+    code = hist < 0 ? 100 : wsp__hist_subscribed(cl, cs, id, rq, NULL);
   if (code) {
     remove_sub_ex(cl, cs, 0);
     if (id)
@@ -355,6 +361,41 @@ int wsp__ch_subscribe_server(struct wsp_client *cl, const char *ch,
     return WSP_ERR_INVAL;
   return subscribe_now(cl, 0, ch, len, 0, cl->srv->channel_flags, NULL, NULL,
                        0);
+}
+
+int wsp__ch_connected(struct wsp_client *cl, const struct wsp__json_val *subs,
+                      struct wsp__jbuf *out) {
+  uint32_t i;
+  for (i = 0; i < cl->nsubs; i++) {
+    struct wsp__csub *cs = cl->subs[i];
+    struct wsp__recover rq;
+    int hist;
+    if (!cs->early)
+      continue;
+    cs->early = 0;
+    /* The same positioning and recovery as a subscribe's, with the
+     * position the connect's subs map gives for the channel. */
+    wsp__hist_connect_recover(subs, cs->channel, &rq);
+    hist = cs->wildcard ? 0 : wsp__hist_on(cl->srv, cs->channel, cs->len);
+    if (hist < 0 ||
+        (hist > 0 && wsp__hist_subscribed(cl, cs, 0, &rq, out) != 0))
+      return WSP_ERR_NOMEM;
+    if (hist == 0) {
+      if (out->len)
+        wsp__jbuf_raw(out, ",", 1);
+      wsp__jbuf_str(out, cs->channel, cs->len);
+      wsp__jbuf_raw(out, ":{}", 3);
+    }
+    join_leave(cs, 1);
+  }
+  return out->err;
+}
+
+void wsp__ch_connect_failed(struct wsp_client *cl) {
+  uint32_t i = cl->nsubs;
+  while (i-- > 0)
+    if (i < cl->nsubs && cl->subs[i]->early)
+      remove_sub_ex(cl, cl->subs[i], 0);
 }
 
 void wsp__ch_sub_done(struct wsp__pending *p, int status, const void *data) {
@@ -582,7 +623,8 @@ static int presence_stats(struct wsp_server *s, const char *ch, size_t len,
   if (n && !p.users)
     return WSP_ERR_NOMEM;
   wsp_pubsub_each(s->channels, ch, len, presence_one, &p);
-  qsort(p.users, p.nusers, sizeof(*p.users), cmp_str);
+  if (p.nusers > 1) /* qsort() takes no NULL, even for nothing */
+    qsort(p.users, p.nusers, sizeof(*p.users), cmp_str);
   for (i = 0; i < p.nusers; i++)
     if (i == 0 || strcmp(p.users[i], p.users[i - 1]) != 0)
       u++;
@@ -817,7 +859,7 @@ int wsp_server_subscribe(struct wsp_client *cl, const char *channel) {
       len > cl->srv->limits[WSP_SERVER_MAX_CHANNEL_LEN] ||
       !pattern_ok(channel, len))
     return WSP_ERR_INVAL;
-  if (!cl->connected)
+  if (!cl->connected && !cl->connecting)
     return WSP_ERR_STATE;
   if (find_sub(cl, channel, len))
     return WSP_ERR_STATE;
@@ -835,6 +877,11 @@ int wsp_server_unsubscribe(struct wsp_client *cl, const char *channel) {
   cs = find_sub(cl, channel, strlen(channel));
   if (!cs)
     return WSP_ERR_NOT_FOUND;
+  if (cs->early) {
+    /* made in this on_connect: the client has not heard of it yet */
+    remove_sub_ex(cl, cs, 0);
+    return 0;
+  }
   wsp__client_enter(cl);
   remove_sub(cl, cs);
   sub_push(cl, channel, strlen(channel), 0);

@@ -159,6 +159,46 @@ int wsp__hist_parse_recover(const struct wsp__json_val *req,
   return 0;
 }
 
+/*
+ * The connect command's subs map: channel -> {recover, offset, epoch},
+ * the positions a client remembers for its server-side subscriptions.
+ * Each entry is read as a subscribe's position is, so a bad one makes
+ * the connect a bad request (107) like a bad subscribe; a null entry
+ * is no position, and entries for channels the connection does not get
+ * are ignored.
+ */
+int wsp__hist_check_subs(const struct wsp__json_val *subs) {
+  struct wsp__json_val key, val;
+  struct wsp__recover rq;
+  size_t pos = 0;
+  int r;
+  if (subs->type != WSP__JSON_OBJECT)
+    return WSP_ERR_JSON;
+  while ((r = wsp__json_object_next(subs->ptr, subs->len, &pos, &key,
+                                    &val)) == 1)
+    if (val.type != WSP__JSON_NULL &&
+        (val.type != WSP__JSON_OBJECT ||
+         wsp__hist_parse_recover(&val, &rq) != 0))
+      return WSP_ERR_JSON;
+  return r;
+}
+
+void wsp__hist_connect_recover(const struct wsp__json_val *subs,
+                               const char *ch, struct wsp__recover *rq) {
+  struct wsp__json_val key, val;
+  size_t pos = 0;
+  memset(rq, 0, sizeof(*rq));
+  if (!subs || subs->type != WSP__JSON_OBJECT)
+    return;
+  while (wsp__json_object_next(subs->ptr, subs->len, &pos, &key, &val) == 1)
+    if (wsp__json_key_is(&key, ch)) {
+      if (wsp__hist_parse_recover(&val, rq) != 0)
+        memset(rq, 0, sizeof(*rq));
+      rq->reject = 0; /* a connect has no flag to ask for 112 */
+      return;
+    }
+}
+
 /* Bytes the client's output can still take. */
 static size_t room_of(const struct wsp_client *cl) {
   uint64_t cap = wsp_conn_get_limit(cl->conn, WSP_LIMIT_MAX_QUEUED);
@@ -167,13 +207,15 @@ static size_t room_of(const struct wsp_client *cl) {
 }
 
 uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
-                              uint32_t id, const struct wsp__recover *rq) {
+                              uint32_t id, const struct wsp__recover *rq,
+                              struct wsp__jbuf *into) {
   struct wsp_server *s = cl->srv;
   struct wsp_evlog_recovery rec;
   struct pubs p;
   struct wsp__jbuf *jb;
-  int rc, recovering = id && rq && rq->recover;
+  int rc, recovering = rq && rq->recover;
   uint64_t offset;
+  size_t room;
 
   memset(&p, 0, sizeof(p));
   memset(&rec, 0, sizeof(rec));
@@ -190,8 +232,11 @@ uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
     wsp__jbuf_free(&p.jb);
     return 100;
   }
-  if (recovering && rec.recovered && p.n &&
-      p.jb.len + 1024 > room_of(cl)) {
+  /* A connect reply also carries the results written before this one. */
+  room = room_of(cl);
+  if (into)
+    room = into->len < room ? room - into->len : 0;
+  if (recovering && rec.recovered && p.n && p.jb.len + 1024 > room) {
     /* The missed publications do not fit the client's output: as with
      * too many of them, not recovered rather than closed for being slow. */
     rec.recovered = 0;
@@ -207,12 +252,20 @@ uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
   /* Recovered: the client's own offset, advanced by the publications it
    * processes; otherwise where the stream is now. */
   offset = recovering && rec.recovered ? rq->offset : rec.pos.offset;
-  jb = wsp__cf_line_begin(cl);
-  if (id) {
+  if (into) {
+    /* one member of the connect result's subs map */
+    jb = into;
+    if (jb->len)
+      wsp__jbuf_raw(jb, ",", 1);
+    wsp__jbuf_str(jb, cs->channel, cs->len);
+    wsp__jbuf_raw(jb, ":{", 2);
+  } else if (id) {
+    jb = wsp__cf_line_begin(cl);
     wsp__jbuf_raw(jb, "{\"id\":", 6);
     wsp__jbuf_u64(jb, id);
     wsp__jbuf_raw(jb, ",\"subscribe\":{", 14);
   } else {
+    jb = wsp__cf_line_begin(cl);
     wsp__jbuf_raw(jb, "{\"push\":{\"channel\":", 19);
     wsp__jbuf_str(jb, cs->channel, cs->len);
     wsp__jbuf_raw(jb, ",\"subscribe\":{", 14);
@@ -238,9 +291,13 @@ uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
       wsp__jbuf_raw(jb, "]", 1);
     }
   }
-  wsp__jbuf_raw(jb, id ? "}}" : "}}}", id ? 2 : 3);
+  if (into) {
+    wsp__jbuf_raw(jb, "}", 1);
+  } else {
+    wsp__jbuf_raw(jb, id ? "}}" : "}}}", id ? 2 : 3);
+    wsp__cf_line_end(cl);
+  }
   wsp__jbuf_free(&p.jb);
-  wsp__cf_line_end(cl);
   return 0;
 }
 

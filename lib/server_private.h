@@ -74,6 +74,7 @@ struct wsp__csub {
   uint8_t wildcard;
   uint8_t positioned; /* a channel with history: next and epoch hold */
   uint8_t lagging;    /* its output was full: fed from the log from next */
+  uint8_t early;      /* made while connecting: the connect reply tells */
   uint64_t expires_at; /* its subscription token's expiry (ms); 0: none */
   uint64_t next;      /* the offset this subscriber expects next */
   uint64_t epoch;     /* hash of the stream's epoch it follows */
@@ -163,6 +164,7 @@ struct wsp_client {
   uint8_t opened : 1; /* the WebSocket opened: on_disconnect will fire */
   uint8_t awaiting_pong : 1;
   uint8_t free_pending : 1;
+  uint8_t connecting : 1; /* in connect: server-side subscriptions wait */
   uint8_t depth;
 };
 
@@ -209,11 +211,14 @@ int wsp__hist_on(struct wsp_server *s, const char *ch, size_t len);
 int wsp__hist_append(struct wsp_server *s, const char *ch, size_t len,
                      const char *data, size_t dlen, const char *info,
                      struct wsp__hpos *pos);
-/* The subscribe result (id > 0) or subscribe push (id 0) of cs on a
- * channel with history, with recovery when rq asks for it. 0 when written;
- * a protocol error code when the subscription must be refused. */
+/* The subscribe result (id > 0), the subscribe push (id 0) or, when into
+ * is not NULL, the member of a connect result's subs map (appended to
+ * into) of cs on a channel with history, with recovery when rq asks for
+ * it. 0 when written; a protocol error code when the subscription must be
+ * refused. */
 uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
-                              uint32_t id, const struct wsp__recover *rq);
+                              uint32_t id, const struct wsp__recover *rq,
+                              struct wsp__jbuf *into);
 /* What a live publication means for a positioned subscriber: 1 deliver
  * (the caller advances cs->next once it is queued), 0 a duplicate to
  * skip, -1 a gap (the subscriber must resubscribe). */
@@ -221,6 +226,12 @@ int wsp__hist_live(struct wsp__csub *cs, const struct wsp__hpos *pos);
 /* Read what a subscribe asked about its position. */
 int wsp__hist_parse_recover(const struct wsp__json_val *req,
                             struct wsp__recover *rq);
+/* The connect's subs map: 0 when every entry is a position that
+ * wsp__hist_parse_recover() reads, WSP_ERR_JSON otherwise (107). */
+int wsp__hist_check_subs(const struct wsp__json_val *subs);
+/* The position a checked subs map (or NULL) gives for channel ch. */
+void wsp__hist_connect_recover(const struct wsp__json_val *subs,
+                               const char *ch, struct wsp__recover *rq);
 /* A positioned subscriber whose output is full at the publication at
  * offset: from now on it keeps only that position. */
 void wsp__hist_lag(struct wsp__csub *cs, uint64_t offset);
@@ -237,6 +248,14 @@ struct wsp__csub *wsp__ch_find(const struct wsp_client *cl, const char *ch,
 void wsp__ch_expire(struct wsp_client *cl, struct wsp__csub *cs);
 int wsp__ch_subscribe_server(struct wsp_client *cl, const char *ch,
                              size_t len);
+/* connect: the subscriptions made while connecting (token channels,
+ * on_connect) are positioned, recovered from subs (the connect's map, or
+ * NULL) and written as the members of the reply's subs map into out.
+ * 0, or WSP_ERR_NOMEM when one failed (the connection must close). */
+int wsp__ch_connected(struct wsp_client *cl, const struct wsp__json_val *subs,
+                      struct wsp__jbuf *out);
+/* connect refused: forget the subscriptions made while connecting. */
+void wsp__ch_connect_failed(struct wsp_client *cl);
 
 /* token.c */
 void wsp__tok_free(struct wsp_server *s);
@@ -244,7 +263,7 @@ void wsp__tok_client_gone(struct wsp_client *cl);
 /* The connect token: 0 accepted, an error code to reply (109, 100), or
  * -1 when the connection was closed (3500). */
 int wsp__tok_connect(struct wsp_client *cl, const char *token, size_t len);
-/* After the connect reply: the token's server-side subscriptions. */
+/* Before the connect reply: the token's server-side subscriptions. */
 void wsp__tok_connected(struct wsp_client *cl);
 /* refresh with the hub's tokens: as wsp__tok_connect. */
 int wsp__tok_refresh(struct wsp_client *cl, const char *token, size_t len);

@@ -1,0 +1,404 @@
+/*
+ * Server-side subscriptions made while a client connects (here by
+ * wsp_server_subscribe() in on_connect; test_token covers a token's
+ * channels): reported in the connect result's subs map with the position
+ * of channels with history, recovered from the connect command's subs
+ * map by the rules of a subscribe (exactly the missed publications, or
+ * recovered: false), bad entries refused with 107, a refused connect
+ * leaving no subscription behind, later ones still pushed, and
+ * allocation failures on the way.
+ */
+#include "helpers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wsp/evlog.h"
+#include "wsp/server.h"
+
+struct hub {
+  struct wsp_server *srv;
+  struct wsp_evlog *log;
+  struct wsp_client *sc;
+  struct wsp_conn *cc;
+  struct tbuf lines; /* every received message, '\n' after each */
+  int close_code;
+  int connects;   /* on_connect calls */
+  int refuse;     /* on_connect answers this code */
+  int sub_rc[3];  /* what wsp_server_subscribe() returned in on_connect */
+  int unsub;      /* on_connect also subscribes and unsubscribes */
+};
+
+static void cmsg(struct wsp_conn *c, int op, const uint8_t *d, size_t n,
+                 void *ud) {
+  struct hub *h = ud;
+  (void)c;
+  (void)op;
+  tbuf_append(&h->lines, d, n);
+  tbuf_append(&h->lines, "\n", 1);
+}
+
+static void cclose(struct wsp_conn *c, int code, const uint8_t *r, size_t n,
+                   void *ud) {
+  (void)c;
+  (void)r;
+  (void)n;
+  ((struct hub *)ud)->close_code = code;
+}
+
+/* Channels named "nohist..." have no history; the others keep 10. */
+static int history_for(const char *ch, size_t len,
+                       struct wsp_evlog_retention *r, void *ud) {
+  (void)r;
+  (void)ud;
+  return !(len >= 6 && memcmp(ch, "nohist", 6) == 0);
+}
+
+/* Every connection gets "room" (with history) and "nohist"; asking for
+ * "room" twice is refused. */
+static int on_connect(struct wsp_client *cl,
+                      const struct wsp_connect_info *info, void *ud) {
+  struct hub *h = ud;
+  (void)info;
+  h->connects++;
+  h->sub_rc[0] = wsp_server_subscribe(cl, "room");
+  h->sub_rc[1] = wsp_server_subscribe(cl, "nohist");
+  h->sub_rc[2] = wsp_server_subscribe(cl, "room");
+  if (h->unsub) {
+    /* taken back at once: the client never hears of it */
+    assert_int_equal(wsp_server_subscribe(cl, "nohist.gone"), 0);
+    assert_int_equal(wsp_server_unsubscribe(cl, "nohist.gone"), 0);
+  }
+  return h->refuse;
+}
+
+static void pump(struct hub *h) {
+  int round;
+  for (round = 0; round < 400; round++)
+    if (thub_up(h->cc, h->sc) + thub_down(h->sc, h->cc) == 0)
+      return;
+}
+
+static void say(struct hub *h, const char *text) {
+  assert_int_equal(wsp_conn_send(h->cc, WSP_OP_TEXT, text, strlen(text)), 0);
+  pump(h);
+}
+
+static const char *L(struct hub *h) {
+  tbuf_append(&h->lines, "", 1);
+  h->lines.len--;
+  return (const char *)h->lines.data;
+}
+
+/* A new connection (the old one, if any, is gone). */
+static void reconnect(struct hub *h) {
+  struct wsp_conn_callbacks ccb;
+  wsp_client_free(h->sc);
+  wsp_conn_free(h->cc);
+  tbuf_reset(&h->lines);
+  h->close_code = 0;
+  assert_int_equal(wsp_server_accept(h->srv, h, &h->sc), 0);
+  memset(&ccb, 0, sizeof(ccb));
+  ccb.on_message = cmsg;
+  ccb.on_close = cclose;
+  assert_int_equal(wsp_conn_new(&h->cc, WSP_ROLE_CLIENT, &ccb, NULL, 0, h),
+                   0);
+  assert_int_equal(
+      wsp_conn_client_start(h->cc, "t", "/connection/websocket", NULL), 0);
+  pump(h);
+}
+
+static void hub_open_mem(struct hub *h, const struct wsp_mem *smem) {
+  struct wsp_server_callbacks scb;
+  struct wsp_server_history hs;
+  memset(h, 0, sizeof(*h));
+  tbuf_init(&h->lines);
+  assert_int_equal(wsp_evlog_new(&h->log, NULL, 0), 0);
+  memset(&scb, 0, sizeof(scb));
+  scb.on_connect = on_connect;
+  assert_int_equal(wsp_server_new(&h->srv, &scb, smem, 0, h), 0);
+  memset(&hs, 0, sizeof(hs));
+  hs.log = h->log;
+  hs.retention.max_events = 10;
+  hs.history_for = history_for;
+  hs.recovery_max = 8;
+  assert_int_equal(wsp_server_set_history(h->srv, &hs), 0);
+  reconnect(h);
+}
+
+static void hub_open(struct hub *h) { hub_open_mem(h, NULL); }
+
+static void hub_free(struct hub *h) {
+  wsp_client_free(h->sc);
+  wsp_conn_free(h->cc);
+  tbuf_free(&h->lines);
+  wsp_server_free(h->srv);
+  wsp_evlog_free(h->log);
+}
+
+static void publish_n(struct hub *h, const char *ch, int start, int n) {
+  char d[16];
+  int i;
+  for (i = start; i < start + n; i++) {
+    snprintf(d, sizeof(d), "%d", i);
+    assert_true(wsp_server_publish(h->srv, ch, d, strlen(d), NULL) >= 0);
+  }
+  pump(h);
+}
+
+static void epoch_of(struct hub *h, const char *ch, char *out) {
+  struct wsp_evlog_position pos;
+  assert_int_equal(wsp_evlog_position(h->log, ch, strlen(ch), &pos), 0);
+  strcpy(out, pos.epoch);
+}
+
+/* The part of the connect reply from "subs" on. */
+static const char *subs_of(struct hub *h) {
+  const char *p = strstr(L(h), "{\"id\":1,\"connect\":{\"client\":\"");
+  assert_non_null(p);
+  p = strstr(p, ",\"subs\":");
+  assert_non_null(p);
+  return p;
+}
+
+/* Connect recovering "room" from offset (in epoch ep). */
+static void connect_from(struct hub *h, uint64_t offset, const char *ep) {
+  char cmd[256];
+  snprintf(cmd, sizeof(cmd),
+           "{\"connect\":{\"name\":\"js\",\"subs\":{\"other\":{\"recover\":"
+           "true},\"room\":{\"recover\":true,\"offset\":%llu,\"epoch\":"
+           "\"%s\"}}},\"id\":1}",
+           (unsigned long long)offset, ep);
+  say(h, cmd);
+}
+
+static void test_connect_subs_in_result(void **state) {
+  struct hub h;
+  char ep[64], want[512];
+  (void)state;
+  hub_open(&h);
+  publish_n(&h, "room", 1, 2); /* before anyone listens: in history */
+  /* outside on_connect and before connect: not yet */
+  assert_int_equal(wsp_server_subscribe(h.sc, "early"), WSP_ERR_STATE);
+  h.unsub = 1;
+  say(&h, "{\"connect\":{},\"id\":1}");
+  assert_int_equal(h.connects, 1);
+  assert_int_equal(h.sub_rc[0], 0);
+  assert_int_equal(h.sub_rc[1], 0);
+  assert_int_equal(h.sub_rc[2], WSP_ERR_STATE); /* already subscribed */
+  epoch_of(&h, "room", ep);
+  /* one reply, no subscribe push; the position is the stream's top */
+  snprintf(want, sizeof(want),
+           ",\"subs\":{\"room\":{\"recoverable\":true,\"positioned\":true,"
+           "\"epoch\":\"%s\",\"offset\":2},\"nohist\":{}}}}\n",
+           ep);
+  assert_string_equal(subs_of(&h), want);
+  assert_null(strstr(L(&h), "\"push\""));
+  assert_int_equal(wsp_server_channels(h.srv), 2);
+  /* live from the next offset */
+  tbuf_reset(&h.lines);
+  publish_n(&h, "room", 3, 1);
+  publish_n(&h, "nohist", 1, 1);
+  assert_string_equal(
+      L(&h), "{\"push\":{\"channel\":\"room\",\"pub\":{\"data\":3,\"offset\":3}}}\n"
+             "{\"push\":{\"channel\":\"nohist\",\"pub\":{\"data\":1}}}\n");
+  /* made after the connect: a subscribe push, as before */
+  tbuf_reset(&h.lines);
+  assert_int_equal(wsp_server_subscribe(h.sc, "nohist.later"), 0);
+  pump(&h);
+  assert_string_equal(
+      L(&h), "{\"push\":{\"channel\":\"nohist.later\",\"subscribe\":{}}}\n");
+  hub_free(&h);
+}
+
+static void test_connect_subs_recovery(void **state) {
+  struct hub h;
+  char ep[64], want[512];
+  (void)state;
+  hub_open(&h);
+  say(&h, "{\"connect\":{},\"id\":1}");
+  publish_n(&h, "room", 1, 3);
+  epoch_of(&h, "room", ep);
+  /* the connection goes at offset 3; five publications go by */
+  reconnect(&h);
+  publish_n(&h, "room", 4, 5);
+  connect_from(&h, 3, ep);
+  snprintf(want, sizeof(want),
+           ",\"subs\":{\"room\":{\"recoverable\":true,\"positioned\":true,"
+           "\"epoch\":\"%s\",\"offset\":3,\"was_recovering\":true,"
+           "\"recovered\":true,\"publications\":[{\"data\":4,\"offset\":4},"
+           "{\"data\":5,\"offset\":5},{\"data\":6,\"offset\":6},{\"data\":7,"
+           "\"offset\":7},{\"data\":8,\"offset\":8}]},\"nohist\":{}}}}\n",
+           ep);
+  assert_string_equal(subs_of(&h), want);
+  /* then the live ones: no gap, no duplicate */
+  tbuf_reset(&h.lines);
+  publish_n(&h, "room", 9, 1);
+  assert_string_equal(
+      L(&h), "{\"push\":{\"channel\":\"room\",\"pub\":{\"data\":9,\"offset\":9}}}\n");
+  /* nothing missed: recovered, no publications */
+  reconnect(&h);
+  connect_from(&h, 9, ep);
+  snprintf(want, sizeof(want),
+           ",\"subs\":{\"room\":{\"recoverable\":true,\"positioned\":true,"
+           "\"epoch\":\"%s\",\"offset\":9,\"was_recovering\":true,"
+           "\"recovered\":true},\"nohist\":{}}}}\n",
+           ep);
+  assert_string_equal(subs_of(&h), want);
+  hub_free(&h);
+}
+
+static void test_connect_subs_gap_not_recovered(void **state) {
+  struct hub h;
+  char ep[64], want[512];
+  (void)state;
+  hub_open(&h);
+  say(&h, "{\"connect\":{},\"id\":1}");
+  publish_n(&h, "room", 1, 2);
+  epoch_of(&h, "room", ep);
+  reconnect(&h);
+  /* twelve missed: more than the stream keeps (10) and more than
+   * recovery_max (8): recovered: false, nothing of it, the top */
+  publish_n(&h, "room", 3, 12);
+  connect_from(&h, 2, ep);
+  snprintf(want, sizeof(want),
+           ",\"subs\":{\"room\":{\"recoverable\":true,\"positioned\":true,"
+           "\"epoch\":\"%s\",\"offset\":14,\"was_recovering\":true},"
+           "\"nohist\":{}}}}\n",
+           ep);
+  assert_string_equal(subs_of(&h), want);
+  /* live from the top on */
+  tbuf_reset(&h.lines);
+  publish_n(&h, "room", 15, 1);
+  assert_non_null(strstr(L(&h), "\"data\":15,\"offset\":15}"));
+  /* another epoch: not recovered either, even with nothing missed */
+  reconnect(&h);
+  connect_from(&h, 15, "not-the-epoch");
+  snprintf(want, sizeof(want),
+           ",\"subs\":{\"room\":{\"recoverable\":true,\"positioned\":true,"
+           "\"epoch\":\"%s\",\"offset\":15,\"was_recovering\":true},"
+           "\"nohist\":{}}}}\n",
+           ep);
+  assert_string_equal(subs_of(&h), want);
+  /* a position beyond the top */
+  reconnect(&h);
+  connect_from(&h, 99, ep);
+  assert_null(strstr(L(&h), "\"recovered\""));
+  assert_non_null(strstr(L(&h), "\"offset\":15,\"was_recovering\":true"));
+  hub_free(&h);
+}
+
+static void test_connect_subs_bad_entries(void **state) {
+  static const char *const bad[] = {
+      "[]",
+      "1",
+      "{\"room\":1}",
+      "{\"room\":[]}",
+      "{\"other\":{\"offset\":\"3\"}}",
+      "{\"room\":{\"offset\":-1}}",
+      "{\"room\":{\"offset\":1.5}}",
+      "{\"room\":{\"epoch\":5}}",
+      "{\"room\":{\"epoch\":\"a\\u0000b\"}}",
+      "{\"room\":{\"recover\":\"yes\"}}",
+  };
+  struct hub h;
+  char cmd[256];
+  size_t i;
+  (void)state;
+  hub_open(&h);
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    tbuf_reset(&h.lines);
+    snprintf(cmd, sizeof(cmd), "{\"connect\":{\"subs\":%s},\"id\":1}", bad[i]);
+    say(&h, cmd);
+    assert_string_equal(L(&h), "{\"id\":1,\"error\":{\"code\":107,"
+                               "\"message\":\"bad request\"}}\n");
+    assert_int_equal(h.close_code, 0);
+  }
+  /* refused before the application heard of it */
+  assert_int_equal(h.connects, 0);
+  assert_int_equal(wsp_server_channels(h.srv), 0);
+  /* null entries, null maps and unknown fields are nothing */
+  tbuf_reset(&h.lines);
+  say(&h, "{\"connect\":{\"subs\":{\"room\":null,\"x\":{\"flag\":\"z\","
+          "\"what\":1}}},\"id\":1}");
+  assert_non_null(strstr(L(&h), "\"subs\":{\"room\":{\"recoverable\":true"));
+  assert_null(strstr(L(&h), "was_recovering"));
+  reconnect(&h);
+  say(&h, "{\"connect\":{\"subs\":null},\"id\":1}");
+  assert_non_null(strstr(L(&h), "\"subs\":{\"room\":{"));
+  hub_free(&h);
+}
+
+static void test_connect_subs_refused_connect(void **state) {
+  struct hub h;
+  size_t clients = 9;
+  (void)state;
+  hub_open(&h);
+  h.refuse = 103;
+  say(&h, "{\"connect\":{},\"id\":1}");
+  assert_string_equal(L(&h), "{\"id\":1,\"error\":{\"code\":103,"
+                             "\"message\":\"permission denied\"}}\n");
+  assert_int_equal(h.sub_rc[0], 0);
+  /* the subscriptions it made are gone with the connect */
+  assert_int_equal(wsp_server_channels(h.srv), 0);
+  assert_int_equal(wsp_server_presence_stats(h.srv, "room", &clients, NULL),
+                   0);
+  assert_int_equal(clients, 0);
+  publish_n(&h, "room", 1, 1);
+  assert_null(strstr(L(&h), "\"pub\""));
+  /* and a second connect gets them */
+  h.refuse = 0;
+  tbuf_reset(&h.lines);
+  say(&h, "{\"connect\":{},\"id\":2}");
+  assert_non_null(strstr(L(&h), "\"subs\":{\"room\":{"));
+  assert_int_equal(wsp_server_channels(h.srv), 2);
+  hub_free(&h);
+}
+
+static void test_connect_subs_allocation_failures(void **state) {
+  long at;
+  (void)state;
+  for (at = 1; at < 400; at++) {
+    struct tfail f;
+    struct hub h;
+    char ep[64];
+    tfail_init(&f, 0, 0);
+    hub_open_mem(&h, &f.mem);
+    say(&h, "{\"connect\":{},\"id\":1}");
+    publish_n(&h, "room", 1, 3);
+    epoch_of(&h, "room", ep);
+    reconnect(&h);
+    publish_n(&h, "room", 4, 3);
+    f.fail_at = f.calls + at;
+    connect_from(&h, 3, ep);
+    publish_n(&h, "room", 7, 1);
+    if (f.failures == 0) {
+      assert_non_null(strstr(L(&h), "\"recovered\":true,\"publications\":["
+                                    "{\"data\":4,\"offset\":4}"));
+      assert_non_null(strstr(L(&h), "\"data\":7,\"offset\":7}"));
+      hub_free(&h);
+      assert_int_equal(f.live, 0);
+      break;
+    }
+    /* no publication of a subscription whose position was never told */
+    if (!strstr(L(&h), "\"room\":{\"recoverable\":true"))
+      assert_null(strstr(L(&h), "\"pub\""));
+    hub_free(&h);
+    assert_int_equal(f.live, 0);
+    assert_int_equal(f.bad_frees, 0);
+  }
+  assert_true(at > 5 && at < 400); /* the paths did allocate */
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_connect_subs_in_result),
+      cmocka_unit_test(test_connect_subs_recovery),
+      cmocka_unit_test(test_connect_subs_gap_not_recovered),
+      cmocka_unit_test(test_connect_subs_bad_entries),
+      cmocka_unit_test(test_connect_subs_refused_connect),
+      cmocka_unit_test(test_connect_subs_allocation_failures),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
