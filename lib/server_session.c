@@ -106,7 +106,7 @@ int wsp__sess_origin_refused(struct wsp_client *cl,
   if (wsp_origin_allowed(req, (const char *const *)s->origins, s->norigins,
                          (s->origin_policy & WSP_ORIGIN_SECURE) != 0))
     return 0;
-  s->stats.errors_limit++;
+  s->stats.refused_origin++;
   wsp_conn_respond(cl->conn, 403, NULL, msg, sizeof(msg) - 1);
   return 1;
 }

@@ -334,6 +334,7 @@ static void test_token_cookie_origin(void **state) {
     struct h h;
     struct wsp_server_callbacks scb;
     struct wsp_conn_callbacks ccb;
+    struct wsp_server_stats st;
     char name[32];
     snprintf(name, sizeof(name), "row %zu", i);
     memset(&h, 0, sizeof(h));
@@ -359,10 +360,12 @@ static void test_token_cookie_origin(void **state) {
     assert_int_equal(
         wsp_conn_client_start(h.cc, "t", "/connection/websocket", NULL), 0);
     pump(&h);
+    wsp_server_get_stats(h.srv, &st);
     if (rows[i].status == 101)
-      T_CHECK(bad, name, h.http_status == 101);
+      T_CHECK(bad, name, h.http_status == 101 && st.refused_origin == 0);
     else
-      T_CHECK(bad, name, h.http_status == 0 && wsp_client_is_done(h.sc));
+      T_CHECK(bad, name, h.http_status == 0 && wsp_client_is_done(h.sc) &&
+                             st.refused_origin == 1 && st.errors_limit == 0);
     h_free(&h);
   }
   assert_int_equal(bad, 0);

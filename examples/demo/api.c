@@ -336,6 +336,8 @@ static int do_info(struct call *c) {
   put(c->out, ",");
   put_u64(c->out, "lagged", st.lagged);
   put(c->out, ",");
+  put_u64(c->out, "refused_origin", st.refused_origin);
+  put(c->out, ",");
   put_u64(c->out, "errors_limit", st.errors_limit);
   put(c->out, ",\"closes\":{");
   for (i = 0; i < st.nclose_codes && i < 32; i++) {

@@ -136,7 +136,9 @@ struct wsp_server_stats {
   uint64_t subscriptions;     /* open now */
   uint64_t lagged;            /* subscribers of channels with history whose
                                  output was full: fed from the log since */
-  uint64_t reserved[3];
+  uint64_t refused_origin;    /* cookie-authenticated upgrades from an
+                                 origin not allowed, answered 403 */
+  uint64_t reserved[2];
   /* Closes by code (sent by the server, or received when the peer closed
    * first; 1006 when neither), the most frequent first. */
   struct {

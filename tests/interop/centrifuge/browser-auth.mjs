@@ -8,7 +8,7 @@
 // - a page of another origin on the same host (a second wsp-demo on
 //   another port: same site, so the browser sends the cookie) cannot open
 //   a WebSocket to the first server: the browser sees the connection fail
-//   and the server counts the 403 (errors_limit in /api/info);
+//   and the server counts the 403 (refused_origin in /api/info);
 // - a page of an origin given with --allowed-origin connects as the user;
 // - a page of another site (localhost instead of 127.0.0.1) does not send
 //   the SameSite=Lax cookie: its connection is anonymous;
@@ -140,8 +140,8 @@ check('another origin on the same site: the browser sends the cookie, the server
   const r = await tryWebSocket(p, `ws://127.0.0.1:${main.port}/connection/websocket`);
   assert(!r.opened && r.code === 1006, `opened ${r.opened}, code ${r.code}`);
   const after = await info();
-  assert(after.errors_limit === before.errors_limit + 1,
-    `errors_limit ${before.errors_limit} -> ${after.errors_limit}`);
+  assert(after.refused_origin === before.refused_origin + 1,
+    `refused_origin ${before.refused_origin} -> ${after.refused_origin}`);
   // it reached the server: accepted counts it and this info request
   assert(after.accepted === before.accepted + 2, `accepted ${before.accepted} -> ${after.accepted}`);
   const said = consoleLines.filter((l) => l.startsWith('stranger') && /403/.test(l));
@@ -160,7 +160,7 @@ check('an --allowed-origin page connects as the user', async () => {
   const me = await whoamiAt(p, `ws://127.0.0.1:${main.port}/connection/websocket`);
   assert(me.user === USER, `whoami: ${JSON.stringify(me)}`);
   const after = await info();
-  assert(after.errors_limit === before.errors_limit, `errors_limit ${before.errors_limit} -> ${after.errors_limit}`);
+  assert(after.refused_origin === before.refused_origin, `refused_origin ${before.refused_origin} -> ${after.refused_origin}`);
   await p.close();
 });
 
@@ -171,7 +171,7 @@ check('another site (localhost): the SameSite=Lax cookie stays home, the connect
   const me = await whoamiAt(p, `ws://127.0.0.1:${main.port}/connection/websocket`);
   assert(me.user === '', `whoami: ${JSON.stringify(me)}`);
   const after = await info();
-  assert(after.errors_limit === before.errors_limit, `errors_limit ${before.errors_limit} -> ${after.errors_limit}`);
+  assert(after.refused_origin === before.refused_origin, `refused_origin ${before.refused_origin} -> ${after.refused_origin}`);
   await p.close();
 });
 
