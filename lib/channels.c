@@ -1,12 +1,11 @@
 /*
- * Channels on the hub: the protocol's subscribe, unsubscribe, publish,
- * presence and presence_stats, and server-side subscriptions (history.c
- * adds offsets, history and recovery; push.c the users and message
- * pushes). Every push is encoded once into a shared frame (wsp_frame) and
- * queued to each target by reference; a target over its output cap is
- * closed with 3008 while the others go on.
+ * Channels on the hub: the protocol's subscribe, unsubscribe and publish,
+ * and server-side subscriptions (history.c adds offsets, history and
+ * recovery; push.c the users and message pushes; presence.c presence and
+ * presence_stats). Every push is encoded once into a shared frame
+ * (wsp_frame) and queued to each target by reference; a target over its
+ * output cap is closed with 3008 while the others go on.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "server_private.h"
@@ -68,8 +67,8 @@ static struct wsp_frame *frame_of(struct wsp_server *s,
   return f;
 }
 
-static void client_info(struct wsp__jbuf *jb, const struct wsp_client *cl,
-                        const char *chan_info) {
+void wsp__ch_client_info(struct wsp__jbuf *jb, const struct wsp_client *cl,
+                         const char *chan_info) {
   wsp__jbuf_raw(jb, "{\"user\":", 8);
   wsp__jbuf_str(jb, wsp_client_user(cl), strlen(wsp_client_user(cl)));
   wsp__jbuf_raw(jb, ",\"client\":\"", 11);
@@ -152,7 +151,7 @@ static void join_leave(struct wsp__csub *cs, int join) {
   wsp__jbuf_str(&jb, cs->channel, cs->len);
   wsp__jbuf_raw(&jb, join ? ",\"join\":{\"info\":" : ",\"leave\":{\"info\":",
                 join ? 16 : 17);
-  client_info(&jb, cl, cs->chan_info);
+  wsp__ch_client_info(&jb, cl, cs->chan_info);
   wsp__jbuf_raw(&jb, "}}}", 3);
   n.self = cs;
   n.frame = frame_of(s, &jb);
@@ -585,55 +584,6 @@ static int channel_of(struct wsp_client *cl, const struct wsp__json_val *req,
   return 1;
 }
 
-struct presence_ctx {
-  struct wsp__jbuf *jb;
-  int n;
-  const char **users;
-  size_t nusers;
-};
-
-static void presence_one(void *sub, void *ud) {
-  struct wsp__csub *cs = sub;
-  struct presence_ctx *p = ud;
-  if (!cs->cl->connected)
-    return;
-  if (p->jb) {
-    if (p->n)
-      wsp__jbuf_raw(p->jb, ",", 1);
-    wsp__jbuf_raw(p->jb, "\"", 1);
-    wsp__jbuf_raw(p->jb, cs->cl->id, strlen(cs->cl->id));
-    wsp__jbuf_raw(p->jb, "\":", 2);
-    client_info(p->jb, cs->cl, cs->chan_info);
-  }
-  if (p->users)
-    p->users[p->nusers++] = wsp_client_user(cs->cl);
-  p->n++;
-}
-
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-static int presence_stats(struct wsp_server *s, const char *ch, size_t len,
-                          size_t *clients, size_t *users) {
-  size_t n = wsp_pubsub_subscribers(s->channels, ch, len), i, u = 0;
-  struct presence_ctx p;
-  memset(&p, 0, sizeof(p));
-  p.users = n ? wsp__malloc(&s->mem, n * sizeof(*p.users)) : NULL;
-  if (n && !p.users)
-    return WSP_ERR_NOMEM;
-  wsp_pubsub_each(s->channels, ch, len, presence_one, &p);
-  if (p.nusers > 1) /* qsort() takes no NULL, even for nothing */
-    qsort(p.users, p.nusers, sizeof(*p.users), cmp_str);
-  for (i = 0; i < p.nusers; i++)
-    if (i == 0 || strcmp(p.users[i], p.users[i - 1]) != 0)
-      u++;
-  *clients = p.nusers;
-  *users = u;
-  wsp__free(&s->mem, p.users);
-  return 0;
-}
-
 void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
                      const struct wsp__json_val *req) {
   struct wsp_server *s = cl->srv;
@@ -758,7 +708,7 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
       return;
     }
     wsp__jbuf_init(&info, &s->mem);
-    client_info(&info, cl, NULL);
+    wsp__ch_client_info(&info, cl, NULL);
     wsp__jbuf_raw(&info, "", 1); /* NUL-terminate */
     if (info.err) {
       wsp__cf_error_reply(cl, id, 100, NULL, 1);
@@ -781,48 +731,14 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
     return;
   }
   case CMD_PRESENCE:
-  case CMD_PRESENCE_STATS: {
-    if (!(s->channel_flags & WSP_CHANNEL_PRESENCE)) {
+  case CMD_PRESENCE_STATS:
+    if (!(s->channel_flags & WSP_CHANNEL_PRESENCE))
       wsp__cf_error_reply(cl, id, 108, NULL, 0);
-      return;
-    }
-    if (!find_sub(cl, ch, len) || is_wildcard(ch, len)) {
+    else if (!find_sub(cl, ch, len) || is_wildcard(ch, len))
       wsp__cf_error_reply(cl, id, 103, NULL, 0);
-      return;
-    }
-    if (kind == CMD_PRESENCE) {
-      struct presence_ctx p;
-      struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
-      memset(&p, 0, sizeof(p));
-      p.jb = jb;
-      wsp__jbuf_raw(jb, "{\"id\":", 6);
-      wsp__jbuf_u64(jb, id);
-      wsp__jbuf_raw(jb, ",\"presence\":{\"presence\":{", 25);
-      wsp_pubsub_each(s->channels, ch, len, presence_one, &p);
-      wsp__jbuf_raw(jb, "}}}", 3);
-      wsp__cf_line_end(cl);
-    } else {
-      size_t nc, nu;
-      struct wsp__jbuf *jb;
-      if (presence_stats(s, ch, len, &nc, &nu) != 0) {
-        wsp__cf_error_reply(cl, id, 100, NULL, 1);
-        return;
-      }
-      jb = wsp__cf_line_begin(cl);
-      wsp__jbuf_raw(jb, "{\"id\":", 6);
-      wsp__jbuf_u64(jb, id);
-      wsp__jbuf_raw(jb, ",\"presence_stats\":{", 19);
-      if (nc) {
-        wsp__jbuf_raw(jb, "\"num_clients\":", 14);
-        wsp__jbuf_u64(jb, nc);
-        wsp__jbuf_raw(jb, ",\"num_users\":", 13);
-        wsp__jbuf_u64(jb, nu);
-      }
-      wsp__jbuf_raw(jb, "}}", 2);
-      wsp__cf_line_end(cl);
-    }
+    else
+      wsp__presence_command(cl, kind == CMD_PRESENCE, id, ch, len);
     return;
-  }
   case CMD_HISTORY:
     if (is_wildcard(ch, len))
       wsp__cf_error_reply(cl, id, 107, NULL, 0);
@@ -887,45 +803,6 @@ int wsp_server_unsubscribe(struct wsp_client *cl, const char *channel) {
   sub_push(cl, channel, strlen(channel), 0);
   wsp__client_leave(cl);
   return 0;
-}
-
-struct presence_fn {
-  void (*fn)(struct wsp_client *, void *);
-  void *ud;
-};
-
-static void presence_call(void *sub, void *ud) {
-  struct wsp__csub *cs = sub;
-  struct presence_fn *p = ud;
-  if (cs->cl->connected)
-    p->fn(cs->cl, p->ud);
-}
-
-int wsp_server_presence(struct wsp_server *s, const char *channel,
-                        void (*fn)(struct wsp_client *, void *), void *ud) {
-  struct presence_fn p;
-  if (!s || !channel || !fn)
-    return WSP_ERR_INVAL;
-  p.fn = fn;
-  p.ud = ud;
-  return wsp_pubsub_each(s->channels, channel, strlen(channel), presence_call,
-                         &p);
-}
-
-int wsp_server_presence_stats(struct wsp_server *s, const char *channel,
-                              size_t *clients, size_t *users) {
-  size_t c, u;
-  int rv;
-  if (!s || !channel)
-    return WSP_ERR_INVAL;
-  rv = presence_stats(s, channel, strlen(channel), &c, &u);
-  if (rv == 0) {
-    if (clients)
-      *clients = c;
-    if (users)
-      *users = u;
-  }
-  return rv;
 }
 
 size_t wsp_server_channels(const struct wsp_server *s) {

@@ -200,6 +200,12 @@ int wsp__ch_deliver(struct wsp_client *cl, struct wsp_frame *f);
  * 1 when queued, 0 or an error otherwise. */
 int wsp__ch_try_deliver(struct wsp_client *cl, struct wsp_frame *f);
 
+/* channels.c: a ClientInfo object for cl (chan_info may be NULL). */
+void wsp__ch_client_info(struct wsp__jbuf *jb, const struct wsp_client *cl,
+                         const char *chan_info);
+/* presence.c: answer presence (list) or presence_stats for a subscriber. */
+void wsp__presence_command(struct wsp_client *cl, int list, uint32_t id,
+                           const char *ch, size_t len);
 /* channels.c: end a subscription with an unsubscribe push (2500 etc.). */
 void wsp__ch_drop(struct wsp__csub *cs, int code, const char *reason);
 
