@@ -1,31 +1,17 @@
-/* Strict JSON validation, zero-copy scanning of validated text, and a
- * small writer. See json.h for the contracts. */
+/* Strict JSON validation and zero-copy scanning of validated text (the
+ * writer is in json_write.c). See json.h for the contracts. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 #include "json.h"
-
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) &&                            \
-    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define JSON_SWAR 1
-#endif
+#include "json_chars.h"
 
 #define IS_DIGIT(c) ((unsigned)(c) - '0' < 10u)
 
 /* The four whitespace bytes of RFC 8259. */
 static const unsigned char ws_tab[256] = {
     [' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1};
-
-/* String bytes that need no attention: printable ASCII but '"' and '\\'. */
-static const unsigned char plain_tab[256] = {
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    /* 0x80..0xff: 0 */};
 
 /* Bytes a number may contain, used when skipping validated numbers. */
 static const unsigned char num_tab[256] = {
@@ -38,11 +24,6 @@ static const unsigned char unesc_tab[256] = {
     ['"'] = '"',  ['\\'] = '\\', ['/'] = '/',  ['b'] = '\b',
     ['f'] = '\f', ['n'] = '\n',  ['r'] = '\r', ['t'] = '\t'};
 
-/* The letter the writer escapes a byte with; 0: \u00XX or no escape. */
-static const char esc_tab[128] = {
-    ['"'] = '"',  ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f',
-    ['\n'] = 'n', ['\r'] = 'r',  ['\t'] = 't'};
-
 /* Bytes that matter when skipping over a validated array or object. */
 static const unsigned char nest_tab[256] = {
     ['"'] = 1, ['['] = 1, [']'] = 1, ['{'] = 1, ['}'] = 1};
@@ -52,71 +33,6 @@ static inline const unsigned char *skip_ws(const unsigned char *p,
   while (p < end && ws_tab[*p])
     p++;
   return p;
-}
-
-/* Skip plain string bytes (plain_tab), eight at a time where the machine
- * allows: a byte is flagged when it is '"', '\\', below 0x20 or above
- * 0x7f. Borrows only run upwards from a flagged byte, so the lowest flag
- * is exact. */
-static inline const unsigned char *skip_plain(const unsigned char *p,
-                                              const unsigned char *end) {
-#ifdef JSON_SWAR
-  const uint64_t ones = 0x0101010101010101ull;
-  const uint64_t high = 0x8080808080808080ull;
-  while (end - p >= 8) {
-    uint64_t v, q, b, m;
-    memcpy(&v, p, 8);
-    q = v ^ (ones * '"');
-    b = v ^ (ones * '\\');
-    m = (((q - ones) & ~q) | ((b - ones) & ~b) | ((v - ones * 0x20) & ~v) | v) &
-        high;
-    if (m)
-      return p + (__builtin_ctzll(m) >> 3);
-    p += 8;
-  }
-#endif
-  while (p < end && plain_tab[*p])
-    p++;
-  return p;
-}
-
-/*
- * Check the UTF-8 sequence starting at p (p < end, *p >= 0x80), following
- * Unicode's table of well-formed byte sequences. Returns its length and
- * sets *ok, or clears *ok and returns the offset of the first byte that
- * cannot continue it (0 when the lead byte itself is invalid).
- */
-static inline size_t utf8_check(const unsigned char *p,
-                                const unsigned char *end, int *ok) {
-  unsigned c = p[0], lo = 0x80, hi = 0xbf;
-  size_t n, i;
-  *ok = 0;
-  if (c < 0xc2)
-    return 0;
-  if (c < 0xe0) {
-    n = 2;
-  } else if (c < 0xf0) {
-    n = 3;
-    if (c == 0xe0)
-      lo = 0xa0;
-    else if (c == 0xed)
-      hi = 0x9f;
-  } else if (c < 0xf5) {
-    n = 4;
-    if (c == 0xf0)
-      lo = 0x90;
-    else if (c == 0xf4)
-      hi = 0x8f;
-  } else {
-    return 0;
-  }
-  if ((size_t)(end - p) < 2 || p[1] < lo || p[1] > hi)
-    return 1;
-  for (i = 2; i < n; i++)
-    if ((size_t)(end - p) <= i || (p[i] & 0xc0) != 0x80)
-      return i;
-  *ok = 1;
-  return n;
 }
 
 static inline int hexval(unsigned c) {
@@ -189,7 +105,7 @@ static int scan_string(const unsigned char **pp, const unsigned char *end) {
   const unsigned char *p = *pp;
   int ok;
   for (;;) {
-    p = skip_plain(p, end);
+    p = wsp__skip_plain(p, end);
     if (p == end)
       break;
     if (*p == '"') {
@@ -202,7 +118,7 @@ static int scan_string(const unsigned char **pp, const unsigned char *end) {
     } else if (*p < 0x80) {
       break; /* a control character */
     } else {
-      size_t n = utf8_check(p, end, &ok);
+      size_t n = wsp__utf8_check(p, end, &ok);
       p += n;
       if (!ok)
         break;
@@ -711,151 +627,4 @@ int wsp__json_get_bool(const struct wsp__json_val *v, int *out) {
     return WSP_ERR_JSON;
   *out = v->type == WSP__JSON_TRUE;
   return 0;
-}
-
-/* ---- Writer ----------------------------------------------------------- */
-
-void wsp__jbuf_init(struct wsp__jbuf *jb, const struct wsp_mem *mem) {
-  jb->data = NULL;
-  jb->len = jb->cap = 0;
-  jb->mem = mem;
-  jb->err = 0;
-}
-
-void wsp__jbuf_free(struct wsp__jbuf *jb) {
-  if (jb->mem)
-    wsp__free(jb->mem, jb->data);
-  else
-    free(jb->data);
-  jb->data = NULL;
-  jb->len = jb->cap = 0;
-  jb->err = 0;
-}
-
-void wsp__jbuf_reset(struct wsp__jbuf *jb) {
-  jb->len = 0;
-  jb->err = 0;
-}
-
-/* Make room for need more bytes. */
-static int jb_grow(struct wsp__jbuf *jb, size_t need) {
-  size_t want, ncap;
-  char *nd;
-  if (jb->err)
-    return jb->err;
-  if (need <= jb->cap - jb->len)
-    return 0;
-  if (need > SIZE_MAX - jb->len)
-    goto nomem;
-  want = jb->len + need;
-  ncap = jb->cap ? jb->cap : 64;
-  while (ncap < want)
-    ncap = ncap > SIZE_MAX / 2 ? want : ncap * 2;
-  if (jb->mem)
-    nd = jb->data ? wsp__realloc(jb->mem, jb->data, ncap)
-                  : wsp__malloc(jb->mem, ncap);
-  else
-    nd = realloc(jb->data, ncap);
-  if (!nd)
-    goto nomem;
-  jb->data = nd;
-  jb->cap = ncap;
-  return 0;
-nomem:
-  jb->err = WSP_ERR_NOMEM;
-  return jb->err;
-}
-
-int wsp__jbuf_raw(struct wsp__jbuf *jb, const char *s, size_t n) {
-  if (jb_grow(jb, n) == 0 && n) {
-    memcpy(jb->data + jb->len, s, n);
-    jb->len += n;
-  }
-  return jb->err;
-}
-
-int wsp__jbuf_str(struct wsp__jbuf *jb, const char *s, size_t n) {
-  static const char hex[] = "0123456789abcdef";
-  const unsigned char *p = (const unsigned char *)s, *end, *run;
-  char esc[6];
-  size_t k, adv;
-  int ok;
-  /* room for the usual case, nothing to escape; more is added below */
-  if (jb_grow(jb, n < SIZE_MAX - 2 ? n + 2 : SIZE_MAX) != 0)
-    return jb->err;
-  end = n ? p + n : p;
-  jb->data[jb->len++] = '"';
-  while (p < end) {
-    run = p;
-    for (;;) {
-      p = skip_plain(p, end);
-      if (p == end || *p < 0x80)
-        break;
-      k = utf8_check(p, end, &ok);
-      /* U+2028 and U+2029 are E2 80 A8 and E2 80 A9 */
-      if (!ok || (p[0] == 0xe2 && p[1] == 0x80 && (p[2] & 0xfe) == 0xa8))
-        break;
-      p += k;
-    }
-    wsp__jbuf_raw(jb, (const char *)run, (size_t)(p - run));
-    if (p == end)
-      break;
-    esc[0] = '\\';
-    k = 6;
-    adv = 1;
-    if (*p < 0x80 && esc_tab[*p]) {
-      esc[1] = esc_tab[*p];
-      k = 2;
-    } else if (*p < 0x20) {
-      memcpy(esc + 1, "u00", 3);
-      esc[4] = hex[*p >> 4];
-      esc[5] = hex[*p & 15];
-    } else if (utf8_check(p, end, &ok), ok) {
-      memcpy(esc + 1, p[2] == 0xa8 ? "u2028" : "u2029", 5);
-      adv = 3;
-    } else {
-      /* one U+FFFD per maximal ill-formed subsequence: the valid prefix
-       * of a sequence, or one byte */
-      memcpy(esc + 1, "ufffd", 5);
-      adv = utf8_check(p, end, &ok);
-      adv += !adv;
-    }
-    p += adv;
-    wsp__jbuf_raw(jb, esc, k);
-  }
-  if (jb_grow(jb, 1) == 0)
-    jb->data[jb->len++] = '"';
-  return jb->err;
-}
-
-int wsp__jbuf_u64(struct wsp__jbuf *jb, uint64_t v) {
-  char buf[20];
-  size_t i = sizeof(buf);
-  do {
-    buf[--i] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
-  return wsp__jbuf_raw(jb, buf + i, sizeof(buf) - i);
-}
-
-int wsp__jbuf_i64(struct wsp__jbuf *jb, int64_t v) {
-  if (v >= 0)
-    return wsp__jbuf_u64(jb, (uint64_t)v);
-  wsp__jbuf_raw(jb, "-", 1);
-  return wsp__jbuf_u64(jb, (uint64_t)0 - (uint64_t)v);
-}
-
-int wsp__jbuf_raw_value(struct wsp__jbuf *jb, const char *s, size_t n) {
-  char *d;
-  size_t i, k = 0;
-  if (jb_grow(jb, n) != 0 || n == 0)
-    return jb->err;
-  d = jb->data + jb->len;
-  for (i = 0; i < n; i++) {
-    char c = s[i];
-    d[k] = c;
-    k += c != '\n' && c != '\r';
-  }
-  jb->len += k;
-  return jb->err;
 }
