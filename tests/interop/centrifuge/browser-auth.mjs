@@ -18,8 +18,7 @@
 //   node browser-auth.mjs WSP_DEMO_EXE [CHROMIUM]
 // Prints one line per check and "N passed, M failed"; exits 1 on failure
 // and 1 also when playwright-core or chromium is missing.
-import { existsSync } from 'node:fs';
-import { assert, callApi, check, run, startDemo, withTimeout } from './harness.mjs';
+import { assert, callApi, check, chromiumLauncher, run, startDemo, withTimeout } from './harness.mjs';
 
 const exe = process.argv[2];
 const chromiumPath = process.argv[3] || process.env.CHROMIUM || '/usr/bin/chromium';
@@ -27,17 +26,7 @@ if (!exe) {
   console.log('usage: node browser-auth.mjs WSP_DEMO_EXE [CHROMIUM]');
   process.exit(2);
 }
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch {
-  console.log('playwright-core is missing (run tests/interop/centrifuge/setup.sh); skipping');
-  process.exit(1);
-}
-if (!existsSync(chromiumPath)) {
-  console.log(`${chromiumPath} is missing (apt-get install chromium); skipping`);
-  process.exit(1);
-}
+const launchChromium = await chromiumLauncher(chromiumPath);
 
 const KEY = 'browser-auth-key-' + process.pid;
 const USER = 'ann+1';
@@ -236,13 +225,7 @@ await run({
     main = await startDemo(exe, ['--api-key', KEY, '--ping-interval', '0',
       '--allowed-origin', `http://127.0.0.1:${friend.port}`]);
     guarded = await startDemo(exe, ['--ping-interval', '0', '--token-hmac-secret', 'guarded-' + process.pid]);
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--no-first-run'],
-      timeout: 15000,
-    });
+    browser = await launchChromium();
     context = await browser.newContext();
   },
   after: async () => {

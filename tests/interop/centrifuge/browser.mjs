@@ -4,8 +4,7 @@
 //   node browser.mjs WSP_DEMO_EXE [CHROMIUM]
 // Prints one line per check and "N passed, M failed"; exits 1 on failure
 // and 1 also when playwright-core or chromium is missing.
-import { existsSync } from 'node:fs';
-import { assert, check, run, startDemo, withTimeout } from './harness.mjs';
+import { assert, check, chromiumLauncher, run, startDemo, withTimeout } from './harness.mjs';
 
 const exe = process.argv[2];
 const chromiumPath = process.argv[3] || process.env.CHROMIUM || '/usr/bin/chromium';
@@ -13,17 +12,7 @@ if (!exe) {
   console.log('usage: node browser.mjs WSP_DEMO_EXE [CHROMIUM]');
   process.exit(2);
 }
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch {
-  console.log('playwright-core is missing (run tests/interop/centrifuge/setup.sh); skipping');
-  process.exit(1);
-}
-if (!existsSync(chromiumPath)) {
-  console.log(`${chromiumPath} is missing (apt-get install chromium); skipping`);
-  process.exit(1);
-}
+const launchChromium = await chromiumLauncher(chromiumPath);
 
 let server, browser, page;
 const pageErrors = [];
@@ -97,13 +86,7 @@ await run({
   totalMs: 60000,
   before: async () => {
     server = await startDemo(exe, ['--ping-interval', '1000', '--pong-timeout', '1000']);
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--no-first-run'],
-      timeout: 15000,
-    });
+    browser = await launchChromium();
     page = await browser.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
     page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`); });

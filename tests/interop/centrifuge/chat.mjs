@@ -7,8 +7,7 @@
 //   node chat.mjs WSP_DEMO_EXE [CHROMIUM]
 // Prints one line per check and "N passed, M failed"; exits 1 on failure
 // and 1 also when playwright-core or chromium is missing.
-import { existsSync } from 'node:fs';
-import { assert, callApi, check, run, startDemo, withTimeout } from './harness.mjs';
+import { assert, callApi, check, chromiumLauncher, run, startDemo, withTimeout } from './harness.mjs';
 
 const exe = process.argv[2];
 const chromiumPath = process.argv[3] || process.env.CHROMIUM || '/usr/bin/chromium';
@@ -16,17 +15,7 @@ if (!exe) {
   console.log('usage: node chat.mjs WSP_DEMO_EXE [CHROMIUM]');
   process.exit(2);
 }
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch {
-  console.log('playwright-core is missing (run tests/interop/centrifuge/setup.sh); skipping');
-  process.exit(1);
-}
-if (!existsSync(chromiumPath)) {
-  console.log(`${chromiumPath} is missing (apt-get install chromium); skipping`);
-  process.exit(1);
-}
+const launchChromium = await chromiumLauncher(chromiumPath);
 
 const KEY = 'chat-key-' + process.pid;
 const CH = 'chat.test';
@@ -148,13 +137,7 @@ await run({
   totalMs: 60000,
   before: async () => {
     server = await startDemo(exe, ['--api-key', KEY]);
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--no-first-run'],
-      timeout: 15000,
-    });
+    browser = await launchChromium();
   },
   after: async () => {
     await browser.close();

@@ -1,9 +1,10 @@
 // Shared pieces of the centrifuge interop tests: a tiny check runner, a
-// wsp-demo process on a free port, and timeouts. Each test file registers
-// checks, then calls run(), which prints one line per check and
-// "N passed, M failed" and exits non-zero on failure or after the overall
-// time limit.
+// wsp-demo process on a free port, timeouts, the checks of a recovery
+// and headless Chromium. Each test file registers checks, then calls
+// run(), which prints one line per check and "N passed, M failed" and
+// exits non-zero on failure or after the overall time limit.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import http from 'node:http';
 
 const checks = [];
@@ -124,5 +125,56 @@ export function waitFor(pred, ms, what) {
       else setTimeout(poll, 5);
     };
     poll();
+  });
+}
+
+// Publications (objects with the number n the test published and their
+// offset) are exactly from..from+n-1, in order, each once, with
+// contiguous offsets.
+export function exactly(pubs, from, n, what) {
+  const ns = pubs.map((p) => p.n);
+  const want = Array.from({ length: n }, (_, i) => from + i);
+  assert(JSON.stringify(ns) === JSON.stringify(want), `${what}: got ${JSON.stringify(ns)}`);
+  for (let i = 1; i < pubs.length; i++)
+    assert(pubs[i].offset === pubs[i - 1].offset + 1, `${what}: offsets ${pubs[i - 1].offset} then ${pubs[i].offset}`);
+}
+
+// Cut a client's connection with disconnect() (a code that makes it
+// reconnect), run meanwhile() while it is away (it must finish within
+// reconnectMs, the client's reconnect delay), and resolve to the next
+// subscribed event in log (arrays log.connecting and log.subscribed).
+export async function cutAndWait(disconnect, log, meanwhile, reconnectMs) {
+  const before = log.subscribed.length;
+  const connecting = log.connecting.length;
+  await disconnect();
+  await waitFor(() => log.connecting.length > connecting, 3000, 'the client noticed the cut');
+  const t0 = Date.now();
+  await meanwhile();
+  assert(Date.now() - t0 < reconnectMs, `publishing took ${Date.now() - t0} ms: longer than the reconnect delay`);
+  await waitFor(() => log.subscribed.length > before, 10000, 'subscribed again');
+  return log.subscribed[log.subscribed.length - 1];
+}
+
+// Debian's chromium driven by playwright-core: resolves to a function
+// that launches it headless, with the flags a closed network and root
+// need. Exits 1 with the reason when either is missing.
+export async function chromiumLauncher(path) {
+  let chromium;
+  try {
+    ({ chromium } = await import('playwright-core'));
+  } catch {
+    console.log('playwright-core is missing (run tests/interop/centrifuge/setup.sh); skipping');
+    process.exit(1);
+  }
+  if (!existsSync(path)) {
+    console.log(`${path} is missing (apt-get install chromium); skipping`);
+    process.exit(1);
+  }
+  return () => chromium.launch({
+    executablePath: path,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run'],
+    timeout: 15000,
   });
 }

@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { assert, callApi, check, errorOf, run, startDemo, waitFor, withTimeout } from './harness.mjs';
+import { assert, callApi, check, cutAndWait, errorOf, exactly, run, startDemo, waitFor, withTimeout } from './harness.mjs';
 
 let Centrifuge, WebSocket;
 try {
@@ -83,28 +83,8 @@ async function subscriber(s, user, channel) {
   return { c, sub, log };
 }
 
-// Exactly from..from+n-1, in order, each once, with contiguous offsets.
-function exactly(pubs, from, n, what) {
-  const ns = pubs.map((p) => p.n);
-  const want = Array.from({ length: n }, (_, i) => from + i);
-  assert(JSON.stringify(ns) === JSON.stringify(want), `${what}: got ${JSON.stringify(ns)}`);
-  for (let i = 1; i < pubs.length; i++)
-    assert(pubs[i].offset === pubs[i - 1].offset + 1, `${what}: offsets ${pubs[i - 1].offset} then ${pubs[i].offset}`);
-}
-
-// Cut the subscriber's connection (3011 makes the client reconnect), run
-// meanwhile() while it is away, and wait for its next subscribed event.
-async function cut(s, sc, user, meanwhile) {
-  const before = sc.log.subscribed.length;
-  const connecting = sc.log.connecting.length;
-  await result(s, 'disconnect', { user, code: 3011, reason: 'cut' });
-  await waitFor(() => sc.log.connecting.length > connecting, 3000, 'the client noticed the cut');
-  const t0 = Date.now();
-  await meanwhile();
-  assert(Date.now() - t0 < RECONNECT_MS, `publishing took ${Date.now() - t0} ms: longer than the reconnect delay`);
-  await waitFor(() => sc.log.subscribed.length > before, 10000, 'resubscribed');
-  return sc.log.subscribed[sc.log.subscribed.length - 1];
-}
+const cut = (s, sc, user, meanwhile) => cutAndWait(
+  () => result(s, 'disconnect', { user, code: 3011, reason: 'cut' }), sc.log, meanwhile, RECONNECT_MS);
 
 check('cut connection: exactly the 50 missed publications, in order, recovered: true', async () => {
   const s = await demo([]);

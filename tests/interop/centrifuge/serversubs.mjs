@@ -13,7 +13,7 @@
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { assert, callApi, check, run, startDemo, waitFor, withTimeout } from './harness.mjs';
+import { assert, callApi, check, cutAndWait, exactly, run, startDemo, waitFor, withTimeout } from './harness.mjs';
 
 let Centrifuge, WebSocket, jose;
 try {
@@ -96,27 +96,8 @@ async function serverSubscriber(s, user, channel) {
   return { c, log };
 }
 
-function exactly(pubs, from, n, what) {
-  const ns = pubs.map((p) => p.n);
-  const want = Array.from({ length: n }, (_, i) => from + i);
-  assert(JSON.stringify(ns) === JSON.stringify(want), `${what}: got ${JSON.stringify(ns)}`);
-  for (let i = 1; i < pubs.length; i++)
-    assert(pubs[i].offset === pubs[i - 1].offset + 1, `${what}: offsets ${pubs[i - 1].offset} then ${pubs[i].offset}`);
-}
-
-// Cut the connection (3011: the client reconnects), run meanwhile() while
-// it is away, and wait for the next subscribed event of the channel.
-async function cut(s, sc, user, meanwhile) {
-  const before = sc.log.subscribed.length;
-  const connecting = sc.log.connecting.length;
-  await result(s, 'disconnect', { user, code: 3011, reason: 'cut' });
-  await waitFor(() => sc.log.connecting.length > connecting, 3000, 'the client noticed the cut');
-  const t0 = Date.now();
-  await meanwhile();
-  assert(Date.now() - t0 < RECONNECT_MS, `publishing took ${Date.now() - t0} ms: longer than the reconnect delay`);
-  await waitFor(() => sc.log.subscribed.length > before, 10000, 'subscribed again');
-  return sc.log.subscribed[sc.log.subscribed.length - 1];
-}
+const cut = (s, sc, user, meanwhile) => cutAndWait(
+  () => result(s, 'disconnect', { user, code: 3011, reason: 'cut' }), sc.log, meanwhile, RECONNECT_MS);
 
 check('token channels: subscribed in the connect result; cut, 50 missed, recovered: true', async () => {
   const s = await demo([]);
