@@ -872,3 +872,78 @@ size_t thub_down(struct wsp_client *sc, struct wsp_conn *cc) {
   }
   return t;
 }
+
+static void thub_on_message(struct wsp_conn *c, int op, const uint8_t *d,
+                            size_t n, void *ud) {
+  struct thub_cli *k = ud;
+  (void)c;
+  (void)op;
+  tbuf_append(&k->lines, d, n);
+  tbuf_append(&k->lines, "\n", 1);
+}
+
+static void thub_on_close(struct wsp_conn *c, int code, const uint8_t *r,
+                          size_t n, void *ud) {
+  struct thub_cli *k = ud;
+  (void)c;
+  (void)r;
+  (void)n;
+  k->close_code = code;
+}
+
+void thub_cli_open(struct thub_cli *k, struct wsp_server *srv) {
+  struct wsp_conn_callbacks ccb;
+  memset(k, 0, sizeof(*k));
+  tbuf_init(&k->lines);
+  assert_int_equal(wsp_server_accept(srv, k, &k->sc), 0);
+  memset(&ccb, 0, sizeof(ccb));
+  ccb.on_message = thub_on_message;
+  ccb.on_close = thub_on_close;
+  assert_int_equal(wsp_conn_new(&k->cc, WSP_ROLE_CLIENT, &ccb, NULL, 0, k),
+                   0);
+  assert_int_equal(
+      wsp_conn_client_start(k->cc, "t", "/connection/websocket", NULL), 0);
+  thub_pump(k, 1);
+}
+
+void thub_cli_free(struct thub_cli *k) {
+  wsp_client_free(k->sc);
+  wsp_conn_free(k->cc);
+  tbuf_free(&k->lines);
+  k->sc = NULL;
+  k->cc = NULL;
+}
+
+void thub_pump(struct thub_cli *c, int n) {
+  int round, i;
+  for (round = 0; round < 400; round++) {
+    size_t moved = 0;
+    for (i = 0; i < n; i++) {
+      if (!c[i].sc)
+        continue;
+      moved += thub_up(c[i].cc, c[i].sc);
+      if (!c[i].paused)
+        moved += thub_down(c[i].sc, c[i].cc);
+    }
+    if (moved == 0)
+      return;
+  }
+}
+
+void thub_say(struct thub_cli *c, int n, int i, const char *text) {
+  assert_int_equal(wsp_conn_send(c[i].cc, WSP_OP_TEXT, text, strlen(text)),
+                   0);
+  thub_pump(c, n);
+}
+
+const char *thub_lines(struct thub_cli *k) {
+  tbuf_append(&k->lines, "", 1);
+  k->lines.len--;
+  return (const char *)k->lines.data;
+}
+
+void thub_clear(struct thub_cli *c, int n) {
+  int i;
+  for (i = 0; i < n; i++)
+    tbuf_reset(&c[i].lines);
+}

@@ -235,6 +235,31 @@ size_t thub_up(struct wsp_conn *cc, struct wsp_client *sc);
  * connection cc. Returns the number of bytes moved; 0 when sc is NULL. */
 size_t thub_down(struct wsp_client *sc, struct wsp_conn *cc);
 
+/* One client of a hub under test: the client connection, the hub's side
+ * of it, every message it received ('\n' after each) and the close code
+ * it saw. A paused client stops reading (a slow consumer). */
+struct thub_cli {
+  struct wsp_client *sc;
+  struct wsp_conn *cc;
+  struct tbuf lines;
+  int close_code;
+  int paused;
+};
+
+/* Accept a client on srv (k is its user data) and complete its upgrade
+ * to /connection/websocket. k's fields are reset first. */
+void thub_cli_open(struct thub_cli *k, struct wsp_server *srv);
+/* Free the client and the hub's side of it (keeps nothing). */
+void thub_cli_free(struct thub_cli *k);
+/* Move bytes both ways for the n clients until all are quiet. */
+void thub_pump(struct thub_cli *c, int n);
+/* Send text from client i of the n, then pump. */
+void thub_say(struct thub_cli *c, int n, int i, const char *text);
+/* What client k received so far, as one NUL-terminated string. */
+const char *thub_lines(struct thub_cli *k);
+/* Forget what the n clients received. */
+void thub_clear(struct thub_cli *c, int n);
+
 /* ---- HTTP inspection -------------------------------------------------- */
 
 /* Length of the head through the blank line, 0 if incomplete. */

@@ -15,40 +15,14 @@
 
 #define NC 4
 
-struct cli {
-  struct wsp_client *sc;
-  struct wsp_conn *cc;
-  struct tbuf lines; /* every received line, '\n' after each */
-  int close_code;
-  int paused; /* stop reading (a slow consumer) */
-};
-
 struct hub {
   struct wsp_server *srv;
-  struct cli c[NC];
+  struct thub_cli c[NC];
   uint64_t held_sub;
   int defer, deny;
 };
 
 static struct hub *HB;
-
-static void cmsg(struct wsp_conn *c, int op, const uint8_t *d, size_t n,
-                 void *ud) {
-  struct cli *k = ud;
-  (void)c;
-  (void)op;
-  tbuf_append(&k->lines, d, n);
-  tbuf_append(&k->lines, "\n", 1);
-}
-
-static void cclose(struct wsp_conn *c, int code, const uint8_t *r, size_t n,
-                   void *ud) {
-  struct cli *k = ud;
-  (void)c;
-  (void)r;
-  (void)n;
-  k->close_code = code;
-}
 
 static int on_connect(struct wsp_client *cl, const struct wsp_connect_info *ci,
                       void *ud) {
@@ -74,40 +48,15 @@ static int on_subscribe(struct wsp_client *cl, uint64_t sub,
   return 0;
 }
 
-static void pump(struct hub *h) {
-  int round, i;
-  for (round = 0; round < 200; round++) {
-    size_t moved = 0;
-    for (i = 0; i < NC; i++) {
-      struct cli *k = &h->c[i];
-      if (!k->sc)
-        continue;
-      moved += thub_up(k->cc, k->sc);
-      if (!k->paused)
-        moved += thub_down(k->sc, k->cc);
-    }
-    if (moved == 0)
-      return;
-  }
-}
+static void pump(struct hub *h) { thub_pump(h->c, NC); }
 
 static void say(struct hub *h, int i, const char *text) {
-  assert_int_equal(
-      wsp_conn_send(h->c[i].cc, WSP_OP_TEXT, text, strlen(text)), 0);
-  pump(h);
+  thub_say(h->c, NC, i, text);
 }
 
-static const char *L(struct hub *h, int i) {
-  tbuf_append(&h->c[i].lines, "", 1);
-  h->c[i].lines.len--;
-  return (const char *)h->c[i].lines.data;
-}
+static const char *L(struct hub *h, int i) { return thub_lines(&h->c[i]); }
 
-static void clear(struct hub *h) {
-  int i;
-  for (i = 0; i < NC; i++)
-    tbuf_reset(&h->c[i].lines);
-}
+static void clear(struct hub *h) { thub_clear(h->c, NC); }
 
 static void hub_open(struct hub *h, unsigned flags) {
   struct wsp_server_callbacks scb;
@@ -120,19 +69,8 @@ static void hub_open(struct hub *h, unsigned flags) {
   assert_int_equal(wsp_server_new(&h->srv, &scb, NULL, 0, h), 0);
   assert_int_equal(wsp_server_set_channel_flags(h->srv, flags), 0);
   for (i = 0; i < NC; i++) {
-    struct wsp_conn_callbacks ccb;
     char cmd[96];
-    struct cli *k = &h->c[i];
-    tbuf_init(&k->lines);
-    assert_int_equal(wsp_server_accept(h->srv, k, &k->sc), 0);
-    memset(&ccb, 0, sizeof(ccb));
-    ccb.on_message = cmsg;
-    ccb.on_close = cclose;
-    assert_int_equal(wsp_conn_new(&k->cc, WSP_ROLE_CLIENT, &ccb, NULL, 0, k),
-                     0);
-    assert_int_equal(
-        wsp_conn_client_start(k->cc, "t", "/connection/websocket", NULL), 0);
-    pump(h);
+    thub_cli_open(&h->c[i], h->srv);
     /* users: u0, u1, u1, u3 (clients 1 and 2 are one user) */
     snprintf(cmd, sizeof(cmd), "{\"connect\":{\"data\":\"u%d\"},\"id\":1}",
              i == 2 ? 1 : i);
@@ -144,11 +82,8 @@ static void hub_open(struct hub *h, unsigned flags) {
 
 static void hub_free(struct hub *h) {
   int i;
-  for (i = 0; i < NC; i++) {
-    wsp_client_free(h->c[i].sc);
-    wsp_conn_free(h->c[i].cc);
-    tbuf_free(&h->c[i].lines);
-  }
+  for (i = 0; i < NC; i++)
+    thub_cli_free(&h->c[i]);
   wsp_server_free(h->srv);
 }
 

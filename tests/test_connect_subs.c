@@ -20,32 +20,12 @@
 struct hub {
   struct wsp_server *srv;
   struct wsp_evlog *log;
-  struct wsp_client *sc;
-  struct wsp_conn *cc;
-  struct tbuf lines; /* every received message, '\n' after each */
-  int close_code;
+  struct thub_cli c;
   int connects;   /* on_connect calls */
   int refuse;     /* on_connect answers this code */
   int sub_rc[3];  /* what wsp_server_subscribe() returned in on_connect */
   int unsub;      /* on_connect also subscribes and unsubscribes */
 };
-
-static void cmsg(struct wsp_conn *c, int op, const uint8_t *d, size_t n,
-                 void *ud) {
-  struct hub *h = ud;
-  (void)c;
-  (void)op;
-  tbuf_append(&h->lines, d, n);
-  tbuf_append(&h->lines, "\n", 1);
-}
-
-static void cclose(struct wsp_conn *c, int code, const uint8_t *r, size_t n,
-                   void *ud) {
-  (void)c;
-  (void)r;
-  (void)n;
-  ((struct hub *)ud)->close_code = code;
-}
 
 /* Channels named "nohist..." have no history; the others keep 10. */
 static int history_for(const char *ch, size_t len,
@@ -73,47 +53,23 @@ static int on_connect(struct wsp_client *cl,
   return h->refuse;
 }
 
-static void pump(struct hub *h) {
-  int round;
-  for (round = 0; round < 400; round++)
-    if (thub_up(h->cc, h->sc) + thub_down(h->sc, h->cc) == 0)
-      return;
-}
+static void pump(struct hub *h) { thub_pump(&h->c, 1); }
 
 static void say(struct hub *h, const char *text) {
-  assert_int_equal(wsp_conn_send(h->cc, WSP_OP_TEXT, text, strlen(text)), 0);
-  pump(h);
+  thub_say(&h->c, 1, 0, text);
 }
 
-static const char *L(struct hub *h) {
-  tbuf_append(&h->lines, "", 1);
-  h->lines.len--;
-  return (const char *)h->lines.data;
-}
+static const char *L(struct hub *h) { return thub_lines(&h->c); }
 
 /* A new connection (the old one, if any, is gone). */
 static void reconnect(struct hub *h) {
-  struct wsp_conn_callbacks ccb;
-  wsp_client_free(h->sc);
-  wsp_conn_free(h->cc);
-  tbuf_reset(&h->lines);
-  h->close_code = 0;
-  assert_int_equal(wsp_server_accept(h->srv, h, &h->sc), 0);
-  memset(&ccb, 0, sizeof(ccb));
-  ccb.on_message = cmsg;
-  ccb.on_close = cclose;
-  assert_int_equal(wsp_conn_new(&h->cc, WSP_ROLE_CLIENT, &ccb, NULL, 0, h),
-                   0);
-  assert_int_equal(
-      wsp_conn_client_start(h->cc, "t", "/connection/websocket", NULL), 0);
-  pump(h);
+  thub_cli_free(&h->c);
+  thub_cli_open(&h->c, h->srv);
 }
-
 static void hub_open_mem(struct hub *h, const struct wsp_mem *smem) {
   struct wsp_server_callbacks scb;
   struct wsp_server_history hs;
   memset(h, 0, sizeof(*h));
-  tbuf_init(&h->lines);
   assert_int_equal(wsp_evlog_new(&h->log, NULL, 0), 0);
   memset(&scb, 0, sizeof(scb));
   scb.on_connect = on_connect;
@@ -130,9 +86,7 @@ static void hub_open_mem(struct hub *h, const struct wsp_mem *smem) {
 static void hub_open(struct hub *h) { hub_open_mem(h, NULL); }
 
 static void hub_free(struct hub *h) {
-  wsp_client_free(h->sc);
-  wsp_conn_free(h->cc);
-  tbuf_free(&h->lines);
+  thub_cli_free(&h->c);
   wsp_server_free(h->srv);
   wsp_evlog_free(h->log);
 }
@@ -180,7 +134,7 @@ static void test_connect_subs_in_result(void **state) {
   hub_open(&h);
   publish_n(&h, "room", 1, 2); /* before anyone listens: in history */
   /* outside on_connect and before connect: not yet */
-  assert_int_equal(wsp_server_subscribe(h.sc, "early"), WSP_ERR_STATE);
+  assert_int_equal(wsp_server_subscribe(h.c.sc, "early"), WSP_ERR_STATE);
   h.unsub = 1;
   say(&h, "{\"connect\":{},\"id\":1}");
   assert_int_equal(h.connects, 1);
@@ -197,15 +151,15 @@ static void test_connect_subs_in_result(void **state) {
   assert_null(strstr(L(&h), "\"push\""));
   assert_int_equal(wsp_server_channels(h.srv), 2);
   /* live from the next offset */
-  tbuf_reset(&h.lines);
+  tbuf_reset(&h.c.lines);
   publish_n(&h, "room", 3, 1);
   publish_n(&h, "nohist", 1, 1);
   assert_string_equal(
       L(&h), "{\"push\":{\"channel\":\"room\",\"pub\":{\"data\":3,\"offset\":3}}}\n"
              "{\"push\":{\"channel\":\"nohist\",\"pub\":{\"data\":1}}}\n");
   /* made after the connect: a subscribe push, as before */
-  tbuf_reset(&h.lines);
-  assert_int_equal(wsp_server_subscribe(h.sc, "nohist.later"), 0);
+  tbuf_reset(&h.c.lines);
+  assert_int_equal(wsp_server_subscribe(h.c.sc, "nohist.later"), 0);
   pump(&h);
   assert_string_equal(
       L(&h), "{\"push\":{\"channel\":\"nohist.later\",\"subscribe\":{}}}\n");
@@ -233,7 +187,7 @@ static void test_connect_subs_recovery(void **state) {
            ep);
   assert_string_equal(subs_of(&h), want);
   /* then the live ones: no gap, no duplicate */
-  tbuf_reset(&h.lines);
+  tbuf_reset(&h.c.lines);
   publish_n(&h, "room", 9, 1);
   assert_string_equal(
       L(&h), "{\"push\":{\"channel\":\"room\",\"pub\":{\"data\":9,\"offset\":9}}}\n");
@@ -269,7 +223,7 @@ static void test_connect_subs_gap_not_recovered(void **state) {
            ep);
   assert_string_equal(subs_of(&h), want);
   /* live from the top on */
-  tbuf_reset(&h.lines);
+  tbuf_reset(&h.c.lines);
   publish_n(&h, "room", 15, 1);
   assert_non_null(strstr(L(&h), "\"data\":15,\"offset\":15}"));
   /* another epoch: not recovered either, even with nothing missed */
@@ -308,18 +262,18 @@ static void test_connect_subs_bad_entries(void **state) {
   (void)state;
   hub_open(&h);
   for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-    tbuf_reset(&h.lines);
+    tbuf_reset(&h.c.lines);
     snprintf(cmd, sizeof(cmd), "{\"connect\":{\"subs\":%s},\"id\":1}", bad[i]);
     say(&h, cmd);
     assert_string_equal(L(&h), "{\"id\":1,\"error\":{\"code\":107,"
                                "\"message\":\"bad request\"}}\n");
-    assert_int_equal(h.close_code, 0);
+    assert_int_equal(h.c.close_code, 0);
   }
   /* refused before the application heard of it */
   assert_int_equal(h.connects, 0);
   assert_int_equal(wsp_server_channels(h.srv), 0);
   /* null entries, null maps and unknown fields are nothing */
-  tbuf_reset(&h.lines);
+  tbuf_reset(&h.c.lines);
   say(&h, "{\"connect\":{\"subs\":{\"room\":null,\"x\":{\"flag\":\"z\","
           "\"what\":1}}},\"id\":1}");
   assert_non_null(strstr(L(&h), "\"subs\":{\"room\":{\"recoverable\":true"));
@@ -349,7 +303,7 @@ static void test_connect_subs_refused_connect(void **state) {
   assert_null(strstr(L(&h), "\"pub\""));
   /* and a second connect gets them */
   h.refuse = 0;
-  tbuf_reset(&h.lines);
+  tbuf_reset(&h.c.lines);
   say(&h, "{\"connect\":{},\"id\":2}");
   assert_non_null(strstr(L(&h), "\"subs\":{\"room\":{"));
   assert_int_equal(wsp_server_channels(h.srv), 2);

@@ -17,40 +17,14 @@
 
 #define NC 3
 
-struct cli {
-  struct wsp_client *sc;
-  struct wsp_conn *cc;
-  struct tbuf lines; /* every received message, '\n' after each */
-  int close_code;
-  int paused;
-};
-
 struct hub {
   struct wsp_server *srv;
   struct wsp_evlog *log;
   struct tfail fail; /* the log's allocator */
-  struct cli c[NC];
+  struct thub_cli c[NC];
   int defer;
   uint64_t held;
 };
-
-static void cmsg(struct wsp_conn *c, int op, const uint8_t *d, size_t n,
-                 void *ud) {
-  struct cli *k = ud;
-  (void)c;
-  (void)op;
-  tbuf_append(&k->lines, d, n);
-  tbuf_append(&k->lines, "\n", 1);
-}
-
-static void cclose(struct wsp_conn *c, int code, const uint8_t *r, size_t n,
-                   void *ud) {
-  struct cli *k = ud;
-  (void)c;
-  (void)r;
-  (void)n;
-  k->close_code = code;
-}
 
 /* Channels named "nohist..." have no history; "small..." keep 3,
  * "big..." 1000, "ttl..." for a second, the others 10. */
@@ -80,40 +54,15 @@ static int on_subscribe(struct wsp_client *cl, uint64_t sub,
   return 0;
 }
 
-static void pump(struct hub *h) {
-  int round, i;
-  for (round = 0; round < 400; round++) {
-    size_t moved = 0;
-    for (i = 0; i < NC; i++) {
-      struct cli *k = &h->c[i];
-      if (!k->sc)
-        continue;
-      moved += thub_up(k->cc, k->sc);
-      if (!k->paused)
-        moved += thub_down(k->sc, k->cc);
-    }
-    if (moved == 0)
-      return;
-  }
-}
+static void pump(struct hub *h) { thub_pump(h->c, NC); }
 
 static void say(struct hub *h, int i, const char *text) {
-  assert_int_equal(
-      wsp_conn_send(h->c[i].cc, WSP_OP_TEXT, text, strlen(text)), 0);
-  pump(h);
+  thub_say(h->c, NC, i, text);
 }
 
-static const char *L(struct hub *h, int i) {
-  tbuf_append(&h->c[i].lines, "", 1);
-  h->c[i].lines.len--;
-  return (const char *)h->c[i].lines.data;
-}
+static const char *L(struct hub *h, int i) { return thub_lines(&h->c[i]); }
 
-static void clear(struct hub *h) {
-  int i;
-  for (i = 0; i < NC; i++)
-    tbuf_reset(&h->c[i].lines);
-}
+static void clear(struct hub *h) { thub_clear(h->c, NC); }
 
 static int count(const char *s, const char *what) {
   int n = 0;
@@ -156,18 +105,7 @@ static void hub_open_mem(struct hub *h, const struct wsp_mem *smem) {
   hs.history_max = 5;
   assert_int_equal(wsp_server_set_history(h->srv, &hs), 0);
   for (i = 0; i < NC; i++) {
-    struct wsp_conn_callbacks ccb;
-    struct cli *k = &h->c[i];
-    tbuf_init(&k->lines);
-    assert_int_equal(wsp_server_accept(h->srv, k, &k->sc), 0);
-    memset(&ccb, 0, sizeof(ccb));
-    ccb.on_message = cmsg;
-    ccb.on_close = cclose;
-    assert_int_equal(wsp_conn_new(&k->cc, WSP_ROLE_CLIENT, &ccb, NULL, 0, k),
-                     0);
-    assert_int_equal(
-        wsp_conn_client_start(k->cc, "t", "/connection/websocket", NULL), 0);
-    pump(h);
+    thub_cli_open(&h->c[i], h->srv);
     say(h, i, "{\"connect\":{},\"id\":1}");
   }
   clear(h);
@@ -177,11 +115,8 @@ static void hub_open(struct hub *h) { hub_open_mem(h, NULL); }
 
 static void hub_free(struct hub *h) {
   int i;
-  for (i = 0; i < NC; i++) {
-    wsp_client_free(h->c[i].sc);
-    wsp_conn_free(h->c[i].cc);
-    tbuf_free(&h->c[i].lines);
-  }
+  for (i = 0; i < NC; i++)
+    thub_cli_free(&h->c[i]);
   wsp_server_free(h->srv);
   wsp_evlog_free(h->log);
   assert_int_equal(h->fail.live, 0);
