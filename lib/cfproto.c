@@ -59,7 +59,7 @@ static const char *error_text(uint32_t code) {
 
 struct wsp__jbuf *wsp__cf_line_begin(struct wsp_client *cl) {
   if (cl->batch.len)
-    wsp__jbuf_raw(&cl->batch, "\n", 1);
+    WSP__JBUF_LIT(&cl->batch, "\n");
   return &cl->batch;
 }
 
@@ -119,16 +119,16 @@ int wsp__cf_close(struct wsp_client *cl, int code, const char *reason) {
 void wsp__cf_error_reply(struct wsp_client *cl, uint32_t id, uint32_t code,
                          const char *message, int temporary) {
   struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
-  wsp__jbuf_raw(jb, "{\"id\":", 6);
+  WSP__JBUF_LIT(jb, "{\"id\":");
   wsp__jbuf_u64(jb, id);
-  wsp__jbuf_raw(jb, ",\"error\":{\"code\":", 17);
+  WSP__JBUF_LIT(jb, ",\"error\":{\"code\":");
   wsp__jbuf_u64(jb, code);
-  wsp__jbuf_raw(jb, ",\"message\":", 11);
+  WSP__JBUF_LIT(jb, ",\"message\":");
   wsp__jbuf_str(jb, message ? message : error_text(code),
                 strlen(message ? message : error_text(code)));
   if (temporary)
-    wsp__jbuf_raw(jb, ",\"temporary\":true", 17);
-  wsp__jbuf_raw(jb, "}}", 2);
+    WSP__JBUF_LIT(jb, ",\"temporary\":true");
+  WSP__JBUF_LIT(jb, "}}");
   wsp__cf_line_end(cl);
 }
 
@@ -191,7 +191,7 @@ static void put_expiry(const struct wsp_client *cl, struct wsp__jbuf *jb,
                        uint64_t now) {
   if (!cl->expires_at)
     return;
-  wsp__jbuf_raw(jb, ",\"expires\":true,\"ttl\":", 22);
+  WSP__JBUF_LIT(jb, ",\"expires\":true,\"ttl\":");
   wsp__jbuf_u64(jb, cl->expires_at > now ? (cl->expires_at - now + 999) / 1000
                                          : 0);
 }
@@ -231,14 +231,13 @@ static int do_refresh(struct wsp_client *cl, uint32_t id,
     return 0;
   }
   jb = wsp__cf_line_begin(cl);
-  wsp__jbuf_raw(jb, "{\"id\":", 6);
+  WSP__JBUF_LIT(jb, "{\"id\":");
   wsp__jbuf_u64(jb, id);
-  wsp__jbuf_raw(jb, ",\"refresh\":{\"client\":\"", 22);
+  WSP__JBUF_LIT(jb, ",\"refresh\":{\"client\":\"");
   wsp__jbuf_raw(jb, cl->id, strlen(cl->id));
-  wsp__jbuf_raw(jb, "\",\"version\":\"" WSP_VERSION_STRING "\"",
-                13 + sizeof(WSP_VERSION_STRING));
+  WSP__JBUF_LIT(jb, "\",\"version\":\"" WSP_VERSION_STRING "\"");
   put_expiry(cl, jb, wsp__server_now(s));
-  wsp__jbuf_raw(jb, "}}", 2);
+  WSP__JBUF_LIT(jb, "}}");
   wsp__cf_line_end(cl);
   return 0;
 }
@@ -331,24 +330,23 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
     return -1;
   }
   jb = wsp__cf_line_begin(cl);
-  wsp__jbuf_raw(jb, "{\"id\":", 6);
+  WSP__JBUF_LIT(jb, "{\"id\":");
   wsp__jbuf_u64(jb, id);
-  wsp__jbuf_raw(jb, ",\"connect\":{\"client\":\"", 22);
+  WSP__JBUF_LIT(jb, ",\"connect\":{\"client\":\"");
   wsp__jbuf_raw(jb, cl->id, 36);
-  wsp__jbuf_raw(jb, "\",\"version\":\"" WSP_VERSION_STRING "\"",
-                13 + sizeof(WSP_VERSION_STRING));
+  WSP__JBUF_LIT(jb, "\",\"version\":\"" WSP_VERSION_STRING "\"");
   put_expiry(cl, jb, now);
   if (interval) {
-    wsp__jbuf_raw(jb, ",\"ping\":", 8);
+    WSP__JBUF_LIT(jb, ",\"ping\":");
     wsp__jbuf_u64(jb, (interval + 999) / 1000);
-    wsp__jbuf_raw(jb, ",\"pong\":true", 12);
+    WSP__JBUF_LIT(jb, ",\"pong\":true");
   }
   if (sj.len) {
-    wsp__jbuf_raw(jb, ",\"subs\":{", 9);
+    WSP__JBUF_LIT(jb, ",\"subs\":{");
     wsp__jbuf_raw(jb, sj.data, sj.len);
-    wsp__jbuf_raw(jb, "}", 1);
+    WSP__JBUF_LIT(jb, "}");
   }
-  wsp__jbuf_raw(jb, "}}", 2);
+  WSP__JBUF_LIT(jb, "}}");
   wsp__jbuf_free(&sj);
   wsp__cf_line_end(cl);
   return wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN ? 0 : -1;
@@ -498,7 +496,7 @@ static void cf_tick(struct wsp_client *cl, uint64_t now, void *codec_data) {
   } else if (now >= cl->ping_due) {
     uint64_t pt = s->limits[WSP_SERVER_PONG_TIMEOUT];
     struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
-    wsp__jbuf_raw(jb, "{}", 2);
+    WSP__JBUF_LIT(jb, "{}");
     wsp__cf_line_end(cl);
     uint64_t interval = s->limits[WSP_SERVER_PING_INTERVAL];
     cl->ping_due = interval ? now + interval : WSP_NO_DEADLINE;

@@ -69,20 +69,20 @@ static struct wsp_frame *frame_of(struct wsp_server *s,
 
 void wsp__ch_client_info(struct wsp__jbuf *jb, const struct wsp_client *cl,
                          const char *chan_info) {
-  wsp__jbuf_raw(jb, "{\"user\":", 8);
+  WSP__JBUF_LIT(jb, "{\"user\":");
   wsp__jbuf_str(jb, wsp_client_user(cl), strlen(wsp_client_user(cl)));
-  wsp__jbuf_raw(jb, ",\"client\":\"", 11);
+  WSP__JBUF_LIT(jb, ",\"client\":\"");
   wsp__jbuf_raw(jb, cl->id, strlen(cl->id));
-  wsp__jbuf_raw(jb, "\"", 1);
+  WSP__JBUF_LIT(jb, "\"");
   if (cl->info) {
-    wsp__jbuf_raw(jb, ",\"conn_info\":", 13);
+    WSP__JBUF_LIT(jb, ",\"conn_info\":");
     wsp__jbuf_raw_value(jb, cl->info, strlen(cl->info));
   }
   if (chan_info) {
-    wsp__jbuf_raw(jb, ",\"chan_info\":", 13);
+    WSP__JBUF_LIT(jb, ",\"chan_info\":");
     wsp__jbuf_raw_value(jb, chan_info, strlen(chan_info));
   }
-  wsp__jbuf_raw(jb, "}", 1);
+  WSP__JBUF_LIT(jb, "}");
 }
 
 static int is_wildcard(const char *p, size_t len) {
@@ -147,12 +147,14 @@ static void join_leave(struct wsp__csub *cs, int join) {
       !cl->connected)
     return;
   wsp__jbuf_init(&jb, &s->mem);
-  wsp__jbuf_raw(&jb, "{\"push\":{\"channel\":", 19);
+  WSP__JBUF_LIT(&jb, "{\"push\":{\"channel\":");
   wsp__jbuf_str(&jb, cs->channel, cs->len);
-  wsp__jbuf_raw(&jb, join ? ",\"join\":{\"info\":" : ",\"leave\":{\"info\":",
-                join ? 16 : 17);
+  if (join)
+    WSP__JBUF_LIT(&jb, ",\"join\":{\"info\":");
+  else
+    WSP__JBUF_LIT(&jb, ",\"leave\":{\"info\":");
   wsp__ch_client_info(&jb, cl, cs->chan_info);
-  wsp__jbuf_raw(&jb, "}}}", 3);
+  WSP__JBUF_LIT(&jb, "}}}");
   n.self = cs;
   n.frame = frame_of(s, &jb);
   wsp__jbuf_free(&jb);
@@ -227,11 +229,11 @@ static void remove_sub(struct wsp_client *cl, struct wsp__csub *cs) {
 
 static void reply_empty(struct wsp_client *cl, uint32_t id, const char *name) {
   struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
-  wsp__jbuf_raw(jb, "{\"id\":", 6);
+  WSP__JBUF_LIT(jb, "{\"id\":");
   wsp__jbuf_u64(jb, id);
-  wsp__jbuf_raw(jb, ",\"", 2);
+  WSP__JBUF_LIT(jb, ",\"");
   wsp__jbuf_raw(jb, name, strlen(name));
-  wsp__jbuf_raw(jb, "\":{}}", 5);
+  WSP__JBUF_LIT(jb, "\":{}}");
   wsp__cf_line_end(cl);
 }
 
@@ -239,20 +241,16 @@ static void reply_empty(struct wsp_client *cl, uint32_t id, const char *name) {
 static void sub_push(struct wsp_client *cl, const char *ch, size_t len,
                      int subscribe) {
   struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
-  wsp__jbuf_raw(jb, "{\"push\":{\"channel\":", 19);
+  WSP__JBUF_LIT(jb, "{\"push\":{\"channel\":");
   wsp__jbuf_str(jb, ch, len);
   if (subscribe == 1)
-    wsp__jbuf_raw(jb, ",\"subscribe\":{}}}", 17);
+    WSP__JBUF_LIT(jb, ",\"subscribe\":{}}}");
   else if (subscribe == 2)
-    wsp__jbuf_raw(jb,
-                  ",\"unsubscribe\":{\"code\":2501,\"reason\":"
-                  "\"subscription expired\"}}}",
-                  62);
+    WSP__JBUF_LIT(jb, ",\"unsubscribe\":{\"code\":2501,\"reason\":"
+                  "\"subscription expired\"}}}");
   else
-    wsp__jbuf_raw(jb,
-                  ",\"unsubscribe\":{\"code\":2000,\"reason\":\"server "
-                  "unsubscribe\"}}}",
-                  61);
+    WSP__JBUF_LIT(jb, ",\"unsubscribe\":{\"code\":2000,\"reason\":\"server "
+                  "unsubscribe\"}}}");
   wsp__cf_line_end(cl);
 }
 
@@ -301,11 +299,11 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
   } else if (id && expires_at) {
     uint64_t now = wsp__server_now(cl->srv);
     struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
-    wsp__jbuf_raw(jb, "{\"id\":", 6);
+    WSP__JBUF_LIT(jb, "{\"id\":");
     wsp__jbuf_u64(jb, id);
-    wsp__jbuf_raw(jb, ",\"subscribe\":{\"expires\":true,\"ttl\":", 35);
+    WSP__JBUF_LIT(jb, ",\"subscribe\":{\"expires\":true,\"ttl\":");
     wsp__jbuf_u64(jb, expires_at > now ? (expires_at - now + 999) / 1000 : 0);
-    wsp__jbuf_raw(jb, "}}", 2);
+    WSP__JBUF_LIT(jb, "}}");
     wsp__cf_line_end(cl);
     wsp__tok_sub_due(cl);
   } else if (id) {
@@ -323,13 +321,13 @@ void wsp__ch_drop(struct wsp__csub *cs, int code, const char *reason) {
   wsp__client_enter(cl);
   if (cl->connected && wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN) {
     jb = wsp__cf_line_begin(cl);
-    wsp__jbuf_raw(jb, "{\"push\":{\"channel\":", 19);
+    WSP__JBUF_LIT(jb, "{\"push\":{\"channel\":");
     wsp__jbuf_str(jb, cs->channel, cs->len);
-    wsp__jbuf_raw(jb, ",\"unsubscribe\":{\"code\":", 23);
+    WSP__JBUF_LIT(jb, ",\"unsubscribe\":{\"code\":");
     wsp__jbuf_u64(jb, (uint64_t)code);
-    wsp__jbuf_raw(jb, ",\"reason\":", 10);
+    WSP__JBUF_LIT(jb, ",\"reason\":");
     wsp__jbuf_str(jb, reason, strlen(reason));
-    wsp__jbuf_raw(jb, "}}}", 3);
+    WSP__JBUF_LIT(jb, "}}}");
     wsp__cf_line_end(cl);
   }
   remove_sub_ex(cl, cs, 1);
@@ -381,9 +379,9 @@ int wsp__ch_connected(struct wsp_client *cl, const struct wsp__json_val *subs,
       return WSP_ERR_NOMEM;
     if (hist == 0) {
       if (out->len)
-        wsp__jbuf_raw(out, ",", 1);
+        WSP__JBUF_LIT(out, ",");
       wsp__jbuf_str(out, cs->channel, cs->len);
-      wsp__jbuf_raw(out, ":{}", 3);
+      WSP__JBUF_LIT(out, ":{}");
     }
     join_leave(cs, 1);
   }
@@ -447,6 +445,7 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen,
                         void *ud) {
   struct wsp__csub *cs = sub;
   struct pubctx *c = ud;
+  size_t open;
   int rv;
   if (c->hp && cs->positioned) {
     int live;
@@ -468,31 +467,33 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen,
     c->frame = NULL;
     c->pattern = pattern;
     wsp__jbuf_reset(&c->jb);
-    wsp__jbuf_raw(&c->jb, "{\"push\":{\"channel\":", 19);
+    WSP__JBUF_LIT(&c->jb, "{\"push\":{\"channel\":");
     wsp__jbuf_str(&c->jb, pattern, plen);
-    wsp__jbuf_raw(&c->jb, ",\"pub\":{", 8);
+    WSP__JBUF_LIT(&c->jb, ",\"pub\":{");
+    open = c->jb.len; /* a comma goes before every member but the first */
     if (c->dlen) {
-      wsp__jbuf_raw(&c->jb, "\"data\":", 7);
+      WSP__JBUF_LIT(&c->jb, "\"data\":");
       wsp__jbuf_raw_value(&c->jb, c->data, c->dlen);
     }
     if (c->info) {
-      wsp__jbuf_raw(&c->jb, c->dlen ? ",\"info\":" : "\"info\":",
-                    c->dlen ? 8 : 7);
+      if (c->jb.len > open)
+        WSP__JBUF_LIT(&c->jb, ",");
+      WSP__JBUF_LIT(&c->jb, "\"info\":");
       wsp__jbuf_raw_value(&c->jb, c->info, strlen(c->info));
     }
     if (c->hp) {
-      wsp__jbuf_raw(&c->jb, c->dlen || c->info ? ",\"offset\":" :
-                                                 "\"offset\":",
-                    c->dlen || c->info ? 10 : 9);
+      if (c->jb.len > open)
+        WSP__JBUF_LIT(&c->jb, ",");
+      WSP__JBUF_LIT(&c->jb, "\"offset\":");
       wsp__jbuf_u64(&c->jb, c->hp->offset);
     }
     if (plen != c->clen || memcmp(pattern, c->channel, plen) != 0) {
-      wsp__jbuf_raw(&c->jb, c->dlen || c->info || c->hp ? ",\"channel\":" :
-                                                 "\"channel\":",
-                    c->dlen || c->info || c->hp ? 11 : 10);
+      if (c->jb.len > open)
+        WSP__JBUF_LIT(&c->jb, ",");
+      WSP__JBUF_LIT(&c->jb, "\"channel\":");
       wsp__jbuf_str(&c->jb, c->channel, c->clen);
     }
-    wsp__jbuf_raw(&c->jb, "}}}", 3);
+    WSP__JBUF_LIT(&c->jb, "}}}");
     c->frame = frame_of(c->s, &c->jb);
   }
   if (!c->hp || !cs->positioned) {
@@ -709,7 +710,7 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
     }
     wsp__jbuf_init(&info, &s->mem);
     wsp__ch_client_info(&info, cl, NULL);
-    wsp__jbuf_raw(&info, "", 1); /* NUL-terminate */
+    WSP__JBUF_LIT(&info, "\0"); /* NUL-terminate */
     if (info.err) {
       wsp__cf_error_reply(cl, id, 100, NULL, 1);
       return;

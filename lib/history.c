@@ -93,37 +93,37 @@ struct pubs {
 
 /* One Publication: {"data":...,"info":...,"offset":N}. */
 static void pub_json(struct wsp__jbuf *jb, const struct wsp_evlog_event *e) {
-  wsp__jbuf_raw(jb, "{", 1);
+  WSP__JBUF_LIT(jb, "{");
   if (e->data.len) {
-    wsp__jbuf_raw(jb, "\"data\":", 7);
+    WSP__JBUF_LIT(jb, "\"data\":");
     wsp__jbuf_raw_value(jb, e->data.ptr, e->data.len);
-    wsp__jbuf_raw(jb, ",", 1);
+    WSP__JBUF_LIT(jb, ",");
   }
   if (e->info.len) {
-    wsp__jbuf_raw(jb, "\"info\":", 7);
+    WSP__JBUF_LIT(jb, "\"info\":");
     wsp__jbuf_raw_value(jb, e->info.ptr, e->info.len);
-    wsp__jbuf_raw(jb, ",", 1);
+    WSP__JBUF_LIT(jb, ",");
   }
-  wsp__jbuf_raw(jb, "\"offset\":", 9);
+  WSP__JBUF_LIT(jb, "\"offset\":");
   wsp__jbuf_u64(jb, e->offset);
-  wsp__jbuf_raw(jb, "}", 1);
+  WSP__JBUF_LIT(jb, "}");
 }
 
 /* A read callback: the next element of an array of publications. */
 static int put_pub(const struct wsp_evlog_event *e, void *ud) {
   struct pubs *p = ud;
   if (p->n++)
-    wsp__jbuf_raw(&p->jb, ",", 1);
+    WSP__JBUF_LIT(&p->jb, ",");
   pub_json(&p->jb, e);
   return p->jb.err != 0;
 }
 
 static void put_position(struct wsp__jbuf *jb, const char *epoch,
                          uint64_t offset) {
-  wsp__jbuf_raw(jb, "\"epoch\":", 8);
+  WSP__JBUF_LIT(jb, "\"epoch\":");
   wsp__jbuf_str(jb, epoch, strlen(epoch));
   if (offset) {
-    wsp__jbuf_raw(jb, ",\"offset\":", 10);
+    WSP__JBUF_LIT(jb, ",\"offset\":");
     wsp__jbuf_u64(jb, offset);
   }
 }
@@ -256,45 +256,48 @@ uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
     /* one member of the connect result's subs map */
     jb = into;
     if (jb->len)
-      wsp__jbuf_raw(jb, ",", 1);
+      WSP__JBUF_LIT(jb, ",");
     wsp__jbuf_str(jb, cs->channel, cs->len);
-    wsp__jbuf_raw(jb, ":{", 2);
+    WSP__JBUF_LIT(jb, ":{");
   } else if (id) {
     jb = wsp__cf_line_begin(cl);
-    wsp__jbuf_raw(jb, "{\"id\":", 6);
+    WSP__JBUF_LIT(jb, "{\"id\":");
     wsp__jbuf_u64(jb, id);
-    wsp__jbuf_raw(jb, ",\"subscribe\":{", 14);
+    WSP__JBUF_LIT(jb, ",\"subscribe\":{");
   } else {
     jb = wsp__cf_line_begin(cl);
-    wsp__jbuf_raw(jb, "{\"push\":{\"channel\":", 19);
+    WSP__JBUF_LIT(jb, "{\"push\":{\"channel\":");
     wsp__jbuf_str(jb, cs->channel, cs->len);
-    wsp__jbuf_raw(jb, ",\"subscribe\":{", 14);
+    WSP__JBUF_LIT(jb, ",\"subscribe\":{");
   }
   if (id && cs->expires_at) {
     /* a subscription token's expiry, as on channels without history */
     uint64_t now = wsp__server_now(s);
-    wsp__jbuf_raw(jb, "\"expires\":true,\"ttl\":", 21);
+    WSP__JBUF_LIT(jb, "\"expires\":true,\"ttl\":");
     wsp__jbuf_u64(jb, cs->expires_at > now
                           ? (cs->expires_at - now + 999) / 1000
                           : 0);
-    wsp__jbuf_raw(jb, ",", 1);
+    WSP__JBUF_LIT(jb, ",");
   }
-  wsp__jbuf_raw(jb, "\"recoverable\":true,\"positioned\":true,", 37);
+  WSP__JBUF_LIT(jb, "\"recoverable\":true,\"positioned\":true,");
   put_position(jb, rec.pos.epoch, offset);
   if (recovering) {
-    wsp__jbuf_raw(jb, ",\"was_recovering\":true", 22);
+    WSP__JBUF_LIT(jb, ",\"was_recovering\":true");
     if (rec.recovered)
-      wsp__jbuf_raw(jb, ",\"recovered\":true", 17);
+      WSP__JBUF_LIT(jb, ",\"recovered\":true");
     if (p.n) {
-      wsp__jbuf_raw(jb, ",\"publications\":[", 17);
+      WSP__JBUF_LIT(jb, ",\"publications\":[");
       wsp__jbuf_raw(jb, p.jb.data, p.jb.len);
-      wsp__jbuf_raw(jb, "]", 1);
+      WSP__JBUF_LIT(jb, "]");
     }
   }
   if (into) {
-    wsp__jbuf_raw(jb, "}", 1);
+    WSP__JBUF_LIT(jb, "}");
   } else {
-    wsp__jbuf_raw(jb, id ? "}}" : "}}}", id ? 2 : 3);
+    if (id)
+      WSP__JBUF_LIT(jb, "}}");
+    else
+      WSP__JBUF_LIT(jb, "}}}");
     wsp__cf_line_end(cl);
   }
   wsp__jbuf_free(&p.jb);
@@ -338,12 +341,12 @@ struct feed {
 static int feed_pub(const struct wsp_evlog_event *e, void *ud) {
   struct feed *f = ud;
   if (f->jb.len)
-    wsp__jbuf_raw(&f->jb, "\n", 1);
-  wsp__jbuf_raw(&f->jb, "{\"push\":{\"channel\":", 19);
+    WSP__JBUF_LIT(&f->jb, "\n");
+  WSP__JBUF_LIT(&f->jb, "{\"push\":{\"channel\":");
   wsp__jbuf_str(&f->jb, f->cs->channel, f->cs->len);
-  wsp__jbuf_raw(&f->jb, ",\"pub\":", 7);
+  WSP__JBUF_LIT(&f->jb, ",\"pub\":");
   pub_json(&f->jb, e);
-  wsp__jbuf_raw(&f->jb, "}}", 2);
+  WSP__JBUF_LIT(&f->jb, "}}");
   return f->jb.err != 0 || f->jb.len >= f->budget;
 }
 
@@ -549,16 +552,16 @@ void wsp__hist_command(struct wsp_client *cl, uint32_t id, const char *ch,
     return;
   }
   jb = wsp__cf_line_begin(cl);
-  wsp__jbuf_raw(jb, "{\"id\":", 6);
+  WSP__JBUF_LIT(jb, "{\"id\":");
   wsp__jbuf_u64(jb, id);
-  wsp__jbuf_raw(jb, ",\"history\":{", 12);
+  WSP__JBUF_LIT(jb, ",\"history\":{");
   if (p.n) {
-    wsp__jbuf_raw(jb, "\"publications\":[", 16);
+    WSP__JBUF_LIT(jb, "\"publications\":[");
     wsp__jbuf_raw(jb, p.jb.data, p.jb.len);
-    wsp__jbuf_raw(jb, "],", 2);
+    WSP__JBUF_LIT(jb, "],");
   }
   put_position(jb, pos.epoch, pos.offset);
-  wsp__jbuf_raw(jb, "}}", 2);
+  WSP__JBUF_LIT(jb, "}}");
   wsp__jbuf_free(&p.jb);
   wsp__cf_line_end(cl);
 }

@@ -123,6 +123,10 @@ void wsp__jbuf_free(struct wsp__jbuf *jb);
 /* Empty the buffer and clear the error, keeping the memory. */
 void wsp__jbuf_reset(struct wsp__jbuf *jb);
 int wsp__jbuf_raw(struct wsp__jbuf *jb, const char *s, size_t n);
+/* Append a string literal (adjacent literals concatenate); the compiler
+ * counts its length, so no hand-counted length can drift. Anything but a
+ * literal fails to compile. */
+#define WSP__JBUF_LIT(jb, lit) wsp__jbuf_raw((jb), "" lit, sizeof("" lit) - 1)
 /*
  * Append s[0..n) as a quoted JSON string. '"', '\\' and the bytes below
  * 0x20 are escaped (\b \f \n \r \t, \u00XX for the others), and so are

@@ -138,7 +138,7 @@ int wsp__jbuf_u64(struct wsp__jbuf *jb, uint64_t v) {
 int wsp__jbuf_i64(struct wsp__jbuf *jb, int64_t v) {
   if (v >= 0)
     return wsp__jbuf_u64(jb, (uint64_t)v);
-  wsp__jbuf_raw(jb, "-", 1);
+  WSP__JBUF_LIT(jb, "-");
   return wsp__jbuf_u64(jb, (uint64_t)0 - (uint64_t)v);
 }
 

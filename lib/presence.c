@@ -22,10 +22,10 @@ static void presence_one(void *sub, void *ud) {
     return;
   if (p->jb) {
     if (p->n)
-      wsp__jbuf_raw(p->jb, ",", 1);
-    wsp__jbuf_raw(p->jb, "\"", 1);
+      WSP__JBUF_LIT(p->jb, ",");
+    WSP__JBUF_LIT(p->jb, "\"");
     wsp__jbuf_raw(p->jb, cs->cl->id, strlen(cs->cl->id));
-    wsp__jbuf_raw(p->jb, "\":", 2);
+    WSP__JBUF_LIT(p->jb, "\":");
     wsp__ch_client_info(p->jb, cs->cl, cs->chan_info);
   }
   if (p->users)
@@ -65,11 +65,11 @@ void wsp__presence_command(struct wsp_client *cl, int list, uint32_t id,
     struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
     memset(&p, 0, sizeof(p));
     p.jb = jb;
-    wsp__jbuf_raw(jb, "{\"id\":", 6);
+    WSP__JBUF_LIT(jb, "{\"id\":");
     wsp__jbuf_u64(jb, id);
-    wsp__jbuf_raw(jb, ",\"presence\":{\"presence\":{", 25);
+    WSP__JBUF_LIT(jb, ",\"presence\":{\"presence\":{");
     wsp_pubsub_each(s->channels, ch, len, presence_one, &p);
-    wsp__jbuf_raw(jb, "}}}", 3);
+    WSP__JBUF_LIT(jb, "}}}");
     wsp__cf_line_end(cl);
   } else {
     size_t nc, nu;
@@ -79,16 +79,16 @@ void wsp__presence_command(struct wsp_client *cl, int list, uint32_t id,
       return;
     }
     jb = wsp__cf_line_begin(cl);
-    wsp__jbuf_raw(jb, "{\"id\":", 6);
+    WSP__JBUF_LIT(jb, "{\"id\":");
     wsp__jbuf_u64(jb, id);
-    wsp__jbuf_raw(jb, ",\"presence_stats\":{", 19);
+    WSP__JBUF_LIT(jb, ",\"presence_stats\":{");
     if (nc) {
-      wsp__jbuf_raw(jb, "\"num_clients\":", 14);
+      WSP__JBUF_LIT(jb, "\"num_clients\":");
       wsp__jbuf_u64(jb, nc);
-      wsp__jbuf_raw(jb, ",\"num_users\":", 13);
+      WSP__JBUF_LIT(jb, ",\"num_users\":");
       wsp__jbuf_u64(jb, nu);
     }
-    wsp__jbuf_raw(jb, "}}", 2);
+    WSP__JBUF_LIT(jb, "}}");
     wsp__cf_line_end(cl);
   }
 }

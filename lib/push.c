@@ -101,12 +101,12 @@ static struct wsp_frame *message_frame(struct wsp_server *s, const void *data,
     return NULL;
   }
   wsp__jbuf_init(&jb, &s->mem);
-  wsp__jbuf_raw(&jb, "{\"push\":{\"message\":{", 20);
+  WSP__JBUF_LIT(&jb, "{\"push\":{\"message\":{");
   if (len) {
-    wsp__jbuf_raw(&jb, "\"data\":", 7);
+    WSP__JBUF_LIT(&jb, "\"data\":");
     wsp__jbuf_raw_value(&jb, data, len);
   }
-  wsp__jbuf_raw(&jb, "}}}", 3);
+  WSP__JBUF_LIT(&jb, "}}}");
   f = NULL;
   if (jb.err || wsp_frame_new(&f, &s->mem, WSP_OP_TEXT, jb.data, jb.len))
     f = NULL;

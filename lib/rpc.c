@@ -49,18 +49,18 @@ static void call_done(struct wsp_corr *corr, uint32_t id, int status,
                         1);
   } else {
     struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
-    wsp__jbuf_raw(jb, "{\"id\":", 6);
+    WSP__JBUF_LIT(jb, "{\"id\":");
     wsp__jbuf_u64(jb, cmd_id);
     if (status == STATUS_ERROR) {
-      wsp__jbuf_raw(jb, ",\"error\":", 9);
+      WSP__JBUF_LIT(jb, ",\"error\":");
       wsp__jbuf_raw(jb, data, len);
-      wsp__jbuf_raw(jb, "}", 1);
+      WSP__JBUF_LIT(jb, "}");
     } else if (len) {
-      wsp__jbuf_raw(jb, ",\"rpc\":{\"data\":", 15);
+      WSP__JBUF_LIT(jb, ",\"rpc\":{\"data\":");
       wsp__jbuf_raw_value(jb, data, len);
-      wsp__jbuf_raw(jb, "}}", 2);
+      WSP__JBUF_LIT(jb, "}}");
     } else {
-      wsp__jbuf_raw(jb, ",\"rpc\":{}}", 10);
+      WSP__JBUF_LIT(jb, ",\"rpc\":{}}");
     }
     wsp__cf_line_end(cl);
   }
@@ -210,15 +210,15 @@ int wsp_rpc_error(struct wsp_server *s, uint64_t call, uint32_t code,
   if (!s || call == 0 || call > UINT32_MAX || code == 0)
     return WSP_ERR_INVAL;
   wsp__jbuf_init(&jb, &s->mem);
-  wsp__jbuf_raw(&jb, "{\"code\":", 8);
+  WSP__JBUF_LIT(&jb, "{\"code\":");
   wsp__jbuf_u64(&jb, code);
   if (message && *message) {
-    wsp__jbuf_raw(&jb, ",\"message\":", 11);
+    WSP__JBUF_LIT(&jb, ",\"message\":");
     wsp__jbuf_str(&jb, message, strlen(message));
   }
   if (temporary)
-    wsp__jbuf_raw(&jb, ",\"temporary\":true", 17);
-  wsp__jbuf_raw(&jb, "}", 1);
+    WSP__JBUF_LIT(&jb, ",\"temporary\":true");
+  WSP__JBUF_LIT(&jb, "}");
   rv = jb.err ? jb.err
               : wsp_corr_complete(s->rpc, (uint32_t)call, STATUS_ERROR,
                                   jb.data, jb.len);

@@ -90,7 +90,7 @@ static int issue(struct wsp_rpc_client *rc, const struct wsp__jbuf *line) {
     return line->err;
   if (!rc->opened) {
     if (rc->waiting.len)
-      wsp__jbuf_raw(&rc->waiting, "\n", 1);
+      WSP__JBUF_LIT(&rc->waiting, "\n");
     wsp__jbuf_raw(&rc->waiting, line->data, line->len);
     return rc->waiting.err;
   }
@@ -133,20 +133,20 @@ static void conn_open(struct wsp_conn *conn, const struct wsp_response *r,
   }
   c->is_connect = 1;
   wsp__jbuf_init(&jb, &rc->mem);
-  wsp__jbuf_raw(&jb, "{\"connect\":{\"name\":\"libwsp\"", 27);
+  WSP__JBUF_LIT(&jb, "{\"connect\":{\"name\":\"libwsp\"");
   if (rc->token) {
-    wsp__jbuf_raw(&jb, ",\"token\":", 9);
+    WSP__JBUF_LIT(&jb, ",\"token\":");
     wsp__jbuf_str(&jb, rc->token, strlen(rc->token));
   }
   if (rc->connect_data) {
-    wsp__jbuf_raw(&jb, ",\"data\":", 8);
+    WSP__JBUF_LIT(&jb, ",\"data\":");
     wsp__jbuf_raw_value(&jb, rc->connect_data, strlen(rc->connect_data));
   }
-  wsp__jbuf_raw(&jb, "},\"id\":", 7);
+  WSP__JBUF_LIT(&jb, "},\"id\":");
   wsp__jbuf_u64(&jb, id);
-  wsp__jbuf_raw(&jb, "}", 1);
+  WSP__JBUF_LIT(&jb, "}");
   if (rc->waiting.len) {
-    wsp__jbuf_raw(&jb, "\n", 1);
+    WSP__JBUF_LIT(&jb, "\n");
     wsp__jbuf_raw(&jb, rc->waiting.data, rc->waiting.len);
   }
   wsp__jbuf_free(&rc->waiting);
@@ -330,15 +330,15 @@ int wsp_rpc_client_call(struct wsp_rpc_client *rc, const char *method,
   c->cb = cb;
   c->user_data = user_data;
   wsp__jbuf_init(&jb, &rc->mem);
-  wsp__jbuf_raw(&jb, "{\"rpc\":{\"method\":", 17);
+  WSP__JBUF_LIT(&jb, "{\"rpc\":{\"method\":");
   wsp__jbuf_str(&jb, method, strlen(method));
   if (len) {
-    wsp__jbuf_raw(&jb, ",\"data\":", 8);
+    WSP__JBUF_LIT(&jb, ",\"data\":");
     wsp__jbuf_raw_value(&jb, data, len);
   }
-  wsp__jbuf_raw(&jb, "},\"id\":", 7);
+  WSP__JBUF_LIT(&jb, "},\"id\":");
   wsp__jbuf_u64(&jb, id);
-  wsp__jbuf_raw(&jb, "}", 1);
+  WSP__JBUF_LIT(&jb, "}");
   enter(rc);
   rv = issue(rc, &jb);
   wsp__jbuf_free(&jb);
@@ -359,12 +359,12 @@ int wsp_rpc_client_send(struct wsp_rpc_client *rc, const void *data,
   if (len && wsp__json_validate(data, len, 64, NULL) != 0)
     return WSP_ERR_JSON;
   wsp__jbuf_init(&jb, &rc->mem);
-  wsp__jbuf_raw(&jb, "{\"send\":{", 9);
+  WSP__JBUF_LIT(&jb, "{\"send\":{");
   if (len) {
-    wsp__jbuf_raw(&jb, "\"data\":", 7);
+    WSP__JBUF_LIT(&jb, "\"data\":");
     wsp__jbuf_raw_value(&jb, data, len);
   }
-  wsp__jbuf_raw(&jb, "}}", 2);
+  WSP__JBUF_LIT(&jb, "}}");
   enter(rc);
   rv = issue(rc, &jb);
   leave(rc);

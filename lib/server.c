@@ -682,12 +682,12 @@ int wsp_client_push_message(struct wsp_client *cl, const void *data,
     return WSP_ERR_JSON;
   wsp__client_enter(cl);
   jb = wsp__cf_line_begin(cl);
-  wsp__jbuf_raw(jb, "{\"push\":{\"message\":{", 20);
+  WSP__JBUF_LIT(jb, "{\"push\":{\"message\":{");
   if (len) {
-    wsp__jbuf_raw(jb, "\"data\":", 7);
+    WSP__JBUF_LIT(jb, "\"data\":");
     wsp__jbuf_raw_value(jb, data, len);
   }
-  wsp__jbuf_raw(jb, "}}}", 3);
+  WSP__JBUF_LIT(jb, "}}}");
   wsp__cf_line_end(cl);
   wsp__client_leave(cl);
   return 0;

@@ -325,14 +325,14 @@ void wsp__tok_sub_refresh(struct wsp_client *cl, uint32_t id,
   wsp__tok_sub_due(cl);
   now = wsp__server_now(s);
   jb = wsp__cf_line_begin(cl);
-  wsp__jbuf_raw(jb, "{\"id\":", 6);
+  WSP__JBUF_LIT(jb, "{\"id\":");
   wsp__jbuf_u64(jb, id);
   if (exp) {
-    wsp__jbuf_raw(jb, ",\"sub_refresh\":{\"expires\":true,\"ttl\":", 37);
+    WSP__JBUF_LIT(jb, ",\"sub_refresh\":{\"expires\":true,\"ttl\":");
     wsp__jbuf_u64(jb, exp > now ? (exp - now + 999) / 1000 : 0);
-    wsp__jbuf_raw(jb, "}}", 2);
+    WSP__JBUF_LIT(jb, "}}");
   } else {
-    wsp__jbuf_raw(jb, ",\"sub_refresh\":{}}", 18);
+    WSP__JBUF_LIT(jb, ",\"sub_refresh\":{}}");
   }
   wsp__cf_line_end(cl);
 }

@@ -8,6 +8,8 @@
 #include <nettle/base64.h>
 #include <nettle/sha1.h>
 
+#include "../lib/json.h"
+
 /* ---- Growable byte buffer -------------------------------------------- */
 
 void tbuf_init(struct tbuf *b) { memset(b, 0, sizeof(*b)); }
@@ -873,11 +875,39 @@ size_t thub_down(struct wsp_client *sc, struct wsp_conn *cc) {
   return t;
 }
 
+void thub_check_lines(const uint8_t *d, size_t n) {
+  const char *p = (const char *)d, *end = p + n;
+  size_t off;
+  for (;;) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t len = (size_t)((nl ? nl : end) - p);
+    if (len == 0 || *p != '{' ||
+        wsp__json_validate(p, len, WSP__JSON_MAX_DEPTH, &off) != 0) {
+      print_error("not one JSON object per line: \"%.*s\"\n", (int)len, p);
+      fail();
+    }
+    if (!nl)
+      return;
+    p = nl + 1;
+  }
+}
+
+void thub_expect_at(struct thub_cli *k, const char *want, const char *file,
+                    int line) {
+  const char *got = thub_lines(k);
+  if (strcmp(got, want) != 0) {
+    print_error("%s:%d: received\n%s\nexpected\n%s\n", file, line, got, want);
+    fail();
+  }
+  tbuf_reset(&k->lines);
+}
+
 static void thub_on_message(struct wsp_conn *c, int op, const uint8_t *d,
                             size_t n, void *ud) {
   struct thub_cli *k = ud;
   (void)c;
   (void)op;
+  thub_check_lines(d, n);
   tbuf_append(&k->lines, d, n);
   tbuf_append(&k->lines, "\n", 1);
 }

@@ -227,6 +227,12 @@ int tframes_last_close(const struct tframes *fl);
 
 /* ---- Hub tests ------------------------------------------------------- */
 
+/* Fail the test unless d[0..n), a text message from a hub, is one or more
+ * '\n'-separated lines each of which is exactly one JSON object (strict
+ * RFC 8259, so a NUL or any other stray byte fails). */
+void thub_check_lines(const uint8_t *d, size_t n);
+
+
 /* Move what a client connection has queued (up to 1 MiB) into the hub's
  * side of it, sc; with sc NULL the bytes are written and dropped. Returns
  * the number of bytes moved. */
@@ -257,6 +263,11 @@ void thub_pump(struct thub_cli *c, int n);
 void thub_say(struct thub_cli *c, int n, int i, const char *text);
 /* What client k received so far, as one NUL-terminated string. */
 const char *thub_lines(struct thub_cli *k);
+/* Fail unless what client k received so far is exactly want, then forget
+ * it: the tests compare whole lines, never substrings. */
+#define thub_expect(k, want) thub_expect_at((k), (want), __FILE__, __LINE__)
+void thub_expect_at(struct thub_cli *k, const char *want, const char *file,
+                    int line);
 /* Forget what the n clients received. */
 void thub_clear(struct thub_cli *c, int n);
 

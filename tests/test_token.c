@@ -73,6 +73,7 @@ static void cli_msg(struct wsp_conn *c, int op, const uint8_t *d, size_t n,
   const char *p = (const char *)d, *end = p + n;
   (void)c;
   (void)op;
+  thub_check_lines(d, n);
   while (p < end && h->nlines < 64) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     size_t len = (size_t)((nl ? nl : end) - p);

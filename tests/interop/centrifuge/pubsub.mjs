@@ -287,6 +287,7 @@ check('server-side subscribe and unsubscribe through the API', async () => {
   const st = await result('presence_stats', { channel: 'srv.news' });
   assert(st.num_clients === 2 && st.num_users === 1, JSON.stringify(st));
 
+  const connecting = sam.log.connecting.length;
   const u = await result('unsubscribe', { user: 'sam', channel: 'srv.news' });
   assert(u.connections === 2, JSON.stringify(u));
   await waitFor(() => sam.log.unsubscribed.length === 1 && sam2.log.unsubscribed.length === 1, 3000, 'unsubscribed events');
@@ -295,6 +296,9 @@ check('server-side subscribe and unsubscribe through the API', async () => {
   assert(pub2.delivered === 0, JSON.stringify(pub2));
   await marker(sam, 's1');
   assert(sam.log.pubs.length === 1, `after unsubscribe: ${JSON.stringify(sam.log.pubs)}`);
+  // The unsubscribe push is valid JSON: the client kept its connection.
+  assert(sam.log.disconnected.length === 0 && sam.log.connecting.length === connecting,
+    `reconnected after the unsubscribe push: ${JSON.stringify(sam.log.disconnected)}`);
   assert(other.log.subscribed.length === 0 && other.log.pubs.length === 0, 'another user was touched');
   const again = await result('unsubscribe', { user: 'sam', channel: 'srv.news' });
   assert(again.connections === 0, `unsubscribe twice: ${JSON.stringify(again)}`);

@@ -26,6 +26,7 @@ if (!exe) {
 
 const PING_MS = 1000, PONG_MS = 1000, STALE_MS = 1500;
 let server;
+const unparsable = []; // lines that were not exactly one JSON object
 
 // One raw connection: every text frame is split into lines and parsed;
 // pings ("{}") are answered when autoPong is set. The /echo checks look
@@ -53,8 +54,13 @@ class Peer {
           continue;
         }
         try {
-          this.replies.push(JSON.parse(line));
+          const reply = JSON.parse(line);
+          // JSON.parse takes any JSON value with surrounding white space;
+          // the protocol sends objects and nothing around them.
+          if (line[0] !== '{' || line[line.length - 1] !== '}') throw new Error('not an object');
+          this.replies.push(reply);
         } catch {
+          if (path === '/connection/websocket') unparsable.push(line);
           this.replies.push({ unparsable: line });
         }
       }
@@ -364,6 +370,10 @@ check('HTTP: 404 for unknown or escaping paths, upgrade elsewhere', async () => 
     ws.on('error', () => resolve('error'));
   }), 3000, 'upgrade');
   assert(status === 404, `upgrade to /elsewhere: ${status}`);
+});
+
+check('every protocol line received was exactly one JSON object', async () => {
+  assert(unparsable.length === 0, `not JSON objects: ${JSON.stringify(unparsable.slice(0, 5))}`);
 });
 
 await run({
