@@ -247,10 +247,10 @@ static void sub_push(struct wsp_client *cl, const char *ch, size_t len,
     WSP__JBUF_LIT(jb, ",\"subscribe\":{}}}");
   else if (subscribe == 2)
     WSP__JBUF_LIT(jb, ",\"unsubscribe\":{\"code\":2501,\"reason\":"
-                  "\"subscription expired\"}}}");
+                      "\"subscription expired\"}}}");
   else
     WSP__JBUF_LIT(jb, ",\"unsubscribe\":{\"code\":2000,\"reason\":\"server "
-                  "unsubscribe\"}}}");
+                      "unsubscribe\"}}}");
   wsp__cf_line_end(cl);
 }
 

@@ -232,7 +232,6 @@ int tframes_last_close(const struct tframes *fl);
  * RFC 8259, so a NUL or any other stray byte fails). */
 void thub_check_lines(const uint8_t *d, size_t n);
 
-
 /* Move what a client connection has queued (up to 1 MiB) into the hub's
  * side of it, sc; with sc NULL the bytes are written and dropped. Returns
  * the number of bytes moved. */

@@ -251,10 +251,10 @@ static void test_channels_server_side_and_push(void **state) {
   clear(&h);
   pump(&h);
   /* exact bytes: a stray byte after the JSON once broke clients */
-  assert_string_equal(L(&h, 2),
-                      "{\"push\":{\"channel\":\"alerts\",\"pub\":{\"data\":1}}}\n"
-                      "{\"push\":{\"channel\":\"alerts\",\"unsubscribe\":"
-                      "{\"code\":2000,\"reason\":\"server unsubscribe\"}}}\n");
+  assert_string_equal(
+      L(&h, 2), "{\"push\":{\"channel\":\"alerts\",\"pub\":{\"data\":1}}}\n"
+                "{\"push\":{\"channel\":\"alerts\",\"unsubscribe\":"
+                "{\"code\":2000,\"reason\":\"server unsubscribe\"}}}\n");
   clear(&h);
   assert_int_equal(wsp_push_user(h.srv, "u1", "{\"hi\":1}", 8), 2);
   pump(&h);
