@@ -543,21 +543,36 @@ static long fan_out(struct wsp_server *s, const char *ch, size_t clen,
   return c.delivered;
 }
 
-/* Store the publication when the channel has history, then fan it out. */
+/* Store the publication when the channel has history, then fan it out;
+ * res (or NULL) learns where it went. */
 static long publish(struct wsp_server *s, const char *ch, size_t clen,
-                    const char *data, size_t dlen, const char *info) {
+                    const char *data, size_t dlen, const char *info,
+                    struct wsp_publish_result *res) {
   struct wsp__hpos hp;
+  long n;
   int rc = wsp__hist_on(s, ch, clen);
-  if (rc > 0)
-    rc = wsp__hist_append(s, ch, clen, data, dlen, info, &hp);
-  else if (rc == 0)
-    return fan_out(s, ch, clen, data, dlen, info, NULL);
-  return rc < 0 ? rc : fan_out(s, ch, clen, data, dlen, info, &hp);
+  if (rc > 0 && (rc = wsp__hist_append(s, ch, clen, data, dlen, info, &hp)) == 0)
+    rc = 1;
+  if (rc < 0)
+    return rc;
+  n = fan_out(s, ch, clen, data, dlen, info, rc ? &hp : NULL);
+  if (res && n >= 0) {
+    res->delivered = n;
+    res->offset = rc ? hp.offset : 0;
+    memcpy(res->epoch, rc ? hp.epoch_text : "", rc ? sizeof(res->epoch) : 1);
+  }
+  return n;
 }
 
-long wsp_server_publish(struct wsp_server *s, const char *channel,
-                        const void *data, size_t len, const char *info) {
+int wsp_server_publish_with(struct wsp_server *s, const char *channel,
+                            const void *data, size_t len,
+                            const struct wsp_publish_opts *opts,
+                            struct wsp_publish_result *result) {
+  const char *info = opts ? opts->info : NULL;
   size_t clen;
+  long n;
+  if (result)
+    memset(result, 0, sizeof(*result));
   if (!s || !channel || (len && !data))
     return WSP_ERR_INVAL;
   clen = strlen(channel);
@@ -566,7 +581,19 @@ long wsp_server_publish(struct wsp_server *s, const char *channel,
   if ((len && wsp__json_validate(data, len, 64, NULL) != 0) ||
       (info && wsp__json_validate(info, strlen(info), 64, NULL) != 0))
     return WSP_ERR_JSON;
-  return publish(s, channel, clen, data, len, info);
+  n = publish(s, channel, clen, data, len, info, result);
+  return n < 0 ? (int)n : 0;
+}
+
+long wsp_server_publish(struct wsp_server *s, const char *channel,
+                        const void *data, size_t len, const char *info) {
+  struct wsp_publish_opts opts;
+  struct wsp_publish_result res;
+  int rc;
+  memset(&opts, 0, sizeof(opts));
+  opts.info = info;
+  rc = wsp_server_publish_with(s, channel, data, len, &opts, &res);
+  return rc < 0 ? rc : res.delivered;
 }
 
 /* ---- Commands ---------------------------------------------------------- */

@@ -73,8 +73,10 @@ int wsp__hist_append(struct wsp_server *s, const char *ch, size_t len,
                             &out->offset);
   if (rc == 0)
     rc = wsp_evlog_position(s->hist.log, ch, len, &pos);
-  if (rc == 0)
+  if (rc == 0) {
     out->epoch = epoch_hash(pos.epoch);
+    memcpy(out->epoch_text, pos.epoch, sizeof(out->epoch_text));
+  }
   return rc;
 }
 

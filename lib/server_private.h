@@ -83,7 +83,8 @@ struct wsp__csub {
 /* Where a publication went in the log (history.c). */
 struct wsp__hpos {
   uint64_t offset;
-  uint64_t epoch; /* hash of the epoch */
+  uint64_t epoch;                          /* hash of the epoch */
+  char epoch_text[WSP_EVLOG_EPOCH_MAX + 1]; /* the epoch itself */
 };
 
 /* The hub's event log: wsp_server_set_history(). */

@@ -679,6 +679,61 @@ static void test_history_ttl_through_the_hub_tick(void **state) {
   hub_free(&h);
 }
 
+/* wsp_server_publish_with tells a publisher the offset and epoch its
+ * publication got, as the pub push carries them; nothing without history. */
+static void test_history_publish_result(void **state) {
+  struct hub h;
+  struct wsp_publish_opts opts;
+  struct wsp_publish_result res;
+  char ep[WSP_EVLOG_EPOCH_MAX + 1];
+  (void)state;
+  hub_open(&h);
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"news\"},\"id\":2}");
+  say(&h, 1, "{\"subscribe\":{\"channel\":\"nohist\"},\"id\":2}");
+  clear(&h);
+  assert_int_equal(
+      wsp_server_publish_with(h.srv, "news", "{\"n\":1}", 7, NULL, &res), 0);
+  epoch_of(&h, "news", ep);
+  assert_int_equal(res.delivered, 1);
+  assert_int_equal(res.offset, 1);
+  assert_string_equal(res.epoch, ep);
+  memset(&opts, 0, sizeof(opts));
+  opts.info = "{\"user\":\"api\"}";
+  assert_int_equal(
+      wsp_server_publish_with(h.srv, "news", "2", 1, &opts, &res), 0);
+  assert_int_equal(res.offset, 2);
+  assert_string_equal(res.epoch, ep);
+  pump(&h);
+  thub_expect(&h.c[0],
+              "{\"push\":{\"channel\":\"news\",\"pub\":{\"data\":{\"n\":1},"
+              "\"offset\":1}}}\n"
+              "{\"push\":{\"channel\":\"news\",\"pub\":{\"data\":2,"
+              "\"info\":{\"user\":\"api\"},\"offset\":2}}}\n");
+  /* the same stream position through wsp_server_publish */
+  assert_int_equal(wsp_server_publish(h.srv, "news", "3", 1, NULL), 1);
+  assert_int_equal(wsp_server_publish_with(h.srv, "news", "4", 1, NULL, &res),
+                   0);
+  assert_int_equal(res.offset, 4);
+  /* no history: no position */
+  assert_int_equal(
+      wsp_server_publish_with(h.srv, "nohist", "5", 1, NULL, &res), 0);
+  assert_int_equal(res.delivered, 1);
+  assert_int_equal(res.offset, 0);
+  assert_string_equal(res.epoch, "");
+  assert_int_equal(wsp_server_publish_with(h.srv, "news", "6", 1, NULL, NULL),
+                   0);
+  /* refusals leave a zeroed result */
+  res.offset = 9;
+  assert_int_equal(wsp_server_publish_with(h.srv, "news", "{x", 2, NULL, &res),
+                   WSP_ERR_JSON);
+  assert_int_equal(res.offset, 0);
+  assert_int_equal(wsp_server_publish_with(h.srv, "a.*", "1", 1, NULL, &res),
+                   WSP_ERR_INVAL);
+  assert_int_equal(wsp_server_publish_with(NULL, "news", "1", 1, NULL, &res),
+                   WSP_ERR_INVAL);
+  hub_free(&h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_history_offsets_and_positions),
@@ -691,6 +746,7 @@ int main(void) {
       cmocka_unit_test(test_history_slow_subscriber_fed_from_the_log),
       cmocka_unit_test(test_history_slow_subscriber_out_of_retention),
       cmocka_unit_test(test_history_slow_subscriber_allocation_failures),
+      cmocka_unit_test(test_history_publish_result),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -144,21 +144,35 @@ static int lib_error(struct call *c, long rc) {
 
 /* ---- Methods ----------------------------------------------------------- */
 
-/* publish {"channel","data"} -> {"delivered":n} */
+/* What a publication's result says: how many pushes went out and, on a
+ * channel with history, the offset it got and the stream's epoch. */
+static void put_publish_result(struct buf *b, const struct wsp_publish_result *r) {
+  put_u64(b, "delivered", (uint64_t)r->delivered);
+  if (r->epoch[0] != '\0') {
+    put(b, ",");
+    put_u64(b, "offset", r->offset);
+    put(b, ",\"epoch\":");
+    put_quoted(b, r->epoch);
+  }
+}
+
+/* publish {"channel","data"} -> {"delivered":n,"offset"?,"epoch"?} */
 static int do_publish(struct call *c) {
   char *channel = param_string(c, "channel");
   struct wsp_str data;
-  long n;
+  struct wsp_publish_result res;
+  int rc;
 
   if (channel == NULL || !json_member(c->body, c->len, "data", &data)) {
     free(channel);
     return ERR_BAD_REQUEST;
   }
-  n = wsp_server_publish(c->server, channel, data.ptr, data.len, NULL);
+  rc = wsp_server_publish_with(c->server, channel, data.ptr, data.len, NULL,
+                               &res);
   free(channel);
-  if (n < 0)
-    return lib_error(c, n);
-  put_u64(c->out, "delivered", (uint64_t)n);
+  if (rc < 0)
+    return lib_error(c, rc);
+  put_publish_result(c->out, &res);
   return 0;
 }
 
@@ -176,21 +190,22 @@ static int do_broadcast(struct call *c) {
   put(c->out, "\"responses\":[");
   while (json_element(channels, &pos, &v)) {
     char *channel = json_string(v);
-    long n = channel != NULL && *channel != '\0'
-                 ? wsp_server_publish(c->server, channel, data.ptr, data.len,
-                                      NULL)
-                 : WSP_ERR_INVAL;
+    struct wsp_publish_result res;
+    int n = channel != NULL && *channel != '\0'
+                ? wsp_server_publish_with(c->server, channel, data.ptr,
+                                          data.len, NULL, &res)
+                : WSP_ERR_INVAL;
 
     put(c->out, first ? "" : ",");
     first = 0;
     if (n >= 0) {
       put(c->out, "{\"result\":{");
-      put_u64(c->out, "delivered", (uint64_t)n);
+      put_publish_result(c->out, &res);
       put(c->out, "}}");
     } else if (n == WSP_ERR_NOMEM) {
       put_error(c->out, ERR_INTERNAL, "internal server error");
     } else {
-      put_error(c->out, ERR_BAD_REQUEST, wsp_strerror((int)n));
+      put_error(c->out, ERR_BAD_REQUEST, wsp_strerror(n));
     }
     free(channel);
   }

@@ -340,6 +340,31 @@ WSP_API int wsp_server_subscribe_answer(struct wsp_server *server,
 WSP_API long wsp_server_publish(struct wsp_server *server, const char *channel,
                                 const void *data, size_t len,
                                 const char *info);
+
+/* Options of wsp_server_publish_with(); zero-initialise the whole struct
+ * (reserved is room for options to come and must stay zero). */
+struct wsp_publish_opts {
+  const char *info; /* ClientInfo JSON object of the publisher, or NULL */
+  void *reserved[7];
+};
+
+/* Where wsp_server_publish_with() put a publication. */
+struct wsp_publish_result {
+  long delivered;  /* pushes queued, as wsp_server_publish() returns */
+  uint64_t offset; /* its offset in the channel's history; 0 without one */
+  char epoch[WSP_EVLOG_EPOCH_MAX + 1]; /* the history's epoch; "" without */
+  uint64_t reserved[4];
+};
+
+/* wsp_server_publish() with options, telling where the publication went:
+ * on a channel with history (wsp_server_set_history) its offset and the
+ * stream's epoch, as a publisher needs them to correlate with history.
+ * opts and result may be NULL. Returns 0 or a negative WSP_ERR_*. */
+WSP_API int wsp_server_publish_with(struct wsp_server *server,
+                                    const char *channel, const void *data,
+                                    size_t len,
+                                    const struct wsp_publish_opts *opts,
+                                    struct wsp_publish_result *result);
 /* Server-side subscriptions: the client gets a subscribe push (or an
  * unsubscribe push with code 2000). */
 WSP_API int wsp_server_subscribe(struct wsp_client *client,

@@ -235,6 +235,29 @@ check('history from the client and the history API methods', async () => {
   await stop(off);
 });
 
+check('API publish and broadcast tell the offset and epoch a publication got', async () => {
+  const s = await demo([]);
+  const sc = await subscriber(s, 'pia', 'log');
+  const epoch = sc.log.subscribed[0].streamPosition.epoch;
+  await publishN(s, 'log', 1, 2);
+  const pub = await result(s, 'publish', { channel: 'log', data: { n: 3 } });
+  assert(pub.delivered === 1 && pub.offset === 3 && pub.epoch === epoch, `API publish ${JSON.stringify(pub)} (epoch ${epoch})`);
+  const bc = await result(s, 'broadcast', { channels: ['log', 'other'], data: { n: 4 } });
+  const [a, b] = bc.responses.map((r) => r.result);
+  assert(a.delivered === 1 && a.offset === 4 && a.epoch === epoch && b.delivered === 0 && b.offset === 1 &&
+    typeof b.epoch === 'string' && b.epoch && b.epoch !== epoch, `API broadcast ${JSON.stringify(bc)}`);
+  await waitFor(() => sc.log.pubs.length === 4, 3000, 'four publications');
+  assert(JSON.stringify(sc.log.pubs) === JSON.stringify([1, 2, 3, 4].map((n) => ({ n, offset: n }))),
+    `publications ${JSON.stringify(sc.log.pubs)}`);
+  sc.c.disconnect();
+  await stop(s);
+  // Without history a publication has no position to tell.
+  const off = await demo(['--history-size', '0']);
+  const none = await result(off, 'publish', { channel: 'log', data: 1 });
+  assert(JSON.stringify(none) === '{"delivered":0}', `no history: ${JSON.stringify(none)}`);
+  await stop(off);
+});
+
 await run({
   perCheckMs: 20000,
   totalMs: 80000,
