@@ -2,12 +2,13 @@
 #ifndef WSP_H
 #define WSP_H
 
-#include "wsp/common.h"
 #include "wsp/auth.h"
+#include "wsp/common.h"
 #include "wsp/conn.h"
 #include "wsp/corr.h"
 #include "wsp/evlog.h"
 #include "wsp/jwt.h"
+#include "wsp/proto.h"
 #include "wsp/pubsub.h"
 #include "wsp/push.h"
 #include "wsp/rpc.h"

@@ -13,46 +13,11 @@
 
 #define MAX_DEPTH 64
 
-enum {
-  CMD_NONE = -1,
-  CMD_CONNECT,
-  CMD_SUBSCRIBE,
-  CMD_UNSUBSCRIBE,
-  CMD_PUBLISH,
-  CMD_PRESENCE,
-  CMD_PRESENCE_STATS,
-  CMD_HISTORY,
-  CMD_PING,
-  CMD_SEND,
-  CMD_RPC,
-  CMD_REFRESH,
-  CMD_SUB_REFRESH,
-  CMD__COUNT
-};
-
-static const char *const cmd_names[CMD__COUNT] = {
-    "connect", "subscribe", "unsubscribe", "publish",
-    "presence", "presence_stats", "history", "ping",
-    "send", "rpc", "refresh", "sub_refresh",
-};
+#define CMD_NONE (-1)
 
 static const char *error_text(uint32_t code) {
-  switch (code) {
-  case 100: return "internal server error";
-  case 101: return "unauthorized";
-  case 102: return "unknown channel";
-  case 103: return "permission denied";
-  case 104: return "method not found";
-  case 105: return "already subscribed";
-  case 106: return "limit exceeded";
-  case 107: return "bad request";
-  case 108: return "not available";
-  case 109: return "token expired";
-  case 110: return "expired";
-  case 111: return "too many requests";
-  case 112: return "unrecoverable position";
-  default: return "error";
-  }
+  const char *text = wsp_proto_error_message((int)code);
+  return text ? text : "error";
 }
 
 /* ---- Output ----------------------------------------------------------- */
@@ -83,9 +48,10 @@ void wsp__cf_flush(struct wsp_client *cl) {
   } else if (rv == WSP_ERR_QUEUE_FULL) {
     s->stats.errors_limit++;
     s->stats.slow_closes++;
-    wsp__cf_close(cl, 3008, "slow");
+    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_SLOW, "slow");
   } else if (rv == WSP_ERR_NOMEM) {
-    wsp__cf_close(cl, 3004, "internal server error");
+    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_SERVER_ERROR,
+                  "internal server error");
   }
 }
 
@@ -136,7 +102,7 @@ void wsp__cf_error_reply(struct wsp_client *cl, uint32_t id, uint32_t code,
 
 static int bad_request(struct wsp_client *cl) {
   cl->srv->stats.errors_protocol++;
-  wsp__cf_close(cl, 3501, "bad request");
+  wsp__cf_close(cl, WSP_PROTO_DISCONNECT_BAD_REQUEST, "bad request");
   return -1;
 }
 
@@ -206,14 +172,14 @@ static int do_refresh(struct wsp_client *cl, uint32_t id,
   struct wsp__jbuf *jb;
   int rv;
   if (!s->cb.on_refresh && !s->tokens) {
-    wsp__cf_error_reply(cl, id, 108, NULL, 0);
+    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_NOT_AVAILABLE, NULL, 0);
     return 0;
   }
   if (wsp__json_find(req->ptr, req->len, "token", &tv) == 1 &&
       tv.type == WSP__JSON_STRING) {
     token = wsp__malloc(&s->mem, tv.len);
     if (!token) {
-      wsp__cf_error_reply(cl, id, 100, NULL, 1);
+      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
       return 0;
     }
     wsp__json_string_decode(&tv, token, tv.len, &tlen);
@@ -227,7 +193,8 @@ static int do_refresh(struct wsp_client *cl, uint32_t id,
   if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN || cl->free_pending)
     return -1;
   if (rv != 0) {
-    wsp__cf_error_reply(cl, id, rv > 0 ? (uint32_t)rv : 100, NULL, rv < 0);
+    wsp__cf_error_reply(
+        cl, id, rv > 0 ? (uint32_t)rv : WSP_PROTO_ERROR_INTERNAL, NULL, rv < 0);
     return 0;
   }
   jb = wsp__cf_line_begin(cl);
@@ -263,7 +230,7 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
       subs.type == WSP__JSON_NULL) {
     subs.type = 0;
   } else if (wsp__hist_check_subs(&subs) != 0) {
-    wsp__cf_error_reply(cl, id, 107, NULL, 0);
+    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
     return 0;
   }
   if (wsp__json_find(req->ptr, req->len, "token", &tv) == 1 &&
@@ -272,7 +239,7 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
       return bad_request(cl);
     token = wsp__malloc(&s->mem, tv.len);
     if (!token) {
-      wsp__cf_error_reply(cl, id, 100, NULL, 1);
+      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
       return 0;
     }
     wsp__json_string_decode(&tv, token, tv.len, &tlen);
@@ -288,7 +255,7 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
     info.data.ptr = "";
   if (make_client_id(cl->id) != 0) {
     wsp__free(&s->mem, token);
-    wsp__cf_error_reply(cl, id, 100, NULL, 1);
+    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
     return 0;
   }
   /* Server-side subscriptions made from here to the reply (the token's
@@ -306,10 +273,10 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
   if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN || cl->free_pending)
     return -1;
   if (rv != 0) {
-    uint32_t code = rv > 0 ? (uint32_t)rv : 100;
+    uint32_t code = rv > 0 ? (uint32_t)rv : WSP_PROTO_ERROR_INTERNAL;
     wsp__ch_connect_failed(cl);
     cl->id[0] = '\0';
-    wsp__cf_error_reply(cl, id, code, NULL, code == 100);
+    wsp__cf_error_reply(cl, id, code, NULL, code == WSP_PROTO_ERROR_INTERNAL);
     return 0;
   }
   cl->connected = 1;
@@ -326,7 +293,8 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
   wsp__jbuf_init(&sj, &s->mem);
   if (wsp__ch_connected(cl, subs.type ? &subs : NULL, &sj) != 0) {
     wsp__jbuf_free(&sj);
-    wsp__cf_close(cl, 3004, "internal server error");
+    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_SERVER_ERROR,
+                  "internal server error");
     return -1;
   }
   jb = wsp__cf_line_begin(cl);
@@ -372,8 +340,8 @@ static int do_line(struct wsp_client *cl, const char *line, size_t len) {
     }
     if (kind != CMD_NONE || val.type == WSP__JSON_NULL)
       continue; /* the first request field wins */
-    for (i = 0; i < CMD__COUNT; i++) {
-      if (wsp__json_key_is(&key, cmd_names[i])) {
+    for (i = 0; i < WSP_PROTO_CMD__COUNT; i++) {
+      if (wsp__json_key_is(&key, wsp_proto_command_name(i))) {
         kind = i;
         req = val;
         break;
@@ -394,18 +362,18 @@ static int do_line(struct wsp_client *cl, const char *line, size_t len) {
   }
   if (req.type != WSP__JSON_OBJECT)
     return bad_request(cl);
-  if (id == 0 && kind != CMD_SEND)
+  if (id == 0 && kind != WSP_PROTO_CMD_SEND)
     return bad_request(cl);
-  if (cl->connected == (kind == CMD_CONNECT))
+  if (cl->connected == (kind == WSP_PROTO_CMD_CONNECT))
     return bad_request(cl); /* connect first, and only once */
 
   switch (kind) {
-  case CMD_CONNECT:
+  case WSP_PROTO_CMD_CONNECT:
     return do_connect(cl, (uint32_t)id, &req);
-  case CMD_SEND: {
+  case WSP_PROTO_CMD_SEND: {
     struct wsp_str data;
     if (!s->cb.on_send) {
-      wsp__cf_close(cl, 3508, "not available");
+      wsp__cf_close(cl, WSP_PROTO_DISCONNECT_NOT_AVAILABLE, "not available");
       return -1;
     }
     get_raw(&req, "data", &data);
@@ -413,36 +381,38 @@ static int do_line(struct wsp_client *cl, const char *line, size_t len) {
                   s->user_data);
     return wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN ? 0 : -1;
   }
-  case CMD_RPC: {
+  case WSP_PROTO_CMD_RPC: {
     char method[256];
     size_t mlen;
     struct wsp_str data;
     if (get_string(&req, "method", method, sizeof(method), &mlen) < 0 ||
         memchr(method, '\0', mlen)) {
-      wsp__cf_error_reply(cl, (uint32_t)id, 104, NULL, 0);
+      wsp__cf_error_reply(cl, (uint32_t)id, WSP_PROTO_ERROR_METHOD_NOT_FOUND,
+                          NULL, 0);
       return 0;
     }
     get_raw(&req, "data", &data);
     wsp__rpc_dispatch(cl, (uint32_t)id, method, data.ptr, data.len);
     return wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN ? 0 : -1;
   }
-  case CMD_PING:
+  case WSP_PROTO_CMD_PING:
     return bad_request(cl); /* heartbeats are server-initiated */
-  case CMD_REFRESH:
+  case WSP_PROTO_CMD_REFRESH:
     return do_refresh(cl, (uint32_t)id, &req);
-  case CMD_SUB_REFRESH:
+  case WSP_PROTO_CMD_SUB_REFRESH:
     wsp__tok_sub_refresh(cl, (uint32_t)id, &req);
     return wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN ? 0 : -1;
-  case CMD_SUBSCRIBE:
-  case CMD_UNSUBSCRIBE:
-  case CMD_PUBLISH:
-  case CMD_PRESENCE:
-  case CMD_PRESENCE_STATS:
-  case CMD_HISTORY:
+  case WSP_PROTO_CMD_SUBSCRIBE:
+  case WSP_PROTO_CMD_UNSUBSCRIBE:
+  case WSP_PROTO_CMD_PUBLISH:
+  case WSP_PROTO_CMD_PRESENCE:
+  case WSP_PROTO_CMD_PRESENCE_STATS:
+  case WSP_PROTO_CMD_HISTORY:
     wsp__ch_command(cl, kind, (uint32_t)id, &req);
     return wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN ? 0 : -1;
   default:
-    wsp__cf_error_reply(cl, (uint32_t)id, 108, NULL, 0);
+    wsp__cf_error_reply(cl, (uint32_t)id, WSP_PROTO_ERROR_NOT_AVAILABLE, NULL,
+                        0);
     return 0;
   }
 }
@@ -454,7 +424,8 @@ static void cf_message(struct wsp_client *cl, int opcode, const uint8_t *data,
   (void)codec_data;
   if (opcode != WSP_OP_TEXT) {
     cl->srv->stats.errors_protocol++;
-    wsp__cf_close(cl, 3506, "binary frames are not JSON");
+    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_INAPPROPRIATE_PROTOCOL,
+                  "binary frames are not JSON");
     return;
   }
   if (len == 0) {
@@ -488,11 +459,11 @@ static void cf_tick(struct wsp_client *cl, uint64_t now, void *codec_data) {
   if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
     return;
   if (now >= cl->expire_due) {
-    wsp__cf_close(cl, 3005, "expired");
+    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_EXPIRED, "expired");
   } else if (now >= cl->stale_due) {
-    wsp__cf_close(cl, 3502, "stale");
+    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_STALE, "stale");
   } else if (now >= cl->pong_due) {
-    wsp__cf_close(cl, 3012, "no pong");
+    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_NO_PONG, "no pong");
   } else if (now >= cl->ping_due) {
     uint64_t pt = s->limits[WSP_SERVER_PONG_TIMEOUT];
     struct wsp__jbuf *jb = wsp__cf_line_begin(cl);

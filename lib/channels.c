@@ -4,20 +4,11 @@
  * recovery; push.c the users and message pushes; presence.c presence and
  * presence_stats). Every push is encoded once into a shared frame
  * (wsp_frame) and queued to each target by reference; a target over its
- * output cap is closed with 3008 while the others go on.
+ * output cap is closed as SLOW while the others go on.
  */
 #include <string.h>
 
 #include "server_private.h"
-
-enum {
-  CMD_SUBSCRIBE = 1,
-  CMD_UNSUBSCRIBE,
-  CMD_PUBLISH,
-  CMD_PRESENCE,
-  CMD_PRESENCE_STATS,
-  CMD_HISTORY
-}; /* the indexes cfproto.c passes (its CMD_* order) */
 
 /* ---- Delivery ---------------------------------------------------------- */
 
@@ -41,9 +32,10 @@ static int deliver(struct wsp_client *cl, struct wsp_frame *f, int lag_ok) {
   } else if (rv == WSP_ERR_QUEUE_FULL) {
     s->stats.slow_closes++;
     s->stats.errors_limit++;
-    wsp__cf_close(cl, 3008, "slow");
+    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_SLOW, "slow");
   } else if (rv == WSP_ERR_NOMEM) {
-    wsp__cf_close(cl, 3004, "internal server error");
+    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_SERVER_ERROR,
+                  "internal server error");
   } else if (rv == 0) {
     s->stats.messages_out++;
   }
@@ -237,20 +229,24 @@ static void reply_empty(struct wsp_client *cl, uint32_t id, const char *name) {
   wsp__cf_line_end(cl);
 }
 
-/* subscribe 1: a subscribe push; 0: unsubscribe push 2000; 2: 2501. */
+/* The subscribe push (code 0) or the unsubscribe push with code and
+ * reason (NULL: the protocol's reason of the code). */
 static void sub_push(struct wsp_client *cl, const char *ch, size_t len,
-                     int subscribe) {
+                     int code, const char *reason) {
   struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
   WSP__JBUF_LIT(jb, "{\"push\":{\"channel\":");
   wsp__jbuf_str(jb, ch, len);
-  if (subscribe == 1)
+  if (code == 0) {
     WSP__JBUF_LIT(jb, ",\"subscribe\":{}}}");
-  else if (subscribe == 2)
-    WSP__JBUF_LIT(jb, ",\"unsubscribe\":{\"code\":2501,\"reason\":"
-                      "\"subscription expired\"}}}");
-  else
-    WSP__JBUF_LIT(jb, ",\"unsubscribe\":{\"code\":2000,\"reason\":\"server "
-                      "unsubscribe\"}}}");
+  } else {
+    if (!reason)
+      reason = wsp_proto_unsubscribe_reason(code);
+    WSP__JBUF_LIT(jb, ",\"unsubscribe\":{\"code\":");
+    wsp__jbuf_u64(jb, (uint64_t)code);
+    WSP__JBUF_LIT(jb, ",\"reason\":");
+    wsp__jbuf_str(jb, reason, strlen(reason));
+    WSP__JBUF_LIT(jb, "}}}");
+  }
   wsp__cf_line_end(cl);
 }
 
@@ -264,14 +260,14 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
   int hist;
   if (find_sub(cl, ch, len)) {
     if (id)
-      wsp__cf_error_reply(cl, id, 105, NULL, 0);
+      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_ALREADY_SUBSCRIBED, NULL, 0);
     return WSP_ERR_STATE;
   }
   cs = add_sub(cl, ch, len, jl && (flags & WSP_CHANNEL_JOIN_LEAVE),
                chan_info);
   if (!cs) {
     if (id)
-      wsp__cf_error_reply(cl, id, 100, NULL, 1);
+      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
     return WSP_ERR_NOMEM; /* patterns were checked before */
   }
   cs->expires_at = expires_at;
@@ -286,12 +282,13 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
   }
   hist = cs->wildcard ? 0 : wsp__hist_on(cl->srv, ch, len);
   if (hist != 0)
-    code = hist < 0 ? 100 : wsp__hist_subscribed(cl, cs, id, rq, NULL);
+    code = hist < 0 ? WSP_PROTO_ERROR_INTERNAL
+                    : wsp__hist_subscribed(cl, cs, id, rq, NULL);
   if (code) {
     remove_sub_ex(cl, cs, 0);
     if (id)
-      wsp__cf_error_reply(cl, id, code, NULL, code == 100);
-    return code == 100 ? WSP_ERR_NOMEM : WSP_ERR_STATE;
+      wsp__cf_error_reply(cl, id, code, NULL, code == WSP_PROTO_ERROR_INTERNAL);
+    return code == WSP_PROTO_ERROR_INTERNAL ? WSP_ERR_NOMEM : WSP_ERR_STATE;
   }
   if (hist != 0) {
     if (id && expires_at)
@@ -309,27 +306,17 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
   } else if (id) {
     reply_empty(cl, id, "subscribe");
   } else {
-    sub_push(cl, ch, len, 1);
+    sub_push(cl, ch, len, 0, NULL);
   }
   join_leave(cs, 1);
   return 0;
 }
 
-void wsp__ch_drop(struct wsp__csub *cs, int code, const char *reason) {
+void wsp__ch_drop(struct wsp__csub *cs, int code) {
   struct wsp_client *cl = cs->cl;
-  struct wsp__jbuf *jb;
   wsp__client_enter(cl);
-  if (cl->connected && wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN) {
-    jb = wsp__cf_line_begin(cl);
-    WSP__JBUF_LIT(jb, "{\"push\":{\"channel\":");
-    wsp__jbuf_str(jb, cs->channel, cs->len);
-    WSP__JBUF_LIT(jb, ",\"unsubscribe\":{\"code\":");
-    wsp__jbuf_u64(jb, (uint64_t)code);
-    WSP__JBUF_LIT(jb, ",\"reason\":");
-    wsp__jbuf_str(jb, reason, strlen(reason));
-    WSP__JBUF_LIT(jb, "}}}");
-    wsp__cf_line_end(cl);
-  }
+  if (cl->connected && wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN)
+    sub_push(cl, cs->channel, cs->len, code, NULL);
   remove_sub_ex(cl, cs, 1);
   wsp__client_leave(cl);
 }
@@ -345,9 +332,10 @@ void wsp__ch_expire(struct wsp_client *cl, struct wsp__csub *cs) {
   size_t len = cs->len;
   remove_sub(cl, cs);
   if (ch)
-    sub_push(cl, ch, len, 2);
+    sub_push(cl, ch, len, WSP_PROTO_UNSUBSCRIBE_EXPIRED, NULL);
   else
-    wsp__cf_close(cl, 3006, "subscription expired");
+    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_SUBSCRIPTION_EXPIRED,
+                  "subscription expired");
   wsp__free(&s->mem, ch);
 }
 
@@ -400,7 +388,7 @@ void wsp__ch_sub_done(struct wsp__pending *p, int status, const void *data) {
   const struct wsp__sub_answer *a = data;
   wsp__client_enter(cl);
   if (status == WSP_ERR_TIMEOUT || !a)
-    wsp__cf_error_reply(cl, p->cmd_id, 100,
+    wsp__cf_error_reply(cl, p->cmd_id, WSP_PROTO_ERROR_INTERNAL,
                         status == WSP_ERR_TIMEOUT ? "timeout" : NULL, 1);
   else if (a->code)
     wsp__cf_error_reply(cl, p->cmd_id, a->code, NULL, 0);
@@ -457,7 +445,7 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen,
     if (live < 0) {
       /* Its stream has a gap or a new epoch: it must resubscribe and
        * recover, not go on as if nothing were missing. */
-      wsp__ch_drop(cs, 2500, "insufficient state");
+      wsp__ch_drop(cs, WSP_PROTO_UNSUBSCRIBE_INSUFFICIENT_STATE);
       return;
     }
   }
@@ -507,7 +495,7 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen,
   rv = c->frame ? wsp__ch_try_deliver(cs->cl, c->frame) : WSP_ERR_NOMEM;
   if (rv == WSP_ERR_QUEUE_FULL &&
       wsp_conn_queued_bytes(wsp_client_conn(cs->cl)) == 0) {
-    wsp__ch_deliver(cs->cl, c->frame); /* too big ever to fit: 3008 */
+    wsp__ch_deliver(cs->cl, c->frame); /* too big ever to fit: SLOW */
   } else if (rv == WSP_ERR_QUEUE_FULL || rv == WSP_ERR_NOMEM) {
     wsp__hist_lag(cs, c->hp->offset);
     if (wsp_conn_queued_bytes(wsp_client_conn(cs->cl)) == 0)
@@ -622,46 +610,47 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
 
   if (r == 0 || (r > 0 && len == 0)) {
     s->stats.errors_protocol++;
-    wsp__cf_close(cl, 3501, "bad request");
+    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_BAD_REQUEST, "bad request");
     return;
   }
   if (r < 0) {
-    wsp__cf_error_reply(cl, id, 107, NULL, 0);
+    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
     return;
   }
   switch (kind) {
-  case CMD_SUBSCRIBE: {
+  case WSP_PROTO_CMD_SUBSCRIBE: {
     struct wsp_subscribe_info info;
     struct wsp__recover rq;
     int jl = 0, wild = is_wildcard(ch, len), rv = 0;
     uint64_t expires_at = 0;
     if (!pattern_ok(ch, len)) {
-      wsp__cf_error_reply(cl, id, 107, NULL, 0);
+      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
       return;
     }
     if (wild && !(s->channel_flags & WSP_CHANNEL_WILDCARDS)) {
-      wsp__cf_error_reply(cl, id, 103, NULL, 0);
+      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_PERMISSION_DENIED, NULL, 0);
       return;
     }
     if (find_sub(cl, ch, len)) {
-      wsp__cf_error_reply(cl, id, 105, NULL, 0);
+      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_ALREADY_SUBSCRIBED, NULL, 0);
       return;
     }
     if (cl->nsubs + cl->nsubwait >=
         s->limits[WSP_SERVER_MAX_SUBSCRIPTIONS]) {
       s->stats.errors_limit++;
-      wsp__cf_error_reply(cl, id, 106, NULL, 0);
+      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_LIMIT_EXCEEDED, NULL, 0);
       return;
     }
     if (wsp__json_find(req->ptr, req->len, "join_leave", &v) == 1)
       wsp__json_get_bool(&v, &jl);
     if (wsp__hist_parse_recover(req, &rq) != 0) {
-      wsp__cf_error_reply(cl, id, 107, NULL, 0);
+      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
       return;
     }
     rv = wsp__tok_sub_check(cl, ch, len, req, &expires_at);
     if (rv != 0) {
-      wsp__cf_error_reply(cl, id, (uint32_t)rv, NULL, rv == 100);
+      wsp__cf_error_reply(cl, id, (uint32_t)rv, NULL,
+                          rv == WSP_PROTO_ERROR_INTERNAL);
       return;
     }
     if (!s->cb.on_subscribe) {
@@ -687,7 +676,7 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
           !(p->channel = wsp__strndup(&s->mem, ch, len))) {
         if (p && !p->channel)
           wsp_corr_cancel(s->rpc, h);
-        wsp__cf_error_reply(cl, id, 100, NULL, 1);
+        wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
         return;
       }
       p->len = len;
@@ -697,29 +686,31 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
       rv = s->cb.on_subscribe(cl, WSP__SUB_HANDLE | h, &info, s->user_data);
       if (rv != WSP_ERR_AGAIN)
         wsp_server_subscribe_answer(s, WSP__SUB_HANDLE | h,
-                                    rv > 0 ? (uint32_t)rv : rv < 0 ? 100 : 0,
+                                    rv > 0   ? (uint32_t)rv
+                                    : rv < 0 ? WSP_PROTO_ERROR_INTERNAL
+                                             : 0,
                                     s->channel_flags, NULL);
     }
     return;
   }
-  case CMD_UNSUBSCRIBE: {
+  case WSP_PROTO_CMD_UNSUBSCRIBE: {
     struct wsp__csub *cs = find_sub(cl, ch, len);
     if (cs)
       remove_sub(cl, cs);
     reply_empty(cl, id, "unsubscribe");
     return;
   }
-  case CMD_PUBLISH: {
+  case WSP_PROTO_CMD_PUBLISH: {
     int rv;
     struct wsp__jbuf info;
     struct wsp__hpos hp;
     if (is_wildcard(ch, len)) {
-      wsp__cf_error_reply(cl, id, 107, NULL, 0);
+      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
       return;
     }
     if (wsp__json_find(req->ptr, req->len, "data", &v) != 1 ||
         v.type == WSP__JSON_NULL) {
-      wsp__cf_error_reply(cl, id, 107, NULL, 0);
+      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
       return;
     }
     if (s->cb.on_publish) {
@@ -727,19 +718,23 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
       rv = s->cb.on_publish(cl, &cs, (const uint8_t *)v.ptr, v.len,
                             s->user_data);
     } else {
-      rv = (s->channel_flags & WSP_CHANNEL_PUBLISH) ? 0 : 103;
+      rv = (s->channel_flags & WSP_CHANNEL_PUBLISH)
+               ? 0
+               : WSP_PROTO_ERROR_PERMISSION_DENIED;
     }
     if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
       return;
     if (rv != 0) {
-      wsp__cf_error_reply(cl, id, rv > 0 ? (uint32_t)rv : 100, NULL, rv < 0);
+      wsp__cf_error_reply(cl, id,
+                          rv > 0 ? (uint32_t)rv : WSP_PROTO_ERROR_INTERNAL,
+                          NULL, rv < 0);
       return;
     }
     wsp__jbuf_init(&info, &s->mem);
     wsp__ch_client_info(&info, cl, NULL);
     WSP__JBUF_LIT(&info, "\0"); /* NUL-terminate */
     if (info.err) {
-      wsp__cf_error_reply(cl, id, 100, NULL, 1);
+      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
       return;
     }
     /* Stored before it is acknowledged; the reply before the fan-out,
@@ -750,7 +745,7 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
                ? 1
                : -1;
     if (rv < 0) {
-      wsp__cf_error_reply(cl, id, 100, NULL, 1);
+      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
     } else {
       reply_empty(cl, id, "publish");
       fan_out(s, ch, len, v.ptr, v.len, info.data, rv ? &hp : NULL);
@@ -758,23 +753,23 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
     wsp__jbuf_free(&info);
     return;
   }
-  case CMD_PRESENCE:
-  case CMD_PRESENCE_STATS:
+  case WSP_PROTO_CMD_PRESENCE:
+  case WSP_PROTO_CMD_PRESENCE_STATS:
     if (!(s->channel_flags & WSP_CHANNEL_PRESENCE))
-      wsp__cf_error_reply(cl, id, 108, NULL, 0);
+      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_NOT_AVAILABLE, NULL, 0);
     else if (!find_sub(cl, ch, len) || is_wildcard(ch, len))
-      wsp__cf_error_reply(cl, id, 103, NULL, 0);
+      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_PERMISSION_DENIED, NULL, 0);
     else
-      wsp__presence_command(cl, kind == CMD_PRESENCE, id, ch, len);
+      wsp__presence_command(cl, kind == WSP_PROTO_CMD_PRESENCE, id, ch, len);
     return;
-  case CMD_HISTORY:
+  case WSP_PROTO_CMD_HISTORY:
     if (is_wildcard(ch, len))
-      wsp__cf_error_reply(cl, id, 107, NULL, 0);
+      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
     else
       wsp__hist_command(cl, id, ch, len, req);
     return;
   default:
-    wsp__cf_error_reply(cl, id, 108, NULL, 0);
+    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_NOT_AVAILABLE, NULL, 0);
   }
 }
 
@@ -828,7 +823,7 @@ int wsp_server_unsubscribe(struct wsp_client *cl, const char *channel) {
   }
   wsp__client_enter(cl);
   remove_sub(cl, cs);
-  sub_push(cl, channel, strlen(channel), 0);
+  sub_push(cl, channel, strlen(channel), WSP_PROTO_UNSUBSCRIBE_SERVER, NULL);
   wsp__client_leave(cl);
   return 0;
 }

@@ -5,7 +5,8 @@
  * the offset it got travels in every pub push. Subscribers of such a
  * channel are "positioned": they expect the next offset of a known epoch,
  * so a gap or a new epoch in their live stream is noticed and answered
- * with the unsubscribe push 2500 (resubscribe and recover).
+ * with the unsubscribe push INSUFFICIENT_STATE (resubscribe and
+ * recover).
  *
  * The log is read synchronously, inside the call that handles the
  * subscribe: the subscription joins the fan-out, the missed publications
@@ -165,8 +166,8 @@ int wsp__hist_parse_recover(const struct wsp__json_val *req,
  * The connect command's subs map: channel -> {recover, offset, epoch},
  * the positions a client remembers for its server-side subscriptions.
  * Each entry is read as a subscribe's position is, so a bad one makes
- * the connect a bad request (107) like a bad subscribe; a null entry
- * is no position, and entries for channels the connection does not get
+ * the connect a bad request (BAD_REQUEST) like a bad subscribe; a null
+ * entry is no position, and entries for channels the connection does not get
  * are ignored.
  */
 int wsp__hist_check_subs(const struct wsp__json_val *subs) {
@@ -196,7 +197,8 @@ void wsp__hist_connect_recover(const struct wsp__json_val *subs,
     if (wsp__json_key_is(&key, ch)) {
       if (wsp__hist_parse_recover(&val, rq) != 0)
         memset(rq, 0, sizeof(*rq));
-      rq->reject = 0; /* a connect has no flag to ask for 112 */
+      /* a connect has no flag to ask for UNRECOVERABLE_POSITION */
+      rq->reject = 0;
       return;
     }
 }
@@ -232,7 +234,7 @@ uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
     rc = p.jb.err;
   if (rc != 0) {
     wsp__jbuf_free(&p.jb);
-    return 100;
+    return WSP_PROTO_ERROR_INTERNAL;
   }
   /* A connect reply also carries the results written before this one. */
   room = room_of(cl);
@@ -246,7 +248,7 @@ uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
   }
   if (recovering && !rec.recovered && rq->reject) {
     wsp__jbuf_free(&p.jb);
-    return 112;
+    return WSP_PROTO_ERROR_UNRECOVERABLE_POSITION;
   }
   cs->positioned = 1;
   cs->next = rec.pos.offset + 1;
@@ -316,8 +318,8 @@ uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
  * from the log and queued, a bounded batch at a time, until the
  * subscriber is back at the top and live again. Its memory meanwhile is
  * that of any subscriber. If its position falls out of retention (or the
- * stream gets a new epoch) it gets the unsubscribe push 2500 and recovers
- * the way every client does.
+ * stream gets a new epoch) it gets the unsubscribe push
+ * INSUFFICIENT_STATE and recovers the way every client does.
  */
 
 #define FEED_EVENTS 256 /* events per message when catching up */
@@ -368,7 +370,7 @@ static int feed_one(struct wsp_client *cl, struct wsp__csub *cs,
     return 0; /* the log will be asked again at the next write */
   if (epoch_hash(pos.epoch) != cs->epoch || cs->next > pos.offset + 1 ||
       (cs->next <= pos.offset && cs->next < pos.first)) {
-    wsp__ch_drop(cs, 2500, "insufficient state");
+    wsp__ch_drop(cs, WSP_PROTO_UNSUBSCRIBE_INSUFFICIENT_STATE);
     return 1;
   }
   if (cs->next > pos.offset) {
@@ -395,7 +397,7 @@ static int feed_one(struct wsp_client *cl, struct wsp__csub *cs,
     /* even one publication is more than the connection may queue */
     s->stats.slow_closes++;
     s->stats.errors_limit++;
-    wsp__cf_close(cl, 3008, "slow");
+    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_SLOW, "slow");
   }
   if (rv != 0)
     return -1;
@@ -416,7 +418,7 @@ void wsp__hist_feed(struct wsp_client *cl) {
     uint32_t i = cl->nsubs;
     while (i-- > 0)
       if (i < cl->nsubs && cl->subs[i]->lagging)
-        wsp__ch_drop(cl->subs[i], 2500, "insufficient state");
+        wsp__ch_drop(cl->subs[i], WSP_PROTO_UNSUBSCRIBE_INSUFFICIENT_STATE);
     progress = 0;
   }
   while (progress && cl->nlagging &&
@@ -445,7 +447,7 @@ void wsp__hist_feed(struct wsp_client *cl) {
     uint32_t i = cl->nsubs;
     while (i-- > 0)
       if (i < cl->nsubs && cl->subs[i]->lagging)
-        wsp__ch_drop(cl->subs[i], 2500, "insufficient state");
+        wsp__ch_drop(cl->subs[i], WSP_PROTO_UNSUBSCRIBE_INSUFFICIENT_STATE);
   }
   wsp__client_leave(cl);
 }
@@ -513,19 +515,22 @@ void wsp__hist_command(struct wsp_client *cl, uint32_t id, const char *ch,
 
   /* Subscribers only: nobody makes streams by asking about names. */
   if (!find_exact(cl, ch, len)) {
-    wsp__cf_error_reply(cl, id, 103, NULL, 0);
+    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_PERMISSION_DENIED, NULL, 0);
     return;
   }
   if ((on = wsp__hist_on(s, ch, len)) <= 0) {
-    wsp__cf_error_reply(cl, id, on == 0 ? 108 : 100, NULL, on != 0);
+    wsp__cf_error_reply(cl, id,
+                        on == 0 ? WSP_PROTO_ERROR_NOT_AVAILABLE
+                                : WSP_PROTO_ERROR_INTERNAL,
+                        NULL, on != 0);
     return;
   }
   if (parse_history(req, &r) != 0) {
-    wsp__cf_error_reply(cl, id, 107, NULL, 0);
+    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
     return;
   }
   if (wsp_evlog_position(s->hist.log, ch, len, &pos) != 0) {
-    wsp__cf_error_reply(cl, id, 100, NULL, 1);
+    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
     return;
   }
   /* A position of another epoch, beyond the top, or (forwards) one whose
@@ -535,7 +540,8 @@ void wsp__hist_command(struct wsp_client *cl, uint32_t id, const char *ch,
        (!r.reverse && r.since > pos.offset) ||
        (r.reverse && r.since > pos.offset + 1) ||
        (!r.reverse && r.since < pos.offset && r.since + 1 < pos.first))) {
-    wsp__cf_error_reply(cl, id, 112, NULL, 0);
+    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_UNRECOVERABLE_POSITION, NULL,
+                        0);
     return;
   }
   limit = r.limit < 0 || (uint64_t)r.limit > s->hist.history_max
@@ -550,7 +556,7 @@ void wsp__hist_command(struct wsp_client *cl, uint32_t id, const char *ch,
                          &pos);
   if (got < 0 || p.jb.err) {
     wsp__jbuf_free(&p.jb);
-    wsp__cf_error_reply(cl, id, 100, NULL, 1);
+    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
     return;
   }
   jb = wsp__cf_line_begin(cl);

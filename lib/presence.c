@@ -75,7 +75,7 @@ void wsp__presence_command(struct wsp_client *cl, int list, uint32_t id,
     size_t nc, nu;
     struct wsp__jbuf *jb;
     if (stats_of(s, ch, len, &nc, &nu) != 0) {
-      wsp__cf_error_reply(cl, id, 100, NULL, 1);
+      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
       return;
     }
     jb = wsp__cf_line_begin(cl);

@@ -43,10 +43,9 @@ static void call_done(struct wsp_corr *corr, uint32_t id, int status,
     return;
   wsp__client_enter(cl);
   if (status == WSP_ERR_TIMEOUT || status == STATUS_SUB_ANSWER) {
-    wsp__cf_error_reply(cl, cmd_id, 100,
-                        status == WSP_ERR_TIMEOUT ? "timeout"
-                                                  : "internal server error",
-                        1);
+    wsp__cf_error_reply(
+        cl, cmd_id, WSP_PROTO_ERROR_INTERNAL,
+        status == WSP_ERR_TIMEOUT ? "timeout" : "internal server error", 1);
   } else {
     struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
     WSP__JBUF_LIT(jb, "{\"id\":");
@@ -119,16 +118,19 @@ void wsp__rpc_dispatch(struct wsp_client *cl, uint32_t cmd_id,
   uint32_t id;
 
   if (!m) {
-    wsp__cf_error_reply(cl, cmd_id, 104, "method not found", 0);
+    wsp__cf_error_reply(cl, cmd_id, WSP_PROTO_ERROR_METHOD_NOT_FOUND,
+                        "method not found", 0);
     return;
   }
   if (cl->nrpc >= s->limits[WSP_SERVER_MAX_PENDING_RPC]) {
     s->stats.errors_limit++;
-    wsp__cf_error_reply(cl, cmd_id, 111, "too many requests", 1);
+    wsp__cf_error_reply(cl, cmd_id, WSP_PROTO_ERROR_TOO_MANY_REQUESTS,
+                        "too many requests", 1);
     return;
   }
   if (wsp__pending_start(cl, cmd_id, PENDING_RPC, &pc, &id) != 0) {
-    wsp__cf_error_reply(cl, cmd_id, 100, "internal server error", 1);
+    wsp__cf_error_reply(cl, cmd_id, WSP_PROTO_ERROR_INTERNAL,
+                        "internal server error", 1);
     return;
   }
   s->stats.rpc_calls++;

@@ -8,6 +8,7 @@
 
 #include "internal.h"
 #include "json.h"
+#include "wsp/proto.h"
 #include "wsp/rpc.h"
 
 struct wsp_rpc_client {
@@ -166,7 +167,7 @@ static void reply_line(struct wsp_rpc_client *rc, const char *p, size_t n) {
     wsp__json_get_u64(&v, &id);
   if (id > 0 && id <= UINT32_MAX) {
     if (wsp__json_find(p, n, "error", &v) == 1) {
-      uint64_t code = 100;
+      uint64_t code = WSP_PROTO_ERROR_INTERNAL;
       char msg[256];
       size_t mlen = 0;
       if (wsp__json_find(v.ptr, v.len, "code", &w) == 1)
@@ -176,7 +177,7 @@ static void reply_line(struct wsp_rpc_client *rc, const char *p, size_t n) {
           wsp__json_string_decode(&w, msg, sizeof(msg), &mlen) != 0)
         mlen = 0;
       if (code == 0 || code > INT32_MAX)
-        code = 100;
+        code = WSP_PROTO_ERROR_INTERNAL;
       wsp_corr_complete(rc->corr, (uint32_t)id, (int)code, msg, mlen);
     } else if (wsp__json_find(p, n, "connect", &v) == 1) {
       wsp_corr_complete(rc->corr, (uint32_t)id, 0, v.ptr, v.len);

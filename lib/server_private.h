@@ -7,6 +7,7 @@
 #include "json.h"
 #include "wsp/corr.h"
 #include "wsp/evlog.h"
+#include "wsp/proto.h"
 #include "wsp/pubsub.h"
 #include "wsp/push.h"
 #include "wsp/rpc.h"
@@ -31,7 +32,8 @@ struct wsp__method {
 /* What a subscribe asked for about its position (history.c). */
 struct wsp__recover {
   uint8_t recover;   /* recover: true */
-  uint8_t reject;    /* flag bit 2: 112 instead of recovered: false */
+  uint8_t reject;    /* flag bit 2: UNRECOVERABLE_POSITION instead of
+                        recovered: false */
   uint64_t offset;
   char epoch[WSP_EVLOG_EPOCH_MAX + 1];
 };
@@ -143,8 +145,9 @@ struct wsp_client {
   size_t heap_idx; /* SIZE_MAX when not in the heap */
   uint64_t due;
   uint64_t stale_due, ping_due, pong_due;
-  uint64_t expires_at, expire_due; /* credentials; 3005 at expire_due */
-  uint64_t sub_due;    /* the first subscription token to expire (2501) */
+  uint64_t expires_at, expire_due; /* credentials; EXPIRED at expire_due */
+  uint64_t sub_due;                /* the first subscription token to expire
+                                      (EXPIRED) */
   char *info;          /* connection info (JSON) or NULL */
   char *tok_channels;  /* "channels" of its token (JSON array) or NULL */
   char *session;       /* the session cookie that authenticated it */
@@ -193,8 +196,8 @@ void wsp__ch_sub_done(struct wsp__pending *p, int status, const void *data);
 void wsp__ch_client_gone(struct wsp_client *cl);
 int wsp__ch_set_user(struct wsp_client *cl, const char *old,
                      const char *user);
-/* Queue a shared frame to a connected client; closes it with 3008 when
- * its output is over the cap. 1 when queued. */
+/* Queue a shared frame to a connected client; closes it with SLOW
+ * when its output is over the cap. 1 when queued. */
 int wsp__ch_deliver(struct wsp_client *cl, struct wsp_frame *f);
 /* The same, but a full output or a failed allocation is returned
  * (WSP_ERR_QUEUE_FULL, WSP_ERR_NOMEM) instead of closing the connection;
@@ -207,8 +210,9 @@ void wsp__ch_client_info(struct wsp__jbuf *jb, const struct wsp_client *cl,
 /* presence.c: answer presence (list) or presence_stats for a subscriber. */
 void wsp__presence_command(struct wsp_client *cl, int list, uint32_t id,
                            const char *ch, size_t len);
-/* channels.c: end a subscription with an unsubscribe push (2500 etc.). */
-void wsp__ch_drop(struct wsp__csub *cs, int code, const char *reason);
+/* channels.c: end a subscription with the unsubscribe push of code
+ * (WSP_PROTO_UNSUBSCRIBE_*) and its reason. */
+void wsp__ch_drop(struct wsp__csub *cs, int code);
 
 /* history.c */
 /* 1 when the exact channel has history (its stream then exists with the
@@ -234,7 +238,8 @@ int wsp__hist_live(struct wsp__csub *cs, const struct wsp__hpos *pos);
 int wsp__hist_parse_recover(const struct wsp__json_val *req,
                             struct wsp__recover *rq);
 /* The connect's subs map: 0 when every entry is a position that
- * wsp__hist_parse_recover() reads, WSP_ERR_JSON otherwise (107). */
+ * wsp__hist_parse_recover() reads, WSP_ERR_JSON otherwise (BAD_REQUEST).
+ */
 int wsp__hist_check_subs(const struct wsp__json_val *subs);
 /* The position a checked subs map (or NULL) gives for channel ch. */
 void wsp__hist_connect_recover(const struct wsp__json_val *subs,
@@ -267,20 +272,22 @@ void wsp__ch_connect_failed(struct wsp_client *cl);
 /* token.c */
 void wsp__tok_free(struct wsp_server *s);
 void wsp__tok_client_gone(struct wsp_client *cl);
-/* The connect token: 0 accepted, an error code to reply (109, 100), or
- * -1 when the connection was closed (3500). */
+/* The connect token: 0 accepted, an error code to reply (TOKEN_EXPIRED,
+ * INTERNAL), or -1 when the connection was closed
+ * (INVALID_TOKEN). */
 int wsp__tok_connect(struct wsp_client *cl, const char *token, size_t len);
 /* Before the connect reply: the token's server-side subscriptions. */
 void wsp__tok_connected(struct wsp_client *cl);
 /* refresh with the hub's tokens: as wsp__tok_connect. */
 int wsp__tok_refresh(struct wsp_client *cl, const char *token, size_t len);
 /* Is ch private? Then check the subscribe's token: 0 allowed (with
- * *expires_at), or an error code (103, 109, 100). */
+ * *expires_at), or an error code (PERMISSION_DENIED, TOKEN_EXPIRED,
+ * INTERNAL). */
 int wsp__tok_sub_check(struct wsp_client *cl, const char *ch, size_t len,
                        const struct wsp__json_val *req, uint64_t *expires_at);
 void wsp__tok_sub_refresh(struct wsp_client *cl, uint32_t id,
                           const struct wsp__json_val *req);
-/* Unsubscribe (2501) the subscriptions whose token expired. */
+/* Unsubscribe (EXPIRED) the subscriptions whose token expired. */
 void wsp__tok_tick(struct wsp_client *cl, uint64_t now);
 void wsp__tok_sub_due(struct wsp_client *cl);
 

@@ -3,10 +3,10 @@
  * tokens at connect and refresh, subscription tokens for private
  * channels, sub_refresh, and the expiry of those subscriptions. The
  * signature and claim checks are wsp_jwt_verify()'s (jwt.c); this file
- * maps their outcome onto the protocol: an expired token is error 109 so
- * that a client fetches a new one, an invalid connection token closes
- * with 3500 (a client does not reconnect), a bad subscription token is
- * error 103.
+ * maps their outcome onto the protocol: an expired token is the error
+ * TOKEN_EXPIRED so that a client fetches a new one, an invalid connection
+ * token closes with INVALID_TOKEN (a client does not reconnect), a bad
+ * subscription token is the error PERMISSION_DENIED.
  */
 #include <string.h>
 
@@ -181,7 +181,7 @@ int wsp_client_auth_token(struct wsp_client *cl, const char *token,
 /* ---- Connect and refresh ---------------------------------------------- */
 
 static int invalid(struct wsp_client *cl) {
-  wsp__cf_close(cl, 3500, "invalid token");
+  wsp__cf_close(cl, WSP_PROTO_DISCONNECT_INVALID_TOKEN, "invalid token");
   return -1;
 }
 
@@ -192,9 +192,9 @@ int wsp__tok_connect(struct wsp_client *cl, const char *token, size_t len) {
     return cl->user && cl->user[0] ? 0 : invalid(cl);
   rv = wsp_client_auth_token(cl, token, len);
   if (rv == WSP_ERR_TOKEN_EXPIRED)
-    return 109;
+    return WSP_PROTO_ERROR_TOKEN_EXPIRED;
   if (rv == WSP_ERR_NOMEM)
-    return 100;
+    return WSP_PROTO_ERROR_INTERNAL;
   return rv == 0 ? 0 : invalid(cl);
 }
 
@@ -231,9 +231,9 @@ int wsp__tok_refresh(struct wsp_client *cl, const char *token, size_t len) {
     wsp_client_set_expiry(cl, expiry_ms(s, &c));
   wsp__free(&s->mem, buf);
   if (rv == WSP_ERR_TOKEN_EXPIRED)
-    return 109;
+    return WSP_PROTO_ERROR_TOKEN_EXPIRED;
   if (rv == WSP_ERR_NOMEM)
-    return 100;
+    return WSP_PROTO_ERROR_INTERNAL;
   return rv == 0 ? 0 : invalid(cl);
 }
 
@@ -258,12 +258,12 @@ static int sub_token(struct wsp_client *cl, const char *ch, size_t len,
   int rv;
   if (wsp__json_find(req->ptr, req->len, "token", &tv) != 1 ||
       tv.type != WSP__JSON_STRING || tv.len <= 2)
-    return 103;
+    return WSP_PROTO_ERROR_PERMISSION_DENIED;
   if (tv.len > WSP_JWT_DEFAULT_MAX_SIZE + 2)
-    return 103;
+    return WSP_PROTO_ERROR_PERMISSION_DENIED;
   tok = wsp__malloc(&s->mem, tv.len);
   if (!tok)
-    return 100;
+    return WSP_PROTO_ERROR_INTERNAL;
   if (wsp__json_string_decode(&tv, tok, tv.len, &tlen) != 0)
     rv = WSP_ERR_TOKEN;
   else
@@ -277,9 +277,10 @@ static int sub_token(struct wsp_client *cl, const char *ch, size_t len,
   if (rv == 0)
     *exp = expiry_ms(s, &c);
   wsp__free(&s->mem, buf);
-  return rv == 0 ? 0 : rv == WSP_ERR_TOKEN_EXPIRED ? 109
-                   : rv == WSP_ERR_NOMEM           ? 100
-                                                   : 103;
+  return rv == 0                       ? 0
+         : rv == WSP_ERR_TOKEN_EXPIRED ? WSP_PROTO_ERROR_TOKEN_EXPIRED
+         : rv == WSP_ERR_NOMEM         ? WSP_PROTO_ERROR_INTERNAL
+                                       : WSP_PROTO_ERROR_PERMISSION_DENIED;
 }
 
 int wsp__tok_sub_check(struct wsp_client *cl, const char *ch, size_t len,
@@ -304,21 +305,22 @@ void wsp__tok_sub_refresh(struct wsp_client *cl, uint32_t id,
       v.type != WSP__JSON_STRING ||
       wsp__json_string_decode(&v, ch, sizeof(ch), &len) != 0 || len == 0) {
     s->stats.errors_protocol++;
-    wsp__cf_close(cl, 3501, "bad request");
+    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_BAD_REQUEST, "bad request");
     return;
   }
   if (!is_private(s, ch, len)) {
-    wsp__cf_error_reply(cl, id, 108, NULL, 0);
+    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_NOT_AVAILABLE, NULL, 0);
     return;
   }
   cs = wsp__ch_find(cl, ch, len);
   if (!cs) {
-    wsp__cf_error_reply(cl, id, 103, NULL, 0);
+    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_PERMISSION_DENIED, NULL, 0);
     return;
   }
   rv = sub_token(cl, ch, len, req, &exp);
   if (rv != 0) {
-    wsp__cf_error_reply(cl, id, (uint32_t)rv, NULL, rv == 100);
+    wsp__cf_error_reply(cl, id, (uint32_t)rv, NULL,
+                        rv == WSP_PROTO_ERROR_INTERNAL);
     return;
   }
   cs->expires_at = exp;
