@@ -1,4 +1,7 @@
 /* Socket, clock and signal helpers shared by the examples. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* accept4; meson defines it, a plain cc does not */
+#endif
 #include "loop.h"
 
 #include <errno.h>
@@ -258,10 +261,18 @@ static int hub_write(int epfd, struct hub_client *hc) {
 }
 
 int loop_run_hub(struct wsp_server *server, int listen_fd) {
+  return loop_run_hub_every(server, listen_fd, 0, NULL, NULL);
+}
+
+int loop_run_hub_every(struct wsp_server *server, int listen_fd,
+                       uint64_t interval_ms,
+                       void (*fn)(struct wsp_server *server, uint64_t now,
+                                  void *user_data),
+                       void *user_data) {
   struct epoll_event ev = {.events = EPOLLIN}, evs[64];
   struct hub_client *clients = NULL, **p;
   int epfd = epoll_create1(EPOLL_CLOEXEC), sfd = loop_signalfd(), i, n, fd;
-  uint64_t stop_at = 0;
+  uint64_t stop_at = 0, fire_at = WSP_NO_DEADLINE;
 
   if (epfd < 0 || sfd < 0)
     return -1;
@@ -269,9 +280,13 @@ int loop_run_hub(struct wsp_server *server, int listen_fd) {
   epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd, &ev);
   ev.data.ptr = &sfd;
   epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ev);
+  if (fn != NULL && interval_ms > 0)
+    fire_at = loop_now_ms() + interval_ms;
   while (!stop_at || (clients != NULL && loop_now_ms() < stop_at)) {
     uint64_t deadline = wsp_server_next_deadline(server);
 
+    if (!stop_at && fire_at < deadline)
+      deadline = fire_at;
     if (stop_at && stop_at < deadline)
       deadline = stop_at;
     n = epoll_wait(epfd, evs, 64, loop_timeout(deadline, loop_now_ms()));
@@ -310,6 +325,15 @@ int loop_run_hub(struct wsp_server *server, int listen_fd) {
     }
     if (wsp_server_next_deadline(server) <= loop_now_ms())
       wsp_server_tick(server, loop_now_ms());
+    if (!stop_at && fire_at <= loop_now_ms()) {
+      uint64_t now = loop_now_ms();
+
+      /* On the interval's grid; a late wake-up does not pile up calls. */
+      fire_at += interval_ms;
+      if (fire_at <= now)
+        fire_at = now + interval_ms;
+      fn(server, now, user_data);
+    }
     for (p = &clients; *p != NULL;) {
       struct hub_client *hc = *p;
 

@@ -47,5 +47,14 @@ int loop_parse_port(const char *text);
  * each wake-up, which suits an example, not a server with many idle
  * connections (see examples/demo/wsp-demo.c for that). */
 int loop_run_hub(struct wsp_server *server, int listen_fd);
+/* The same, and every interval_ms (0: never) fn(server, now, user_data)
+ * runs from the loop: the hub has no timers of the application's, so the
+ * loop that sleeps until the hub's next deadline also wakes up for this
+ * one. What fn queues is written before the loop sleeps again. */
+int loop_run_hub_every(struct wsp_server *server, int listen_fd,
+                       uint64_t interval_ms,
+                       void (*fn)(struct wsp_server *server, uint64_t now,
+                                  void *user_data),
+                       void *user_data);
 
 #endif /* WSP_EXAMPLES_LOOP_H */
