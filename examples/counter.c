@@ -58,7 +58,7 @@ static void add(struct wsp_client *client, uint64_t call, const char *method,
   /* Stored first: an event the log refused did not happen. */
   if (wsp_server_publish(server, CHANNEL, ev, (size_t)n, NULL) < 0 ||
       wsp_evlog_position(events, CHANNEL, strlen(CHANNEL), &pos) < 0) {
-    wsp_rpc_error(server, call, 100, "not stored", 0);
+    wsp_rpc_error(server, call, WSP_PROTO_ERROR_INTERNAL, "not stored", 0);
     return;
   }
   value += by;
@@ -102,14 +102,15 @@ static void snapshot(struct wsp_client *client, uint64_t call,
   int n;
 
   if (rc < 0) { /* e.g. the events after it expired */
-    wsp_rpc_error(server, call, 100, wsp_strerror((int)rc), 0);
+    wsp_rpc_error(server, call, WSP_PROTO_ERROR_INTERNAL, wsp_strerror((int)rc),
+                  0);
     return;
   }
   n = snprintf(out, sizeof out, "{\"offset\":%llu,\"epoch\":\"%s\","
                "\"state\":%s}", (unsigned long long)r.offset, pos.epoch,
                r.state);
   if (wsp_rpc_reply(server, call, out, (size_t)n) < 0)
-    wsp_rpc_error(server, call, 100, "bad snapshot", 0);
+    wsp_rpc_error(server, call, WSP_PROTO_ERROR_INTERNAL, "bad snapshot", 0);
 }
 
 static int on_subscribe(struct wsp_client *client, uint64_t sub,
@@ -117,7 +118,7 @@ static int on_subscribe(struct wsp_client *client, uint64_t sub,
   return info->channel.len == strlen(CHANNEL) &&
                  memcmp(info->channel.ptr, CHANNEL, info->channel.len) == 0
              ? 0
-             : 103;
+             : WSP_PROTO_ERROR_PERMISSION_DENIED;
 }
 
 int main(int argc, char **argv) {

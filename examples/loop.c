@@ -301,7 +301,8 @@ int loop_run_hub_every(struct wsp_server *server, int listen_fd,
         if (!stop_at) {
           stop_at = loop_now_ms() + 1000;
           close(listen_fd);
-          wsp_server_shutdown(server, 3001, "shutdown");
+          wsp_server_shutdown(server, WSP_PROTO_DISCONNECT_SHUTDOWN,
+                              "shutdown");
         }
       } else if (evs[i].data.ptr == &listen_fd) {
         while (!stop_at && (fd = loop_accept(listen_fd)) >= 0) {

@@ -41,7 +41,7 @@ int loop_parse_port(const char *text);
 
 /* Serve server (a wsp_server hub) on the listening socket listen_fd with
  * one epoll loop: accept, move every client's bytes, tick the hub when
- * due. SIGINT or SIGTERM closes every connection with 3001, waits up to a
+ * due. SIGINT or SIGTERM closes every connection with SHUTDOWN, waits up to a
  * second for the closing handshakes and returns 0 (-1 when the loop
  * cannot start). Needs no hub callback: every client is looked at after
  * each wake-up, which suits an example, not a server with many idle

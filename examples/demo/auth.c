@@ -212,8 +212,9 @@ static void logout(struct wsp_client *client, const struct wsp_request *req) {
   long n = 0;
   if (session_of(req, id, sizeof id, &user)) {
     wsp_session_destroy(sessions, id);
-    /* 3503: the client SDKs do not reconnect */
-    n = wsp_server_disconnect_session(wsp_client_server(client), id, 3503,
+    /* FORCE_DISCONNECT: the client SDKs do not reconnect */
+    n = wsp_server_disconnect_session(wsp_client_server(client), id,
+                                      WSP_PROTO_DISCONNECT_FORCE_DISCONNECT,
                                       "logged out");
   }
   if (wsp_session_cookie(cookie, sizeof cookie, SESSION_COOKIE, "", "/", 0,

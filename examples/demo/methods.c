@@ -13,7 +13,7 @@
 #include "demo.h"
 
 #define SLEEP_MAX_MS 10000
-#define ERR_BAD_REQUEST 107 /* the protocol's code for a malformed request */
+#define ERR_BAD_REQUEST WSP_PROTO_ERROR_BAD_REQUEST
 #define ERR_FAIL 1000       /* application codes are 400-1999 */
 
 /* ---- Pending sleeps: a binary min-heap ordered by due time ------------- */
@@ -143,7 +143,8 @@ static void do_sleep(struct wsp_client *client, uint64_t call,
   s.call = call;
   s.ms = (unsigned)ms;
   if (heap_push(s) < 0)
-    wsp_rpc_error(server, call, 100, "internal server error", 1);
+    wsp_rpc_error(server, call, WSP_PROTO_ERROR_INTERNAL,
+                  "internal server error", 1);
 }
 
 /* fail: always the application error 1000. */
@@ -162,7 +163,8 @@ static void do_whoami(struct wsp_client *client, uint64_t call,
   char *out = malloc(6 * (strlen(user) + strlen(id)) + 32), *o;
 
   if (out == NULL) {
-    wsp_rpc_error(server, call, 100, "internal server error", 1);
+    wsp_rpc_error(server, call, WSP_PROTO_ERROR_INTERNAL,
+                  "internal server error", 1);
     return;
   }
   o = out + sprintf(out, "{\"user\":");
@@ -237,10 +239,10 @@ int methods_on_subscribe(struct wsp_client *client, uint64_t sub,
   size_t len = info->channel.len;
 
   if (denied(p, len))
-    return 103; /* permission denied */
+    return WSP_PROTO_ERROR_PERMISSION_DENIED;
   if (info->wildcard && len >= 1 && (p[0] == '*' || p[0] == '>') &&
       (len == 1 || p[1] == '.'))
-    return 103;
+    return WSP_PROTO_ERROR_PERMISSION_DENIED;
   return 0;
 }
 
@@ -249,5 +251,6 @@ int methods_on_subscribe(struct wsp_client *client, uint64_t sub,
 int methods_on_publish(struct wsp_client *client,
                        const struct wsp_str *channel, const uint8_t *data,
                        size_t len, void *user_data) {
-  return denied(channel->ptr, channel->len) ? 103 : 0;
+  return denied(channel->ptr, channel->len) ? WSP_PROTO_ERROR_PERMISSION_DENIED
+                                            : 0;
 }

@@ -27,8 +27,8 @@
  * README.md beside this file describes the channels and the API.
  *
  * Port 0 picks a free port; the "listening on HOST:PORT" line says which.
- * SIGINT/SIGTERM close every connection with 3001, wait up to a second for
- * the closing handshakes, and exit 0.
+ * SIGINT/SIGTERM close every connection with SHUTDOWN (3001), wait up to a
+ * second for the closing handshakes, and exit 0.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -494,7 +494,8 @@ int main(int argc, char **argv) {
           stopping = 1;
           stop_at = loop_now_ms() + SHUTDOWN_GRACE_MS;
           close(lfd); /* no new connections */
-          wsp_server_shutdown(server, 3001, "shutdown");
+          wsp_server_shutdown(server, WSP_PROTO_DISCONNECT_SHUTDOWN,
+                              "shutdown");
         }
       } else if (evs[i].data.ptr == &lfd) {
         while (!stopping && (fd = loop_accept(lfd)) >= 0)
