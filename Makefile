@@ -44,9 +44,17 @@ demo:
 	ninja -C $(BUILD) examples/demo/wsp-demo
 	$(BUILD)/examples/demo/wsp-demo --listen 127.0.0.1:$(PORT)
 
+# meson writes the install plan and libwsp.pc when it configures, and
+# `meson configure` only marks the build for regeneration: a plain
+# `meson install --no-rebuild` after it would install to the previous
+# prefix. So install sets PREFIX, lets ninja regenerate (nothing is
+# recompiled for a new prefix), then installs, under DESTDIR when given.
+# tests/install/run.sh checks this with two prefixes in a row, in a build
+# directory of its own so that the tests using $(BUILD) are not disturbed.
 install: all
 	$(MESON) configure $(BUILD) --prefix=$(PREFIX)
-	DESTDIR=$(DESTDIR) $(MESON) install -C $(BUILD) --no-rebuild
+	ninja -C $(BUILD)
+	$(MESON) install -C $(BUILD) --no-rebuild $(if $(DESTDIR),--destdir '$(abspath $(DESTDIR))')
 
 asan:
 	scripts/install-deps.sh asan
