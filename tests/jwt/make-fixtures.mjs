@@ -25,11 +25,12 @@ const SECRET = 'libwsp-test-hmac-secret-0123456789abcdef';
 
 const b64u = (buf) => Buffer.from(buf).toString('base64url');
 // A jose key pair, plus Node KeyObjects of it for the assembled tokens
-// and the PKCS #1 export jose does not offer.
+// and the PKCS #1 export jose does not offer. jose's Node build hands out
+// KeyObjects, its WebCrypto build CryptoKeys: either is taken.
+const keyObject = (k) => (k instanceof crypto.KeyObject ? k : crypto.KeyObject.from(k));
 async function gen(alg, opts) {
   const kp = await jose.generateKeyPair(alg, { extractable: true, ...opts });
-  return { ...kp, pub: crypto.KeyObject.from(kp.publicKey),
-    priv: crypto.KeyObject.from(kp.privateKey) };
+  return { ...kp, pub: keyObject(kp.publicKey), priv: keyObject(kp.privateKey) };
 }
 
 const rsa = await gen('RS256', { modulusLength: 2048 });

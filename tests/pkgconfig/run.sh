@@ -37,7 +37,7 @@ if [ -n "$build" ]; then
   fi
 else
   root="$tmp/prefix"
-  if ! meson setup "$tmp/build" "$src" --prefix="$root" -Dtests=false \
+  if ! meson setup "$tmp/build" "$src" --prefix="$root" -Dtests=disabled \
       -Dexamples=false >"$tmp/setup.log" 2>&1 ||
     ! meson install -C "$tmp/build" --quiet >"$tmp/install.log" 2>&1; then
     cat "$tmp/setup.log" "$tmp/install.log" >&2 2>/dev/null
