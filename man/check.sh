@@ -2,7 +2,9 @@
 # Keep the manual in step with the code: every function declared with
 # WSP_API is exported by lib/libwsp.map and named in the NAME section and
 # the SYNOPSIS of a page, every name of a page gets a symlink in
-# man/meson.build, and every page renders without warnings.
+# man/meson.build, every public struct a page shows with its members
+# lists the members of its definition in include/wsp/, in order, and
+# every page renders without warnings.
 #   sh man/check.sh SOURCE_ROOT
 set -u
 root=${1:-.}
@@ -53,6 +55,114 @@ for p in $pages; do
       err "$n (named in $base) has no symlink in man/meson.build"
   done
 done
+
+# Structures: every "struct wsp_... {" a page shows must list the
+# members of the definition in include/wsp/*.h, by name and in order.
+# Members declared together ("int64_t exp, nbf, iat;") count one by one;
+# a nested struct counts as the member it declares.
+cat >"$tmp/structs.awk" <<'EOF'
+function ident_of(d,    n) {
+  sub(/:.*/, "", d)
+  if (match(d, /\(\*[ \t]*[A-Za-z_][A-Za-z0-9_]*/)) {
+    n = substr(d, RSTART, RLENGTH)
+    sub(/^\(\*[ \t]*/, "", n)
+    return n
+  }
+  while (sub(/\[[^]]*\][ \t]*$/, "", d))
+    ;
+  if (match(d, /[A-Za-z_][A-Za-z0-9_]*[ \t]*$/)) {
+    n = substr(d, RSTART, RLENGTH)
+    sub(/[ \t]+$/, "", n)
+    return n
+  }
+  return "?"
+}
+function members(body,    i, c, bd, pd, decl, out, k, parts, j) {
+  out = ""; decl = ""; bd = 0; pd = 0
+  for (i = 1; i <= length(body); i++) {
+    c = substr(body, i, 1)
+    if (c == "{") { bd++; continue }
+    if (c == "}") { bd--; continue }
+    if (bd > 0) continue
+    if (c == "(") pd++
+    if (c == ")") pd--
+    if (c == "," && pd == 0) c = "\001"
+    if (c == ";") {
+      k = split(decl, parts, "\001")
+      for (j = 1; j <= k; j++)
+        out = out (out == "" ? "" : " ") ident_of(parts[j])
+      decl = ""
+      continue
+    }
+    decl = decl c
+  }
+  return out
+}
+FNR == 1 { inside = 0; incomment = 0 }
+{
+  line = $0
+  gsub(/\\&/, "", line)
+  gsub(/\\e/, "\\", line)
+  if (!inside &&
+      match(line, /^[ \t]*struct[ \t]+[A-Za-z_][A-Za-z0-9_]*[ \t]*\{/)) {
+    name = line
+    sub(/^[ \t]*struct[ \t]+/, "", name)
+    sub(/[ \t]*\{.*/, "", name)
+    inside = 1; depth = 0; body = ""; incomment = 0
+    line = substr(line, index(line, "{"))
+  }
+  if (!inside)
+    next
+  for (i = 1; i <= length(line); i++) {
+    c = substr(line, i, 1)
+    if (incomment) {
+      if (c == "*" && substr(line, i + 1, 1) == "/") { incomment = 0; i++ }
+      continue
+    }
+    if (c == "/" && substr(line, i + 1, 1) == "*") {
+      incomment = 1; i++; continue
+    }
+    if (c == "/" && substr(line, i + 1, 1) == "/")
+      break
+    if (c == "{" && ++depth == 1)
+      continue
+    if (c == "}" && --depth == 0) {
+      n = split(FILENAME, path, "/")
+      printf "%s\t%s\t%s\n", path[n], name, members(body)
+      inside = 0
+      break
+    }
+    body = body c
+  }
+  body = body " "
+}
+EOF
+awk -f "$tmp/structs.awk" "$root"/include/wsp/*.h >"$tmp/hstructs"
+awk -f "$tmp/structs.awk" $pages >"$tmp/mstructs"
+[ -s "$tmp/hstructs" ] || err "no struct definitions found in include/wsp/"
+awk -F '\t' '
+  NR == FNR { def[$2] = $3; hdr[$2] = $1; next }
+  !($2 in def) {
+    if ($2 ~ /^wsp_/)
+      printf "%s: struct %s is not defined in include/wsp/\n", $1, $2
+    next
+  }
+  def[$2] != $3 {
+    n = split($3, got, " "); m = split(def[$2], want, " ")
+    for (i = 1; i <= n && i <= m && got[i] == want[i]; i++)
+      ;
+    if (i > n)
+      why = "lacks " want[i] " (member " i ")"
+    else if (i > m)
+      why = "has " got[i] " (member " i "), which the header lacks"
+    else
+      why = "has " got[i] " as member " i " where the header has " want[i]
+    printf "%s: struct %s %s; include/wsp/%s declares: %s\n", \
+      $1, $2, why, hdr[$2], def[$2]
+  }' "$tmp/hstructs" "$tmp/mstructs" >"$tmp/bad2"
+while read -r line; do
+  err "$line"
+done <"$tmp/bad2"
 
 # Rendering: mandoc's linter when present, otherwise groff's warnings.
 for p in $pages; do

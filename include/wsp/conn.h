@@ -126,11 +126,13 @@ struct wsp_conn_callbacks {
   /* A ping or pong arrived (pongs to pings are sent by the library). */
   void (*on_control)(struct wsp_conn *conn, int opcode, const uint8_t *data,
                      size_t len, void *user_data);
-  /* The connection ended; fires exactly once per opened or failed
-   * connection. code/reason are the peer's close frame; code is
-   * WSP_CLOSE_NO_STATUS (1005) for a close frame without a code and
-   * WSP_CLOSE_ABNORMAL (1006) when none arrived (error, timeout, EOF).
-   * wsp_conn_close_code_sent() tells what the library sent. */
+  /* The connection ended; fires exactly once for a connection that
+   * opened and for any client-role one, never for a server connection
+   * whose handshake did not complete. code/reason are the peer's close
+   * frame; code is WSP_CLOSE_NO_STATUS (1005) for a close frame without
+   * a code and WSP_CLOSE_ABNORMAL (1006) when none arrived (error,
+   * timeout, EOF). wsp_conn_close_code_sent() tells what the library
+   * sent. */
   void (*on_close)(struct wsp_conn *conn, int code, const uint8_t *reason,
                    size_t reason_len, void *user_data);
   /* Output appeared while the queue was empty: the loop should watch

@@ -77,8 +77,11 @@ struct wsp_server_callbacks {
    * protocol (e.g. 101 unauthorized) to refuse it with an error reply. */
   int (*on_connect)(struct wsp_client *client,
                     const struct wsp_connect_info *info, void *user_data);
-  /* The connection ended (code as in wsp_conn's on_close) after it had
-   * been opened; fires once. The client is freed by wsp_client_free(). */
+  /* The WebSocket ended (never for a plain HTTP exchange); fires once.
+   * code: the server's close code if it closed first, else the peer's
+   * (1005 without one); 1006 when neither sent a close frame or the
+   * client was freed before it ended; 1001 from wsp_server_free(). The
+   * client stays valid until wsp_client_free(). */
   void (*on_disconnect)(struct wsp_client *client, int code, void *user_data);
   /* A send command (no reply). Without this callback a send closes the
    * connection with 3508. */
@@ -173,7 +176,8 @@ WSP_API int wsp_server_new(struct wsp_server **pserver,
                            const struct wsp_server_callbacks *callbacks,
                            const struct wsp_mem *mem, uint64_t now,
                            void *user_data);
-/* Frees every client too (their on_disconnect fires with 1001). */
+/* Frees every client too (on_disconnect fires with 1001 for each whose
+ * WebSocket had not ended). */
 WSP_API void wsp_server_free(struct wsp_server *server);
 WSP_API int wsp_server_set_limit(struct wsp_server *server, int limit,
                                  uint64_t value);
@@ -209,13 +213,14 @@ WSP_API int wsp_client_sent(struct wsp_client *client, size_t n);
 WSP_API int wsp_client_want_write(const struct wsp_client *client);
 WSP_API int wsp_client_want_read(const struct wsp_client *client);
 WSP_API int wsp_client_is_done(const struct wsp_client *client);
-/* Release the client; if it was still open, on_disconnect fires (1006).
- * Inside a callback the release is deferred. */
+/* Release the client; if its WebSocket had not ended, on_disconnect fires
+ * (1006). Inside a callback the release is deferred. */
 WSP_API void wsp_client_free(struct wsp_client *client);
 
 WSP_API struct wsp_server *wsp_client_server(const struct wsp_client *client);
 WSP_API void *wsp_client_get_io_data(const struct wsp_client *client);
-/* The connection id (a UUID v4 string) once connected, else "". */
+/* The connection id (a UUID v4 string), made when the connect command
+ * is handled (on_connect sees it) and cleared if it is refused; else "". */
 WSP_API const char *wsp_client_id(const struct wsp_client *client);
 /* The user id ("" when anonymous). */
 WSP_API const char *wsp_client_user(const struct wsp_client *client);
