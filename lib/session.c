@@ -28,6 +28,8 @@ struct wsp_session_store {
   struct sess **slot;
   size_t cap;
   struct sess *head, *tail; /* by expiry */
+  unsigned flags;
+  struct wsp_session_stats stats;
 };
 
 static uint32_t hash_id(const char *id) {
@@ -146,8 +148,15 @@ int wsp_session_create(struct wsp_session_store *st, const char *user,
   if (!st || !user || !id || (len && !data))
     return WSP_ERR_INVAL;
   wsp_session_store_tick(st, now);
-  if (st->n >= st->max)
-    return WSP_ERR_LIMIT;
+  if (st->n >= st->max) {
+    if (!(st->flags & WSP_SESSION_EVICT_OLDEST)) {
+      st->stats.refused++;
+      return WSP_ERR_LIMIT;
+    }
+    /* The head is the session nearest to its expiry. */
+    drop(st, st->head);
+    st->stats.evicted++;
+  }
   if (st->n + 1 > st->cap && grow(st) != 0)
     return WSP_ERR_NOMEM;
   s = wsp__malloc(&st->mem, sizeof(*s));
@@ -184,6 +193,7 @@ int wsp_session_create(struct wsp_session_store *st, const char *user,
   st->slot[s->hash & (st->cap - 1)] = s;
   list_append(st, s);
   st->n++;
+  st->stats.created++;
   memcpy(id, s->id, WSP_SESSION_ID_LEN + 1);
   return 0;
 }
@@ -247,6 +257,7 @@ int wsp_session_destroy(struct wsp_session_store *st, const char *id) {
   if (!s)
     return WSP_ERR_NOT_FOUND;
   drop(st, s);
+  st->stats.destroyed++;
   return 0;
 }
 
@@ -257,8 +268,29 @@ size_t wsp_session_count(const struct wsp_session_store *st) {
 int wsp_session_store_tick(struct wsp_session_store *st, uint64_t now) {
   if (!st)
     return WSP_ERR_INVAL;
-  while (st->head && now >= st->head->expires)
+  while (st->head && now >= st->head->expires) {
     drop(st, st->head);
+    st->stats.expired++;
+  }
+  return 0;
+}
+
+int wsp_session_store_set_flags(struct wsp_session_store *st, unsigned flags) {
+  if (!st || (flags & ~WSP_SESSION_EVICT_OLDEST))
+    return WSP_ERR_INVAL;
+  st->flags = flags;
+  return 0;
+}
+
+unsigned wsp_session_store_get_flags(const struct wsp_session_store *st) {
+  return st ? st->flags : 0;
+}
+
+int wsp_session_store_get_stats(const struct wsp_session_store *st,
+                                struct wsp_session_stats *stats) {
+  if (!st || !stats)
+    return WSP_ERR_INVAL;
+  *stats = st->stats;
   return 0;
 }
 

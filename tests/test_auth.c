@@ -154,6 +154,47 @@ static void test_auth_sessions(void **state) {
   assert_int_equal(fa.live, 0);
 }
 
+/* A full store that evicts: every new login gets in, the session nearest
+ * to its expiry makes room, and the counters say what happened. */
+static void test_auth_session_store_full_evicts_oldest(void **state) {
+  struct wsp_session_store *st;
+  struct wsp_session_stats ss;
+  char id[4][WSP_SESSION_ID_LEN + 1];
+  int i;
+  (void)state;
+  assert_int_equal(wsp_session_store_new(&st, NULL, 1000, 2), 0);
+  assert_int_equal(wsp_session_store_get_flags(st), 0);
+  assert_int_equal(wsp_session_store_set_flags(st, 0x80), WSP_ERR_INVAL);
+  assert_int_equal(wsp_session_create(st, "a", NULL, 0, 0, id[0]), 0);
+  assert_int_equal(wsp_session_create(st, "b", NULL, 0, 10, id[1]), 0);
+  assert_int_equal(wsp_session_create(st, "c", NULL, 0, 20, id[2]),
+                   WSP_ERR_LIMIT);
+  assert_int_equal(wsp_session_store_set_flags(st, WSP_SESSION_EVICT_OLDEST),
+                   0);
+  assert_int_equal(wsp_session_store_get_flags(st), WSP_SESSION_EVICT_OLDEST);
+  /* a was touched last: b is nearest to its expiry and goes */
+  assert_int_equal(wsp_session_touch(st, id[0], 30), 0);
+  assert_int_equal(wsp_session_create(st, "c", NULL, 0, 40, id[2]), 0);
+  assert_int_equal(wsp_session_get(st, id[1], 40, NULL, NULL, NULL),
+                   WSP_ERR_NOT_FOUND);
+  assert_int_equal(wsp_session_get(st, id[0], 40, NULL, NULL, NULL), 0);
+  for (i = 0; i < 100; i++)
+    assert_int_equal(wsp_session_create(st, "d", NULL, 0, 50, id[3]), 0);
+  assert_int_equal(wsp_session_count(st), 2);
+  assert_int_equal(wsp_session_destroy(st, id[3]), 0);
+  assert_int_equal(wsp_session_store_tick(st, 2000), 0);
+  assert_int_equal(wsp_session_store_get_stats(st, &ss), 0);
+  assert_int_equal(ss.created, 103);
+  assert_int_equal(ss.refused, 1);
+  assert_int_equal(ss.evicted, 101);
+  assert_int_equal(ss.destroyed, 1);
+  assert_int_equal(ss.expired, 1);
+  assert_int_equal(wsp_session_store_get_stats(NULL, &ss), WSP_ERR_INVAL);
+  assert_int_equal(wsp_session_store_get_stats(st, NULL), WSP_ERR_INVAL);
+  assert_int_equal(wsp_session_store_set_flags(NULL, 0), WSP_ERR_INVAL);
+  wsp_session_store_free(st);
+}
+
 static void test_auth_session_allocation_failures(void **state) {
   long at;
   (void)state;
@@ -210,6 +251,7 @@ int main(void) {
       cmocka_unit_test(test_auth_bearer_and_protocol_token),
       cmocka_unit_test(test_auth_origin),
       cmocka_unit_test(test_auth_sessions),
+      cmocka_unit_test(test_auth_session_store_full_evicts_oldest),
       cmocka_unit_test(test_auth_session_allocation_failures),
       cmocka_unit_test(test_auth_cookie_writer),
   };

@@ -52,6 +52,31 @@ WSP_API int wsp_session_store_tick(struct wsp_session_store *st, uint64_t now);
 WSP_API uint64_t wsp_session_store_next_deadline(
     const struct wsp_session_store *st);
 
+/* Store flags for wsp_session_store_set_flags(). */
+/* When the store is full, wsp_session_create() ends the session nearest
+ * to its expiry (the least recently created or touched) to make room,
+ * instead of failing with WSP_ERR_LIMIT; so a flood of new sessions
+ * cannot lock every later login out. */
+#define WSP_SESSION_EVICT_OLDEST 0x1u
+
+WSP_API int wsp_session_store_set_flags(struct wsp_session_store *st,
+                                        unsigned flags);
+WSP_API unsigned
+wsp_session_store_get_flags(const struct wsp_session_store *st);
+
+/* Counters since wsp_session_store_new(). */
+struct wsp_session_stats {
+  uint64_t created;   /* sessions made by wsp_session_create() */
+  uint64_t destroyed; /* ended by wsp_session_destroy() */
+  uint64_t expired;   /* dropped at the end of their life */
+  uint64_t evicted;   /* ended to make room (WSP_SESSION_EVICT_OLDEST) */
+  uint64_t refused;   /* creations refused by the cap (WSP_ERR_LIMIT) */
+  uint64_t reserved[3];
+};
+
+WSP_API int wsp_session_store_get_stats(const struct wsp_session_store *st,
+                                        struct wsp_session_stats *stats);
+
 /* Cookie attributes for wsp_session_cookie(). */
 #define WSP_COOKIE_HTTPONLY 0x1u
 #define WSP_COOKIE_SECURE 0x2u
