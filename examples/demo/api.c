@@ -331,6 +331,8 @@ static int do_presence_stats(struct call *c) {
  * channels and patterns with subscribers. */
 static int do_info(struct call *c) {
   struct wsp_server_stats st;
+  struct wsp_session_stats ss;
+  size_t nsessions;
   char code[16];
   size_t i;
 
@@ -354,6 +356,11 @@ static int do_info(struct call *c) {
   put_u64(c->out, "refused_origin", st.refused_origin);
   put(c->out, ",");
   put_u64(c->out, "errors_limit", st.errors_limit);
+  auth_session_stats(&nsessions, &ss);
+  put(c->out, ",");
+  put_u64(c->out, "sessions", nsessions);
+  put(c->out, ",");
+  put_u64(c->out, "sessions_evicted", ss.evicted);
   put(c->out, ",\"closes\":{");
   for (i = 0; i < st.nclose_codes && i < 32; i++) {
     snprintf(code, sizeof code, "%u", st.closes[i].code);

@@ -27,6 +27,7 @@ static const char *audience, *issuer;
 static const char *origins[MAX_ORIGINS];
 static size_t norigins;
 static int tokens_on;
+static size_t max_sessions = 100000; /* --max-sessions */
 
 /* ---- Flags ------------------------------------------------------------ */
 
@@ -49,6 +50,14 @@ int auth_flag(const char *flag, const char *val) {
   size_t len = 0;
   char *text;
   int rv;
+  if (strcmp(flag, "--max-sessions") == 0) {
+    char *end;
+    unsigned long long n = strtoull(val, &end, 10);
+    if (*val < '1' || *val > '9' || *end != '\0' || n > 10000000)
+      return -1;
+    max_sessions = (size_t)n;
+    return 1;
+  }
   if (strcmp(flag, "--allowed-origin") == 0) {
     if (norigins == MAX_ORIGINS || *val == '\0')
       return -1;
@@ -91,9 +100,18 @@ static int64_t unix_time(void *user_data) {
   return (int64_t)time(NULL); /* the hub's clock is monotonic: not Unix */
 }
 
+void auth_session_stats(size_t *count, struct wsp_session_stats *stats) {
+  *count = wsp_session_count(sessions);
+  wsp_session_store_get_stats(sessions, stats);
+}
+
 int auth_init(struct wsp_server *server) {
   struct wsp_server_tokens tc = {0};
-  if (wsp_session_store_new(&sessions, NULL, SESSION_TTL_MS, 100000) < 0 ||
+  /* Anyone may log in here, so a full store ends its oldest session
+   * rather than lock every later login out. */
+  if (wsp_session_store_new(&sessions, NULL, SESSION_TTL_MS, max_sessions) <
+          0 ||
+      wsp_session_store_set_flags(sessions, WSP_SESSION_EVICT_OLDEST) < 0 ||
       wsp_server_set_allowed_origins(server, origins, norigins) < 0)
     return -1;
   if (!tokens_on)

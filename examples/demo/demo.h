@@ -47,10 +47,13 @@ void api_serve(struct wsp_client *client, const struct wsp_request *req);
 
 /* ---- auth.c: tokens, sessions, POST /login and /logout ---------------- */
 
-/* A --token-* or --allowed-origin flag: 1 taken, 0 not ours, -1 bad. */
+/* A --token-*, --allowed-origin or --max-sessions flag: 1 taken, 0 not
+ * ours, -1 bad. */
 int auth_flag(const char *flag, const char *value);
 /* Configure the hub's tokens and origins, make the session store. */
 int auth_init(struct wsp_server *server);
+/* The session store's count and counters, for the API's info. */
+void auth_session_stats(size_t *count, struct wsp_session_stats *stats);
 /* 1 when any --token-* flag was given. */
 int auth_tokens_on(void);
 void auth_free(void);

@@ -20,7 +20,7 @@
  *            [--pong-timeout MS] [--stale-timeout MS]
  *            [--token-hmac-secret S] [--token-public-key FILE]
  *            [--token-jwks FILE] [--token-audience A] [--token-issuer I]
- *            [--allowed-origin ORIGIN]...
+ *            [--allowed-origin ORIGIN]... [--max-sessions N]
  *            [--history-size N] [--history-ttl SECONDS] [--data-dir DIR]
  *            [--fsync always|interval|never]
  *
@@ -273,6 +273,7 @@ static void usage(const char *argv0) {
           "       [--token-hmac-secret S] [--token-public-key FILE]\n"
           "       [--token-jwks FILE] [--token-audience A]\n"
           "       [--token-issuer I] [--allowed-origin ORIGIN]...\n"
+          "       [--max-sessions N]\n"
           "       [--history-size N] [--history-ttl SECONDS] [--data-dir DIR]\n"
           "       [--fsync always|interval|never]\n",
           argv0);

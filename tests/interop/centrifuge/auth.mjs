@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { assert, check, run, sleep, startDemo, waitFor, withTimeout } from './harness.mjs';
+import { assert, callApi, check, run, sleep, startDemo, waitFor, withTimeout } from './harness.mjs';
 
 let Centrifuge, WebSocket, jose;
 try {
@@ -319,6 +319,34 @@ check('POST /logout closes the session\'s connections', async () => {
   const gone = new Promise((resolve) => again.ws.on('close', (c2) => resolve(c2)));
   again.ws.send('{"connect":{},"id":1}');
   assert(await withTimeout(gone, 3000, 'refusal') === 3500, 'connect after logout');
+});
+
+check('a full session store ends the oldest session, never the next login', async () => {
+  const main = server;
+  server = await startDemo(exe, ['--max-sessions', '3', '--api-key', 'k']);
+  try {
+    const cookies = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await post('/login', `user=u${i}`);
+      assert(r.status === 200, `login ${i}: ${r.status} ${JSON.stringify(r.json)}`);
+      cookies.push(r.headers['set-cookie'][0].split(';')[0]);
+    }
+    const users = [];
+    for (const ck of cookies) {
+      const s = await rawSocket({ Cookie: ck });
+      s.ws.send('{"connect":{},"id":1}\n{"rpc":{"method":"whoami","data":{}},"id":2}');
+      await waitFor(() => s.lines.length >= 2, 3000, 'whoami');
+      users.push(s.lines[1].rpc.data.user);
+      await closeWs(s.ws);
+    }
+    assert(JSON.stringify(users) === '["","","u2","u3","u4"]', `users by cookie ${JSON.stringify(users)}`);
+    const info = await callApi(server.port, 'k', 'info');
+    assert(info.json.result.sessions === 3 && info.json.result.sessions_evicted === 2, `info ${info.body}`);
+  } finally {
+    server.proc.kill('SIGTERM');
+    await server.exited;
+    server = main;
+  }
 });
 
 await run({
