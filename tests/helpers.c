@@ -972,6 +972,22 @@ const char *thub_lines(struct thub_cli *k) {
   return (const char *)k->lines.data;
 }
 
+const char *thub_client_reply(char *out, size_t cap, unsigned id,
+                              const char *cmd, const char *client,
+                              const char *rest_fmt, ...) {
+  va_list ap;
+  int n = snprintf(out, cap,
+                   "{\"id\":%u,\"%s\":{\"client\":\"%s\",\"version\":"
+                   "\"" WSP_VERSION_STRING "\"",
+                   id, cmd, client);
+  assert_true(n > 0 && (size_t)n < cap);
+  va_start(ap, rest_fmt);
+  n += vsnprintf(out + n, cap - (size_t)n, rest_fmt, ap);
+  va_end(ap);
+  assert_true((size_t)n < cap);
+  return out;
+}
+
 void thub_clear(struct thub_cli *c, int n) {
   int i;
   for (i = 0; i < n; i++)

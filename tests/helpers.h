@@ -269,6 +269,16 @@ void thub_expect_at(struct thub_cli *k, const char *want, const char *file,
                     int line);
 /* Forget what the n clients received. */
 void thub_clear(struct thub_cli *c, int n);
+/* The reply of a hub to the connect or refresh command (cmd) id of the
+ * client whose id is client, whole, into out:
+ * {"id":id,"cmd":{"client":"client","version":"WSP_VERSION_STRING"
+ * followed by rest_fmt formatted (the fields after the version and the
+ * closing braces). The client id is random, so the tests build the line
+ * from the one the hub reports and compare it exactly. Returns out. */
+const char *thub_client_reply(char *out, size_t cap, unsigned id,
+                              const char *cmd, const char *client,
+                              const char *rest_fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 /* ---- HTTP inspection -------------------------------------------------- */
 

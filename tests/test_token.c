@@ -215,10 +215,22 @@ static const char *claims_fmt(char *buf, const char *fmt, long long a) {
 
 #define CONNECT "{\"connect\":{\"token\":\"%s\",\"name\":\"js\"},\"id\":1}"
 
+/* An error reply line, exactly. */
+#define ERR(id, code, msg)                                                     \
+  "{\"id\":" #id ",\"error\":{\"code\":" #code ",\"message\":\"" msg "\"}}"
+
+/* The reply to connect id of h's client, whole: rest is what follows
+ * the version (these hubs do not ping). */
+static const char *connect_line(char *out, size_t cap, const struct h *h,
+                                unsigned id, const char *rest) {
+  return thub_client_reply(out, cap, id, "connect", wsp_client_id(h->sc), "%s",
+                           rest);
+}
+
 /* A valid token: user, info, expiry in the result, server-side channels. */
 static void test_token_connect(void **state) {
   struct h h;
-  char c[512];
+  char c[512], want[512];
   (void)state;
   h_open(&h, "wsp");
   h_send_tok(&h, CONNECT,
@@ -229,15 +241,20 @@ static void test_token_connect(void **state) {
              NULL);
   /* the token's channels are in the connect result, not pushed */
   assert_int_equal(h.nlines, 1);
-  assert_non_null(strstr(h.lines[0], "{\"id\":1,\"connect\":{\"client\":"));
-  assert_non_null(strstr(h.lines[0], "\"expires\":true,\"ttl\":3600"));
-  assert_non_null(strstr(h.lines[0], ",\"subs\":{\"news\":{},\"ab\":{}}}}"));
+  assert_string_equal(h.lines[0],
+                      connect_line(want, sizeof(want), &h, 1,
+                                   ",\"expires\":true,\"ttl\":3600,\"subs\":{"
+                                   "\"news\":{},\"ab\":{}}}}"));
   assert_string_equal(wsp_client_user(h.sc), "ann");
   assert_string_equal(wsp_client_info(h.sc), "{\"n\":1}");
   /* conn_info shows in presence */
   h_send(&h, "{\"presence\":{\"channel\":\"news\"},\"id\":2}");
-  assert_non_null(strstr(h.lines[1], "\"user\":\"ann\""));
-  assert_non_null(strstr(h.lines[1], "\"conn_info\":{\"n\":1}"));
+  snprintf(want, sizeof(want),
+           "{\"id\":2,\"presence\":{\"presence\":{\"%s\":{\"user\":\"ann\","
+           "\"client\":\"%s\",\"conn_info\":{\"n\":1}}}}}",
+           wsp_client_id(h.sc), wsp_client_id(h.sc));
+  assert_string_equal(h.lines[1], want);
+  assert_int_equal(h.nlines, 2);
   /* not refreshed: 3005 after expiry and the grace */
   h_tick(&h, 3600 * 1000 + 25000 - 1000);
   assert_int_equal(h.close_code, 0);
@@ -260,7 +277,7 @@ static void test_token_connect_refused(void **state) {
       {"{\"sub\":1,\"aud\":\"wsp\",\"exp\":%lld}", NULL, 3500},
   };
   struct h h;
-  char c[512];
+  char c[512], want[256];
   size_t i;
   (void)state;
   for (i = 0; i < T_ARRAY_LEN(rows); i++) {
@@ -277,7 +294,7 @@ static void test_token_connect_refused(void **state) {
              claims_fmt(c, "{\"sub\":\"ann\",\"aud\":\"wsp\",\"exp\":%lld}",
                         T0 - 6),
              NULL);
-  assert_non_null(strstr(h.lines[0], "{\"id\":1,\"error\":{\"code\":109"));
+  assert_string_equal(h.lines[0], ERR(1, 109, "token expired"));
   assert_int_equal(h.close_code, 0);
   assert_string_equal(wsp_client_user(h.sc), "");
   /* within the leeway: accepted, ttl 0 */
@@ -285,8 +302,10 @@ static void test_token_connect_refused(void **state) {
              claims_fmt(c, "{\"sub\":\"ann\",\"aud\":\"wsp\",\"exp\":%lld}",
                         T0 - 4),
              NULL);
-  assert_non_null(strstr(h.lines[1], "\"connect\":{\"client\":"));
-  assert_non_null(strstr(h.lines[1], "\"expires\":true,\"ttl\":0"));
+  assert_string_equal(
+      h.lines[1],
+      connect_line(want, sizeof(want), &h, 1, ",\"expires\":true,\"ttl\":0}}"));
+  assert_int_equal(h.nlines, 2);
   h_free(&h);
   /* no token and no user from the upgrade: 3500 */
   h_open(&h, NULL);
@@ -303,11 +322,14 @@ static void test_token_connect_refused(void **state) {
 /* A user proven at the upgrade (a session cookie) needs no token. */
 static void test_token_upgrade_user(void **state) {
   struct h h;
+  char want[256];
   (void)state;
   h_open_full(&h, NULL, "bob", NULL, NULL);
   h_send(&h, "{\"connect\":{\"name\":\"js\"},\"id\":1}");
-  assert_non_null(strstr(h.lines[0], "\"connect\":{\"client\":"));
-  assert_null(strstr(h.lines[0], "expires"));
+  /* no expiry */
+  assert_string_equal(h.lines[0],
+                      connect_line(want, sizeof(want), &h, 1, "}}"));
+  assert_int_equal(h.nlines, 1);
   assert_string_equal(wsp_client_user(h.sc), "bob");
   h_free(&h);
 }
@@ -376,13 +398,15 @@ static void test_token_cookie_origin(void **state) {
 /* Logout: every connection of the session closes, the others stay. */
 static void test_token_logout(void **state) {
   struct h a, b, c;
+  char want[256];
   (void)state;
   h_open_full(&a, NULL, NULL, NULL, "sid=s1");
   h_open_full(&b, NULL, NULL, NULL, "x=1; sid=s2");
   h_open_full(&c, NULL, NULL, NULL, "sid=s1");
   h_send(&a, "{\"connect\":{},\"id\":1}");
   h_send(&b, "{\"connect\":{},\"id\":1}");
-  assert_non_null(strstr(a.lines[0], "\"connect\":{\"client\":"));
+  assert_string_equal(a.lines[0],
+                      connect_line(want, sizeof(want), &a, 1, "}}"));
   assert_string_equal(wsp_client_user(a.sc), "sess-user");
   /* each h has its own server */
   assert_int_equal(
@@ -413,20 +437,25 @@ static void test_token_logout(void **state) {
 /* refresh: same user only; expired 109; ttl moves. */
 static void test_token_refresh(void **state) {
   struct h h;
-  char c[512];
+  char c[512], want[256];
   (void)state;
   h_open(&h, NULL);
   h_send_tok(&h, CONNECT,
              claims_fmt(c, "{\"sub\":\"ann\",\"exp\":%lld}", T0 + 60), NULL);
-  assert_non_null(strstr(h.lines[0], "\"ttl\":60"));
+  assert_string_equal(h.lines[0],
+                      connect_line(want, sizeof(want), &h, 1,
+                                   ",\"expires\":true,\"ttl\":60}}"));
   h_tick(&h, 50000);
   h_send_tok(&h, "{\"refresh\":{\"token\":\"%s\"},\"id\":2}",
              claims_fmt(c, "{\"sub\":\"ann\",\"exp\":%lld}", T0 - 10), NULL);
-  assert_non_null(strstr(h.lines[1], "{\"id\":2,\"error\":{\"code\":109"));
+  assert_string_equal(h.lines[1], ERR(2, 109, "token expired"));
   h_send_tok(&h, "{\"refresh\":{\"token\":\"%s\"},\"id\":3}",
              claims_fmt(c, "{\"sub\":\"ann\",\"exp\":%lld}", T0 + 650), NULL);
-  assert_non_null(strstr(h.lines[2], "{\"id\":3,\"refresh\":{\"client\":"));
-  assert_non_null(strstr(h.lines[2], "\"expires\":true,\"ttl\":600}}"));
+  assert_string_equal(h.lines[2],
+                      thub_client_reply(want, sizeof(want), 3, "refresh",
+                                        wsp_client_id(h.sc),
+                                        ",\"expires\":true,\"ttl\":600}}"));
+  assert_int_equal(h.nlines, 3);
   /* the old expiry no longer closes it */
   h_tick(&h, 60000);
   assert_int_equal(h.close_code, 0);
@@ -449,26 +478,27 @@ static void sub_tok(struct h *h, int id, const char *claims) {
  * and the 2501 unsubscribe push at expiry. */
 static void test_token_private_channel(void **state) {
   struct h h;
-  char c[512];
+  char c[512], want[256];
   (void)state;
   h_open(&h, NULL);
   h_send_tok(&h, CONNECT, "{\"sub\":\"ann\"}", NULL);
-  assert_non_null(strstr(h.lines[0], "\"connect\":{\"client\":"));
+  assert_string_equal(h.lines[0],
+                      connect_line(want, sizeof(want), &h, 1, "}}"));
   h_send(&h, "{\"subscribe\":{\"channel\":\"$room\"},\"id\":2}");
   assert_string_equal(h.lines[1], "{\"id\":2,\"error\":{\"code\":103,"
                                   "\"message\":\"permission denied\"}}");
   sub_tok(&h, 3,
           claims_fmt(c, "{\"sub\":\"eve\",\"channel\":\"$room\",\"exp\":%lld}",
                      T0 + 60));
-  assert_non_null(strstr(h.lines[2], "{\"id\":3,\"error\":{\"code\":103"));
+  assert_string_equal(h.lines[2], ERR(3, 103, "permission denied"));
   sub_tok(&h, 4,
           claims_fmt(c, "{\"sub\":\"ann\",\"channel\":\"$other\",\"exp\":%lld}",
                      T0 + 60));
-  assert_non_null(strstr(h.lines[3], "{\"id\":4,\"error\":{\"code\":103"));
+  assert_string_equal(h.lines[3], ERR(4, 103, "permission denied"));
   sub_tok(&h, 5,
           claims_fmt(c, "{\"sub\":\"ann\",\"channel\":\"$room\",\"exp\":%lld}",
                      T0 - 60));
-  assert_non_null(strstr(h.lines[4], "{\"id\":5,\"error\":{\"code\":109"));
+  assert_string_equal(h.lines[4], ERR(5, 109, "token expired"));
   sub_tok(&h, 6,
           claims_fmt(c, "{\"sub\":\"ann\",\"channel\":\"$room\",\"exp\":%lld}",
                      T0 + 60));
@@ -484,7 +514,7 @@ static void test_token_private_channel(void **state) {
              claims_fmt(c, "{\"sub\":\"ann\",\"channel\":\"$room\",\"exp\":%lld}",
                         T0 + 600),
              "wrong");
-  assert_non_null(strstr(h.lines[7], "{\"id\":8,\"error\":{\"code\":103"));
+  assert_string_equal(h.lines[7], ERR(8, 103, "permission denied"));
   h_send_tok(&h, "{\"sub_refresh\":{\"channel\":\"$room\",\"token\":\"%s\"},"
                  "\"id\":9}",
              claims_fmt(c, "{\"sub\":\"ann\",\"channel\":\"$room\",\"exp\":%lld}",
@@ -493,7 +523,7 @@ static void test_token_private_channel(void **state) {
   assert_string_equal(
       h.lines[8], "{\"id\":9,\"sub_refresh\":{\"expires\":true,\"ttl\":100}}");
   h_send(&h, "{\"sub_refresh\":{\"channel\":\"room\",\"token\":\"x\"},\"id\":10}");
-  assert_non_null(strstr(h.lines[9], "{\"id\":10,\"error\":{\"code\":108"));
+  assert_string_equal(h.lines[9], ERR(10, 108, "not available"));
   /* the first expiry has passed with its grace: still subscribed */
   h_tick(&h, 60000);
   assert_int_equal(h.nlines, 10);
@@ -505,7 +535,8 @@ static void test_token_private_channel(void **state) {
                       "\"code\":2501,\"reason\":\"subscription expired\"}}}");
   assert_int_equal(h.close_code, 0);
   h_send(&h, "{\"sub_refresh\":{\"channel\":\"$room\",\"token\":\"x\"},\"id\":11}");
-  assert_non_null(strstr(h.lines[11], "{\"id\":11,\"error\":{\"code\":103"));
+  assert_string_equal(h.lines[11], ERR(11, 103, "permission denied"));
+  assert_int_equal(h.nlines, 12);
   h_free(&h);
 }
 
@@ -559,6 +590,7 @@ static void test_token_allocation_failures(void **state) {
     struct wsp_conn *cc = NULL;
     struct wsp_conn_callbacks ccb;
     struct h h;
+    char id[40], want[256];
     int done;
     tfail_init(&f, n, 0);
     memset(&h, 0, sizeof(h));
@@ -616,6 +648,7 @@ static void test_token_allocation_failures(void **state) {
                          0);
     }
     done = f.failures == 0;
+    snprintf(id, sizeof(id), "%s", wsp_client_id(sc)); /* sc goes next */
     wsp_client_free(sc);
     wsp_conn_free(cc);
     wsp_server_free(srv);
@@ -624,15 +657,23 @@ static void test_token_allocation_failures(void **state) {
     assert_int_equal(f.bad_frees, 0);
     if (done) {
       /* nothing failed: everything went through */
-      assert_true(h.nlines >= 4);
-      assert_non_null(strstr(h.lines[0], "\"subs\":{\"x\":{}}"));
+      assert_int_equal(h.nlines, 4);
+      assert_string_equal(
+          h.lines[0], thub_client_reply(want, sizeof(want), 1, "connect", id,
+                                        ",\"expires\":true,\"ttl\":60,"
+                                        "\"ping\":25,\"pong\":true,"
+                                        "\"subs\":{\"x\":{}}}}"));
       assert_string_equal(h.lines[h.nlines - 3],
                           "{\"id\":2,\"subscribe\":{\"expires\":true,"
                           "\"ttl\":60}}");
       assert_string_equal(h.lines[h.nlines - 2],
                           "{\"id\":3,\"sub_refresh\":{\"expires\":true,"
                           "\"ttl\":90}}");
-      assert_non_null(strstr(h.lines[h.nlines - 1], "\"ttl\":120}}"));
+      assert_string_equal(h.lines[h.nlines - 1],
+                          thub_client_reply(want, sizeof(want), 4, "refresh",
+                                            id,
+                                            ",\"expires\":true,"
+                                            "\"ttl\":120}}"));
       break;
     }
   }
