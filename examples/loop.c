@@ -81,16 +81,49 @@ int loop_listen(const char *host, int port, int *bound_port) {
   return fd;
 }
 
+/* A descriptor held in reserve for the moment the process runs out: see
+ * loop_accept(). */
+static int reserve_fd = -1;
+static unsigned long long shed;
+
+static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                           "Content-Length: 0\r\nConnection: close\r\n\r\n";
+
 int loop_accept(int listen_fd) {
   int fd;
 
-  do
+  if (reserve_fd < 0)
+    reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  for (;;) {
     fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  while (fd < 0 && errno == EINTR);
-  if (fd >= 0)
-    set_nodelay(fd);
-  return fd;
+    if (fd >= 0) {
+      set_nodelay(fd);
+      return fd;
+    }
+    if (errno == EINTR)
+      continue;
+    if ((errno != EMFILE && errno != ENFILE) || reserve_fd < 0)
+      return -1;
+    /* Out of descriptors, the connection stays queued and the listening
+     * socket readable: a level-triggered loop would spin on it while the
+     * client waits for nothing. Give the reserve up to take the connection,
+     * tell the client, close it, and take the reserve back. */
+    close(reserve_fd);
+    fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      if (write(fd, busy, sizeof busy - 1) < 0) {
+        /* the client is gone already; it is closed all the same */
+      }
+      close(fd);
+      shed++;
+    }
+    reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      return -1; /* none left, or another error */
+  }
 }
+
+unsigned long long loop_shed_count(void) { return shed; }
 
 int loop_connect(const char *host, int port) {
   struct addrinfo *res = resolve(host, port, 0), *ai;

@@ -18,8 +18,13 @@ uint64_t loop_clock(void *user_data);
 /* A non-blocking listening TCP socket on host:port (port 0 picks a free
  * one); *bound_port receives the port. Returns the fd or -1. */
 int loop_listen(const char *host, int port, int *bound_port);
-/* Accept one connection as a non-blocking socket; -1 when none is left. */
+/* Accept one connection as a non-blocking socket; -1 when none is left.
+ * When the process is out of file descriptors, each waiting connection is
+ * answered 503 and closed (with a descriptor kept in reserve for this), so
+ * that the listening socket does not stay readable and spin the loop. */
 int loop_accept(int listen_fd);
+/* The connections loop_accept() answered 503 for want of descriptors. */
+unsigned long long loop_shed_count(void);
 /* A TCP connection to host:port, made non-blocking once connected. */
 int loop_connect(const char *host, int port);
 /* Block SIGINT and SIGTERM and return a signalfd that reports them. */

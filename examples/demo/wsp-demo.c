@@ -313,7 +313,7 @@ static void print_stats(void) {
   for (i = 0; i < st.nclose_codes && i < 32; i++)
     fprintf(stderr, " %u x%llu", st.closes[i].code,
             (unsigned long long)st.closes[i].count);
-  fprintf(stderr, "\n");
+  fprintf(stderr, "; shed at the descriptor limit: %llu\n", loop_shed_count());
 }
 
 /* History for every channel: the last size publications for ttl seconds,
