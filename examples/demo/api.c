@@ -134,12 +134,28 @@ static char *param_string(const struct call *c, const char *key) {
   return s;
 }
 
-/* A negative WSP_ERR_* from the library as an API error code. */
-static int lib_error(struct call *c, long rc) {
-  if (rc == WSP_ERR_NOMEM)
+/* A negative WSP_ERR_* from the library as an API error code: the
+ * request's fault is a bad request, anything else (memory, a full disk,
+ * a damaged store) the server's. */
+static int api_code(int rc) {
+  switch (rc) {
+  case WSP_ERR_INVAL:
+  case WSP_ERR_JSON:
+  case WSP_ERR_LIMIT:
+  case WSP_ERR_NOT_FOUND:
+  case WSP_ERR_EPOCH:
+  case WSP_ERR_EXPIRED:
+  case WSP_ERR_TOKEN:
+  case WSP_ERR_TOKEN_EXPIRED:
+    return ERR_BAD_REQUEST;
+  default:
     return ERR_INTERNAL;
+  }
+}
+
+static int lib_error(struct call *c, long rc) {
   c->message = wsp_strerror((int)rc);
-  return ERR_BAD_REQUEST;
+  return api_code((int)rc);
 }
 
 /* ---- Methods ----------------------------------------------------------- */
@@ -202,10 +218,8 @@ static int do_broadcast(struct call *c) {
       put(c->out, "{\"result\":{");
       put_publish_result(c->out, &res);
       put(c->out, "}}");
-    } else if (n == WSP_ERR_NOMEM) {
-      put_error(c->out, ERR_INTERNAL, "internal server error");
     } else {
-      put_error(c->out, ERR_BAD_REQUEST, wsp_strerror(n));
+      put_error(c->out, api_code(n), wsp_strerror(n));
     }
     free(channel);
   }
@@ -574,13 +588,11 @@ void api_serve(struct wsp_client *client, const struct wsp_request *req) {
     put(&out, "}}");
     out.failed |= result.failed;
   } else {
+    const char *text = wsp_proto_error_message(code);
     put_error(&out, code,
-              c.message != NULL             ? c.message
-              : code == ERR_METHOD          ? "method not found"
-              : code == ERR_BAD_REQUEST     ? "bad request"
-              : code == ERR_NOT_AVAILABLE   ? "not available"
-              : code == ERR_UNRECOVERABLE   ? "unrecoverable position"
-                                            : "internal server error");
+              c.message != NULL ? c.message
+              : text            ? text
+                                : "error");
   }
   respond_json(client, 200, &out);
   free(out.p);
