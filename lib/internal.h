@@ -111,4 +111,10 @@ void wsp__accept_key(const char *key, size_t key_len, char out[29]);
 /* Non-zero when key is base64 for exactly 16 bytes. */
 int wsp__key_valid(struct wsp_str key);
 
+/* a + b, or UINT64_MAX when that does not fit: deadlines far away stay
+ * far away instead of wrapping round to the past. */
+static inline uint64_t wsp__add_sat(uint64_t a, uint64_t b) {
+  return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
 #endif /* WSP_INTERNAL_H */

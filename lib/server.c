@@ -623,9 +623,10 @@ int wsp_client_set_expiry(struct wsp_client *cl, uint64_t expires_at) {
   if (!cl)
     return WSP_ERR_INVAL;
   cl->expires_at = expires_at;
-  cl->expire_due = expires_at
-                       ? expires_at + cl->srv->limits[WSP_SERVER_REFRESH_GRACE]
-                       : WSP_NO_DEADLINE;
+  cl->expire_due =
+      expires_at
+          ? wsp__add_sat(expires_at, cl->srv->limits[WSP_SERVER_REFRESH_GRACE])
+          : WSP_NO_DEADLINE;
   if (!cl->depth)
     wsp__client_touch(cl);
   return 0;

@@ -348,7 +348,7 @@ void wsp__tok_sub_due(struct wsp_client *cl) {
   for (i = 0; i < cl->nsubs; i++) {
     if (!cl->subs[i]->expires_at)
       continue;
-    due = cl->subs[i]->expires_at + grace;
+    due = wsp__add_sat(cl->subs[i]->expires_at, grace);
     if (due < cl->sub_due)
       cl->sub_due = due;
   }
@@ -360,7 +360,7 @@ void wsp__tok_tick(struct wsp_client *cl, uint64_t now) {
   /* Downwards: removing subs[i] moves the last one, already seen, in. */
   while (i-- > 0 && wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN) {
     struct wsp__csub *cs = cl->subs[i];
-    if (cs->expires_at && now >= cs->expires_at + grace)
+    if (cs->expires_at && now >= wsp__add_sat(cs->expires_at, grace))
       wsp__ch_expire(cl, cs);
   }
   wsp__tok_sub_due(cl);

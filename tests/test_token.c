@@ -474,6 +474,38 @@ static void sub_tok(struct h *h, int id, const char *claims) {
   h_send_tok(h, fmt, claims, NULL);
 }
 
+/* An exp so far away that adding the refresh grace would wrap: the
+ * connection and the subscription live on, they do not expire at once. */
+static void test_token_huge_exp_saturates(void **state) {
+  static const char *const exps[] = {"1e17", "1e999", "18446744073709551615"};
+  struct h h;
+  char c[512], want[256];
+  size_t i, n;
+  (void)state;
+  for (i = 0; i < sizeof(exps) / sizeof(exps[0]); i++) {
+    h_open(&h, NULL);
+    snprintf(c, sizeof(c), "{\"sub\":\"ann\",\"exp\":%s}", exps[i]);
+    h_send_tok(&h, CONNECT, c, NULL);
+    connect_line(want, sizeof(want), &h, 1, ",\"expires\":true,\"ttl\":");
+    n = strlen(want);
+    assert_int_equal(h.nlines, 1);
+    assert_memory_equal(h.lines[0], want, n);
+    assert_int_equal(strspn(h.lines[0] + n, "0123456789"), 17);
+    assert_string_equal(h.lines[0] + n + 17, "}}");
+    snprintf(c, sizeof(c), "{\"sub\":\"ann\",\"channel\":\"$room\",\"exp\":%s}",
+             exps[i]);
+    sub_tok(&h, 2, c);
+    assert_int_equal(h.nlines, 2);
+    assert_memory_equal(
+        h.lines[1], "{\"id\":2,\"subscribe\":{\"expires\":true,\"ttl\":", 41);
+    h_tick(&h, 3600 * 1000);
+    h_tick(&h, 3600 * 1000);
+    assert_int_equal(h.close_code, 0);
+    assert_int_equal(h.nlines, 2); /* no unsubscribe push 2501 either */
+    h_free(&h);
+  }
+}
+
 /* Private channels: 103 without a fitting token, 109 expired, ttl, sub_refresh
  * and the 2501 unsubscribe push at expiry. */
 static void test_token_private_channel(void **state) {
@@ -686,6 +718,7 @@ int main(void) {
       cmocka_unit_test(test_token_connect_refused),
       cmocka_unit_test(test_token_upgrade_user),
       cmocka_unit_test(test_token_refresh),
+      cmocka_unit_test(test_token_huge_exp_saturates),
       cmocka_unit_test(test_token_cookie_origin),
       cmocka_unit_test(test_token_logout),
       cmocka_unit_test(test_token_private_channel),
