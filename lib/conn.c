@@ -740,10 +740,14 @@ int wsp_conn_sent(struct wsp_conn *c, size_t n) {
   if (c->depth)
     return WSP_ERR_RECURSIVE;
   wsp__outq_consume(&c->out, n);
-  /* An emptied queue keeps its memory for the next burst; an idle one
-   * gives it back at the first tick after the linger. */
+  /* An emptied queue that had to grow keeps its memory for the next
+   * burst, and gives it back at the first tick after the linger. One that
+   * stayed within its inline slots (a handshake response, a reply) had
+   * nothing worth keeping: holding its block for the linger would let a
+   * storm of new connections hold a block each, and the heap, fragmented
+   * by then, would not shrink back. */
   if (c->out.count == 0 && wsp__outq_holds_memory(&c->out)) {
-    if (c->limits[WSP_LIMIT_QUEUE_LINGER] == 0)
+    if (c->limits[WSP_LIMIT_QUEUE_LINGER] == 0 || !wsp__outq_grew(&c->out))
       wsp__outq_trim(&c->out, &c->mem);
     else
       c->trim_due = due_after(wsp__conn_now(c), c->limits[WSP_LIMIT_QUEUE_LINGER]);

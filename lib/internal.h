@@ -71,6 +71,8 @@ size_t wsp__outq_consume(struct wsp__outq *q, size_t n);
 void wsp__outq_clear(struct wsp__outq *q, const struct wsp_mem *mem);
 /* Release the memory an empty queue kept; nothing if it is not empty. */
 void wsp__outq_trim(struct wsp__outq *q, const struct wsp_mem *mem);
+/* Non-zero when the segment array outgrew its inline slots. */
+int wsp__outq_grew(const struct wsp__outq *q);
 int wsp__outq_holds_memory(const struct wsp__outq *q);
 struct wsp_frame *wsp__buf_new(const struct wsp_mem *mem, size_t cap);
 void wsp__buf_unref(struct wsp_frame *buf);

@@ -152,6 +152,10 @@ int wsp__outq_iov(const struct wsp__outq *q, struct iovec *iov, int iovcnt) {
   return n;
 }
 
+int wsp__outq_grew(const struct wsp__outq *q) {
+  return q->seg && q->seg != q->inl;
+}
+
 int wsp__outq_holds_memory(const struct wsp__outq *q) {
   return (q->seg && q->seg != q->inl) || q->tail;
 }

@@ -379,6 +379,8 @@ static void test_alloc_idle_connection_budget(void **state) {
   struct run r;
   struct wsp_conn_callbacks cb;
   struct tbuf in;
+  struct wsp_frame *f;
+  int i;
   (void)state;
   memset(&r, 0, sizeof(r));
   r.where = "idle";
@@ -397,8 +399,20 @@ static void test_alloc_idle_connection_budget(void **state) {
   assert_int_equal(wsp_conn_recv(r.c, in.data, in.len), 0);
   drain(&r);
   assert_int_equal(r.rec.nmsgs, 2);
-  /* The emptied output queue keeps its block for the next burst until
-   * the linger passes; then the connection is idle and small. */
+  /* A burst that stayed within the queue's inline slots (the echoes
+   * share one block) leaves nothing worth keeping: idle and small at
+   * once, with no deadline. */
+  assert_int_equal(wsp_conn_next_deadline(r.c), WSP_NO_DEADLINE);
+  assert_true(r.fa.live_bytes <= 1024);
+  /* A burst that grew the queue (shared frames, a slot each) keeps its
+   * memory for the next burst until the linger passes. */
+  for (i = 0; i < 5; i++) {
+    assert_int_equal(wsp_frame_new(&f, NULL, WSP_OP_TEXT, "pub", 3), 0);
+    assert_int_equal(wsp_conn_send_frame(r.c, f), 0);
+    wsp_frame_unref(f);
+  }
+  assert_int_equal(wsp_conn_send(r.c, WSP_OP_TEXT, "reply", 5), 0);
+  drain(&r);
   assert_true(r.fa.live_bytes > 1024);
   assert_int_equal(wsp_conn_next_deadline(r.c), 200);
   assert_int_equal(wsp_conn_tick(r.c, 199), 0);
