@@ -199,18 +199,18 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ws, uint8_t *buf,
   (void)flags;
   /* A header held back from the previous input goes first. Fill as much
    * as possible: wslay stops reading after a short read. */
-  k = WSP__MIN(len, c->pre_len);
+  k = WSP__MIN(len, c->io->pre_len);
   if (k) {
-    memcpy(buf, c->pre_p, k);
-    c->pre_p += k;
-    c->pre_len -= k;
+    memcpy(buf, c->io->pre_p, k);
+    c->io->pre_p += k;
+    c->io->pre_len -= k;
     n = k;
   }
-  k = WSP__MIN(len - n, c->in_len);
+  k = WSP__MIN(len - n, c->io->in_len);
   if (k) {
-    memcpy(buf + n, c->in_p, k);
-    c->in_p += k;
-    c->in_len -= k;
+    memcpy(buf + n, c->io->in_p, k);
+    c->io->in_p += k;
+    c->io->in_len -= k;
     n += k;
   }
   if (n == 0) {
@@ -280,8 +280,8 @@ static void ws_frame_chunk_cb(wslay_event_context_ptr ws,
     return;
   if (c->rx_direct && c->msg_len == 0 && a->data_length == c->rx_plen) {
     /* The whole message is in this chunk: hand it over in place. */
-    c->direct = a->data;
-    c->direct_len = a->data_length;
+    c->io->direct = a->data;
+    c->io->direct_len = a->data_length;
     return;
   }
   if (msg_reserve(c, c->msg_len + a->data_length) != 0) {
@@ -298,13 +298,13 @@ static void ws_msg_cb(wslay_event_context_ptr ws,
   switch (a->opcode) {
   case WSLAY_TEXT_FRAME:
   case WSLAY_BINARY_FRAME: {
-    const uint8_t *data = c->direct ? c->direct : c->msg;
-    size_t len = c->direct ? c->direct_len : c->msg_len;
+    const uint8_t *data = c->io->direct ? c->io->direct : c->msg;
+    size_t len = c->io->direct ? c->io->direct_len : c->msg_len;
     if (!c->nomem && c->state == WSP_STATE_OPEN && c->cb.on_message &&
         WSP__LIVE(c))
       c->cb.on_message(c, a->opcode, data ? data : (const uint8_t *)"", len,
                        c->user_data);
-    c->direct = NULL;
+    c->io->direct = NULL;
     c->msg_len = 0;
     break;
   }
@@ -363,7 +363,6 @@ void wsp__ws_release(struct wsp_conn *c) {
     wsp__free(&c->mem, c->msg);
     c->msg = NULL;
     c->msg_cap = c->msg_len = 0;
-    c->direct = NULL;
   }
 }
 

@@ -29,6 +29,18 @@ struct wsp__rx {
   uint64_t msg_size;
 };
 
+/* The input being handed to wslay, and a message it delivered in place:
+ * lives on the stack of one wslay_event_recv() call, so that an idle
+ * connection does not carry it. */
+struct wsp__rxio {
+  const uint8_t *pre_p; /* a held-back header, handed out before in_p */
+  size_t pre_len;
+  const uint8_t *in_p;
+  size_t in_len;
+  const uint8_t *direct; /* single-chunk message delivered in place */
+  size_t direct_len;
+};
+
 struct wsp_conn {
   struct wsp_mem mem;
   struct wsp_conn_callbacks cb;
@@ -40,12 +52,7 @@ struct wsp_conn {
   uint8_t *rnd; /* client: masking keys drawn from getrandom in bulk */
   uint8_t *msg; /* reassembly buffer; close payload in drain mode */
   size_t msg_len, msg_cap;
-  const uint8_t *direct; /* single-chunk message delivered in place */
-  size_t direct_len;
-  const uint8_t *in_p; /* input wslay's recv callback hands out */
-  size_t in_len;
-  const uint8_t *pre_p; /* a held-back header, handed out before in_p */
-  size_t pre_len;
+  struct wsp__rxio *io; /* inside wslay_event_recv() only, else NULL */
   uint64_t rx_plen; /* payload length of wslay's current frame */
   struct wsp__rx rx;
   uint64_t limits[WSP_LIMIT__COUNT];

@@ -211,16 +211,14 @@ int wsp__conn_frames(struct wsp_conn *c, const uint8_t *p, size_t len) {
       wsp__conn_finish(c, WSP_ERR_NOMEM, WSP_CLOSE_ABNORMAL, NULL, 0);
       return WSP_ERR_NOMEM;
     }
-    c->pre_p = held;
-    c->pre_len = nheld;
-    c->in_p = p;
-    c->in_len = ok;
+    struct wsp__rxio io = {held, nheld, p, ok, NULL, 0};
+    c->io = &io;
     c->in_wslay = 1;
     rv = wslay_event_recv(c->ws);
     if (rv == 0 && !c->nomem)
       rv = wslay_event_send(c->ws);
     c->in_wslay = 0;
-    c->in_len = c->pre_len = 0;
+    c->io = NULL;
     if (c->nomem || rv != 0) {
       c->nomem = 0;
       wsp__outq_clear(&c->out, &c->mem);
