@@ -31,23 +31,64 @@ static const uint64_t limit_defaults[WSP_LIMIT__COUNT] = {
 /* ---- Small helpers ---------------------------------------------------- */
 
 uint64_t wsp__conn_now(const struct wsp_conn *c) {
-  return c->cb.now ? c->cb.now(c->user_data) : c->now;
+  return c->cfg->cb.now ? c->cfg->cb.now(c->user_data) : c->now;
 }
 
 static uint64_t due_after(uint64_t now, uint64_t ms) {
   return ms ? now + ms : WSP_NO_DEADLINE;
 }
 
+/* ---- Shared configuration -------------------------------------------- */
+
+/* A connection made alone: its configuration follows it in one block. */
+struct conn_alone {
+  struct wsp_conn c;
+  struct wsp__conncfg cfg;
+};
+
+static void cfg_unref(struct wsp__conncfg *cfg) {
+  if (--cfg->refs == 0 && !cfg->embedded) {
+    struct wsp_mem m = cfg->mem;
+    wsp__free(&m, cfg);
+  }
+}
+
+/* A configuration of one's own, a copy of cfg with one reference. */
+static struct wsp__conncfg *cfg_copy(const struct wsp__conncfg *cfg) {
+  struct wsp__conncfg *n = wsp__malloc(&cfg->mem, sizeof(*n));
+  if (n) {
+    *n = *cfg;
+    n->refs = 1;
+    n->embedded = 0;
+  }
+  return n;
+}
+
+static void cfg_init(struct wsp__conncfg *cfg, const struct wsp_mem *m,
+                     const struct wsp_conn_callbacks *callbacks) {
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->mem = *m;
+  if (callbacks)
+    cfg->cb = *callbacks;
+  memcpy(cfg->limits, limit_defaults, sizeof(cfg->limits));
+  cfg->refs = 1;
+}
+
+struct wsp_conn_profile {
+  struct wsp__conncfg *cfg; /* the one connections made now will share */
+};
+
 static void really_free(struct wsp_conn *c) {
   if (c->ws)
     wslay_event_context_free(c->ws);
   wsp__hs_free(c);
-  wsp__outq_clear(&c->out, &c->mem);
-  wsp__free(&c->mem, c->msg);
-  wsp__free(&c->mem, c->protocol);
-  wsp__free(&c->mem, c->rnd);
+  wsp__outq_clear(&c->out, &c->cfg->mem);
+  wsp__free(&c->cfg->mem, c->msg);
+  wsp__free(&c->cfg->mem, c->protocol);
+  wsp__free(&c->cfg->mem, c->rnd);
   {
-    struct wsp_mem mem = c->mem;
+    struct wsp_mem mem = c->cfg->mem;
+    cfg_unref(c->cfg);
     wsp__free(&mem, c);
   }
 }
@@ -106,19 +147,20 @@ static int close_code_sendable(int code) {
 /* ---- Output ----------------------------------------------------------- */
 
 void wsp__conn_appended(struct wsp_conn *c, size_t before) {
-  if (before == 0 && c->out.bytes > 0 && c->cb.on_want_write && WSP__LIVE(c))
-    c->cb.on_want_write(c, c->user_data);
-  if (!c->bp_above && c->out.bytes >= c->limits[WSP_LIMIT_HIGH_WATER] &&
-      c->limits[WSP_LIMIT_HIGH_WATER]) {
+  if (before == 0 && c->out.bytes > 0 && c->cfg->cb.on_want_write &&
+      WSP__LIVE(c))
+    c->cfg->cb.on_want_write(c, c->user_data);
+  if (!c->bp_above && c->out.bytes >= c->cfg->limits[WSP_LIMIT_HIGH_WATER] &&
+      c->cfg->limits[WSP_LIMIT_HIGH_WATER]) {
     c->bp_above = 1;
-    if (c->cb.on_backpressure && WSP__LIVE(c))
-      c->cb.on_backpressure(c, 1, c->user_data);
+    if (c->cfg->cb.on_backpressure && WSP__LIVE(c))
+      c->cfg->cb.on_backpressure(c, 1, c->user_data);
   }
 }
 
 int wsp__conn_queue(struct wsp_conn *c, const void *data, size_t len) {
   size_t before = c->out.bytes;
-  int rv = wsp__outq_append(&c->out, &c->mem, data, len);
+  int rv = wsp__outq_append(&c->out, &c->cfg->mem, data, len);
   if (rv == 0)
     wsp__conn_appended(c, before);
   return rv;
@@ -130,7 +172,7 @@ int wsp__conn_queue(struct wsp_conn *c, const void *data, size_t len) {
  * 256 bytes at a time rather than one system call per frame. */
 static int mask_key(struct wsp_conn *c, uint8_t key[4]) {
   if (!c->rnd) {
-    c->rnd = wsp__malloc(&c->mem, RND_POOL);
+    c->rnd = wsp__malloc(&c->cfg->mem, RND_POOL);
     if (!c->rnd)
       return WSP_ERR_NOMEM;
     c->rnd_pos = 0;
@@ -174,9 +216,10 @@ static int write_frame(struct wsp_conn *c, int fin, int opcode,
     memcpy(hdr + hlen, key, 4);
     hlen += 4;
   }
-  if (!control && c->out.bytes + hlen + len > c->limits[WSP_LIMIT_MAX_QUEUED])
+  if (!control &&
+      c->out.bytes + hlen + len > c->cfg->limits[WSP_LIMIT_MAX_QUEUED])
     return WSP_ERR_QUEUE_FULL;
-  p = wsp__outq_reserve(&c->out, &c->mem, hlen + len);
+  p = wsp__outq_reserve(&c->out, &c->cfg->mem, hlen + len);
   if (!p)
     return WSP_ERR_NOMEM;
   memcpy(p, hdr, hlen);
@@ -251,9 +294,10 @@ static int msg_reserve(struct wsp_conn *c, size_t need) {
   cap = c->msg_cap ? c->msg_cap : 256;
   while (cap < need)
     cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-  if (cap > c->limits[WSP_LIMIT_MAX_MESSAGE] && need <= c->limits[WSP_LIMIT_MAX_MESSAGE])
-    cap = (size_t)c->limits[WSP_LIMIT_MAX_MESSAGE];
-  p = wsp__realloc(&c->mem, c->msg, cap);
+  if (cap > c->cfg->limits[WSP_LIMIT_MAX_MESSAGE] &&
+      need <= c->cfg->limits[WSP_LIMIT_MAX_MESSAGE])
+    cap = (size_t)c->cfg->limits[WSP_LIMIT_MAX_MESSAGE];
+  p = wsp__realloc(&c->cfg->mem, c->msg, cap);
   if (!p)
     return WSP_ERR_NOMEM;
   c->msg = p;
@@ -300,10 +344,10 @@ static void ws_msg_cb(wslay_event_context_ptr ws,
   case WSLAY_BINARY_FRAME: {
     const uint8_t *data = c->io->direct ? c->io->direct : c->msg;
     size_t len = c->io->direct ? c->io->direct_len : c->msg_len;
-    if (!c->nomem && c->state == WSP_STATE_OPEN && c->cb.on_message &&
+    if (!c->nomem && c->state == WSP_STATE_OPEN && c->cfg->cb.on_message &&
         WSP__LIVE(c))
-      c->cb.on_message(c, a->opcode, data ? data : (const uint8_t *)"", len,
-                       c->user_data);
+      c->cfg->cb.on_message(c, a->opcode, data ? data : (const uint8_t *)"",
+                            len, c->user_data);
     c->io->direct = NULL;
     c->msg_len = 0;
     break;
@@ -316,9 +360,9 @@ static void ws_msg_cb(wslay_event_context_ptr ws,
      * leaves ahead of replies to messages that follow the ping. */
     if (a->opcode == WSLAY_PING && wslay_event_send(ws) != 0)
       c->nomem = 1;
-    if (c->state == WSP_STATE_OPEN && c->cb.on_control && WSP__LIVE(c))
-      c->cb.on_control(c, a->opcode, a->msg ? a->msg : (const uint8_t *)"",
-                       a->msg_length, c->user_data);
+    if (c->state == WSP_STATE_OPEN && c->cfg->cb.on_control && WSP__LIVE(c))
+      c->cfg->cb.on_control(c, a->opcode, a->msg ? a->msg : (const uint8_t *)"",
+                            a->msg_length, c->user_data);
     break;
   case WSLAY_CONNECTION_CLOSE: {
     int code = a->status_code ? a->status_code : WSP_CLOSE_NO_STATUS;
@@ -360,7 +404,7 @@ void wsp__ws_release(struct wsp_conn *c) {
     c->ws = NULL;
   }
   if (!c->in_wslay) {
-    wsp__free(&c->mem, c->msg);
+    wsp__free(&c->cfg->mem, c->msg);
     c->msg = NULL;
     c->msg_cap = c->msg_len = 0;
   }
@@ -373,7 +417,7 @@ int wsp__conn_open(struct wsp_conn *c) {
   c->state = WSP_STATE_OPEN;
   c->opened = 1;
   c->hs_due = WSP_NO_DEADLINE;
-  c->ping_due = due_after(now, c->limits[WSP_LIMIT_PING_INTERVAL]);
+  c->ping_due = due_after(now, c->cfg->limits[WSP_LIMIT_PING_INTERVAL]);
   c->pong_due = WSP_NO_DEADLINE;
   return 0;
 }
@@ -388,8 +432,8 @@ void wsp__conn_finish(struct wsp_conn *c, int error, int code,
   c->hs_due = c->ping_due = c->pong_due = c->close_due = WSP_NO_DEADLINE;
   if ((c->opened || c->role == WSP_ROLE_CLIENT) && !c->closed_cb) {
     c->closed_cb = 1;
-    if (c->cb.on_close && WSP__LIVE(c))
-      c->cb.on_close(c, code, reason, reason_len, c->user_data);
+    if (c->cfg->cb.on_close && WSP__LIVE(c))
+      c->cfg->cb.on_close(c, code, reason, reason_len, c->user_data);
   }
   wsp__ws_release(c);
 }
@@ -402,7 +446,7 @@ void wsp__conn_enter_closing(struct wsp_conn *c, int error, int code) {
   c->state = WSP_STATE_CLOSING;
   c->ping_due = c->pong_due = WSP_NO_DEADLINE;
   c->close_due =
-      due_after(wsp__conn_now(c), c->limits[WSP_LIMIT_CLOSE_TIMEOUT]);
+      due_after(wsp__conn_now(c), c->cfg->limits[WSP_LIMIT_CLOSE_TIMEOUT]);
   wsp__ws_release(c);
 }
 
@@ -440,34 +484,121 @@ int wsp__close_error(int code) {
 
 /* ---- Public API: life cycle ------------------------------------------- */
 
+static void conn_init(struct wsp_conn *c, struct wsp__conncfg *cfg, int role,
+                      uint64_t now, void *user_data) {
+  c->cfg = cfg;
+  c->user_data = user_data;
+  c->role = (uint8_t)role;
+  c->state = WSP_STATE_HANDSHAKE;
+  c->now = now;
+  c->hs_due = role == WSP_ROLE_SERVER
+                  ? due_after(now, c->cfg->limits[WSP_LIMIT_HANDSHAKE_TIMEOUT])
+                  : WSP_NO_DEADLINE;
+  c->ping_due = c->pong_due = c->close_due = WSP_NO_DEADLINE;
+  c->trim_due = WSP_NO_DEADLINE;
+}
+
 int wsp_conn_new(struct wsp_conn **pconn, int role,
                  const struct wsp_conn_callbacks *callbacks,
                  const struct wsp_mem *mem, uint64_t now, void *user_data) {
   struct wsp_mem m;
-  struct wsp_conn *c;
+  struct conn_alone *a;
   if (!pconn || (role != WSP_ROLE_SERVER && role != WSP_ROLE_CLIENT))
     return WSP_ERR_INVAL;
   *pconn = NULL;
   wsp__mem_init(&m, mem);
-  c = wsp__malloc(&m, sizeof(*c));
+  a = wsp__malloc(&m, sizeof(*a));
+  if (!a)
+    return WSP_ERR_NOMEM;
+  memset(&a->c, 0, sizeof(a->c));
+  cfg_init(&a->cfg, &m, callbacks);
+  a->cfg.embedded = 1;
+  conn_init(&a->c, &a->cfg, role, now, user_data);
+  *pconn = &a->c;
+  return 0;
+}
+
+int wsp_conn_new_from(struct wsp_conn **pconn,
+                      const struct wsp_conn_profile *profile, int role,
+                      uint64_t now, void *user_data) {
+  struct wsp_conn *c;
+  if (!pconn || !profile ||
+      (role != WSP_ROLE_SERVER && role != WSP_ROLE_CLIENT))
+    return WSP_ERR_INVAL;
+  *pconn = NULL;
+  c = wsp__malloc(&profile->cfg->mem, sizeof(*c));
   if (!c)
     return WSP_ERR_NOMEM;
   memset(c, 0, sizeof(*c));
-  c->mem = m;
-  if (callbacks)
-    c->cb = *callbacks;
-  c->user_data = user_data;
-  c->role = (uint8_t)role;
-  c->state = WSP_STATE_HANDSHAKE;
-  memcpy(c->limits, limit_defaults, sizeof(c->limits));
-  c->now = now;
-  c->hs_due = role == WSP_ROLE_SERVER
-                  ? due_after(now, c->limits[WSP_LIMIT_HANDSHAKE_TIMEOUT])
-                  : WSP_NO_DEADLINE;
-  c->ping_due = c->pong_due = c->close_due = WSP_NO_DEADLINE;
-  c->trim_due = WSP_NO_DEADLINE;
+  profile->cfg->refs++;
+  conn_init(c, profile->cfg, role, now, user_data);
   *pconn = c;
   return 0;
+}
+
+int wsp_conn_profile_new(struct wsp_conn_profile **pprofile,
+                         const struct wsp_conn_callbacks *callbacks,
+                         const struct wsp_mem *mem) {
+  struct wsp_mem m;
+  struct wsp_conn_profile *p;
+  if (!pprofile)
+    return WSP_ERR_INVAL;
+  *pprofile = NULL;
+  wsp__mem_init(&m, mem);
+  p = wsp__malloc(&m, sizeof(*p));
+  if (!p)
+    return WSP_ERR_NOMEM;
+  p->cfg = wsp__malloc(&m, sizeof(*p->cfg));
+  if (!p->cfg) {
+    wsp__free(&m, p);
+    return WSP_ERR_NOMEM;
+  }
+  cfg_init(p->cfg, &m, callbacks);
+  *pprofile = p;
+  return 0;
+}
+
+void wsp_conn_profile_free(struct wsp_conn_profile *p) {
+  struct wsp_mem m;
+  if (!p)
+    return;
+  m = p->cfg->mem;
+  cfg_unref(p->cfg); /* its connections keep theirs */
+  wsp__free(&m, p);
+}
+
+static int limit_ok(int limit, uint64_t value) {
+  if (limit < 0 || limit >= WSP_LIMIT__COUNT)
+    return 0;
+  if ((limit == WSP_LIMIT_MAX_MESSAGE || limit == WSP_LIMIT_MAX_QUEUED) &&
+      (value == 0 || value > SIZE_MAX / 2))
+    return 0;
+  if (limit == WSP_LIMIT_MAX_HANDSHAKE && (value < 64 || value > (1u << 20)))
+    return 0;
+  return 1;
+}
+
+int wsp_conn_profile_set_limit(struct wsp_conn_profile *p, int limit,
+                               uint64_t value) {
+  if (!p || !limit_ok(limit, value))
+    return WSP_ERR_INVAL;
+  if (p->cfg->refs > 1) {
+    /* Connections made before keep the limits they were made with. */
+    struct wsp__conncfg *n = cfg_copy(p->cfg);
+    if (!n)
+      return WSP_ERR_NOMEM;
+    cfg_unref(p->cfg);
+    p->cfg = n;
+  }
+  p->cfg->limits[limit] = value;
+  return 0;
+}
+
+uint64_t wsp_conn_profile_get_limit(const struct wsp_conn_profile *p,
+                                    int limit) {
+  if (!p || limit < 0 || limit >= WSP_LIMIT__COUNT)
+    return 0;
+  return p->cfg->limits[limit];
 }
 
 void wsp_conn_free(struct wsp_conn *c) {
@@ -482,14 +613,17 @@ void wsp_conn_free(struct wsp_conn *c) {
 
 int wsp_conn_set_limit(struct wsp_conn *c, int limit, uint64_t value) {
   uint64_t now;
-  if (!c || limit < 0 || limit >= WSP_LIMIT__COUNT)
+  if (!c || !limit_ok(limit, value))
     return WSP_ERR_INVAL;
-  if ((limit == WSP_LIMIT_MAX_MESSAGE || limit == WSP_LIMIT_MAX_QUEUED) &&
-      (value == 0 || value > SIZE_MAX / 2))
-    return WSP_ERR_INVAL;
-  if (limit == WSP_LIMIT_MAX_HANDSHAKE && (value < 64 || value > (1u << 20)))
-    return WSP_ERR_INVAL;
-  c->limits[limit] = value;
+  if (c->cfg->limits[limit] != value && c->cfg->refs > 1) {
+    /* Shared with other connections of its profile: take a copy. */
+    struct wsp__conncfg *n = cfg_copy(c->cfg);
+    if (!n)
+      return WSP_ERR_NOMEM;
+    cfg_unref(c->cfg);
+    c->cfg = n;
+  }
+  c->cfg->limits[limit] = value;
   now = wsp__conn_now(c);
   switch (limit) {
   case WSP_LIMIT_HANDSHAKE_TIMEOUT:
@@ -506,7 +640,7 @@ int wsp_conn_set_limit(struct wsp_conn *c, int limit, uint64_t value) {
     if (c->trim_due == WSP_NO_DEADLINE)
       break;
     if (value == 0) {
-      wsp__outq_trim(&c->out, &c->mem);
+      wsp__outq_trim(&c->out, &c->cfg->mem);
       c->trim_due = WSP_NO_DEADLINE;
     } else {
       c->trim_due = due_after(now, value);
@@ -521,7 +655,7 @@ int wsp_conn_set_limit(struct wsp_conn *c, int limit, uint64_t value) {
 uint64_t wsp_conn_get_limit(const struct wsp_conn *c, int limit) {
   if (!c || limit < 0 || limit >= WSP_LIMIT__COUNT)
     return 0;
-  return c->limits[limit];
+  return c->cfg->limits[limit];
 }
 
 void *wsp_conn_get_user_data(const struct wsp_conn *c) {
@@ -589,7 +723,7 @@ int wsp_conn_want_read(const struct wsp_conn *c) {
   /* While the peer does not read its output (pongs included), stop
    * reading from it: memory stays bounded by the cap plus one read. */
   return c && c->state != WSP_STATE_CLOSED &&
-         c->out.bytes <= c->limits[WSP_LIMIT_MAX_QUEUED];
+         c->out.bytes <= c->cfg->limits[WSP_LIMIT_MAX_QUEUED];
 }
 
 /* ---- Public API: output ----------------------------------------------- */
@@ -697,10 +831,10 @@ int wsp_conn_send_frame(struct wsp_conn *c, struct wsp_frame *f) {
                : WSP_ERR_STATE;
   if (c->tx_in_msg)
     return WSP_ERR_STATE; /* a fragmented message is being streamed */
-  if (c->out.bytes + f->len > c->limits[WSP_LIMIT_MAX_QUEUED])
+  if (c->out.bytes + f->len > c->cfg->limits[WSP_LIMIT_MAX_QUEUED])
     return WSP_ERR_QUEUE_FULL;
   before = c->out.bytes;
-  rv = wsp__outq_append_buf(&c->out, &c->mem, f);
+  rv = wsp__outq_append_buf(&c->out, &c->cfg->mem, f);
   if (rv != 0)
     return rv;
   wsp__conn_enter(c);
@@ -746,16 +880,17 @@ int wsp_conn_sent(struct wsp_conn *c, size_t n) {
    * storm of new connections hold a block each, and the heap, fragmented
    * by then, would not shrink back. */
   if (c->out.count == 0 && wsp__outq_holds_memory(&c->out)) {
-    if (c->limits[WSP_LIMIT_QUEUE_LINGER] == 0 || !wsp__outq_grew(&c->out))
-      wsp__outq_trim(&c->out, &c->mem);
+    if (c->cfg->limits[WSP_LIMIT_QUEUE_LINGER] == 0 || !wsp__outq_grew(&c->out))
+      wsp__outq_trim(&c->out, &c->cfg->mem);
     else
-      c->trim_due = due_after(wsp__conn_now(c), c->limits[WSP_LIMIT_QUEUE_LINGER]);
+      c->trim_due =
+          due_after(wsp__conn_now(c), c->cfg->limits[WSP_LIMIT_QUEUE_LINGER]);
   }
-  if (c->bp_above && c->out.bytes < c->limits[WSP_LIMIT_HIGH_WATER] / 2) {
+  if (c->bp_above && c->out.bytes < c->cfg->limits[WSP_LIMIT_HIGH_WATER] / 2) {
     c->bp_above = 0;
-    if (c->cb.on_backpressure) {
+    if (c->cfg->cb.on_backpressure) {
       wsp__conn_enter(c);
-      c->cb.on_backpressure(c, 0, c->user_data);
+      c->cfg->cb.on_backpressure(c, 0, c->user_data);
       wsp__conn_leave(c);
     }
   }
@@ -785,7 +920,7 @@ int wsp_conn_tick(struct wsp_conn *c, uint64_t now) {
   wsp__conn_enter(c);
   c->now = now;
   if (now >= c->trim_due) {
-    wsp__outq_trim(&c->out, &c->mem);
+    wsp__outq_trim(&c->out, &c->cfg->mem);
     c->trim_due = WSP_NO_DEADLINE;
   }
   switch (c->state) {
@@ -799,19 +934,19 @@ int wsp_conn_tick(struct wsp_conn *c, uint64_t now) {
   case WSP_STATE_OPEN:
     if (now >= c->pong_due) {
       /* The peer stopped answering: nothing more can reach it. */
-      wsp__outq_clear(&c->out, &c->mem);
+      wsp__outq_clear(&c->out, &c->cfg->mem);
       wsp__conn_finish(c, WSP_ERR_TIMEOUT, WSP_CLOSE_ABNORMAL, NULL, 0);
       rv = WSP_ERR_TIMEOUT;
     } else if (now >= c->ping_due) {
       rv = write_frame(c, 1, WSP_OP_PING, NULL, 0, 1);
-      c->ping_due = due_after(now, c->limits[WSP_LIMIT_PING_INTERVAL]);
+      c->ping_due = due_after(now, c->cfg->limits[WSP_LIMIT_PING_INTERVAL]);
       if (rv == 0 && c->pong_due == WSP_NO_DEADLINE)
-        c->pong_due = due_after(now, c->limits[WSP_LIMIT_PONG_TIMEOUT]);
+        c->pong_due = due_after(now, c->cfg->limits[WSP_LIMIT_PONG_TIMEOUT]);
     }
     break;
   case WSP_STATE_CLOSING:
     if (now >= c->close_due) {
-      wsp__outq_clear(&c->out, &c->mem);
+      wsp__outq_clear(&c->out, &c->cfg->mem);
       wsp__conn_finish(c, WSP_ERR_TIMEOUT, WSP_CLOSE_ABNORMAL, NULL, 0);
       rv = WSP_ERR_TIMEOUT;
     }

@@ -41,9 +41,20 @@ struct wsp__rxio {
   size_t direct_len;
 };
 
-struct wsp_conn {
+/* What connections made alike share: allocator, callbacks and limits.
+ * A connection made by wsp_conn_new() carries its own, in the same block;
+ * those made from a wsp_conn_profile share the profile's and take a copy
+ * of their own when one of their limits is set. */
+struct wsp__conncfg {
   struct wsp_mem mem;
   struct wsp_conn_callbacks cb;
+  uint64_t limits[WSP_LIMIT__COUNT];
+  uint32_t refs;    /* connections and the profile using it */
+  uint8_t embedded; /* inside its connection's block: never shared */
+};
+
+struct wsp_conn {
+  struct wsp__conncfg *cfg;
   void *user_data;
   wslay_event_context_ptr ws; /* only while a frame or message is open */
   struct wsp__outq out;
@@ -55,7 +66,6 @@ struct wsp_conn {
   struct wsp__rxio *io; /* inside wslay_event_recv() only, else NULL */
   uint64_t rx_plen; /* payload length of wslay's current frame */
   struct wsp__rx rx;
-  uint64_t limits[WSP_LIMIT__COUNT];
   uint64_t now;
   uint64_t hs_due, ping_due, pong_due, close_due;
   uint64_t trim_due; /* release the emptied output queue's memory */

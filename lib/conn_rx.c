@@ -68,7 +68,7 @@ static int rx_header(struct wsp_conn *c) {
       return WSP_CLOSE_PROTOCOL_ERROR;
     rx->msg_size = plen;
   }
-  if (rx->msg_size > c->limits[WSP_LIMIT_MAX_MESSAGE])
+  if (rx->msg_size > c->cfg->limits[WSP_LIMIT_MAX_MESSAGE])
     return WSP_CLOSE_TOO_BIG;
   rx->in_msg = !rx->fin;
   return 0;
@@ -132,7 +132,7 @@ static int rx_walk(struct wsp_conn *c, const uint8_t *p, size_t len, int drain,
       }
       rx->ctl_len = 0;
       if (drain && rx->opcode == WSP_OP_CLOSE && !c->msg) {
-        c->msg = wsp__malloc(&c->mem, WSP__CTL_MAX);
+        c->msg = wsp__malloc(&c->cfg->mem, WSP__CTL_MAX);
         c->msg_cap = c->msg ? WSP__CTL_MAX : 0;
         if (!c->msg) {
           c->nomem = 1;
@@ -221,7 +221,7 @@ int wsp__conn_frames(struct wsp_conn *c, const uint8_t *p, size_t len) {
     c->io = NULL;
     if (c->nomem || rv != 0) {
       c->nomem = 0;
-      wsp__outq_clear(&c->out, &c->mem);
+      wsp__outq_clear(&c->out, &c->cfg->mem);
       wsp__conn_finish(c, WSP_ERR_NOMEM, WSP_CLOSE_ABNORMAL, NULL, 0);
       return WSP_ERR_NOMEM;
     }

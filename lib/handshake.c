@@ -35,7 +35,7 @@ struct wsp__hs {
 
 static struct wsp__hs *hs_get(struct wsp_conn *c) {
   if (!c->hs) {
-    c->hs = wsp__malloc(&c->mem, sizeof(*c->hs));
+    c->hs = wsp__malloc(&c->cfg->mem, sizeof(*c->hs));
     if (c->hs)
       memset(c->hs, 0, sizeof(*c->hs));
   }
@@ -46,11 +46,11 @@ void wsp__hs_free(struct wsp_conn *c) {
   struct wsp__hs *hs = c->hs;
   if (!hs)
     return;
-  wsp__free(&c->mem, hs->buf);
-  wsp__free(&c->mem, hs->pend);
-  wsp__free(&c->mem, hs->extra);
-  wsp__free(&c->mem, hs->offered);
-  wsp__free(&c->mem, hs);
+  wsp__free(&c->cfg->mem, hs->buf);
+  wsp__free(&c->cfg->mem, hs->pend);
+  wsp__free(&c->cfg->mem, hs->extra);
+  wsp__free(&c->cfg->mem, hs->offered);
+  wsp__free(&c->cfg->mem, hs);
   c->hs = NULL;
 }
 
@@ -61,7 +61,7 @@ static int buf_append(struct wsp_conn *c, uint8_t **buf, size_t *len,
     uint8_t *nb;
     while (ncap < *len + n)
       ncap *= 2;
-    nb = wsp__realloc(&c->mem, *buf, ncap);
+    nb = wsp__realloc(&c->cfg->mem, *buf, ncap);
     if (!nb)
       return WSP_ERR_NOMEM;
     *buf = nb;
@@ -99,7 +99,7 @@ static int put_head(struct wsp_conn *c, int status, const char *ctype,
   if (n < 0 || (size_t)n >= sizeof(line))
     return WSP_ERR_INVAL;
   total = (size_t)n + extra_len + (status == 101 ? 0 : 2);
-  p = wsp__outq_reserve(&c->out, &c->mem, total);
+  p = wsp__outq_reserve(&c->out, &c->cfg->mem, total);
   if (!p)
     return WSP_ERR_NOMEM;
   memcpy(p, line, (size_t)n);
@@ -235,15 +235,15 @@ static int accept_now(struct wsp_conn *c, const uint8_t *rest,
   if (rv != 0) {
     /* Nothing half-written may leave: drop what this call queued. */
     if (before == 0)
-      wsp__outq_clear(&c->out, &c->mem);
+      wsp__outq_clear(&c->out, &c->cfg->mem);
     wsp__hs_free(c);
     wsp__conn_finish(c, rv, WSP_CLOSE_ABNORMAL, NULL, 0);
     return rv;
   }
   wsp__hs_free(c);
   rv = wsp__conn_open(c);
-  if (rv == 0 && c->cb.on_open && WSP__LIVE(c))
-    c->cb.on_open(c, NULL, c->user_data);
+  if (rv == 0 && c->cfg->cb.on_open && WSP__LIVE(c))
+    c->cfg->cb.on_open(c, NULL, c->user_data);
   if (rv == 0 && rest_len && c->state == WSP_STATE_OPEN && WSP__LIVE(c))
     rv = wsp__conn_frames(c, rest, rest_len);
   return rv;
@@ -278,9 +278,9 @@ static int decide(struct wsp_conn *c, const uint8_t *rest, size_t rest_len) {
   req->status = status ? status : 101;
   req->reason = status ? why : "";
 
-  if (c->cb.on_request) {
+  if (c->cfg->cb.on_request) {
     hs->in_request = 1;
-    rv = c->cb.on_request(c, req, c->user_data);
+    rv = c->cfg->cb.on_request(c, req, c->user_data);
     if (c->hs)
       c->hs->in_request = 0;
   }
@@ -318,7 +318,7 @@ static const uint8_t *find_blank_line(const uint8_t *p, size_t len,
 static long collect_head(struct wsp_conn *c, const uint8_t *p, size_t len,
                          int *done) {
   struct wsp__hs *hs = c->hs;
-  size_t limit = (size_t)c->limits[WSP_LIMIT_MAX_HANDSHAKE];
+  size_t limit = (size_t)c->cfg->limits[WSP_LIMIT_MAX_HANDSHAKE];
   size_t take = WSP__MIN(len, limit + 1 - WSP__MIN(hs->len, limit + 1));
   size_t old = hs->len;
   const uint8_t *e;
@@ -355,7 +355,7 @@ static int server_recv(struct wsp_conn *c, const uint8_t *p, size_t len) {
   long r;
 
   if (c->state == WSP_STATE_DEFERRED) {
-    if (hs->pend_len + len > c->limits[WSP_LIMIT_MAX_HANDSHAKE])
+    if (hs->pend_len + len > c->cfg->limits[WSP_LIMIT_MAX_HANDSHAKE])
       return fail_request(c, 400, "data sent before the handshake response");
     if (buf_append(c, &hs->pend, &hs->pend_len, &hs->pend_cap, p, len))
       return fail_request(c, 500, "out of memory");
@@ -398,7 +398,7 @@ static int server_recv(struct wsp_conn *c, const uint8_t *p, size_t len) {
             return fail_request(c, 400, "invalid Content-Length");
           v = v * 10 + (uint64_t)(cl.ptr[i] - '0');
         }
-        if (v > c->limits[WSP_LIMIT_MAX_HTTP_BODY])
+        if (v > c->cfg->limits[WSP_LIMIT_MAX_HTTP_BODY])
           return fail_request(c, 413, "request body too large");
         hs->need += (size_t)v;
       }
@@ -434,10 +434,10 @@ int wsp_conn_set_protocol(struct wsp_conn *c, const char *name) {
     pos = 0;
     while (wsp__list_next(c->hs->head.headers[i].value, &pos, &item)) {
       if (item.len == n && memcmp(item.ptr, name, n) == 0) {
-        dup = wsp__strndup(&c->mem, name, n);
+        dup = wsp__strndup(&c->cfg->mem, name, n);
         if (!dup)
           return WSP_ERR_NOMEM;
-        wsp__free(&c->mem, c->protocol);
+        wsp__free(&c->cfg->mem, c->protocol);
         c->protocol = dup;
         return 0;
       }
@@ -473,7 +473,7 @@ int wsp_conn_add_header(struct wsp_conn *c, const char *name,
   vl = strlen(value);
   cap = hs->extra_len; /* extra grows exactly; headers are few */
   {
-    char *n2 = wsp__realloc(&c->mem, hs->extra, cap + nl + vl + 4);
+    char *n2 = wsp__realloc(&c->cfg->mem, hs->extra, cap + nl + vl + 4);
     if (!n2)
       return WSP_ERR_NOMEM;
     hs->extra = n2;
@@ -538,7 +538,7 @@ int wsp_conn_accept(struct wsp_conn *c) {
     c->hs->pend_len = 0;
     c->state = WSP_STATE_HANDSHAKE;
     rv = accept_now(c, pend, pend_len);
-    wsp__free(&c->mem, pend);
+    wsp__free(&c->cfg->mem, pend);
   }
   wsp__conn_leave(c);
   return rv;
@@ -582,7 +582,7 @@ int wsp_conn_client_start(struct wsp_conn *c, const char *host,
   key[24] = '\0';
   wsp__accept_key(key, 24, hs->accept);
   if (protocols && *protocols) {
-    hs->offered = wsp__strndup(&c->mem, protocols, strlen(protocols));
+    hs->offered = wsp__strndup(&c->cfg->mem, protocols, strlen(protocols));
     if (!hs->offered)
       return WSP_ERR_NOMEM;
   }
@@ -602,15 +602,16 @@ int wsp_conn_client_start(struct wsp_conn *c, const char *host,
   if (rv == 0)
     rv = wsp__conn_queue(c, "\r\n", 2);
   if (rv != 0) {
-    wsp__outq_clear(&c->out, &c->mem);
-    wsp__free(&c->mem, hs->offered);
+    wsp__outq_clear(&c->out, &c->cfg->mem);
+    wsp__free(&c->cfg->mem, hs->offered);
     hs->offered = NULL;
     return rv;
   }
   hs->started = 1;
-  c->hs_due = c->limits[WSP_LIMIT_HANDSHAKE_TIMEOUT]
-                  ? wsp__conn_now(c) + c->limits[WSP_LIMIT_HANDSHAKE_TIMEOUT]
-                  : WSP_NO_DEADLINE;
+  c->hs_due =
+      c->cfg->limits[WSP_LIMIT_HANDSHAKE_TIMEOUT]
+          ? wsp__conn_now(c) + c->cfg->limits[WSP_LIMIT_HANDSHAKE_TIMEOUT]
+          : WSP_NO_DEADLINE;
   return 0;
 }
 
@@ -648,7 +649,7 @@ static const char *check_response(struct wsp_conn *c,
     offered.len = strlen(hs->offered);
     while (wsp__list_next(offered, &pos, &item)) {
       if (item.len == v.len && memcmp(item.ptr, v.ptr, v.len) == 0) {
-        c->protocol = wsp__strndup(&c->mem, v.ptr, v.len);
+        c->protocol = wsp__strndup(&c->cfg->mem, v.ptr, v.len);
         return c->protocol ? NULL : "out of memory";
       }
     }
@@ -697,8 +698,9 @@ static int client_recv(struct wsp_conn *c, const uint8_t *p, size_t len) {
   resp.headers = hs->head.headers;
   resp.nheaders = hs->head.nheaders;
   rv = wsp__conn_open(c);
-  if (rv == 0 && c->state == WSP_STATE_OPEN && c->cb.on_open && WSP__LIVE(c))
-    c->cb.on_open(c, &resp, c->user_data);
+  if (rv == 0 && c->state == WSP_STATE_OPEN && c->cfg->cb.on_open &&
+      WSP__LIVE(c))
+    c->cfg->cb.on_open(c, &resp, c->user_data);
   wsp__hs_free(c);
   if (rv == 0 && len && c->state == WSP_STATE_OPEN && WSP__LIVE(c))
     rv = wsp__conn_frames(c, p, len);

@@ -15,7 +15,11 @@ err() { echo "man/check.sh: $*" >&2; fail=1; }
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
-grep -h '^WSP_API' "$root"/include/wsp/*.h |
+# A declaration may break after its return type: join such a line with
+# the next one before looking for the name.
+awk '/^WSP_API/ && !/\(/ { held = $0; next }
+     held != "" { print held " " $0; held = ""; next }
+     /^WSP_API/ { print }' "$root"/include/wsp/*.h |
   sed -n 's/.*[ *]\(wsp_[a-z0-9_]*\)(.*/\1/p' | sort -u >"$tmp/header"
 sed -n 's/^[[:space:]]*\(wsp_[a-z0-9_]*\);.*/\1/p' "$root/lib/libwsp.map" |
   sort -u >"$tmp/map"

@@ -158,6 +158,24 @@ WSP_API int wsp_conn_set_limit(struct wsp_conn *conn, int limit,
                                uint64_t value);
 WSP_API uint64_t wsp_conn_get_limit(const struct wsp_conn *conn, int limit);
 
+/* A profile: callbacks, allocator and limits that many connections share
+ * instead of each carrying a copy (wsp_conn_profile(3)). Limits set on
+ * a profile apply to the connections made from it afterwards; a limit set
+ * on one connection gives that connection a copy of its own. */
+struct wsp_conn_profile;
+WSP_API int wsp_conn_profile_new(struct wsp_conn_profile **pprofile,
+                                 const struct wsp_conn_callbacks *callbacks,
+                                 const struct wsp_mem *mem);
+/* The connections made from it keep what they share. */
+WSP_API void wsp_conn_profile_free(struct wsp_conn_profile *profile);
+WSP_API int wsp_conn_profile_set_limit(struct wsp_conn_profile *profile,
+                                       int limit, uint64_t value);
+WSP_API uint64_t
+wsp_conn_profile_get_limit(const struct wsp_conn_profile *profile, int limit);
+WSP_API int wsp_conn_new_from(struct wsp_conn **pconn,
+                              const struct wsp_conn_profile *profile, int role,
+                              uint64_t now, void *user_data);
+
 WSP_API void *wsp_conn_get_user_data(const struct wsp_conn *conn);
 WSP_API void wsp_conn_set_user_data(struct wsp_conn *conn, void *user_data);
 WSP_API int wsp_conn_get_role(const struct wsp_conn *conn);
