@@ -53,6 +53,7 @@ static struct {
   int epfd;
   uint64_t max_queued;
   struct wsp_pubsub *ps;
+  struct wsp_conn_profile *profile; /* what every connection shares */
   struct client *clients, *dirty;
   struct wsp_frame *frame; /* the publication being delivered */
   unsigned long long connections, subscribers, published, delivered, writes,
@@ -280,14 +281,13 @@ static void client_accept(int fd) {
   struct epoll_event ev = {.events = EPOLLIN};
   int one = 1;
 
-  if (cl == NULL || wsp_conn_new(&cl->conn, WSP_ROLE_SERVER, &callbacks, NULL,
-                                 now_ms(), cl) < 0) {
+  if (cl == NULL || wsp_conn_new_from(&cl->conn, g.profile, WSP_ROLE_SERVER,
+                                      now_ms(), cl) < 0) {
     free(cl);
     close(fd);
     return;
   }
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  wsp_conn_set_limit(cl->conn, WSP_LIMIT_MAX_QUEUED, g.max_queued);
   cl->fd = fd;
   cl->events = EPOLLIN;
   if ((cl->next = g.clients) != NULL)
@@ -360,7 +360,10 @@ int main(int argc, char **argv) {
   if ((sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0 ||
       (lfd = listen_on(port, &port)) < 0 ||
       (g.epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
-      wsp_pubsub_new(&g.ps, NULL) < 0)
+      wsp_pubsub_new(&g.ps, NULL) < 0 ||
+      wsp_conn_profile_new(&g.profile, &callbacks, NULL) < 0 ||
+      wsp_conn_profile_set_limit(g.profile, WSP_LIMIT_MAX_QUEUED,
+                                 g.max_queued) < 0)
     return 1;
   ev.data.ptr = &lfd;
   epoll_ctl(g.epfd, EPOLL_CTL_ADD, lfd, &ev);
@@ -420,6 +423,7 @@ int main(int argc, char **argv) {
   while (g.clients != NULL)
     client_free(g.clients);
   wsp_pubsub_free(g.ps);
+  wsp_conn_profile_free(g.profile);
   close(g.epfd);
   close(sfd);
   close(lfd);
