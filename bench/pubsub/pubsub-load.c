@@ -1117,7 +1117,7 @@ static int idle(size_t n) {
 /* ---- Main -----------------------------------------------------------------
  */
 
-static void usage(void) {
+static _Noreturn void usage(void) {
   fprintf(stderr,
           "usage: pubsub-load --connect HOST:PORT [--pid PID]\n"
           "         [--subscribers N,...] [--size S,...] [--window W,...]\n"
