@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../loop.h"
 #include "demo.h"
 
 #define ERR_INTERNAL WSP_PROTO_ERROR_INTERNAL
@@ -254,12 +255,30 @@ static int do_unsubscribe(struct call *c) {
 /* disconnect {"user","code"?,"reason"?} -> {"connections":n}; the code
  * (3000-4999) defaults to 3503 "force disconnect". */
 static int do_disconnect(struct call *c) {
-  char *user = param_string(c, "user"), *reason = param_string(c, "reason");
-  struct wsp_str v;
+  char *user = param_string(c, "user"), *reason;
+  struct wsp_str v, obj = {c->body, c->len};
   double code = DISCONNECT_CODE;
   long n = WSP_ERR_INVAL;
 
-  if (json_member(c->body, c->len, "code", &v) &&
+  /* Centrifugo's shape {"user","disconnect":{"code","reason"}}, or code
+   * and reason beside user. */
+  if (json_member(c->body, c->len, "disconnect", &v)) {
+    if (v.len == 0 || v.ptr[0] != '{') {
+      free(user);
+      return ERR_BAD_REQUEST;
+    }
+    obj = v;
+  }
+  reason = json_member(obj.ptr, obj.len, "reason", &v) ? json_string(v) : NULL;
+  if (reason == NULL && json_member(obj.ptr, obj.len, "reason", &v)) {
+    free(user);
+    return ERR_BAD_REQUEST; /* not a string */
+  }
+  if (reason != NULL && *reason == '\0') {
+    free(reason); /* the default reason */
+    reason = NULL;
+  }
+  if (json_member(obj.ptr, obj.len, "code", &v) &&
       (!json_number(v, &code) || code != (int)code || code < 3000 ||
        code > 4999))
     code = -1;
@@ -482,7 +501,9 @@ static int do_history_remove(struct call *c) {
   }
   if (channel == NULL)
     return ERR_BAD_REQUEST;
-  rc = wsp_evlog_remove(history, channel, strlen(channel));
+  /* As Centrifugo does: the publications go, the stream's position (its
+   * top offset and epoch) stays, so positions handed out remain valid. */
+  rc = wsp_evlog_clear(history, channel, strlen(channel), loop_now_ms());
   free(channel);
   return rc < 0 && rc != WSP_ERR_NOT_FOUND ? lib_error(c, rc) : 0;
 }
@@ -500,16 +521,22 @@ static void respond_json(struct wsp_client *client, int status,
   wsp_client_respond(client, status, "application/json", b->p, b->len);
 }
 
-/* "apikey KEY" (the scheme in any case) with KEY equal to --api-key, in a
- * time that does not depend on where they differ. */
+/* "Authorization: apikey KEY" (the scheme in any case) or "X-API-Key:
+ * KEY", as Centrifugo takes them, with KEY equal to --api-key, compared in
+ * a time that does not depend on where they differ. */
 static int authorized(const struct wsp_request *req) {
   struct wsp_str v;
   size_t i = 6, j, klen = strlen(api_key);
   unsigned diff = 0;
 
-  if (!wsp_header_get(req->headers, req->nheaders, "Authorization", 0, &v) ||
-      v.len < 7 || strncasecmp(v.ptr, "apikey", 6) != 0 || v.ptr[6] != ' ')
+  if (wsp_header_get(req->headers, req->nheaders, "X-API-Key", 0, &v)) {
+    i = 0;
+  } else if (!wsp_header_get(req->headers, req->nheaders, "Authorization", 0,
+                             &v) ||
+             v.len < 7 || strncasecmp(v.ptr, "apikey", 6) != 0 ||
+             v.ptr[6] != ' ') {
     return 0;
+  }
   while (i < v.len && v.ptr[i] == ' ')
     i++;
   if (v.len - i != klen)

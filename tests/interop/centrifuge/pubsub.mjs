@@ -6,6 +6,7 @@
 //   node pubsub.mjs WSP_DEMO_EXE
 // Prints one line per check and "N passed, M failed"; exits 1 on failure
 // and 1 also when the npm packages are missing (run setup.sh).
+import http from 'node:http';
 import { assert, callApi, check, errorOf, run, sleep, startDemo, waitFor, withTimeout } from './harness.mjs';
 
 let Centrifuge, WebSocket;
@@ -119,8 +120,34 @@ check('API: 401 without or with a wrong key, 400 bad JSON, 405 GET, 104 unknown 
   assert(pattern.json.error && pattern.json.error.code === 107, `publish to a pattern: ${pattern.body}`);
   const info = await result('info', {});
   assert(typeof info.connections === 'number' && typeof info.channels === 'number', JSON.stringify(info));
+  // Centrifugo's other way to give the key
+  const byHeader = await xApiKey(KEY, 'info');
+  assert(byHeader.status === 200 && byHeader.json.result && typeof byHeader.json.result.connections === 'number',
+    `X-API-Key: ${byHeader.status} ${byHeader.body}`);
+  const wrongHeader = await xApiKey(KEY + 'x', 'info');
+  assert(wrongHeader.status === 401, `wrong X-API-Key: ${wrongHeader.status}`);
   return JSON.stringify(info);
 });
+
+// POST /api/method with the key in X-API-Key instead of Authorization.
+function xApiKey(key, method, body = {}) {
+  const payload = JSON.stringify(body);
+  return withTimeout(new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: server.port, path: `/api/${method}`, method: 'POST', agent: false,
+      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload), 'X-API-Key': key } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        let json = null;
+        try { json = JSON.parse(text); } catch { /* not JSON */ }
+        resolve({ status: res.statusCode, body: text, json });
+      });
+    });
+    req.on('error', reject);
+    req.end(payload);
+  }), 5000, `X-API-Key ${method}`);
+}
 
 check('API: 404 without --api-key', async () => {
   const other = await startDemo(exe, []);
@@ -398,6 +425,15 @@ check('disconnect through the API: every connection of the user, 3503 by default
   await withTimeout(e1.c.ready(), 5000, 'reconnect');
   const bad = await api('disconnect', { user: 'eve', code: 1000 });
   assert(bad.json.error && bad.json.error.code === 107, `code 1000: ${bad.body}`);
+  // Centrifugo's shape: the code and reason in a disconnect object
+  const f1 = await connect('fay');
+  const r3 = await result('disconnect', { user: 'fay', disconnect: { code: 4502, reason: 'bye for good' } });
+  assert(r3.connections === 1, JSON.stringify(r3));
+  await waitFor(() => f1.log.disconnected.length === 1, 3000, 'disconnected by the nested shape');
+  assert(f1.log.disconnected[0].code === 4502 && f1.log.disconnected[0].reason === 'bye for good',
+    JSON.stringify(f1.log.disconnected));
+  const badNested = await api('disconnect', { user: 'fay', disconnect: 3503 });
+  assert(badNested.json.error && badNested.json.error.code === 107, `disconnect not an object: ${badNested.body}`);
   await marker(keep, 'k1');
   assert(keep.c.state === 'connected', 'another user was disconnected');
   close(e1, keep);

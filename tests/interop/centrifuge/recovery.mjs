@@ -62,9 +62,10 @@ async function publishN(s, channel, from, n) {
   for (let i = from; i < from + n; i++) await result(s, 'publish', { channel, data: { n: i } });
 }
 
-// A client of user subscribed to channel; log.pubs holds every publication
-// it was handed, log.subscribed every subscribed event.
-async function subscriber(s, user, channel) {
+// A client of user subscribed to channel (recovering from since, when
+// given); log.pubs holds every publication it was handed, log.subscribed
+// every subscribed event.
+async function subscriber(s, user, channel, since = null) {
   const c = new Centrifuge(`${s.url}/connection/websocket`, {
     websocket: BrowserLikeWebSocket,
     data: { user },
@@ -74,7 +75,7 @@ async function subscriber(s, user, channel) {
   clients.push(c);
   const log = { pubs: [], subscribed: [], connecting: [] };
   c.on('connecting', (ctx) => log.connecting.push(ctx));
-  const sub = c.newSubscription(channel);
+  const sub = c.newSubscription(channel, since ? { since } : {});
   sub.on('publication', (ctx) => log.pubs.push({ n: ctx.data.n, offset: ctx.offset }));
   sub.on('subscribed', (ctx) => log.subscribed.push(ctx));
   c.connect();
@@ -216,17 +217,24 @@ check('history from the client and the history API methods', async () => {
   assert(apiRev.publications.length === 12 && apiRev.publications[0].offset === 12, `API reverse ${apiRev.publications.length}`);
   const wrong = await callApi(s.port, KEY, 'history', { channel: 'log', limit: 1, since: { offset: 1, epoch: 'x' } });
   assert(wrong.json.error && wrong.json.error.code === 112, wrong.body);
-  // history_remove: the live subscriber is told 2500 at the next
-  // publication, resubscribes, and learns it cannot recover
-  const before = sc.log.subscribed.length;
+  // history_remove, as Centrifugo's: the publications go, the position
+  // (top offset and epoch) stays; the live subscriber goes on, the next
+  // publication continues the offsets, and a client that missed some of
+  // the removed ones learns it cannot recover them.
   await result(s, 'history_remove', { channel: 'log' });
-  const gone = await result(s, 'history', { channel: 'log' });
-  assert(gone.epoch !== top.epoch && !gone.offset, `after history_remove ${JSON.stringify(gone)}`);
+  const gone = await result(s, 'history', { channel: 'log', limit: -1 });
+  assert(gone.epoch === top.epoch && gone.offset === 12 && gone.publications.length === 0,
+    `after history_remove ${JSON.stringify(gone)}`);
+  const subscribed = sc.log.subscribed.length, got = sc.log.pubs.length;
   await publishN(s, 'log', 13, 1);
-  await waitFor(() => sc.log.subscribed.length > before, 5000, 'resubscribed after 2500');
-  const ctx = sc.log.subscribed[sc.log.subscribed.length - 1];
-  assert(ctx.wasRecovering && !ctx.recovered && ctx.streamPosition.epoch === gone.epoch,
-    `after the reset ${JSON.stringify(ctx)}`);
+  await waitFor(() => sc.log.pubs.length === got + 1, 3000, 'the publication after history_remove');
+  assert(sc.log.pubs[got].offset === 13 && sc.log.subscribed.length === subscribed,
+    `live after history_remove ${JSON.stringify(sc.log.pubs[got])}, ${sc.log.subscribed.length} subscribes`);
+  const late = await subscriber(s, 'lou', 'log', { offset: 5, epoch: top.epoch });
+  const ctx = late.log.subscribed[0];
+  assert(ctx.wasRecovering && !ctx.recovered && ctx.streamPosition.epoch === top.epoch &&
+    ctx.streamPosition.offset === 13, `recovering removed publications ${JSON.stringify(ctx)}`);
+  late.c.disconnect();
   sc.c.disconnect();
   await stop(s);
   const off = await demo(['--history-size', '0']);
