@@ -1,6 +1,7 @@
 /*
  * The demo's server API: POST /api/<method> with the header
- * "Authorization: apikey KEY" and a JSON object as the body; the answer is
+ * "Authorization: apikey KEY" (or "X-API-Key: KEY") and a JSON object as
+ * the body; the answer is
  * {"result":{...}} or {"error":{"code":N,"message":"..."}} with status 200
  * (400 when the body is not a JSON object, 401 for a wrong or missing key,
  * 405 for another HTTP method). Without --api-key every /api/ path is 404.
