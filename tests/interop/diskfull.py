@@ -6,7 +6,9 @@ a file size limit (RLIMIT_FSIZE, SIGXFSZ ignored, so that a write past it
 fails as on a full disk). Publications through the API go on until one
 is refused: it must be refused as the server's error (code 100, with the
 store's message), never as the client's (107), and nothing must have
-been acknowledged that the history does not hold.
+been acknowledged that the history does not hold. Once the limit is
+lifted (as when space comes back) the same server takes publications
+again.
 
     python3 diskfull.py WSP_DEMO_EXE
 Prints "N passed, M failed"; exits 1 on failure.
@@ -41,7 +43,7 @@ def api(port, method, body):
 
 def limits():
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (FSIZE, FSIZE))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FSIZE, resource.RLIM_INFINITY))
 
 
 def main():
@@ -75,6 +77,20 @@ def main():
         top = hist.get("result", {}).get("offset")
         check("every acknowledged publication is in the history",
               top == acked, f"top offset {top}, {acked} acknowledged")
+        # Room again: the same server takes publications again, after the
+        # ones it acknowledged, and has lost none of them.
+        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE,
+                         (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        again = api(port, "publish", {"channel": "full", "data": payload})
+        res = again.get("result", {})
+        check("once there is room again, publications are taken",
+              res.get("offset") is not None and res["offset"] > acked,
+              json.dumps(again))
+        hist = api(port, "history", {"channel": "full", "limit": -1})
+        kept = [p["offset"] for p in hist.get("result", {}).get("publications", [])]
+        check("and every acknowledged one is still there, in order",
+              kept[:acked] == list(range(1, acked + 1)) and
+              kept[-1] == res.get("offset"), f"{len(kept)} kept")
     finally:
         proc.terminate()
         try:
