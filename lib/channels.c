@@ -779,7 +779,7 @@ void wsp__ch_client_gone(struct wsp_client *cl) {
   wsp__free(&cl->srv->mem, cl->subs);
   cl->subs = NULL;
   cl->capsubs = 0;
-  wsp__ch_set_user(cl, wsp_client_user(cl), NULL);
+  wsp__users_set(cl, wsp_client_user(cl), NULL);
 }
 
 /* ---- Public API -------------------------------------------------------- */

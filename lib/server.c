@@ -610,7 +610,7 @@ int wsp_client_set_user(struct wsp_client *cl, const char *user) {
   u = wsp__strndup(&cl->srv->mem, user, strlen(user));
   if (!u)
     return WSP_ERR_NOMEM;
-  if (!cl->gone && wsp__ch_set_user(cl, cl->user, u) != 0) {
+  if (!cl->gone && wsp__users_set(cl, cl->user, u) != 0) {
     wsp__free(&cl->srv->mem, u);
     return WSP_ERR_NOMEM;
   }

@@ -194,8 +194,6 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
                      const struct wsp__json_val *req);
 void wsp__ch_sub_done(struct wsp__pending *p, int status, const void *data);
 void wsp__ch_client_gone(struct wsp_client *cl);
-int wsp__ch_set_user(struct wsp_client *cl, const char *old,
-                     const char *user);
 /* Queue a shared frame to a connected client; closes it with SLOW
  * when its output is over the cap. 1 when queued. */
 int wsp__ch_deliver(struct wsp_client *cl, struct wsp_frame *f);
@@ -290,6 +288,16 @@ void wsp__tok_sub_refresh(struct wsp_client *cl, uint32_t id,
 /* Unsubscribe (EXPIRED) the subscriptions whose token expired. */
 void wsp__tok_tick(struct wsp_client *cl, uint64_t now);
 void wsp__tok_sub_due(struct wsp_client *cl);
+
+/* users.c: the index of connections by user id. */
+/* Move cl from the user old to user (either may be NULL or ""); removing
+ * never fails. */
+int wsp__users_set(struct wsp_client *cl, const char *old, const char *user);
+/* Call fn (a wsp_pubsub_publish callback, sub being the client) for every
+ * connection of user; the count or a negative WSP_ERR_*. */
+long wsp__users_each(struct wsp_server *s, const char *user,
+                     void (*fn)(void *, const char *, size_t, void *),
+                     void *ud);
 
 /* server_session.c */
 void wsp__sess_server_free(struct wsp_server *s);
