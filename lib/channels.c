@@ -383,9 +383,12 @@ void wsp__ch_connect_failed(struct wsp_client *cl) {
       remove_sub_ex(cl, cl->subs[i], 0);
 }
 
-void wsp__ch_sub_done(struct wsp__pending *p, int status, const void *data) {
+/* The completion of a subscribe that waited for the application. */
+static void sub_done(struct wsp__pending *p, int status, const void *data,
+                     size_t len) {
   struct wsp_client *cl = p->cl;
-  const struct wsp__sub_answer *a = data;
+  const struct wsp__sub_answer *a = status == STATUS_SUB_ANSWER ? data : NULL;
+  (void)len;
   wsp__client_enter(cl);
   if (status == WSP_ERR_TIMEOUT || !a)
     wsp__cf_error_reply(cl, p->cmd_id, WSP_PROTO_ERROR_INTERNAL,
@@ -672,7 +675,7 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
     {
       struct wsp__pending *p = NULL;
       uint32_t h = 0;
-      if (wsp__pending_start(cl, id, PENDING_SUB, &p, &h) != 0 ||
+      if (wsp__pending_start(cl, id, PENDING_SUB, sub_done, &p, &h) != 0 ||
           !(p->channel = wsp__strndup(&s->mem, ch, len))) {
         if (p && !p->channel)
           wsp_corr_cancel(s->rpc, h);

@@ -1,46 +1,18 @@
 /*
- * wsp_rpc: method handlers on the hub. Every call is an entry of the
- * server's correlation table (wsp_corr), so a call's handle is its id
- * there: replying late, twice or after the connection went finds no entry
- * and is counted, never a crash.
+ * wsp_rpc: method handlers on the hub. Every call is a pending request
+ * (pending.c), so a call's handle is its id in the server's correlation
+ * table: replying late, twice or after the connection went finds no
+ * entry and is counted, never a crash.
  */
 #include <string.h>
 
 #include "server_private.h"
 
-
-static void forget_call(struct wsp_client *cl, uint32_t id) {
-  uint32_t i;
-  for (i = 0; i < cl->ncalls; i++) {
-    if (cl->calls[i] == id) {
-      cl->calls[i] = cl->calls[--cl->ncalls];
-      return;
-    }
-  }
-}
-
-static void call_done(struct wsp_corr *corr, uint32_t id, int status,
-                      const void *data, size_t len, void *ud) {
-  struct wsp__pending *pc = ud;
+/* The completion of a call: its reply, error or timeout. */
+static void call_done(struct wsp__pending *pc, int status, const void *data,
+                      size_t len) {
   struct wsp_client *cl = pc->cl;
-  struct wsp_server *s = cl->srv;
   uint32_t cmd_id = pc->cmd_id;
-  (void)corr;
-  forget_call(cl, id);
-  if (pc->kind == PENDING_SUB)
-    cl->nsubwait--;
-  else
-    cl->nrpc--;
-  if (pc->kind == PENDING_SUB) {
-    if (!cl->gone && status != WSP_ERR_CANCELLED && status != WSP_ERR_CLOSED)
-      wsp__ch_sub_done(pc, status, status == STATUS_SUB_ANSWER ? data : NULL);
-    wsp__free(&s->mem, pc->channel);
-    wsp__free(&s->mem, pc);
-    return;
-  }
-  wsp__free(&s->mem, pc);
-  if (status == WSP_ERR_CANCELLED || status == WSP_ERR_CLOSED || cl->gone)
-    return;
   wsp__client_enter(cl);
   if (status == WSP_ERR_TIMEOUT || status == STATUS_SUB_ANSWER) {
     wsp__cf_error_reply(
@@ -75,41 +47,6 @@ static struct wsp__method *find_method(struct wsp_server *s,
   return NULL;
 }
 
-int wsp__pending_start(struct wsp_client *cl, uint32_t cmd_id, int kind,
-                       struct wsp__pending **pp, uint32_t *id) {
-  struct wsp_server *s = cl->srv;
-  struct wsp__pending *pc;
-  uint64_t timeout = s->limits[WSP_SERVER_RPC_TIMEOUT];
-  if (cl->ncalls == cl->capcalls) {
-    uint32_t cap = cl->capcalls ? cl->capcalls * 2 : 4;
-    uint32_t *c = wsp__realloc(&s->mem, cl->calls, cap * sizeof(*c));
-    if (!c)
-      return WSP_ERR_NOMEM;
-    cl->calls = c;
-    cl->capcalls = cap;
-  }
-  pc = wsp__malloc(&s->mem, sizeof(*pc));
-  if (!pc)
-    return WSP_ERR_NOMEM;
-  memset(pc, 0, sizeof(*pc));
-  pc->cl = cl;
-  pc->cmd_id = cmd_id;
-  pc->kind = (uint8_t)kind;
-  if (wsp_corr_start(s->rpc,
-                     timeout ? wsp__server_now(s) + timeout : WSP_NO_DEADLINE,
-                     call_done, pc, id) != 0) {
-    wsp__free(&s->mem, pc);
-    return WSP_ERR_NOMEM;
-  }
-  cl->calls[cl->ncalls++] = *id;
-  if (kind == PENDING_SUB)
-    cl->nsubwait++;
-  else
-    cl->nrpc++;
-  *pp = pc;
-  return 0;
-}
-
 void wsp__rpc_dispatch(struct wsp_client *cl, uint32_t cmd_id,
                        const char *method, const char *data, size_t len) {
   struct wsp_server *s = cl->srv;
@@ -128,7 +65,7 @@ void wsp__rpc_dispatch(struct wsp_client *cl, uint32_t cmd_id,
                         "too many requests", 1);
     return;
   }
-  if (wsp__pending_start(cl, cmd_id, PENDING_RPC, &pc, &id) != 0) {
+  if (wsp__pending_start(cl, cmd_id, PENDING_RPC, call_done, &pc, &id) != 0) {
     wsp__cf_error_reply(cl, cmd_id, WSP_PROTO_ERROR_INTERNAL,
                         "internal server error", 1);
     return;
@@ -136,12 +73,6 @@ void wsp__rpc_dispatch(struct wsp_client *cl, uint32_t cmd_id,
   s->stats.rpc_calls++;
   m->fn(cl, id, method, (const uint8_t *)(len ? data : ""), len,
         m->user_data);
-}
-
-void wsp__rpc_client_gone(struct wsp_client *cl) {
-  while (cl->ncalls > 0)
-    if (wsp_corr_cancel(cl->srv->rpc, cl->calls[cl->ncalls - 1]) != 0)
-      cl->ncalls--; /* not in the table: never loop on it */
 }
 
 void wsp__rpc_free_methods(struct wsp_server *s) {

@@ -131,7 +131,7 @@ static void client_gone(struct wsp_client *cl, int code) {
   cl->connected = 0;
   cl->stale_due = cl->ping_due = cl->pong_due = WSP_NO_DEADLINE;
   cl->expire_due = WSP_NO_DEADLINE;
-  wsp__rpc_client_gone(cl);
+  wsp__pending_client_gone(cl);
   if (!cl->opened)
     return; /* an HTTP exchange only: never a WebSocket */
   count_close(s, code);

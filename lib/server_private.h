@@ -39,10 +39,18 @@ struct wsp__recover {
 };
 
 /* A request waiting for the application: an RPC call, or a subscribe
- * that on_subscribe left for later. An entry of the server's wsp_corr. */
+ * that on_subscribe left for later. An entry of the server's wsp_corr
+ * (pending.c). */
 enum { PENDING_RPC, PENDING_SUB };
+struct wsp__pending;
+/* The completion of an entry: its reply (status STATUS_*) or
+ * WSP_ERR_TIMEOUT; never called once the connection has gone or the
+ * entry was cancelled. The entry is freed after it returns. */
+typedef void wsp__pending_done_fn(struct wsp__pending *p, int status,
+                                  const void *data, size_t len);
 struct wsp__pending {
   struct wsp_client *cl;
+  wsp__pending_done_fn *done;
   uint32_t cmd_id;
   uint8_t kind;
   uint8_t join_leave;
@@ -192,7 +200,6 @@ void wsp__cf_error_reply(struct wsp_client *cl, uint32_t id, uint32_t code,
 /* channels.c */
 void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
                      const struct wsp__json_val *req);
-void wsp__ch_sub_done(struct wsp__pending *p, int status, const void *data);
 void wsp__ch_client_gone(struct wsp_client *cl);
 /* Queue a shared frame to a connected client; closes it with SLOW
  * when its output is over the cap. 1 when queued. */
@@ -306,12 +313,18 @@ void wsp__sess_client_free(struct wsp_client *cl);
 int wsp__sess_origin_refused(struct wsp_client *cl,
                              const struct wsp_request *req);
 
-/* rpc.c */
+/* pending.c */
+/* Start a pending request of kind (PENDING_*) for the command cmd_id of
+ * cl, completed by done; *id is its handle in the server's wsp_corr. */
 int wsp__pending_start(struct wsp_client *cl, uint32_t cmd_id, int kind,
-                       struct wsp__pending **pp, uint32_t *id);
+                       wsp__pending_done_fn *done, struct wsp__pending **pp,
+                       uint32_t *id);
+/* Cancel every pending request of cl. */
+void wsp__pending_client_gone(struct wsp_client *cl);
+
+/* rpc.c */
 void wsp__rpc_dispatch(struct wsp_client *cl, uint32_t cmd_id,
                        const char *method, const char *data, size_t len);
-void wsp__rpc_client_gone(struct wsp_client *cl);
 void wsp__rpc_free_methods(struct wsp_server *srv);
 
 #endif /* WSP_SERVER_PRIVATE_H */
