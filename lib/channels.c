@@ -20,7 +20,7 @@ static int deliver(struct wsp_client *cl, struct wsp_frame *f, int lag_ok) {
     return 0;
   wsp__client_enter(cl);
   if (cl->batch.len || cl->batch.err)
-    wsp__cf_flush(cl); /* replies owed come first */
+    wsp__cf_out_flush(cl); /* replies owed come first */
   /* A reply that could not be written closed the connection: nothing
    * may follow it (a publication must not overtake its subscribe). */
   rv = wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN
@@ -32,10 +32,10 @@ static int deliver(struct wsp_client *cl, struct wsp_frame *f, int lag_ok) {
   } else if (rv == WSP_ERR_QUEUE_FULL) {
     s->stats.slow_closes++;
     s->stats.errors_limit++;
-    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_SLOW, "slow");
+    wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_SLOW, "slow");
   } else if (rv == WSP_ERR_NOMEM) {
-    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_SERVER_ERROR,
-                  "internal server error");
+    wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_SERVER_ERROR,
+                      "internal server error");
   } else if (rv == 0) {
     s->stats.messages_out++;
   }
@@ -220,20 +220,20 @@ static void remove_sub(struct wsp_client *cl, struct wsp__csub *cs) {
 }
 
 static void reply_empty(struct wsp_client *cl, uint32_t id, const char *name) {
-  struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
+  struct wsp__jbuf *jb = wsp__cf_out_line_begin(cl);
   WSP__JBUF_LIT(jb, "{\"id\":");
   wsp__jbuf_u64(jb, id);
   WSP__JBUF_LIT(jb, ",\"");
   wsp__jbuf_raw(jb, name, strlen(name));
   WSP__JBUF_LIT(jb, "\":{}}");
-  wsp__cf_line_end(cl);
+  wsp__cf_out_line_end(cl);
 }
 
 /* The subscribe push (code 0) or the unsubscribe push with code and
  * reason (NULL: the protocol's reason of the code). */
 static void sub_push(struct wsp_client *cl, const char *ch, size_t len,
                      int code, const char *reason) {
-  struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
+  struct wsp__jbuf *jb = wsp__cf_out_line_begin(cl);
   WSP__JBUF_LIT(jb, "{\"push\":{\"channel\":");
   wsp__jbuf_str(jb, ch, len);
   if (code == 0) {
@@ -247,7 +247,7 @@ static void sub_push(struct wsp_client *cl, const char *ch, size_t len,
     wsp__jbuf_str(jb, reason, strlen(reason));
     WSP__JBUF_LIT(jb, "}}}");
   }
-  wsp__cf_line_end(cl);
+  wsp__cf_out_line_end(cl);
 }
 
 /* The subscribe was allowed: subscribe, reply (or push), announce. */
@@ -260,14 +260,14 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
   int hist;
   if (find_sub(cl, ch, len)) {
     if (id)
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_ALREADY_SUBSCRIBED, NULL, 0);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_ALREADY_SUBSCRIBED, NULL, 0);
     return WSP_ERR_STATE;
   }
   cs = add_sub(cl, ch, len, jl && (flags & WSP_CHANNEL_JOIN_LEAVE),
                chan_info);
   if (!cs) {
     if (id)
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
     return WSP_ERR_NOMEM; /* patterns were checked before */
   }
   cs->expires_at = expires_at;
@@ -287,7 +287,7 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
   if (code) {
     remove_sub_ex(cl, cs, 0);
     if (id)
-      wsp__cf_error_reply(cl, id, code, NULL, code == WSP_PROTO_ERROR_INTERNAL);
+      wsp__cf_out_error(cl, id, code, NULL, code == WSP_PROTO_ERROR_INTERNAL);
     return code == WSP_PROTO_ERROR_INTERNAL ? WSP_ERR_NOMEM : WSP_ERR_STATE;
   }
   if (hist != 0) {
@@ -295,13 +295,13 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
       wsp__tok_sub_due(cl);
   } else if (id && expires_at) {
     uint64_t now = wsp__server_now(cl->srv);
-    struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
+    struct wsp__jbuf *jb = wsp__cf_out_line_begin(cl);
     WSP__JBUF_LIT(jb, "{\"id\":");
     wsp__jbuf_u64(jb, id);
     WSP__JBUF_LIT(jb, ",\"subscribe\":{\"expires\":true,\"ttl\":");
     wsp__jbuf_u64(jb, expires_at > now ? (expires_at - now + 999) / 1000 : 0);
     WSP__JBUF_LIT(jb, "}}");
-    wsp__cf_line_end(cl);
+    wsp__cf_out_line_end(cl);
     wsp__tok_sub_due(cl);
   } else if (id) {
     reply_empty(cl, id, "subscribe");
@@ -334,8 +334,8 @@ void wsp__ch_expire(struct wsp_client *cl, struct wsp__csub *cs) {
   if (ch)
     sub_push(cl, ch, len, WSP_PROTO_UNSUBSCRIBE_EXPIRED, NULL);
   else
-    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_SUBSCRIPTION_EXPIRED,
-                  "subscription expired");
+    wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_SUBSCRIPTION_EXPIRED,
+                      "subscription expired");
   wsp__free(&s->mem, ch);
 }
 
@@ -391,10 +391,10 @@ static void sub_done(struct wsp__pending *p, int status, const void *data,
   (void)len;
   wsp__client_enter(cl);
   if (status == WSP_ERR_TIMEOUT || !a)
-    wsp__cf_error_reply(cl, p->cmd_id, WSP_PROTO_ERROR_INTERNAL,
-                        status == WSP_ERR_TIMEOUT ? "timeout" : NULL, 1);
+    wsp__cf_out_error(cl, p->cmd_id, WSP_PROTO_ERROR_INTERNAL,
+                      status == WSP_ERR_TIMEOUT ? "timeout" : NULL, 1);
   else if (a->code)
-    wsp__cf_error_reply(cl, p->cmd_id, a->code, NULL, 0);
+    wsp__cf_out_error(cl, p->cmd_id, a->code, NULL, 0);
   else
     subscribe_now(cl, p->cmd_id, p->channel, p->len, p->join_leave, a->flags,
                   a->chan_info, &p->recover, p->expires_at);
@@ -613,11 +613,11 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
 
   if (r == 0 || (r > 0 && len == 0)) {
     s->stats.errors_protocol++;
-    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_BAD_REQUEST, "bad request");
+    wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_BAD_REQUEST, "bad request");
     return;
   }
   if (r < 0) {
-    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
     return;
   }
   switch (kind) {
@@ -627,33 +627,33 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
     int jl = 0, wild = is_wildcard(ch, len), rv = 0;
     uint64_t expires_at = 0;
     if (!pattern_ok(ch, len)) {
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
       return;
     }
     if (wild && !(s->channel_flags & WSP_CHANNEL_WILDCARDS)) {
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_PERMISSION_DENIED, NULL, 0);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_PERMISSION_DENIED, NULL, 0);
       return;
     }
     if (find_sub(cl, ch, len)) {
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_ALREADY_SUBSCRIBED, NULL, 0);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_ALREADY_SUBSCRIBED, NULL, 0);
       return;
     }
     if (cl->nsubs + cl->nsubwait >=
         s->limits[WSP_SERVER_MAX_SUBSCRIPTIONS]) {
       s->stats.errors_limit++;
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_LIMIT_EXCEEDED, NULL, 0);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_LIMIT_EXCEEDED, NULL, 0);
       return;
     }
     if (wsp__json_find(req->ptr, req->len, "join_leave", &v) == 1)
       wsp__json_get_bool(&v, &jl);
     if (wsp__hist_parse_recover(req, &rq) != 0) {
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
       return;
     }
     rv = wsp__tok_sub_check(cl, ch, len, req, &expires_at);
     if (rv != 0) {
-      wsp__cf_error_reply(cl, id, (uint32_t)rv, NULL,
-                          rv == WSP_PROTO_ERROR_INTERNAL);
+      wsp__cf_out_error(cl, id, (uint32_t)rv, NULL,
+                        rv == WSP_PROTO_ERROR_INTERNAL);
       return;
     }
     if (!s->cb.on_subscribe) {
@@ -679,7 +679,7 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
           !(p->channel = wsp__strndup(&s->mem, ch, len))) {
         if (p && !p->channel)
           wsp_corr_cancel(s->rpc, h);
-        wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+        wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
         return;
       }
       p->len = len;
@@ -708,12 +708,12 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
     struct wsp__jbuf info;
     struct wsp__hpos hp;
     if (is_wildcard(ch, len)) {
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
       return;
     }
     if (wsp__json_find(req->ptr, req->len, "data", &v) != 1 ||
         v.type == WSP__JSON_NULL) {
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
       return;
     }
     if (s->cb.on_publish) {
@@ -728,16 +728,16 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
     if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
       return;
     if (rv != 0) {
-      wsp__cf_error_reply(cl, id,
-                          rv > 0 ? (uint32_t)rv : WSP_PROTO_ERROR_INTERNAL,
-                          NULL, rv < 0);
+      wsp__cf_out_error(cl, id,
+                        rv > 0 ? (uint32_t)rv : WSP_PROTO_ERROR_INTERNAL, NULL,
+                        rv < 0);
       return;
     }
     wsp__jbuf_init(&info, &s->mem);
     wsp__ch_client_info(&info, cl, NULL);
     WSP__JBUF_LIT(&info, "\0"); /* NUL-terminate */
     if (info.err) {
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
       return;
     }
     /* Stored before it is acknowledged; the reply before the fan-out,
@@ -748,7 +748,7 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
                ? 1
                : -1;
     if (rv < 0) {
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
     } else {
       reply_empty(cl, id, "publish");
       fan_out(s, ch, len, v.ptr, v.len, info.data, rv ? &hp : NULL);
@@ -759,20 +759,20 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
   case WSP_PROTO_CMD_PRESENCE:
   case WSP_PROTO_CMD_PRESENCE_STATS:
     if (!(s->channel_flags & WSP_CHANNEL_PRESENCE))
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_NOT_AVAILABLE, NULL, 0);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_NOT_AVAILABLE, NULL, 0);
     else if (!find_sub(cl, ch, len) || is_wildcard(ch, len))
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_PERMISSION_DENIED, NULL, 0);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_PERMISSION_DENIED, NULL, 0);
     else
       wsp__presence_command(cl, kind == WSP_PROTO_CMD_PRESENCE, id, ch, len);
     return;
   case WSP_PROTO_CMD_HISTORY:
     if (is_wildcard(ch, len))
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
     else
       wsp__hist_command(cl, id, ch, len, req);
     return;
   default:
-    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_NOT_AVAILABLE, NULL, 0);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_NOT_AVAILABLE, NULL, 0);
   }
 }
 

@@ -264,12 +264,12 @@ uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
     wsp__jbuf_str(jb, cs->channel, cs->len);
     WSP__JBUF_LIT(jb, ":{");
   } else if (id) {
-    jb = wsp__cf_line_begin(cl);
+    jb = wsp__cf_out_line_begin(cl);
     WSP__JBUF_LIT(jb, "{\"id\":");
     wsp__jbuf_u64(jb, id);
     WSP__JBUF_LIT(jb, ",\"subscribe\":{");
   } else {
-    jb = wsp__cf_line_begin(cl);
+    jb = wsp__cf_out_line_begin(cl);
     WSP__JBUF_LIT(jb, "{\"push\":{\"channel\":");
     wsp__jbuf_str(jb, cs->channel, cs->len);
     WSP__JBUF_LIT(jb, ",\"subscribe\":{");
@@ -302,7 +302,7 @@ uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
       WSP__JBUF_LIT(jb, "}}");
     else
       WSP__JBUF_LIT(jb, "}}}");
-    wsp__cf_line_end(cl);
+    wsp__cf_out_line_end(cl);
   }
   wsp__jbuf_free(&p.jb);
   return 0;
@@ -388,7 +388,7 @@ static int feed_one(struct wsp_client *cl, struct wsp__csub *cs,
     return 0;
   }
   if (cl->batch.len || cl->batch.err)
-    wsp__cf_flush(cl); /* replies owed come first */
+    wsp__cf_out_flush(cl); /* replies owed come first */
   rv = wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN
            ? wsp_conn_send(cl->conn, WSP_OP_TEXT, f.jb.data, f.jb.len)
            : WSP_ERR_CLOSED;
@@ -397,7 +397,7 @@ static int feed_one(struct wsp_client *cl, struct wsp__csub *cs,
     /* even one publication is more than the connection may queue */
     s->stats.slow_closes++;
     s->stats.errors_limit++;
-    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_SLOW, "slow");
+    wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_SLOW, "slow");
   }
   if (rv != 0)
     return -1;
@@ -515,22 +515,22 @@ void wsp__hist_command(struct wsp_client *cl, uint32_t id, const char *ch,
 
   /* Subscribers only: nobody makes streams by asking about names. */
   if (!find_exact(cl, ch, len)) {
-    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_PERMISSION_DENIED, NULL, 0);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_PERMISSION_DENIED, NULL, 0);
     return;
   }
   if ((on = wsp__hist_on(s, ch, len)) <= 0) {
-    wsp__cf_error_reply(cl, id,
-                        on == 0 ? WSP_PROTO_ERROR_NOT_AVAILABLE
-                                : WSP_PROTO_ERROR_INTERNAL,
-                        NULL, on != 0);
+    wsp__cf_out_error(cl, id,
+                      on == 0 ? WSP_PROTO_ERROR_NOT_AVAILABLE
+                              : WSP_PROTO_ERROR_INTERNAL,
+                      NULL, on != 0);
     return;
   }
   if (parse_history(req, &r) != 0) {
-    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
     return;
   }
   if (wsp_evlog_position(s->hist.log, ch, len, &pos) != 0) {
-    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
     return;
   }
   /* A position of another epoch, beyond the top, or (forwards) one whose
@@ -540,8 +540,7 @@ void wsp__hist_command(struct wsp_client *cl, uint32_t id, const char *ch,
        (!r.reverse && r.since > pos.offset) ||
        (r.reverse && r.since > pos.offset + 1) ||
        (!r.reverse && r.since < pos.offset && r.since + 1 < pos.first))) {
-    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_UNRECOVERABLE_POSITION, NULL,
-                        0);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_UNRECOVERABLE_POSITION, NULL, 0);
     return;
   }
   limit = r.limit < 0 || (uint64_t)r.limit > s->hist.history_max
@@ -556,10 +555,10 @@ void wsp__hist_command(struct wsp_client *cl, uint32_t id, const char *ch,
                          &pos);
   if (got < 0 || p.jb.err) {
     wsp__jbuf_free(&p.jb);
-    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
     return;
   }
-  jb = wsp__cf_line_begin(cl);
+  jb = wsp__cf_out_line_begin(cl);
   WSP__JBUF_LIT(jb, "{\"id\":");
   wsp__jbuf_u64(jb, id);
   WSP__JBUF_LIT(jb, ",\"history\":{");
@@ -571,7 +570,7 @@ void wsp__hist_command(struct wsp_client *cl, uint32_t id, const char *ch,
   put_position(jb, pos.epoch, pos.offset);
   WSP__JBUF_LIT(jb, "}}");
   wsp__jbuf_free(&p.jb);
-  wsp__cf_line_end(cl);
+  wsp__cf_out_line_end(cl);
 }
 
 /* ---- Public API -------------------------------------------------------- */

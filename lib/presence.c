@@ -62,7 +62,7 @@ void wsp__presence_command(struct wsp_client *cl, int list, uint32_t id,
   struct wsp_server *s = cl->srv;
   if (list) {
     struct presence_ctx p;
-    struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
+    struct wsp__jbuf *jb = wsp__cf_out_line_begin(cl);
     memset(&p, 0, sizeof(p));
     p.jb = jb;
     WSP__JBUF_LIT(jb, "{\"id\":");
@@ -70,15 +70,15 @@ void wsp__presence_command(struct wsp_client *cl, int list, uint32_t id,
     WSP__JBUF_LIT(jb, ",\"presence\":{\"presence\":{");
     wsp_pubsub_each(s->channels, ch, len, presence_one, &p);
     WSP__JBUF_LIT(jb, "}}}");
-    wsp__cf_line_end(cl);
+    wsp__cf_out_line_end(cl);
   } else {
     size_t nc, nu;
     struct wsp__jbuf *jb;
     if (stats_of(s, ch, len, &nc, &nu) != 0) {
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
       return;
     }
-    jb = wsp__cf_line_begin(cl);
+    jb = wsp__cf_out_line_begin(cl);
     WSP__JBUF_LIT(jb, "{\"id\":");
     wsp__jbuf_u64(jb, id);
     WSP__JBUF_LIT(jb, ",\"presence_stats\":{");
@@ -89,7 +89,7 @@ void wsp__presence_command(struct wsp_client *cl, int list, uint32_t id,
       wsp__jbuf_u64(jb, nu);
     }
     WSP__JBUF_LIT(jb, "}}");
-    wsp__cf_line_end(cl);
+    wsp__cf_out_line_end(cl);
   }
 }
 

@@ -15,11 +15,11 @@ static void call_done(struct wsp__pending *pc, int status, const void *data,
   uint32_t cmd_id = pc->cmd_id;
   wsp__client_enter(cl);
   if (status == WSP_ERR_TIMEOUT || status == STATUS_SUB_ANSWER) {
-    wsp__cf_error_reply(
+    wsp__cf_out_error(
         cl, cmd_id, WSP_PROTO_ERROR_INTERNAL,
         status == WSP_ERR_TIMEOUT ? "timeout" : "internal server error", 1);
   } else {
-    struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
+    struct wsp__jbuf *jb = wsp__cf_out_line_begin(cl);
     WSP__JBUF_LIT(jb, "{\"id\":");
     wsp__jbuf_u64(jb, cmd_id);
     if (status == STATUS_ERROR) {
@@ -33,7 +33,7 @@ static void call_done(struct wsp__pending *pc, int status, const void *data,
     } else {
       WSP__JBUF_LIT(jb, ",\"rpc\":{}}");
     }
-    wsp__cf_line_end(cl);
+    wsp__cf_out_line_end(cl);
   }
   wsp__client_leave(cl);
 }
@@ -55,19 +55,19 @@ void wsp__rpc_dispatch(struct wsp_client *cl, uint32_t cmd_id,
   uint32_t id;
 
   if (!m) {
-    wsp__cf_error_reply(cl, cmd_id, WSP_PROTO_ERROR_METHOD_NOT_FOUND,
-                        "method not found", 0);
+    wsp__cf_out_error(cl, cmd_id, WSP_PROTO_ERROR_METHOD_NOT_FOUND,
+                      "method not found", 0);
     return;
   }
   if (cl->nrpc >= s->limits[WSP_SERVER_MAX_PENDING_RPC]) {
     s->stats.errors_limit++;
-    wsp__cf_error_reply(cl, cmd_id, WSP_PROTO_ERROR_TOO_MANY_REQUESTS,
-                        "too many requests", 1);
+    wsp__cf_out_error(cl, cmd_id, WSP_PROTO_ERROR_TOO_MANY_REQUESTS,
+                      "too many requests", 1);
     return;
   }
   if (wsp__pending_start(cl, cmd_id, PENDING_RPC, call_done, &pc, &id) != 0) {
-    wsp__cf_error_reply(cl, cmd_id, WSP_PROTO_ERROR_INTERNAL,
-                        "internal server error", 1);
+    wsp__cf_out_error(cl, cmd_id, WSP_PROTO_ERROR_INTERNAL,
+                      "internal server error", 1);
     return;
   }
   s->stats.rpc_calls++;

@@ -3,7 +3,7 @@
  * every connection's next deadline in one binary heap so that
  * wsp_server_next_deadline() is O(1) and wsp_server_tick() touches only
  * the connections that are due, and hands protocol connections to the
- * codec (cfproto.c).
+ * codec (cf_dispatch.c).
  */
 #include <string.h>
 
@@ -299,7 +299,7 @@ int wsp_server_new(struct wsp_server **ps,
   if (wsp_corr_new(&s->rpc, &s->mem) != 0 ||
       wsp_pubsub_new(&s->channels, &s->mem) != 0 ||
       wsp_pubsub_new(&s->users, &s->mem) != 0 ||
-      wsp_server_add_codec(s, "/connection/websocket", &wsp__cf_codec,
+      wsp_server_add_codec(s, "/connection/websocket", &wsp__cf_dispatch_codec,
                            NULL) != 0) {
     wsp_corr_free(s->rpc);
     wsp_pubsub_free(s->channels);
@@ -659,7 +659,7 @@ int wsp_client_send_raw(struct wsp_client *cl, int opcode, const void *data,
   int rv;
   if (!cl)
     return WSP_ERR_INVAL;
-  if (cl->codec && cl->codec->on_message == wsp__cf_codec.on_message)
+  if (cl->codec && cl->codec->on_message == wsp__cf_dispatch_codec.on_message)
     return WSP_ERR_STATE; /* it would break the default protocol */
   if (cl->mode == MODE_NONE)
     return WSP_ERR_STATE;
@@ -681,14 +681,14 @@ int wsp_client_push_message(struct wsp_client *cl, const void *data,
   if (len && wsp__json_validate(data, len, 64, NULL) != 0)
     return WSP_ERR_JSON;
   wsp__client_enter(cl);
-  jb = wsp__cf_line_begin(cl);
+  jb = wsp__cf_out_line_begin(cl);
   WSP__JBUF_LIT(jb, "{\"push\":{\"message\":{");
   if (len) {
     WSP__JBUF_LIT(jb, "\"data\":");
     wsp__jbuf_raw_value(jb, data, len);
   }
   WSP__JBUF_LIT(jb, "}}}");
-  wsp__cf_line_end(cl);
+  wsp__cf_out_line_end(cl);
   wsp__client_leave(cl);
   return 0;
 }
@@ -699,7 +699,7 @@ int wsp_client_disconnect(struct wsp_client *cl, int code,
   if (!cl)
     return WSP_ERR_INVAL;
   wsp__client_enter(cl);
-  rv = wsp__cf_close(cl, code, reason);
+  rv = wsp__cf_out_close(cl, code, reason);
   wsp__client_leave(cl);
   return rv;
 }

@@ -1,5 +1,5 @@
 /* Private state of the hub, shared by server.c (connections, timers,
- * stats), cfproto.c (the Centrifuge JSON codec) and rpc.c. */
+ * stats), cf_dispatch.c and cf_out.c (the Centrifuge JSON codec) and rpc.c. */
 #ifndef WSP_SERVER_PRIVATE_H
 #define WSP_SERVER_PRIVATE_H
 
@@ -186,16 +186,18 @@ void wsp__client_enter(struct wsp_client *cl);
 void wsp__client_leave(struct wsp_client *cl);
 void wsp__client_touch(struct wsp_client *cl);
 
-/* cfproto.c */
-extern const struct wsp_codec wsp__cf_codec;
+/* cf_dispatch.c: the default codec. */
+extern const struct wsp_codec wsp__cf_dispatch_codec;
+
+/* cf_out.c: the default codec's output. */
 /* Start a line of output; the caller writes one JSON object into the
- * returned buffer and calls wsp__cf_line_end(). */
-struct wsp__jbuf *wsp__cf_line_begin(struct wsp_client *cl);
-void wsp__cf_line_end(struct wsp_client *cl);
-void wsp__cf_flush(struct wsp_client *cl);
-int wsp__cf_close(struct wsp_client *cl, int code, const char *reason);
-void wsp__cf_error_reply(struct wsp_client *cl, uint32_t id, uint32_t code,
-                         const char *message, int temporary);
+ * returned buffer and calls wsp__cf_out_line_end(). */
+struct wsp__jbuf *wsp__cf_out_line_begin(struct wsp_client *cl);
+void wsp__cf_out_line_end(struct wsp_client *cl);
+void wsp__cf_out_flush(struct wsp_client *cl);
+int wsp__cf_out_close(struct wsp_client *cl, int code, const char *reason);
+void wsp__cf_out_error(struct wsp_client *cl, uint32_t id, uint32_t code,
+                       const char *message, int temporary);
 
 /* channels.c */
 void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,

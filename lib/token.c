@@ -181,7 +181,7 @@ int wsp_client_auth_token(struct wsp_client *cl, const char *token,
 /* ---- Connect and refresh ---------------------------------------------- */
 
 static int invalid(struct wsp_client *cl) {
-  wsp__cf_close(cl, WSP_PROTO_DISCONNECT_INVALID_TOKEN, "invalid token");
+  wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_INVALID_TOKEN, "invalid token");
   return -1;
 }
 
@@ -305,28 +305,28 @@ void wsp__tok_sub_refresh(struct wsp_client *cl, uint32_t id,
       v.type != WSP__JSON_STRING ||
       wsp__json_string_decode(&v, ch, sizeof(ch), &len) != 0 || len == 0) {
     s->stats.errors_protocol++;
-    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_BAD_REQUEST, "bad request");
+    wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_BAD_REQUEST, "bad request");
     return;
   }
   if (!is_private(s, ch, len)) {
-    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_NOT_AVAILABLE, NULL, 0);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_NOT_AVAILABLE, NULL, 0);
     return;
   }
   cs = wsp__ch_find(cl, ch, len);
   if (!cs) {
-    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_PERMISSION_DENIED, NULL, 0);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_PERMISSION_DENIED, NULL, 0);
     return;
   }
   rv = sub_token(cl, ch, len, req, &exp);
   if (rv != 0) {
-    wsp__cf_error_reply(cl, id, (uint32_t)rv, NULL,
-                        rv == WSP_PROTO_ERROR_INTERNAL);
+    wsp__cf_out_error(cl, id, (uint32_t)rv, NULL,
+                      rv == WSP_PROTO_ERROR_INTERNAL);
     return;
   }
   cs->expires_at = exp;
   wsp__tok_sub_due(cl);
   now = wsp__server_now(s);
-  jb = wsp__cf_line_begin(cl);
+  jb = wsp__cf_out_line_begin(cl);
   WSP__JBUF_LIT(jb, "{\"id\":");
   wsp__jbuf_u64(jb, id);
   if (exp) {
@@ -336,7 +336,7 @@ void wsp__tok_sub_refresh(struct wsp_client *cl, uint32_t id,
   } else {
     WSP__JBUF_LIT(jb, ",\"sub_refresh\":{}}");
   }
-  wsp__cf_line_end(cl);
+  wsp__cf_out_line_end(cl);
 }
 
 /* ---- Expiry ----------------------------------------------------------- */

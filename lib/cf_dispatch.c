@@ -1,9 +1,10 @@
 /*
  * The default wire protocol: the Centrifuge client protocol v2 in JSON
- * (see wsp-protocol(7)). A WebSocket message holds commands separated by
- * '\n', handled strictly in order; the replies and pushes they cause are
- * collected in the client's batch and leave as one WebSocket message.
- * Payloads (data) are spliced into the output as the bytes received.
+ * (see wsp-protocol(7)): parsing and dispatching commands. A WebSocket
+ * message holds commands separated by '\n', handled strictly in order;
+ * the replies and pushes they cause are collected in the client's batch
+ * (cf_out.c, which writes every reply and push) and leave as one
+ * WebSocket message.
  */
 #include <stdio.h>
 #include <string.h>
@@ -15,94 +16,11 @@
 
 #define CMD_NONE (-1)
 
-static const char *error_text(uint32_t code) {
-  const char *text = wsp_proto_error_message((int)code);
-  return text ? text : "error";
-}
-
-/* ---- Output ----------------------------------------------------------- */
-
-struct wsp__jbuf *wsp__cf_line_begin(struct wsp_client *cl) {
-  if (cl->batch.len)
-    WSP__JBUF_LIT(&cl->batch, "\n");
-  return &cl->batch;
-}
-
-void wsp__cf_line_end(struct wsp_client *cl) {
-  if (!cl->batching)
-    wsp__cf_flush(cl);
-}
-
-void wsp__cf_flush(struct wsp_client *cl) {
-  struct wsp_server *s = cl->srv;
-  int rv, err = cl->batch.err;
-  if (cl->batch.len == 0 && !err)
-    return;
-  rv = err ? err
-           : wsp_conn_send(cl->conn, WSP_OP_TEXT, cl->batch.data,
-                           cl->batch.len);
-  /* An idle connection keeps no batch memory. */
-  wsp__jbuf_free(&cl->batch);
-  if (rv == 0) {
-    s->stats.messages_out++;
-  } else if (rv == WSP_ERR_QUEUE_FULL) {
-    s->stats.errors_limit++;
-    s->stats.slow_closes++;
-    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_SLOW, "slow");
-  } else if (rv == WSP_ERR_NOMEM) {
-    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_SERVER_ERROR,
-                  "internal server error");
-  }
-}
-
-int wsp__cf_close(struct wsp_client *cl, int code, const char *reason) {
-  size_t n = reason ? strlen(reason) : 0;
-  int batching = cl->batching, rv;
-  if (code < 1000 || code > 4999 || (code > 1011 && code < 3000))
-    return WSP_ERR_INVAL;
-  if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
-    return WSP_ERR_CLOSED;
-  /* A close reason holds 123 bytes: cut on a character boundary. */
-  if (n > 123) {
-    n = 123;
-    while (n > 0 && ((unsigned char)reason[n] & 0xc0) == 0x80)
-      n--;
-  }
-  /* What the client is owed leaves before the close frame. */
-  cl->batching = 0;
-  wsp__cf_flush(cl);
-  cl->batching = (uint8_t)batching;
-  if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
-    return 0; /* the flush itself closed it */
-  rv = wsp_conn_close(cl->conn, code, reason, n);
-  if (rv == 0) {
-    cl->stale_due = cl->ping_due = cl->pong_due = WSP_NO_DEADLINE;
-    cl->awaiting_pong = 0;
-  }
-  return rv;
-}
-
-void wsp__cf_error_reply(struct wsp_client *cl, uint32_t id, uint32_t code,
-                         const char *message, int temporary) {
-  struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
-  WSP__JBUF_LIT(jb, "{\"id\":");
-  wsp__jbuf_u64(jb, id);
-  WSP__JBUF_LIT(jb, ",\"error\":{\"code\":");
-  wsp__jbuf_u64(jb, code);
-  WSP__JBUF_LIT(jb, ",\"message\":");
-  wsp__jbuf_str(jb, message ? message : error_text(code),
-                strlen(message ? message : error_text(code)));
-  if (temporary)
-    WSP__JBUF_LIT(jb, ",\"temporary\":true");
-  WSP__JBUF_LIT(jb, "}}");
-  wsp__cf_line_end(cl);
-}
-
 /* ---- Commands --------------------------------------------------------- */
 
 static int bad_request(struct wsp_client *cl) {
   cl->srv->stats.errors_protocol++;
-  wsp__cf_close(cl, WSP_PROTO_DISCONNECT_BAD_REQUEST, "bad request");
+  wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_BAD_REQUEST, "bad request");
   return -1;
 }
 
@@ -158,8 +76,8 @@ static void put_expiry(const struct wsp_client *cl, struct wsp__jbuf *jb,
   if (!cl->expires_at)
     return;
   WSP__JBUF_LIT(jb, ",\"expires\":true,\"ttl\":");
-  wsp__jbuf_u64(jb, cl->expires_at > now ? (cl->expires_at - now + 999) / 1000
-                                         : 0);
+  wsp__jbuf_u64(jb,
+                cl->expires_at > now ? (cl->expires_at - now + 999) / 1000 : 0);
 }
 
 static int do_refresh(struct wsp_client *cl, uint32_t id,
@@ -172,14 +90,14 @@ static int do_refresh(struct wsp_client *cl, uint32_t id,
   struct wsp__jbuf *jb;
   int rv;
   if (!s->cb.on_refresh && !s->tokens) {
-    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_NOT_AVAILABLE, NULL, 0);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_NOT_AVAILABLE, NULL, 0);
     return 0;
   }
   if (wsp__json_find(req->ptr, req->len, "token", &tv) == 1 &&
       tv.type == WSP__JSON_STRING) {
     token = wsp__malloc(&s->mem, tv.len);
     if (!token) {
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
       return 0;
     }
     wsp__json_string_decode(&tv, token, tv.len, &tlen);
@@ -193,11 +111,11 @@ static int do_refresh(struct wsp_client *cl, uint32_t id,
   if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN || cl->free_pending)
     return -1;
   if (rv != 0) {
-    wsp__cf_error_reply(
-        cl, id, rv > 0 ? (uint32_t)rv : WSP_PROTO_ERROR_INTERNAL, NULL, rv < 0);
+    wsp__cf_out_error(cl, id, rv > 0 ? (uint32_t)rv : WSP_PROTO_ERROR_INTERNAL,
+                      NULL, rv < 0);
     return 0;
   }
-  jb = wsp__cf_line_begin(cl);
+  jb = wsp__cf_out_line_begin(cl);
   WSP__JBUF_LIT(jb, "{\"id\":");
   wsp__jbuf_u64(jb, id);
   WSP__JBUF_LIT(jb, ",\"refresh\":{\"client\":\"");
@@ -205,7 +123,7 @@ static int do_refresh(struct wsp_client *cl, uint32_t id,
   WSP__JBUF_LIT(jb, "\",\"version\":\"" WSP_VERSION_STRING "\"");
   put_expiry(cl, jb, wsp__server_now(s));
   WSP__JBUF_LIT(jb, "}}");
-  wsp__cf_line_end(cl);
+  wsp__cf_out_line_end(cl);
   return 0;
 }
 
@@ -230,7 +148,7 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
       subs.type == WSP__JSON_NULL) {
     subs.type = 0;
   } else if (wsp__hist_check_subs(&subs) != 0) {
-    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
     return 0;
   }
   if (wsp__json_find(req->ptr, req->len, "token", &tv) == 1 &&
@@ -239,7 +157,7 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
       return bad_request(cl);
     token = wsp__malloc(&s->mem, tv.len);
     if (!token) {
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
       return 0;
     }
     wsp__json_string_decode(&tv, token, tv.len, &tlen);
@@ -255,7 +173,7 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
     info.data.ptr = "";
   if (make_client_id(cl->id) != 0) {
     wsp__free(&s->mem, token);
-    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
     return 0;
   }
   /* Server-side subscriptions made from here to the reply (the token's
@@ -276,7 +194,7 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
     uint32_t code = rv > 0 ? (uint32_t)rv : WSP_PROTO_ERROR_INTERNAL;
     wsp__ch_connect_failed(cl);
     cl->id[0] = '\0';
-    wsp__cf_error_reply(cl, id, code, NULL, code == WSP_PROTO_ERROR_INTERNAL);
+    wsp__cf_out_error(cl, id, code, NULL, code == WSP_PROTO_ERROR_INTERNAL);
     return 0;
   }
   cl->connected = 1;
@@ -293,11 +211,11 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
   wsp__jbuf_init(&sj, &s->mem);
   if (wsp__ch_connected(cl, subs.type ? &subs : NULL, &sj) != 0) {
     wsp__jbuf_free(&sj);
-    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_SERVER_ERROR,
-                  "internal server error");
+    wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_SERVER_ERROR,
+                      "internal server error");
     return -1;
   }
-  jb = wsp__cf_line_begin(cl);
+  jb = wsp__cf_out_line_begin(cl);
   WSP__JBUF_LIT(jb, "{\"id\":");
   wsp__jbuf_u64(jb, id);
   WSP__JBUF_LIT(jb, ",\"connect\":{\"client\":\"");
@@ -316,7 +234,7 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
   }
   WSP__JBUF_LIT(jb, "}}");
   wsp__jbuf_free(&sj);
-  wsp__cf_line_end(cl);
+  wsp__cf_out_line_end(cl);
   return wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN ? 0 : -1;
 }
 
@@ -373,7 +291,8 @@ static int do_line(struct wsp_client *cl, const char *line, size_t len) {
   case WSP_PROTO_CMD_SEND: {
     struct wsp_str data;
     if (!s->cb.on_send) {
-      wsp__cf_close(cl, WSP_PROTO_DISCONNECT_NOT_AVAILABLE, "not available");
+      wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_NOT_AVAILABLE,
+                        "not available");
       return -1;
     }
     get_raw(&req, "data", &data);
@@ -387,8 +306,8 @@ static int do_line(struct wsp_client *cl, const char *line, size_t len) {
     struct wsp_str data;
     if (get_string(&req, "method", method, sizeof(method), &mlen) < 0 ||
         memchr(method, '\0', mlen)) {
-      wsp__cf_error_reply(cl, (uint32_t)id, WSP_PROTO_ERROR_METHOD_NOT_FOUND,
-                          NULL, 0);
+      wsp__cf_out_error(cl, (uint32_t)id, WSP_PROTO_ERROR_METHOD_NOT_FOUND,
+                        NULL, 0);
       return 0;
     }
     get_raw(&req, "data", &data);
@@ -411,8 +330,7 @@ static int do_line(struct wsp_client *cl, const char *line, size_t len) {
     wsp__ch_command(cl, kind, (uint32_t)id, &req);
     return wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN ? 0 : -1;
   default:
-    wsp__cf_error_reply(cl, (uint32_t)id, WSP_PROTO_ERROR_NOT_AVAILABLE, NULL,
-                        0);
+    wsp__cf_out_error(cl, (uint32_t)id, WSP_PROTO_ERROR_NOT_AVAILABLE, NULL, 0);
     return 0;
   }
 }
@@ -424,8 +342,8 @@ static void cf_message(struct wsp_client *cl, int opcode, const uint8_t *data,
   (void)codec_data;
   if (opcode != WSP_OP_TEXT) {
     cl->srv->stats.errors_protocol++;
-    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_INAPPROPRIATE_PROTOCOL,
-                  "binary frames are not JSON");
+    wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_INAPPROPRIATE_PROTOCOL,
+                      "binary frames are not JSON");
     return;
   }
   if (len == 0) {
@@ -446,7 +364,7 @@ static void cf_message(struct wsp_client *cl, int opcode, const uint8_t *data,
     p = nl ? nl + 1 : end;
   }
   cl->batching = 0;
-  wsp__cf_flush(cl);
+  wsp__cf_out_flush(cl);
 }
 
 static void cf_tick(struct wsp_client *cl, uint64_t now, void *codec_data) {
@@ -459,16 +377,16 @@ static void cf_tick(struct wsp_client *cl, uint64_t now, void *codec_data) {
   if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
     return;
   if (now >= cl->expire_due) {
-    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_EXPIRED, "expired");
+    wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_EXPIRED, "expired");
   } else if (now >= cl->stale_due) {
-    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_STALE, "stale");
+    wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_STALE, "stale");
   } else if (now >= cl->pong_due) {
-    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_NO_PONG, "no pong");
+    wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_NO_PONG, "no pong");
   } else if (now >= cl->ping_due) {
     uint64_t pt = s->limits[WSP_SERVER_PONG_TIMEOUT];
-    struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
+    struct wsp__jbuf *jb = wsp__cf_out_line_begin(cl);
     WSP__JBUF_LIT(jb, "{}");
-    wsp__cf_line_end(cl);
+    wsp__cf_out_line_end(cl);
     uint64_t interval = s->limits[WSP_SERVER_PING_INTERVAL];
     cl->ping_due = interval ? now + interval : WSP_NO_DEADLINE;
     if (!cl->awaiting_pong) {
@@ -500,6 +418,6 @@ static uint64_t cf_next_deadline(const struct wsp_client *cl,
   return d;
 }
 
-const struct wsp_codec wsp__cf_codec = {
+const struct wsp_codec wsp__cf_dispatch_codec = {
     cf_open, cf_message, NULL, cf_tick, cf_next_deadline,
 };
