@@ -70,16 +70,6 @@ static int make_client_id(char out[37]) {
   return 0;
 }
 
-/* ,"expires":true,"ttl":N when the credentials expire. */
-static void put_expiry(const struct wsp_client *cl, struct wsp__jbuf *jb,
-                       uint64_t now) {
-  if (!cl->expires_at)
-    return;
-  WSP__JBUF_LIT(jb, ",\"expires\":true,\"ttl\":");
-  wsp__jbuf_u64(jb,
-                cl->expires_at > now ? (cl->expires_at - now + 999) / 1000 : 0);
-}
-
 static int do_refresh(struct wsp_client *cl, uint32_t id,
                       const struct wsp__json_val *req) {
   struct wsp_server *s = cl->srv;
@@ -87,7 +77,6 @@ static int do_refresh(struct wsp_client *cl, uint32_t id,
   struct wsp_str tok = {"", 0};
   char *token = NULL;
   size_t tlen = 0;
-  struct wsp__jbuf *jb;
   int rv;
   if (!s->cb.on_refresh && !s->tokens) {
     wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_NOT_AVAILABLE, NULL, 0);
@@ -115,15 +104,7 @@ static int do_refresh(struct wsp_client *cl, uint32_t id,
                       NULL, rv < 0);
     return 0;
   }
-  jb = wsp__cf_out_line_begin(cl);
-  WSP__JBUF_LIT(jb, "{\"id\":");
-  wsp__jbuf_u64(jb, id);
-  WSP__JBUF_LIT(jb, ",\"refresh\":{\"client\":\"");
-  wsp__jbuf_raw(jb, cl->id, strlen(cl->id));
-  WSP__JBUF_LIT(jb, "\",\"version\":\"" WSP_VERSION_STRING "\"");
-  put_expiry(cl, jb, wsp__server_now(s));
-  WSP__JBUF_LIT(jb, "}}");
-  wsp__cf_out_line_end(cl);
+  wsp__cf_out_refresh(cl, id, wsp__server_now(s));
   return 0;
 }
 
@@ -135,7 +116,7 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
   size_t nlen, vlen, tlen = 0;
   uint64_t interval = s->limits[WSP_SERVER_PING_INTERVAL], now;
   struct wsp__json_val tv, subs;
-  struct wsp__jbuf *jb, sj;
+  struct wsp__jbuf sj;
   int rv = 0;
 
   memset(&info, 0, sizeof(info));
@@ -215,26 +196,8 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
                       "internal server error");
     return -1;
   }
-  jb = wsp__cf_out_line_begin(cl);
-  WSP__JBUF_LIT(jb, "{\"id\":");
-  wsp__jbuf_u64(jb, id);
-  WSP__JBUF_LIT(jb, ",\"connect\":{\"client\":\"");
-  wsp__jbuf_raw(jb, cl->id, 36);
-  WSP__JBUF_LIT(jb, "\",\"version\":\"" WSP_VERSION_STRING "\"");
-  put_expiry(cl, jb, now);
-  if (interval) {
-    WSP__JBUF_LIT(jb, ",\"ping\":");
-    wsp__jbuf_u64(jb, (interval + 999) / 1000);
-    WSP__JBUF_LIT(jb, ",\"pong\":true");
-  }
-  if (sj.len) {
-    WSP__JBUF_LIT(jb, ",\"subs\":{");
-    wsp__jbuf_raw(jb, sj.data, sj.len);
-    WSP__JBUF_LIT(jb, "}");
-  }
-  WSP__JBUF_LIT(jb, "}}");
+  wsp__cf_out_connect(cl, id, now, interval, &sj);
   wsp__jbuf_free(&sj);
-  wsp__cf_out_line_end(cl);
   return wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN ? 0 : -1;
 }
 
@@ -384,9 +347,7 @@ static void cf_tick(struct wsp_client *cl, uint64_t now, void *codec_data) {
     wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_NO_PONG, "no pong");
   } else if (now >= cl->ping_due) {
     uint64_t pt = s->limits[WSP_SERVER_PONG_TIMEOUT];
-    struct wsp__jbuf *jb = wsp__cf_out_line_begin(cl);
-    WSP__JBUF_LIT(jb, "{}");
-    wsp__cf_out_line_end(cl);
+    wsp__cf_out_ping(cl);
     uint64_t interval = s->limits[WSP_SERVER_PING_INTERVAL];
     cl->ping_due = interval ? now + interval : WSP_NO_DEADLINE;
     if (!cl->awaiting_pong) {

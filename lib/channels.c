@@ -51,32 +51,6 @@ int wsp__ch_try_deliver(struct wsp_client *cl, struct wsp_frame *f) {
   return deliver(cl, f, 1);
 }
 
-static struct wsp_frame *frame_of(struct wsp_server *s,
-                                  const struct wsp__jbuf *jb) {
-  struct wsp_frame *f = NULL;
-  if (jb->err || wsp_frame_new(&f, &s->mem, WSP_OP_TEXT, jb->data, jb->len))
-    return NULL;
-  return f;
-}
-
-void wsp__ch_client_info(struct wsp__jbuf *jb, const struct wsp_client *cl,
-                         const char *chan_info) {
-  WSP__JBUF_LIT(jb, "{\"user\":");
-  wsp__jbuf_str(jb, wsp_client_user(cl), strlen(wsp_client_user(cl)));
-  WSP__JBUF_LIT(jb, ",\"client\":\"");
-  wsp__jbuf_raw(jb, cl->id, strlen(cl->id));
-  WSP__JBUF_LIT(jb, "\"");
-  if (cl->info) {
-    WSP__JBUF_LIT(jb, ",\"conn_info\":");
-    wsp__jbuf_raw_value(jb, cl->info, strlen(cl->info));
-  }
-  if (chan_info) {
-    WSP__JBUF_LIT(jb, ",\"chan_info\":");
-    wsp__jbuf_raw_value(jb, chan_info, strlen(chan_info));
-  }
-  WSP__JBUF_LIT(jb, "}");
-}
-
 static int is_wildcard(const char *p, size_t len) {
   size_t i = 0;
   while (i <= len) {
@@ -133,23 +107,12 @@ static void notice_one(void *sub, void *ud) {
 static void join_leave(struct wsp__csub *cs, int join) {
   struct wsp_client *cl = cs->cl;
   struct wsp_server *s = cl->srv;
-  struct wsp__jbuf jb;
   struct notice n;
   if (!(s->channel_flags & WSP_CHANNEL_JOIN_LEAVE) || cs->wildcard ||
       !cl->connected)
     return;
-  wsp__jbuf_init(&jb, &s->mem);
-  WSP__JBUF_LIT(&jb, "{\"push\":{\"channel\":");
-  wsp__jbuf_str(&jb, cs->channel, cs->len);
-  if (join)
-    WSP__JBUF_LIT(&jb, ",\"join\":{\"info\":");
-  else
-    WSP__JBUF_LIT(&jb, ",\"leave\":{\"info\":");
-  wsp__ch_client_info(&jb, cl, cs->chan_info);
-  WSP__JBUF_LIT(&jb, "}}}");
   n.self = cs;
-  n.frame = frame_of(s, &jb);
-  wsp__jbuf_free(&jb);
+  n.frame = wsp__cf_out_join_leave(&s->mem, cs, join);
   if (!n.frame)
     return;
   wsp_pubsub_each(s->channels, cs->channel, cs->len, notice_one, &n);
@@ -219,37 +182,6 @@ static void remove_sub(struct wsp_client *cl, struct wsp__csub *cs) {
   remove_sub_ex(cl, cs, 1);
 }
 
-static void reply_empty(struct wsp_client *cl, uint32_t id, const char *name) {
-  struct wsp__jbuf *jb = wsp__cf_out_line_begin(cl);
-  WSP__JBUF_LIT(jb, "{\"id\":");
-  wsp__jbuf_u64(jb, id);
-  WSP__JBUF_LIT(jb, ",\"");
-  wsp__jbuf_raw(jb, name, strlen(name));
-  WSP__JBUF_LIT(jb, "\":{}}");
-  wsp__cf_out_line_end(cl);
-}
-
-/* The subscribe push (code 0) or the unsubscribe push with code and
- * reason (NULL: the protocol's reason of the code). */
-static void sub_push(struct wsp_client *cl, const char *ch, size_t len,
-                     int code, const char *reason) {
-  struct wsp__jbuf *jb = wsp__cf_out_line_begin(cl);
-  WSP__JBUF_LIT(jb, "{\"push\":{\"channel\":");
-  wsp__jbuf_str(jb, ch, len);
-  if (code == 0) {
-    WSP__JBUF_LIT(jb, ",\"subscribe\":{}}}");
-  } else {
-    if (!reason)
-      reason = wsp_proto_unsubscribe_reason(code);
-    WSP__JBUF_LIT(jb, ",\"unsubscribe\":{\"code\":");
-    wsp__jbuf_u64(jb, (uint64_t)code);
-    WSP__JBUF_LIT(jb, ",\"reason\":");
-    wsp__jbuf_str(jb, reason, strlen(reason));
-    WSP__JBUF_LIT(jb, "}}}");
-  }
-  wsp__cf_out_line_end(cl);
-}
-
 /* The subscribe was allowed: subscribe, reply (or push), announce. */
 static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
                          size_t len, int jl, unsigned flags,
@@ -294,19 +226,13 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
     if (id && expires_at)
       wsp__tok_sub_due(cl);
   } else if (id && expires_at) {
-    uint64_t now = wsp__server_now(cl->srv);
-    struct wsp__jbuf *jb = wsp__cf_out_line_begin(cl);
-    WSP__JBUF_LIT(jb, "{\"id\":");
-    wsp__jbuf_u64(jb, id);
-    WSP__JBUF_LIT(jb, ",\"subscribe\":{\"expires\":true,\"ttl\":");
-    wsp__jbuf_u64(jb, expires_at > now ? (expires_at - now + 999) / 1000 : 0);
-    WSP__JBUF_LIT(jb, "}}");
-    wsp__cf_out_line_end(cl);
+    struct wsp__cf_sub_result r;
+    memset(&r, 0, sizeof(r));
+    r.expires_at = expires_at;
+    wsp__cf_out_subscribed(cl, id, ch, len, &r, NULL);
     wsp__tok_sub_due(cl);
-  } else if (id) {
-    reply_empty(cl, id, "subscribe");
   } else {
-    sub_push(cl, ch, len, 0, NULL);
+    wsp__cf_out_subscribed(cl, id, ch, len, NULL, NULL);
   }
   join_leave(cs, 1);
   return 0;
@@ -316,7 +242,7 @@ void wsp__ch_drop(struct wsp__csub *cs, int code) {
   struct wsp_client *cl = cs->cl;
   wsp__client_enter(cl);
   if (cl->connected && wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN)
-    sub_push(cl, cs->channel, cs->len, code, NULL);
+    wsp__cf_out_sub_push(cl, cs->channel, cs->len, code, NULL);
   remove_sub_ex(cl, cs, 1);
   wsp__client_leave(cl);
 }
@@ -332,7 +258,7 @@ void wsp__ch_expire(struct wsp_client *cl, struct wsp__csub *cs) {
   size_t len = cs->len;
   remove_sub(cl, cs);
   if (ch)
-    sub_push(cl, ch, len, WSP_PROTO_UNSUBSCRIBE_EXPIRED, NULL);
+    wsp__cf_out_sub_push(cl, ch, len, WSP_PROTO_UNSUBSCRIBE_EXPIRED, NULL);
   else
     wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_SUBSCRIPTION_EXPIRED,
                       "subscription expired");
@@ -365,12 +291,8 @@ int wsp__ch_connected(struct wsp_client *cl, const struct wsp__json_val *subs,
     if (hist < 0 ||
         (hist > 0 && wsp__hist_subscribed(cl, cs, 0, &rq, out) != 0))
       return WSP_ERR_NOMEM;
-    if (hist == 0) {
-      if (out->len)
-        WSP__JBUF_LIT(out, ",");
-      wsp__jbuf_str(out, cs->channel, cs->len);
-      WSP__JBUF_LIT(out, ":{}");
-    }
+    if (hist == 0)
+      wsp__cf_out_subscribed(cl, 0, cs->channel, cs->len, NULL, out);
     join_leave(cs, 1);
   }
   return out->err;
@@ -420,11 +342,7 @@ int wsp_server_subscribe_answer(struct wsp_server *s, uint64_t sub,
 /* ---- Publications ------------------------------------------------------ */
 
 struct pubctx {
-  struct wsp_server *s;
-  const char *channel;
-  size_t clen;
-  const char *data, *info;
-  size_t dlen;
+  struct wsp__cf_pub pub;
   const struct wsp__hpos *hp; /* where it went in the log, or NULL */
   const char *pattern; /* the pattern the frame was encoded for */
   struct wsp_frame *frame;
@@ -436,7 +354,6 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen,
                         void *ud) {
   struct wsp__csub *cs = sub;
   struct pubctx *c = ud;
-  size_t open;
   int rv;
   if (c->hp && cs->positioned) {
     int live;
@@ -455,37 +372,8 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen,
   if (pattern != c->pattern) {
     /* one encoding per subscription pattern, shared by its subscribers */
     wsp_frame_unref(c->frame);
-    c->frame = NULL;
     c->pattern = pattern;
-    wsp__jbuf_reset(&c->jb);
-    WSP__JBUF_LIT(&c->jb, "{\"push\":{\"channel\":");
-    wsp__jbuf_str(&c->jb, pattern, plen);
-    WSP__JBUF_LIT(&c->jb, ",\"pub\":{");
-    open = c->jb.len; /* a comma goes before every member but the first */
-    if (c->dlen) {
-      WSP__JBUF_LIT(&c->jb, "\"data\":");
-      wsp__jbuf_raw_value(&c->jb, c->data, c->dlen);
-    }
-    if (c->info) {
-      if (c->jb.len > open)
-        WSP__JBUF_LIT(&c->jb, ",");
-      WSP__JBUF_LIT(&c->jb, "\"info\":");
-      wsp__jbuf_raw_value(&c->jb, c->info, strlen(c->info));
-    }
-    if (c->hp) {
-      if (c->jb.len > open)
-        WSP__JBUF_LIT(&c->jb, ",");
-      WSP__JBUF_LIT(&c->jb, "\"offset\":");
-      wsp__jbuf_u64(&c->jb, c->hp->offset);
-    }
-    if (plen != c->clen || memcmp(pattern, c->channel, plen) != 0) {
-      if (c->jb.len > open)
-        WSP__JBUF_LIT(&c->jb, ",");
-      WSP__JBUF_LIT(&c->jb, "\"channel\":");
-      wsp__jbuf_str(&c->jb, c->channel, c->clen);
-    }
-    WSP__JBUF_LIT(&c->jb, "}}}");
-    c->frame = frame_of(c->s, &c->jb);
+    c->frame = wsp__cf_out_pub(&c->jb, &c->pub, pattern, plen);
   }
   if (!c->hp || !cs->positioned) {
     if (c->frame)
@@ -517,12 +405,13 @@ static long fan_out(struct wsp_server *s, const char *ch, size_t clen,
   long n;
   memset(&c, 0, sizeof(c));
   c.hp = hp;
-  c.s = s;
-  c.channel = ch;
-  c.clen = clen;
-  c.data = data;
-  c.dlen = dlen;
-  c.info = info;
+  c.pub.channel = ch;
+  c.pub.clen = clen;
+  c.pub.data = data;
+  c.pub.dlen = dlen;
+  c.pub.info = info;
+  c.pub.has_offset = hp != NULL;
+  c.pub.offset = hp ? hp->offset : 0;
   wsp__jbuf_init(&c.jb, &s->mem);
   n = wsp_pubsub_publish(s->channels, ch, clen, pub_deliver, &c);
   wsp_frame_unref(c.frame);
@@ -700,7 +589,7 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
     struct wsp__csub *cs = find_sub(cl, ch, len);
     if (cs)
       remove_sub(cl, cs);
-    reply_empty(cl, id, "unsubscribe");
+    wsp__cf_out_empty(cl, id, "unsubscribe");
     return;
   }
   case WSP_PROTO_CMD_PUBLISH: {
@@ -734,8 +623,7 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
       return;
     }
     wsp__jbuf_init(&info, &s->mem);
-    wsp__ch_client_info(&info, cl, NULL);
-    WSP__JBUF_LIT(&info, "\0"); /* NUL-terminate */
+    wsp__cf_out_pub_info(&info, cl);
     if (info.err) {
       wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
       return;
@@ -750,7 +638,7 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
     if (rv < 0) {
       wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
     } else {
-      reply_empty(cl, id, "publish");
+      wsp__cf_out_empty(cl, id, "publish");
       fan_out(s, ch, len, v.ptr, v.len, info.data, rv ? &hp : NULL);
     }
     wsp__jbuf_free(&info);
@@ -826,7 +714,8 @@ int wsp_server_unsubscribe(struct wsp_client *cl, const char *channel) {
   }
   wsp__client_enter(cl);
   remove_sub(cl, cs);
-  sub_push(cl, channel, strlen(channel), WSP_PROTO_UNSUBSCRIBE_SERVER, NULL);
+  wsp__cf_out_sub_push(cl, channel, strlen(channel),
+                       WSP_PROTO_UNSUBSCRIBE_SERVER, NULL);
   wsp__client_leave(cl);
   return 0;
 }

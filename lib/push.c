@@ -47,24 +47,13 @@ static long for_user(struct wsp_server *s, const char *user,
 
 static struct wsp_frame *message_frame(struct wsp_server *s, const void *data,
                                        size_t len, int *err) {
-  struct wsp__jbuf jb;
   struct wsp_frame *f;
   *err = 0;
   if (len && wsp__json_validate(data, len, 64, NULL) != 0) {
     *err = WSP_ERR_JSON;
     return NULL;
   }
-  wsp__jbuf_init(&jb, &s->mem);
-  WSP__JBUF_LIT(&jb, "{\"push\":{\"message\":{");
-  if (len) {
-    WSP__JBUF_LIT(&jb, "\"data\":");
-    wsp__jbuf_raw_value(&jb, data, len);
-  }
-  WSP__JBUF_LIT(&jb, "}}}");
-  f = NULL;
-  if (jb.err || wsp_frame_new(&f, &s->mem, WSP_OP_TEXT, jb.data, jb.len))
-    f = NULL;
-  wsp__jbuf_free(&jb);
+  f = wsp__cf_out_message_frame(&s->mem, data, len);
   if (!f)
     *err = WSP_ERR_NOMEM;
   return f;

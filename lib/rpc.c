@@ -19,21 +19,7 @@ static void call_done(struct wsp__pending *pc, int status, const void *data,
         cl, cmd_id, WSP_PROTO_ERROR_INTERNAL,
         status == WSP_ERR_TIMEOUT ? "timeout" : "internal server error", 1);
   } else {
-    struct wsp__jbuf *jb = wsp__cf_out_line_begin(cl);
-    WSP__JBUF_LIT(jb, "{\"id\":");
-    wsp__jbuf_u64(jb, cmd_id);
-    if (status == STATUS_ERROR) {
-      WSP__JBUF_LIT(jb, ",\"error\":");
-      wsp__jbuf_raw(jb, data, len);
-      WSP__JBUF_LIT(jb, "}");
-    } else if (len) {
-      WSP__JBUF_LIT(jb, ",\"rpc\":{\"data\":");
-      wsp__jbuf_raw_value(jb, data, len);
-      WSP__JBUF_LIT(jb, "}}");
-    } else {
-      WSP__JBUF_LIT(jb, ",\"rpc\":{}}");
-    }
-    wsp__cf_out_line_end(cl);
+    wsp__cf_out_rpc(cl, cmd_id, status == STATUS_ERROR, data, len);
   }
   wsp__client_leave(cl);
 }
@@ -143,15 +129,7 @@ int wsp_rpc_error(struct wsp_server *s, uint64_t call, uint32_t code,
   if (!s || call == 0 || call > UINT32_MAX || code == 0)
     return WSP_ERR_INVAL;
   wsp__jbuf_init(&jb, &s->mem);
-  WSP__JBUF_LIT(&jb, "{\"code\":");
-  wsp__jbuf_u64(&jb, code);
-  if (message && *message) {
-    WSP__JBUF_LIT(&jb, ",\"message\":");
-    wsp__jbuf_str(&jb, message, strlen(message));
-  }
-  if (temporary)
-    WSP__JBUF_LIT(&jb, ",\"temporary\":true");
-  WSP__JBUF_LIT(&jb, "}");
+  wsp__cf_out_error_object(&jb, code, message, temporary);
   rv = jb.err ? jb.err
               : wsp_corr_complete(s->rpc, (uint32_t)call, STATUS_ERROR,
                                   jb.data, jb.len);

@@ -682,12 +682,7 @@ int wsp_client_push_message(struct wsp_client *cl, const void *data,
     return WSP_ERR_JSON;
   wsp__client_enter(cl);
   jb = wsp__cf_out_line_begin(cl);
-  WSP__JBUF_LIT(jb, "{\"push\":{\"message\":{");
-  if (len) {
-    WSP__JBUF_LIT(jb, "\"data\":");
-    wsp__jbuf_raw_value(jb, data, len);
-  }
-  WSP__JBUF_LIT(jb, "}}}");
+  wsp__cf_out_message(jb, data, len);
   wsp__cf_out_line_end(cl);
   wsp__client_leave(cl);
   return 0;

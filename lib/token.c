@@ -296,10 +296,9 @@ void wsp__tok_sub_refresh(struct wsp_client *cl, uint32_t id,
   struct wsp_server *s = cl->srv;
   struct wsp__json_val v;
   struct wsp__csub *cs;
-  struct wsp__jbuf *jb;
   char ch[1024];
   size_t len = 0;
-  uint64_t exp = 0, now;
+  uint64_t exp = 0;
   int rv;
   if (wsp__json_find(req->ptr, req->len, "channel", &v) != 1 ||
       v.type != WSP__JSON_STRING ||
@@ -325,18 +324,7 @@ void wsp__tok_sub_refresh(struct wsp_client *cl, uint32_t id,
   }
   cs->expires_at = exp;
   wsp__tok_sub_due(cl);
-  now = wsp__server_now(s);
-  jb = wsp__cf_out_line_begin(cl);
-  WSP__JBUF_LIT(jb, "{\"id\":");
-  wsp__jbuf_u64(jb, id);
-  if (exp) {
-    WSP__JBUF_LIT(jb, ",\"sub_refresh\":{\"expires\":true,\"ttl\":");
-    wsp__jbuf_u64(jb, exp > now ? (exp - now + 999) / 1000 : 0);
-    WSP__JBUF_LIT(jb, "}}");
-  } else {
-    WSP__JBUF_LIT(jb, ",\"sub_refresh\":{}}");
-  }
-  wsp__cf_out_line_end(cl);
+  wsp__cf_out_sub_refresh(cl, id, exp);
 }
 
 /* ---- Expiry ----------------------------------------------------------- */
