@@ -20,7 +20,7 @@
 
 static int bad_request(struct wsp_client *cl) {
   cl->srv->stats.errors_protocol++;
-  wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_BAD_REQUEST, "bad request");
+  wsp__client_close(cl, WSP_PROTO_DISCONNECT_BAD_REQUEST, "bad request");
   return -1;
 }
 
@@ -192,7 +192,7 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
   wsp__jbuf_init(&sj, &s->mem);
   if (wsp__ch_connected(cl, subs.type ? &subs : NULL, &sj) != 0) {
     wsp__jbuf_free(&sj);
-    wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_SERVER_ERROR,
+    wsp__client_close(cl, WSP_PROTO_DISCONNECT_SERVER_ERROR,
                       "internal server error");
     return -1;
   }
@@ -254,7 +254,7 @@ static int do_line(struct wsp_client *cl, const char *line, size_t len) {
   case WSP_PROTO_CMD_SEND: {
     struct wsp_str data;
     if (!s->cb.on_send) {
-      wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_NOT_AVAILABLE,
+      wsp__client_close(cl, WSP_PROTO_DISCONNECT_NOT_AVAILABLE,
                         "not available");
       return -1;
     }
@@ -305,7 +305,7 @@ static void cf_message(struct wsp_client *cl, int opcode, const uint8_t *data,
   (void)codec_data;
   if (opcode != WSP_OP_TEXT) {
     cl->srv->stats.errors_protocol++;
-    wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_INAPPROPRIATE_PROTOCOL,
+    wsp__client_close(cl, WSP_PROTO_DISCONNECT_INAPPROPRIATE_PROTOCOL,
                       "binary frames are not JSON");
     return;
   }
@@ -340,11 +340,11 @@ static void cf_tick(struct wsp_client *cl, uint64_t now, void *codec_data) {
   if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
     return;
   if (now >= cl->expire_due) {
-    wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_EXPIRED, "expired");
+    wsp__client_close(cl, WSP_PROTO_DISCONNECT_EXPIRED, "expired");
   } else if (now >= cl->stale_due) {
-    wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_STALE, "stale");
+    wsp__client_close(cl, WSP_PROTO_DISCONNECT_STALE, "stale");
   } else if (now >= cl->pong_due) {
-    wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_NO_PONG, "no pong");
+    wsp__client_close(cl, WSP_PROTO_DISCONNECT_NO_PONG, "no pong");
   } else if (now >= cl->ping_due) {
     uint64_t pt = s->limits[WSP_SERVER_PONG_TIMEOUT];
     wsp__cf_out_ping(cl);

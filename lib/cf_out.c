@@ -41,38 +41,39 @@ void wsp__cf_out_flush(struct wsp_client *cl) {
   } else if (rv == WSP_ERR_QUEUE_FULL) {
     s->stats.errors_limit++;
     s->stats.slow_closes++;
-    wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_SLOW, "slow");
+    wsp__client_close(cl, WSP_PROTO_DISCONNECT_SLOW, "slow");
   } else if (rv == WSP_ERR_NOMEM) {
-    wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_SERVER_ERROR,
+    wsp__client_close(cl, WSP_PROTO_DISCONNECT_SERVER_ERROR,
                       "internal server error");
   }
 }
 
-int wsp__cf_out_close(struct wsp_client *cl, int code, const char *reason) {
-  size_t n = reason ? strlen(reason) : 0;
-  int batching = cl->batching, rv;
-  if (code < 1000 || code > 4999 || (code > 1011 && code < 3000))
-    return WSP_ERR_INVAL;
-  if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
-    return WSP_ERR_CLOSED;
-  /* A close reason holds 123 bytes: cut on a character boundary. */
-  if (n > 123) {
-    n = 123;
-    while (n > 0 && ((unsigned char)reason[n] & 0xc0) == 0x80)
-      n--;
-  }
-  /* What the client is owed leaves before the close frame. */
+/* ---- Per-client state -------------------------------------------------- */
+
+void wsp__cf_out_client_init(struct wsp_client *cl) {
+  cl->stale_due = cl->ping_due = cl->pong_due = WSP_NO_DEADLINE;
+  wsp__jbuf_init(&cl->batch, &cl->srv->mem);
+}
+
+void wsp__cf_out_client_free(struct wsp_client *cl) {
+  wsp__jbuf_free(&cl->batch);
+}
+
+void wsp__cf_out_gone(struct wsp_client *cl) {
+  cl->connected = 0;
+  cl->stale_due = cl->ping_due = cl->pong_due = WSP_NO_DEADLINE;
+}
+
+void wsp__cf_out_before_close(struct wsp_client *cl) {
+  int batching = cl->batching;
   cl->batching = 0;
   wsp__cf_out_flush(cl);
   cl->batching = (uint8_t)batching;
-  if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
-    return 0; /* the flush itself closed it */
-  rv = wsp_conn_close(cl->conn, code, reason, n);
-  if (rv == 0) {
-    cl->stale_due = cl->ping_due = cl->pong_due = WSP_NO_DEADLINE;
-    cl->awaiting_pong = 0;
-  }
-  return rv;
+}
+
+void wsp__cf_out_closed(struct wsp_client *cl) {
+  cl->stale_due = cl->ping_due = cl->pong_due = WSP_NO_DEADLINE;
+  cl->awaiting_pong = 0;
 }
 
 void wsp__cf_out_error(struct wsp_client *cl, uint32_t id, uint32_t code,

@@ -32,9 +32,9 @@ static int deliver(struct wsp_client *cl, struct wsp_frame *f, int lag_ok) {
   } else if (rv == WSP_ERR_QUEUE_FULL) {
     s->stats.slow_closes++;
     s->stats.errors_limit++;
-    wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_SLOW, "slow");
+    wsp__client_close(cl, WSP_PROTO_DISCONNECT_SLOW, "slow");
   } else if (rv == WSP_ERR_NOMEM) {
-    wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_SERVER_ERROR,
+    wsp__client_close(cl, WSP_PROTO_DISCONNECT_SERVER_ERROR,
                       "internal server error");
   } else if (rv == 0) {
     s->stats.messages_out++;
@@ -260,7 +260,7 @@ void wsp__ch_expire(struct wsp_client *cl, struct wsp__csub *cs) {
   if (ch)
     wsp__cf_out_sub_push(cl, ch, len, WSP_PROTO_UNSUBSCRIBE_EXPIRED, NULL);
   else
-    wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_SUBSCRIPTION_EXPIRED,
+    wsp__client_close(cl, WSP_PROTO_DISCONNECT_SUBSCRIPTION_EXPIRED,
                       "subscription expired");
   wsp__free(&s->mem, ch);
 }
@@ -502,7 +502,7 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
 
   if (r == 0 || (r > 0 && len == 0)) {
     s->stats.errors_protocol++;
-    wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_BAD_REQUEST, "bad request");
+    wsp__client_close(cl, WSP_PROTO_DISCONNECT_BAD_REQUEST, "bad request");
     return;
   }
   if (r < 0) {

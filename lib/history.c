@@ -324,7 +324,7 @@ static int feed_one(struct wsp_client *cl, struct wsp__csub *cs,
     /* even one publication is more than the connection may queue */
     s->stats.slow_closes++;
     s->stats.errors_limit++;
-    wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_SLOW, "slow");
+    wsp__client_close(cl, WSP_PROTO_DISCONNECT_SLOW, "slow");
   }
   if (rv != 0)
     return -1;

@@ -83,6 +83,23 @@ long wsp_server_unsubscribe_user(struct wsp_server *s, const char *user,
   return for_user(s, user, &e);
 }
 
+int wsp_client_push_message(struct wsp_client *cl, const void *data,
+                            size_t len) {
+  struct wsp__jbuf *jb;
+  if (!cl || (len && !data))
+    return WSP_ERR_INVAL;
+  if (!cl->connected)
+    return WSP_ERR_STATE;
+  if (len && wsp__json_validate(data, len, 64, NULL) != 0)
+    return WSP_ERR_JSON;
+  wsp__client_enter(cl);
+  jb = wsp__cf_out_line_begin(cl);
+  wsp__cf_out_message(jb, data, len);
+  wsp__cf_out_line_end(cl);
+  wsp__client_leave(cl);
+  return 0;
+}
+
 int wsp_push_client(struct wsp_client *cl, const void *data, size_t len) {
   return wsp_client_push_message(cl, data, len);
 }

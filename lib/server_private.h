@@ -20,6 +20,28 @@ struct wsp__route {
   char *path;
   struct wsp_codec codec;
   void *data;
+  uint8_t exclusive; /* the library's protocol: no wsp_client_send_raw() */
+};
+
+/*
+ * What the hub core (server.c) needs from the modules and from the
+ * default protocol, filled in by hub.c: the core calls them through this
+ * table so that it depends on neither. Each is called for every client.
+ */
+struct wsp__hub_ops {
+  void (*client_init)(struct wsp_client *cl); /* accepted */
+  /* The connection ended, before the codec and the application hear of
+   * it: subscriptions end (leave pushes go out while it is connected). */
+  void (*client_gone)(struct wsp_client *cl);
+  void (*client_free)(struct wsp_client *cl);
+  /* After on_request: 1 when the upgrade was refused (answered). */
+  int (*request_refused)(struct wsp_client *cl, const struct wsp_request *req);
+  void (*sent)(struct wsp_client *cl); /* output was written */
+  /* The protocol: the connection ended; before a close frame, what the
+   * client is owed leaves; the close frame was queued. */
+  void (*proto_gone)(struct wsp_client *cl);
+  void (*proto_flush)(struct wsp_client *cl);
+  void (*proto_closed)(struct wsp_client *cl);
 };
 
 struct wsp__method {
@@ -116,6 +138,7 @@ struct wsp__tokens {
 
 struct wsp_server {
   struct wsp_mem mem;
+  const struct wsp__hub_ops *ops;
   struct wsp_server_callbacks cb;
   void *user_data;
   uint64_t limits[WSP_SERVER_LIMIT__COUNT];
@@ -180,8 +203,26 @@ struct wsp_client {
   uint8_t depth;
 };
 
-/* server.c */
-uint64_t wsp__server_now(const struct wsp_server *srv);
+static inline uint64_t wsp__server_now(const struct wsp_server *srv) {
+  return srv->cb.now ? srv->cb.now(srv->user_data) : srv->now;
+}
+
+/* server.c: the hub core */
+int wsp__server_init(struct wsp_server **ps,
+                     const struct wsp_server_callbacks *callbacks,
+                     const struct wsp_mem *mem, uint64_t now, void *user_data,
+                     const struct wsp__hub_ops *ops);
+/* Serve path with codec; exclusive for the library's own protocol. */
+int wsp__server_add_route(struct wsp_server *s, const char *path,
+                          const struct wsp_codec *codec, void *codec_data,
+                          int exclusive);
+/* End and free every client (their on_disconnect fires with 1001). */
+void wsp__server_close_all(struct wsp_server *s);
+/* Free what wsp__server_init() made. */
+void wsp__server_destroy(struct wsp_server *s);
+/* Close with code and reason (cut to fit) after what the client is
+ * owed. */
+int wsp__client_close(struct wsp_client *cl, int code, const char *reason);
 void wsp__client_enter(struct wsp_client *cl);
 void wsp__client_leave(struct wsp_client *cl);
 void wsp__client_touch(struct wsp_client *cl);
@@ -195,7 +236,12 @@ extern const struct wsp_codec wsp__cf_dispatch_codec;
 struct wsp__jbuf *wsp__cf_out_line_begin(struct wsp_client *cl);
 void wsp__cf_out_line_end(struct wsp_client *cl);
 void wsp__cf_out_flush(struct wsp_client *cl);
-int wsp__cf_out_close(struct wsp_client *cl, int code, const char *reason);
+/* Per-client state of the protocol (struct wsp__hub_ops). */
+void wsp__cf_out_client_init(struct wsp_client *cl);
+void wsp__cf_out_client_free(struct wsp_client *cl);
+void wsp__cf_out_gone(struct wsp_client *cl);
+void wsp__cf_out_before_close(struct wsp_client *cl);
+void wsp__cf_out_closed(struct wsp_client *cl);
 void wsp__cf_out_error(struct wsp_client *cl, uint32_t id, uint32_t code,
                        const char *message, int temporary);
 /* The reply {"id":id,"<name>":{}}. */

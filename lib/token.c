@@ -181,7 +181,7 @@ int wsp_client_auth_token(struct wsp_client *cl, const char *token,
 /* ---- Connect and refresh ---------------------------------------------- */
 
 static int invalid(struct wsp_client *cl) {
-  wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_INVALID_TOKEN, "invalid token");
+  wsp__client_close(cl, WSP_PROTO_DISCONNECT_INVALID_TOKEN, "invalid token");
   return -1;
 }
 
@@ -304,7 +304,7 @@ void wsp__tok_sub_refresh(struct wsp_client *cl, uint32_t id,
       v.type != WSP__JSON_STRING ||
       wsp__json_string_decode(&v, ch, sizeof(ch), &len) != 0 || len == 0) {
     s->stats.errors_protocol++;
-    wsp__cf_out_close(cl, WSP_PROTO_DISCONNECT_BAD_REQUEST, "bad request");
+    wsp__client_close(cl, WSP_PROTO_DISCONNECT_BAD_REQUEST, "bad request");
     return;
   }
   if (!is_private(s, ch, len)) {
