@@ -6,6 +6,14 @@
  * (wsp_frame) and queued to each target by reference; a target over its
  * output cap is closed as SLOW while the others go on.
  */
+/*
+ * The subscribe subsystem (channels.c, history.c, token.c) is the one
+ * cycle scripts/lib-cycles.py allows: a subscribe needs its position in
+ * the log (history.c) and its token (token.c) before it exists, and the
+ * log (a gap, a lost position) and token expiry end subscriptions, which
+ * is channels.c's job (wsp__ch_drop, wsp__ch_expire). Cutting it would
+ * take callbacks for three files that change together.
+ */
 #include <string.h>
 
 #include "server_private.h"

@@ -8,6 +8,14 @@
  * token closes with INVALID_TOKEN (a client does not reconnect), a bad
  * subscription token is the error PERMISSION_DENIED.
  */
+/*
+ * The subscribe subsystem (channels.c, history.c, token.c) is the one
+ * cycle scripts/lib-cycles.py allows: a subscribe needs its position in
+ * the log (history.c) and its token (token.c) before it exists, and the
+ * log (a gap, a lost position) and token expiry end subscriptions, which
+ * is channels.c's job (wsp__ch_drop, wsp__ch_expire). Cutting it would
+ * take callbacks for three files that change together.
+ */
 #include <string.h>
 
 #include "server_private.h"
