@@ -160,14 +160,14 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
   /* Server-side subscriptions made from here to the reply (the token's
    * channels, wsp_server_subscribe() in on_connect) are reported in the
    * reply's subs map rather than by subscribe pushes. */
-  cl->connecting = 1;
+  cl->cf.connecting = 1;
   if (s->tokens)
     rv = wsp__tok_connect(cl, info.token.ptr, info.token.len);
   if (rv == 0 && s->cb.on_connect)
     rv = s->cb.on_connect(cl, &info, s->user_data);
   if (rv == 0 && wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN)
     wsp__tok_connected(cl);
-  cl->connecting = 0;
+  cl->cf.connecting = 0;
   wsp__free(&s->mem, token);
   if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN || cl->free_pending)
     return -1;
@@ -178,8 +178,8 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
     wsp__cf_out_error(cl, id, code, NULL, code == WSP_PROTO_ERROR_INTERNAL);
     return 0;
   }
-  cl->connected = 1;
-  cl->stale_due = WSP_NO_DEADLINE;
+  cl->cf.connected = 1;
+  cl->cf.stale_due = WSP_NO_DEADLINE;
   now = wsp__server_now(s);
   if (interval) {
     /* The first ping comes at a random point in the second half of the
@@ -187,7 +187,8 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
     uint32_t r = 0;
     if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
       r = 0;
-    cl->ping_due = now + interval / 2 + (interval / 2 ? r % (interval / 2) : 0);
+    cl->cf.ping_due =
+        now + interval / 2 + (interval / 2 ? r % (interval / 2) : 0);
   }
   wsp__jbuf_init(&sj, &s->mem);
   if (wsp__ch_connected(cl, subs.type ? &subs : NULL, &sj) != 0) {
@@ -235,17 +236,17 @@ static int do_line(struct wsp_client *cl, const char *line, size_t len) {
 
   if (kind == CMD_NONE) {
     /* The empty command is the pong; only one per ping. */
-    if (id != 0 || !cl->connected || !cl->awaiting_pong)
+    if (id != 0 || !cl->cf.connected || !cl->cf.awaiting_pong)
       return bad_request(cl);
-    cl->awaiting_pong = 0;
-    cl->pong_due = WSP_NO_DEADLINE;
+    cl->cf.awaiting_pong = 0;
+    cl->cf.pong_due = WSP_NO_DEADLINE;
     return 0;
   }
   if (req.type != WSP__JSON_OBJECT)
     return bad_request(cl);
   if (id == 0 && kind != WSP_PROTO_CMD_SEND)
     return bad_request(cl);
-  if (cl->connected == (kind == WSP_PROTO_CMD_CONNECT))
+  if (cl->cf.connected == (kind == WSP_PROTO_CMD_CONNECT))
     return bad_request(cl); /* connect first, and only once */
 
   switch (kind) {
@@ -313,7 +314,7 @@ static void cf_message(struct wsp_client *cl, int opcode, const uint8_t *data,
     bad_request(cl);
     return;
   }
-  cl->batching = 1;
+  cl->cf.batching = 1;
   while (p < end) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     const char *le = nl ? nl : end;
@@ -326,7 +327,7 @@ static void cf_message(struct wsp_client *cl, int opcode, const uint8_t *data,
     }
     p = nl ? nl + 1 : end;
   }
-  cl->batching = 0;
+  cl->cf.batching = 0;
   wsp__cf_out_flush(cl);
 }
 
@@ -341,18 +342,18 @@ static void cf_tick(struct wsp_client *cl, uint64_t now, void *codec_data) {
     return;
   if (now >= cl->expire_due) {
     wsp__client_close(cl, WSP_PROTO_DISCONNECT_EXPIRED, "expired");
-  } else if (now >= cl->stale_due) {
+  } else if (now >= cl->cf.stale_due) {
     wsp__client_close(cl, WSP_PROTO_DISCONNECT_STALE, "stale");
-  } else if (now >= cl->pong_due) {
+  } else if (now >= cl->cf.pong_due) {
     wsp__client_close(cl, WSP_PROTO_DISCONNECT_NO_PONG, "no pong");
-  } else if (now >= cl->ping_due) {
+  } else if (now >= cl->cf.ping_due) {
     uint64_t pt = s->limits[WSP_SERVER_PONG_TIMEOUT];
     wsp__cf_out_ping(cl);
     uint64_t interval = s->limits[WSP_SERVER_PING_INTERVAL];
-    cl->ping_due = interval ? now + interval : WSP_NO_DEADLINE;
-    if (!cl->awaiting_pong) {
-      cl->awaiting_pong = 1;
-      cl->pong_due = pt ? now + pt : WSP_NO_DEADLINE;
+    cl->cf.ping_due = interval ? now + interval : WSP_NO_DEADLINE;
+    if (!cl->cf.awaiting_pong) {
+      cl->cf.awaiting_pong = 1;
+      cl->cf.pong_due = pt ? now + pt : WSP_NO_DEADLINE;
     }
   }
 }
@@ -361,21 +362,21 @@ static void cf_open(struct wsp_client *cl, void *codec_data) {
   uint64_t st = cl->srv->limits[WSP_SERVER_STALE_TIMEOUT];
   (void)codec_data;
   if (st)
-    cl->stale_due = wsp__server_now(cl->srv) + st;
+    cl->cf.stale_due = wsp__server_now(cl->srv) + st;
 }
 
 static uint64_t cf_next_deadline(const struct wsp_client *cl,
                                  void *codec_data) {
-  uint64_t d = cl->stale_due;
+  uint64_t d = cl->cf.stale_due;
   (void)codec_data;
   if (cl->expire_due < d)
     d = cl->expire_due;
   if (cl->sub_due < d)
     d = cl->sub_due;
-  if (cl->ping_due < d)
-    d = cl->ping_due;
-  if (cl->pong_due < d)
-    d = cl->pong_due;
+  if (cl->cf.ping_due < d)
+    d = cl->cf.ping_due;
+  if (cl->cf.pong_due < d)
+    d = cl->cf.pong_due;
   return d;
 }
 

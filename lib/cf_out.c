@@ -16,26 +16,26 @@ static const char *error_text(uint32_t code) {
 }
 
 struct wsp__jbuf *wsp__cf_out_line_begin(struct wsp_client *cl) {
-  if (cl->batch.len)
-    WSP__JBUF_LIT(&cl->batch, "\n");
-  return &cl->batch;
+  if (cl->cf.batch.len)
+    WSP__JBUF_LIT(&cl->cf.batch, "\n");
+  return &cl->cf.batch;
 }
 
 void wsp__cf_out_line_end(struct wsp_client *cl) {
-  if (!cl->batching)
+  if (!cl->cf.batching)
     wsp__cf_out_flush(cl);
 }
 
 void wsp__cf_out_flush(struct wsp_client *cl) {
   struct wsp_server *s = cl->srv;
-  int rv, err = cl->batch.err;
-  if (cl->batch.len == 0 && !err)
+  int rv, err = cl->cf.batch.err;
+  if (cl->cf.batch.len == 0 && !err)
     return;
-  rv =
-      err ? err
-          : wsp_conn_send(cl->conn, WSP_OP_TEXT, cl->batch.data, cl->batch.len);
+  rv = err ? err
+           : wsp_conn_send(cl->conn, WSP_OP_TEXT, cl->cf.batch.data,
+                           cl->cf.batch.len);
   /* An idle connection keeps no batch memory. */
-  wsp__jbuf_free(&cl->batch);
+  wsp__jbuf_free(&cl->cf.batch);
   if (rv == 0) {
     s->stats.messages_out++;
   } else if (rv == WSP_ERR_QUEUE_FULL) {
@@ -48,32 +48,41 @@ void wsp__cf_out_flush(struct wsp_client *cl) {
   }
 }
 
+void wsp__cf_out_flush_owed(struct wsp_client *cl) {
+  if (cl->cf.batch.len || cl->cf.batch.err)
+    wsp__cf_out_flush(cl);
+}
+
+size_t wsp__cf_out_batched(const struct wsp_client *cl) {
+  return cl->cf.batch.len;
+}
+
 /* ---- Per-client state -------------------------------------------------- */
 
 void wsp__cf_out_client_init(struct wsp_client *cl) {
-  cl->stale_due = cl->ping_due = cl->pong_due = WSP_NO_DEADLINE;
-  wsp__jbuf_init(&cl->batch, &cl->srv->mem);
+  cl->cf.stale_due = cl->cf.ping_due = cl->cf.pong_due = WSP_NO_DEADLINE;
+  wsp__jbuf_init(&cl->cf.batch, &cl->srv->mem);
 }
 
 void wsp__cf_out_client_free(struct wsp_client *cl) {
-  wsp__jbuf_free(&cl->batch);
+  wsp__jbuf_free(&cl->cf.batch);
 }
 
 void wsp__cf_out_gone(struct wsp_client *cl) {
-  cl->connected = 0;
-  cl->stale_due = cl->ping_due = cl->pong_due = WSP_NO_DEADLINE;
+  cl->cf.connected = 0;
+  cl->cf.stale_due = cl->cf.ping_due = cl->cf.pong_due = WSP_NO_DEADLINE;
 }
 
 void wsp__cf_out_before_close(struct wsp_client *cl) {
-  int batching = cl->batching;
-  cl->batching = 0;
+  int batching = cl->cf.batching;
+  cl->cf.batching = 0;
   wsp__cf_out_flush(cl);
-  cl->batching = (uint8_t)batching;
+  cl->cf.batching = (uint8_t)batching;
 }
 
 void wsp__cf_out_closed(struct wsp_client *cl) {
-  cl->stale_due = cl->ping_due = cl->pong_due = WSP_NO_DEADLINE;
-  cl->awaiting_pong = 0;
+  cl->cf.stale_due = cl->cf.ping_due = cl->cf.pong_due = WSP_NO_DEADLINE;
+  cl->cf.awaiting_pong = 0;
 }
 
 void wsp__cf_out_error(struct wsp_client *cl, uint32_t id, uint32_t code,
@@ -335,7 +344,7 @@ void wsp__cf_out_presence_member(struct wsp__jbuf *jb, int n,
 }
 
 void wsp__cf_out_presence_end(struct wsp_client *cl) {
-  WSP__JBUF_LIT(&cl->batch, "}}}");
+  WSP__JBUF_LIT(&cl->cf.batch, "}}}");
   wsp__cf_out_line_end(cl);
 }
 

@@ -23,12 +23,11 @@
 static int deliver(struct wsp_client *cl, struct wsp_frame *f, int lag_ok) {
   struct wsp_server *s = cl->srv;
   int rv;
-  if (!cl->connected || cl->gone ||
+  if (!cl->cf.connected || cl->gone ||
       wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
     return 0;
   wsp__client_enter(cl);
-  if (cl->batch.len || cl->batch.err)
-    wsp__cf_out_flush(cl); /* replies owed come first */
+  wsp__cf_out_flush_owed(cl); /* replies owed come first */
   /* A reply that could not be written closed the connection: nothing
    * may follow it (a publication must not overtake its subscribe). */
   rv = wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN
@@ -117,7 +116,7 @@ static void join_leave(struct wsp__csub *cs, int join) {
   struct wsp_server *s = cl->srv;
   struct notice n;
   if (!(s->channel_flags & WSP_CHANNEL_JOIN_LEAVE) || cs->wildcard ||
-      !cl->connected)
+      !cl->cf.connected)
     return;
   n.self = cs;
   n.frame = wsp__cf_out_join_leave(&s->mem, cs, join);
@@ -214,7 +213,7 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
   /* A channel with history: the subscriber is positioned at the stream's
    * top, after any missed publications the reply carries (with the
    * subscription token's expiry, when it has one). */
-  if (!id && cl->connecting) {
+  if (!id && cl->cf.connecting) {
     /* Made while connecting: positioned when the connect reply, which
      * reports it, is written (wsp__ch_connected). */
     cs->early = 1;
@@ -249,7 +248,7 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
 void wsp__ch_drop(struct wsp__csub *cs, int code) {
   struct wsp_client *cl = cs->cl;
   wsp__client_enter(cl);
-  if (cl->connected && wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN)
+  if (cl->cf.connected && wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN)
     wsp__cf_out_sub_push(cl, cs->channel, cs->len, code, NULL);
   remove_sub_ex(cl, cs, 1);
   wsp__client_leave(cl);
@@ -697,7 +696,7 @@ int wsp_server_subscribe(struct wsp_client *cl, const char *channel) {
       len > cl->srv->limits[WSP_SERVER_MAX_CHANNEL_LEN] ||
       !pattern_ok(channel, len))
     return WSP_ERR_INVAL;
-  if (!cl->connected && !cl->connecting)
+  if (!cl->cf.connected && !cl->cf.connecting)
     return WSP_ERR_STATE;
   if (find_sub(cl, channel, len))
     return WSP_ERR_STATE;

@@ -184,7 +184,7 @@ void wsp__hist_connect_recover(const struct wsp__json_val *subs,
 /* Bytes the client's output can still take. */
 static size_t room_of(const struct wsp_client *cl) {
   uint64_t cap = wsp_conn_get_limit(cl->conn, WSP_LIMIT_MAX_QUEUED);
-  size_t used = wsp_conn_queued_bytes(cl->conn) + cl->batch.len;
+  size_t used = wsp_conn_queued_bytes(cl->conn) + wsp__cf_out_batched(cl);
   return cap > used ? (size_t)(cap - used) : 0;
 }
 
@@ -322,8 +322,7 @@ static int feed_one(struct wsp_client *cl, struct wsp__csub *cs,
     wsp__jbuf_free(&f.jb);
     return 0;
   }
-  if (cl->batch.len || cl->batch.err)
-    wsp__cf_out_flush(cl); /* replies owed come first */
+  wsp__cf_out_flush_owed(cl); /* replies owed come first */
   rv = wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN
            ? wsp_conn_send(cl->conn, WSP_OP_TEXT, f.jb.data, f.jb.len)
            : WSP_ERR_CLOSED;

@@ -18,7 +18,7 @@ struct presence_ctx {
 static void presence_one(void *sub, void *ud) {
   struct wsp__csub *cs = sub;
   struct presence_ctx *p = ud;
-  if (!cs->cl->connected)
+  if (!cs->cl->cf.connected)
     return;
   if (p->jb)
     wsp__cf_out_presence_member(p->jb, p->n, cs->cl, cs->chan_info);
@@ -78,7 +78,7 @@ struct presence_fn {
 static void presence_call(void *sub, void *ud) {
   struct wsp__csub *cs = sub;
   struct presence_fn *p = ud;
-  if (cs->cl->connected)
+  if (cs->cl->cf.connected)
     p->fn(cs->cl, p->ud);
 }
 

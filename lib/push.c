@@ -88,7 +88,7 @@ int wsp_client_push_message(struct wsp_client *cl, const void *data,
   struct wsp__jbuf *jb;
   if (!cl || (len && !data))
     return WSP_ERR_INVAL;
-  if (!cl->connected)
+  if (!cl->cf.connected)
     return WSP_ERR_STATE;
   if (len && wsp__json_validate(data, len, 64, NULL) != 0)
     return WSP_ERR_JSON;

@@ -165,6 +165,21 @@ struct wsp_server {
   struct wsp_server_stats stats;
 };
 
+/*
+ * The default protocol's state of a client (cf_dispatch.c, cf_out.c):
+ * embedded in struct wsp_client, so that it costs no allocation of its
+ * own; the hub core never reads it (it reaches the protocol through
+ * struct wsp__hub_ops).
+ */
+struct wsp__cf_client {
+  struct wsp__jbuf batch; /* lines for the frame being built */
+  uint64_t stale_due, ping_due, pong_due;
+  uint8_t connected : 1;
+  uint8_t batching : 1;
+  uint8_t awaiting_pong : 1;
+  uint8_t connecting : 1; /* in connect: server-side subscriptions wait */
+};
+
 struct wsp_client {
   struct wsp_server *srv;
   struct wsp_conn *conn;
@@ -175,7 +190,6 @@ struct wsp_client {
   void *codec_data;
   size_t heap_idx; /* SIZE_MAX when not in the heap */
   uint64_t due;
-  uint64_t stale_due, ping_due, pong_due;
   uint64_t expires_at, expire_due; /* credentials; EXPIRED at expire_due */
   uint64_t sub_due;                /* the first subscription token to expire
                                       (EXPIRED) */
@@ -188,18 +202,14 @@ struct wsp_client {
   struct wsp__csub **subs;
   uint32_t nsubs, capsubs;
   uint32_t nlagging; /* subscriptions fed from the log (history.c) */
-  struct wsp__jbuf batch; /* lines for the frame being built */
+  struct wsp__cf_client cf;
   char id[37];
   uint8_t mode;
-  uint8_t connected : 1;
-  uint8_t batching : 1;
   uint8_t in_request : 1;
   uint8_t over_limit : 1;
   uint8_t gone : 1;   /* the connection has ended */
   uint8_t opened : 1; /* the WebSocket opened: on_disconnect will fire */
-  uint8_t awaiting_pong : 1;
   uint8_t free_pending : 1;
-  uint8_t connecting : 1; /* in connect: server-side subscriptions wait */
   uint8_t depth;
 };
 
@@ -236,6 +246,11 @@ extern const struct wsp_codec wsp__cf_dispatch_codec;
 struct wsp__jbuf *wsp__cf_out_line_begin(struct wsp_client *cl);
 void wsp__cf_out_line_end(struct wsp_client *cl);
 void wsp__cf_out_flush(struct wsp_client *cl);
+/* Flush the batch if it holds anything (or failed): before a frame that
+ * must not overtake the replies owed. */
+void wsp__cf_out_flush_owed(struct wsp_client *cl);
+/* Bytes waiting in the batch. */
+size_t wsp__cf_out_batched(const struct wsp_client *cl);
 /* Per-client state of the protocol (struct wsp__hub_ops). */
 void wsp__cf_out_client_init(struct wsp_client *cl);
 void wsp__cf_out_client_free(struct wsp_client *cl);
