@@ -10,6 +10,8 @@
 
 #include "server_private.h"
 
+/* ---- Lines and the batch ------------------------------------------------ */
+
 static const char *error_text(uint32_t code) {
   const char *text = wsp_proto_error_message((int)code);
   return text ? text : "error";
@@ -103,7 +105,7 @@ void wsp__cf_out_error(struct wsp_client *cl, uint32_t id, uint32_t code,
 
 /* ---- Pieces ----------------------------------------------------------- */
 
-/* ,"expires":true,"ttl":N (seconds, rounded up) for an expiry at ms. */
+/* The ttl of an expiry at expires_at (ms): seconds left, rounded up. */
 static void put_ttl(struct wsp__jbuf *jb, uint64_t expires_at, uint64_t now) {
   wsp__jbuf_u64(jb, expires_at > now ? (expires_at - now + 999) / 1000 : 0);
 }

@@ -7,8 +7,6 @@
  */
 #include "server_private.h"
 
-static void client_init(struct wsp_client *cl) { wsp__cf_out_client_init(cl); }
-
 static void client_gone(struct wsp_client *cl) { wsp__ch_client_gone(cl); }
 
 static void client_free(struct wsp_client *cl) {
@@ -23,7 +21,7 @@ static void sent(struct wsp_client *cl) {
 }
 
 static const struct wsp__hub_ops ops = {
-    client_init,
+    wsp__cf_out_client_init,
     client_gone,
     client_free,
     wsp__sess_origin_refused,
