@@ -20,12 +20,24 @@ static void sent(struct wsp_client *cl) {
     wsp__hist_feed(cl); /* room again: catch up from the log */
 }
 
+/* The modules' own timers: the history log's retention. */
+static void tick(struct wsp_server *s, uint64_t now) {
+  if (s->hist.log)
+    wsp_evlog_tick(s->hist.log, now);
+}
+
+static uint64_t next_deadline(const struct wsp_server *s) {
+  return s->hist.log ? wsp_evlog_next_deadline(s->hist.log) : WSP_NO_DEADLINE;
+}
+
 static const struct wsp__hub_ops ops = {
     wsp__cf_out_client_init,
     client_gone,
     client_free,
     wsp__sess_origin_refused,
     sent,
+    tick,
+    next_deadline,
     wsp__cf_out_gone,
     wsp__cf_out_before_close,
     wsp__cf_out_closed,
@@ -43,6 +55,8 @@ int wsp_server_new(struct wsp_server **ps,
     *ps = NULL;
     return rv;
   }
+  s->channel_flags = WSP_CHANNEL_PRESENCE | WSP_CHANNEL_JOIN_LEAVE;
+  s->origin_policy = WSP_ORIGIN_CHECK;
   if (wsp__server_add_route(s, "/connection/websocket", &wsp__cf_dispatch_codec,
                             NULL, 1) != 0) {
     wsp__server_destroy(s);

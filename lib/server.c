@@ -295,8 +295,6 @@ int wsp__server_init(struct wsp_server **ps,
   s->user_data = user_data;
   s->now = now;
   memcpy(s->limits, limit_defaults, sizeof(s->limits));
-  s->channel_flags = WSP_CHANNEL_PRESENCE | WSP_CHANNEL_JOIN_LEAVE;
-  s->origin_policy = WSP_ORIGIN_CHECK;
   if (wsp_corr_new(&s->rpc, &s->mem) != 0 ||
       wsp_pubsub_new(&s->channels, &s->mem) != 0 ||
       wsp_pubsub_new(&s->users, &s->mem) != 0) {
@@ -430,8 +428,7 @@ int wsp_server_tick(struct wsp_server *s, uint64_t now) {
     return WSP_ERR_INVAL;
   s->now = now;
   wsp_corr_tick(s->rpc, now);
-  if (s->hist.log)
-    wsp_evlog_tick(s->hist.log, now);
+  s->ops->tick(s, now);
   /* Each due client is visited once per tick at most. */
   budget = s->nheap;
   while (budget-- > 0 && s->nheap > 0 && s->heap[0]->due <= now) {
@@ -452,12 +449,13 @@ int wsp_server_tick(struct wsp_server *s, uint64_t now) {
 }
 
 uint64_t wsp_server_next_deadline(const struct wsp_server *s) {
-  uint64_t d;
+  uint64_t d, m;
   if (!s)
     return WSP_NO_DEADLINE;
   d = wsp_corr_next_deadline(s->rpc);
-  if (s->hist.log && wsp_evlog_next_deadline(s->hist.log) < d)
-    d = wsp_evlog_next_deadline(s->hist.log);
+  m = s->ops->next_deadline(s);
+  if (m < d)
+    d = m;
   if (s->nheap > 0 && s->heap[0]->due < d)
     d = s->heap[0]->due;
   return d;

@@ -41,6 +41,9 @@ struct wsp__hub_ops {
   /* After on_request: 1 when the upgrade was refused (answered). */
   int (*request_refused)(struct wsp_client *cl, const struct wsp_request *req);
   void (*sent)(struct wsp_client *cl); /* output was written */
+  /* The modules' own timers (wsp_server_tick, wsp_server_next_deadline). */
+  void (*tick)(struct wsp_server *s, uint64_t now);
+  uint64_t (*next_deadline)(const struct wsp_server *s);
   /* The protocol: the connection ended; before a close frame, what the
    * client is owed leaves; the close frame was queued. */
   void (*proto_gone)(struct wsp_client *cl);
