@@ -6,6 +6,14 @@
  * (wsp_frame) and queued to each target by reference; a target over its
  * output cap is closed as SLOW while the others go on.
  */
+/*
+ * The subscribe subsystem (channels.c, history.c, token.c) is the one
+ * cycle scripts/lib-cycles.py allows: a subscribe needs its position in
+ * the log (history.c) and its token (token.c) before it exists, and the
+ * log (a gap, a lost position) and token expiry end subscriptions, which
+ * is channels.c's job (wsp__ch_drop, wsp__ch_expire). Cutting it would
+ * take callbacks for three files that change together.
+ */
 #include <string.h>
 
 #include "server_private.h"
@@ -15,12 +23,11 @@
 static int deliver(struct wsp_client *cl, struct wsp_frame *f, int lag_ok) {
   struct wsp_server *s = cl->srv;
   int rv;
-  if (!cl->connected || cl->gone ||
+  if (!cl->cf.connected || cl->gone ||
       wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
     return 0;
   wsp__client_enter(cl);
-  if (cl->batch.len || cl->batch.err)
-    wsp__cf_flush(cl); /* replies owed come first */
+  wsp__cf_out_flush_owed(cl); /* replies owed come first */
   /* A reply that could not be written closed the connection: nothing
    * may follow it (a publication must not overtake its subscribe). */
   rv = wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN
@@ -32,10 +39,10 @@ static int deliver(struct wsp_client *cl, struct wsp_frame *f, int lag_ok) {
   } else if (rv == WSP_ERR_QUEUE_FULL) {
     s->stats.slow_closes++;
     s->stats.errors_limit++;
-    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_SLOW, "slow");
+    wsp__client_close(cl, WSP_PROTO_DISCONNECT_SLOW, "slow");
   } else if (rv == WSP_ERR_NOMEM) {
-    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_SERVER_ERROR,
-                  "internal server error");
+    wsp__client_close(cl, WSP_PROTO_DISCONNECT_SERVER_ERROR,
+                      "internal server error");
   } else if (rv == 0) {
     s->stats.messages_out++;
   }
@@ -49,32 +56,6 @@ int wsp__ch_deliver(struct wsp_client *cl, struct wsp_frame *f) {
 
 int wsp__ch_try_deliver(struct wsp_client *cl, struct wsp_frame *f) {
   return deliver(cl, f, 1);
-}
-
-static struct wsp_frame *frame_of(struct wsp_server *s,
-                                  const struct wsp__jbuf *jb) {
-  struct wsp_frame *f = NULL;
-  if (jb->err || wsp_frame_new(&f, &s->mem, WSP_OP_TEXT, jb->data, jb->len))
-    return NULL;
-  return f;
-}
-
-void wsp__ch_client_info(struct wsp__jbuf *jb, const struct wsp_client *cl,
-                         const char *chan_info) {
-  WSP__JBUF_LIT(jb, "{\"user\":");
-  wsp__jbuf_str(jb, wsp_client_user(cl), strlen(wsp_client_user(cl)));
-  WSP__JBUF_LIT(jb, ",\"client\":\"");
-  wsp__jbuf_raw(jb, cl->id, strlen(cl->id));
-  WSP__JBUF_LIT(jb, "\"");
-  if (cl->info) {
-    WSP__JBUF_LIT(jb, ",\"conn_info\":");
-    wsp__jbuf_raw_value(jb, cl->info, strlen(cl->info));
-  }
-  if (chan_info) {
-    WSP__JBUF_LIT(jb, ",\"chan_info\":");
-    wsp__jbuf_raw_value(jb, chan_info, strlen(chan_info));
-  }
-  WSP__JBUF_LIT(jb, "}");
 }
 
 static int is_wildcard(const char *p, size_t len) {
@@ -133,23 +114,12 @@ static void notice_one(void *sub, void *ud) {
 static void join_leave(struct wsp__csub *cs, int join) {
   struct wsp_client *cl = cs->cl;
   struct wsp_server *s = cl->srv;
-  struct wsp__jbuf jb;
   struct notice n;
   if (!(s->channel_flags & WSP_CHANNEL_JOIN_LEAVE) || cs->wildcard ||
-      !cl->connected)
+      !cl->cf.connected)
     return;
-  wsp__jbuf_init(&jb, &s->mem);
-  WSP__JBUF_LIT(&jb, "{\"push\":{\"channel\":");
-  wsp__jbuf_str(&jb, cs->channel, cs->len);
-  if (join)
-    WSP__JBUF_LIT(&jb, ",\"join\":{\"info\":");
-  else
-    WSP__JBUF_LIT(&jb, ",\"leave\":{\"info\":");
-  wsp__ch_client_info(&jb, cl, cs->chan_info);
-  WSP__JBUF_LIT(&jb, "}}}");
   n.self = cs;
-  n.frame = frame_of(s, &jb);
-  wsp__jbuf_free(&jb);
+  n.frame = wsp__cf_out_join_leave(&s->mem, cs, join);
   if (!n.frame)
     return;
   wsp_pubsub_each(s->channels, cs->channel, cs->len, notice_one, &n);
@@ -219,37 +189,6 @@ static void remove_sub(struct wsp_client *cl, struct wsp__csub *cs) {
   remove_sub_ex(cl, cs, 1);
 }
 
-static void reply_empty(struct wsp_client *cl, uint32_t id, const char *name) {
-  struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
-  WSP__JBUF_LIT(jb, "{\"id\":");
-  wsp__jbuf_u64(jb, id);
-  WSP__JBUF_LIT(jb, ",\"");
-  wsp__jbuf_raw(jb, name, strlen(name));
-  WSP__JBUF_LIT(jb, "\":{}}");
-  wsp__cf_line_end(cl);
-}
-
-/* The subscribe push (code 0) or the unsubscribe push with code and
- * reason (NULL: the protocol's reason of the code). */
-static void sub_push(struct wsp_client *cl, const char *ch, size_t len,
-                     int code, const char *reason) {
-  struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
-  WSP__JBUF_LIT(jb, "{\"push\":{\"channel\":");
-  wsp__jbuf_str(jb, ch, len);
-  if (code == 0) {
-    WSP__JBUF_LIT(jb, ",\"subscribe\":{}}}");
-  } else {
-    if (!reason)
-      reason = wsp_proto_unsubscribe_reason(code);
-    WSP__JBUF_LIT(jb, ",\"unsubscribe\":{\"code\":");
-    wsp__jbuf_u64(jb, (uint64_t)code);
-    WSP__JBUF_LIT(jb, ",\"reason\":");
-    wsp__jbuf_str(jb, reason, strlen(reason));
-    WSP__JBUF_LIT(jb, "}}}");
-  }
-  wsp__cf_line_end(cl);
-}
-
 /* The subscribe was allowed: subscribe, reply (or push), announce. */
 static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
                          size_t len, int jl, unsigned flags,
@@ -260,21 +199,21 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
   int hist;
   if (find_sub(cl, ch, len)) {
     if (id)
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_ALREADY_SUBSCRIBED, NULL, 0);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_ALREADY_SUBSCRIBED, NULL, 0);
     return WSP_ERR_STATE;
   }
   cs = add_sub(cl, ch, len, jl && (flags & WSP_CHANNEL_JOIN_LEAVE),
                chan_info);
   if (!cs) {
     if (id)
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
     return WSP_ERR_NOMEM; /* patterns were checked before */
   }
   cs->expires_at = expires_at;
   /* A channel with history: the subscriber is positioned at the stream's
    * top, after any missed publications the reply carries (with the
    * subscription token's expiry, when it has one). */
-  if (!id && cl->connecting) {
+  if (!id && cl->cf.connecting) {
     /* Made while connecting: positioned when the connect reply, which
      * reports it, is written (wsp__ch_connected). */
     cs->early = 1;
@@ -287,26 +226,20 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
   if (code) {
     remove_sub_ex(cl, cs, 0);
     if (id)
-      wsp__cf_error_reply(cl, id, code, NULL, code == WSP_PROTO_ERROR_INTERNAL);
+      wsp__cf_out_error(cl, id, code, NULL, code == WSP_PROTO_ERROR_INTERNAL);
     return code == WSP_PROTO_ERROR_INTERNAL ? WSP_ERR_NOMEM : WSP_ERR_STATE;
   }
   if (hist != 0) {
     if (id && expires_at)
       wsp__tok_sub_due(cl);
   } else if (id && expires_at) {
-    uint64_t now = wsp__server_now(cl->srv);
-    struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
-    WSP__JBUF_LIT(jb, "{\"id\":");
-    wsp__jbuf_u64(jb, id);
-    WSP__JBUF_LIT(jb, ",\"subscribe\":{\"expires\":true,\"ttl\":");
-    wsp__jbuf_u64(jb, expires_at > now ? (expires_at - now + 999) / 1000 : 0);
-    WSP__JBUF_LIT(jb, "}}");
-    wsp__cf_line_end(cl);
+    struct wsp__cf_sub_result r;
+    memset(&r, 0, sizeof(r));
+    r.expires_at = expires_at;
+    wsp__cf_out_subscribed(cl, id, ch, len, &r, NULL);
     wsp__tok_sub_due(cl);
-  } else if (id) {
-    reply_empty(cl, id, "subscribe");
   } else {
-    sub_push(cl, ch, len, 0, NULL);
+    wsp__cf_out_subscribed(cl, id, ch, len, NULL, NULL);
   }
   join_leave(cs, 1);
   return 0;
@@ -315,8 +248,8 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
 void wsp__ch_drop(struct wsp__csub *cs, int code) {
   struct wsp_client *cl = cs->cl;
   wsp__client_enter(cl);
-  if (cl->connected && wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN)
-    sub_push(cl, cs->channel, cs->len, code, NULL);
+  if (cl->cf.connected && wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN)
+    wsp__cf_out_sub_push(cl, cs->channel, cs->len, code, NULL);
   remove_sub_ex(cl, cs, 1);
   wsp__client_leave(cl);
 }
@@ -332,10 +265,10 @@ void wsp__ch_expire(struct wsp_client *cl, struct wsp__csub *cs) {
   size_t len = cs->len;
   remove_sub(cl, cs);
   if (ch)
-    sub_push(cl, ch, len, WSP_PROTO_UNSUBSCRIBE_EXPIRED, NULL);
+    wsp__cf_out_sub_push(cl, ch, len, WSP_PROTO_UNSUBSCRIBE_EXPIRED, NULL);
   else
-    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_SUBSCRIPTION_EXPIRED,
-                  "subscription expired");
+    wsp__client_close(cl, WSP_PROTO_DISCONNECT_SUBSCRIPTION_EXPIRED,
+                      "subscription expired");
   wsp__free(&s->mem, ch);
 }
 
@@ -365,12 +298,8 @@ int wsp__ch_connected(struct wsp_client *cl, const struct wsp__json_val *subs,
     if (hist < 0 ||
         (hist > 0 && wsp__hist_subscribed(cl, cs, 0, &rq, out) != 0))
       return WSP_ERR_NOMEM;
-    if (hist == 0) {
-      if (out->len)
-        WSP__JBUF_LIT(out, ",");
-      wsp__jbuf_str(out, cs->channel, cs->len);
-      WSP__JBUF_LIT(out, ":{}");
-    }
+    if (hist == 0)
+      wsp__cf_out_subscribed(cl, 0, cs->channel, cs->len, NULL, out);
     join_leave(cs, 1);
   }
   return out->err;
@@ -383,15 +312,18 @@ void wsp__ch_connect_failed(struct wsp_client *cl) {
       remove_sub_ex(cl, cl->subs[i], 0);
 }
 
-void wsp__ch_sub_done(struct wsp__pending *p, int status, const void *data) {
+/* The completion of a subscribe that waited for the application. */
+static void sub_done(struct wsp__pending *p, int status, const void *data,
+                     size_t len) {
   struct wsp_client *cl = p->cl;
-  const struct wsp__sub_answer *a = data;
+  const struct wsp__sub_answer *a = status == STATUS_SUB_ANSWER ? data : NULL;
+  (void)len;
   wsp__client_enter(cl);
   if (status == WSP_ERR_TIMEOUT || !a)
-    wsp__cf_error_reply(cl, p->cmd_id, WSP_PROTO_ERROR_INTERNAL,
-                        status == WSP_ERR_TIMEOUT ? "timeout" : NULL, 1);
+    wsp__cf_out_error(cl, p->cmd_id, WSP_PROTO_ERROR_INTERNAL,
+                      status == WSP_ERR_TIMEOUT ? "timeout" : NULL, 1);
   else if (a->code)
-    wsp__cf_error_reply(cl, p->cmd_id, a->code, NULL, 0);
+    wsp__cf_out_error(cl, p->cmd_id, a->code, NULL, 0);
   else
     subscribe_now(cl, p->cmd_id, p->channel, p->len, p->join_leave, a->flags,
                   a->chan_info, &p->recover, p->expires_at);
@@ -417,11 +349,7 @@ int wsp_server_subscribe_answer(struct wsp_server *s, uint64_t sub,
 /* ---- Publications ------------------------------------------------------ */
 
 struct pubctx {
-  struct wsp_server *s;
-  const char *channel;
-  size_t clen;
-  const char *data, *info;
-  size_t dlen;
+  struct wsp__cf_pub pub;
   const struct wsp__hpos *hp; /* where it went in the log, or NULL */
   const char *pattern; /* the pattern the frame was encoded for */
   struct wsp_frame *frame;
@@ -433,7 +361,6 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen,
                         void *ud) {
   struct wsp__csub *cs = sub;
   struct pubctx *c = ud;
-  size_t open;
   int rv;
   if (c->hp && cs->positioned) {
     int live;
@@ -452,37 +379,8 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen,
   if (pattern != c->pattern) {
     /* one encoding per subscription pattern, shared by its subscribers */
     wsp_frame_unref(c->frame);
-    c->frame = NULL;
     c->pattern = pattern;
-    wsp__jbuf_reset(&c->jb);
-    WSP__JBUF_LIT(&c->jb, "{\"push\":{\"channel\":");
-    wsp__jbuf_str(&c->jb, pattern, plen);
-    WSP__JBUF_LIT(&c->jb, ",\"pub\":{");
-    open = c->jb.len; /* a comma goes before every member but the first */
-    if (c->dlen) {
-      WSP__JBUF_LIT(&c->jb, "\"data\":");
-      wsp__jbuf_raw_value(&c->jb, c->data, c->dlen);
-    }
-    if (c->info) {
-      if (c->jb.len > open)
-        WSP__JBUF_LIT(&c->jb, ",");
-      WSP__JBUF_LIT(&c->jb, "\"info\":");
-      wsp__jbuf_raw_value(&c->jb, c->info, strlen(c->info));
-    }
-    if (c->hp) {
-      if (c->jb.len > open)
-        WSP__JBUF_LIT(&c->jb, ",");
-      WSP__JBUF_LIT(&c->jb, "\"offset\":");
-      wsp__jbuf_u64(&c->jb, c->hp->offset);
-    }
-    if (plen != c->clen || memcmp(pattern, c->channel, plen) != 0) {
-      if (c->jb.len > open)
-        WSP__JBUF_LIT(&c->jb, ",");
-      WSP__JBUF_LIT(&c->jb, "\"channel\":");
-      wsp__jbuf_str(&c->jb, c->channel, c->clen);
-    }
-    WSP__JBUF_LIT(&c->jb, "}}}");
-    c->frame = frame_of(c->s, &c->jb);
+    c->frame = wsp__cf_out_pub(&c->jb, &c->pub, pattern, plen);
   }
   if (!c->hp || !cs->positioned) {
     if (c->frame)
@@ -514,12 +412,13 @@ static long fan_out(struct wsp_server *s, const char *ch, size_t clen,
   long n;
   memset(&c, 0, sizeof(c));
   c.hp = hp;
-  c.s = s;
-  c.channel = ch;
-  c.clen = clen;
-  c.data = data;
-  c.dlen = dlen;
-  c.info = info;
+  c.pub.channel = ch;
+  c.pub.clen = clen;
+  c.pub.data = data;
+  c.pub.dlen = dlen;
+  c.pub.info = info;
+  c.pub.has_offset = hp != NULL;
+  c.pub.offset = hp ? hp->offset : 0;
   wsp__jbuf_init(&c.jb, &s->mem);
   n = wsp_pubsub_publish(s->channels, ch, clen, pub_deliver, &c);
   wsp_frame_unref(c.frame);
@@ -610,11 +509,11 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
 
   if (r == 0 || (r > 0 && len == 0)) {
     s->stats.errors_protocol++;
-    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_BAD_REQUEST, "bad request");
+    wsp__client_close(cl, WSP_PROTO_DISCONNECT_BAD_REQUEST, "bad request");
     return;
   }
   if (r < 0) {
-    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
     return;
   }
   switch (kind) {
@@ -624,33 +523,33 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
     int jl = 0, wild = is_wildcard(ch, len), rv = 0;
     uint64_t expires_at = 0;
     if (!pattern_ok(ch, len)) {
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
       return;
     }
     if (wild && !(s->channel_flags & WSP_CHANNEL_WILDCARDS)) {
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_PERMISSION_DENIED, NULL, 0);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_PERMISSION_DENIED, NULL, 0);
       return;
     }
     if (find_sub(cl, ch, len)) {
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_ALREADY_SUBSCRIBED, NULL, 0);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_ALREADY_SUBSCRIBED, NULL, 0);
       return;
     }
     if (cl->nsubs + cl->nsubwait >=
         s->limits[WSP_SERVER_MAX_SUBSCRIPTIONS]) {
       s->stats.errors_limit++;
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_LIMIT_EXCEEDED, NULL, 0);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_LIMIT_EXCEEDED, NULL, 0);
       return;
     }
     if (wsp__json_find(req->ptr, req->len, "join_leave", &v) == 1)
       wsp__json_get_bool(&v, &jl);
     if (wsp__hist_parse_recover(req, &rq) != 0) {
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
       return;
     }
     rv = wsp__tok_sub_check(cl, ch, len, req, &expires_at);
     if (rv != 0) {
-      wsp__cf_error_reply(cl, id, (uint32_t)rv, NULL,
-                          rv == WSP_PROTO_ERROR_INTERNAL);
+      wsp__cf_out_error(cl, id, (uint32_t)rv, NULL,
+                        rv == WSP_PROTO_ERROR_INTERNAL);
       return;
     }
     if (!s->cb.on_subscribe) {
@@ -672,11 +571,11 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
     {
       struct wsp__pending *p = NULL;
       uint32_t h = 0;
-      if (wsp__pending_start(cl, id, PENDING_SUB, &p, &h) != 0 ||
+      if (wsp__pending_start(cl, id, PENDING_SUB, sub_done, &p, &h) != 0 ||
           !(p->channel = wsp__strndup(&s->mem, ch, len))) {
         if (p && !p->channel)
           wsp_corr_cancel(s->rpc, h);
-        wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+        wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
         return;
       }
       p->len = len;
@@ -697,7 +596,7 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
     struct wsp__csub *cs = find_sub(cl, ch, len);
     if (cs)
       remove_sub(cl, cs);
-    reply_empty(cl, id, "unsubscribe");
+    wsp__cf_out_empty(cl, id, "unsubscribe");
     return;
   }
   case WSP_PROTO_CMD_PUBLISH: {
@@ -705,12 +604,12 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
     struct wsp__jbuf info;
     struct wsp__hpos hp;
     if (is_wildcard(ch, len)) {
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
       return;
     }
     if (wsp__json_find(req->ptr, req->len, "data", &v) != 1 ||
         v.type == WSP__JSON_NULL) {
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
       return;
     }
     if (s->cb.on_publish) {
@@ -725,16 +624,15 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
     if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
       return;
     if (rv != 0) {
-      wsp__cf_error_reply(cl, id,
-                          rv > 0 ? (uint32_t)rv : WSP_PROTO_ERROR_INTERNAL,
-                          NULL, rv < 0);
+      wsp__cf_out_error(cl, id,
+                        rv > 0 ? (uint32_t)rv : WSP_PROTO_ERROR_INTERNAL, NULL,
+                        rv < 0);
       return;
     }
     wsp__jbuf_init(&info, &s->mem);
-    wsp__ch_client_info(&info, cl, NULL);
-    WSP__JBUF_LIT(&info, "\0"); /* NUL-terminate */
+    wsp__cf_out_pub_info(&info, cl);
     if (info.err) {
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
       return;
     }
     /* Stored before it is acknowledged; the reply before the fan-out,
@@ -745,9 +643,9 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
                ? 1
                : -1;
     if (rv < 0) {
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
     } else {
-      reply_empty(cl, id, "publish");
+      wsp__cf_out_empty(cl, id, "publish");
       fan_out(s, ch, len, v.ptr, v.len, info.data, rv ? &hp : NULL);
     }
     wsp__jbuf_free(&info);
@@ -756,20 +654,20 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
   case WSP_PROTO_CMD_PRESENCE:
   case WSP_PROTO_CMD_PRESENCE_STATS:
     if (!(s->channel_flags & WSP_CHANNEL_PRESENCE))
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_NOT_AVAILABLE, NULL, 0);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_NOT_AVAILABLE, NULL, 0);
     else if (!find_sub(cl, ch, len) || is_wildcard(ch, len))
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_PERMISSION_DENIED, NULL, 0);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_PERMISSION_DENIED, NULL, 0);
     else
       wsp__presence_command(cl, kind == WSP_PROTO_CMD_PRESENCE, id, ch, len);
     return;
   case WSP_PROTO_CMD_HISTORY:
     if (is_wildcard(ch, len))
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
     else
       wsp__hist_command(cl, id, ch, len, req);
     return;
   default:
-    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_NOT_AVAILABLE, NULL, 0);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_NOT_AVAILABLE, NULL, 0);
   }
 }
 
@@ -779,7 +677,7 @@ void wsp__ch_client_gone(struct wsp_client *cl) {
   wsp__free(&cl->srv->mem, cl->subs);
   cl->subs = NULL;
   cl->capsubs = 0;
-  wsp__ch_set_user(cl, wsp_client_user(cl), NULL);
+  wsp__users_set(cl, wsp_client_user(cl), NULL);
 }
 
 /* ---- Public API -------------------------------------------------------- */
@@ -798,7 +696,7 @@ int wsp_server_subscribe(struct wsp_client *cl, const char *channel) {
       len > cl->srv->limits[WSP_SERVER_MAX_CHANNEL_LEN] ||
       !pattern_ok(channel, len))
     return WSP_ERR_INVAL;
-  if (!cl->connected && !cl->connecting)
+  if (!cl->cf.connected && !cl->cf.connecting)
     return WSP_ERR_STATE;
   if (find_sub(cl, channel, len))
     return WSP_ERR_STATE;
@@ -823,7 +721,8 @@ int wsp_server_unsubscribe(struct wsp_client *cl, const char *channel) {
   }
   wsp__client_enter(cl);
   remove_sub(cl, cs);
-  sub_push(cl, channel, strlen(channel), WSP_PROTO_UNSUBSCRIBE_SERVER, NULL);
+  wsp__cf_out_sub_push(cl, channel, strlen(channel),
+                       WSP_PROTO_UNSUBSCRIBE_SERVER, NULL);
   wsp__client_leave(cl);
   return 0;
 }

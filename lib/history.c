@@ -19,6 +19,14 @@
  * duplicate and skipped, one beyond the next offset (or of another
  * epoch) is a gap and ends the subscription with 2500.
  */
+/*
+ * The subscribe subsystem (channels.c, history.c, token.c) is the one
+ * cycle scripts/lib-cycles.py allows: a subscribe needs its position in
+ * the log (history.c) and its token (token.c) before it exists, and the
+ * log (a gap, a lost position) and token expiry end subscriptions, which
+ * is channels.c's job (wsp__ch_drop, wsp__ch_expire). Cutting it would
+ * take callbacks for three files that change together.
+ */
 #include <string.h>
 
 #include "server_private.h"
@@ -87,48 +95,18 @@ int wsp__hist_live(struct wsp__csub *cs, const struct wsp__hpos *pos) {
   return cs->epoch != pos->epoch || pos->offset != cs->next ? -1 : 1;
 }
 
-/* ---- Publications as JSON ---------------------------------------------- */
+/* ---- Publications ------------------------------------------------------- */
 
 struct pubs {
   struct wsp__jbuf jb;
   size_t n;
 };
 
-/* One Publication: {"data":...,"info":...,"offset":N}. */
-static void pub_json(struct wsp__jbuf *jb, const struct wsp_evlog_event *e) {
-  WSP__JBUF_LIT(jb, "{");
-  if (e->data.len) {
-    WSP__JBUF_LIT(jb, "\"data\":");
-    wsp__jbuf_raw_value(jb, e->data.ptr, e->data.len);
-    WSP__JBUF_LIT(jb, ",");
-  }
-  if (e->info.len) {
-    WSP__JBUF_LIT(jb, "\"info\":");
-    wsp__jbuf_raw_value(jb, e->info.ptr, e->info.len);
-    WSP__JBUF_LIT(jb, ",");
-  }
-  WSP__JBUF_LIT(jb, "\"offset\":");
-  wsp__jbuf_u64(jb, e->offset);
-  WSP__JBUF_LIT(jb, "}");
-}
-
-/* A read callback: the next element of an array of publications. */
+/* A read callback: the next element of a list of publications. */
 static int put_pub(const struct wsp_evlog_event *e, void *ud) {
   struct pubs *p = ud;
-  if (p->n++)
-    WSP__JBUF_LIT(&p->jb, ",");
-  pub_json(&p->jb, e);
+  wsp__cf_out_pubs_add(&p->jb, p->n++, e);
   return p->jb.err != 0;
-}
-
-static void put_position(struct wsp__jbuf *jb, const char *epoch,
-                         uint64_t offset) {
-  WSP__JBUF_LIT(jb, "\"epoch\":");
-  wsp__jbuf_str(jb, epoch, strlen(epoch));
-  if (offset) {
-    WSP__JBUF_LIT(jb, ",\"offset\":");
-    wsp__jbuf_u64(jb, offset);
-  }
 }
 
 /* ---- Subscribe ----------------------------------------------------------- */
@@ -206,7 +184,7 @@ void wsp__hist_connect_recover(const struct wsp__json_val *subs,
 /* Bytes the client's output can still take. */
 static size_t room_of(const struct wsp_client *cl) {
   uint64_t cap = wsp_conn_get_limit(cl->conn, WSP_LIMIT_MAX_QUEUED);
-  size_t used = wsp_conn_queued_bytes(cl->conn) + cl->batch.len;
+  size_t used = wsp_conn_queued_bytes(cl->conn) + wsp__cf_out_batched(cl);
   return cap > used ? (size_t)(cap - used) : 0;
 }
 
@@ -215,8 +193,8 @@ uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
                               struct wsp__jbuf *into) {
   struct wsp_server *s = cl->srv;
   struct wsp_evlog_recovery rec;
+  struct wsp__cf_sub_result r;
   struct pubs p;
-  struct wsp__jbuf *jb;
   int rc, recovering = rq && rq->recover;
   uint64_t offset;
   size_t room;
@@ -256,54 +234,17 @@ uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
   /* Recovered: the client's own offset, advanced by the publications it
    * processes; otherwise where the stream is now. */
   offset = recovering && rec.recovered ? rq->offset : rec.pos.offset;
-  if (into) {
-    /* one member of the connect result's subs map */
-    jb = into;
-    if (jb->len)
-      WSP__JBUF_LIT(jb, ",");
-    wsp__jbuf_str(jb, cs->channel, cs->len);
-    WSP__JBUF_LIT(jb, ":{");
-  } else if (id) {
-    jb = wsp__cf_line_begin(cl);
-    WSP__JBUF_LIT(jb, "{\"id\":");
-    wsp__jbuf_u64(jb, id);
-    WSP__JBUF_LIT(jb, ",\"subscribe\":{");
-  } else {
-    jb = wsp__cf_line_begin(cl);
-    WSP__JBUF_LIT(jb, "{\"push\":{\"channel\":");
-    wsp__jbuf_str(jb, cs->channel, cs->len);
-    WSP__JBUF_LIT(jb, ",\"subscribe\":{");
-  }
-  if (id && cs->expires_at) {
-    /* a subscription token's expiry, as on channels without history */
-    uint64_t now = wsp__server_now(s);
-    WSP__JBUF_LIT(jb, "\"expires\":true,\"ttl\":");
-    wsp__jbuf_u64(jb, cs->expires_at > now
-                          ? (cs->expires_at - now + 999) / 1000
-                          : 0);
-    WSP__JBUF_LIT(jb, ",");
-  }
-  WSP__JBUF_LIT(jb, "\"recoverable\":true,\"positioned\":true,");
-  put_position(jb, rec.pos.epoch, offset);
-  if (recovering) {
-    WSP__JBUF_LIT(jb, ",\"was_recovering\":true");
-    if (rec.recovered)
-      WSP__JBUF_LIT(jb, ",\"recovered\":true");
-    if (p.n) {
-      WSP__JBUF_LIT(jb, ",\"publications\":[");
-      wsp__jbuf_raw(jb, p.jb.data, p.jb.len);
-      WSP__JBUF_LIT(jb, "]");
-    }
-  }
-  if (into) {
-    WSP__JBUF_LIT(jb, "}");
-  } else {
-    if (id)
-      WSP__JBUF_LIT(jb, "}}");
-    else
-      WSP__JBUF_LIT(jb, "}}}");
-    wsp__cf_line_end(cl);
-  }
+  memset(&r, 0, sizeof(r));
+  if (id)
+    r.expires_at = cs->expires_at;
+  r.epoch = rec.pos.epoch;
+  r.offset = offset;
+  r.recovering = (uint8_t)recovering;
+  r.recovered = (uint8_t)(recovering && rec.recovered);
+  r.pubs = p.jb.data;
+  r.pubs_len = p.jb.len;
+  r.npubs = p.n;
+  wsp__cf_out_subscribed(cl, id, cs->channel, cs->len, &r, into);
   wsp__jbuf_free(&p.jb);
   return 0;
 }
@@ -344,14 +285,8 @@ struct feed {
 
 static int feed_pub(const struct wsp_evlog_event *e, void *ud) {
   struct feed *f = ud;
-  if (f->jb.len)
-    WSP__JBUF_LIT(&f->jb, "\n");
-  WSP__JBUF_LIT(&f->jb, "{\"push\":{\"channel\":");
-  wsp__jbuf_str(&f->jb, f->cs->channel, f->cs->len);
-  WSP__JBUF_LIT(&f->jb, ",\"pub\":");
-  pub_json(&f->jb, e);
-  WSP__JBUF_LIT(&f->jb, "}}");
-  return f->jb.err != 0 || f->jb.len >= f->budget;
+  return wsp__cf_out_feed_pub(&f->jb, f->cs->channel, f->cs->len, e) != 0 ||
+         f->jb.len >= f->budget;
 }
 
 /* One batch for cs: 1 when it made progress, 0 when it has nothing to do
@@ -387,8 +322,7 @@ static int feed_one(struct wsp_client *cl, struct wsp__csub *cs,
     wsp__jbuf_free(&f.jb);
     return 0;
   }
-  if (cl->batch.len || cl->batch.err)
-    wsp__cf_flush(cl); /* replies owed come first */
+  wsp__cf_out_flush_owed(cl); /* replies owed come first */
   rv = wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN
            ? wsp_conn_send(cl->conn, WSP_OP_TEXT, f.jb.data, f.jb.len)
            : WSP_ERR_CLOSED;
@@ -397,7 +331,7 @@ static int feed_one(struct wsp_client *cl, struct wsp__csub *cs,
     /* even one publication is more than the connection may queue */
     s->stats.slow_closes++;
     s->stats.errors_limit++;
-    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_SLOW, "slow");
+    wsp__client_close(cl, WSP_PROTO_DISCONNECT_SLOW, "slow");
   }
   if (rv != 0)
     return -1;
@@ -508,29 +442,28 @@ void wsp__hist_command(struct wsp_client *cl, uint32_t id, const char *ch,
   struct wsp_evlog_position pos;
   struct hreq r;
   struct pubs p;
-  struct wsp__jbuf *jb;
   size_t limit;
   long got = 0;
   int on;
 
   /* Subscribers only: nobody makes streams by asking about names. */
   if (!find_exact(cl, ch, len)) {
-    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_PERMISSION_DENIED, NULL, 0);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_PERMISSION_DENIED, NULL, 0);
     return;
   }
   if ((on = wsp__hist_on(s, ch, len)) <= 0) {
-    wsp__cf_error_reply(cl, id,
-                        on == 0 ? WSP_PROTO_ERROR_NOT_AVAILABLE
-                                : WSP_PROTO_ERROR_INTERNAL,
-                        NULL, on != 0);
+    wsp__cf_out_error(cl, id,
+                      on == 0 ? WSP_PROTO_ERROR_NOT_AVAILABLE
+                              : WSP_PROTO_ERROR_INTERNAL,
+                      NULL, on != 0);
     return;
   }
   if (parse_history(req, &r) != 0) {
-    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
     return;
   }
   if (wsp_evlog_position(s->hist.log, ch, len, &pos) != 0) {
-    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
     return;
   }
   /* A position of another epoch, beyond the top, or (forwards) one whose
@@ -540,8 +473,7 @@ void wsp__hist_command(struct wsp_client *cl, uint32_t id, const char *ch,
        (!r.reverse && r.since > pos.offset) ||
        (r.reverse && r.since > pos.offset + 1) ||
        (!r.reverse && r.since < pos.offset && r.since + 1 < pos.first))) {
-    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_UNRECOVERABLE_POSITION, NULL,
-                        0);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_UNRECOVERABLE_POSITION, NULL, 0);
     return;
   }
   limit = r.limit < 0 || (uint64_t)r.limit > s->hist.history_max
@@ -556,22 +488,11 @@ void wsp__hist_command(struct wsp_client *cl, uint32_t id, const char *ch,
                          &pos);
   if (got < 0 || p.jb.err) {
     wsp__jbuf_free(&p.jb);
-    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
     return;
   }
-  jb = wsp__cf_line_begin(cl);
-  WSP__JBUF_LIT(jb, "{\"id\":");
-  wsp__jbuf_u64(jb, id);
-  WSP__JBUF_LIT(jb, ",\"history\":{");
-  if (p.n) {
-    WSP__JBUF_LIT(jb, "\"publications\":[");
-    wsp__jbuf_raw(jb, p.jb.data, p.jb.len);
-    WSP__JBUF_LIT(jb, "],");
-  }
-  put_position(jb, pos.epoch, pos.offset);
-  WSP__JBUF_LIT(jb, "}}");
+  wsp__cf_out_history(cl, id, p.jb.data, p.jb.len, p.n, pos.epoch, pos.offset);
   wsp__jbuf_free(&p.jb);
-  wsp__cf_line_end(cl);
 }
 
 /* ---- Public API -------------------------------------------------------- */

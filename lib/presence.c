@@ -18,16 +18,10 @@ struct presence_ctx {
 static void presence_one(void *sub, void *ud) {
   struct wsp__csub *cs = sub;
   struct presence_ctx *p = ud;
-  if (!cs->cl->connected)
+  if (!cs->cl->cf.connected)
     return;
-  if (p->jb) {
-    if (p->n)
-      WSP__JBUF_LIT(p->jb, ",");
-    WSP__JBUF_LIT(p->jb, "\"");
-    wsp__jbuf_raw(p->jb, cs->cl->id, strlen(cs->cl->id));
-    WSP__JBUF_LIT(p->jb, "\":");
-    wsp__ch_client_info(p->jb, cs->cl, cs->chan_info);
-  }
+  if (p->jb)
+    wsp__cf_out_presence_member(p->jb, p->n, cs->cl, cs->chan_info);
   if (p->users)
     p->users[p->nusers++] = wsp_client_user(cs->cl);
   p->n++;
@@ -62,34 +56,17 @@ void wsp__presence_command(struct wsp_client *cl, int list, uint32_t id,
   struct wsp_server *s = cl->srv;
   if (list) {
     struct presence_ctx p;
-    struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
     memset(&p, 0, sizeof(p));
-    p.jb = jb;
-    WSP__JBUF_LIT(jb, "{\"id\":");
-    wsp__jbuf_u64(jb, id);
-    WSP__JBUF_LIT(jb, ",\"presence\":{\"presence\":{");
+    p.jb = wsp__cf_out_presence_begin(cl, id);
     wsp_pubsub_each(s->channels, ch, len, presence_one, &p);
-    WSP__JBUF_LIT(jb, "}}}");
-    wsp__cf_line_end(cl);
+    wsp__cf_out_presence_end(cl);
   } else {
     size_t nc, nu;
-    struct wsp__jbuf *jb;
     if (stats_of(s, ch, len, &nc, &nu) != 0) {
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
       return;
     }
-    jb = wsp__cf_line_begin(cl);
-    WSP__JBUF_LIT(jb, "{\"id\":");
-    wsp__jbuf_u64(jb, id);
-    WSP__JBUF_LIT(jb, ",\"presence_stats\":{");
-    if (nc) {
-      WSP__JBUF_LIT(jb, "\"num_clients\":");
-      wsp__jbuf_u64(jb, nc);
-      WSP__JBUF_LIT(jb, ",\"num_users\":");
-      wsp__jbuf_u64(jb, nu);
-    }
-    WSP__JBUF_LIT(jb, "}}");
-    wsp__cf_line_end(cl);
+    wsp__cf_out_presence_stats(cl, id, nc, nu);
   }
 }
 
@@ -101,7 +78,7 @@ struct presence_fn {
 static void presence_call(void *sub, void *ud) {
   struct wsp__csub *cs = sub;
   struct presence_fn *p = ud;
-  if (cs->cl->connected)
+  if (cs->cl->cf.connected)
     p->fn(cs->cl, p->ud);
 }
 

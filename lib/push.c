@@ -1,6 +1,6 @@
 /*
- * Users and message pushes on the hub: the index of connections by user
- * id, pushes to a client, a user, a group of users or everyone, and the
+ * Message pushes on the hub: pushes to a client, a user, a group of users
+ * or everyone (the users index is users.c's), and the
  * server-side subscribe, unsubscribe and disconnect of every connection
  * of a user. A push is encoded once into a shared frame and queued to
  * each target by reference (wsp__ch_deliver).
@@ -8,47 +8,6 @@
 #include <string.h>
 
 #include "server_private.h"
-
-/* ---- Users ------------------------------------------------------------- */
-
-/* The users index is a pubsub whose channels are the hex of user ids, so
- * that no id can read as a wildcard pattern. Ids are at most 255 bytes
- * (wsp_client_set_user), so the key fits on the stack: removing a client
- * from the index never allocates and cannot fail. */
-#define USER_MAX 255
-
-static int user_key(const char *user, char key[2 * USER_MAX + 1],
-                    size_t *len) {
-  static const char hex[] = "0123456789abcdef";
-  size_t n = strlen(user), i;
-  if (n > USER_MAX)
-    return WSP_ERR_INVAL;
-  for (i = 0; i < n; i++) {
-    key[2 * i] = hex[(unsigned char)user[i] >> 4];
-    key[2 * i + 1] = hex[(unsigned char)user[i] & 15];
-  }
-  *len = 2 * n;
-  return 0;
-}
-
-int wsp__ch_set_user(struct wsp_client *cl, const char *old,
-                     const char *user) {
-  struct wsp_server *s = cl->srv;
-  char k[2 * USER_MAX + 1];
-  size_t len;
-  int rv;
-  if (user && *user) {
-    if ((rv = user_key(user, k, &len)) != 0)
-      return rv;
-    rv = wsp_pubsub_subscribe(s->users, k, len, cl);
-    if (rv != 0 && rv != WSP_ERR_STATE)
-      return rv;
-  }
-  if (old && *old && (!user || strcmp(old, user) != 0) &&
-      user_key(old, k, &len) == 0)
-    wsp_pubsub_unsubscribe(s->users, k, len, cl);
-  return 0;
-}
 
 struct each_user {
   struct wsp_frame *frame;
@@ -82,35 +41,19 @@ static void user_one(void *sub, const char *p, size_t l, void *ud) {
 
 static long for_user(struct wsp_server *s, const char *user,
                      struct each_user *e) {
-  char k[2 * USER_MAX + 1];
-  size_t len;
-  long r;
-  if (!*user || user_key(user, k, &len) != 0)
-    return 0; /* no such user can be connected */
-  r = wsp_pubsub_publish(s->users, k, len, user_one, e);
+  long r = wsp__users_each(s, user, user_one, e);
   return r < 0 ? r : e->n;
 }
 
 static struct wsp_frame *message_frame(struct wsp_server *s, const void *data,
                                        size_t len, int *err) {
-  struct wsp__jbuf jb;
   struct wsp_frame *f;
   *err = 0;
   if (len && wsp__json_validate(data, len, 64, NULL) != 0) {
     *err = WSP_ERR_JSON;
     return NULL;
   }
-  wsp__jbuf_init(&jb, &s->mem);
-  WSP__JBUF_LIT(&jb, "{\"push\":{\"message\":{");
-  if (len) {
-    WSP__JBUF_LIT(&jb, "\"data\":");
-    wsp__jbuf_raw_value(&jb, data, len);
-  }
-  WSP__JBUF_LIT(&jb, "}}}");
-  f = NULL;
-  if (jb.err || wsp_frame_new(&f, &s->mem, WSP_OP_TEXT, jb.data, jb.len))
-    f = NULL;
-  wsp__jbuf_free(&jb);
+  f = wsp__cf_out_message_frame(&s->mem, data, len);
   if (!f)
     *err = WSP_ERR_NOMEM;
   return f;
@@ -138,6 +81,23 @@ long wsp_server_unsubscribe_user(struct wsp_server *s, const char *user,
   e.op = OP_UNSUB;
   e.channel = channel;
   return for_user(s, user, &e);
+}
+
+int wsp_client_push_message(struct wsp_client *cl, const void *data,
+                            size_t len) {
+  struct wsp__jbuf *jb;
+  if (!cl || (len && !data))
+    return WSP_ERR_INVAL;
+  if (!cl->cf.connected)
+    return WSP_ERR_STATE;
+  if (len && wsp__json_validate(data, len, 64, NULL) != 0)
+    return WSP_ERR_JSON;
+  wsp__client_enter(cl);
+  jb = wsp__cf_out_line_begin(cl);
+  wsp__cf_out_message(jb, data, len);
+  wsp__cf_out_line_end(cl);
+  wsp__client_leave(cl);
+  return 0;
 }
 
 int wsp_push_client(struct wsp_client *cl, const void *data, size_t len) {

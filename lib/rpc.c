@@ -1,67 +1,25 @@
 /*
- * wsp_rpc: method handlers on the hub. Every call is an entry of the
- * server's correlation table (wsp_corr), so a call's handle is its id
- * there: replying late, twice or after the connection went finds no entry
- * and is counted, never a crash.
+ * wsp_rpc: method handlers on the hub. Every call is a pending request
+ * (pending.c), so a call's handle is its id in the server's correlation
+ * table: replying late, twice or after the connection went finds no
+ * entry and is counted, never a crash.
  */
 #include <string.h>
 
 #include "server_private.h"
 
-
-static void forget_call(struct wsp_client *cl, uint32_t id) {
-  uint32_t i;
-  for (i = 0; i < cl->ncalls; i++) {
-    if (cl->calls[i] == id) {
-      cl->calls[i] = cl->calls[--cl->ncalls];
-      return;
-    }
-  }
-}
-
-static void call_done(struct wsp_corr *corr, uint32_t id, int status,
-                      const void *data, size_t len, void *ud) {
-  struct wsp__pending *pc = ud;
+/* The completion of a call: its reply, error or timeout. */
+static void call_done(struct wsp__pending *pc, int status, const void *data,
+                      size_t len) {
   struct wsp_client *cl = pc->cl;
-  struct wsp_server *s = cl->srv;
   uint32_t cmd_id = pc->cmd_id;
-  (void)corr;
-  forget_call(cl, id);
-  if (pc->kind == PENDING_SUB)
-    cl->nsubwait--;
-  else
-    cl->nrpc--;
-  if (pc->kind == PENDING_SUB) {
-    if (!cl->gone && status != WSP_ERR_CANCELLED && status != WSP_ERR_CLOSED)
-      wsp__ch_sub_done(pc, status, status == STATUS_SUB_ANSWER ? data : NULL);
-    wsp__free(&s->mem, pc->channel);
-    wsp__free(&s->mem, pc);
-    return;
-  }
-  wsp__free(&s->mem, pc);
-  if (status == WSP_ERR_CANCELLED || status == WSP_ERR_CLOSED || cl->gone)
-    return;
   wsp__client_enter(cl);
   if (status == WSP_ERR_TIMEOUT || status == STATUS_SUB_ANSWER) {
-    wsp__cf_error_reply(
+    wsp__cf_out_error(
         cl, cmd_id, WSP_PROTO_ERROR_INTERNAL,
         status == WSP_ERR_TIMEOUT ? "timeout" : "internal server error", 1);
   } else {
-    struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
-    WSP__JBUF_LIT(jb, "{\"id\":");
-    wsp__jbuf_u64(jb, cmd_id);
-    if (status == STATUS_ERROR) {
-      WSP__JBUF_LIT(jb, ",\"error\":");
-      wsp__jbuf_raw(jb, data, len);
-      WSP__JBUF_LIT(jb, "}");
-    } else if (len) {
-      WSP__JBUF_LIT(jb, ",\"rpc\":{\"data\":");
-      wsp__jbuf_raw_value(jb, data, len);
-      WSP__JBUF_LIT(jb, "}}");
-    } else {
-      WSP__JBUF_LIT(jb, ",\"rpc\":{}}");
-    }
-    wsp__cf_line_end(cl);
+    wsp__cf_out_rpc(cl, cmd_id, status == STATUS_ERROR, data, len);
   }
   wsp__client_leave(cl);
 }
@@ -75,41 +33,6 @@ static struct wsp__method *find_method(struct wsp_server *s,
   return NULL;
 }
 
-int wsp__pending_start(struct wsp_client *cl, uint32_t cmd_id, int kind,
-                       struct wsp__pending **pp, uint32_t *id) {
-  struct wsp_server *s = cl->srv;
-  struct wsp__pending *pc;
-  uint64_t timeout = s->limits[WSP_SERVER_RPC_TIMEOUT];
-  if (cl->ncalls == cl->capcalls) {
-    uint32_t cap = cl->capcalls ? cl->capcalls * 2 : 4;
-    uint32_t *c = wsp__realloc(&s->mem, cl->calls, cap * sizeof(*c));
-    if (!c)
-      return WSP_ERR_NOMEM;
-    cl->calls = c;
-    cl->capcalls = cap;
-  }
-  pc = wsp__malloc(&s->mem, sizeof(*pc));
-  if (!pc)
-    return WSP_ERR_NOMEM;
-  memset(pc, 0, sizeof(*pc));
-  pc->cl = cl;
-  pc->cmd_id = cmd_id;
-  pc->kind = (uint8_t)kind;
-  if (wsp_corr_start(s->rpc,
-                     timeout ? wsp__server_now(s) + timeout : WSP_NO_DEADLINE,
-                     call_done, pc, id) != 0) {
-    wsp__free(&s->mem, pc);
-    return WSP_ERR_NOMEM;
-  }
-  cl->calls[cl->ncalls++] = *id;
-  if (kind == PENDING_SUB)
-    cl->nsubwait++;
-  else
-    cl->nrpc++;
-  *pp = pc;
-  return 0;
-}
-
 void wsp__rpc_dispatch(struct wsp_client *cl, uint32_t cmd_id,
                        const char *method, const char *data, size_t len) {
   struct wsp_server *s = cl->srv;
@@ -118,30 +41,24 @@ void wsp__rpc_dispatch(struct wsp_client *cl, uint32_t cmd_id,
   uint32_t id;
 
   if (!m) {
-    wsp__cf_error_reply(cl, cmd_id, WSP_PROTO_ERROR_METHOD_NOT_FOUND,
-                        "method not found", 0);
+    wsp__cf_out_error(cl, cmd_id, WSP_PROTO_ERROR_METHOD_NOT_FOUND,
+                      "method not found", 0);
     return;
   }
   if (cl->nrpc >= s->limits[WSP_SERVER_MAX_PENDING_RPC]) {
     s->stats.errors_limit++;
-    wsp__cf_error_reply(cl, cmd_id, WSP_PROTO_ERROR_TOO_MANY_REQUESTS,
-                        "too many requests", 1);
+    wsp__cf_out_error(cl, cmd_id, WSP_PROTO_ERROR_TOO_MANY_REQUESTS,
+                      "too many requests", 1);
     return;
   }
-  if (wsp__pending_start(cl, cmd_id, PENDING_RPC, &pc, &id) != 0) {
-    wsp__cf_error_reply(cl, cmd_id, WSP_PROTO_ERROR_INTERNAL,
-                        "internal server error", 1);
+  if (wsp__pending_start(cl, cmd_id, PENDING_RPC, call_done, &pc, &id) != 0) {
+    wsp__cf_out_error(cl, cmd_id, WSP_PROTO_ERROR_INTERNAL,
+                      "internal server error", 1);
     return;
   }
   s->stats.rpc_calls++;
   m->fn(cl, id, method, (const uint8_t *)(len ? data : ""), len,
         m->user_data);
-}
-
-void wsp__rpc_client_gone(struct wsp_client *cl) {
-  while (cl->ncalls > 0)
-    if (wsp_corr_cancel(cl->srv->rpc, cl->calls[cl->ncalls - 1]) != 0)
-      cl->ncalls--; /* not in the table: never loop on it */
 }
 
 void wsp__rpc_free_methods(struct wsp_server *s) {
@@ -212,15 +129,7 @@ int wsp_rpc_error(struct wsp_server *s, uint64_t call, uint32_t code,
   if (!s || call == 0 || call > UINT32_MAX || code == 0)
     return WSP_ERR_INVAL;
   wsp__jbuf_init(&jb, &s->mem);
-  WSP__JBUF_LIT(&jb, "{\"code\":");
-  wsp__jbuf_u64(&jb, code);
-  if (message && *message) {
-    WSP__JBUF_LIT(&jb, ",\"message\":");
-    wsp__jbuf_str(&jb, message, strlen(message));
-  }
-  if (temporary)
-    WSP__JBUF_LIT(&jb, ",\"temporary\":true");
-  WSP__JBUF_LIT(&jb, "}");
+  wsp__cf_out_error_object(&jb, code, message, temporary);
   rv = jb.err ? jb.err
               : wsp_corr_complete(s->rpc, (uint32_t)call, STATUS_ERROR,
                                   jb.data, jb.len);

@@ -3,8 +3,9 @@
  * every connection's next deadline in one binary heap so that
  * wsp_server_next_deadline() is O(1) and wsp_server_tick() touches only
  * the connections that are due, and hands protocol connections to the
- * codec (cfproto.c).
+ * codec (cf_dispatch.c).
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "server_private.h"
@@ -23,10 +24,6 @@ static const uint64_t limit_defaults[WSP_SERVER_LIMIT__COUNT] = {
     [WSP_SERVER_MAX_CHANNEL_LEN] = 255,
     [WSP_SERVER_REFRESH_GRACE] = 25000,
 };
-
-uint64_t wsp__server_now(const struct wsp_server *srv) {
-  return srv->cb.now ? srv->cb.now(srv->user_data) : srv->now;
-}
 
 /* ---- Deadline heap ---------------------------------------------------- */
 
@@ -126,12 +123,11 @@ static void client_gone(struct wsp_client *cl, int code) {
     return;
   cl->gone = 1;
   cl->depth++;
-  wsp__ch_client_gone(cl); /* leave pushes go out while it is connected */
+  s->ops->client_gone(cl); /* leave pushes go out while it is connected */
   cl->depth--;
-  cl->connected = 0;
-  cl->stale_due = cl->ping_due = cl->pong_due = WSP_NO_DEADLINE;
+  s->ops->proto_gone(cl);
   cl->expire_due = WSP_NO_DEADLINE;
-  wsp__rpc_client_gone(cl);
+  wsp__pending_client_gone(cl);
   if (!cl->opened)
     return; /* an HTTP exchange only: never a WebSocket */
   count_close(s, code);
@@ -157,11 +153,9 @@ static void really_free(struct wsp_client *cl) {
   if (cl->next)
     cl->next->prev = cl->prev;
   wsp_conn_free(cl->conn);
-  wsp__jbuf_free(&cl->batch);
+  s->ops->client_free(cl);
   wsp__free(&s->mem, cl->user);
   wsp__free(&s->mem, cl->calls);
-  wsp__tok_client_gone(cl);
-  wsp__sess_client_free(cl);
   s->stats.connections--;
   wsp__free(&s->mem, cl);
 }
@@ -178,6 +172,13 @@ void wsp__client_leave(struct wsp_client *cl) {
 }
 
 /* ---- wsp_conn callbacks ----------------------------------------------- */
+
+/* The route a codec client was accepted on: cl->codec points into it. */
+static const struct wsp__route *route_of(const struct wsp_client *cl) {
+  return (const struct wsp__route *)(const void *)((const char *)cl->codec -
+                                                   offsetof(struct wsp__route,
+                                                            codec));
+}
 
 static int path_is(struct wsp_str path, const char *want) {
   return path.len == strlen(want) && memcmp(path.ptr, want, path.len) == 0;
@@ -202,7 +203,7 @@ static int conn_on_request(struct wsp_conn *conn, const struct wsp_request *req,
     rv = s->cb.on_request(cl, req, s->user_data);
     cl->in_request = 0;
   }
-  if (wsp__sess_origin_refused(cl, req))
+  if (s->ops->request_refused(cl, req))
     return 0;
   if (wsp_conn_get_state(conn) != WSP_STATE_HANDSHAKE || cl->mode == MODE_RAW)
     return 0; /* answered, or taken as a raw WebSocket */
@@ -275,13 +276,12 @@ static const struct wsp_conn_callbacks conn_callbacks = {
 
 /* ---- Public API: server ----------------------------------------------- */
 
-int wsp_server_new(struct wsp_server **ps,
-                   const struct wsp_server_callbacks *callbacks,
-                   const struct wsp_mem *mem, uint64_t now, void *user_data) {
+int wsp__server_init(struct wsp_server **ps,
+                     const struct wsp_server_callbacks *callbacks,
+                     const struct wsp_mem *mem, uint64_t now, void *user_data,
+                     const struct wsp__hub_ops *ops) {
   struct wsp_mem m;
   struct wsp_server *s;
-  if (!ps)
-    return WSP_ERR_INVAL;
   *ps = NULL;
   wsp__mem_init(&m, mem);
   s = wsp__malloc(&m, sizeof(*s));
@@ -289,22 +289,16 @@ int wsp_server_new(struct wsp_server **ps,
     return WSP_ERR_NOMEM;
   memset(s, 0, sizeof(*s));
   s->mem = m;
+  s->ops = ops;
   if (callbacks)
     s->cb = *callbacks;
   s->user_data = user_data;
   s->now = now;
   memcpy(s->limits, limit_defaults, sizeof(s->limits));
-  s->channel_flags = WSP_CHANNEL_PRESENCE | WSP_CHANNEL_JOIN_LEAVE;
-  s->origin_policy = WSP_ORIGIN_CHECK;
   if (wsp_corr_new(&s->rpc, &s->mem) != 0 ||
       wsp_pubsub_new(&s->channels, &s->mem) != 0 ||
-      wsp_pubsub_new(&s->users, &s->mem) != 0 ||
-      wsp_server_add_codec(s, "/connection/websocket", &wsp__cf_codec,
-                           NULL) != 0) {
-    wsp_corr_free(s->rpc);
-    wsp_pubsub_free(s->channels);
-    wsp_pubsub_free(s->users);
-    wsp__free(&s->mem, s);
+      wsp_pubsub_new(&s->users, &s->mem) != 0) {
+    wsp__server_destroy(s);
     return WSP_ERR_NOMEM;
   }
   wsp_corr_set_max_pending(s->rpc, WSP_CORR_MAX_PENDING_LIMIT);
@@ -312,21 +306,19 @@ int wsp_server_new(struct wsp_server **ps,
   return 0;
 }
 
-void wsp_server_free(struct wsp_server *s) {
-  if (!s)
-    return;
+void wsp__server_close_all(struct wsp_server *s) {
   while (s->first) {
     struct wsp_client *cl = s->first;
     client_gone(cl, WSP_CLOSE_GOING_AWAY);
     cl->depth = 0;
     really_free(cl);
   }
+}
+
+void wsp__server_destroy(struct wsp_server *s) {
   wsp_corr_free(s->rpc);
   wsp_pubsub_free(s->channels);
   wsp_pubsub_free(s->users);
-  wsp__rpc_free_methods(s);
-  wsp__tok_free(s);
-  wsp__sess_server_free(s);
   wsp__free(&s->mem, s->heap);
   while (s->nroutes > 0) {
     struct wsp__route *r = s->routes[--s->nroutes];
@@ -377,6 +369,12 @@ int wsp_server_set_path(struct wsp_server *s, const char *path) {
 
 int wsp_server_add_codec(struct wsp_server *s, const char *path,
                          const struct wsp_codec *codec, void *codec_data) {
+  return wsp__server_add_route(s, path, codec, codec_data, 0);
+}
+
+int wsp__server_add_route(struct wsp_server *s, const char *path,
+                          const struct wsp_codec *codec, void *codec_data,
+                          int exclusive) {
   struct wsp__route *r, **arr;
   size_t i;
   if (!s || !codec || !path_valid(path))
@@ -385,6 +383,7 @@ int wsp_server_add_codec(struct wsp_server *s, const char *path,
     if (strcmp(s->routes[i]->path, path) == 0) {
       s->routes[i]->codec = *codec;
       s->routes[i]->data = codec_data;
+      s->routes[i]->exclusive = (uint8_t)exclusive;
       return 0;
     }
   }
@@ -402,6 +401,7 @@ int wsp_server_add_codec(struct wsp_server *s, const char *path,
   }
   r->codec = *codec;
   r->data = codec_data;
+  r->exclusive = (uint8_t)exclusive;
   s->routes = arr;
   s->routes[s->nroutes++] = r;
   return 0;
@@ -428,8 +428,7 @@ int wsp_server_tick(struct wsp_server *s, uint64_t now) {
     return WSP_ERR_INVAL;
   s->now = now;
   wsp_corr_tick(s->rpc, now);
-  if (s->hist.log)
-    wsp_evlog_tick(s->hist.log, now);
+  s->ops->tick(s, now);
   /* Each due client is visited once per tick at most. */
   budget = s->nheap;
   while (budget-- > 0 && s->nheap > 0 && s->heap[0]->due <= now) {
@@ -450,12 +449,13 @@ int wsp_server_tick(struct wsp_server *s, uint64_t now) {
 }
 
 uint64_t wsp_server_next_deadline(const struct wsp_server *s) {
-  uint64_t d;
+  uint64_t d, m;
   if (!s)
     return WSP_NO_DEADLINE;
   d = wsp_corr_next_deadline(s->rpc);
-  if (s->hist.log && wsp_evlog_next_deadline(s->hist.log) < d)
-    d = wsp_evlog_next_deadline(s->hist.log);
+  m = s->ops->next_deadline(s);
+  if (m < d)
+    d = m;
   if (s->nheap > 0 && s->heap[0]->due < d)
     d = s->heap[0]->due;
   return d;
@@ -496,9 +496,8 @@ int wsp_server_accept(struct wsp_server *s, void *io_data,
   cl->srv = s;
   cl->io_data = io_data;
   cl->heap_idx = SIZE_MAX;
-  cl->stale_due = cl->ping_due = cl->pong_due = WSP_NO_DEADLINE;
   cl->expire_due = cl->sub_due = WSP_NO_DEADLINE;
-  wsp__jbuf_init(&cl->batch, &s->mem);
+  s->ops->client_init(cl);
   rv = wsp_conn_new(&cl->conn, WSP_ROLE_SERVER, &conn_callbacks, &s->mem,
                     wsp__server_now(s), cl);
   if (rv != 0) {
@@ -557,8 +556,8 @@ int wsp_client_sent(struct wsp_client *cl, size_t n) {
   rv = wsp_conn_sent(cl->conn, n);
   if (rv == 0)
     cl->srv->stats.bytes_out += n;
-  if (rv == 0 && cl->nlagging)
-    wsp__hist_feed(cl); /* room again: catch up from the log */
+  if (rv == 0)
+    cl->srv->ops->sent(cl); /* room again: e.g. catch up from a log */
   wsp__client_leave(cl);
   return rv;
 }
@@ -610,7 +609,7 @@ int wsp_client_set_user(struct wsp_client *cl, const char *user) {
   u = wsp__strndup(&cl->srv->mem, user, strlen(user));
   if (!u)
     return WSP_ERR_NOMEM;
-  if (!cl->gone && wsp__ch_set_user(cl, cl->user, u) != 0) {
+  if (!cl->gone && wsp__users_set(cl, cl->user, u) != 0) {
     wsp__free(&cl->srv->mem, u);
     return WSP_ERR_NOMEM;
   }
@@ -660,7 +659,7 @@ int wsp_client_send_raw(struct wsp_client *cl, int opcode, const void *data,
   int rv;
   if (!cl)
     return WSP_ERR_INVAL;
-  if (cl->codec && cl->codec->on_message == wsp__cf_codec.on_message)
+  if (cl->codec && route_of(cl)->exclusive)
     return WSP_ERR_STATE; /* it would break the default protocol */
   if (cl->mode == MODE_NONE)
     return WSP_ERR_STATE;
@@ -672,35 +671,37 @@ int wsp_client_send_raw(struct wsp_client *cl, int opcode, const void *data,
   return rv;
 }
 
-int wsp_client_push_message(struct wsp_client *cl, const void *data,
-                            size_t len) {
-  struct wsp__jbuf *jb;
-  if (!cl || (len && !data))
-    return WSP_ERR_INVAL;
-  if (!cl->connected)
-    return WSP_ERR_STATE;
-  if (len && wsp__json_validate(data, len, 64, NULL) != 0)
-    return WSP_ERR_JSON;
-  wsp__client_enter(cl);
-  jb = wsp__cf_line_begin(cl);
-  WSP__JBUF_LIT(jb, "{\"push\":{\"message\":{");
-  if (len) {
-    WSP__JBUF_LIT(jb, "\"data\":");
-    wsp__jbuf_raw_value(jb, data, len);
-  }
-  WSP__JBUF_LIT(jb, "}}}");
-  wsp__cf_line_end(cl);
-  wsp__client_leave(cl);
-  return 0;
-}
-
 int wsp_client_disconnect(struct wsp_client *cl, int code,
                           const char *reason) {
   int rv;
   if (!cl)
     return WSP_ERR_INVAL;
   wsp__client_enter(cl);
-  rv = wsp__cf_close(cl, code, reason);
+  rv = wsp__client_close(cl, code, reason);
   wsp__client_leave(cl);
+  return rv;
+}
+
+int wsp__client_close(struct wsp_client *cl, int code, const char *reason) {
+  struct wsp__hub_ops const *ops = cl->srv->ops;
+  size_t n = reason ? strlen(reason) : 0;
+  int rv;
+  if (code < 1000 || code > 4999 || (code > 1011 && code < 3000))
+    return WSP_ERR_INVAL;
+  if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
+    return WSP_ERR_CLOSED;
+  /* A close reason holds 123 bytes: cut on a character boundary. */
+  if (n > 123) {
+    n = 123;
+    while (n > 0 && ((unsigned char)reason[n] & 0xc0) == 0x80)
+      n--;
+  }
+  /* What the client is owed leaves before the close frame. */
+  ops->proto_flush(cl);
+  if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
+    return 0; /* the flush itself closed it */
+  rv = wsp_conn_close(cl->conn, code, reason, n);
+  if (rv == 0)
+    ops->proto_closed(cl);
   return rv;
 }

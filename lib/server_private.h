@@ -1,5 +1,7 @@
-/* Private state of the hub, shared by server.c (connections, timers,
- * stats), cfproto.c (the Centrifuge JSON codec) and rpc.c. */
+/* Private state of the hub: the core (server.c, users.c, pending.c),
+ * its composition (hub.c) and its modules (channels.c, history.c,
+ * token.c, presence.c, push.c, rpc.c, server_session.c). The default
+ * protocol's own declarations are in cf_private.h. */
 #ifndef WSP_SERVER_PRIVATE_H
 #define WSP_SERVER_PRIVATE_H
 
@@ -13,6 +15,8 @@
 #include "wsp/rpc.h"
 #include "wsp/server.h"
 
+#include "cf_private.h"
+
 enum { MODE_NONE, MODE_CODEC, MODE_RAW };
 
 /* A path and the codec that serves it. */
@@ -20,6 +24,31 @@ struct wsp__route {
   char *path;
   struct wsp_codec codec;
   void *data;
+  uint8_t exclusive; /* the library's protocol: no wsp_client_send_raw() */
+};
+
+/*
+ * What the hub core (server.c) needs from the modules and from the
+ * default protocol, filled in by hub.c: the core calls them through this
+ * table so that it depends on neither. Each is called for every client.
+ */
+struct wsp__hub_ops {
+  void (*client_init)(struct wsp_client *cl); /* accepted */
+  /* The connection ended, before the codec and the application hear of
+   * it: subscriptions end (leave pushes go out while it is connected). */
+  void (*client_gone)(struct wsp_client *cl);
+  void (*client_free)(struct wsp_client *cl);
+  /* After on_request: 1 when the upgrade was refused (answered). */
+  int (*request_refused)(struct wsp_client *cl, const struct wsp_request *req);
+  void (*sent)(struct wsp_client *cl); /* output was written */
+  /* The modules' own timers (wsp_server_tick, wsp_server_next_deadline). */
+  void (*tick)(struct wsp_server *s, uint64_t now);
+  uint64_t (*next_deadline)(const struct wsp_server *s);
+  /* The protocol: the connection ended; before a close frame, what the
+   * client is owed leaves; the close frame was queued. */
+  void (*proto_gone)(struct wsp_client *cl);
+  void (*proto_flush)(struct wsp_client *cl);
+  void (*proto_closed)(struct wsp_client *cl);
 };
 
 struct wsp__method {
@@ -39,10 +68,18 @@ struct wsp__recover {
 };
 
 /* A request waiting for the application: an RPC call, or a subscribe
- * that on_subscribe left for later. An entry of the server's wsp_corr. */
+ * that on_subscribe left for later. An entry of the server's wsp_corr
+ * (pending.c). */
 enum { PENDING_RPC, PENDING_SUB };
+struct wsp__pending;
+/* The completion of an entry: its reply (status STATUS_*) or
+ * WSP_ERR_TIMEOUT; never called once the connection has gone or the
+ * entry was cancelled. The entry is freed after it returns. */
+typedef void wsp__pending_done_fn(struct wsp__pending *p, int status,
+                                  const void *data, size_t len);
 struct wsp__pending {
   struct wsp_client *cl;
+  wsp__pending_done_fn *done;
   uint32_t cmd_id;
   uint8_t kind;
   uint8_t join_leave;
@@ -108,6 +145,7 @@ struct wsp__tokens {
 
 struct wsp_server {
   struct wsp_mem mem;
+  const struct wsp__hub_ops *ops;
   struct wsp_server_callbacks cb;
   void *user_data;
   uint64_t limits[WSP_SERVER_LIMIT__COUNT];
@@ -144,7 +182,6 @@ struct wsp_client {
   void *codec_data;
   size_t heap_idx; /* SIZE_MAX when not in the heap */
   uint64_t due;
-  uint64_t stale_due, ping_due, pong_due;
   uint64_t expires_at, expire_due; /* credentials; EXPIRED at expire_due */
   uint64_t sub_due;                /* the first subscription token to expire
                                       (EXPIRED) */
@@ -157,45 +194,45 @@ struct wsp_client {
   struct wsp__csub **subs;
   uint32_t nsubs, capsubs;
   uint32_t nlagging; /* subscriptions fed from the log (history.c) */
-  struct wsp__jbuf batch; /* lines for the frame being built */
+  struct wsp__cf_client cf;
   char id[37];
   uint8_t mode;
-  uint8_t connected : 1;
-  uint8_t batching : 1;
   uint8_t in_request : 1;
   uint8_t over_limit : 1;
   uint8_t gone : 1;   /* the connection has ended */
   uint8_t opened : 1; /* the WebSocket opened: on_disconnect will fire */
-  uint8_t awaiting_pong : 1;
   uint8_t free_pending : 1;
-  uint8_t connecting : 1; /* in connect: server-side subscriptions wait */
   uint8_t depth;
 };
 
-/* server.c */
-uint64_t wsp__server_now(const struct wsp_server *srv);
+static inline uint64_t wsp__server_now(const struct wsp_server *srv) {
+  return srv->cb.now ? srv->cb.now(srv->user_data) : srv->now;
+}
+
+/* server.c: the hub core */
+int wsp__server_init(struct wsp_server **ps,
+                     const struct wsp_server_callbacks *callbacks,
+                     const struct wsp_mem *mem, uint64_t now, void *user_data,
+                     const struct wsp__hub_ops *ops);
+/* Serve path with codec; exclusive for the library's own protocol. */
+int wsp__server_add_route(struct wsp_server *s, const char *path,
+                          const struct wsp_codec *codec, void *codec_data,
+                          int exclusive);
+/* End and free every client (their on_disconnect fires with 1001). */
+void wsp__server_close_all(struct wsp_server *s);
+/* Free what wsp__server_init() made. */
+void wsp__server_destroy(struct wsp_server *s);
+/* Close with code and reason (cut to fit) after what the client is
+ * owed. */
+int wsp__client_close(struct wsp_client *cl, int code, const char *reason);
 void wsp__client_enter(struct wsp_client *cl);
 void wsp__client_leave(struct wsp_client *cl);
 void wsp__client_touch(struct wsp_client *cl);
 
-/* cfproto.c */
-extern const struct wsp_codec wsp__cf_codec;
-/* Start a line of output; the caller writes one JSON object into the
- * returned buffer and calls wsp__cf_line_end(). */
-struct wsp__jbuf *wsp__cf_line_begin(struct wsp_client *cl);
-void wsp__cf_line_end(struct wsp_client *cl);
-void wsp__cf_flush(struct wsp_client *cl);
-int wsp__cf_close(struct wsp_client *cl, int code, const char *reason);
-void wsp__cf_error_reply(struct wsp_client *cl, uint32_t id, uint32_t code,
-                         const char *message, int temporary);
-
 /* channels.c */
 void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
                      const struct wsp__json_val *req);
-void wsp__ch_sub_done(struct wsp__pending *p, int status, const void *data);
 void wsp__ch_client_gone(struct wsp_client *cl);
-int wsp__ch_set_user(struct wsp_client *cl, const char *old,
-                     const char *user);
 /* Queue a shared frame to a connected client; closes it with SLOW
  * when its output is over the cap. 1 when queued. */
 int wsp__ch_deliver(struct wsp_client *cl, struct wsp_frame *f);
@@ -204,9 +241,6 @@ int wsp__ch_deliver(struct wsp_client *cl, struct wsp_frame *f);
  * 1 when queued, 0 or an error otherwise. */
 int wsp__ch_try_deliver(struct wsp_client *cl, struct wsp_frame *f);
 
-/* channels.c: a ClientInfo object for cl (chan_info may be NULL). */
-void wsp__ch_client_info(struct wsp__jbuf *jb, const struct wsp_client *cl,
-                         const char *chan_info);
 /* presence.c: answer presence (list) or presence_stats for a subscriber. */
 void wsp__presence_command(struct wsp_client *cl, int list, uint32_t id,
                            const char *ch, size_t len);
@@ -291,6 +325,16 @@ void wsp__tok_sub_refresh(struct wsp_client *cl, uint32_t id,
 void wsp__tok_tick(struct wsp_client *cl, uint64_t now);
 void wsp__tok_sub_due(struct wsp_client *cl);
 
+/* users.c: the index of connections by user id. */
+/* Move cl from the user old to user (either may be NULL or ""); removing
+ * never fails. */
+int wsp__users_set(struct wsp_client *cl, const char *old, const char *user);
+/* Call fn (a wsp_pubsub_publish callback, sub being the client) for every
+ * connection of user; the count or a negative WSP_ERR_*. */
+long wsp__users_each(struct wsp_server *s, const char *user,
+                     void (*fn)(void *, const char *, size_t, void *),
+                     void *ud);
+
 /* server_session.c */
 void wsp__sess_server_free(struct wsp_server *s);
 void wsp__sess_client_free(struct wsp_client *cl);
@@ -298,12 +342,18 @@ void wsp__sess_client_free(struct wsp_client *cl);
 int wsp__sess_origin_refused(struct wsp_client *cl,
                              const struct wsp_request *req);
 
-/* rpc.c */
+/* pending.c */
+/* Start a pending request of kind (PENDING_*) for the command cmd_id of
+ * cl, completed by done; *id is its handle in the server's wsp_corr. */
 int wsp__pending_start(struct wsp_client *cl, uint32_t cmd_id, int kind,
-                       struct wsp__pending **pp, uint32_t *id);
+                       wsp__pending_done_fn *done, struct wsp__pending **pp,
+                       uint32_t *id);
+/* Cancel every pending request of cl. */
+void wsp__pending_client_gone(struct wsp_client *cl);
+
+/* rpc.c */
 void wsp__rpc_dispatch(struct wsp_client *cl, uint32_t cmd_id,
                        const char *method, const char *data, size_t len);
-void wsp__rpc_client_gone(struct wsp_client *cl);
 void wsp__rpc_free_methods(struct wsp_server *srv);
 
 #endif /* WSP_SERVER_PRIVATE_H */

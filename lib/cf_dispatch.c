@@ -1,9 +1,10 @@
 /*
  * The default wire protocol: the Centrifuge client protocol v2 in JSON
- * (see wsp-protocol(7)). A WebSocket message holds commands separated by
- * '\n', handled strictly in order; the replies and pushes they cause are
- * collected in the client's batch and leave as one WebSocket message.
- * Payloads (data) are spliced into the output as the bytes received.
+ * (see wsp-protocol(7)): parsing and dispatching commands. A WebSocket
+ * message holds commands separated by '\n', handled strictly in order;
+ * the replies and pushes they cause are collected in the client's batch
+ * (cf_out.c, which writes every reply and push) and leave as one
+ * WebSocket message.
  */
 #include <stdio.h>
 #include <string.h>
@@ -15,94 +16,11 @@
 
 #define CMD_NONE (-1)
 
-static const char *error_text(uint32_t code) {
-  const char *text = wsp_proto_error_message((int)code);
-  return text ? text : "error";
-}
-
-/* ---- Output ----------------------------------------------------------- */
-
-struct wsp__jbuf *wsp__cf_line_begin(struct wsp_client *cl) {
-  if (cl->batch.len)
-    WSP__JBUF_LIT(&cl->batch, "\n");
-  return &cl->batch;
-}
-
-void wsp__cf_line_end(struct wsp_client *cl) {
-  if (!cl->batching)
-    wsp__cf_flush(cl);
-}
-
-void wsp__cf_flush(struct wsp_client *cl) {
-  struct wsp_server *s = cl->srv;
-  int rv, err = cl->batch.err;
-  if (cl->batch.len == 0 && !err)
-    return;
-  rv = err ? err
-           : wsp_conn_send(cl->conn, WSP_OP_TEXT, cl->batch.data,
-                           cl->batch.len);
-  /* An idle connection keeps no batch memory. */
-  wsp__jbuf_free(&cl->batch);
-  if (rv == 0) {
-    s->stats.messages_out++;
-  } else if (rv == WSP_ERR_QUEUE_FULL) {
-    s->stats.errors_limit++;
-    s->stats.slow_closes++;
-    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_SLOW, "slow");
-  } else if (rv == WSP_ERR_NOMEM) {
-    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_SERVER_ERROR,
-                  "internal server error");
-  }
-}
-
-int wsp__cf_close(struct wsp_client *cl, int code, const char *reason) {
-  size_t n = reason ? strlen(reason) : 0;
-  int batching = cl->batching, rv;
-  if (code < 1000 || code > 4999 || (code > 1011 && code < 3000))
-    return WSP_ERR_INVAL;
-  if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
-    return WSP_ERR_CLOSED;
-  /* A close reason holds 123 bytes: cut on a character boundary. */
-  if (n > 123) {
-    n = 123;
-    while (n > 0 && ((unsigned char)reason[n] & 0xc0) == 0x80)
-      n--;
-  }
-  /* What the client is owed leaves before the close frame. */
-  cl->batching = 0;
-  wsp__cf_flush(cl);
-  cl->batching = (uint8_t)batching;
-  if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
-    return 0; /* the flush itself closed it */
-  rv = wsp_conn_close(cl->conn, code, reason, n);
-  if (rv == 0) {
-    cl->stale_due = cl->ping_due = cl->pong_due = WSP_NO_DEADLINE;
-    cl->awaiting_pong = 0;
-  }
-  return rv;
-}
-
-void wsp__cf_error_reply(struct wsp_client *cl, uint32_t id, uint32_t code,
-                         const char *message, int temporary) {
-  struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
-  WSP__JBUF_LIT(jb, "{\"id\":");
-  wsp__jbuf_u64(jb, id);
-  WSP__JBUF_LIT(jb, ",\"error\":{\"code\":");
-  wsp__jbuf_u64(jb, code);
-  WSP__JBUF_LIT(jb, ",\"message\":");
-  wsp__jbuf_str(jb, message ? message : error_text(code),
-                strlen(message ? message : error_text(code)));
-  if (temporary)
-    WSP__JBUF_LIT(jb, ",\"temporary\":true");
-  WSP__JBUF_LIT(jb, "}}");
-  wsp__cf_line_end(cl);
-}
-
 /* ---- Commands --------------------------------------------------------- */
 
 static int bad_request(struct wsp_client *cl) {
   cl->srv->stats.errors_protocol++;
-  wsp__cf_close(cl, WSP_PROTO_DISCONNECT_BAD_REQUEST, "bad request");
+  wsp__client_close(cl, WSP_PROTO_DISCONNECT_BAD_REQUEST, "bad request");
   return -1;
 }
 
@@ -152,16 +70,6 @@ static int make_client_id(char out[37]) {
   return 0;
 }
 
-/* ,"expires":true,"ttl":N when the credentials expire. */
-static void put_expiry(const struct wsp_client *cl, struct wsp__jbuf *jb,
-                       uint64_t now) {
-  if (!cl->expires_at)
-    return;
-  WSP__JBUF_LIT(jb, ",\"expires\":true,\"ttl\":");
-  wsp__jbuf_u64(jb, cl->expires_at > now ? (cl->expires_at - now + 999) / 1000
-                                         : 0);
-}
-
 static int do_refresh(struct wsp_client *cl, uint32_t id,
                       const struct wsp__json_val *req) {
   struct wsp_server *s = cl->srv;
@@ -169,17 +77,16 @@ static int do_refresh(struct wsp_client *cl, uint32_t id,
   struct wsp_str tok = {"", 0};
   char *token = NULL;
   size_t tlen = 0;
-  struct wsp__jbuf *jb;
   int rv;
   if (!s->cb.on_refresh && !s->tokens) {
-    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_NOT_AVAILABLE, NULL, 0);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_NOT_AVAILABLE, NULL, 0);
     return 0;
   }
   if (wsp__json_find(req->ptr, req->len, "token", &tv) == 1 &&
       tv.type == WSP__JSON_STRING) {
     token = wsp__malloc(&s->mem, tv.len);
     if (!token) {
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
       return 0;
     }
     wsp__json_string_decode(&tv, token, tv.len, &tlen);
@@ -193,19 +100,11 @@ static int do_refresh(struct wsp_client *cl, uint32_t id,
   if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN || cl->free_pending)
     return -1;
   if (rv != 0) {
-    wsp__cf_error_reply(
-        cl, id, rv > 0 ? (uint32_t)rv : WSP_PROTO_ERROR_INTERNAL, NULL, rv < 0);
+    wsp__cf_out_error(cl, id, rv > 0 ? (uint32_t)rv : WSP_PROTO_ERROR_INTERNAL,
+                      NULL, rv < 0);
     return 0;
   }
-  jb = wsp__cf_line_begin(cl);
-  WSP__JBUF_LIT(jb, "{\"id\":");
-  wsp__jbuf_u64(jb, id);
-  WSP__JBUF_LIT(jb, ",\"refresh\":{\"client\":\"");
-  wsp__jbuf_raw(jb, cl->id, strlen(cl->id));
-  WSP__JBUF_LIT(jb, "\",\"version\":\"" WSP_VERSION_STRING "\"");
-  put_expiry(cl, jb, wsp__server_now(s));
-  WSP__JBUF_LIT(jb, "}}");
-  wsp__cf_line_end(cl);
+  wsp__cf_out_refresh(cl, id, wsp__server_now(s));
   return 0;
 }
 
@@ -217,7 +116,7 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
   size_t nlen, vlen, tlen = 0;
   uint64_t interval = s->limits[WSP_SERVER_PING_INTERVAL], now;
   struct wsp__json_val tv, subs;
-  struct wsp__jbuf *jb, sj;
+  struct wsp__jbuf sj;
   int rv = 0;
 
   memset(&info, 0, sizeof(info));
@@ -230,7 +129,7 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
       subs.type == WSP__JSON_NULL) {
     subs.type = 0;
   } else if (wsp__hist_check_subs(&subs) != 0) {
-    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
     return 0;
   }
   if (wsp__json_find(req->ptr, req->len, "token", &tv) == 1 &&
@@ -239,7 +138,7 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
       return bad_request(cl);
     token = wsp__malloc(&s->mem, tv.len);
     if (!token) {
-      wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
       return 0;
     }
     wsp__json_string_decode(&tv, token, tv.len, &tlen);
@@ -255,20 +154,20 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
     info.data.ptr = "";
   if (make_client_id(cl->id) != 0) {
     wsp__free(&s->mem, token);
-    wsp__cf_error_reply(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
     return 0;
   }
   /* Server-side subscriptions made from here to the reply (the token's
    * channels, wsp_server_subscribe() in on_connect) are reported in the
    * reply's subs map rather than by subscribe pushes. */
-  cl->connecting = 1;
+  cl->cf.connecting = 1;
   if (s->tokens)
     rv = wsp__tok_connect(cl, info.token.ptr, info.token.len);
   if (rv == 0 && s->cb.on_connect)
     rv = s->cb.on_connect(cl, &info, s->user_data);
   if (rv == 0 && wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN)
     wsp__tok_connected(cl);
-  cl->connecting = 0;
+  cl->cf.connecting = 0;
   wsp__free(&s->mem, token);
   if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN || cl->free_pending)
     return -1;
@@ -276,11 +175,11 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
     uint32_t code = rv > 0 ? (uint32_t)rv : WSP_PROTO_ERROR_INTERNAL;
     wsp__ch_connect_failed(cl);
     cl->id[0] = '\0';
-    wsp__cf_error_reply(cl, id, code, NULL, code == WSP_PROTO_ERROR_INTERNAL);
+    wsp__cf_out_error(cl, id, code, NULL, code == WSP_PROTO_ERROR_INTERNAL);
     return 0;
   }
-  cl->connected = 1;
-  cl->stale_due = WSP_NO_DEADLINE;
+  cl->cf.connected = 1;
+  cl->cf.stale_due = WSP_NO_DEADLINE;
   now = wsp__server_now(s);
   if (interval) {
     /* The first ping comes at a random point in the second half of the
@@ -288,35 +187,18 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
     uint32_t r = 0;
     if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
       r = 0;
-    cl->ping_due = now + interval / 2 + (interval / 2 ? r % (interval / 2) : 0);
+    cl->cf.ping_due =
+        now + interval / 2 + (interval / 2 ? r % (interval / 2) : 0);
   }
   wsp__jbuf_init(&sj, &s->mem);
   if (wsp__ch_connected(cl, subs.type ? &subs : NULL, &sj) != 0) {
     wsp__jbuf_free(&sj);
-    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_SERVER_ERROR,
-                  "internal server error");
+    wsp__client_close(cl, WSP_PROTO_DISCONNECT_SERVER_ERROR,
+                      "internal server error");
     return -1;
   }
-  jb = wsp__cf_line_begin(cl);
-  WSP__JBUF_LIT(jb, "{\"id\":");
-  wsp__jbuf_u64(jb, id);
-  WSP__JBUF_LIT(jb, ",\"connect\":{\"client\":\"");
-  wsp__jbuf_raw(jb, cl->id, 36);
-  WSP__JBUF_LIT(jb, "\",\"version\":\"" WSP_VERSION_STRING "\"");
-  put_expiry(cl, jb, now);
-  if (interval) {
-    WSP__JBUF_LIT(jb, ",\"ping\":");
-    wsp__jbuf_u64(jb, (interval + 999) / 1000);
-    WSP__JBUF_LIT(jb, ",\"pong\":true");
-  }
-  if (sj.len) {
-    WSP__JBUF_LIT(jb, ",\"subs\":{");
-    wsp__jbuf_raw(jb, sj.data, sj.len);
-    WSP__JBUF_LIT(jb, "}");
-  }
-  WSP__JBUF_LIT(jb, "}}");
+  wsp__cf_out_connect(cl, id, now, interval, &sj);
   wsp__jbuf_free(&sj);
-  wsp__cf_line_end(cl);
   return wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN ? 0 : -1;
 }
 
@@ -354,17 +236,17 @@ static int do_line(struct wsp_client *cl, const char *line, size_t len) {
 
   if (kind == CMD_NONE) {
     /* The empty command is the pong; only one per ping. */
-    if (id != 0 || !cl->connected || !cl->awaiting_pong)
+    if (id != 0 || !cl->cf.connected || !cl->cf.awaiting_pong)
       return bad_request(cl);
-    cl->awaiting_pong = 0;
-    cl->pong_due = WSP_NO_DEADLINE;
+    cl->cf.awaiting_pong = 0;
+    cl->cf.pong_due = WSP_NO_DEADLINE;
     return 0;
   }
   if (req.type != WSP__JSON_OBJECT)
     return bad_request(cl);
   if (id == 0 && kind != WSP_PROTO_CMD_SEND)
     return bad_request(cl);
-  if (cl->connected == (kind == WSP_PROTO_CMD_CONNECT))
+  if (cl->cf.connected == (kind == WSP_PROTO_CMD_CONNECT))
     return bad_request(cl); /* connect first, and only once */
 
   switch (kind) {
@@ -373,7 +255,8 @@ static int do_line(struct wsp_client *cl, const char *line, size_t len) {
   case WSP_PROTO_CMD_SEND: {
     struct wsp_str data;
     if (!s->cb.on_send) {
-      wsp__cf_close(cl, WSP_PROTO_DISCONNECT_NOT_AVAILABLE, "not available");
+      wsp__client_close(cl, WSP_PROTO_DISCONNECT_NOT_AVAILABLE,
+                        "not available");
       return -1;
     }
     get_raw(&req, "data", &data);
@@ -387,8 +270,8 @@ static int do_line(struct wsp_client *cl, const char *line, size_t len) {
     struct wsp_str data;
     if (get_string(&req, "method", method, sizeof(method), &mlen) < 0 ||
         memchr(method, '\0', mlen)) {
-      wsp__cf_error_reply(cl, (uint32_t)id, WSP_PROTO_ERROR_METHOD_NOT_FOUND,
-                          NULL, 0);
+      wsp__cf_out_error(cl, (uint32_t)id, WSP_PROTO_ERROR_METHOD_NOT_FOUND,
+                        NULL, 0);
       return 0;
     }
     get_raw(&req, "data", &data);
@@ -411,8 +294,7 @@ static int do_line(struct wsp_client *cl, const char *line, size_t len) {
     wsp__ch_command(cl, kind, (uint32_t)id, &req);
     return wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN ? 0 : -1;
   default:
-    wsp__cf_error_reply(cl, (uint32_t)id, WSP_PROTO_ERROR_NOT_AVAILABLE, NULL,
-                        0);
+    wsp__cf_out_error(cl, (uint32_t)id, WSP_PROTO_ERROR_NOT_AVAILABLE, NULL, 0);
     return 0;
   }
 }
@@ -424,15 +306,15 @@ static void cf_message(struct wsp_client *cl, int opcode, const uint8_t *data,
   (void)codec_data;
   if (opcode != WSP_OP_TEXT) {
     cl->srv->stats.errors_protocol++;
-    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_INAPPROPRIATE_PROTOCOL,
-                  "binary frames are not JSON");
+    wsp__client_close(cl, WSP_PROTO_DISCONNECT_INAPPROPRIATE_PROTOCOL,
+                      "binary frames are not JSON");
     return;
   }
   if (len == 0) {
     bad_request(cl);
     return;
   }
-  cl->batching = 1;
+  cl->cf.batching = 1;
   while (p < end) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     const char *le = nl ? nl : end;
@@ -445,8 +327,8 @@ static void cf_message(struct wsp_client *cl, int opcode, const uint8_t *data,
     }
     p = nl ? nl + 1 : end;
   }
-  cl->batching = 0;
-  wsp__cf_flush(cl);
+  cl->cf.batching = 0;
+  wsp__cf_out_flush(cl);
 }
 
 static void cf_tick(struct wsp_client *cl, uint64_t now, void *codec_data) {
@@ -459,21 +341,19 @@ static void cf_tick(struct wsp_client *cl, uint64_t now, void *codec_data) {
   if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
     return;
   if (now >= cl->expire_due) {
-    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_EXPIRED, "expired");
-  } else if (now >= cl->stale_due) {
-    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_STALE, "stale");
-  } else if (now >= cl->pong_due) {
-    wsp__cf_close(cl, WSP_PROTO_DISCONNECT_NO_PONG, "no pong");
-  } else if (now >= cl->ping_due) {
+    wsp__client_close(cl, WSP_PROTO_DISCONNECT_EXPIRED, "expired");
+  } else if (now >= cl->cf.stale_due) {
+    wsp__client_close(cl, WSP_PROTO_DISCONNECT_STALE, "stale");
+  } else if (now >= cl->cf.pong_due) {
+    wsp__client_close(cl, WSP_PROTO_DISCONNECT_NO_PONG, "no pong");
+  } else if (now >= cl->cf.ping_due) {
     uint64_t pt = s->limits[WSP_SERVER_PONG_TIMEOUT];
-    struct wsp__jbuf *jb = wsp__cf_line_begin(cl);
-    WSP__JBUF_LIT(jb, "{}");
-    wsp__cf_line_end(cl);
+    wsp__cf_out_ping(cl);
     uint64_t interval = s->limits[WSP_SERVER_PING_INTERVAL];
-    cl->ping_due = interval ? now + interval : WSP_NO_DEADLINE;
-    if (!cl->awaiting_pong) {
-      cl->awaiting_pong = 1;
-      cl->pong_due = pt ? now + pt : WSP_NO_DEADLINE;
+    cl->cf.ping_due = interval ? now + interval : WSP_NO_DEADLINE;
+    if (!cl->cf.awaiting_pong) {
+      cl->cf.awaiting_pong = 1;
+      cl->cf.pong_due = pt ? now + pt : WSP_NO_DEADLINE;
     }
   }
 }
@@ -482,24 +362,24 @@ static void cf_open(struct wsp_client *cl, void *codec_data) {
   uint64_t st = cl->srv->limits[WSP_SERVER_STALE_TIMEOUT];
   (void)codec_data;
   if (st)
-    cl->stale_due = wsp__server_now(cl->srv) + st;
+    cl->cf.stale_due = wsp__server_now(cl->srv) + st;
 }
 
 static uint64_t cf_next_deadline(const struct wsp_client *cl,
                                  void *codec_data) {
-  uint64_t d = cl->stale_due;
+  uint64_t d = cl->cf.stale_due;
   (void)codec_data;
   if (cl->expire_due < d)
     d = cl->expire_due;
   if (cl->sub_due < d)
     d = cl->sub_due;
-  if (cl->ping_due < d)
-    d = cl->ping_due;
-  if (cl->pong_due < d)
-    d = cl->pong_due;
+  if (cl->cf.ping_due < d)
+    d = cl->cf.ping_due;
+  if (cl->cf.pong_due < d)
+    d = cl->cf.pong_due;
   return d;
 }
 
-const struct wsp_codec wsp__cf_codec = {
+const struct wsp_codec wsp__cf_dispatch_codec = {
     cf_open, cf_message, NULL, cf_tick, cf_next_deadline,
 };

@@ -1,0 +1,78 @@
+/*
+ * The hub composed: wsp_server_new() puts the core (server.c:
+ * connections, deadlines, routes) together with the modules (channels
+ * and history, tokens, sessions, RPC methods) and the default protocol
+ * (cf_dispatch.c, cf_out.c). The core calls the modules and the protocol
+ * only through the operations below, so it depends on none of them.
+ */
+#include "server_private.h"
+
+static void client_gone(struct wsp_client *cl) { wsp__ch_client_gone(cl); }
+
+static void client_free(struct wsp_client *cl) {
+  wsp__cf_out_client_free(cl);
+  wsp__tok_client_gone(cl);
+  wsp__sess_client_free(cl);
+}
+
+static void sent(struct wsp_client *cl) {
+  if (cl->nlagging)
+    wsp__hist_feed(cl); /* room again: catch up from the log */
+}
+
+/* The modules' own timers: the history log's retention. */
+static void tick(struct wsp_server *s, uint64_t now) {
+  if (s->hist.log)
+    wsp_evlog_tick(s->hist.log, now);
+}
+
+static uint64_t next_deadline(const struct wsp_server *s) {
+  return s->hist.log ? wsp_evlog_next_deadline(s->hist.log) : WSP_NO_DEADLINE;
+}
+
+static const struct wsp__hub_ops ops = {
+    wsp__cf_out_client_init,
+    client_gone,
+    client_free,
+    wsp__sess_origin_refused,
+    sent,
+    tick,
+    next_deadline,
+    wsp__cf_out_gone,
+    wsp__cf_out_before_close,
+    wsp__cf_out_closed,
+};
+
+int wsp_server_new(struct wsp_server **ps,
+                   const struct wsp_server_callbacks *callbacks,
+                   const struct wsp_mem *mem, uint64_t now, void *user_data) {
+  struct wsp_server *s;
+  int rv;
+  if (!ps)
+    return WSP_ERR_INVAL;
+  rv = wsp__server_init(&s, callbacks, mem, now, user_data, &ops);
+  if (rv != 0) {
+    *ps = NULL;
+    return rv;
+  }
+  s->channel_flags = WSP_CHANNEL_PRESENCE | WSP_CHANNEL_JOIN_LEAVE;
+  s->origin_policy = WSP_ORIGIN_CHECK;
+  if (wsp__server_add_route(s, "/connection/websocket", &wsp__cf_dispatch_codec,
+                            NULL, 1) != 0) {
+    wsp__server_destroy(s);
+    *ps = NULL;
+    return WSP_ERR_NOMEM;
+  }
+  *ps = s;
+  return 0;
+}
+
+void wsp_server_free(struct wsp_server *s) {
+  if (!s)
+    return;
+  wsp__server_close_all(s);
+  wsp__rpc_free_methods(s);
+  wsp__tok_free(s);
+  wsp__sess_server_free(s);
+  wsp__server_destroy(s);
+}

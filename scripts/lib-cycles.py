@@ -1,0 +1,313 @@
+#!/usr/bin/env python3
+"""Find the files of lib/ that call each other in a cycle.
+
+Reads lib/*.c and lib/*.h, finds which file defines each non-static
+function and variable, which files reference them, and builds the file
+graph: A depends on B when A references a symbol defined in B. Prints
+every strongly connected component of more than one file and exits 1
+when one of them is not within an allowed group (ALLOWED below, plus any
+--allow a.c,b.c given on the command line).
+
+    scripts/lib-cycles.py [--root DIR] [--allow a.c,b.c ...] [-v]
+
+-v names, for every edge inside a cycle, the symbols that make it.
+Only the standard library is used; the C is tokenised roughly (comments,
+strings and preprocessor lines are understood, nothing else), which is
+enough for code that follows STYLE.md.
+"""
+
+# ---- Allowed cycles ------------------------------------------------------
+# A component is accepted when all its files are in one of these groups.
+ALLOWED = [
+    # The subscribe subsystem: a subscribe needs its position (history) and
+    # its token (token.c); history and token expiry end subscriptions.
+    {"channels.c", "history.c", "token.c"},
+    # to be cut: issue layout work
+    {"conn.c", "conn_rx.c", "handshake.c", "auth.c"},
+    # to be cut: issue layout work
+    {"evlog_file.c", "evlog_open.c", "evlog_seg.c"},
+]
+
+import argparse
+import glob
+import os
+import re
+import sys
+
+TOKEN = re.compile(
+    r'"(?:\\.|[^"\\\n])*"'  # string
+    r"|'(?:\\.|[^'\\\n])*'"  # character
+    r"|[A-Za-z_][A-Za-z0-9_]*"  # identifier
+    r"|\d[\w.]*"  # number
+    r"|\S"  # punctuation, one character at a time
+)
+IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
+KEYWORDS = {
+    "auto", "break", "case", "char", "const", "continue", "default", "do",
+    "double", "else", "enum", "extern", "float", "for", "goto", "if",
+    "inline", "int", "long", "register", "restrict", "return", "short",
+    "signed", "sizeof", "static", "struct", "switch", "typedef", "union",
+    "unsigned", "void", "volatile", "while", "_Bool", "__typeof__",
+    "__attribute__", "__extension__", "_Static_assert",
+}
+
+
+def strip_comments(text):
+    """Blank out comments, keeping strings and line structure."""
+    out, i, n = [], 0, len(text)
+    while i < n:
+        c = text[i]
+        if text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            j = n if j < 0 else j + 2
+            out.append(re.sub(r"[^\n]", " ", text[i:j]))
+            i = j
+        elif text.startswith("//", i):
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            i = j
+        elif c in "\"'":
+            j = i + 1
+            while j < n and text[j] != c and text[j] != "\n":
+                j += 2 if text[j] == "\\" else 1
+            out.append(text[i : j + 1])
+            i = j + 1
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def split_preprocessor(text):
+    """(code without preprocessor lines, text of the preprocessor lines)."""
+    code, pp = [], []
+    cont = False
+    for line in text.split("\n"):
+        if cont or line.lstrip().startswith("#"):
+            pp.append(line)
+            cont = line.rstrip().endswith("\\")
+            code.append("")
+        else:
+            code.append(line)
+    return "\n".join(code), "\n".join(pp)
+
+
+def tokens(text):
+    return TOKEN.findall(text)
+
+
+def bodies(toks):
+    """The tokens inside braces (function bodies, initialisers)."""
+    out, depth = [], 0
+    for t in toks:
+        if t == "{":
+            depth += 1
+        elif t == "}":
+            depth -= 1
+        elif depth > 0:
+            out.append(t)
+    return out
+
+
+def definitions(toks):
+    """Names of the non-static functions and variables defined at file
+    scope by the token list of one file."""
+    names = set()
+    depth = 0
+    stmt = []
+    i = 0
+    while i < len(toks):
+        t = toks[i]
+        if depth > 0:
+            if t == "{":
+                depth += 1
+            elif t == "}":
+                depth -= 1
+            i += 1
+            continue
+        if t == ";":
+            names |= declared(stmt, ended_by=";")
+            stmt = []
+        elif t == "{":
+            pd = paren_depth_end(stmt)
+            if pd == 0 and "=" not in stmt and "(" in stmt:
+                # a function definition
+                names |= declared(stmt, ended_by="{")
+                stmt = []
+                depth = 1
+            elif "=" in stmt:
+                # an initialiser: skip it, the statement ends at ';'
+                k, d = i, 0
+                while k < len(toks):
+                    if toks[k] in "{":
+                        d += 1
+                    elif toks[k] == "}":
+                        d -= 1
+                    elif toks[k] == ";" and d == 0:
+                        break
+                    k += 1
+                names |= declared(stmt, ended_by=";")
+                stmt = []
+                i = k
+            else:
+                # struct/union/enum body: skip it, keep the statement
+                k, d = i, 0
+                while k < len(toks):
+                    if toks[k] == "{":
+                        d += 1
+                    elif toks[k] == "}":
+                        d -= 1
+                        if d == 0:
+                            break
+                    k += 1
+                stmt.append("{}")
+                i = k
+        else:
+            stmt.append(t)
+        i += 1
+    return names
+
+
+def paren_depth_end(stmt):
+    d = 0
+    for t in stmt:
+        if t == "(":
+            d += 1
+        elif t == ")":
+            d -= 1
+    return d
+
+
+def declared(stmt, ended_by):
+    """The defined name of one file-scope statement, if it defines one."""
+    if not stmt or stmt[0] in ("typedef",) or "static" in stmt:
+        return set()
+    if ended_by == ";" and "extern" in stmt:
+        return set()
+    if ended_by == "{":
+        # name ( params ) {: the identifier before the first '(' at depth 0
+        for k, t in enumerate(stmt):
+            if t == "(" and k > 0 and IDENT.match(stmt[k - 1]):
+                if stmt[k - 1] not in KEYWORDS:
+                    return {stmt[k - 1]}
+                return set()
+        return set()
+    # a variable definition: type name [= init]; or a prototype (skipped)
+    head = stmt[: stmt.index("=")] if "=" in stmt else stmt
+    if "(" in head:
+        # a prototype, or a pointer to function: type (*name)(...)
+        k = head.index("(")
+        if head[k + 1 : k + 2] == ["*"] and IDENT.match(head[k + 2]):
+            return {head[k + 2]}
+        return set()
+    while head and head[-1] == "]":
+        k = len(head) - 1
+        while k >= 0 and head[k] != "[":
+            k -= 1
+        head = head[:k]
+    if len(head) >= 2 and IDENT.match(head[-1]) and head[-1] not in KEYWORDS:
+        if head[-1] == "{}" or head[-2] in ("struct", "union", "enum"):
+            return set()  # a type only
+        return {head[-1]}
+    return set()
+
+
+def scan(root):
+    files = sorted(glob.glob(os.path.join(root, "lib", "*.c")) +
+                   glob.glob(os.path.join(root, "lib", "*.h")))
+    defs, refs = {}, {}
+    for path in files:
+        name = os.path.basename(path)
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = strip_comments(f.read())
+        code, pp = split_preprocessor(text)
+        ctoks = tokens(code)
+        for sym in definitions(ctoks):
+            defs.setdefault(sym, set()).add(name)
+        # A header's prototypes declare, they do not use: only its macros
+        # and inline bodies count as references.
+        used = bodies(ctoks) if name.endswith(".h") else ctoks
+        refs[name] = {t for t in used + tokens(pp) if IDENT.match(t)}
+    return files, defs, refs
+
+
+def graph(files, defs, refs):
+    names = [os.path.basename(p) for p in files]
+    edges = {n: {} for n in names}
+    for a in names:
+        for sym in refs[a]:
+            for b in defs.get(sym, ()):
+                if b != a:
+                    edges[a].setdefault(b, set()).add(sym)
+    return edges
+
+
+def sccs(edges):
+    index, low, onstack, stack, out = {}, {}, set(), [], []
+    counter = [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        onstack.add(v)
+        for w in sorted(edges[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in onstack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                onstack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            out.append(sorted(comp))
+
+    sys.setrecursionlimit(10000)
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return sorted(c for c in out if len(c) > 1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--root", default=os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), ".."))
+    ap.add_argument("--allow", action="append", default=[],
+                    help="comma-separated files that may form a cycle")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args()
+    allowed = [set(g) for g in ALLOWED]
+    allowed += [set(a.split(",")) for a in args.allow]
+
+    files, defs, refs = scan(args.root)
+    if not files:
+        print("lib-cycles: no lib/*.c under %s" % args.root, file=sys.stderr)
+        return 2
+    edges = graph(files, defs, refs)
+    bad = 0
+    for comp in sccs(edges):
+        ok = any(set(comp) <= g for g in allowed)
+        bad += not ok
+        print("%s cycle: %s" % ("allowed" if ok else "FORBIDDEN",
+                                " ".join(comp)))
+        if args.verbose or not ok:
+            for a in comp:
+                for b in comp:
+                    if b in edges[a]:
+                        print("  %s -> %s: %s" % (
+                            a, b, " ".join(sorted(edges[a][b]))))
+    if bad:
+        print("lib-cycles: %d forbidden cycle(s)" % bad)
+        return 1
+    print("lib-cycles: no forbidden cycles")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
