@@ -345,7 +345,7 @@ static int cut_at(struct fstream *s, size_t si, int hdr_ok, uint64_t size,
   if (hdr_ok && g->end == size)
     return 0;
   wsp__evfile_seg_file(path, s, g->base, "seg");
-  fd = openat(fs->root, path, O_RDWR | O_CLOEXEC);
+  fd = wsp__evfile_open(fs, path, O_RDWR, NULL);
   if (fd < 0)
     return wsp__evfile_io_err(fs, errno);
   if (!hdr_ok) {
@@ -380,7 +380,7 @@ static int list_dir(struct fstore *fs, const char *rel, uint64_t **pbases,
   int fd, rc = 0;
   DIR *d;
   *dirty = *snap = 0;
-  fd = openat(fs->root, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  fd = wsp__evfile_dir_open(fs, rel);
   if (fd < 0)
     return wsp__evfile_io_err(fs, errno);
   if (!(d = fdopendir(fd))) {
@@ -430,9 +430,11 @@ static int file_size(struct fstore *fs, struct fstream *s, uint64_t base,
                      uint64_t *size) {
   char path[PATH_CAP];
   struct stat st;
+  int fd;
   wsp__evfile_seg_file(path, s, base, "seg");
-  if (fstatat(fs->root, path, &st, 0) != 0)
+  if ((fd = wsp__evfile_open(fs, path, O_RDONLY, &st)) < 0)
     return wsp__evfile_io_err(fs, errno);
+  close(fd);
   *size = (uint64_t)st.st_size;
   return 0;
 }
@@ -443,15 +445,21 @@ static void snap_check(struct fstream *s, uint64_t top) {
   uint8_t h[SNAP_HDR];
   int fd;
   wsp__evfile_path_of(path, s, "SNAPSHOT");
-  fd = openat(fs->root, path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return;
-  if (wsp__evfile_pread_all(fs, fd, h, SNAP_HDR, 0) == 0 &&
-      memcmp(h, SNAP_MAGIC, 8) == 0 && get64(h + 8) <= top) {
-    s->has_snap = 1;
-    s->snap_off = get64(h + 8);
+  fd = wsp__evfile_open(fs, path, O_RDONLY, NULL);
+  if (fd < 0) {
+    /* A link is no snapshot, as a damaged one is: counted, and the link
+     * (never its target) removed below. */
+    if (errno != ELOOP)
+      return;
+    (void)wsp__evfile_io_err(fs, errno);
+  } else {
+    if (wsp__evfile_pread_all(fs, fd, h, SNAP_HDR, 0) == 0 &&
+        memcmp(h, SNAP_MAGIC, 8) == 0 && get64(h + 8) <= top) {
+      s->has_snap = 1;
+      s->snap_off = get64(h + 8);
+    }
+    close(fd);
   }
-  close(fd);
   /* A snapshot past the top describes events that are gone. */
   if (!s->has_snap)
     wsp__evfile_unlink_in(s, "SNAPSHOT");
@@ -468,7 +476,7 @@ static int load_stream(struct fstore *fs, const char *dname, uint64_t now,
                        struct wsp_evlog_stream_info *info) {
   char rel[ESC_MAX + 16], esc[ESC_MAX + 1], *name = NULL;
   char epoch[WSP_EVLOG_EPOCH_MAX + 1];
-  uint64_t *bases = NULL, last_time = now, bytes = 0, top;
+  uint64_t *bases = NULL, last_time = now, bytes = 0, top, corrupt;
   size_t len, n = 0, i;
   int rc, dirty, snap, lost, hdr_ok, torn;
   struct fstream *s;
@@ -476,9 +484,10 @@ static int load_stream(struct fstore *fs, const char *dname, uint64_t now,
   if (strlen(dname) > ESC_MAX)
     return 1;
   snprintf(rel, sizeof(rel), "streams/%s", dname);
+  corrupt = fs->stats.corrupt;
   rc = meta_read(fs, rel, &name, &len, epoch);
-  if (rc == WSP_ERR_CORRUPT)
-    fs->stats.corrupt++;
+  if (rc == WSP_ERR_CORRUPT && fs->stats.corrupt == corrupt)
+    fs->stats.corrupt++; /* not counted yet, as a link is */
   if (rc == WSP_ERR_NOT_FOUND || rc == WSP_ERR_CORRUPT)
     return 1;
   if (rc != 0)
@@ -575,7 +584,7 @@ int wsp__evfile_fs_load(struct wsp_evlog_store *st, uint64_t now,
   struct fstream *s;
   int fd, rc = 0;
   DIR *d;
-  fd = openat(fs->root, "streams", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  fd = wsp__evfile_dir_open(fs, "streams");
   if (fd < 0)
     return wsp__evfile_io_err(fs, errno);
   if (!(d = fdopendir(fd))) {
@@ -615,7 +624,7 @@ int wsp__evfile_fs_create(struct wsp_evlog_store *st, const char *name,
   int rc;
   if (!s)
     return WSP_ERR_NOMEM;
-  if (mkdirat(fs->root, s->rel, 0755) != 0) {
+  if (wsp__evfile_mkdir(fs, s->rel) != 0) {
     char other_epoch[WSP_EVLOG_EPOCH_MAX + 1], *other = NULL;
     size_t olen;
     if (errno != EEXIST) {
@@ -650,7 +659,7 @@ int wsp__evfile_fs_create(struct wsp_evlog_store *st, const char *name,
   *pstream = s;
   return 0;
 fail_dir:
-  unlinkat(fs->root, s->rel, AT_REMOVEDIR);
+  wsp__evfile_unlink(fs, s->rel, AT_REMOVEDIR);
 fail:
   wsp__evfile_stream_free(fs, s);
   return rc;

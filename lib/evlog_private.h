@@ -9,6 +9,7 @@
 #define WSP_EVLOG_PRIVATE_H
 
 #include <string.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 #include "wsp/evlog.h"
@@ -253,6 +254,17 @@ int wsp__evfile_pwrite_all(struct fstore *fs, int fd, const void *buf, size_t n,
                            uint64_t pos);
 int wsp__evfile_pread_all(struct fstore *fs, int fd, void *buf, size_t n,
                           uint64_t pos);
+/* Paths below the root, walked with O_NOFOLLOW: -1 and errno on failure,
+ * ELOOP for a symbolic link (a hard link too, when truncating). */
+int wsp__evfile_parent(struct fstore *fs, const char *path, const char **name);
+void wsp__evfile_dir_put(struct fstore *fs, int dfd);
+int wsp__evfile_dir_open(struct fstore *fs, const char *rel);
+/* Open a regular file (O_TRUNC only once it is known to be one); *st
+ * (may be NULL) gets its status. */
+int wsp__evfile_open(struct fstore *fs, const char *path, int flags,
+                     struct stat *st);
+int wsp__evfile_unlink(struct fstore *fs, const char *path, int flags);
+int wsp__evfile_mkdir(struct fstore *fs, const char *path);
 int wsp__evfile_do_fsync(struct fstore *fs, int fd, int data_only);
 int wsp__evfile_sync_dir(struct fstore *fs, const char *rel);
 void wsp__evfile_path_of(char *out, const struct fstream *s, const char *file);

@@ -967,6 +967,226 @@ static void test_evlog_file_segment_is_a_directory(void **state) {
   assert_int_equal(rmdir(path), 0);
 }
 
+/* ---- Links in the data directory -------------------------------------- */
+
+#define VICTIM "victim bytes that must never change\n"
+
+/* A fresh store directory dir/<name> in d, next to dir/victim (a file)
+ * and dir/vdir/keep (a directory with a file), outside the store. */
+static void hostile_setup(const struct ctx *c, struct ctx *d,
+                          const char *name) {
+  char path[1024];
+  assert_true((size_t)snprintf(d->dir, sizeof(d->dir), "%s/%s", c->dir,
+                               name) < sizeof(d->dir));
+  if (!exists(c, "victim"))
+    spill(c, "victim", S(VICTIM));
+  path_in(path, sizeof(path), c, "vdir");
+  if (!exists(c, "vdir")) {
+    assert_int_equal(mkdir(path, 0755), 0);
+    spill(c, "vdir/keep", S(VICTIM));
+  }
+}
+
+static void victims_intact(const struct ctx *c) {
+  uint8_t *b;
+  size_t len;
+  b = slurp(c, "victim", &len);
+  assert_int_equal(len, sizeof(VICTIM) - 1);
+  assert_memory_equal(b, VICTIM, len);
+  free(b);
+  b = slurp(c, "vdir/keep", &len);
+  assert_int_equal(len, sizeof(VICTIM) - 1);
+  assert_memory_equal(b, VICTIM, len);
+  free(b);
+  assert_int_equal(count_files(c, "vdir", ""), 1);
+}
+
+/* Put a symbolic link to c's victim (or vdir) at d/rel. */
+static void plant(const struct ctx *c, const struct ctx *d, const char *rel,
+                  const char *victim) {
+  char path[1024], target[1024];
+  path_in(target, sizeof(target), c, victim);
+  path_in(path, sizeof(path), d, rel);
+  if (unlink(path) != 0)
+    assert_int_equal(errno, ENOENT);
+  assert_int_equal(symlink(target, path), 0);
+}
+
+/*
+ * A symbolic link in place of any file or directory of the store is
+ * never followed: its target is neither read as store data, truncated,
+ * written nor emptied. Where the store cannot go on without the file,
+ * the call fails with WSP_ERR_CORRUPT; every link met is counted in
+ * corrupt.
+ */
+static void test_evlog_file_links_never_followed(void **state) {
+  struct ctx *c = *state, d;
+  struct fopts fo = policy(WSP_EVLOG_FSYNC_INTERVAL);
+  struct wsp_evlog_stats st;
+  struct wsp_evlog_position p0, p;
+  struct wsp_evlog *ev;
+  uint64_t off;
+
+  /* The newest segment, met when opening. */
+  hostile_setup(c, &d, "seg");
+  ev = open_at(&d, &fo, 0);
+  put(ev, "s", 3, 1);
+  wsp_evlog_free(ev);
+  plant(c, &d, SEG1, "victim");
+  ev = NULL;
+  assert_int_equal(try_open(&d, &fo, 2, &ev), WSP_ERR_CORRUPT);
+  assert_null(ev);
+  victims_intact(c);
+
+  /* A sealed segment and its index, met when opening. */
+  hostile_setup(c, &d, "sealed");
+  fo.segment_bytes = 256;
+  ev = open_at(&d, &fo, 0);
+  put(ev, "s", 20, 1);
+  assert_true(stats_of(ev).segments > 2);
+  wsp_evlog_free(ev);
+  plant(c, &d, "streams/s/00000000000000000001.idx", "victim");
+  ev = open_at(&d, &fo, 2); /* an index is a hint: rebuilt in memory */
+  assert_true(stats_of(ev).corrupt > 0);
+  assert_int_equal(stats_of(ev).new_epochs, 0);
+  verify(ev, "s", 1, 20);
+  wsp_evlog_free(ev);
+  victims_intact(c);
+  plant(c, &d, SEG1, "victim");
+  ev = NULL;
+  assert_int_equal(try_open(&d, &fo, 3, &ev), WSP_ERR_CORRUPT);
+  victims_intact(c);
+
+  /* The next segment, met when an append rotates. */
+  hostile_setup(c, &d, "rotate");
+  ev = open_at(&d, &fo, 0);
+  put(ev, "s", 2, 1);
+  p0 = pos_of(ev, "s");
+  for (off = 3; off < 40; off++) { /* wherever the next one starts */
+    char rel[128];
+    snprintf(rel, sizeof(rel), "streams/s/%020llu.seg", (unsigned long long)off);
+    plant(c, &d, rel, "victim");
+  }
+  while (stats_of(ev).segments == 1) {
+    int rc = wsp_evlog_append(ev, S("s"), 1, "0123456789", 10, NULL, 0, &off);
+    if (rc != 0) {
+      assert_int_equal(rc, WSP_ERR_CORRUPT);
+      break;
+    }
+    assert_true(off < 40);
+  }
+  assert_int_equal(stats_of(ev).segments, 1);
+  assert_true(stats_of(ev).corrupt > 0);
+  victims_intact(c);
+  wsp_evlog_free(ev);
+  fo.segment_bytes = 0;
+
+  /* DIRTY, created by the first append after a sync. */
+  hostile_setup(c, &d, "dirty");
+  ev = open_at(&d, &fo, 0);
+  put(ev, "s", 1, 1);
+  assert_int_equal(wsp_evlog_sync(ev), 0);
+  plant(c, &d, "streams/s/DIRTY", "victim");
+  assert_int_equal(wsp_evlog_append(ev, S("s"), 1, "x", 1, NULL, 0, &off),
+                   WSP_ERR_CORRUPT);
+  assert_int_equal(pos_of(ev, "s").offset, 1);
+  victims_intact(c);
+  wsp_evlog_free(ev);
+
+  /* The temporary files of META, SNAPSHOT and STATE. */
+  hostile_setup(c, &d, "tmp");
+  ev = open_at(&d, &fo, 0);
+  put(ev, "s", 2, 1);
+  p0 = pos_of(ev, "s");
+  plant(c, &d, "streams/s/SNAPSHOT.tmp", "victim");
+  assert_int_equal(wsp_evlog_snapshot_put(ev, S("s"), NULL, 2, 1, "st", 2),
+                   WSP_ERR_CORRUPT);
+  plant(c, &d, "streams/s/META.tmp", "victim");
+  assert_int_equal(wsp_evlog_reset(ev, S("s"), 1), WSP_ERR_CORRUPT);
+  assert_string_equal(pos_of(ev, "s").epoch, p0.epoch);
+  victims_intact(c);
+  plant(c, &d, "STATE.tmp", "victim");
+  wsp_evlog_free(ev); /* STATE cannot be written: not a clean close */
+  victims_intact(c);
+  ev = NULL;
+  assert_int_equal(try_open(&d, &fo, 2, &ev), WSP_ERR_CORRUPT);
+  victims_intact(c);
+
+  /* LOCK. */
+  hostile_setup(c, &d, "lock");
+  ev = open_at(&d, &fo, 0);
+  wsp_evlog_free(ev);
+  plant(c, &d, "LOCK", "victim");
+  ev = NULL;
+  assert_int_equal(try_open(&d, &fo, 2, &ev), WSP_ERR_CORRUPT);
+  victims_intact(c);
+
+  /* META, SNAPSHOT and STATE when opening: treated as damaged (the
+   * stream is skipped, the snapshot is none, the last run is suspect),
+   * counted, and replaced by new files, never through the link. */
+  hostile_setup(c, &d, "meta");
+  ev = open_at(&d, &fo, 0);
+  put(ev, "s", 2, 1);
+  put(ev, "t", 2, 1);
+  assert_int_equal(wsp_evlog_snapshot_put(ev, S("t"), NULL, 1, 1, "st", 2), 0);
+  p0 = pos_of(ev, "s");
+  wsp_evlog_free(ev);
+  plant(c, &d, "streams/s/META", "victim");
+  plant(c, &d, "streams/t/SNAPSHOT", "victim");
+  ev = open_at(&d, &fo, 2);
+  st = stats_of(ev);
+  assert_int_equal(st.streams, 1);
+  assert_int_equal(st.corrupt, 2);
+  off = 99;
+  assert_int_equal(
+      wsp_evlog_snapshot_get(ev, S("t"), snap_cb, snap_count_cb, &off, NULL),
+      2);
+  assert_int_equal(off, 0); /* no snapshot */
+  assert_int_equal(wsp_evlog_append(ev, S("s"), 2, "x", 1, NULL, 0, &off), 0);
+  assert_int_equal(off, 1);
+  p = pos_of(ev, "s");
+  assert_string_not_equal(p.epoch, p0.epoch);
+  wsp_evlog_free(ev);
+  victims_intact(c);
+  plant(c, &d, "STATE", "victim");
+  ev = open_at(&d, &fo, 3);
+  st = stats_of(ev);
+  assert_int_equal(st.corrupt, 1);
+  assert_int_equal(st.new_epochs, 2); /* the last run is unknown */
+  wsp_evlog_free(ev);
+  victims_intact(c);
+  ev = open_at(&d, &fo, 4); /* STATE is a file again */
+  assert_int_equal(stats_of(ev).new_epochs, 0);
+  wsp_evlog_free(ev);
+
+  /* A stream's directory, and the streams directory. */
+  hostile_setup(c, &d, "dir");
+  ev = open_at(&d, &fo, 0);
+  put(ev, "t", 2, 1);
+  wsp_evlog_free(ev);
+  plant(c, &d, "streams/s", "vdir");
+  ev = open_at(&d, &fo, 2);
+  assert_int_equal(wsp_evlog_streams(ev), 1);
+  assert_int_equal(stats_of(ev).corrupt, 1);
+  assert_int_equal(wsp_evlog_append(ev, S("s"), 2, "x", 1, NULL, 0, &off),
+                   WSP_ERR_CORRUPT);
+  assert_int_equal(wsp_evlog_streams(ev), 1);
+  wsp_evlog_free(ev);
+  victims_intact(c);
+  hostile_setup(c, &d, "dir2");
+  ev = open_at(&d, &fo, 0);
+  wsp_evlog_free(ev);
+  {
+    char path[1024];
+    path_in(path, sizeof(path), &d, "streams");
+    assert_int_equal(rmdir(path), 0);
+  }
+  plant(c, &d, "streams", "vdir");
+  ev = NULL;
+  assert_int_equal(try_open(&d, &fo, 2, &ev), WSP_ERR_CORRUPT);
+  victims_intact(c);
+}
+
 static void set_fsize(rlim_t n) {
   struct rlimit rl;
   assert_int_equal(getrlimit(RLIMIT_FSIZE, &rl), 0);
@@ -1381,6 +1601,7 @@ int main(void) {
       T(test_evlog_file_allocation_failures),
       T(test_evlog_file_directory_is_a_file),
       T(test_evlog_file_segment_is_a_directory),
+      T(test_evlog_file_links_never_followed),
       T(test_evlog_file_disk_full),
       T(test_evlog_file_fsync_policies),
       T(test_evlog_file_failed_fsync_changes_epoch),
