@@ -495,8 +495,14 @@ static int load_stream(struct fstore *fs, const char *dname, uint64_t now,
   escape_name(name, len, esc);
   s = strcmp(esc, dname) == 0 ? stream_new(fs, name, len) : NULL;
   wsp__free(&fs->mem, name);
+  if (!s && strcmp(esc, dname) != 0) {
+    /* META names a stream that does not live here: the directory is
+     * damaged, as with a bad META; fs_create() takes it over. */
+    fs->stats.corrupt++;
+    return 1;
+  }
   if (!s)
-    return strcmp(esc, dname) == 0 ? WSP_ERR_NOMEM : 1;
+    return WSP_ERR_NOMEM;
   strcpy(s->epoch, epoch);
   stream_link(fs, s);
   if ((rc = list_dir(fs, rel, &bases, &n, &dirty, &snap)) != 0)
@@ -616,6 +622,29 @@ int wsp__evfile_fs_load(struct wsp_evlog_store *st, uint64_t now,
   return 0;
 }
 
+/* Whether the stream called name is held and lives in s's directory: two
+ * names that one directory serves (a case-insensitive file system). */
+static int held_here(struct fstore *fs, const struct fstream *s,
+                     const char *name, size_t len) {
+  struct fstream *o;
+  struct stat a, b;
+  int fa, fb, same;
+  for (o = fs->streams; o; o = o->next)
+    if (o->len == len && memcmp(o->name, name, len) == 0)
+      break;
+  if (!o)
+    return 0;
+  fa = wsp__evfile_dir_open(fs, o->rel);
+  fb = wsp__evfile_dir_open(fs, s->rel);
+  same = fa >= 0 && fb >= 0 && fstat(fa, &a) == 0 && fstat(fb, &b) == 0 &&
+         a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+  if (fa >= 0)
+    close(fa);
+  if (fb >= 0)
+    close(fb);
+  return same;
+}
+
 int wsp__evfile_fs_create(struct wsp_evlog_store *st, const char *name,
                           size_t len, const char *epoch, uint64_t now,
                           void **pstream) {
@@ -633,12 +662,19 @@ int wsp__evfile_fs_create(struct wsp_evlog_store *st, const char *name,
     }
     rc = meta_read(fs, s->rel, &other, &olen, other_epoch);
     if (rc == 0) {
-      /* Another name with the same directory: a case-insensitive file
-       * system, or a stream this store does not know it holds. */
+      int taken = held_here(fs, s, other, olen);
       wsp__free(&fs->mem, other);
-      fs->stats.io_errors++;
-      rc = WSP_ERR_IO;
-      goto fail;
+      if (taken) {
+        /* Another held stream uses this directory: a case-insensitive
+         * file system. Taking it over would destroy that stream. */
+        fs->stats.io_errors++;
+        rc = WSP_ERR_IO;
+        goto fail;
+      }
+      /* META names a stream not held here (loading skipped and counted
+       * the directory): what it holds belongs to no stream, so this
+       * one starts again with the new epoch, as after a bad META.
+       * Refusing would break the name for good. */
     }
     /* A directory without a valid META holds nothing acknowledged: the
      * leftover of a crashed create or remove. */

@@ -452,6 +452,63 @@ static void test_evlog_file_corrupt_meta(void **state) {
   wsp_evlog_free(ev);
 }
 
+/* A META that names another stream than its directory's: the directory
+ * is skipped and counted when opening, and the stream whose directory it
+ * is starts again with a new epoch at its next use instead of failing
+ * for good; the stream named keeps its own directory. */
+static void test_evlog_file_meta_names_other_stream(void **state) {
+  struct ctx *c = *state;
+  struct wsp_evlog_position s0, t0, p;
+  struct wsp_evlog *ev = open_at(c, NULL, 0);
+  uint8_t *meta;
+  size_t mlen;
+  uint64_t off;
+  put(ev, "s", 3, 0);
+  put(ev, "t", 2, 0);
+  s0 = pos_of(ev, "s");
+  t0 = pos_of(ev, "t");
+  wsp_evlog_free(ev);
+  meta = slurp(c, "streams/t/META", &mlen);
+  spill(c, "streams/s/META", meta, mlen);
+  free(meta);
+
+  ev = open_at(c, NULL, 10);
+  assert_int_equal(wsp_evlog_streams(ev), 1);
+  assert_int_equal(stats_of(ev).corrupt, 1);
+  assert_int_equal(wsp_evlog_append(ev, S("s"), 10, "x", 1, NULL, 0, &off), 0);
+  assert_int_equal(off, 1);
+  p = pos_of(ev, "s");
+  assert_string_not_equal(p.epoch, s0.epoch);
+  assert_string_not_equal(p.epoch, t0.epoch);
+  assert_int_equal(pos_of(ev, "t").offset, 2);
+  assert_string_equal(pos_of(ev, "t").epoch, t0.epoch);
+  verify(ev, "t", 1, 2);
+  put(ev, "t", 1, 10);
+  wsp_evlog_free(ev);
+
+  ev = open_at(c, NULL, 20); /* both are whole again */
+  assert_int_equal(wsp_evlog_streams(ev), 2);
+  assert_int_equal(stats_of(ev).corrupt, 0);
+  assert_int_equal(stats_of(ev).new_epochs, 0);
+  assert_int_equal(pos_of(ev, "s").offset, 1);
+  assert_string_equal(pos_of(ev, "s").epoch, p.epoch);
+  verify(ev, "t", 1, 3);
+  assert_string_equal(pos_of(ev, "t").epoch, t0.epoch);
+  wsp_evlog_free(ev);
+
+  /* The same when the name in META is held by no stream at all. */
+  spill(c, "streams/s/META",
+        S("wsp-evlog-stream 1\nepoch abcdefgh\nname 7a7a\n"));
+  ev = open_at(c, NULL, 30);
+  assert_int_equal(wsp_evlog_streams(ev), 1);
+  assert_int_equal(stats_of(ev).corrupt, 1);
+  p = pos_of(ev, "s"); /* a position creates the stream */
+  assert_int_equal(p.offset, 0);
+  assert_string_not_equal(p.epoch, "abcdefgh");
+  assert_int_equal(pos_of(ev, "zz").offset, 0);
+  wsp_evlog_free(ev);
+}
+
 static void test_evlog_file_one_process_at_a_time(void **state) {
   struct ctx *c = *state;
   struct wsp_evlog_store *st;
@@ -1588,6 +1645,7 @@ int main(void) {
       T(test_evlog_file_contract),
       T(test_evlog_file_restart_keeps_offsets_and_epochs),
       T(test_evlog_file_corrupt_meta),
+      T(test_evlog_file_meta_names_other_stream),
       T(test_evlog_file_one_process_at_a_time),
       T(test_evlog_file_torn_tail_every_byte),
       T(test_evlog_file_bad_segment_header),
