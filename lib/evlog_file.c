@@ -10,6 +10,7 @@
  *   DIR/streams/NAME/SNAPSHOT the latest snapshot
  *   DIR/streams/NAME/DIRTY    present while acknowledged events may not
  *                             be on disk yet (interval and never policies)
+ *   DIR/streams/NAME/TOP      top offset and epoch at the last clean close
  *   DIR/streams/NAME/<base>.seg, <base>.idx
  *
  * Every number on disk is little-endian. A segment starts with a 32-byte
@@ -422,6 +423,7 @@ static int fs_set_epoch(struct wsp_evlog_store *st, void *stream,
   if (rc != 0)
     return rc;
   strcpy(s->epoch, epoch);
+  s->top_saved_ok = 0;
   if (s->need_epoch && !s->wlen && !s->dirty)
     unmark(s);
   s->need_epoch = 0;
@@ -438,6 +440,7 @@ static int fs_reset(struct wsp_evlog_store *st, void *stream, const char *epoch,
   /* From here on the old history is gone whatever fails: the new epoch
    * is on disk. */
   strcpy(s->epoch, epoch);
+  s->top_saved_ok = 0;
   wsp__evfile_unlink_in(s, "SNAPSHOT");
   s->has_snap = 0;
   wsp__evfile_stream_close_fd(s);
@@ -634,6 +637,10 @@ static void fs_close(struct wsp_evlog_store *st) {
   struct fstream *s;
   if (fs->root >= 0) {
     ok = sync_all(fs) == 0;
+    /* What is synced now is what the next open must find. */
+    for (s = fs->streams; s; s = s->next)
+      if (!s->dirty && !s->wlen && !s->sync_failed)
+        wsp__evfile_top_write(s);
     if (fs->load_done) {
       pending = 0;
       for (s = fs->streams; s; s = s->next)

@@ -155,6 +155,76 @@ out:
   return rc;
 }
 
+/* ---- TOP ------------------------------------------------------------- */
+
+/*
+ * TOP records the top offset that a clean close made durable, under the
+ * epoch it had. Opening compares it with what the segments hold: fewer
+ * events under the same epoch means events that were on disk are gone
+ * (a segment cut or deleted behind the store's back), which a torn tail
+ * alone cannot tell. A hint written without fsync after the data were
+ * fsynced: when it is missing or damaged nothing is known, never more.
+ * A new epoch (reset, a loss) makes it stale; close rewrites it.
+ */
+static uint64_t stream_top(const struct fstream *s) {
+  const struct seg *a = &s->segs[s->nseg - 1];
+  return a->base + a->count - 1;
+}
+
+void wsp__evfile_top_write(struct fstream *s) {
+  struct fstore *fs = s->fs;
+  char path[PATH_CAP];
+  uint8_t b[TOP_LEN];
+  uint64_t top;
+  int fd;
+  if (!s->nseg || s->need_epoch)
+    return; /* a loss not yet given a new epoch stays detectable */
+  top = stream_top(s);
+  if (s->top_saved_ok && s->top_saved == top)
+    return;
+  memset(b, 0, sizeof(b));
+  memcpy(b, TOP_MAGIC, 8);
+  put64(b + 8, top);
+  memcpy(b + 16, s->epoch, strlen(s->epoch));
+  put32(b + TOP_LEN - 4, wsp__evfile_crc32c(0, b, TOP_LEN - 4));
+  wsp__evfile_path_of(path, s, "TOP");
+  fd = wsp__evfile_open(fs, path, O_CREAT | O_TRUNC | O_WRONLY, NULL);
+  if (fd < 0) {
+    (void)wsp__evfile_io_err(fs, errno);
+    return;
+  }
+  if (wsp__evfile_pwrite_all(fs, fd, b, TOP_LEN, 0) == 0) {
+    s->top_saved = top;
+    s->top_saved_ok = 1;
+  }
+  close(fd);
+}
+
+/* The top in TOP, if it is valid and of the stream's epoch: 0. */
+static int top_read(struct fstream *s, uint64_t *top) {
+  struct fstore *fs = s->fs;
+  char path[PATH_CAP];
+  uint8_t b[TOP_LEN];
+  struct stat st;
+  int fd, rc = -1;
+  wsp__evfile_path_of(path, s, "TOP");
+  fd = wsp__evfile_open(fs, path, O_RDONLY, &st);
+  if (fd < 0) {
+    if (errno == ELOOP)
+      (void)wsp__evfile_io_err(fs, errno);
+    return -1;
+  }
+  if (st.st_size == TOP_LEN && wsp__evfile_pread_all(fs, fd, b, TOP_LEN, 0) == 0 &&
+      memcmp(b, TOP_MAGIC, 8) == 0 &&
+      wsp__evfile_crc32c(0, b, TOP_LEN - 4) == get32(b + TOP_LEN - 4) &&
+      b[TOP_LEN - 5] == 0 && strcmp((const char *)b + 16, s->epoch) == 0) {
+    *top = get64(b + 8);
+    rc = 0;
+  }
+  close(fd);
+  return rc;
+}
+
 void wsp__evfile_read_boot_id(char out[64]) {
   int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
   ssize_t n = -1;
@@ -476,7 +546,7 @@ static int load_stream(struct fstore *fs, const char *dname, uint64_t now,
                        struct wsp_evlog_stream_info *info) {
   char rel[ESC_MAX + 16], esc[ESC_MAX + 1], *name = NULL;
   char epoch[WSP_EVLOG_EPOCH_MAX + 1];
-  uint64_t *bases = NULL, last_time = now, bytes = 0, top, corrupt;
+  uint64_t *bases = NULL, last_time = now, bytes = 0, top, corrupt, known;
   size_t len, n = 0, i;
   int rc, dirty, snap, lost, hdr_ok, torn;
   struct fstream *s;
@@ -561,7 +631,18 @@ static int load_stream(struct fstore *fs, const char *dname, uint64_t now,
   if (a->count == 0)
     last_time = a->created;
   s->flushed = a->end;
-  top = a->base + a->count - 1;
+  top = stream_top(s);
+  if (top_read(s, &known) == 0) {
+    /* Fewer events than a clean close left: a segment was cut at a
+     * record boundary or below its header, or deleted. */
+    if (known > top) {
+      lost = 1;
+      fs->stats.corrupt++;
+    } else if (known == top) {
+      s->top_saved = top;
+      s->top_saved_ok = 1;
+    }
+  }
   for (i = 0; i < s->nseg; i++)
     bytes += s->segs[i].end - SEG_HDR;
   s->first = s->segs[0].count ? s->segs[0].base : top + 1;

@@ -118,6 +118,9 @@ static inline void see_time(struct wsp_evlog *ev, uint64_t now) {
 #define SEG_MAGIC "WSPSEG01"
 #define IDX_MAGIC "WSPIDX01"
 #define SNAP_MAGIC "WSPSNP01"
+#define TOP_MAGIC "WSPTOP01"
+/* TOP: magic, top, epoch (NUL-padded), CRC-32C of what precedes it */
+#define TOP_LEN (16 + WSP_EVLOG_EPOCH_MAX + 1 + 4)
 /* Escaped names longer than this are shortened and end in a hash. */
 #define ESC_MAX 200
 #define PATH_CAP 512
@@ -183,6 +186,9 @@ struct fstream {
   struct win hw;
   uint64_t snap_off;
   int has_snap;
+  /* TOP holds top_saved under the current epoch */
+  uint64_t top_saved;
+  int top_saved_ok;
 };
 
 struct fstore {
@@ -305,6 +311,7 @@ int wsp__evfile_fs_read(struct wsp_evlog_store *st, void *stream, uint64_t from,
 /* evlog_open.c */
 int wsp__evfile_meta_write(struct fstore *fs, const struct fstream *s,
                            const char *epoch);
+void wsp__evfile_top_write(struct fstream *s);
 void wsp__evfile_read_boot_id(char out[64]);
 void wsp__evfile_state_read(struct fstore *fs, struct state *st);
 int wsp__evfile_state_write(struct fstore *fs, int clean, int suspect);

@@ -523,8 +523,19 @@ static void test_evlog_file_one_process_at_a_time(void **state) {
 
 /* ---- Torn and corrupt tails ------------------------------------------- */
 
+/* A crash: no clean close after the last append, so no TOP telling how
+ * many events the stream held then. */
+static void forget_top(const struct ctx *c, const char *stream_dir) {
+  char rel[256], path[1024];
+  snprintf(rel, sizeof(rel), "streams/%s/TOP", stream_dir);
+  path_in(path, sizeof(path), c, rel);
+  if (unlink(path) != 0)
+    assert_int_equal(errno, ENOENT);
+}
+
 /* With fsync always, a tail cut anywhere in the last record, or one
- * bad byte in it, loses that record and nothing else. */
+ * bad byte in it, as a crash during its append leaves it, loses that
+ * record and nothing else. */
 static void test_evlog_file_torn_tail_every_byte(void **state) {
   struct ctx *c = *state;
   struct fopts fo = policy(WSP_EVLOG_FSYNC_ALWAYS);
@@ -546,6 +557,7 @@ static void test_evlog_file_torn_tail_every_byte(void **state) {
   for (at = start; at < len; at++) { /* cut at every byte */
     struct wsp_evlog_stats st;
     spill(c, SEG1, orig, at);
+    forget_top(c, "s");
     ev = open_at(c, &fo, 10);
     p = pos_of(ev, "s");
     st = stats_of(ev);
@@ -568,6 +580,7 @@ static void test_evlog_file_torn_tail_every_byte(void **state) {
     spill(c, SEG1, orig, len);
     orig[at] ^= 0xff;
     spill(c, "streams/s/META", meta, mlen);
+    forget_top(c, "s");
     ev = open_at(c, &fo, 10);
     p = pos_of(ev, "s");
     st = stats_of(ev);
@@ -591,6 +604,98 @@ static void test_evlog_file_torn_tail_every_byte(void **state) {
   wsp_evlog_free(ev);
   free(orig);
   free(meta);
+}
+
+/* Reopen after the newest segment was given len bytes of orig: either
+ * every event is there under the same epoch, or the epoch changed (and
+ * the loss was counted); never the same epoch with fewer events. */
+static void reopen_cut(const struct ctx *c, const struct fopts *fo,
+                       const char *seg, const uint8_t *orig, size_t len,
+                       const struct wsp_evlog_position *p0,
+                       const uint8_t *meta, size_t mlen, const uint8_t *top,
+                       size_t tlen) {
+  struct wsp_evlog_position p;
+  struct wsp_evlog_stats st;
+  struct wsp_evlog *ev;
+  if (orig)
+    spill(c, seg, orig, len);
+  spill(c, "streams/s/META", meta, mlen);
+  if (top)
+    spill(c, "streams/s/TOP", top, tlen);
+  ev = open_at(c, fo, 10);
+  p = pos_of(ev, "s");
+  st = stats_of(ev);
+  if (strcmp(p.epoch, p0->epoch) == 0) {
+    assert_int_equal(p.offset, p0->offset);
+    verify(ev, "s", 1, p0->offset);
+    assert_int_equal(st.new_epochs, 0);
+  } else {
+    assert_true(p.offset <= p0->offset);
+    assert_int_equal(st.new_epochs, 1);
+    assert_true(st.corrupt >= 1);
+  }
+  wsp_evlog_free(ev);
+}
+
+/*
+ * Events that were on disk at a clean close and are gone when opening
+ * (the newest segment cut to 0..20 bytes, at a record boundary below the
+ * top, or deleted) change the epoch, with any policy and whether or not
+ * the stream has sealed segments.
+ */
+static void test_evlog_file_cut_newest_segment_changes_epoch(void **state) {
+  struct ctx *c = *state;
+  static const int pols[] = {WSP_EVLOG_FSYNC_ALWAYS, WSP_EVLOG_FSYNC_INTERVAL};
+  size_t k, v;
+  for (k = 0; k < 2; k++)
+    for (v = 0; v < 2; v++) {
+      struct fopts fo = policy(pols[k]);
+      struct wsp_evlog_position p0;
+      struct wsp_evlog *ev;
+      uint8_t *orig, *meta, *top;
+      size_t len, mlen, tlen, at, off, pos;
+      char seg[128], buf[128], path[1024];
+      fo.segment_bytes = v ? 256 : 0;
+      teardown(state);
+      assert_int_equal(setup(state), 0);
+      c = *state;
+      ev = open_at(c, &fo, 0);
+      put(ev, "s", 12, 5);
+      assert_int_equal(wsp_evlog_sync(ev), 0);
+      p0 = pos_of(ev, "s");
+      assert_int_equal(stats_of(ev).segments > 1, v);
+      wsp_evlog_free(ev);
+      for (off = 12; off > 0; off--) { /* the newest segment */
+        snprintf(seg, sizeof(seg), "streams/s/%020llu.seg",
+                 (unsigned long long)off);
+        if (exists(c, seg))
+          break;
+      }
+      orig = slurp(c, seg, &len);
+      meta = slurp(c, "streams/s/META", &mlen);
+      tlen = 0;
+      top = exists(c, "streams/s/TOP") ? slurp(c, "streams/s/TOP", &tlen)
+                                       : NULL;
+      for (at = 0; at <= 20; at++)
+        reopen_cut(c, &fo, seg, orig, at, &p0, meta, mlen, top, tlen);
+      for (pos = 32; off <= 12; off++) { /* every record boundary */
+        reopen_cut(c, &fo, seg, orig, pos, &p0, meta, mlen, top, tlen);
+        pos += 32 + payload(off, buf, sizeof(buf)) + 3;
+      }
+      assert_int_equal(pos, len);
+      reopen_cut(c, &fo, seg, orig, len, &p0, meta, mlen, top, tlen);
+      ev = open_at(c, &fo, 10); /* the whole segment: nothing lost */
+      assert_string_equal(pos_of(ev, "s").epoch, p0.epoch);
+      wsp_evlog_free(ev);
+      if (v) { /* the newest segment deleted */
+        path_in(path, sizeof(path), c, seg);
+        assert_int_equal(unlink(path), 0);
+        reopen_cut(c, &fo, seg, NULL, 0, &p0, meta, mlen, top, tlen);
+      }
+      free(orig);
+      free(meta);
+      free(top);
+    }
 }
 
 static void test_evlog_file_bad_segment_header(void **state) {
@@ -1649,6 +1754,7 @@ int main(void) {
       T(test_evlog_file_one_process_at_a_time),
       T(test_evlog_file_torn_tail_every_byte),
       T(test_evlog_file_bad_segment_header),
+      T(test_evlog_file_cut_newest_segment_changes_epoch),
       T(test_evlog_file_index_seek_many_segments),
       T(test_evlog_file_damaged_index),
       T(test_evlog_file_damaged_sealed_segment),
