@@ -1347,6 +1347,22 @@ static void test_evlog_file_links_never_followed(void **state) {
   ev = NULL;
   assert_int_equal(try_open(&d, &fo, 2, &ev), WSP_ERR_CORRUPT);
   victims_intact(c);
+
+  /* A FIFO as a segment: refused as a file of the wrong type, without
+   * waiting for a writer. */
+  hostile_setup(c, &d, "fifo");
+  ev = open_at(&d, &fo, 0);
+  put(ev, "s", 1, 1);
+  wsp_evlog_free(ev);
+  {
+    char path[1024];
+    path_in(path, sizeof(path), &d, SEG1);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mkfifo(path, 0644), 0);
+  }
+  ev = NULL;
+  assert_int_equal(try_open(&d, &fo, 2, &ev), WSP_ERR_IO);
+  assert_null(ev);
 }
 
 static void set_fsize(rlim_t n) {
