@@ -214,7 +214,8 @@ static int top_read(struct fstream *s, uint64_t *top) {
       (void)wsp__evfile_io_err(fs, errno);
     return -1;
   }
-  if (st.st_size == TOP_LEN && wsp__evfile_pread_all(fs, fd, b, TOP_LEN, 0) == 0 &&
+  if (st.st_size == TOP_LEN &&
+      wsp__evfile_pread_all(fs, fd, b, TOP_LEN, 0) == 0 &&
       memcmp(b, TOP_MAGIC, 8) == 0 &&
       wsp__evfile_crc32c(0, b, TOP_LEN - 4) == get32(b + TOP_LEN - 4) &&
       b[TOP_LEN - 5] == 0 && strcmp((const char *)b + 16, s->epoch) == 0) {

@@ -176,7 +176,7 @@ struct fstream {
   /* An fsync of its files failed: what was written before may not be on
    * disk even if a later fsync succeeds, so DIRTY stays for this run. */
   int sync_failed;
-  int dirty;  /* on the dirty list */
+  int dirty; /* on the dirty list */
   struct fstream *dprev, *dnext;
   int dir_dirty;  /* created or removed files not yet fsynced */
   int need_epoch; /* loaded as lost, set_epoch not yet called */

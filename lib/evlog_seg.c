@@ -74,7 +74,8 @@ uint32_t wsp__evfile_crc32c(uint32_t crc, const void *p, size_t n) {
 /* ---- System calls ----------------------------------------------------- */
 
 int wsp__evfile_io_err(struct fstore *fs, int e) {
-  if (e == ELOOP) { /* a link where a store file belongs: see open_at() */
+  /* A link where a store file belongs: see wsp__evfile_open(). */
+  if (e == ELOOP) {
     fs->stats.corrupt++;
     return WSP_ERR_CORRUPT;
   }

@@ -611,9 +611,8 @@ static void test_evlog_file_torn_tail_every_byte(void **state) {
  * the loss was counted); never the same epoch with fewer events. */
 static void reopen_cut(const struct ctx *c, const struct fopts *fo,
                        const char *seg, const uint8_t *orig, size_t len,
-                       const struct wsp_evlog_position *p0,
-                       const uint8_t *meta, size_t mlen, const uint8_t *top,
-                       size_t tlen) {
+                       const struct wsp_evlog_position *p0, const uint8_t *meta,
+                       size_t mlen, const uint8_t *top, size_t tlen) {
   struct wsp_evlog_position p;
   struct wsp_evlog_stats st;
   struct wsp_evlog *ev;
@@ -674,8 +673,8 @@ static void test_evlog_file_cut_newest_segment_changes_epoch(void **state) {
       orig = slurp(c, seg, &len);
       meta = slurp(c, "streams/s/META", &mlen);
       tlen = 0;
-      top = exists(c, "streams/s/TOP") ? slurp(c, "streams/s/TOP", &tlen)
-                                       : NULL;
+      top =
+          exists(c, "streams/s/TOP") ? slurp(c, "streams/s/TOP", &tlen) : NULL;
       for (at = 0; at <= 20; at++)
         reopen_cut(c, &fo, seg, orig, at, &p0, meta, mlen, top, tlen);
       for (pos = 32; off <= 12; off++) { /* every record boundary */
@@ -1138,8 +1137,8 @@ static void test_evlog_file_segment_is_a_directory(void **state) {
 static void hostile_setup(const struct ctx *c, struct ctx *d,
                           const char *name) {
   char path[1024];
-  assert_true((size_t)snprintf(d->dir, sizeof(d->dir), "%s/%s", c->dir,
-                               name) < sizeof(d->dir));
+  assert_true((size_t)snprintf(d->dir, sizeof(d->dir), "%s/%s", c->dir, name) <
+              sizeof(d->dir));
   if (!exists(c, "victim"))
     spill(c, "victim", S(VICTIM));
   path_in(path, sizeof(path), c, "vdir");
@@ -1226,7 +1225,8 @@ static void test_evlog_file_links_never_followed(void **state) {
   p0 = pos_of(ev, "s");
   for (off = 3; off < 40; off++) { /* wherever the next one starts */
     char rel[128];
-    snprintf(rel, sizeof(rel), "streams/s/%020llu.seg", (unsigned long long)off);
+    snprintf(rel, sizeof(rel), "streams/s/%020llu.seg",
+             (unsigned long long)off);
     plant(c, &d, rel, "victim");
   }
   while (stats_of(ev).segments == 1) {
