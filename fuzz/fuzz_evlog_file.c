@@ -14,9 +14,10 @@
  * After opening, whatever the bytes: the log opens; reading the stream
  * both ways gives offsets first..top in order (or WSP_ERR_CORRUPT when a
  * sealed segment is damaged behind an index that still matches); in the
- * damaged mode every event read has the content it was written with; an
- * append gets top + 1; a clean reopen gives the same top and epoch. A
- * broken rule aborts.
+ * damaged mode every event read has the content it was written with, and
+ * the stream keeps its epoch only if it kept every event (whatever the
+ * damage did, the clean close made them durable); an append gets top + 1;
+ * a clean reopen gives the same top and epoch. A broken rule aborts.
  */
 #include "fuzz_common.h"
 
@@ -195,8 +196,11 @@ static void fz_raw(const uint8_t *data, size_t size, int header) {
   free(seg);
 }
 
-/* Appends with sizes from the input, a clean close, then damage. */
-static size_t fz_damaged(const uint8_t *data, size_t size, int policy) {
+/* Appends with sizes from the input, a clean close (the epoch then goes
+ * to epoch), then damage. */
+static size_t fz_damaged(const uint8_t *data, size_t size, int policy,
+                         char *epoch) {
+  struct wsp_evlog_position p0;
   struct wsp_evlog *ev = NULL;
   uint8_t buf[64];
   size_t n = size > 2 ? (size - 2 > 200 ? 200 : size - 2) : 0, i;
@@ -209,6 +213,8 @@ static size_t fz_damaged(const uint8_t *data, size_t size, int policy) {
     FZ_ASSERT(wsp_evlog_append(ev, "s", 1, 1000, buf,
                                fz_payload(i + 1, data[i], buf), NULL, 0,
                                NULL) == 0);
+  FZ_ASSERT(wsp_evlog_position(ev, "s", 1, &p0) == 0);
+  memcpy(epoch, p0.epoch, sizeof(p0.epoch));
   wsp_evlog_free(ev);
   if (size < 2)
     return n;
@@ -256,6 +262,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct wsp_evlog_position p, q;
   struct wsp_evlog *ev = NULL;
   const uint8_t *sizes = NULL;
+  char epoch0[WSP_EVLOG_EPOCH_MAX + 1] = "";
   size_t nsizes = 0;
   uint8_t mode;
   uint64_t off = 0;
@@ -268,7 +275,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   policy = (mode >> 2) % 3 + WSP_EVLOG_FSYNC_ALWAYS;
   fz_clean();
   if (mode & 1) {
-    nsizes = fz_damaged(data, size, policy);
+    nsizes = fz_damaged(data, size, policy, epoch0);
     sizes = data;
   } else {
     fz_raw(data, size, (mode & 2) != 0);
@@ -281,6 +288,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   rc = fz_open(policy, &ev);
   FZ_ASSERT(rc == 0);
   fz_check(ev, sizes, nsizes, &p);
+  /* Never the same epoch with fewer events. */
+  FZ_ASSERT(!sizes || strcmp(p.epoch, epoch0) != 0 || p.offset == nsizes);
   FZ_ASSERT(wsp_evlog_append(ev, "s", 1, 2000, "x", 1, NULL, 0, &off) == 0);
   FZ_ASSERT(off == p.offset + 1);
   wsp_evlog_free(ev);

@@ -10,6 +10,7 @@
  *   DIR/streams/NAME/SNAPSHOT the latest snapshot
  *   DIR/streams/NAME/DIRTY    present while acknowledged events may not
  *                             be on disk yet (interval and never policies)
+ *   DIR/streams/NAME/TOP      top offset and epoch at the last clean close
  *   DIR/streams/NAME/<base>.seg, <base>.idx
  *
  * Every number on disk is little-endian. A segment starts with a 32-byte
@@ -75,7 +76,7 @@ static int mark(struct fstream *s) {
   if (s->marked)
     return 0;
   wsp__evfile_path_of(path, s, "DIRTY");
-  fd = openat(fs->root, path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+  fd = wsp__evfile_open(fs, path, O_CREAT | O_WRONLY, NULL);
   if (fd < 0)
     return wsp__evfile_io_err(fs, errno);
   close(fd);
@@ -88,7 +89,7 @@ static void unmark(struct fstream *s) {
   if (!s->marked || s->sync_failed)
     return;
   wsp__evfile_path_of(path, s, "DIRTY");
-  if (unlinkat(s->fs->root, path, 0) != 0 && errno != ENOENT) {
+  if (wsp__evfile_unlink(s->fs, path, 0) != 0 && errno != ENOENT) {
     (void)wsp__evfile_io_err(s->fs, errno);
     return;
   }
@@ -155,7 +156,7 @@ static int sync_stream(struct fstream *s, int force) {
     if (s->segs[i].unsynced) {
       char path[PATH_CAP];
       wsp__evfile_seg_file(path, s, s->segs[i].base, "seg");
-      fd = openat(fs->root, path, O_RDONLY | O_CLOEXEC);
+      fd = wsp__evfile_open(fs, path, O_RDONLY, NULL);
       if (fd < 0)
         return wsp__evfile_io_err(fs, errno);
       rc = wsp__evfile_do_fsync(fs, fd, 1);
@@ -202,7 +203,7 @@ int wsp__evfile_seg_create(struct fstream *s, uint64_t base, uint64_t now) {
     s->seg_cap = cap;
   }
   wsp__evfile_seg_file(path, s, base, "seg");
-  fd = openat(fs->root, path, O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0644);
+  fd = wsp__evfile_open(fs, path, O_CREAT | O_TRUNC | O_RDWR, NULL);
   if (fd < 0)
     return wsp__evfile_io_err(fs, errno);
   wsp__evfile_seg_header(h, base, now);
@@ -213,7 +214,7 @@ int wsp__evfile_seg_create(struct fstream *s, uint64_t base, uint64_t now) {
     rc = dir_changed(s, now);
   if (rc != 0) {
     close(fd);
-    unlinkat(fs->root, path, 0);
+    wsp__evfile_unlink(fs, path, 0);
     return rc;
   }
   if (fs->policy != WSP_EVLOG_FSYNC_ALWAYS)
@@ -233,10 +234,10 @@ void wsp__evfile_seg_delete(struct fstream *s, size_t i) {
   struct fstore *fs = s->fs;
   char path[PATH_CAP];
   wsp__evfile_seg_file(path, s, s->segs[i].base, "seg");
-  if (unlinkat(fs->root, path, 0) != 0 && errno != ENOENT)
+  if (wsp__evfile_unlink(fs, path, 0) != 0 && errno != ENOENT)
     (void)wsp__evfile_io_err(fs, errno);
   wsp__evfile_seg_file(path, s, s->segs[i].base, "idx");
-  unlinkat(fs->root, path, 0);
+  wsp__evfile_unlink(fs, path, 0);
   wsp__free(&fs->mem, s->segs[i].idx);
   memmove(&s->segs[i], &s->segs[i + 1], (s->nseg - i - 1) * sizeof(*s->segs));
   s->nseg--;
@@ -410,7 +411,7 @@ static int fs_trim(struct wsp_evlog_store *st, void *stream, uint64_t first,
 void wsp__evfile_unlink_in(struct fstream *s, const char *file) {
   char path[PATH_CAP];
   wsp__evfile_path_of(path, s, file);
-  if (unlinkat(s->fs->root, path, 0) != 0 && errno != ENOENT)
+  if (wsp__evfile_unlink(s->fs, path, 0) != 0 && errno != ENOENT)
     (void)wsp__evfile_io_err(s->fs, errno);
 }
 
@@ -422,6 +423,7 @@ static int fs_set_epoch(struct wsp_evlog_store *st, void *stream,
   if (rc != 0)
     return rc;
   strcpy(s->epoch, epoch);
+  s->top_saved_ok = 0;
   if (s->need_epoch && !s->wlen && !s->dirty)
     unmark(s);
   s->need_epoch = 0;
@@ -438,6 +440,7 @@ static int fs_reset(struct wsp_evlog_store *st, void *stream, const char *epoch,
   /* From here on the old history is gone whatever fails: the new epoch
    * is on disk. */
   strcpy(s->epoch, epoch);
+  s->top_saved_ok = 0;
   wsp__evfile_unlink_in(s, "SNAPSHOT");
   s->has_snap = 0;
   wsp__evfile_stream_close_fd(s);
@@ -459,9 +462,9 @@ int wsp__evfile_clear_dir(struct fstore *fs, const char *rel) {
   DIR *d;
   int fd, rc = 0;
   snprintf(path, sizeof(path), "%s/META", rel);
-  if (unlinkat(fs->root, path, 0) != 0 && errno != ENOENT)
+  if (wsp__evfile_unlink(fs, path, 0) != 0 && errno != ENOENT)
     return wsp__evfile_io_err(fs, errno);
-  fd = openat(fs->root, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  fd = wsp__evfile_dir_open(fs, rel);
   if (fd < 0)
     return errno == ENOENT ? 0 : wsp__evfile_io_err(fs, errno);
   if (!(d = fdopendir(fd))) {
@@ -505,7 +508,7 @@ static int fs_remove(struct wsp_evlog_store *st, void *stream) {
   int rc;
   wsp__evfile_stream_close_fd(s);
   rc = wsp__evfile_clear_dir(fs, s->rel);
-  if (rc == 0 && unlinkat(fs->root, s->rel, AT_REMOVEDIR) != 0 &&
+  if (rc == 0 && wsp__evfile_unlink(fs, s->rel, AT_REMOVEDIR) != 0 &&
       errno != ENOENT)
     rc = wsp__evfile_io_err(fs, errno);
   if (rc == 0 && fs->policy == WSP_EVLOG_FSYNC_ALWAYS)
@@ -634,6 +637,10 @@ static void fs_close(struct wsp_evlog_store *st) {
   struct fstream *s;
   if (fs->root >= 0) {
     ok = sync_all(fs) == 0;
+    /* What is synced now is what the next open must find. */
+    for (s = fs->streams; s; s = s->next)
+      if (!s->dirty && !s->wlen && !s->sync_failed)
+        wsp__evfile_top_write(s);
     if (fs->load_done) {
       pending = 0;
       for (s = fs->streams; s; s = s->next)
@@ -716,7 +723,9 @@ int wsp_evlog_file_store_new(struct wsp_evlog_store **pstore, const char *dir,
     rc = wsp__evfile_io_err(fs, errno);
     goto fail;
   }
-  fs->lockfd = openat(fs->root, "LOCK", O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+  /* dir itself may be a link (the application chose it); nothing in it
+   * may. */
+  fs->lockfd = wsp__evfile_open(fs, "LOCK", O_CREAT | O_RDWR, NULL);
   if (fs->lockfd < 0) {
     rc = wsp__evfile_io_err(fs, errno);
     goto fail;

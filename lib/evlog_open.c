@@ -155,6 +155,77 @@ out:
   return rc;
 }
 
+/* ---- TOP ------------------------------------------------------------- */
+
+/*
+ * TOP records the top offset that a clean close made durable, under the
+ * epoch it had. Opening compares it with what the segments hold: fewer
+ * events under the same epoch means events that were on disk are gone
+ * (a segment cut or deleted behind the store's back), which a torn tail
+ * alone cannot tell. A hint written without fsync after the data were
+ * fsynced: when it is missing or damaged nothing is known, never more.
+ * A new epoch (reset, a loss) makes it stale; close rewrites it.
+ */
+static uint64_t stream_top(const struct fstream *s) {
+  const struct seg *a = &s->segs[s->nseg - 1];
+  return a->base + a->count - 1;
+}
+
+void wsp__evfile_top_write(struct fstream *s) {
+  struct fstore *fs = s->fs;
+  char path[PATH_CAP];
+  uint8_t b[TOP_LEN];
+  uint64_t top;
+  int fd;
+  if (!s->nseg || s->need_epoch)
+    return; /* a loss not yet given a new epoch stays detectable */
+  top = stream_top(s);
+  if (s->top_saved_ok && s->top_saved == top)
+    return;
+  memset(b, 0, sizeof(b));
+  memcpy(b, TOP_MAGIC, 8);
+  put64(b + 8, top);
+  memcpy(b + 16, s->epoch, strlen(s->epoch));
+  put32(b + TOP_LEN - 4, wsp__evfile_crc32c(0, b, TOP_LEN - 4));
+  wsp__evfile_path_of(path, s, "TOP");
+  fd = wsp__evfile_open(fs, path, O_CREAT | O_TRUNC | O_WRONLY, NULL);
+  if (fd < 0) {
+    (void)wsp__evfile_io_err(fs, errno);
+    return;
+  }
+  if (wsp__evfile_pwrite_all(fs, fd, b, TOP_LEN, 0) == 0) {
+    s->top_saved = top;
+    s->top_saved_ok = 1;
+  }
+  close(fd);
+}
+
+/* The top in TOP, if it is valid and of the stream's epoch: 0. */
+static int top_read(struct fstream *s, uint64_t *top) {
+  struct fstore *fs = s->fs;
+  char path[PATH_CAP];
+  uint8_t b[TOP_LEN];
+  struct stat st;
+  int fd, rc = -1;
+  wsp__evfile_path_of(path, s, "TOP");
+  fd = wsp__evfile_open(fs, path, O_RDONLY, &st);
+  if (fd < 0) {
+    if (errno == ELOOP)
+      (void)wsp__evfile_io_err(fs, errno);
+    return -1;
+  }
+  if (st.st_size == TOP_LEN &&
+      wsp__evfile_pread_all(fs, fd, b, TOP_LEN, 0) == 0 &&
+      memcmp(b, TOP_MAGIC, 8) == 0 &&
+      wsp__evfile_crc32c(0, b, TOP_LEN - 4) == get32(b + TOP_LEN - 4) &&
+      b[TOP_LEN - 5] == 0 && strcmp((const char *)b + 16, s->epoch) == 0) {
+    *top = get64(b + 8);
+    rc = 0;
+  }
+  close(fd);
+  return rc;
+}
+
 void wsp__evfile_read_boot_id(char out[64]) {
   int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
   ssize_t n = -1;
@@ -345,7 +416,7 @@ static int cut_at(struct fstream *s, size_t si, int hdr_ok, uint64_t size,
   if (hdr_ok && g->end == size)
     return 0;
   wsp__evfile_seg_file(path, s, g->base, "seg");
-  fd = openat(fs->root, path, O_RDWR | O_CLOEXEC);
+  fd = wsp__evfile_open(fs, path, O_RDWR, NULL);
   if (fd < 0)
     return wsp__evfile_io_err(fs, errno);
   if (!hdr_ok) {
@@ -380,7 +451,7 @@ static int list_dir(struct fstore *fs, const char *rel, uint64_t **pbases,
   int fd, rc = 0;
   DIR *d;
   *dirty = *snap = 0;
-  fd = openat(fs->root, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  fd = wsp__evfile_dir_open(fs, rel);
   if (fd < 0)
     return wsp__evfile_io_err(fs, errno);
   if (!(d = fdopendir(fd))) {
@@ -430,9 +501,11 @@ static int file_size(struct fstore *fs, struct fstream *s, uint64_t base,
                      uint64_t *size) {
   char path[PATH_CAP];
   struct stat st;
+  int fd;
   wsp__evfile_seg_file(path, s, base, "seg");
-  if (fstatat(fs->root, path, &st, 0) != 0)
+  if ((fd = wsp__evfile_open(fs, path, O_RDONLY, &st)) < 0)
     return wsp__evfile_io_err(fs, errno);
+  close(fd);
   *size = (uint64_t)st.st_size;
   return 0;
 }
@@ -443,15 +516,21 @@ static void snap_check(struct fstream *s, uint64_t top) {
   uint8_t h[SNAP_HDR];
   int fd;
   wsp__evfile_path_of(path, s, "SNAPSHOT");
-  fd = openat(fs->root, path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return;
-  if (wsp__evfile_pread_all(fs, fd, h, SNAP_HDR, 0) == 0 &&
-      memcmp(h, SNAP_MAGIC, 8) == 0 && get64(h + 8) <= top) {
-    s->has_snap = 1;
-    s->snap_off = get64(h + 8);
+  fd = wsp__evfile_open(fs, path, O_RDONLY, NULL);
+  if (fd < 0) {
+    /* A link is no snapshot, as a damaged one is: counted, and the link
+     * (never its target) removed below. */
+    if (errno != ELOOP)
+      return;
+    (void)wsp__evfile_io_err(fs, errno);
+  } else {
+    if (wsp__evfile_pread_all(fs, fd, h, SNAP_HDR, 0) == 0 &&
+        memcmp(h, SNAP_MAGIC, 8) == 0 && get64(h + 8) <= top) {
+      s->has_snap = 1;
+      s->snap_off = get64(h + 8);
+    }
+    close(fd);
   }
-  close(fd);
   /* A snapshot past the top describes events that are gone. */
   if (!s->has_snap)
     wsp__evfile_unlink_in(s, "SNAPSHOT");
@@ -468,7 +547,7 @@ static int load_stream(struct fstore *fs, const char *dname, uint64_t now,
                        struct wsp_evlog_stream_info *info) {
   char rel[ESC_MAX + 16], esc[ESC_MAX + 1], *name = NULL;
   char epoch[WSP_EVLOG_EPOCH_MAX + 1];
-  uint64_t *bases = NULL, last_time = now, bytes = 0, top;
+  uint64_t *bases = NULL, last_time = now, bytes = 0, top, corrupt, known;
   size_t len, n = 0, i;
   int rc, dirty, snap, lost, hdr_ok, torn;
   struct fstream *s;
@@ -476,9 +555,10 @@ static int load_stream(struct fstore *fs, const char *dname, uint64_t now,
   if (strlen(dname) > ESC_MAX)
     return 1;
   snprintf(rel, sizeof(rel), "streams/%s", dname);
+  corrupt = fs->stats.corrupt;
   rc = meta_read(fs, rel, &name, &len, epoch);
-  if (rc == WSP_ERR_CORRUPT)
-    fs->stats.corrupt++;
+  if (rc == WSP_ERR_CORRUPT && fs->stats.corrupt == corrupt)
+    fs->stats.corrupt++; /* not counted yet, as a link is */
   if (rc == WSP_ERR_NOT_FOUND || rc == WSP_ERR_CORRUPT)
     return 1;
   if (rc != 0)
@@ -486,8 +566,14 @@ static int load_stream(struct fstore *fs, const char *dname, uint64_t now,
   escape_name(name, len, esc);
   s = strcmp(esc, dname) == 0 ? stream_new(fs, name, len) : NULL;
   wsp__free(&fs->mem, name);
+  if (!s && strcmp(esc, dname) != 0) {
+    /* META names a stream that does not live here: the directory is
+     * damaged, as with a bad META; fs_create() takes it over. */
+    fs->stats.corrupt++;
+    return 1;
+  }
   if (!s)
-    return strcmp(esc, dname) == 0 ? WSP_ERR_NOMEM : 1;
+    return WSP_ERR_NOMEM;
   strcpy(s->epoch, epoch);
   stream_link(fs, s);
   if ((rc = list_dir(fs, rel, &bases, &n, &dirty, &snap)) != 0)
@@ -546,7 +632,18 @@ static int load_stream(struct fstore *fs, const char *dname, uint64_t now,
   if (a->count == 0)
     last_time = a->created;
   s->flushed = a->end;
-  top = a->base + a->count - 1;
+  top = stream_top(s);
+  if (top_read(s, &known) == 0) {
+    /* Fewer events than a clean close left: a segment was cut at a
+     * record boundary or below its header, or deleted. */
+    if (known > top) {
+      lost = 1;
+      fs->stats.corrupt++;
+    } else if (known == top) {
+      s->top_saved = top;
+      s->top_saved_ok = 1;
+    }
+  }
   for (i = 0; i < s->nseg; i++)
     bytes += s->segs[i].end - SEG_HDR;
   s->first = s->segs[0].count ? s->segs[0].base : top + 1;
@@ -575,7 +672,7 @@ int wsp__evfile_fs_load(struct wsp_evlog_store *st, uint64_t now,
   struct fstream *s;
   int fd, rc = 0;
   DIR *d;
-  fd = openat(fs->root, "streams", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  fd = wsp__evfile_dir_open(fs, "streams");
   if (fd < 0)
     return wsp__evfile_io_err(fs, errno);
   if (!(d = fdopendir(fd))) {
@@ -607,6 +704,29 @@ int wsp__evfile_fs_load(struct wsp_evlog_store *st, uint64_t now,
   return 0;
 }
 
+/* Whether the stream called name is held and lives in s's directory: two
+ * names that one directory serves (a case-insensitive file system). */
+static int held_here(struct fstore *fs, const struct fstream *s,
+                     const char *name, size_t len) {
+  struct fstream *o;
+  struct stat a, b;
+  int fa, fb, same;
+  for (o = fs->streams; o; o = o->next)
+    if (o->len == len && memcmp(o->name, name, len) == 0)
+      break;
+  if (!o)
+    return 0;
+  fa = wsp__evfile_dir_open(fs, o->rel);
+  fb = wsp__evfile_dir_open(fs, s->rel);
+  same = fa >= 0 && fb >= 0 && fstat(fa, &a) == 0 && fstat(fb, &b) == 0 &&
+         a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+  if (fa >= 0)
+    close(fa);
+  if (fb >= 0)
+    close(fb);
+  return same;
+}
+
 int wsp__evfile_fs_create(struct wsp_evlog_store *st, const char *name,
                           size_t len, const char *epoch, uint64_t now,
                           void **pstream) {
@@ -615,7 +735,7 @@ int wsp__evfile_fs_create(struct wsp_evlog_store *st, const char *name,
   int rc;
   if (!s)
     return WSP_ERR_NOMEM;
-  if (mkdirat(fs->root, s->rel, 0755) != 0) {
+  if (wsp__evfile_mkdir(fs, s->rel) != 0) {
     char other_epoch[WSP_EVLOG_EPOCH_MAX + 1], *other = NULL;
     size_t olen;
     if (errno != EEXIST) {
@@ -624,12 +744,19 @@ int wsp__evfile_fs_create(struct wsp_evlog_store *st, const char *name,
     }
     rc = meta_read(fs, s->rel, &other, &olen, other_epoch);
     if (rc == 0) {
-      /* Another name with the same directory: a case-insensitive file
-       * system, or a stream this store does not know it holds. */
+      int taken = held_here(fs, s, other, olen);
       wsp__free(&fs->mem, other);
-      fs->stats.io_errors++;
-      rc = WSP_ERR_IO;
-      goto fail;
+      if (taken) {
+        /* Another held stream uses this directory: a case-insensitive
+         * file system. Taking it over would destroy that stream. */
+        fs->stats.io_errors++;
+        rc = WSP_ERR_IO;
+        goto fail;
+      }
+      /* META names a stream not held here (loading skipped and counted
+       * the directory): what it holds belongs to no stream, so this
+       * one starts again with the new epoch, as after a bad META.
+       * Refusing would break the name for good. */
     }
     /* A directory without a valid META holds nothing acknowledged: the
      * leftover of a crashed create or remove. */
@@ -650,7 +777,7 @@ int wsp__evfile_fs_create(struct wsp_evlog_store *st, const char *name,
   *pstream = s;
   return 0;
 fail_dir:
-  unlinkat(fs->root, s->rel, AT_REMOVEDIR);
+  wsp__evfile_unlink(fs, s->rel, AT_REMOVEDIR);
 fail:
   wsp__evfile_stream_free(fs, s);
   return rc;

@@ -9,6 +9,7 @@
 #define WSP_EVLOG_PRIVATE_H
 
 #include <string.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 #include "wsp/evlog.h"
@@ -117,6 +118,9 @@ static inline void see_time(struct wsp_evlog *ev, uint64_t now) {
 #define SEG_MAGIC "WSPSEG01"
 #define IDX_MAGIC "WSPIDX01"
 #define SNAP_MAGIC "WSPSNP01"
+#define TOP_MAGIC "WSPTOP01"
+/* TOP: magic, top, epoch (NUL-padded), CRC-32C of what precedes it */
+#define TOP_LEN (16 + WSP_EVLOG_EPOCH_MAX + 1 + 4)
 /* Escaped names longer than this are shortened and end in a hash. */
 #define ESC_MAX 200
 #define PATH_CAP 512
@@ -172,7 +176,7 @@ struct fstream {
   /* An fsync of its files failed: what was written before may not be on
    * disk even if a later fsync succeeds, so DIRTY stays for this run. */
   int sync_failed;
-  int dirty;  /* on the dirty list */
+  int dirty; /* on the dirty list */
   struct fstream *dprev, *dnext;
   int dir_dirty;  /* created or removed files not yet fsynced */
   int need_epoch; /* loaded as lost, set_epoch not yet called */
@@ -182,6 +186,9 @@ struct fstream {
   struct win hw;
   uint64_t snap_off;
   int has_snap;
+  /* TOP holds top_saved under the current epoch */
+  uint64_t top_saved;
+  int top_saved_ok;
 };
 
 struct fstore {
@@ -253,6 +260,17 @@ int wsp__evfile_pwrite_all(struct fstore *fs, int fd, const void *buf, size_t n,
                            uint64_t pos);
 int wsp__evfile_pread_all(struct fstore *fs, int fd, void *buf, size_t n,
                           uint64_t pos);
+/* Paths below the root, walked with O_NOFOLLOW: -1 and errno on failure,
+ * ELOOP for a symbolic link (a hard link too, when truncating). */
+int wsp__evfile_parent(struct fstore *fs, const char *path, const char **name);
+void wsp__evfile_dir_put(struct fstore *fs, int dfd);
+int wsp__evfile_dir_open(struct fstore *fs, const char *rel);
+/* Open a regular file (O_TRUNC only once it is known to be one); *st
+ * (may be NULL) gets its status. */
+int wsp__evfile_open(struct fstore *fs, const char *path, int flags,
+                     struct stat *st);
+int wsp__evfile_unlink(struct fstore *fs, const char *path, int flags);
+int wsp__evfile_mkdir(struct fstore *fs, const char *path);
 int wsp__evfile_do_fsync(struct fstore *fs, int fd, int data_only);
 int wsp__evfile_sync_dir(struct fstore *fs, const char *rel);
 void wsp__evfile_path_of(char *out, const struct fstream *s, const char *file);
@@ -293,6 +311,7 @@ int wsp__evfile_fs_read(struct wsp_evlog_store *st, void *stream, uint64_t from,
 /* evlog_open.c */
 int wsp__evfile_meta_write(struct fstore *fs, const struct fstream *s,
                            const char *epoch);
+void wsp__evfile_top_write(struct fstream *s);
 void wsp__evfile_read_boot_id(char out[64]);
 void wsp__evfile_state_read(struct fstore *fs, struct state *st);
 int wsp__evfile_state_write(struct fstore *fs, int clean, int suspect);

@@ -74,6 +74,11 @@ uint32_t wsp__evfile_crc32c(uint32_t crc, const void *p, size_t n) {
 /* ---- System calls ----------------------------------------------------- */
 
 int wsp__evfile_io_err(struct fstore *fs, int e) {
+  /* A link where a store file belongs: see wsp__evfile_open(). */
+  if (e == ELOOP) {
+    fs->stats.corrupt++;
+    return WSP_ERR_CORRUPT;
+  }
   fs->stats.io_errors++;
   switch (e) {
   case ENOSPC:
@@ -127,6 +132,147 @@ int wsp__evfile_pread_all(struct fstore *fs, int fd, void *buf, size_t n,
   return 0;
 }
 
+/* ---- Paths, following no symbolic link ------------------------------ */
+
+/*
+ * Every file of the store is reached from the root through directories
+ * opened with O_NOFOLLOW, and opened with O_NOFOLLOW itself: a link put
+ * in the data directory must never make the store read, truncate or
+ * delete a file elsewhere. A link fails with errno ELOOP, which
+ * wsp__evfile_io_err() turns into WSP_ERR_CORRUPT.
+ */
+static int dir_at(int dfd, const char *name) {
+  int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st;
+  /* Linux says ENOTDIR for a link to a directory. */
+  if (fd < 0 && errno == ENOTDIR &&
+      fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+    errno = ELOOP;
+  return fd;
+}
+
+/* The directory of the first len bytes of rel; fs->root when len is 0
+ * (not to be closed: see wsp__evfile_dir_put()). */
+static int walk(struct fstore *fs, const char *rel, size_t len) {
+  char buf[PATH_CAP];
+  size_t i = 0;
+  int fd = fs->root;
+  if (len >= sizeof(buf)) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  memcpy(buf, rel, len);
+  buf[len] = '\0';
+  while (i < len) {
+    char *comp = buf + i, *slash = strchr(comp, '/');
+    int nfd, e;
+    if (slash)
+      *slash = '\0';
+    nfd = dir_at(fd, comp);
+    e = errno;
+    if (fd != fs->root)
+      close(fd);
+    if (nfd < 0) {
+      errno = e;
+      return -1;
+    }
+    fd = nfd;
+    i += strlen(comp) + 1;
+  }
+  return fd;
+}
+
+void wsp__evfile_dir_put(struct fstore *fs, int dfd) {
+  if (dfd >= 0 && dfd != fs->root)
+    close(dfd);
+}
+
+int wsp__evfile_parent(struct fstore *fs, const char *path, const char **name) {
+  const char *slash = strrchr(path, '/');
+  *name = slash ? slash + 1 : path;
+  return walk(fs, path, slash ? (size_t)(slash - path) : 0);
+}
+
+int wsp__evfile_dir_open(struct fstore *fs, const char *rel) {
+  const char *name;
+  int dfd = wsp__evfile_parent(fs, rel, &name), fd, e;
+  if (dfd < 0)
+    return -1;
+  fd = dir_at(dfd, name);
+  e = errno;
+  wsp__evfile_dir_put(fs, dfd);
+  errno = e;
+  return fd;
+}
+
+/* Open name in directory dfd, as wsp__evfile_open() describes. */
+static int open_in(int dfd, const char *name, int flags, struct stat *pst) {
+  struct stat st;
+  int fd, e = 0;
+  /* O_NONBLOCK: opening a FIFO must not hang; it changes nothing for a
+   * regular file. O_TRUNC waits until the file is known to be ours. */
+  fd = openat(dfd, name,
+              (flags & ~O_TRUNC) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return -1;
+  if (fstat(fd, &st) != 0)
+    e = errno;
+  else if (!S_ISREG(st.st_mode))
+    e = S_ISDIR(st.st_mode) ? EISDIR : ENXIO;
+  else if ((flags & O_TRUNC) && st.st_nlink > 1)
+    e = ELOOP; /* a hard link: truncating would reach the other name */
+  else if ((flags & O_TRUNC) && st.st_size > 0 && ftruncate(fd, 0) != 0)
+    e = errno;
+  if (e) {
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  if (pst) {
+    *pst = st;
+    if (flags & O_TRUNC)
+      pst->st_size = 0;
+  }
+  return fd;
+}
+
+int wsp__evfile_open(struct fstore *fs, const char *path, int flags,
+                     struct stat *pst) {
+  const char *name;
+  int dfd = wsp__evfile_parent(fs, path, &name), fd, e;
+  if (dfd < 0)
+    return -1;
+  fd = open_in(dfd, name, flags, pst);
+  e = errno;
+  wsp__evfile_dir_put(fs, dfd);
+  errno = e;
+  return fd;
+}
+
+int wsp__evfile_unlink(struct fstore *fs, const char *path, int flags) {
+  const char *name;
+  int dfd = wsp__evfile_parent(fs, path, &name), rc, e;
+  if (dfd < 0)
+    return -1;
+  rc = unlinkat(dfd, name, flags);
+  e = errno;
+  wsp__evfile_dir_put(fs, dfd);
+  errno = e;
+  return rc;
+}
+
+int wsp__evfile_mkdir(struct fstore *fs, const char *path) {
+  const char *name;
+  int dfd = wsp__evfile_parent(fs, path, &name), rc, e;
+  if (dfd < 0)
+    return -1;
+  rc = mkdirat(dfd, name, 0755);
+  e = errno;
+  wsp__evfile_dir_put(fs, dfd);
+  errno = e;
+  return rc;
+}
+
 int wsp__evfile_do_fsync(struct fstore *fs, int fd, int data_only) {
   fs->stats.fsyncs++;
   if ((data_only ? fdatasync(fd) : fsync(fd)) != 0)
@@ -135,7 +281,7 @@ int wsp__evfile_do_fsync(struct fstore *fs, int fd, int data_only) {
 }
 
 int wsp__evfile_sync_dir(struct fstore *fs, const char *rel) {
-  int fd = openat(fs->root, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+  int fd = wsp__evfile_dir_open(fs, rel), rc;
   if (fd < 0)
     return wsp__evfile_io_err(fs, errno);
   rc = wsp__evfile_do_fsync(fs, fd, 0);
@@ -161,26 +307,33 @@ void wsp__evfile_seg_file(char *out, const struct fstream *s, uint64_t base,
 int wsp__evfile_write_atomic(struct fstore *fs, const char *dir,
                              const char *name, const void *a, size_t alen,
                              const void *b, size_t blen) {
-  char tmp[PATH_CAP], dst[PATH_CAP];
-  int fd, rc;
-  snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
-  snprintf(dst, sizeof(dst), "%s/%s", dir, name);
-  fd = openat(fs->root, tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
-  if (fd < 0)
+  char tmp[PATH_CAP];
+  int dfd, fd, rc;
+  snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+  if ((dfd = wsp__evfile_dir_open(fs, dir)) < 0)
     return wsp__evfile_io_err(fs, errno);
-  rc = wsp__evfile_pwrite_all(fs, fd, a, alen, 0);
+  /* One walk to the directory serves the open, the rename and the
+   * fsync. */
+  fd = open_in(dfd, tmp, O_CREAT | O_TRUNC | O_WRONLY, NULL);
+  rc = fd < 0 ? wsp__evfile_io_err(fs, errno) : 0;
+  if (rc == 0)
+    rc = wsp__evfile_pwrite_all(fs, fd, a, alen, 0);
   if (rc == 0 && blen)
     rc = wsp__evfile_pwrite_all(fs, fd, b, blen, alen);
   if (rc == 0)
     rc = wsp__evfile_do_fsync(fs, fd, 0);
-  close(fd);
-  if (rc == 0 && renameat(fs->root, tmp, fs->root, dst) != 0)
+  if (fd >= 0)
+    close(fd);
+  if (rc == 0 && renameat(dfd, tmp, dfd, name) != 0)
     rc = wsp__evfile_io_err(fs, errno);
-  if (rc != 0) {
-    unlinkat(fs->root, tmp, 0);
-    return rc;
-  }
-  return wsp__evfile_sync_dir(fs, dir);
+  /* A refused temporary file (a link) is left alone: removing it would
+   * hide what happened; opening the store again removes leftovers. */
+  if (rc != 0 && rc != WSP_ERR_CORRUPT)
+    unlinkat(dfd, tmp, 0);
+  if (rc == 0)
+    rc = wsp__evfile_do_fsync(fs, dfd, 0);
+  close(dfd);
+  return rc;
 }
 
 /* Read a whole small file into a NUL-terminated heap buffer. */
@@ -188,14 +341,9 @@ int wsp__evfile_read_small(struct fstore *fs, const char *path, size_t max,
                            char **out, size_t *olen) {
   struct stat st;
   char *buf;
-  int fd = openat(fs->root, path, O_RDONLY | O_CLOEXEC), rc;
+  int fd = wsp__evfile_open(fs, path, O_RDONLY, &st), rc;
   if (fd < 0)
     return errno == ENOENT ? WSP_ERR_NOT_FOUND : wsp__evfile_io_err(fs, errno);
-  if (fstat(fd, &st) != 0) {
-    rc = wsp__evfile_io_err(fs, errno);
-    close(fd);
-    return rc;
-  }
   if ((uint64_t)st.st_size > max) {
     close(fd);
     return WSP_ERR_CORRUPT;
@@ -277,7 +425,7 @@ int wsp__evfile_stream_fd(struct fstream *s, int *out) {
   if (!s->nseg)
     return WSP_ERR_STATE;
   wsp__evfile_seg_file(path, s, s->segs[s->nseg - 1].base, "seg");
-  fd = openat(fs->root, path, O_RDWR | O_CLOEXEC);
+  fd = wsp__evfile_open(fs, path, O_RDWR, NULL);
   if (fd < 0)
     return wsp__evfile_io_err(fs, errno);
   wsp__evfile_stream_set_fd(s, fd);
@@ -309,7 +457,7 @@ static int seg_read(struct fstream *s, size_t si, void *dst, size_t n,
   } else {
     char path[PATH_CAP];
     wsp__evfile_seg_file(path, s, g->base, "seg");
-    fd = openat(fs->root, path, O_RDONLY | O_CLOEXEC);
+    fd = wsp__evfile_open(fs, path, O_RDONLY, NULL);
     if (fd < 0)
       return wsp__evfile_io_err(fs, errno);
     rc = wsp__evfile_pread_all(fs, fd, dst, n, pos);
@@ -446,7 +594,7 @@ void wsp__evfile_idx_write(struct fstore *fs, struct fstream *s,
   crc = wsp__evfile_crc32c(wsp__evfile_crc32c(0, h, IDX_HDR), ent, n);
   put32(tail, crc);
   wsp__evfile_seg_file(path, s, g->base, "idx");
-  fd = openat(fs->root, path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+  fd = wsp__evfile_open(fs, path, O_CREAT | O_TRUNC | O_WRONLY, NULL);
   if (fd < 0) {
     (void)wsp__evfile_io_err(fs, errno);
   } else {

@@ -452,6 +452,63 @@ static void test_evlog_file_corrupt_meta(void **state) {
   wsp_evlog_free(ev);
 }
 
+/* A META that names another stream than its directory's: the directory
+ * is skipped and counted when opening, and the stream whose directory it
+ * is starts again with a new epoch at its next use instead of failing
+ * for good; the stream named keeps its own directory. */
+static void test_evlog_file_meta_names_other_stream(void **state) {
+  struct ctx *c = *state;
+  struct wsp_evlog_position s0, t0, p;
+  struct wsp_evlog *ev = open_at(c, NULL, 0);
+  uint8_t *meta;
+  size_t mlen;
+  uint64_t off;
+  put(ev, "s", 3, 0);
+  put(ev, "t", 2, 0);
+  s0 = pos_of(ev, "s");
+  t0 = pos_of(ev, "t");
+  wsp_evlog_free(ev);
+  meta = slurp(c, "streams/t/META", &mlen);
+  spill(c, "streams/s/META", meta, mlen);
+  free(meta);
+
+  ev = open_at(c, NULL, 10);
+  assert_int_equal(wsp_evlog_streams(ev), 1);
+  assert_int_equal(stats_of(ev).corrupt, 1);
+  assert_int_equal(wsp_evlog_append(ev, S("s"), 10, "x", 1, NULL, 0, &off), 0);
+  assert_int_equal(off, 1);
+  p = pos_of(ev, "s");
+  assert_string_not_equal(p.epoch, s0.epoch);
+  assert_string_not_equal(p.epoch, t0.epoch);
+  assert_int_equal(pos_of(ev, "t").offset, 2);
+  assert_string_equal(pos_of(ev, "t").epoch, t0.epoch);
+  verify(ev, "t", 1, 2);
+  put(ev, "t", 1, 10);
+  wsp_evlog_free(ev);
+
+  ev = open_at(c, NULL, 20); /* both are whole again */
+  assert_int_equal(wsp_evlog_streams(ev), 2);
+  assert_int_equal(stats_of(ev).corrupt, 0);
+  assert_int_equal(stats_of(ev).new_epochs, 0);
+  assert_int_equal(pos_of(ev, "s").offset, 1);
+  assert_string_equal(pos_of(ev, "s").epoch, p.epoch);
+  verify(ev, "t", 1, 3);
+  assert_string_equal(pos_of(ev, "t").epoch, t0.epoch);
+  wsp_evlog_free(ev);
+
+  /* The same when the name in META is held by no stream at all. */
+  spill(c, "streams/s/META",
+        S("wsp-evlog-stream 1\nepoch abcdefgh\nname 7a7a\n"));
+  ev = open_at(c, NULL, 30);
+  assert_int_equal(wsp_evlog_streams(ev), 1);
+  assert_int_equal(stats_of(ev).corrupt, 1);
+  p = pos_of(ev, "s"); /* a position creates the stream */
+  assert_int_equal(p.offset, 0);
+  assert_string_not_equal(p.epoch, "abcdefgh");
+  assert_int_equal(pos_of(ev, "zz").offset, 0);
+  wsp_evlog_free(ev);
+}
+
 static void test_evlog_file_one_process_at_a_time(void **state) {
   struct ctx *c = *state;
   struct wsp_evlog_store *st;
@@ -466,8 +523,19 @@ static void test_evlog_file_one_process_at_a_time(void **state) {
 
 /* ---- Torn and corrupt tails ------------------------------------------- */
 
+/* A crash: no clean close after the last append, so no TOP telling how
+ * many events the stream held then. */
+static void forget_top(const struct ctx *c, const char *stream_dir) {
+  char rel[256], path[1024];
+  snprintf(rel, sizeof(rel), "streams/%s/TOP", stream_dir);
+  path_in(path, sizeof(path), c, rel);
+  if (unlink(path) != 0)
+    assert_int_equal(errno, ENOENT);
+}
+
 /* With fsync always, a tail cut anywhere in the last record, or one
- * bad byte in it, loses that record and nothing else. */
+ * bad byte in it, as a crash during its append leaves it, loses that
+ * record and nothing else. */
 static void test_evlog_file_torn_tail_every_byte(void **state) {
   struct ctx *c = *state;
   struct fopts fo = policy(WSP_EVLOG_FSYNC_ALWAYS);
@@ -489,6 +557,7 @@ static void test_evlog_file_torn_tail_every_byte(void **state) {
   for (at = start; at < len; at++) { /* cut at every byte */
     struct wsp_evlog_stats st;
     spill(c, SEG1, orig, at);
+    forget_top(c, "s");
     ev = open_at(c, &fo, 10);
     p = pos_of(ev, "s");
     st = stats_of(ev);
@@ -511,6 +580,7 @@ static void test_evlog_file_torn_tail_every_byte(void **state) {
     spill(c, SEG1, orig, len);
     orig[at] ^= 0xff;
     spill(c, "streams/s/META", meta, mlen);
+    forget_top(c, "s");
     ev = open_at(c, &fo, 10);
     p = pos_of(ev, "s");
     st = stats_of(ev);
@@ -534,6 +604,97 @@ static void test_evlog_file_torn_tail_every_byte(void **state) {
   wsp_evlog_free(ev);
   free(orig);
   free(meta);
+}
+
+/* Reopen after the newest segment was given len bytes of orig: either
+ * every event is there under the same epoch, or the epoch changed (and
+ * the loss was counted); never the same epoch with fewer events. */
+static void reopen_cut(const struct ctx *c, const struct fopts *fo,
+                       const char *seg, const uint8_t *orig, size_t len,
+                       const struct wsp_evlog_position *p0, const uint8_t *meta,
+                       size_t mlen, const uint8_t *top, size_t tlen) {
+  struct wsp_evlog_position p;
+  struct wsp_evlog_stats st;
+  struct wsp_evlog *ev;
+  if (orig)
+    spill(c, seg, orig, len);
+  spill(c, "streams/s/META", meta, mlen);
+  if (top)
+    spill(c, "streams/s/TOP", top, tlen);
+  ev = open_at(c, fo, 10);
+  p = pos_of(ev, "s");
+  st = stats_of(ev);
+  if (strcmp(p.epoch, p0->epoch) == 0) {
+    assert_int_equal(p.offset, p0->offset);
+    verify(ev, "s", 1, p0->offset);
+    assert_int_equal(st.new_epochs, 0);
+  } else {
+    assert_true(p.offset <= p0->offset);
+    assert_int_equal(st.new_epochs, 1);
+    assert_true(st.corrupt >= 1);
+  }
+  wsp_evlog_free(ev);
+}
+
+/*
+ * Events that were on disk at a clean close and are gone when opening
+ * (the newest segment cut to 0..20 bytes, at a record boundary below the
+ * top, or deleted) change the epoch, with any policy and whether or not
+ * the stream has sealed segments.
+ */
+static void test_evlog_file_cut_newest_segment_changes_epoch(void **state) {
+  struct ctx *c = *state;
+  static const int pols[] = {WSP_EVLOG_FSYNC_ALWAYS, WSP_EVLOG_FSYNC_INTERVAL};
+  size_t k, v;
+  for (k = 0; k < 2; k++)
+    for (v = 0; v < 2; v++) {
+      struct fopts fo = policy(pols[k]);
+      struct wsp_evlog_position p0;
+      struct wsp_evlog *ev;
+      uint8_t *orig, *meta, *top;
+      size_t len, mlen, tlen, at, off, pos;
+      char seg[128], buf[128], path[1024];
+      fo.segment_bytes = v ? 256 : 0;
+      teardown(state);
+      assert_int_equal(setup(state), 0);
+      c = *state;
+      ev = open_at(c, &fo, 0);
+      put(ev, "s", 12, 5);
+      assert_int_equal(wsp_evlog_sync(ev), 0);
+      p0 = pos_of(ev, "s");
+      assert_int_equal(stats_of(ev).segments > 1, v);
+      wsp_evlog_free(ev);
+      for (off = 12; off > 0; off--) { /* the newest segment */
+        snprintf(seg, sizeof(seg), "streams/s/%020llu.seg",
+                 (unsigned long long)off);
+        if (exists(c, seg))
+          break;
+      }
+      orig = slurp(c, seg, &len);
+      meta = slurp(c, "streams/s/META", &mlen);
+      tlen = 0;
+      top =
+          exists(c, "streams/s/TOP") ? slurp(c, "streams/s/TOP", &tlen) : NULL;
+      for (at = 0; at <= 20; at++)
+        reopen_cut(c, &fo, seg, orig, at, &p0, meta, mlen, top, tlen);
+      for (pos = 32; off <= 12; off++) { /* every record boundary */
+        reopen_cut(c, &fo, seg, orig, pos, &p0, meta, mlen, top, tlen);
+        pos += 32 + payload(off, buf, sizeof(buf)) + 3;
+      }
+      assert_int_equal(pos, len);
+      reopen_cut(c, &fo, seg, orig, len, &p0, meta, mlen, top, tlen);
+      ev = open_at(c, &fo, 10); /* the whole segment: nothing lost */
+      assert_string_equal(pos_of(ev, "s").epoch, p0.epoch);
+      wsp_evlog_free(ev);
+      if (v) { /* the newest segment deleted */
+        path_in(path, sizeof(path), c, seg);
+        assert_int_equal(unlink(path), 0);
+        reopen_cut(c, &fo, seg, NULL, 0, &p0, meta, mlen, top, tlen);
+      }
+      free(orig);
+      free(meta);
+      free(top);
+    }
 }
 
 static void test_evlog_file_bad_segment_header(void **state) {
@@ -967,6 +1128,243 @@ static void test_evlog_file_segment_is_a_directory(void **state) {
   assert_int_equal(rmdir(path), 0);
 }
 
+/* ---- Links in the data directory -------------------------------------- */
+
+#define VICTIM "victim bytes that must never change\n"
+
+/* A fresh store directory dir/<name> in d, next to dir/victim (a file)
+ * and dir/vdir/keep (a directory with a file), outside the store. */
+static void hostile_setup(const struct ctx *c, struct ctx *d,
+                          const char *name) {
+  char path[1024];
+  assert_true((size_t)snprintf(d->dir, sizeof(d->dir), "%s/%s", c->dir, name) <
+              sizeof(d->dir));
+  if (!exists(c, "victim"))
+    spill(c, "victim", S(VICTIM));
+  path_in(path, sizeof(path), c, "vdir");
+  if (!exists(c, "vdir")) {
+    assert_int_equal(mkdir(path, 0755), 0);
+    spill(c, "vdir/keep", S(VICTIM));
+  }
+}
+
+static void victims_intact(const struct ctx *c) {
+  uint8_t *b;
+  size_t len;
+  b = slurp(c, "victim", &len);
+  assert_int_equal(len, sizeof(VICTIM) - 1);
+  assert_memory_equal(b, VICTIM, len);
+  free(b);
+  b = slurp(c, "vdir/keep", &len);
+  assert_int_equal(len, sizeof(VICTIM) - 1);
+  assert_memory_equal(b, VICTIM, len);
+  free(b);
+  assert_int_equal(count_files(c, "vdir", ""), 1);
+}
+
+/* Put a symbolic link to c's victim (or vdir) at d/rel. */
+static void plant(const struct ctx *c, const struct ctx *d, const char *rel,
+                  const char *victim) {
+  char path[1024], target[1024];
+  path_in(target, sizeof(target), c, victim);
+  path_in(path, sizeof(path), d, rel);
+  if (unlink(path) != 0)
+    assert_int_equal(errno, ENOENT);
+  assert_int_equal(symlink(target, path), 0);
+}
+
+/*
+ * A symbolic link in place of any file or directory of the store is
+ * never followed: its target is neither read as store data, truncated,
+ * written nor emptied. Where the store cannot go on without the file,
+ * the call fails with WSP_ERR_CORRUPT; every link met is counted in
+ * corrupt.
+ */
+static void test_evlog_file_links_never_followed(void **state) {
+  struct ctx *c = *state, d;
+  struct fopts fo = policy(WSP_EVLOG_FSYNC_INTERVAL);
+  struct wsp_evlog_stats st;
+  struct wsp_evlog_position p0, p;
+  struct wsp_evlog *ev;
+  uint64_t off;
+
+  /* The newest segment, met when opening. */
+  hostile_setup(c, &d, "seg");
+  ev = open_at(&d, &fo, 0);
+  put(ev, "s", 3, 1);
+  wsp_evlog_free(ev);
+  plant(c, &d, SEG1, "victim");
+  ev = NULL;
+  assert_int_equal(try_open(&d, &fo, 2, &ev), WSP_ERR_CORRUPT);
+  assert_null(ev);
+  victims_intact(c);
+
+  /* A sealed segment and its index, met when opening. */
+  hostile_setup(c, &d, "sealed");
+  fo.segment_bytes = 256;
+  ev = open_at(&d, &fo, 0);
+  put(ev, "s", 20, 1);
+  assert_true(stats_of(ev).segments > 2);
+  wsp_evlog_free(ev);
+  plant(c, &d, "streams/s/00000000000000000001.idx", "victim");
+  ev = open_at(&d, &fo, 2); /* an index is a hint: rebuilt in memory */
+  assert_true(stats_of(ev).corrupt > 0);
+  assert_int_equal(stats_of(ev).new_epochs, 0);
+  verify(ev, "s", 1, 20);
+  wsp_evlog_free(ev);
+  victims_intact(c);
+  plant(c, &d, SEG1, "victim");
+  ev = NULL;
+  assert_int_equal(try_open(&d, &fo, 3, &ev), WSP_ERR_CORRUPT);
+  victims_intact(c);
+
+  /* The next segment, met when an append rotates. */
+  hostile_setup(c, &d, "rotate");
+  ev = open_at(&d, &fo, 0);
+  put(ev, "s", 2, 1);
+  p0 = pos_of(ev, "s");
+  for (off = 3; off < 40; off++) { /* wherever the next one starts */
+    char rel[128];
+    snprintf(rel, sizeof(rel), "streams/s/%020llu.seg",
+             (unsigned long long)off);
+    plant(c, &d, rel, "victim");
+  }
+  while (stats_of(ev).segments == 1) {
+    int rc = wsp_evlog_append(ev, S("s"), 1, "0123456789", 10, NULL, 0, &off);
+    if (rc != 0) {
+      assert_int_equal(rc, WSP_ERR_CORRUPT);
+      break;
+    }
+    assert_true(off < 40);
+  }
+  assert_int_equal(stats_of(ev).segments, 1);
+  assert_true(stats_of(ev).corrupt > 0);
+  victims_intact(c);
+  wsp_evlog_free(ev);
+  fo.segment_bytes = 0;
+
+  /* DIRTY, created by the first append after a sync. */
+  hostile_setup(c, &d, "dirty");
+  ev = open_at(&d, &fo, 0);
+  put(ev, "s", 1, 1);
+  assert_int_equal(wsp_evlog_sync(ev), 0);
+  plant(c, &d, "streams/s/DIRTY", "victim");
+  assert_int_equal(wsp_evlog_append(ev, S("s"), 1, "x", 1, NULL, 0, &off),
+                   WSP_ERR_CORRUPT);
+  assert_int_equal(pos_of(ev, "s").offset, 1);
+  victims_intact(c);
+  wsp_evlog_free(ev);
+
+  /* The temporary files of META, SNAPSHOT and STATE. */
+  hostile_setup(c, &d, "tmp");
+  ev = open_at(&d, &fo, 0);
+  put(ev, "s", 2, 1);
+  p0 = pos_of(ev, "s");
+  plant(c, &d, "streams/s/SNAPSHOT.tmp", "victim");
+  assert_int_equal(wsp_evlog_snapshot_put(ev, S("s"), NULL, 2, 1, "st", 2),
+                   WSP_ERR_CORRUPT);
+  plant(c, &d, "streams/s/META.tmp", "victim");
+  assert_int_equal(wsp_evlog_reset(ev, S("s"), 1), WSP_ERR_CORRUPT);
+  assert_string_equal(pos_of(ev, "s").epoch, p0.epoch);
+  victims_intact(c);
+  plant(c, &d, "STATE.tmp", "victim");
+  wsp_evlog_free(ev); /* STATE cannot be written: not a clean close */
+  victims_intact(c);
+  ev = NULL;
+  assert_int_equal(try_open(&d, &fo, 2, &ev), WSP_ERR_CORRUPT);
+  victims_intact(c);
+
+  /* LOCK. */
+  hostile_setup(c, &d, "lock");
+  ev = open_at(&d, &fo, 0);
+  wsp_evlog_free(ev);
+  plant(c, &d, "LOCK", "victim");
+  ev = NULL;
+  assert_int_equal(try_open(&d, &fo, 2, &ev), WSP_ERR_CORRUPT);
+  victims_intact(c);
+
+  /* META, SNAPSHOT and STATE when opening: treated as damaged (the
+   * stream is skipped, the snapshot is none, the last run is suspect),
+   * counted, and replaced by new files, never through the link. */
+  hostile_setup(c, &d, "meta");
+  ev = open_at(&d, &fo, 0);
+  put(ev, "s", 2, 1);
+  put(ev, "t", 2, 1);
+  assert_int_equal(wsp_evlog_snapshot_put(ev, S("t"), NULL, 1, 1, "st", 2), 0);
+  p0 = pos_of(ev, "s");
+  wsp_evlog_free(ev);
+  plant(c, &d, "streams/s/META", "victim");
+  plant(c, &d, "streams/t/SNAPSHOT", "victim");
+  ev = open_at(&d, &fo, 2);
+  st = stats_of(ev);
+  assert_int_equal(st.streams, 1);
+  assert_int_equal(st.corrupt, 2);
+  off = 99;
+  assert_int_equal(
+      wsp_evlog_snapshot_get(ev, S("t"), snap_cb, snap_count_cb, &off, NULL),
+      2);
+  assert_int_equal(off, 0); /* no snapshot */
+  assert_int_equal(wsp_evlog_append(ev, S("s"), 2, "x", 1, NULL, 0, &off), 0);
+  assert_int_equal(off, 1);
+  p = pos_of(ev, "s");
+  assert_string_not_equal(p.epoch, p0.epoch);
+  wsp_evlog_free(ev);
+  victims_intact(c);
+  plant(c, &d, "STATE", "victim");
+  ev = open_at(&d, &fo, 3);
+  st = stats_of(ev);
+  assert_int_equal(st.corrupt, 1);
+  assert_int_equal(st.new_epochs, 2); /* the last run is unknown */
+  wsp_evlog_free(ev);
+  victims_intact(c);
+  ev = open_at(&d, &fo, 4); /* STATE is a file again */
+  assert_int_equal(stats_of(ev).new_epochs, 0);
+  wsp_evlog_free(ev);
+
+  /* A stream's directory, and the streams directory. */
+  hostile_setup(c, &d, "dir");
+  ev = open_at(&d, &fo, 0);
+  put(ev, "t", 2, 1);
+  wsp_evlog_free(ev);
+  plant(c, &d, "streams/s", "vdir");
+  ev = open_at(&d, &fo, 2);
+  assert_int_equal(wsp_evlog_streams(ev), 1);
+  assert_int_equal(stats_of(ev).corrupt, 1);
+  assert_int_equal(wsp_evlog_append(ev, S("s"), 2, "x", 1, NULL, 0, &off),
+                   WSP_ERR_CORRUPT);
+  assert_int_equal(wsp_evlog_streams(ev), 1);
+  wsp_evlog_free(ev);
+  victims_intact(c);
+  hostile_setup(c, &d, "dir2");
+  ev = open_at(&d, &fo, 0);
+  wsp_evlog_free(ev);
+  {
+    char path[1024];
+    path_in(path, sizeof(path), &d, "streams");
+    assert_int_equal(rmdir(path), 0);
+  }
+  plant(c, &d, "streams", "vdir");
+  ev = NULL;
+  assert_int_equal(try_open(&d, &fo, 2, &ev), WSP_ERR_CORRUPT);
+  victims_intact(c);
+
+  /* A FIFO as a segment: refused as a file of the wrong type, without
+   * waiting for a writer. */
+  hostile_setup(c, &d, "fifo");
+  ev = open_at(&d, &fo, 0);
+  put(ev, "s", 1, 1);
+  wsp_evlog_free(ev);
+  {
+    char path[1024];
+    path_in(path, sizeof(path), &d, SEG1);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mkfifo(path, 0644), 0);
+  }
+  ev = NULL;
+  assert_int_equal(try_open(&d, &fo, 2, &ev), WSP_ERR_IO);
+  assert_null(ev);
+}
+
 static void set_fsize(rlim_t n) {
   struct rlimit rl;
   assert_int_equal(getrlimit(RLIMIT_FSIZE, &rl), 0);
@@ -1368,9 +1766,11 @@ int main(void) {
       T(test_evlog_file_contract),
       T(test_evlog_file_restart_keeps_offsets_and_epochs),
       T(test_evlog_file_corrupt_meta),
+      T(test_evlog_file_meta_names_other_stream),
       T(test_evlog_file_one_process_at_a_time),
       T(test_evlog_file_torn_tail_every_byte),
       T(test_evlog_file_bad_segment_header),
+      T(test_evlog_file_cut_newest_segment_changes_epoch),
       T(test_evlog_file_index_seek_many_segments),
       T(test_evlog_file_damaged_index),
       T(test_evlog_file_damaged_sealed_segment),
@@ -1381,6 +1781,7 @@ int main(void) {
       T(test_evlog_file_allocation_failures),
       T(test_evlog_file_directory_is_a_file),
       T(test_evlog_file_segment_is_a_directory),
+      T(test_evlog_file_links_never_followed),
       T(test_evlog_file_disk_full),
       T(test_evlog_file_fsync_policies),
       T(test_evlog_file_failed_fsync_changes_epoch),

@@ -120,7 +120,7 @@ struct wsp_evlog_stats {
   uint64_t fsyncs;       /* fsync(2)/fdatasync(2) calls */
   uint64_t segments;     /* segment files now */
   uint64_t torn_records; /* tail records truncated when opening */
-  uint64_t corrupt;      /* records or snapshots that failed a check */
+  uint64_t corrupt;      /* records, snapshots, files that failed a check */
   uint64_t io_errors;    /* failed system calls */
   uint64_t reserved[6];
 };
