@@ -985,29 +985,34 @@ static void test_json_api_roundtrip(void **state) {
   wsp_json_writer_free(w);
 }
 
-/* The README's RPC example, as a function: [1,2,3] in, {"sum":6} out. */
-static int sum_reply(const void *data, size_t len,
-                     struct wsp_json_writer *w) {
-  struct wsp_json arr, v;
-  size_t pos = 0;
-  int64_t x, sum = 0;
-  if (wsp_json_parse(data, len, &arr, NULL) < 0)
-    return -1;
-  while (wsp_json_next(&arr, &pos, NULL, &v) == 1 &&
-         wsp_json_int64(&v, &x) == 0)
-    sum += x;
-  wsp_json_writer_begin_object(w);
-  wsp_json_writer_key(w, "sum");
-  wsp_json_writer_int64(w, sum);
-  return wsp_json_writer_end_object(w);
-}
+/* The README's RPC example (tests/readme_json_sum.c, compared with the
+ * README by the readme-json test), run on a hub: [1,2,3] in, {"sum":6}
+ * out; data that is not an array sums to 0. */
+#include "readme_json_sum.c"
 
 static void test_json_api_rpc_sum(void **state) {
+  struct wsp_server_callbacks scb;
+  struct wsp_server *srv;
   struct wsp_json_writer *w = wsp_json_writer_new(NULL);
+  struct thub_cli c;
   (void)state;
   assert_non_null(w);
-  assert_int_equal(sum_reply(LIT("[1,2,3]"), w), 0);
-  assert_data(w, "{\"sum\":6}");
+  memset(&scb, 0, sizeof(scb));
+  assert_int_equal(wsp_server_new(&srv, &scb, NULL, 0, NULL), 0);
+  assert_int_equal(wsp_rpc_register(srv, "sum", sum, w), 0);
+  thub_cli_open(&c, srv);
+  thub_say(&c, 1, 0, "{\"id\":1,\"connect\":{}}");
+  thub_clear(&c, 1);
+  thub_say(&c, 1, 0,
+           "{\"id\":2,\"rpc\":{\"method\":\"sum\",\"data\":[1,2,3]}}");
+  thub_expect(&c, "{\"id\":2,\"rpc\":{\"data\":{\"sum\":6}}}\n");
+  thub_say(&c, 1, 0,
+           "{\"id\":3,\"rpc\":{\"method\":\"sum\",\"data\":[-1, 2e0]}}");
+  thub_expect(&c, "{\"id\":3,\"rpc\":{\"data\":{\"sum\":-1}}}\n");
+  thub_say(&c, 1, 0, "{\"id\":4,\"rpc\":{\"method\":\"sum\"}}");
+  thub_expect(&c, "{\"id\":4,\"rpc\":{\"data\":{\"sum\":0}}}\n");
+  thub_cli_free(&c);
+  wsp_server_free(srv);
   wsp_json_writer_free(w);
 }
 
