@@ -411,7 +411,10 @@ static int begin(struct wsp_json_writer *w, int object) {
     w->kinds[d >> 6] &= ~((uint64_t)1 << (d & 63));
   w->comma = 0;
   w->key = 0;
-  wsp__jbuf_raw(&w->jb, object ? "{" : "[", 1);
+  if (object)
+    WSP__JBUF_LIT(&w->jb, "{");
+  else
+    WSP__JBUF_LIT(&w->jb, "[");
   return sync_err(w);
 }
 
@@ -422,7 +425,10 @@ static int end(struct wsp_json_writer *w, int object) {
     return w->err;
   if (w->depth == 0 || in_object(w) != object || w->key)
     return fail(w, WSP_ERR_STATE);
-  wsp__jbuf_raw(&w->jb, object ? "}" : "]", 1);
+  if (object)
+    WSP__JBUF_LIT(&w->jb, "}");
+  else
+    WSP__JBUF_LIT(&w->jb, "]");
   w->depth--;
   return value_end(w);
 }
