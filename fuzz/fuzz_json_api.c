@@ -64,8 +64,7 @@ static void fz_copy_object(struct wsp_json_writer *w,
   wsp_json_writer_end_object(w);
 }
 
-static void fz_copy_array(struct wsp_json_writer *w,
-                          const struct wsp_json *v) {
+static void fz_copy_array(struct wsp_json_writer *w, const struct wsp_json *v) {
   struct wsp_json k, e, at;
   size_t pos = 0, count = 0, total;
   int rc;

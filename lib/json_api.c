@@ -200,8 +200,8 @@ static int to_double(const char *s, size_t n, double *out) {
 
   if (i < n && s[i] == '-')
     buf[o++] = s[i++];
-  if (i == n || !IS_DIGIT(s[i]) || (s[i] == '0' && i + 1 < n &&
-                                    IS_DIGIT(s[i + 1])))
+  if (i == n || !IS_DIGIT(s[i]) ||
+      (s[i] == '0' && i + 1 < n && IS_DIGIT(s[i + 1])))
     return WSP_ERR_JSON;
   for (;;) {
     for (; i < n && IS_DIGIT(s[i]); i++) {
@@ -347,8 +347,7 @@ int wsp_json_writer_error(const struct wsp_json_writer *w) {
   return w ? w->err : WSP_ERR_INVAL;
 }
 
-const char *wsp_json_writer_data(const struct wsp_json_writer *w,
-                                 size_t *len) {
+const char *wsp_json_writer_data(const struct wsp_json_writer *w, size_t *len) {
   int ok = w && !w->err && w->done;
   if (len)
     *len = ok ? w->jb.len : 0;

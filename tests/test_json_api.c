@@ -137,8 +137,7 @@ static int same_value(const struct wsp_json *a, const struct wsp_json *b) {
     sb = malloc(nb + 1);
     assert_true(sa && sb);
     eq = wsp_json_string(a, sa, na + 1, NULL) == 0 &&
-         wsp_json_string(b, sb, nb + 1, NULL) == 0 &&
-         memcmp(sa, sb, na) == 0;
+         wsp_json_string(b, sb, nb + 1, NULL) == 0 && memcmp(sa, sb, na) == 0;
     free(sa);
     free(sb);
     return eq;
@@ -271,8 +270,7 @@ static void test_json_api_parse(void **state) {
   assert_int_equal(off, 0);
   assert_int_equal(wsp_json_parse(NULL, 0, &v, NULL), WSP_ERR_JSON);
   assert_int_equal(wsp_json_parse(LIT("\"a\0\""), &v, NULL), WSP_ERR_JSON);
-  assert_int_equal(wsp_json_parse(LIT("\"\xc0\x80\""), &v, NULL),
-                   WSP_ERR_JSON);
+  assert_int_equal(wsp_json_parse(LIT("\"\xc0\x80\""), &v, NULL), WSP_ERR_JSON);
 
   assert_int_equal(wsp_json_parse(NULL, 1, &v, NULL), WSP_ERR_INVAL);
   assert_int_equal(wsp_json_parse(LIT("1"), NULL, NULL), WSP_ERR_INVAL);
@@ -529,8 +527,8 @@ static void test_json_api_double_long(void **state) {
 
 /* Set a locale whose decimal point is a comma, if the system has one. */
 static int comma_locale(void) {
-  static const char *names[] = {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8",
-                                "fr_FR.utf8", "ru_RU.UTF-8", "nl_NL.UTF-8"};
+  static const char *names[] = {"de_DE.UTF-8", "de_DE.utf8",  "fr_FR.UTF-8",
+                                "fr_FR.utf8",  "ru_RU.UTF-8", "nl_NL.UTF-8"};
   size_t i;
   for (i = 0; i < T_ARRAY_LEN(names); i++)
     if (setlocale(LC_NUMERIC, names[i]) &&
@@ -598,8 +596,7 @@ static void test_json_api_string(void **state) {
   assert_int_equal(buf[10], 'X');
   assert_int_equal(wsp_json_string(&e, NULL, 0, &len), 0);
   assert_int_equal(len, 0);
-  assert_int_equal(wsp_json_string(&n, buf, sizeof(buf), &len),
-                   WSP_ERR_JSON);
+  assert_int_equal(wsp_json_string(&n, buf, sizeof(buf), &len), WSP_ERR_JSON);
   assert_int_equal(wsp_json_string(NULL, buf, sizeof(buf), &len),
                    WSP_ERR_INVAL);
   assert_int_equal(wsp_json_string(&v, NULL, 5, &len), WSP_ERR_INVAL);
@@ -709,9 +706,9 @@ static void test_json_api_writer_double(void **state) {
       print_error("%s: got %.*s\n", rows[r].text, (int)n, out ? out : "");
     T_CHECK(bad, rows[r].text,
             out && n == strlen(rows[r].text) && !memcmp(out, rows[r].text, n));
-    T_CHECK(bad, rows[r].text, out && wsp_json_parse(out, n, &v, NULL) == 0 &&
-                                   wsp_json_double(&v, &back) == 0 &&
-                                   back == rows[r].d);
+    T_CHECK(bad, rows[r].text,
+            out && wsp_json_parse(out, n, &v, NULL) == 0 &&
+                wsp_json_double(&v, &back) == 0 && back == rows[r].d);
   }
   assert_int_equal(bad, 0);
   wsp_json_writer_reset(w);
@@ -745,9 +742,10 @@ static void test_json_api_writer_double_roundtrip(void **state) {
     out = wsp_json_writer_data(w, &n);
     assert_non_null(out);
     assert_true(n <= 26); /* -0.000000 and 17 digits */
-    T_CHECK(bad, "double", wsp_json_parse(out, n, &v, NULL) == 0 &&
-                               wsp_json_double(&v, &back) == 0 &&
-                               memcmp(&back, &d, sizeof(d)) == 0);
+    T_CHECK(bad, "double",
+            wsp_json_parse(out, n, &v, NULL) == 0 &&
+                wsp_json_double(&v, &back) == 0 &&
+                memcmp(&back, &d, sizeof(d)) == 0);
   }
   assert_int_equal(bad, 0);
   wsp_json_writer_free(w);
@@ -856,10 +854,10 @@ static void test_json_api_writer_depth(void **state) {
   assert_int_equal(wsp_json_writer_begin_object(w), WSP_ERR_LIMIT);
   wsp_json_writer_reset(w);
   for (i = 0; i < WSP_JSON_MAX_DEPTH; i++)
-    assert_int_equal(i % 2 ? wsp_json_writer_begin_array(w)
-                           : (wsp_json_writer_begin_object(w),
-                              wsp_json_writer_key(w, "k")),
-                     0);
+    assert_int_equal(
+        i % 2 ? wsp_json_writer_begin_array(w)
+              : (wsp_json_writer_begin_object(w), wsp_json_writer_key(w, "k")),
+        0);
   for (i = WSP_JSON_MAX_DEPTH - 1; i >= 0; i--)
     assert_int_equal(i % 2 ? wsp_json_writer_end_array(w)
                            : wsp_json_writer_end_object(w),

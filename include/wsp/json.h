@@ -118,8 +118,8 @@ WSP_API int wsp_json_writer_key_len(struct wsp_json_writer *w, const char *key,
                                     size_t len);
 /* A string value, escaped: NUL-terminated, or len bytes. */
 WSP_API int wsp_json_writer_string(struct wsp_json_writer *w, const char *s);
-WSP_API int wsp_json_writer_string_len(struct wsp_json_writer *w,
-                                       const char *s, size_t len);
+WSP_API int wsp_json_writer_string_len(struct wsp_json_writer *w, const char *s,
+                                       size_t len);
 WSP_API int wsp_json_writer_int64(struct wsp_json_writer *w, int64_t v);
 WSP_API int wsp_json_writer_uint64(struct wsp_json_writer *w, uint64_t v);
 /* The shortest text that reads back as v; NaN and infinities fail. */
