@@ -7,6 +7,7 @@
 #include "wsp/conn.h"
 #include "wsp/corr.h"
 #include "wsp/evlog.h"
+#include "wsp/json.h"
 #include "wsp/jwt.h"
 #include "wsp/proto.h"
 #include "wsp/pubsub.h"

@@ -460,6 +460,17 @@ int wsp__json_array_next(const char *s, size_t len, size_t *pos,
   return 1;
 }
 
+int wsp__json_value(const char *s, size_t len, struct wsp__json_val *val) {
+  const unsigned char *b = (const unsigned char *)s, *end, *p;
+  if (!s)
+    return WSP_ERR_JSON;
+  end = b + len;
+  p = skip_ws(b, end);
+  if (p == end || scan_value(p, end, &p, val) < 0 || skip_ws(p, end) != end)
+    return WSP_ERR_JSON;
+  return 0;
+}
+
 int wsp__json_find(const char *obj, size_t len, const char *name,
                    struct wsp__json_val *val) {
   struct wsp__json_val k, v;

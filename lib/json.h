@@ -9,8 +9,8 @@
  * within the given bounds and returns WSP_ERR_JSON where it notices, but
  * it does not validate.
  */
-#ifndef WSP_JSON_H
-#define WSP_JSON_H
+#ifndef WSP_JSON_PRIVATE_H
+#define WSP_JSON_PRIVATE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -73,6 +73,10 @@ int wsp__json_object_next(const char *s, size_t len, size_t *pos,
 /* Iterate the elements of the array s[0..len) the same way. */
 int wsp__json_array_next(const char *s, size_t len, size_t *pos,
                          struct wsp__json_val *val);
+
+/* The one value of the valid text s[0..len), without the whitespace
+ * around it: 0 with *val set, or WSP_ERR_JSON. */
+int wsp__json_value(const char *s, size_t len, struct wsp__json_val *val);
 
 /* The first member of the object obj[0..len) named name: 1 with *val
  * set, 0 when there is none, WSP_ERR_JSON when obj is not an object. */
@@ -144,4 +148,4 @@ int wsp__jbuf_i64(struct wsp__jbuf *jb, int64_t v);
  */
 int wsp__jbuf_raw_value(struct wsp__jbuf *jb, const char *s, size_t n);
 
-#endif /* WSP_JSON_H */
+#endif /* WSP_JSON_PRIVATE_H */

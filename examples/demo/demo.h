@@ -73,7 +73,8 @@ void www_init(const char *dir, const char *centrifuge_js);
 /* Answer a plain HTTP request (not an upgrade) with a file or an error. */
 void www_serve(struct wsp_client *client, const struct wsp_request *req);
 
-/* ---- json.c: just enough JSON to read the methods' arguments ---------- */
+/* ---- json.c: just enough JSON for the connect data and the HTTP API ---- */
+/* (the RPC methods use the library's own, <wsp/json.h>) */
 
 /* 1 when json is exactly one valid JSON value (UTF-8, depth <= 64). */
 int json_valid(const char *json, size_t len);
@@ -92,7 +93,5 @@ char *json_string(struct wsp_str value);
 /* s as a quoted JSON string into out (at least 6 * strlen(s) + 3 bytes);
  * returns the length written. */
 size_t json_quote(char *out, const char *s);
-/* The shortest of %.15g..%.17g that reads back as v. */
-void json_format_number(char *out, size_t size, double v);
 
 #endif /* WSP_DEMO_H */

@@ -1,5 +1,6 @@
 /*
- * Just enough JSON for the demo's methods. The hub validates every payload
+ * Just enough JSON for the demo's connect data and HTTP API (its RPC
+ * methods use the library's <wsp/json.h>). The hub validates every payload
  * before a handler sees it, so these functions only navigate; they still
  * stay inside the bytes they are given, whatever those are.
  */
@@ -206,16 +207,6 @@ size_t json_quote(char *out, const char *s) {
   *o++ = '"';
   *o = '\0';
   return (size_t)(o - out);
-}
-
-void json_format_number(char *out, size_t size, double v) {
-  int prec;
-
-  for (prec = 15; prec <= 17; prec++) {
-    snprintf(out, size, "%.*g", prec, v);
-    if (strtod(out, NULL) == v)
-      break;
-  }
 }
 
 /* ---- Validation, for bodies nobody has checked yet (the HTTP API) ------ */

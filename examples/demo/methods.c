@@ -103,25 +103,47 @@ static void do_echo(struct wsp_client *client, uint64_t call,
   wsp_rpc_reply(wsp_client_server(client), call, data, len);
 }
 
+/* The reply {"name":v}; an error reply when the writer failed. */
+static void reply_number(struct wsp_server *server, uint64_t call,
+                         const char *name, double v) {
+  struct wsp_json_writer *w = wsp_json_writer_new(NULL);
+  const char *out;
+  size_t n;
+
+  wsp_json_writer_begin_object(w);
+  wsp_json_writer_key(w, name);
+  wsp_json_writer_double(w, v);
+  wsp_json_writer_end_object(w);
+  if ((out = wsp_json_writer_data(w, &n)) != NULL)
+    wsp_rpc_reply(server, call, out, n);
+  else
+    wsp_rpc_error(server, call, WSP_PROTO_ERROR_INTERNAL,
+                  "internal server error", 1);
+  wsp_json_writer_free(w);
+}
+
+/* The number member name of the JSON object data[0..len). */
+static int get_number(const uint8_t *data, size_t len, const char *name,
+                      double *out) {
+  struct wsp_json obj, v;
+
+  return wsp_json_parse(data, len, &obj, NULL) == 0 &&
+         wsp_json_get(&obj, name, &v) == 1 && wsp_json_double(&v, out) == 0;
+}
+
 /* add: {"a":x,"b":y} -> {"sum":x+y}. */
 static void do_add(struct wsp_client *client, uint64_t call,
                    const char *method, const uint8_t *data, size_t len,
                    void *user_data) {
   struct wsp_server *server = wsp_client_server(client);
-  struct wsp_str a, b;
   double x, y;
-  char num[32], out[48];
-  int n;
 
-  if (!json_member((const char *)data, len, "a", &a) ||
-      !json_member((const char *)data, len, "b", &b) ||
-      !json_number(a, &x) || !json_number(b, &y) || !isfinite(x + y)) {
+  if (!get_number(data, len, "a", &x) || !get_number(data, len, "b", &y) ||
+      !isfinite(x + y)) {
     bad_request(server, call);
     return;
   }
-  json_format_number(num, sizeof num, x + y);
-  n = snprintf(out, sizeof out, "{\"sum\":%s}", num);
-  wsp_rpc_reply(server, call, out, (size_t)n);
+  reply_number(server, call, "sum", x + y);
 }
 
 /* sleep: {"ms":n} -> {"slept":n} after n ms; the reply is deferred. */
@@ -129,12 +151,10 @@ static void do_sleep(struct wsp_client *client, uint64_t call,
                      const char *method, const uint8_t *data, size_t len,
                      void *user_data) {
   struct wsp_server *server = wsp_client_server(client);
-  struct wsp_str v;
   struct sleeper s;
   double ms;
 
-  if (!json_member((const char *)data, len, "ms", &v) ||
-      !json_number(v, &ms) || ms < 0 || ms > SLEEP_MAX_MS ||
+  if (!get_number(data, len, "ms", &ms) || ms < 0 || ms > SLEEP_MAX_MS ||
       ms != (double)(unsigned)ms) {
     bad_request(server, call);
     return;
@@ -159,21 +179,22 @@ static void do_whoami(struct wsp_client *client, uint64_t call,
                       const char *method, const uint8_t *data, size_t len,
                       void *user_data) {
   struct wsp_server *server = wsp_client_server(client);
-  const char *user = wsp_client_user(client), *id = wsp_client_id(client);
-  char *out = malloc(6 * (strlen(user) + strlen(id)) + 32), *o;
+  struct wsp_json_writer *w = wsp_json_writer_new(NULL);
+  const char *out;
+  size_t n;
 
-  if (out == NULL) {
+  wsp_json_writer_begin_object(w);
+  wsp_json_writer_key(w, "user");
+  wsp_json_writer_string(w, wsp_client_user(client));
+  wsp_json_writer_key(w, "client");
+  wsp_json_writer_string(w, wsp_client_id(client));
+  wsp_json_writer_end_object(w);
+  if ((out = wsp_json_writer_data(w, &n)) != NULL)
+    wsp_rpc_reply(server, call, out, n);
+  else
     wsp_rpc_error(server, call, WSP_PROTO_ERROR_INTERNAL,
                   "internal server error", 1);
-    return;
-  }
-  o = out + sprintf(out, "{\"user\":");
-  o += json_quote(o, user);
-  o += sprintf(o, ",\"client\":");
-  o += json_quote(o, id);
-  *o++ = '}';
-  wsp_rpc_reply(server, call, out, (size_t)(o - out));
-  free(out);
+  wsp_json_writer_free(w);
 }
 
 int methods_register(struct wsp_server *server) {
