@@ -49,7 +49,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-phases="hold churn slowloris storm bigframe subs"
+phases="hold churn slowloris storm bigframe subs amplify"
 args=
 while [ $# -gt 0 ]; do
   case $1 in
@@ -58,7 +58,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-[ "$phases" != all ] || phases="hold churn slowloris storm bigframe subs"
+[ "$phases" != all ] || phases="hold churn slowloris storm bigframe subs amplify"
 
 # start: a fresh wsp-demo, so that each phase's RSS figures are its own
 # (glibc keeps the heap a phase freed; see README.md). 1 MiB messages, so

@@ -86,6 +86,7 @@ struct conn {
   uint64_t t1;      /* phase use */
   uint64_t sent_us; /* when the outstanding request left */
   uint64_t n1, n2;  /* phase counters */
+  uint64_t text_in; /* bytes of text messages received */
   const struct ops *ops;
   uint8_t *in;
   size_t inlen, incap;
@@ -144,8 +145,9 @@ static void crit(int hard, int met, const char *fmt, ...) {
   va_end(ap);
 }
 
-/* VmRSS of the server in KiB, -1 when unreadable. */
-static long rss_kib(void) {
+/* A field of the server's /proc/PID/status in KiB ("VmRSS: %ld kB"),
+ * -1 when unreadable. */
+static long status_kib(const char *fmt) {
   char path[64], line[256];
   long kib = -1;
   FILE *f;
@@ -154,11 +156,16 @@ static long rss_kib(void) {
   if ((f = fopen(path, "r")) == NULL)
     return -1;
   while (fgets(line, sizeof line, f))
-    if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+    if (sscanf(line, fmt, &kib) == 1)
       break;
   fclose(f);
   return kib;
 }
+
+static long rss_kib(void) { return status_kib("VmRSS: %ld kB"); }
+/* The peak RSS since the server started: catches what lives shorter
+ * than a sampling period. */
+static long hwm_kib(void) { return status_kib("VmHWM: %ld kB"); }
 
 /* Open descriptors of the server, -1 when unreadable. */
 static long open_fds(void) {
@@ -230,14 +237,16 @@ static int api_call(const char *method, const char *body, char *out,
     return -1;
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  n = snprintf(
-      req, sizeof req,
-      "POST /api/%s HTTP/1.1\r\nHost: %s\r\n"
-      "Authorization: apikey %s\r\nConnection: close\r\n"
-      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-      method, g.hostport, g.api_key, strlen(body), body);
-  if (connect(fd, (struct sockaddr *)&g.addr, sizeof g.addr) < 0 ||
-      send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+  n = snprintf(req, sizeof req,
+               "POST /api/%s HTTP/1.1\r\nHost: %s\r\n"
+               "Authorization: apikey %s\r\nConnection: close\r\n"
+               "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+               "\r\n",
+               method, g.hostport, g.api_key, strlen(body));
+  if (n < 0 || (size_t)n >= sizeof req ||
+      connect(fd, (struct sockaddr *)&g.addr, sizeof g.addr) < 0 ||
+      send(fd, req, (size_t)n, MSG_NOSIGNAL | MSG_MORE) != n ||
+      send(fd, body, strlen(body), MSG_NOSIGNAL) != (ssize_t)strlen(body)) {
     close(fd);
     return -1;
   }
@@ -578,6 +587,7 @@ static void on_frame(struct conn *c, const uint8_t *f, size_t n) {
       c->ops->pong(c);
   } else if (opcode == WS_TEXT) {
     const char *l = (const char *)d, *end = l + len;
+    c->text_in += len;
     while (l < end && c->state != ST_DEAD) {
       const char *nl = memchr(l, '\n', (size_t)(end - l));
       const char *le = nl ? nl : end;
@@ -1525,12 +1535,127 @@ static void phase_subs(size_t n) {
        in1.subscriptions);
 }
 
+/* ---- amplify ------------------------------------------------------------- */
+
+#define AMP_PUBS 100
+#define AMP_PUB_BYTES 1000
+#define AMP_MESSAGE 60000 /* under the default 64 KiB message limit */
+
+static struct {
+  unsigned long long ok, errors;
+  int ready, subscribed;
+  uint64_t first_reply_bytes;
+} A;
+
+static void amp_ready(struct conn *c) {
+  A.ready = 1;
+  conn_text(c, "{\"id\":2,\"subscribe\":{\"channel\":\"soak.amp\"}}");
+}
+
+static void amp_reply(struct conn *c, uint64_t id, int err) {
+  if (id == 2) {
+    A.subscribed = !err;
+    return;
+  }
+  if (err)
+    A.errors++;
+  else
+    A.ok++;
+}
+
+static const struct ops amp_ops = {.ready = amp_ready, .reply = amp_reply};
+
+/* One message of history commands, each answered with a channel's whole
+ * history: what the server holds for one connection while it answers. */
+static void phase_amplify(long max_queued) {
+  static const char cmd_fmt[] =
+      "{\"id\":%zu,\"history\":{\"channel\":\"soak.amp\",\"limit\":-1}}";
+  char body[AMP_PUB_BYTES + 128], ans[1024], *msg = malloc(AMP_MESSAGE + 128);
+  long rss0, hwm0, hwm1, rss1;
+  size_t len = 0, k = 0, i;
+  long long after;
+  struct conn c;
+  struct info in;
+  uint64_t t0;
+
+  if (msg == NULL)
+    return;
+  memset(&A, 0, sizeof A);
+  wait_connections(0, &in);
+  /* A channel with a full history of 1 KB publications. */
+  i = (size_t)snprintf(body, sizeof body,
+                       "{\"channel\":\"soak.amp\",\"data\":{\"pad\":\"");
+  memset(body + i, 'x', AMP_PUB_BYTES);
+  snprintf(body + i + AMP_PUB_BYTES, sizeof body - i - AMP_PUB_BYTES, "\"}}");
+  for (i = 0; i < AMP_PUBS; i++)
+    if (api_call("publish", body, ans, sizeof ans) < 0) {
+      crit(1, 0, "amplify: the server API publish failed");
+      free(msg);
+      return;
+    }
+  conn_open(&c, &amp_ops, 0);
+  for (t0 = now_ms(); !A.subscribed && c.state != ST_DEAD &&
+                      now_ms() - t0 < 5000;)
+    pump(10);
+  /* One history command alone, for the size of one answer. */
+  c.text_in = 0;
+  conn_text(&c, cmd_fmt, (size_t)3);
+  for (t0 = now_ms(); A.ok + A.errors < 1 && c.state == ST_OPEN &&
+                      now_ms() - t0 < 5000;)
+    pump(10);
+  A.first_reply_bytes = c.text_in;
+  A.ok = A.errors = 0;
+  c.text_in = 0;
+  for (k = 0; len + sizeof cmd_fmt + 24 < AMP_MESSAGE; k++) {
+    if (k)
+      msg[len++] = '\n';
+    len += (size_t)sprintf(msg + len, cmd_fmt, k + 4);
+  }
+  rss0 = rss_kib();
+  hwm0 = hwm_kib();
+  t0 = now_ms();
+  if (c.state == ST_OPEN) {
+    conn_frame(&c, WS_TEXT, msg, len);
+    conn_flush(&c);
+  }
+  while (c.state != ST_DEAD && A.ok + A.errors < k && now_ms() - t0 < 30000)
+    pump(10);
+  hwm1 = hwm_kib();
+  printf("amplify commands=%zu message_bytes=%zu reply_bytes_each=%" PRIu64
+         " replies_would_be_kib=%" PRIu64 " answered=%llu errors=%llu "
+         "received_kib=%" PRIu64 " closed=%s close_code=%d max_queued_kib=%ld "
+         "rss_before_kib=%ld peak_rss_growth_kib=%ld",
+         k, len, A.first_reply_bytes, A.first_reply_bytes * k / 1024, A.ok,
+         A.errors, c.text_in / 1024, c.state == ST_DEAD ? "yes" : "no",
+         c.close_code, max_queued / 1024, rss0,
+         hwm1 > hwm0 ? hwm1 - rss0 : 0);
+  fflush(stdout);
+  if (c.state != ST_DEAD)
+    conn_end(&c, GONE_LOCAL, 1);
+  after = probe_fresh();
+  wait_connections(0, &in);
+  rss1 = rss_kib();
+  printf(" rss_after_kib=%ld\n", rss1);
+  crit(1, after >= 0 && server_alive(),
+       "amplify: the server still answers afterwards");
+  crit(1, A.ok + A.errors == k || c.close_code >= 1000,
+       "amplify: %zu history commands all answered or the connection closed "
+       "with a code (%llu answered, close %d)", k, A.ok + A.errors,
+       c.close_code);
+  /* What one connection may make the server hold: its output cap, and
+   * the message it sent, with room for the allocator. */
+  crit(0, hwm1 - rss0 <= 4 * (max_queued / 1024) + 8 * 1024,
+       "amplify: peak RSS growth within 4 x max-queued + 8 MiB "
+       "(%ld KiB <= %ld KiB)", hwm1 - rss0, 4 * (max_queued / 1024) + 8 * 1024);
+  free(msg);
+}
+
 /* ---- Main ---------------------------------------------------------------- */
 
 static void usage(void) {
   fprintf(stderr,
           "usage: soak --connect HOST:PORT --pid PID --api-key KEY\n"
-          "            [--phase hold|churn|slowloris|storm|bigframe|subs|all"
+          "            [--phase hold|churn|slowloris|storm|bigframe|subs|amplify|all"
           "[,...]]\n"
           "            [--quick] [--conns N] [--churn-seconds S]\n"
           "            [--churn-clients C] [--slowloris N]\n"
@@ -1692,6 +1817,9 @@ int main(int argc, char **argv) {
   fflush(stdout);
   if (has_phase(phases, "subs") && server_alive())
     phase_subs((size_t)subs);
+  fflush(stdout);
+  if (has_phase(phases, "amplify") && server_alive())
+    phase_amplify(max_queued);
 
   crit(1, server_alive() && !g.crashed, "the server is still running");
   printf("\nCriteria (hard: a crash, lost replies, fds, an unresponsive "
