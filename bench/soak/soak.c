@@ -13,6 +13,7 @@
  *              never reading the pongs) and clients sending unsolicited
  *              protocol pongs; RPC latency and RSS meanwhile
  *   bigframe   one message holding 10,000 commands
+ *   amplify    one message of history commands whose answers are large
  *   subs       10,000 subscriptions on one connection (limit: error 106)
  *
  *   soak --connect HOST:PORT --pid PID --api-key KEY [--phase P[,P...]]
@@ -1594,14 +1595,14 @@ static void phase_amplify(long max_queued) {
       return;
     }
   conn_open(&c, &amp_ops, 0);
-  for (t0 = now_ms(); !A.subscribed && c.state != ST_DEAD &&
-                      now_ms() - t0 < 5000;)
+  for (t0 = now_ms();
+       !A.subscribed && c.state != ST_DEAD && now_ms() - t0 < 5000;)
     pump(10);
   /* One history command alone, for the size of one answer. */
   c.text_in = 0;
   conn_text(&c, cmd_fmt, (size_t)3);
-  for (t0 = now_ms(); A.ok + A.errors < 1 && c.state == ST_OPEN &&
-                      now_ms() - t0 < 5000;)
+  for (t0 = now_ms();
+       A.ok + A.errors < 1 && c.state == ST_OPEN && now_ms() - t0 < 5000;)
     pump(10);
   A.first_reply_bytes = c.text_in;
   A.ok = A.errors = 0;
@@ -1627,8 +1628,7 @@ static void phase_amplify(long max_queued) {
          "rss_before_kib=%ld peak_rss_growth_kib=%ld",
          k, len, A.first_reply_bytes, A.first_reply_bytes * k / 1024, A.ok,
          A.errors, c.text_in / 1024, c.state == ST_DEAD ? "yes" : "no",
-         c.close_code, max_queued / 1024, rss0,
-         hwm1 > hwm0 ? hwm1 - rss0 : 0);
+         c.close_code, max_queued / 1024, rss0, hwm1 > hwm0 ? hwm1 - rss0 : 0);
   fflush(stdout);
   if (c.state != ST_DEAD)
     conn_end(&c, GONE_LOCAL, 1);
@@ -1640,13 +1640,14 @@ static void phase_amplify(long max_queued) {
        "amplify: the server still answers afterwards");
   crit(1, A.ok + A.errors == k || c.close_code >= 1000,
        "amplify: %zu history commands all answered or the connection closed "
-       "with a code (%llu answered, close %d)", k, A.ok + A.errors,
-       c.close_code);
+       "with a code (%llu answered, close %d)",
+       k, A.ok + A.errors, c.close_code);
   /* What one connection may make the server hold: its output cap, and
    * the message it sent, with room for the allocator. */
   crit(0, hwm1 - rss0 <= 4 * (max_queued / 1024) + 8 * 1024,
        "amplify: peak RSS growth within 4 x max-queued + 8 MiB "
-       "(%ld KiB <= %ld KiB)", hwm1 - rss0, 4 * (max_queued / 1024) + 8 * 1024);
+       "(%ld KiB <= %ld KiB)",
+       hwm1 - rss0, 4 * (max_queued / 1024) + 8 * 1024);
   free(msg);
 }
 
@@ -1655,7 +1656,8 @@ static void phase_amplify(long max_queued) {
 static void usage(void) {
   fprintf(stderr,
           "usage: soak --connect HOST:PORT --pid PID --api-key KEY\n"
-          "            [--phase hold|churn|slowloris|storm|bigframe|subs|amplify|all"
+          "            [--phase "
+          "hold|churn|slowloris|storm|bigframe|subs|amplify|all"
           "[,...]]\n"
           "            [--quick] [--conns N] [--churn-seconds S]\n"
           "            [--churn-clients C] [--slowloris N]\n"
