@@ -946,7 +946,7 @@ static void phase_hold(size_t n) {
        "hold: the server let go of every connection and subscription "
        "(%lld left)",
        in.connections - 1);
-  crit(0, rss2 <= rss0 + rss0 / 10,
+  crit(0, rss0 > 0 && rss2 > 0 && rss2 <= rss0 + rss0 / 10,
        "hold: RSS after close within 10 %% of the start (%ld MiB -> %ld MiB "
        "-> %ld MiB)",
        mib(rss0), mib(rss1), mib(rss2));
@@ -1083,7 +1083,7 @@ static void phase_churn(int clients, int seconds) {
   crit(1, C.errors == 0 && g.conn_errors == errs0 && C.cycles > 0,
        "churn: no errors (%llu, connect errors %llu) in %llu cycles", C.errors,
        g.conn_errors - errs0, C.cycles);
-  crit(0, rss_end <= rss_mid + rss_mid / 20,
+  crit(0, rss_mid > 0 && rss_end > 0 && rss_end <= rss_mid + rss_mid / 20,
        "churn: RSS growth from the first half to the second <= 5 %% "
        "(%ld KiB -> %ld KiB)",
        rss_mid, rss_end);
@@ -1363,8 +1363,8 @@ static void phase_storm(int n, int seconds, long max_queued) {
   crit(1, lat.failed == 0 && lat.n > 0,
        "storm: every probe RPC answered within %d ms (%d failed)", RPC_SLOW_MS,
        lat.failed);
-  crit(0, lat_ms(&lat, 99) < 100.0, "storm: RPC p99 < 100 ms (%.1f ms)",
-       lat_ms(&lat, 99));
+  crit(0, lat.n > 0 && lat_ms(&lat, 99) < 100.0,
+       "storm: RPC p99 < 100 ms (%.1f ms)", lat_ms(&lat, 99));
   crit(1, T.other_closed == 0,
        "storm: no well-behaved client was closed (%llu)", T.other_closed);
   crit(1, T.closed_3501 == T.cf_pongs,
@@ -1372,7 +1372,7 @@ static void phase_storm(int n, int seconds, long max_queued) {
        CF_CLOSE_BAD_REQUEST, T.closed_3501, T.cf_pongs);
   /* Bounded: what the deaf clients may make the server hold, and some. */
   r = (long)((n + 2) / 3) * (max_queued / 1024) + 32 * 1024;
-  crit(0, rss_peak - rss0 <= r,
+  crit(0, rss0 > 0 && rss_peak - rss0 <= r,
        "storm: RSS growth bounded by deaf clients x max-queued + 32 MiB "
        "(%ld KiB <= %ld KiB)",
        rss_peak - rss0, r);
@@ -1454,7 +1454,7 @@ static void phase_bigframe(size_t ncmd) {
   crit(1, after >= 0 && server_alive(),
        "bigframe: the server still answers afterwards");
   /* The connection is gone: what stays is allocator slack. */
-  crit(0, rss1 <= rss0 + 1024,
+  crit(0, rss0 > 0 && rss1 > 0 && rss1 <= rss0 + 1024,
        "bigframe: RSS after within 1 MiB of before (%ld KiB -> peak %ld -> "
        "%ld)",
        rss0, rss_peak, rss1);
@@ -1648,7 +1648,7 @@ static void phase_amplify(long max_queued) {
        k, A.ok + A.errors, c.close_code);
   /* What one connection may make the server hold: its output cap, and
    * the message it sent, with room for the allocator. */
-  crit(0, peak <= 4 * (max_queued / 1024) + 8 * 1024,
+  crit(0, hwm1 > 0 && peak <= 4 * (max_queued / 1024) + 8 * 1024,
        "amplify: peak RSS growth within 4 x max-queued + 8 MiB "
        "(%ld KiB <= %ld KiB)",
        peak, 4 * (max_queued / 1024) + 8 * 1024);
