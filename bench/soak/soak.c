@@ -19,8 +19,8 @@
  *   soak --connect HOST:PORT --pid PID --api-key KEY [--phase P[,P...]]
  *        [--quick] [--conns N] [--churn-seconds S] [--churn-clients C]
  *        [--slowloris N] [--handshake-timeout-ms MS] [--storm-clients N]
- *        [--storm-seconds S] [--max-queued BYTES] [--commands N]
- *        [--subs N]
+ *        [--storm-seconds S] [--max-queued BYTES] [--ping-deadline-ms MS]
+ *        [--commands N] [--subs N]
  *
  * One line of key=value figures per phase, then the criteria, each "met"
  * or "NOT met", hard or soft. Exit status: 0 when every criterion is met
@@ -313,8 +313,8 @@ static void conn_watch(struct conn *c) {
 
   if (c->state == ST_DEAD)
     return;
-  if (!c->deaf)
-    want |= EPOLLIN;
+  /* A client that does not read still learns of the server's close. */
+  want |= c->deaf ? EPOLLRDHUP : EPOLLIN;
   if (c->state == ST_TCP || c->outoff < c->outlen)
     want |= EPOLLOUT;
   if (want == c->events)
@@ -697,9 +697,9 @@ static void pump(int timeout_ms) {
     if (evs[i].events & EPOLLOUT)
       conn_flush(c);
     if (c->state != ST_DEAD &&
-        (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))) {
+        (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))) {
       if (c->deaf && !(evs[i].events & EPOLLIN))
-        conn_end(c, GONE_ERROR, 0);
+        conn_end(c, GONE_EOF, 0);
       else
         conn_readable(c);
     }
@@ -1301,7 +1301,8 @@ static void storm_tick(struct conn *cs, int n) {
   }
 }
 
-static void phase_storm(int n, int seconds, long max_queued) {
+static void phase_storm(int n, int seconds, long max_queued,
+                        long ping_deadline_ms) {
   struct conn *cs = calloc((size_t)n, sizeof *cs);
   struct lat lat = {{0}, 0, 0};
   long rss0, rss_peak, rss1, r;
@@ -1370,6 +1371,14 @@ static void phase_storm(int n, int seconds, long max_queued) {
   crit(1, T.closed_3501 == T.cf_pongs,
        "storm: every unsolicited pong closed with %d (%llu of %llu)",
        CF_CLOSE_BAD_REQUEST, T.closed_3501, T.cf_pongs);
+  /* A client that stopped reading never sees the protocol's pings: the
+   * server must let it go at the pong timeout (3012) rather than hold it
+   * with its output full. Known only when told the server's timing. */
+  if (ping_deadline_ms > 0 && seconds * 1000L > ping_deadline_ms + 1000)
+    crit(0, T.deaf_closed == (unsigned long long)((n + 1) / 3),
+         "storm: every client that stopped reading closed by the server "
+         "(%llu of %d)",
+         T.deaf_closed, (n + 1) / 3);
   /* Bounded: what the deaf clients may make the server hold, and some. */
   r = (long)((n + 2) / 3) * (max_queued / 1024) + 32 * 1024;
   crit(0, rss0 > 0 && rss_peak - rss0 <= r,
@@ -1667,6 +1676,7 @@ static void usage(void) {
           "            [--churn-clients C] [--slowloris N]\n"
           "            [--handshake-timeout-ms MS] [--storm-clients N]\n"
           "            [--storm-seconds S] [--max-queued BYTES]\n"
+          "            [--ping-deadline-ms MS]\n"
           "            [--commands N] [--subs N]\n");
   exit(2);
 }
@@ -1699,7 +1709,7 @@ int main(int argc, char **argv) {
   long conns = 10000, churn_seconds = 120, churn_clients = 200;
   long slowloris = 2000, hs_timeout = 10000, storm_clients = 150;
   long storm_seconds = 20, max_queued = 1 << 20, commands = 10000;
-  long subs = 10000;
+  long subs = 10000, ping_deadline = 0;
   int set_conns = 0, set_churn = 0, set_slow = 0, set_storm = 0, i,
       hard_bad = 0, soft_bad = 0;
   struct rlimit rl;
@@ -1742,6 +1752,8 @@ int main(int argc, char **argv) {
       storm_seconds = num_arg(v), set_storm = 1;
     else if (strcmp(a, "--max-queued") == 0)
       max_queued = num_arg(v);
+    else if (strcmp(a, "--ping-deadline-ms") == 0)
+      ping_deadline = num_arg(v);
     else if (strcmp(a, "--commands") == 0)
       commands = num_arg(v);
     else if (strcmp(a, "--subs") == 0)
@@ -1757,7 +1769,7 @@ int main(int argc, char **argv) {
     if (!set_slow)
       slowloris = 200;
     if (!set_storm)
-      storm_seconds = 5;
+      storm_seconds = 12;
   }
   if (connect_to == NULL || g.pid <= 0 || g.api_key == NULL ||
       (colon = strrchr(connect_to, ':')) == NULL ||
@@ -1816,7 +1828,8 @@ int main(int argc, char **argv) {
     phase_slowloris((size_t)slowloris, hs_timeout);
   fflush(stdout);
   if (has_phase(phases, "storm") && server_alive())
-    phase_storm((int)storm_clients, (int)storm_seconds, max_queued);
+    phase_storm((int)storm_clients, (int)storm_seconds, max_queued,
+                ping_deadline);
   fflush(stdout);
   if (has_phase(phases, "bigframe") && server_alive())
     phase_bigframe((size_t)commands);
