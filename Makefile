@@ -88,7 +88,7 @@ bench: all
 	bench/run-rpc.sh $(BUILD) --connections 10 --inflight 8 --seconds 3
 	bench/pubsub/run.sh $(BUILD) --quick --repeat 3
 
-# The full soak run (about 4 minutes); CI runs bench/soak/run.sh --quick.
+# The full soak run (about 3 minutes); CI runs bench/soak/run.sh --quick.
 soak: all
 	bench/soak/run.sh $(BUILD)
 

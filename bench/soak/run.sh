@@ -1,16 +1,17 @@
 #!/bin/sh
-# The soak run in one go: starts wsp-demo on a free loopback port with the
-# server API and a handshake timeout, runs soak against it, stops the
-# server and exits with soak's status. Builds nothing. See README.md.
+# The soak run in one go: for each phase, starts a fresh wsp-demo on a
+# free loopback port with the server API and a handshake timeout, runs
+# soak against it and stops it; then prints the criteria of all phases
+# and exits 0 when they are met, 1 when not, 2 when the run could not
+# start. Builds nothing. See README.md.
 #
 #   bench/soak/run.sh BUILD_DIR [--quick] [--phase P,...] [soak flags...]
 #
-# Each phase runs against a fresh wsp-demo.
 # Full sizes by default (10,000 held connections, 2 minutes of churn,
-# 2,000 slowloris clients at the 10 s handshake timeout; about 4 minutes).
+# 2,000 slowloris clients at the 10 s handshake timeout; about 3 minutes).
 # --quick: the CI sizes (2,000 connections, 20 s of churn, 200 slowloris
-# clients at a 3 s timeout; under a minute and a half), and only the hard
-# criteria decide the exit status. Other flags go to soak as they are.
+# clients at a 3 s timeout; about 40 s), and only the hard criteria
+# decide the exit status. Other flags go to soak as they are.
 set -eu
 
 usage() {
@@ -33,8 +34,12 @@ done
 # 10,000 connections need as many descriptors on each side: raise the soft
 # limit to the hard one (soak scales its sizes down, and says so, when
 # that is still too few).
-hard=$(ulimit -Hn)
+# (ulimit -H and -n are not POSIX, but dash, bash and busybox sh have them.)
+# shellcheck disable=SC3045
+hard=$(ulimit -Hn 2>/dev/null || echo unknown)
+# shellcheck disable=SC3045
 ulimit -n "$hard" 2>/dev/null || true
+# shellcheck disable=SC3045
 echo "descriptors: soft limit $(ulimit -n) (hard $hard)"
 
 out=$(mktemp -d)
@@ -105,7 +110,7 @@ for phase in $phases; do
   # pong: 2 s pings, 2 s to answer and the library's 5 s for the closing
   # handshake they never answer either, so that it happens within the
   # phase.
-  demo_flags= soak_flags=
+  demo_flags='' soak_flags=''
   if [ "$phase" = storm ]; then
     demo_flags="--ping-interval 2000 --pong-timeout 2000"
     soak_flags="--ping-deadline-ms 9000"
