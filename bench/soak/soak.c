@@ -20,7 +20,7 @@
  *        [--quick] [--conns N] [--churn-seconds S] [--churn-clients C]
  *        [--slowloris N] [--handshake-timeout-ms MS] [--storm-clients N]
  *        [--storm-seconds S] [--max-queued BYTES] [--ping-deadline-ms MS]
- *        [--commands N] [--subs N]
+ *        [--commands N] [--subs N] [--amplify-pub-bytes N]
  *
  * One line of key=value figures per phase, then the criteria, each "met"
  * or "NOT met", hard or soft. Exit status: 0 when every criterion is met
@@ -1549,8 +1549,8 @@ static void phase_subs(size_t n) {
 /* ---- amplify ------------------------------------------------------------- */
 
 #define AMP_PUBS 100
-#define AMP_PUB_BYTES 1000
-#define AMP_MESSAGE 60000 /* under the default 64 KiB message limit */
+#define AMP_PUB_BYTES_MAX 60000 /* a publication fits one 64 KiB message */
+#define AMP_MESSAGE 60000       /* under the default 64 KiB message limit */
 
 static struct {
   unsigned long long ok, errors;
@@ -1578,10 +1578,11 @@ static const struct ops amp_ops = {.ready = amp_ready, .reply = amp_reply};
 
 /* One message of history commands, each answered with a channel's whole
  * history: what the server holds for one connection while it answers. */
-static void phase_amplify(long max_queued) {
+static void phase_amplify(long max_queued, size_t pub_bytes) {
   static const char cmd_fmt[] =
       "{\"id\":%zu,\"history\":{\"channel\":\"soak.amp\",\"limit\":-1}}";
-  char body[AMP_PUB_BYTES + 128], ans[1024], *msg = malloc(AMP_MESSAGE + 128);
+  char ans[1024], *msg = malloc(AMP_MESSAGE + 128);
+  char *body = malloc(AMP_PUB_BYTES_MAX + 128);
   long rss0, hwm0, hwm1, rss1, peak;
   size_t len = 0, k = 0, i;
   long long after;
@@ -1589,19 +1590,24 @@ static void phase_amplify(long max_queued) {
   struct info in;
   uint64_t t0;
 
-  if (msg == NULL)
+  if (msg == NULL || body == NULL) {
+    free(msg);
+    free(body);
     return;
+  }
+  if (pub_bytes > AMP_PUB_BYTES_MAX)
+    pub_bytes = AMP_PUB_BYTES_MAX;
   memset(&A, 0, sizeof A);
   wait_connections(0, &in);
-  /* A channel with a full history of 1 KB publications. */
-  i = (size_t)snprintf(body, sizeof body,
-                       "{\"channel\":\"soak.amp\",\"data\":{\"pad\":\"");
-  memset(body + i, 'x', AMP_PUB_BYTES);
-  snprintf(body + i + AMP_PUB_BYTES, sizeof body - i - AMP_PUB_BYTES, "\"}}");
+  /* A channel with a full history of pub_bytes publications. */
+  i = (size_t)sprintf(body, "{\"channel\":\"soak.amp\",\"data\":{\"pad\":\"");
+  memset(body + i, 'x', pub_bytes);
+  strcpy(body + i + pub_bytes, "\"}}");
   for (i = 0; i < AMP_PUBS; i++)
     if (api_call("publish", body, ans, sizeof ans) < 0) {
       crit(1, 0, "amplify: the server API publish failed");
       free(msg);
+      free(body);
       return;
     }
   conn_open(&c, &amp_ops, 0);
@@ -1635,12 +1641,13 @@ static void phase_amplify(long max_queued) {
   /* The peak since the message went out; 0 when it stayed under the
    * server's earlier peak (a fresh server has none worth the name). */
   peak = hwm1 > hwm0 ? hwm1 - rss0 : 0;
-  printf("amplify commands=%zu message_bytes=%zu reply_bytes_each=%" PRIu64
-         " replies_would_be_kib=%" PRIu64 " answered=%llu errors=%llu "
+  printf("amplify pub_bytes=%zu commands=%zu message_bytes=%zu "
+         "reply_bytes_each=%" PRIu64 " replies_would_be_kib=%" PRIu64
+         " answered=%llu errors=%llu "
          "received_kib=%" PRIu64 " closed=%s close_code=%d max_queued_kib=%ld "
          "rss_before_kib=%ld peak_rss_growth_kib=%ld",
-         k, len, A.first_reply_bytes, A.first_reply_bytes * k / 1024, A.ok,
-         A.errors, c.text_in / 1024, c.state == ST_DEAD ? "yes" : "no",
+         pub_bytes, k, len, A.first_reply_bytes, A.first_reply_bytes * k / 1024,
+         A.ok, A.errors, c.text_in / 1024, c.state == ST_DEAD ? "yes" : "no",
          c.close_code, max_queued / 1024, rss0, peak);
   fflush(stdout);
   if (c.state != ST_DEAD)
@@ -1662,6 +1669,7 @@ static void phase_amplify(long max_queued) {
        "(%ld KiB <= %ld KiB)",
        peak, 4 * (max_queued / 1024) + 8 * 1024);
   free(msg);
+  free(body);
 }
 
 /* ---- Main ---------------------------------------------------------------- */
@@ -1676,7 +1684,7 @@ static void usage(void) {
           "            [--churn-clients C] [--slowloris N]\n"
           "            [--handshake-timeout-ms MS] [--storm-clients N]\n"
           "            [--storm-seconds S] [--max-queued BYTES]\n"
-          "            [--ping-deadline-ms MS]\n"
+          "            [--ping-deadline-ms MS] [--amplify-pub-bytes N]\n"
           "            [--commands N] [--subs N]\n");
   exit(2);
 }
@@ -1709,7 +1717,7 @@ int main(int argc, char **argv) {
   long conns = 10000, churn_seconds = 120, churn_clients = 200;
   long slowloris = 2000, hs_timeout = 10000, storm_clients = 150;
   long storm_seconds = 20, max_queued = 1 << 20, commands = 10000;
-  long subs = 10000, ping_deadline = 0;
+  long subs = 10000, ping_deadline = 0, amp_bytes = 1000;
   int set_conns = 0, set_churn = 0, set_slow = 0, set_storm = 0, i,
       hard_bad = 0, soft_bad = 0;
   struct rlimit rl;
@@ -1752,6 +1760,8 @@ int main(int argc, char **argv) {
       storm_seconds = num_arg(v), set_storm = 1;
     else if (strcmp(a, "--max-queued") == 0)
       max_queued = num_arg(v);
+    else if (strcmp(a, "--amplify-pub-bytes") == 0)
+      amp_bytes = num_arg(v);
     else if (strcmp(a, "--ping-deadline-ms") == 0)
       ping_deadline = num_arg(v);
     else if (strcmp(a, "--commands") == 0)
@@ -1838,7 +1848,7 @@ int main(int argc, char **argv) {
     phase_subs((size_t)subs);
   fflush(stdout);
   if (has_phase(phases, "amplify") && server_alive())
-    phase_amplify(max_queued);
+    phase_amplify(max_queued, (size_t)amp_bytes);
 
   crit(1, server_alive() && !g.crashed, "the server is still running");
   printf("\nCriteria (hard: a crash, lost replies, fds, an unresponsive "
