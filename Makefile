@@ -10,7 +10,7 @@ FUZZ_SECONDS ?= 30
 MESON    ?= meson
 comma    := ,
 
-.PHONY: all deps check demo install asan valgrind fuzz bench clean
+.PHONY: all deps check demo install asan valgrind fuzz bench soak clean
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -87,6 +87,10 @@ bench: all
 	$(BUILD)/bench/bench-evlog
 	bench/run-rpc.sh $(BUILD) --connections 10 --inflight 8 --seconds 3
 	bench/pubsub/run.sh $(BUILD) --quick --repeat 3
+
+# The full soak run (about 3 minutes); CI runs bench/soak/run.sh --quick.
+soak: all
+	bench/soak/run.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN) $(FUZZDIR)

@@ -18,6 +18,7 @@
  *   wsp-demo [--listen HOST:PORT] [--www DIR] [--centrifuge-js FILE]
  *            [--api-key KEY] [--max-queued BYTES] [--ping-interval MS]
  *            [--pong-timeout MS] [--stale-timeout MS]
+ *            [--handshake-timeout MS] [--max-message BYTES]
  *            [--token-hmac-secret S] [--token-public-key FILE]
  *            [--token-jwks FILE] [--token-audience A] [--token-issuer I]
  *            [--allowed-origin ORIGIN]... [--max-sessions N]
@@ -270,6 +271,7 @@ static void usage(const char *argv0) {
           "usage: %s [--listen HOST:PORT] [--www DIR] [--centrifuge-js FILE]\n"
           "       [--api-key KEY] [--max-queued BYTES] [--ping-interval MS]\n"
           "       [--pong-timeout MS] [--stale-timeout MS]\n"
+          "       [--handshake-timeout MS] [--max-message BYTES]\n"
           "       [--token-hmac-secret S] [--token-public-key FILE]\n"
           "       [--token-jwks FILE] [--token-audience A]\n"
           "       [--token-issuer I] [--allowed-origin ORIGIN]...\n"
@@ -354,6 +356,8 @@ int main(int argc, char **argv) {
       {"--pong-timeout", WSP_SERVER_PONG_TIMEOUT},
       {"--stale-timeout", WSP_SERVER_STALE_TIMEOUT},
       {"--max-queued", WSP_SERVER_MAX_QUEUED},
+      {"--handshake-timeout", WSP_SERVER_HANDSHAKE_TIMEOUT},
+      {"--max-message", WSP_SERVER_MAX_MESSAGE},
   };
   enum { NLIMITS = sizeof limit_flags / sizeof limit_flags[0] };
   uint64_t limits[NLIMITS], stop_at = 0;
