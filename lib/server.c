@@ -316,6 +316,7 @@ void wsp__server_close_all(struct wsp_server *s) {
 }
 
 void wsp__server_destroy(struct wsp_server *s) {
+  wsp_conn_profile_free(s->profile);
   wsp_corr_free(s->rpc);
   wsp_pubsub_free(s->channels);
   wsp_pubsub_free(s->users);
@@ -330,6 +331,29 @@ void wsp__server_destroy(struct wsp_server *s) {
     struct wsp_mem m = s->mem;
     wsp__free(&m, s);
   }
+}
+
+/* The connections' profile, made at the first accept and brought in line
+ * with the server's limits; connections made before keep theirs. */
+static int sync_profile(struct wsp_server *s) {
+  const uint64_t want[][2] = {
+      {WSP_LIMIT_MAX_MESSAGE, s->limits[WSP_SERVER_MAX_MESSAGE]},
+      {WSP_LIMIT_MAX_QUEUED, s->limits[WSP_SERVER_MAX_QUEUED]},
+      {WSP_LIMIT_HIGH_WATER, s->limits[WSP_SERVER_MAX_QUEUED] / 2},
+      {WSP_LIMIT_HANDSHAKE_TIMEOUT, s->limits[WSP_SERVER_HANDSHAKE_TIMEOUT]},
+  };
+  size_t i;
+  int rv;
+  if (!s->profile &&
+      (rv = wsp_conn_profile_new(&s->profile, &conn_callbacks, &s->mem)) != 0)
+    return rv;
+  for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+    if (wsp_conn_profile_get_limit(s->profile, (int)want[i][0]) !=
+            want[i][1] &&
+        (rv = wsp_conn_profile_set_limit(s->profile, (int)want[i][0],
+                                         want[i][1])) != 0)
+      return rv;
+  return 0;
 }
 
 int wsp_server_set_limit(struct wsp_server *s, int limit, uint64_t value) {
@@ -498,20 +522,14 @@ int wsp_server_accept(struct wsp_server *s, void *io_data,
   cl->heap_idx = SIZE_MAX;
   cl->expire_due = cl->sub_due = WSP_NO_DEADLINE;
   s->ops->client_init(cl);
-  rv = wsp_conn_new(&cl->conn, WSP_ROLE_SERVER, &conn_callbacks, &s->mem,
-                    wsp__server_now(s), cl);
+  rv = sync_profile(s);
+  if (rv == 0)
+    rv = wsp_conn_new_from(&cl->conn, s->profile, WSP_ROLE_SERVER,
+                           wsp__server_now(s), cl);
   if (rv != 0) {
     wsp__free(&s->mem, cl);
     return rv;
   }
-  wsp_conn_set_limit(cl->conn, WSP_LIMIT_MAX_MESSAGE,
-                     s->limits[WSP_SERVER_MAX_MESSAGE]);
-  wsp_conn_set_limit(cl->conn, WSP_LIMIT_MAX_QUEUED,
-                     s->limits[WSP_SERVER_MAX_QUEUED]);
-  wsp_conn_set_limit(cl->conn, WSP_LIMIT_HIGH_WATER,
-                     s->limits[WSP_SERVER_MAX_QUEUED] / 2);
-  wsp_conn_set_limit(cl->conn, WSP_LIMIT_HANDSHAKE_TIMEOUT,
-                     s->limits[WSP_SERVER_HANDSHAKE_TIMEOUT]);
   if (s->stats.connections >= s->limits[WSP_SERVER_MAX_CONNECTIONS]) {
     cl->over_limit = 1; /* answered 503 once its request is in */
     s->stats.refused++;

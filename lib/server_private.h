@@ -149,6 +149,8 @@ struct wsp_server {
   struct wsp_server_callbacks cb;
   void *user_data;
   uint64_t limits[WSP_SERVER_LIMIT__COUNT];
+  /* What every connection shares: callbacks, allocator, limits. */
+  struct wsp_conn_profile *profile;
   /* routes[0] is the default protocol; each route is allocated on its own
    * and lives as long as the server, so clients may point into it. */
   struct wsp__route **routes;
