@@ -348,8 +348,7 @@ static int sync_profile(struct wsp_server *s) {
       (rv = wsp_conn_profile_new(&s->profile, &conn_callbacks, &s->mem)) != 0)
     return rv;
   for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-    if (wsp_conn_profile_get_limit(s->profile, (int)want[i][0]) !=
-            want[i][1] &&
+    if (wsp_conn_profile_get_limit(s->profile, (int)want[i][0]) != want[i][1] &&
         (rv = wsp_conn_profile_set_limit(s->profile, (int)want[i][0],
                                          want[i][1])) != 0)
       return rv;
