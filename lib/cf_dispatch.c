@@ -326,6 +326,15 @@ static void cf_message(struct wsp_client *cl, int opcode, const uint8_t *data,
       break;
     }
     p = nl ? nl + 1 : end;
+    /* The replies gathered so far already pass what the connection may
+     * queue: building more would only hold more memory (a message of
+     * history commands can ask for far more than it weighs). */
+    if (wsp__cf_out_batched(cl) + wsp_conn_queued_bytes(cl->conn) >
+        cl->srv->limits[WSP_SERVER_MAX_QUEUED]) {
+      cl->cf.batching = 0;
+      wsp__cf_out_overflow(cl);
+      return;
+    }
   }
   cl->cf.batching = 0;
   wsp__cf_out_flush(cl);

@@ -50,6 +50,14 @@ void wsp__cf_out_flush(struct wsp_client *cl) {
   }
 }
 
+void wsp__cf_out_overflow(struct wsp_client *cl) {
+  struct wsp_server *s = cl->srv;
+  wsp__jbuf_free(&cl->cf.batch);
+  s->stats.errors_limit++;
+  s->stats.slow_closes++;
+  wsp__client_close(cl, WSP_PROTO_DISCONNECT_SLOW, "slow");
+}
+
 void wsp__cf_out_flush_owed(struct wsp_client *cl) {
   if (cl->cf.batch.len || cl->cf.batch.err)
     wsp__cf_out_flush(cl);

@@ -39,6 +39,9 @@ extern const struct wsp_codec wsp__cf_dispatch_codec;
 struct wsp__jbuf *wsp__cf_out_line_begin(struct wsp_client *cl);
 void wsp__cf_out_line_end(struct wsp_client *cl);
 void wsp__cf_out_flush(struct wsp_client *cl);
+/* The replies to one message would pass the output cap: drop them,
+ * count it and close the connection as SLOW. */
+void wsp__cf_out_overflow(struct wsp_client *cl);
 /* Flush the batch if it holds anything (or failed): before a frame that
  * must not overtake the replies owed. */
 void wsp__cf_out_flush_owed(struct wsp_client *cl);

@@ -871,6 +871,50 @@ static void test_history_publish_result(void **state) {
   hub_free(&h);
 }
 
+/* One message of history commands asks for far more output than it
+ * weighs: the hub stops building replies once they pass the output cap,
+ * closes the connection as SLOW and never holds much more than the cap. */
+static void test_history_reply_amplification_bounded(void **state) {
+  struct hub h;
+  struct tfail f;
+  struct wsp_server_stats st;
+  struct tbuf msg;
+  size_t before;
+  int i;
+  (void)state;
+  tfail_init(&f, 0, 0);
+  hub_open_mem(&h, &f.mem);
+  assert_int_equal(wsp_server_set_limit(h.srv, WSP_SERVER_MAX_QUEUED, 65536),
+                   0);
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"big\"},\"id\":2}");
+  publish_padded(&h, "big", 300);
+  clear(&h);
+  /* 1,000 commands of 49 bytes, each answered with 300 publications of
+   * about 1 KB: 300 MB of replies asked for by 50 KB */
+  tbuf_init(&msg);
+  for (i = 0; i < 1000; i++) {
+    char cmd[96];
+    int n = snprintf(cmd, sizeof(cmd),
+                     "%s{\"history\":{\"channel\":\"big\",\"limit\":-1},"
+                     "\"id\":%d}",
+                     i ? "\n" : "", i + 10);
+    tbuf_append(&msg, cmd, (size_t)n);
+  }
+  before = f.peak_bytes;
+  assert_int_equal(wsp_conn_send(h.c[0].cc, WSP_OP_TEXT, msg.data, msg.len), 0);
+  pump(&h);
+  assert_int_equal(h.c[0].close_code, 3008);
+  assert_string_equal(L(&h, 0), ""); /* no part of the replies went out */
+  wsp_server_get_stats(h.srv, &st);
+  assert_int_equal(st.slow_closes, 1);
+  /* the cap, one reply of ~300 KB beyond it and the message itself */
+  if (f.peak_bytes - before > 2u * 1024 * 1024)
+    print_error("peak grew by %zu bytes\n", f.peak_bytes - before);
+  assert_true(f.peak_bytes - before <= 2u * 1024 * 1024);
+  tbuf_free(&msg);
+  hub_free(&h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_history_offsets_and_positions),
@@ -884,6 +928,7 @@ int main(void) {
       cmocka_unit_test(test_history_slow_subscriber_out_of_retention),
       cmocka_unit_test(test_history_slow_subscriber_allocation_failures),
       cmocka_unit_test(test_history_publish_result),
+      cmocka_unit_test(test_history_reply_amplification_bounded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
