@@ -9,22 +9,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { assert, check, run, startDemo, waitFor, withTimeout } from './harness.mjs';
+import { assert, check, clientAndExe, run, startDemo, waitFor, withTimeout } from './harness.mjs';
 
-let Centrifuge, WebSocket;
-try {
-  ({ Centrifuge } = await import('centrifuge'));
-  ({ WebSocket } = await import('ws'));
-} catch {
-  console.log('centrifuge or ws is missing (run tests/interop/centrifuge/setup.sh); skipping');
-  process.exit(1);
-}
-
-const exe = process.argv[2];
-if (!exe) {
-  console.log('usage: node counter.mjs COUNTER_EXE');
-  process.exit(2);
-}
+const { Centrifuge, WebSocket, exe } = await clientAndExe('counter.mjs', 'COUNTER_EXE');
 
 class BrowserLikeWebSocket extends WebSocket {
   constructor(url, protocols) {

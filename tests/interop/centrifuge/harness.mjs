@@ -178,3 +178,23 @@ export async function chromiumLauncher(path) {
     timeout: 15000,
   });
 }
+
+// The centrifuge client, the ws package's WebSocket and the executable
+// named on the command line, for a test script; exits 1 when the npm
+// packages are missing (setup.sh installs them), 2 without the argument.
+export async function clientAndExe(script, what) {
+  let Centrifuge, WebSocket;
+  try {
+    ({ Centrifuge } = await import('centrifuge'));
+    ({ WebSocket } = await import('ws'));
+  } catch {
+    console.log('centrifuge or ws is missing (run tests/interop/centrifuge/setup.sh); skipping');
+    process.exit(1);
+  }
+  const exe = process.argv[2];
+  if (!exe) {
+    console.log(`usage: node ${script} ${what}`);
+    process.exit(2);
+  }
+  return { Centrifuge, WebSocket, exe };
+}

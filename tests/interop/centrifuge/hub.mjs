@@ -6,22 +6,9 @@
 // the ticks it missed; SIGTERM then ends the hub with status 0.
 //   node hub.mjs HUB_EXE
 // Prints one line per check and "N passed, M failed"; exits 1 on failure.
-import { assert, check, cutAndWait, errorOf, exactly, run, sleep, startDemo, waitFor, withTimeout } from './harness.mjs';
+import { assert, check, clientAndExe, cutAndWait, errorOf, exactly, run, sleep, startDemo, waitFor, withTimeout } from './harness.mjs';
 
-let Centrifuge, WebSocket;
-try {
-  ({ Centrifuge } = await import('centrifuge'));
-  ({ WebSocket } = await import('ws'));
-} catch {
-  console.log('centrifuge or ws is missing (run tests/interop/centrifuge/setup.sh); skipping');
-  process.exit(1);
-}
-
-const exe = process.argv[2];
-if (!exe) {
-  console.log('usage: node hub.mjs HUB_EXE');
-  process.exit(2);
-}
+const { Centrifuge, WebSocket, exe } = await clientAndExe('hub.mjs', 'HUB_EXE');
 
 const TICK_MS = 200; // examples/hub.c
 const RECONNECT_MS = 1500; // several ticks happen while a client is away

@@ -7,22 +7,9 @@
 // Prints one line per check and "N passed, M failed"; exits 1 on failure
 // and 1 also when the npm packages are missing (run setup.sh).
 import http from 'node:http';
-import { assert, callApi, check, errorOf, run, sleep, startDemo, waitFor, withTimeout } from './harness.mjs';
+import { assert, callApi, check, clientAndExe, errorOf, run, sleep, startDemo, waitFor, withTimeout } from './harness.mjs';
 
-let Centrifuge, WebSocket;
-try {
-  ({ Centrifuge } = await import('centrifuge'));
-  ({ WebSocket } = await import('ws'));
-} catch {
-  console.log('centrifuge or ws is missing (run tests/interop/centrifuge/setup.sh); skipping');
-  process.exit(1);
-}
-
-const exe = process.argv[2];
-if (!exe) {
-  console.log('usage: node pubsub.mjs WSP_DEMO_EXE');
-  process.exit(2);
-}
+const { Centrifuge, WebSocket, exe } = await clientAndExe('pubsub.mjs', 'WSP_DEMO_EXE');
 
 const KEY = 'test-key-' + process.pid;
 let server;

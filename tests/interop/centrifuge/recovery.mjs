@@ -11,22 +11,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { assert, callApi, check, cutAndWait, errorOf, exactly, run, startDemo, waitFor, withTimeout } from './harness.mjs';
+import { assert, callApi, check, clientAndExe, cutAndWait, errorOf, exactly, run, startDemo, waitFor, withTimeout } from './harness.mjs';
 
-let Centrifuge, WebSocket;
-try {
-  ({ Centrifuge } = await import('centrifuge'));
-  ({ WebSocket } = await import('ws'));
-} catch {
-  console.log('centrifuge or ws is missing (run tests/interop/centrifuge/setup.sh); skipping');
-  process.exit(1);
-}
-
-const exe = process.argv[2];
-if (!exe) {
-  console.log('usage: node recovery.mjs WSP_DEMO_EXE');
-  process.exit(2);
-}
+const { Centrifuge, WebSocket, exe } = await clientAndExe('recovery.mjs', 'WSP_DEMO_EXE');
 
 const KEY = 'test-key-' + process.pid;
 const RECONNECT_MS = 1500; // long enough to publish 50 while it is away

@@ -5,22 +5,9 @@
 //   node rpc.mjs WSP_DEMO_EXE
 // Prints one line per check and "N passed, M failed"; exits 1 on failure
 // and 1 also when the npm packages are missing (run setup.sh).
-import { assert, check, errorOf, run, sleep, startDemo, withTimeout } from './harness.mjs';
+import { assert, check, clientAndExe, errorOf, run, sleep, startDemo, withTimeout } from './harness.mjs';
 
-let Centrifuge, WebSocket;
-try {
-  ({ Centrifuge } = await import('centrifuge'));
-  ({ WebSocket } = await import('ws'));
-} catch {
-  console.log('centrifuge or ws is missing (run tests/interop/centrifuge/setup.sh); skipping');
-  process.exit(1);
-}
-
-const exe = process.argv[2];
-if (!exe) {
-  console.log('usage: node rpc.mjs WSP_DEMO_EXE');
-  process.exit(2);
-}
+const { Centrifuge, WebSocket, exe } = await clientAndExe('rpc.mjs', 'WSP_DEMO_EXE');
 
 const PING_MS = 1000;
 const serverArgs = ['--ping-interval', String(PING_MS), '--pong-timeout', '1000'];
