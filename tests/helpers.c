@@ -1,6 +1,7 @@
 /* Shared helpers of the unit tests; see helpers.h. */
 #include "helpers.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -809,6 +810,67 @@ void tfail_init(struct tfail *f, long fail_at, int sticky) {
   f->mem.realloc = tf_realloc;
   f->mem.free = tf_free;
   f->mem.user_data = f;
+}
+
+/* ---- JSONTestSuite corpus -------------------------------------------- */
+
+static char *t_read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  char *buf = NULL;
+  size_t cap = 0, n = 0, got;
+  if (!f)
+    return NULL;
+  do {
+    if (n == cap) {
+      char *nb = realloc(buf, cap ? cap * 2 : 4096);
+      if (!nb) {
+        free(buf);
+        fclose(f);
+        return NULL;
+      }
+      buf = nb;
+      cap = cap ? cap * 2 : 4096;
+    }
+    got = fread(buf + n, 1, cap - n, f);
+    n += got;
+  } while (got > 0);
+  fclose(f);
+  *len = n;
+  return buf;
+}
+
+void t_corpus_each(const char *dir, char kind,
+                   int (*fn)(const char *name, const char *text, size_t len,
+                             void *ud),
+                   void *ud) {
+  DIR *d;
+  struct dirent *de;
+  char path[4096];
+  int bad = 0;
+  long files = 0;
+  if (!dir)
+    fail_msg("no JSONTestSuite directory: pass it as argv[1] or set "
+             "WSP_JSONTESTSUITE");
+  d = opendir(dir);
+  if (!d)
+    fail_msg("cannot open the JSONTestSuite directory %s", dir);
+  while ((de = readdir(d)) != NULL) {
+    size_t len = 0;
+    char *text;
+    if (de->d_name[0] != kind || de->d_name[1] != '_')
+      continue;
+    snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+    text = t_read_file(path, &len);
+    T_CHECK(bad, de->d_name, text != NULL);
+    if (!text)
+      continue;
+    files++;
+    bad += fn(de->d_name, text, len, ud) != 0;
+    free(text);
+  }
+  closedir(d);
+  assert_true(files > 0);
+  assert_int_equal(bad, 0);
 }
 
 /* ---- Misc ------------------------------------------------------------- */

@@ -353,6 +353,17 @@ struct tfail {
 
 void tfail_init(struct tfail *f, long fail_at, int sticky);
 
+/* ---- JSONTestSuite corpus -------------------------------------------- */
+
+/* Call fn with the name and contents of every file of the corpus
+ * directory dir whose name starts with kind and '_' (y_, n_, i_). Fails
+ * the test when dir is NULL or unreadable, a file cannot be read, no
+ * file matches, or fn returned non-zero (its failed checks) for any. */
+void t_corpus_each(const char *dir, char kind,
+                   int (*fn)(const char *name, const char *text, size_t len,
+                             void *ud),
+                   void *ud);
+
 /* ---- Misc ------------------------------------------------------------- */
 
 /* Non-zero when rc is 0 or one of the WSP_ERR_* codes. */
