@@ -16,6 +16,12 @@
 
 #define CMD_NONE (-1)
 
+/* The commands' request fields, by WSP_PROTO_CMD_* (from the one list). */
+#define CMD_NAME(name, num, field) [num] = field,
+static const char *const cmd_names[WSP_PROTO_CMD__COUNT] = {
+    WSP_PROTO_COMMAND_LIST(CMD_NAME)};
+#undef CMD_NAME
+
 /* ---- Commands --------------------------------------------------------- */
 
 static int bad_request(struct wsp_client *cl) {
@@ -223,7 +229,7 @@ static int do_line(struct wsp_client *cl, const char *line, size_t len) {
     if (kind != CMD_NONE || val.type == WSP__JSON_NULL)
       continue; /* the first request field wins */
     for (i = 0; i < WSP_PROTO_CMD__COUNT; i++) {
-      if (wsp__json_key_is(&key, wsp_proto_command_name(i))) {
+      if (wsp__json_key_is(&key, cmd_names[i])) {
         kind = i;
         req = val;
         break;
