@@ -103,23 +103,30 @@ static void do_echo(struct wsp_client *client, uint64_t call,
   wsp_rpc_reply(wsp_client_server(client), call, data, len);
 }
 
-/* The reply {"name":v}; an error reply when the writer failed. */
-static void reply_number(struct wsp_server *server, uint64_t call,
-                         const char *name, double v) {
-  struct wsp_json_writer *w = wsp_json_writer_new(NULL);
+/* Reply with what w holds, or an error when the writer failed; frees w. */
+static void reply_written(struct wsp_server *server, uint64_t call,
+                          struct wsp_json_writer *w) {
   const char *out;
   size_t n;
 
-  wsp_json_writer_begin_object(w);
-  wsp_json_writer_key(w, name);
-  wsp_json_writer_double(w, v);
-  wsp_json_writer_end_object(w);
   if ((out = wsp_json_writer_data(w, &n)) != NULL)
     wsp_rpc_reply(server, call, out, n);
   else
     wsp_rpc_error(server, call, WSP_PROTO_ERROR_INTERNAL,
                   "internal server error", 1);
   wsp_json_writer_free(w);
+}
+
+/* The reply {"name":v}; an error reply when the writer failed. */
+static void reply_number(struct wsp_server *server, uint64_t call,
+                         const char *name, double v) {
+  struct wsp_json_writer *w = wsp_json_writer_new(NULL);
+
+  wsp_json_writer_begin_object(w);
+  wsp_json_writer_key(w, name);
+  wsp_json_writer_double(w, v);
+  wsp_json_writer_end_object(w);
+  reply_written(server, call, w);
 }
 
 /* The number member name of the JSON object data[0..len). */
@@ -180,8 +187,6 @@ static void do_whoami(struct wsp_client *client, uint64_t call,
                       void *user_data) {
   struct wsp_server *server = wsp_client_server(client);
   struct wsp_json_writer *w = wsp_json_writer_new(NULL);
-  const char *out;
-  size_t n;
 
   wsp_json_writer_begin_object(w);
   wsp_json_writer_key(w, "user");
@@ -189,12 +194,7 @@ static void do_whoami(struct wsp_client *client, uint64_t call,
   wsp_json_writer_key(w, "client");
   wsp_json_writer_string(w, wsp_client_id(client));
   wsp_json_writer_end_object(w);
-  if ((out = wsp_json_writer_data(w, &n)) != NULL)
-    wsp_rpc_reply(server, call, out, n);
-  else
-    wsp_rpc_error(server, call, WSP_PROTO_ERROR_INTERNAL,
-                  "internal server error", 1);
-  wsp_json_writer_free(w);
+  reply_written(server, call, w);
 }
 
 int methods_register(struct wsp_server *server) {
