@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../lib/json.h"
+#include "../lib/json/json_private.h"
 
 #define TARGET_BYTES (1u << 20)
 

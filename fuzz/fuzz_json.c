@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the private JSON module (lib/json.h).
+ * libFuzzer target for the private JSON module (lib/json/json_private.h).
  *
  * The input is validated. When it is valid, every member and element is
  * walked with the scanner: strings and keys are decoded, a decoded key
@@ -12,7 +12,7 @@
  */
 #include "fuzz_common.h"
 
-#include "../lib/json.h"
+#include "../lib/json/json_private.h"
 
 #define FZ_DEPTH 64
 

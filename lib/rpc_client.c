@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "internal.h"
-#include "json.h"
 #include "wsp/proto.h"
 #include "wsp/rpc.h"
+#include "json/json_private.h"
 
 struct wsp_rpc_client {
   struct wsp_mem mem;

@@ -9,7 +9,7 @@
 #include <nettle/base64.h>
 #include <nettle/sha1.h>
 
-#include "../lib/json.h"
+#include "../lib/json/json_private.h"
 
 /* ---- Growable byte buffer -------------------------------------------- */
 

@@ -47,18 +47,19 @@ static const struct hs_case hs_cases[] = {
                "SEC-WEBSOCKET-VERSION: 13\r\n" L_END,
          101, 1),
     CASE("Connection: keep-alive, Upgrade",
-         L_GET L_HOST L_UPG "Connection: keep-alive, Upgrade\r\n" L_KEY L_VER
-             L_END,
+         L_GET L_HOST L_UPG
+         "Connection: keep-alive, Upgrade\r\n" L_KEY L_VER L_END,
          101, 1),
     CASE("Connection: Upgrade, keep-alive",
-         L_GET L_HOST L_UPG "Connection: Upgrade, keep-alive\r\n" L_KEY L_VER
-             L_END,
+         L_GET L_HOST L_UPG
+         "Connection: Upgrade, keep-alive\r\n" L_KEY L_VER L_END,
          101, 1),
     CASE("Connection token lowercase",
-         L_GET L_HOST L_UPG "Connection: upgrade\r\n" L_KEY L_VER L_END, 101, 1),
+         L_GET L_HOST L_UPG "Connection: upgrade\r\n" L_KEY L_VER L_END, 101,
+         1),
     CASE("Connection list without spaces",
-         L_GET L_HOST L_UPG "Connection: keep-alive,Upgrade\r\n" L_KEY L_VER
-             L_END,
+         L_GET L_HOST L_UPG
+         "Connection: keep-alive,Upgrade\r\n" L_KEY L_VER L_END,
          101, 1),
     CASE("extra whitespace around values",
          L_GET "Host:   server.example.com  \r\nUpgrade:   websocket  \r\n"
@@ -71,23 +72,26 @@ static const struct hs_case hs_cases[] = {
                "Sec-WebSocket-Version:13\r\n" L_END,
          101, 1),
     CASE("Upgrade: WebSocket",
-         L_GET L_HOST "Upgrade: WebSocket\r\n" L_CONN L_KEY L_VER L_END, 101, 1),
+         L_GET L_HOST "Upgrade: WebSocket\r\n" L_CONN L_KEY L_VER L_END, 101,
+         1),
     CASE("Upgrade: WEBSOCKET",
-         L_GET L_HOST "Upgrade: WEBSOCKET\r\n" L_CONN L_KEY L_VER L_END, 101, 1),
+         L_GET L_HOST "Upgrade: WEBSOCKET\r\n" L_CONN L_KEY L_VER L_END, 101,
+         1),
     CASE("HTTP/1.2 request",
          "GET /chat HTTP/1.2\r\n" L_HOST STD_AFTER_HOST L_END, 101, 1),
     CASE("subprotocols offered, none selected",
          L_GET L_HOST STD_AFTER_HOST
-             "Sec-WebSocket-Protocol: chat, superchat\r\n" L_END,
+         "Sec-WebSocket-Protocol: chat, superchat\r\n" L_END,
          101, 1),
     CASE("subprotocol header repeated",
-         L_GET L_HOST STD_AFTER_HOST "Sec-WebSocket-Protocol: chat\r\n"
-                                     "Sec-WebSocket-Protocol: superchat\r\n" L_END,
+         L_GET L_HOST STD_AFTER_HOST
+         "Sec-WebSocket-Protocol: chat\r\n"
+         "Sec-WebSocket-Protocol: superchat\r\n" L_END,
          101, 1),
     CASE("extensions offered and declined",
          L_GET L_HOST STD_AFTER_HOST
-             "Sec-WebSocket-Extensions: permessage-deflate; "
-             "client_max_window_bits\r\n" L_END,
+         "Sec-WebSocket-Extensions: permessage-deflate; "
+         "client_max_window_bits\r\n" L_END,
          101, 1),
     CASE("query string",
          "GET /chat?room=lobby&user=x%20y HTTP/1.1\r\n" L_HOST STD_AFTER_HOST
@@ -105,7 +109,7 @@ static const struct hs_case hs_cases[] = {
          L_GET "Host: 127.0.0.1:9001\r\n" STD_AFTER_HOST L_END, 101, 1),
     CASE("another valid key",
          L_GET L_HOST L_UPG L_CONN
-             "Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\n" L_VER L_END,
+         "Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\n" L_VER L_END,
          101, 1),
     CASE("headers in another order",
          L_GET L_VER L_KEY L_CONN L_UPG L_HOST L_END, 101, 1),
@@ -139,15 +143,15 @@ static const struct hs_case hs_cases[] = {
          400, 1),
     CASE("key of 15 bytes",
          L_GET L_HOST L_UPG L_CONN
-             "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAA\r\n" L_VER L_END,
+         "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAA\r\n" L_VER L_END,
          400, 1),
     CASE("key of 17 bytes",
          L_GET L_HOST L_UPG L_CONN
-             "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAAA=\r\n" L_VER L_END,
+         "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAAA=\r\n" L_VER L_END,
          400, 1),
     CASE("key not base64",
          L_GET L_HOST L_UPG L_CONN
-             "Sec-WebSocket-Key: !!!!!!!!!!!!!!!!!!!!!!==\r\n" L_VER L_END,
+         "Sec-WebSocket-Key: !!!!!!!!!!!!!!!!!!!!!!==\r\n" L_VER L_END,
          400, 1),
     CASE("empty key",
          L_GET L_HOST L_UPG L_CONN "Sec-WebSocket-Key:\r\n" L_VER L_END, 400,
@@ -188,7 +192,7 @@ static const struct hs_case hs_cases[] = {
          400, 0),
     CASE("NUL in a header value",
          L_GET L_HOST "X-Nul: a\0b\r\n" STD_AFTER_HOST L_END, 400, 0),
-    /* lib/http.c requires CRLF everywhere: a bare LF is a syntax error */
+    /* lib/conn/http.c requires CRLF everywhere: a bare LF is a syntax error */
     CASE("bare LF line endings",
          "GET /chat HTTP/1.1\nHost: server.example.com\nUpgrade: websocket\n"
          "Connection: Upgrade\nSec-WebSocket-Key: " T_KEY "\n"
@@ -196,8 +200,8 @@ static const struct hs_case hs_cases[] = {
          400, 0),
     CASE("bare LF after one header",
          L_GET "Host: server.example.com\n" STD_AFTER_HOST L_END, 400, 0),
-    CASE("bare LF as the final blank line",
-         L_GET L_HOST STD_AFTER_HOST "\n", 400, 0),
+    CASE("bare LF as the final blank line", L_GET L_HOST STD_AFTER_HOST "\n",
+         400, 0),
 };
 
 /* Run one case against a fresh server; with_cb selects whether the

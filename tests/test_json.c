@@ -1,5 +1,5 @@
 /*
- * The private JSON validator, scanner and writer (lib/json.h).
+ * The private JSON validator, scanner and writer (lib/json/json_private.h).
  *
  * The JSONTestSuite corpus (test_parsing/) is read at run time from the
  * directory named by argv[1] or, failing that, the WSP_JSONTESTSUITE
@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "../lib/internal.h"
-#include "../lib/json.h"
+#include "../lib/json/json_private.h"
 
 #define DEPTH 64
 

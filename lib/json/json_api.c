@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "json.h"
+#include "json_private.h"
 #include "wsp/json.h"
 
 _Static_assert(WSP_JSON_MAX_DEPTH == WSP__JSON_MAX_DEPTH,

@@ -6,7 +6,7 @@
  */
 #include <string.h>
 
-#include "server_private.h"
+#include "hub_private.h"
 
 /* The completion of a call: its reply, error or timeout. */
 static void call_done(struct wsp__pending *pc, int status, const void *data,
@@ -24,8 +24,7 @@ static void call_done(struct wsp__pending *pc, int status, const void *data,
   wsp__client_leave(cl);
 }
 
-static struct wsp__method *find_method(struct wsp_server *s,
-                                       const char *name) {
+static struct wsp__method *find_method(struct wsp_server *s, const char *name) {
   size_t i;
   for (i = 0; i < s->nmethods; i++)
     if (strcmp(s->methods[i].name, name) == 0)
@@ -57,8 +56,7 @@ void wsp__rpc_dispatch(struct wsp_client *cl, uint32_t cmd_id,
     return;
   }
   s->stats.rpc_calls++;
-  m->fn(cl, id, method, (const uint8_t *)(len ? data : ""), len,
-        m->user_data);
+  m->fn(cl, id, method, (const uint8_t *)(len ? data : ""), len, m->user_data);
 }
 
 void wsp__rpc_free_methods(struct wsp_server *s) {
@@ -131,8 +129,8 @@ int wsp_rpc_error(struct wsp_server *s, uint64_t call, uint32_t code,
   wsp__jbuf_init(&jb, &s->mem);
   wsp__cf_out_error_object(&jb, code, message, temporary);
   rv = jb.err ? jb.err
-              : wsp_corr_complete(s->rpc, (uint32_t)call, STATUS_ERROR,
-                                  jb.data, jb.len);
+              : wsp_corr_complete(s->rpc, (uint32_t)call, STATUS_ERROR, jb.data,
+                                  jb.len);
   wsp__jbuf_free(&jb);
   return rv;
 }

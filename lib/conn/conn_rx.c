@@ -115,7 +115,10 @@ static int rx_walk(struct wsp_conn *c, const uint8_t *p, size_t len, int drain,
       rx->hdr[rx->hlen++] = p[i++];
       if (rx->hlen == 2) {
         uint8_t l7 = rx->hdr[1] & 0x7f;
-        rx->need = (uint8_t)(2 + (l7 == 126 ? 2 : l7 == 127 ? 8 : 0) +
+        rx->need = (uint8_t)(2 +
+                             (l7 == 126   ? 2
+                              : l7 == 127 ? 8
+                                          : 0) +
                              ((rx->hdr[1] & 0x80) ? 4 : 0));
       }
       if (rx->hlen < 2 || rx->hlen < rx->need)
@@ -169,8 +172,8 @@ static int rx_walk(struct wsp_conn *c, const uint8_t *p, size_t len, int drain,
 
 static void maybe_release_ws(struct wsp_conn *c) {
   const struct wsp__rx *rx = &c->rx;
-  if (c->ws && c->state == WSP_STATE_OPEN && rx->hlen == 0 &&
-      rx->remain == 0 && !rx->in_msg && !wslay_event_want_write(c->ws))
+  if (c->ws && c->state == WSP_STATE_OPEN && rx->hlen == 0 && rx->remain == 0 &&
+      !rx->in_msg && !wslay_event_want_write(c->ws))
     wsp__ws_release(c);
 }
 
@@ -199,8 +202,8 @@ int wsp__conn_frames(struct wsp_conn *c, const uint8_t *p, size_t len) {
    * the walker has seen the whole header and found it good. */
   {
     const struct wsp__rx *rx = &c->rx;
-    nheld = rx->hlen > 0 && (rx->need == 0 || rx->hlen < rx->need) ? rx->hlen
-                                                                    : 0;
+    nheld =
+        rx->hlen > 0 && (rx->need == 0 || rx->hlen < rx->need) ? rx->hlen : 0;
     memcpy(held, rx->hdr, nheld);
   }
   code = rx_walk(c, p, len, 0, &ok, &used, &close_at);

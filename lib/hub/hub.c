@@ -5,7 +5,7 @@
  * (cf_dispatch.c, cf_out.c). The core calls the modules and the protocol
  * only through the operations below, so it depends on none of them.
  */
-#include "server_private.h"
+#include "hub_private.h"
 
 static void client_gone(struct wsp_client *cl) { wsp__ch_client_gone(cl); }
 

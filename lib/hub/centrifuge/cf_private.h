@@ -1,6 +1,6 @@
 /* The default wire protocol, the Centrifuge client protocol v2 in JSON:
  * cf_dispatch.c parses and dispatches commands, cf_out.c writes every
- * reply and push. Included by server_private.h, whose client embeds the
+ * reply and push. Included by hub/hub_private.h, whose client embeds the
  * protocol's per-client state. */
 #ifndef WSP_CF_PRIVATE_H
 #define WSP_CF_PRIVATE_H
@@ -8,9 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "json.h"
 #include "wsp/evlog.h"
 #include "wsp/server.h"
+#include "json/json_private.h"
 
 struct wsp__csub;
 struct wsp_frame;

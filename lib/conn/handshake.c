@@ -19,7 +19,7 @@ struct wsp__hs {
   size_t len, cap;
   size_t scan; /* where the search for the blank line resumes */
   size_t head_len;
-  size_t need; /* head + body once the head is known; 0 before */
+  size_t need;   /* head + body once the head is known; 0 before */
   uint8_t *pend; /* input that arrived while the decision was deferred */
   size_t pend_len, pend_cap;
   char *extra; /* headers added by the application, "Name: v\r\n"... */
@@ -132,8 +132,7 @@ static int fail_request(struct wsp_conn *c, int status, const char *reason) {
   if (status == 500)
     rv = WSP_ERR_NOMEM; /* the only cause of a 500 from the library */
   wsp__hs_free(c);
-  wsp__conn_finish(c, rv ? rv : WSP_ERR_HANDSHAKE, WSP_CLOSE_ABNORMAL, NULL,
-                   0);
+  wsp__conn_finish(c, rv ? rv : WSP_ERR_HANDSHAKE, WSP_CLOSE_ABNORMAL, NULL, 0);
   return rv ? rv : WSP_ERR_HANDSHAKE;
 }
 
@@ -290,8 +289,8 @@ static int decide(struct wsp_conn *c, const uint8_t *rest, size_t rest_len) {
     return 0;
   if (hs->decision == DECIDE_DEFER) {
     c->state = WSP_STATE_DEFERRED;
-    if (rest_len && buf_append(c, &hs->pend, &hs->pend_len, &hs->pend_cap,
-                               rest, rest_len) != 0)
+    if (rest_len && buf_append(c, &hs->pend, &hs->pend_len, &hs->pend_cap, rest,
+                               rest_len) != 0)
       return fail_request(c, 500, "out of memory");
     return 0;
   }
@@ -587,10 +586,15 @@ int wsp_conn_client_start(struct wsp_conn *c, const char *host,
       return WSP_ERR_NOMEM;
   }
   {
-    const char *head[] = {"GET ", path, " HTTP/1.1\r\nHost: ", host,
+    const char *head[] = {"GET ",
+                          path,
+                          " HTTP/1.1\r\nHost: ",
+                          host,
                           "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                           "Sec-WebSocket-Key: ",
-                          key, "\r\nSec-WebSocket-Version: 13\r\n", NULL};
+                          key,
+                          "\r\nSec-WebSocket-Version: 13\r\n",
+                          NULL};
     const char *proto[] = {"Sec-WebSocket-Protocol: ", hs->offered, "\r\n",
                            NULL};
     rv = queue_strs(c, head);
@@ -680,7 +684,8 @@ static int client_recv(struct wsp_conn *c, const uint8_t *p, size_t len) {
     p += r;
     len -= (size_t)r;
     if (wsp__http_parse((const char *)hs->buf, hs->head_len, 1, &hs->head,
-                        &why) <= 0 && !why)
+                        &why) <= 0 &&
+        !why)
       why = "malformed response";
   }
   if (!why)

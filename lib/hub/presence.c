@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server_private.h"
+#include "hub_private.h"
 
 struct presence_ctx {
   struct wsp__jbuf *jb;
@@ -32,7 +32,7 @@ static int cmp_str(const void *a, const void *b) {
 }
 
 static int stats_of(struct wsp_server *s, const char *ch, size_t len,
-                          size_t *clients, size_t *users) {
+                    size_t *clients, size_t *users) {
   size_t n = wsp_pubsub_subscribers(s->channels, ch, len), i, u = 0;
   struct presence_ctx p;
   memset(&p, 0, sizeof(p));

@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "internal.h"
-#include "json.h"
 #include "json_chars.h"
+#include "json_private.h"
 
 #define IS_DIGIT(c) ((unsigned)(c) - '0' < 10u)
 

@@ -8,7 +8,7 @@
  */
 #include <string.h>
 
-#include "server_private.h"
+#include "hub/hub_private.h"
 
 /* ---- Lines and the batch ------------------------------------------------ */
 

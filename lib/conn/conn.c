@@ -27,7 +27,6 @@ static const uint64_t limit_defaults[WSP_LIMIT__COUNT] = {
     [WSP_LIMIT_QUEUE_LINGER] = 200,
 };
 
-
 /* ---- Small helpers ---------------------------------------------------- */
 
 uint64_t wsp__conn_now(const struct wsp_conn *c) {
@@ -177,8 +176,7 @@ static int mask_key(struct wsp_conn *c, uint8_t key[4]) {
       return WSP_ERR_NOMEM;
     c->rnd_pos = 0;
   }
-  if (c->rnd_pos == 0 &&
-      getrandom(c->rnd, RND_POOL, 0) != (ssize_t)RND_POOL)
+  if (c->rnd_pos == 0 && getrandom(c->rnd, RND_POOL, 0) != (ssize_t)RND_POOL)
     return WSP_ERR_RANDOM;
   memcpy(key, c->rnd + c->rnd_pos, 4);
   c->rnd_pos = (uint8_t)((c->rnd_pos + 4) % RND_POOL);
@@ -235,8 +233,8 @@ static int write_frame(struct wsp_conn *c, int fin, int opcode,
 
 /* ---- wslay glue ------------------------------------------------------- */
 
-static ssize_t ws_recv_cb(wslay_event_context_ptr ws, uint8_t *buf,
-                          size_t len, int flags, void *ud) {
+static ssize_t ws_recv_cb(wslay_event_context_ptr ws, uint8_t *buf, size_t len,
+                          int flags, void *ud) {
   struct wsp_conn *c = ud;
   size_t n = 0, k;
   (void)flags;
@@ -305,9 +303,10 @@ static int msg_reserve(struct wsp_conn *c, size_t need) {
   return 0;
 }
 
-static void ws_frame_start_cb(wslay_event_context_ptr ws,
-                              const struct wslay_event_on_frame_recv_start_arg *a,
-                              void *ud) {
+static void
+ws_frame_start_cb(wslay_event_context_ptr ws,
+                  const struct wslay_event_on_frame_recv_start_arg *a,
+                  void *ud) {
   struct wsp_conn *c = ud;
   (void)ws;
   c->rx_data = !(a->opcode & 0x8);
@@ -315,9 +314,10 @@ static void ws_frame_start_cb(wslay_event_context_ptr ws,
   c->rx_direct = c->rx_data && a->fin && a->opcode != WSLAY_CONTINUATION_FRAME;
 }
 
-static void ws_frame_chunk_cb(wslay_event_context_ptr ws,
-                              const struct wslay_event_on_frame_recv_chunk_arg *a,
-                              void *ud) {
+static void
+ws_frame_chunk_cb(wslay_event_context_ptr ws,
+                  const struct wslay_event_on_frame_recv_chunk_arg *a,
+                  void *ud) {
   struct wsp_conn *c = ud;
   (void)ws;
   if (!c->rx_data || c->nomem || a->data_length == 0)
@@ -452,7 +452,7 @@ void wsp__conn_enter_closing(struct wsp_conn *c, int error, int code) {
 
 /* Write a close frame of the library's own and start closing. */
 int wsp__conn_send_close(struct wsp_conn *c, int error, int code,
-                      const char *reason, size_t rlen) {
+                         const char *reason, size_t rlen) {
   uint8_t payload[WSP__CTL_MAX];
   size_t n = 0;
   int rv;
@@ -629,7 +629,8 @@ int wsp_conn_set_limit(struct wsp_conn *c, int limit, uint64_t value) {
   case WSP_LIMIT_HANDSHAKE_TIMEOUT:
     if (c->hs_due != WSP_NO_DEADLINE || value)
       if (c->state == WSP_STATE_HANDSHAKE || c->state == WSP_STATE_DEFERRED)
-        if (c->role == WSP_ROLE_SERVER || (c->hs && c->hs_due != WSP_NO_DEADLINE))
+        if (c->role == WSP_ROLE_SERVER ||
+            (c->hs && c->hs_due != WSP_NO_DEADLINE))
           c->hs_due = due_after(now, value);
     break;
   case WSP_LIMIT_PING_INTERVAL:
@@ -763,7 +764,7 @@ int wsp_conn_send_fragment(struct wsp_conn *c, int opcode, const void *data,
   if (c->tx_in_msg ? opcode != WSP_OP_CONTINUATION
                    : (opcode != WSP_OP_TEXT && opcode != WSP_OP_BINARY))
     return c->tx_in_msg || opcode == WSP_OP_CONTINUATION ? WSP_ERR_STATE
-                                                          : WSP_ERR_INVAL;
+                                                         : WSP_ERR_INVAL;
   rv = send_checked(c, fin != 0, opcode, data, len);
   if (rv == 0)
     c->tx_in_msg = !fin;
@@ -772,8 +773,8 @@ int wsp_conn_send_fragment(struct wsp_conn *c, int opcode, const void *data,
 
 /* ---- Shared frames ---------------------------------------------------- */
 
-int wsp_frame_new(struct wsp_frame **pf, const struct wsp_mem *mem,
-                  int opcode, const void *data, size_t len) {
+int wsp_frame_new(struct wsp_frame **pf, const struct wsp_mem *mem, int opcode,
+                  const void *data, size_t len) {
   struct wsp_mem m;
   struct wsp_frame *f;
   size_t hlen = len < 126 ? 2 : len <= 0xffff ? 4 : 10, i;
@@ -846,9 +847,8 @@ int wsp_conn_send_frame(struct wsp_conn *c, struct wsp_frame *f) {
 int wsp_conn_close(struct wsp_conn *c, int code, const char *reason,
                    size_t reason_len) {
   int rv;
-  if (!c || (code && !close_code_sendable(code)) ||
-      (!code && reason_len) || reason_len > WSP__CTL_MAX - 2 ||
-      (reason_len && !reason) ||
+  if (!c || (code && !close_code_sendable(code)) || (!code && reason_len) ||
+      reason_len > WSP__CTL_MAX - 2 || (reason_len && !reason) ||
       !utf8_valid((const uint8_t *)reason, reason_len))
     return WSP_ERR_INVAL;
   if (c->state != WSP_STATE_OPEN)

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "server_private.h"
+#include "hub/hub_private.h"
 
 #define MAX_DEPTH 64
 

@@ -18,7 +18,7 @@
  */
 #include <string.h>
 
-#include "server_private.h"
+#include "hub_private.h"
 #include "wsp/jwt.h"
 
 /* ---- Configuration ---------------------------------------------------- */

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "server_private.h"
+#include "hub_private.h"
 
 static const uint64_t limit_defaults[WSP_SERVER_LIMIT__COUNT] = {
     [WSP_SERVER_MAX_MESSAGE] = 65536,
@@ -270,8 +270,8 @@ static uint64_t conn_now(void *ud) {
 }
 
 static const struct wsp_conn_callbacks conn_callbacks = {
-    conn_on_request, conn_on_open, conn_on_message, NULL,
-    conn_on_close,   conn_on_want_write, NULL,      conn_now,
+    conn_on_request,    conn_on_open, conn_on_message, NULL, conn_on_close,
+    conn_on_want_write, NULL,         conn_now,
 };
 
 /* ---- Public API: server ----------------------------------------------- */
@@ -414,9 +414,9 @@ int wsp__server_add_route(struct wsp_server *s, const char *path,
   if (!r)
     return WSP_ERR_NOMEM;
   r->path = wsp__strndup(&s->mem, path, strlen(path));
-  arr = r->path ? wsp__realloc(&s->mem, s->routes,
-                               (s->nroutes + 1) * sizeof(*arr))
-                : NULL;
+  arr = r->path
+            ? wsp__realloc(&s->mem, s->routes, (s->nroutes + 1) * sizeof(*arr))
+            : NULL;
   if (!arr) {
     wsp__free(&s->mem, r->path);
     wsp__free(&s->mem, r);
@@ -653,8 +653,7 @@ struct wsp_conn *wsp_client_conn(const struct wsp_client *cl) {
 }
 
 int wsp_client_respond(struct wsp_client *cl, int status,
-                       const char *content_type, const void *body,
-                       size_t len) {
+                       const char *content_type, const void *body, size_t len) {
   if (!cl)
     return WSP_ERR_INVAL;
   if (!cl->in_request)
@@ -688,8 +687,7 @@ int wsp_client_send_raw(struct wsp_client *cl, int opcode, const void *data,
   return rv;
 }
 
-int wsp_client_disconnect(struct wsp_client *cl, int code,
-                          const char *reason) {
+int wsp_client_disconnect(struct wsp_client *cl, int code, const char *reason) {
   int rv;
   if (!cl)
     return WSP_ERR_INVAL;

@@ -29,7 +29,7 @@
  */
 #include <string.h>
 
-#include "server_private.h"
+#include "hub_private.h"
 
 #define DEFAULT_MAX 300
 
@@ -78,8 +78,7 @@ int wsp__hist_append(struct wsp_server *s, const char *ch, size_t len,
                      struct wsp__hpos *out) {
   struct wsp_evlog_position pos;
   int rc = wsp_evlog_append(s->hist.log, ch, len, wsp__server_now(s), data,
-                            dlen, info, info ? strlen(info) : 0,
-                            &out->offset);
+                            dlen, info, info ? strlen(info) : 0, &out->offset);
   if (rc == 0)
     rc = wsp_evlog_position(s->hist.log, ch, len, &pos);
   if (rc == 0) {
@@ -155,17 +154,16 @@ int wsp__hist_check_subs(const struct wsp__json_val *subs) {
   int r;
   if (subs->type != WSP__JSON_OBJECT)
     return WSP_ERR_JSON;
-  while ((r = wsp__json_object_next(subs->ptr, subs->len, &pos, &key,
-                                    &val)) == 1)
-    if (val.type != WSP__JSON_NULL &&
-        (val.type != WSP__JSON_OBJECT ||
-         wsp__hist_parse_recover(&val, &rq) != 0))
+  while ((r = wsp__json_object_next(subs->ptr, subs->len, &pos, &key, &val)) ==
+         1)
+    if (val.type != WSP__JSON_NULL && (val.type != WSP__JSON_OBJECT ||
+                                       wsp__hist_parse_recover(&val, &rq) != 0))
       return WSP_ERR_JSON;
   return r;
 }
 
-void wsp__hist_connect_recover(const struct wsp__json_val *subs,
-                               const char *ch, struct wsp__recover *rq) {
+void wsp__hist_connect_recover(const struct wsp__json_val *subs, const char *ch,
+                               struct wsp__recover *rq) {
   struct wsp__json_val key, val;
   size_t pos = 0;
   memset(rq, 0, sizeof(*rq));
@@ -204,8 +202,7 @@ uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
   wsp__jbuf_init(&p.jb, &s->mem);
   if (recovering)
     rc = wsp_evlog_recover(s->hist.log, cs->channel, cs->len, rq->offset,
-                           rq->epoch, s->hist.recovery_max, put_pub, &p,
-                           &rec);
+                           rq->epoch, s->hist.recovery_max, put_pub, &p, &rec);
   else
     rc = wsp_evlog_position(s->hist.log, cs->channel, cs->len, &rec.pos);
   if (rc == 0 && p.jb.err)
@@ -482,9 +479,8 @@ void wsp__hist_command(struct wsp_client *cl, uint32_t id, const char *ch,
   memset(&p, 0, sizeof(p));
   wsp__jbuf_init(&p.jb, &s->mem);
   if (limit)
-    got = wsp_evlog_read(s->hist.log, ch, len, NULL,
-                         r.has_since ? r.since : 0, limit,
-                         r.reverse ? WSP_EVLOG_REVERSE : 0, put_pub, &p,
+    got = wsp_evlog_read(s->hist.log, ch, len, NULL, r.has_since ? r.since : 0,
+                         limit, r.reverse ? WSP_EVLOG_REVERSE : 0, put_pub, &p,
                          &pos);
   if (got < 0 || p.jb.err) {
     wsp__jbuf_free(&p.jb);

@@ -10,7 +10,7 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include "conn_private.h"
 
 #define BLOCK_MIN 4096
 

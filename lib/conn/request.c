@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include "conn_private.h"
 #include "wsp/auth.h"
 
 static int hexval(int c) {
@@ -133,7 +133,8 @@ int wsp_request_bearer(const struct wsp_request *req, struct wsp_str *token) {
     return 0;
   {
     struct wsp_str scheme = {v.ptr, 6};
-    if (!wsp__str_ieq(scheme, "bearer") || (v.ptr[6] != ' ' && v.ptr[6] != '\t'))
+    if (!wsp__str_ieq(scheme, "bearer") ||
+        (v.ptr[6] != ' ' && v.ptr[6] != '\t'))
       return 0;
   }
   p = v.ptr + 7;

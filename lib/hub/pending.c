@@ -8,7 +8,7 @@
  */
 #include <string.h>
 
-#include "server_private.h"
+#include "hub_private.h"
 
 static void forget_call(struct wsp_client *cl, uint32_t id) {
   uint32_t i;

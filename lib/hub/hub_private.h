@@ -6,7 +6,6 @@
 #define WSP_SERVER_PRIVATE_H
 
 #include "internal.h"
-#include "json.h"
 #include "wsp/corr.h"
 #include "wsp/evlog.h"
 #include "wsp/proto.h"
@@ -14,8 +13,9 @@
 #include "wsp/push.h"
 #include "wsp/rpc.h"
 #include "wsp/server.h"
+#include "json/json_private.h"
 
-#include "cf_private.h"
+#include "centrifuge/cf_private.h"
 
 enum { MODE_NONE, MODE_CODEC, MODE_RAW };
 
@@ -60,9 +60,9 @@ struct wsp__method {
 
 /* What a subscribe asked for about its position (history.c). */
 struct wsp__recover {
-  uint8_t recover;   /* recover: true */
-  uint8_t reject;    /* flag bit 2: UNRECOVERABLE_POSITION instead of
-                        recovered: false */
+  uint8_t recover; /* recover: true */
+  uint8_t reject;  /* flag bit 2: UNRECOVERABLE_POSITION instead of
+                      recovered: false */
   uint64_t offset;
   char epoch[WSP_EVLOG_EPOCH_MAX + 1];
 };
@@ -108,21 +108,21 @@ struct wsp__csub {
   struct wsp_client *cl;
   char *channel;
   size_t len;
-  char *chan_info; /* JSON value or NULL */
+  char *chan_info;    /* JSON value or NULL */
   uint8_t join_leave; /* wants join/leave pushes */
   uint8_t wildcard;
-  uint8_t positioned; /* a channel with history: next and epoch hold */
-  uint8_t lagging;    /* its output was full: fed from the log from next */
-  uint8_t early;      /* made while connecting: the connect reply tells */
+  uint8_t positioned;  /* a channel with history: next and epoch hold */
+  uint8_t lagging;     /* its output was full: fed from the log from next */
+  uint8_t early;       /* made while connecting: the connect reply tells */
   uint64_t expires_at; /* its subscription token's expiry (ms); 0: none */
-  uint64_t next;      /* the offset this subscriber expects next */
-  uint64_t epoch;     /* hash of the stream's epoch it follows */
+  uint64_t next;       /* the offset this subscriber expects next */
+  uint64_t epoch;      /* hash of the stream's epoch it follows */
 };
 
 /* Where a publication went in the log (history.c). */
 struct wsp__hpos {
   uint64_t offset;
-  uint64_t epoch;                          /* hash of the epoch */
+  uint64_t epoch;                           /* hash of the epoch */
   char epoch_text[WSP_EVLOG_EPOCH_MAX + 1]; /* the epoch itself */
 };
 
@@ -158,8 +158,8 @@ struct wsp_server {
   uint64_t now;
   struct wsp_client **heap; /* clients by next deadline */
   size_t nheap, capheap;
-  struct wsp_client *first; /* every client, for shutdown and free */
-  struct wsp_corr *rpc;     /* pending requests of every client */
+  struct wsp_client *first;    /* every client, for shutdown and free */
+  struct wsp_corr *rpc;        /* pending requests of every client */
   struct wsp_pubsub *channels; /* subscribers: struct wsp__csub */
   struct wsp_pubsub *users;    /* key: hex of the user id; subscribers:
                                   struct wsp_client */
@@ -187,10 +187,10 @@ struct wsp_client {
   uint64_t expires_at, expire_due; /* credentials; EXPIRED at expire_due */
   uint64_t sub_due;                /* the first subscription token to expire
                                       (EXPIRED) */
-  char *info;          /* connection info (JSON) or NULL */
-  char *tok_channels;  /* "channels" of its token (JSON array) or NULL */
-  char *session;       /* the session cookie that authenticated it */
-  uint32_t *calls; /* ids of this client's pending requests */
+  char *info;                      /* connection info (JSON) or NULL */
+  char *tok_channels; /* "channels" of its token (JSON array) or NULL */
+  char *session;      /* the session cookie that authenticated it */
+  uint32_t *calls;    /* ids of this client's pending requests */
   uint32_t ncalls, capcalls;
   uint32_t nrpc, nsubwait; /* of those: calls, and subscribes waiting */
   struct wsp__csub **subs;
@@ -278,8 +278,8 @@ int wsp__hist_parse_recover(const struct wsp__json_val *req,
  */
 int wsp__hist_check_subs(const struct wsp__json_val *subs);
 /* The position a checked subs map (or NULL) gives for channel ch. */
-void wsp__hist_connect_recover(const struct wsp__json_val *subs,
-                               const char *ch, struct wsp__recover *rq);
+void wsp__hist_connect_recover(const struct wsp__json_val *subs, const char *ch,
+                               struct wsp__recover *rq);
 /* A positioned subscriber whose output is full at the publication at
  * offset: from now on it keeps only that position. */
 void wsp__hist_lag(struct wsp__csub *cs, uint64_t offset);
@@ -294,8 +294,7 @@ void wsp__hist_command(struct wsp_client *cl, uint32_t id, const char *ch,
 struct wsp__csub *wsp__ch_find(const struct wsp_client *cl, const char *ch,
                                size_t len);
 void wsp__ch_expire(struct wsp_client *cl, struct wsp__csub *cs);
-int wsp__ch_subscribe_server(struct wsp_client *cl, const char *ch,
-                             size_t len);
+int wsp__ch_subscribe_server(struct wsp_client *cl, const char *ch, size_t len);
 /* connect: the subscriptions made while connecting (token channels,
  * on_connect) are positioned, recovered from subs (the connect's map, or
  * NULL) and written as the members of the reply's subs map into out.

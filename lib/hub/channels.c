@@ -16,7 +16,7 @@
  */
 #include <string.h>
 
-#include "server_private.h"
+#include "hub_private.h"
 
 /* ---- Delivery ---------------------------------------------------------- */
 
@@ -192,8 +192,8 @@ static void remove_sub(struct wsp_client *cl, struct wsp__csub *cs) {
 /* The subscribe was allowed: subscribe, reply (or push), announce. */
 static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
                          size_t len, int jl, unsigned flags,
-                         const char *chan_info,
-                         const struct wsp__recover *rq, uint64_t expires_at) {
+                         const char *chan_info, const struct wsp__recover *rq,
+                         uint64_t expires_at) {
   struct wsp__csub *cs;
   uint32_t code = 0;
   int hist;
@@ -202,8 +202,7 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
       wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_ALREADY_SUBSCRIBED, NULL, 0);
     return WSP_ERR_STATE;
   }
-  cs = add_sub(cl, ch, len, jl && (flags & WSP_CHANNEL_JOIN_LEAVE),
-               chan_info);
+  cs = add_sub(cl, ch, len, jl && (flags & WSP_CHANNEL_JOIN_LEAVE), chan_info);
   if (!cs) {
     if (id)
       wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
@@ -351,14 +350,13 @@ int wsp_server_subscribe_answer(struct wsp_server *s, uint64_t sub,
 struct pubctx {
   struct wsp__cf_pub pub;
   const struct wsp__hpos *hp; /* where it went in the log, or NULL */
-  const char *pattern; /* the pattern the frame was encoded for */
+  const char *pattern;        /* the pattern the frame was encoded for */
   struct wsp_frame *frame;
   struct wsp__jbuf jb;
   long delivered;
 };
 
-static void pub_deliver(void *sub, const char *pattern, size_t plen,
-                        void *ud) {
+static void pub_deliver(void *sub, const char *pattern, size_t plen, void *ud) {
   struct wsp__csub *cs = sub;
   struct pubctx *c = ud;
   int rv;
@@ -438,7 +436,8 @@ static long publish(struct wsp_server *s, const char *ch, size_t clen,
   struct wsp__hpos hp;
   long n;
   int rc = wsp__hist_on(s, ch, clen);
-  if (rc > 0 && (rc = wsp__hist_append(s, ch, clen, data, dlen, info, &hp)) == 0)
+  if (rc > 0 &&
+      (rc = wsp__hist_append(s, ch, clen, data, dlen, info, &hp)) == 0)
     rc = 1;
   if (rc < 0)
     return rc;
@@ -534,8 +533,7 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
       wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_ALREADY_SUBSCRIBED, NULL, 0);
       return;
     }
-    if (cl->nsubs + cl->nsubwait >=
-        s->limits[WSP_SERVER_MAX_SUBSCRIPTIONS]) {
+    if (cl->nsubs + cl->nsubwait >= s->limits[WSP_SERVER_MAX_SUBSCRIPTIONS]) {
       s->stats.errors_limit++;
       wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_LIMIT_EXCEEDED, NULL, 0);
       return;
@@ -639,9 +637,8 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
      * as the publisher may be a subscriber too. */
     rv = wsp__hist_on(s, ch, len);
     if (rv > 0)
-      rv = wsp__hist_append(s, ch, len, v.ptr, v.len, info.data, &hp) == 0
-               ? 1
-               : -1;
+      rv = wsp__hist_append(s, ch, len, v.ptr, v.len, info.data, &hp) == 0 ? 1
+                                                                           : -1;
     if (rv < 0) {
       wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
     } else {
@@ -701,8 +698,8 @@ int wsp_server_subscribe(struct wsp_client *cl, const char *channel) {
   if (find_sub(cl, channel, len))
     return WSP_ERR_STATE;
   wsp__client_enter(cl);
-  rv = subscribe_now(cl, 0, channel, len, 0, cl->srv->channel_flags, NULL,
-                     NULL, 0);
+  rv = subscribe_now(cl, 0, channel, len, 0, cl->srv->channel_flags, NULL, NULL,
+                     0);
   wsp__client_leave(cl);
   return rv;
 }

@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "server_private.h"
+#include "hub_private.h"
 
 /* The users index is a pubsub whose channels are the hex of user ids, so
  * that no id can read as a wildcard pattern. Ids are at most 255 bytes

@@ -9,7 +9,7 @@
  */
 #include <string.h>
 
-#include "server_private.h"
+#include "hub_private.h"
 #include "wsp/auth.h"
 
 int wsp_client_set_session(struct wsp_client *cl, const char *session) {

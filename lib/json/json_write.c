@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "internal.h"
-#include "json.h"
 #include "json_chars.h"
+#include "json_private.h"
 
 /* The letter the writer escapes a byte with; 0: \u00XX or no escape. */
 static const char esc_tab[128] = {

@@ -9,8 +9,8 @@
 #include <nettle/ecc.h>
 #include <nettle/rsa.h>
 
-#include "json.h"
 #include "wsp/jwt.h"
+#include "json/json_private.h"
 
 /* Longest key id kept, in bytes. */
 #define WSP__JWT_MAX_KID 256
