@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the credential readers of wsp/auth.h and the
+ * libFuzzer target for the credential readers of wsp/request.h and the
  * Set-Cookie writer of wsp/session.h.
  *
  * The input is lines: the query string, a parameter or cookie name, then

@@ -2,7 +2,6 @@
 #ifndef WSP_H
 #define WSP_H
 
-#include "wsp/auth.h"
 #include "wsp/common.h"
 #include "wsp/conn.h"
 #include "wsp/corr.h"
@@ -12,6 +11,7 @@
 #include "wsp/proto.h"
 #include "wsp/pubsub.h"
 #include "wsp/push.h"
+#include "wsp/request.h"
 #include "wsp/rpc.h"
 #include "wsp/server.h"
 #include "wsp/session.h"

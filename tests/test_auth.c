@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "wsp/auth.h"
+#include "wsp/request.h"
 #include "wsp/session.h"
 
 #define STR(s) {s, sizeof(s) - 1}

@@ -13,6 +13,7 @@
 #include <sys/uio.h>
 
 #include "common.h"
+#include "request.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -70,25 +71,6 @@ enum wsp_limit {
 };
 
 /* ---- Read-only views passed to callbacks ------------------------------ */
-
-/* The HTTP request received by a server connection. Every span points
- * into the library's buffer and is valid until the callback returns. */
-struct wsp_request {
-  struct wsp_str method;   /* "GET" */
-  struct wsp_str target;   /* request-target as sent: path?query */
-  struct wsp_str path;     /* target up to '?' */
-  struct wsp_str query;    /* after '?', without it; empty if none */
-  int http_minor;          /* 1 for HTTP/1.1 */
-  const struct wsp_header *headers;
-  size_t nheaders;
-  struct wsp_str body;     /* plain HTTP requests with Content-Length */
-  /* Non-zero when the request is a valid WebSocket upgrade. When zero,
-   * status and reason say what the library will answer unless the
-   * application responds itself (wsp_conn_respond). */
-  int websocket;
-  int status;
-  const char *reason;
-};
 
 /* The HTTP response received by a client connection (101 on success). */
 struct wsp_response {
@@ -275,20 +257,6 @@ WSP_API int wsp_conn_is_done(const struct wsp_conn *conn);
 WSP_API int wsp_conn_tick(struct wsp_conn *conn, uint64_t now);
 /* The earliest time wsp_conn_tick() has work, or WSP_NO_DEADLINE. */
 WSP_API uint64_t wsp_conn_next_deadline(const struct wsp_conn *conn);
-
-/* ---- HTTP helpers ----------------------------------------------------- */
-
-/* Find the nth (from 0) header called name (case-insensitive). Returns 1
- * and sets *value when found, 0 otherwise. */
-WSP_API int wsp_header_get(const struct wsp_header *headers, size_t nheaders,
-                           const char *name, size_t nth,
-                           struct wsp_str *value);
-/* Find cookie name in every Cookie header of req; 1 when found. */
-WSP_API int wsp_request_cookie(const struct wsp_request *req,
-                               const char *name, struct wsp_str *value);
-/* The nth (from 0) subprotocol the client offered; 1 when it exists. */
-WSP_API int wsp_request_protocol(const struct wsp_request *req, size_t nth,
-                                 struct wsp_str *value);
 
 #ifdef __cplusplus
 }

@@ -10,7 +10,7 @@
 #include <nettle/base64.h>
 
 #include "conn_private.h"
-#include "wsp/auth.h"
+#include "wsp/request.h"
 
 enum { DECIDE_NONE, DECIDE_ACCEPT, DECIDE_RESPOND, DECIDE_DEFER };
 
@@ -719,32 +719,4 @@ int wsp__hs_recv(struct wsp_conn *c, const uint8_t *p, size_t len) {
   }
   return c->role == WSP_ROLE_SERVER ? server_recv(c, p, len)
                                     : client_recv(c, p, len);
-}
-
-/* ---- Request helpers -------------------------------------------------- */
-
-int wsp_request_protocol(const struct wsp_request *req, size_t nth,
-                         struct wsp_str *value) {
-  size_t i, pos;
-  struct wsp_str item;
-  if (!req)
-    return 0;
-  for (i = 0; i < req->nheaders; i++) {
-    if (!wsp__str_ieq(req->headers[i].name, "Sec-WebSocket-Protocol"))
-      continue;
-    pos = 0;
-    while (wsp__list_next(req->headers[i].value, &pos, &item)) {
-      if (nth-- == 0) {
-        if (value)
-          *value = item;
-        return 1;
-      }
-    }
-  }
-  return 0;
-}
-
-int wsp_request_cookie(const struct wsp_request *req, const char *name,
-                       struct wsp_str *value) {
-  return wsp_request_cookie_nth(req, name, 0, value);
 }

@@ -245,18 +245,3 @@ int wsp__key_valid(struct wsp_str key) {
     return 0;
   return n == 16;
 }
-
-int wsp_header_get(const struct wsp_header *headers, size_t nheaders,
-                   const char *name, size_t nth, struct wsp_str *value) {
-  size_t i;
-  if (!headers || !name)
-    return 0;
-  for (i = 0; i < nheaders; i++) {
-    if (wsp__str_ieq(headers[i].name, name) && nth-- == 0) {
-      if (value)
-        *value = headers[i].value;
-      return 1;
-    }
-  }
-  return 0;
-}

@@ -1,12 +1,13 @@
 /*
- * Credentials in requests: query parameters, cookies, bearer tokens and
- * subprotocol-carried tokens, and the Origin check. Read-only over a
- * struct wsp_request; no allocation.
+ * Reading a request (wsp/request.h, all of it here): headers, cookies,
+ * query parameters, bearer tokens, offered subprotocols and the tokens
+ * they carry, and the Origin check. Read-only over a struct wsp_request;
+ * no allocation.
  */
 #include <string.h>
 
 #include "conn_private.h"
-#include "wsp/auth.h"
+#include "wsp/request.h"
 
 static int hexval(int c) {
   if (c >= '0' && c <= '9')
@@ -49,6 +50,47 @@ static int key_is(const char *k, size_t kn, const char *name) {
   long n = decode(k, kn, buf, sizeof(buf));
   return n >= 0 && (size_t)n == strlen(name) && (size_t)n <= sizeof(buf) &&
          memcmp(buf, name, (size_t)n) == 0;
+}
+
+int wsp_header_get(const struct wsp_header *headers, size_t nheaders,
+                   const char *name, size_t nth, struct wsp_str *value) {
+  size_t i;
+  if (!headers || !name)
+    return 0;
+  for (i = 0; i < nheaders; i++) {
+    if (wsp__str_ieq(headers[i].name, name) && nth-- == 0) {
+      if (value)
+        *value = headers[i].value;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+int wsp_request_protocol(const struct wsp_request *req, size_t nth,
+                         struct wsp_str *value) {
+  size_t i, pos;
+  struct wsp_str item;
+  if (!req)
+    return 0;
+  for (i = 0; i < req->nheaders; i++) {
+    if (!wsp__str_ieq(req->headers[i].name, "Sec-WebSocket-Protocol"))
+      continue;
+    pos = 0;
+    while (wsp__list_next(req->headers[i].value, &pos, &item)) {
+      if (nth-- == 0) {
+        if (value)
+          *value = item;
+        return 1;
+      }
+    }
+  }
+  return 0;
+}
+
+int wsp_request_cookie(const struct wsp_request *req, const char *name,
+                       struct wsp_str *value) {
+  return wsp_request_cookie_nth(req, name, 0, value);
 }
 
 int wsp_request_query(const struct wsp_request *req, const char *name,

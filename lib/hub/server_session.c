@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "hub_private.h"
-#include "wsp/auth.h"
+#include "wsp/request.h"
 
 int wsp_client_set_session(struct wsp_client *cl, const char *session) {
   char *copy = NULL;
