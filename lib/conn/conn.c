@@ -33,10 +33,6 @@ uint64_t wsp__conn_now(const struct wsp_conn *c) {
   return c->cfg->cb.now ? c->cfg->cb.now(c->user_data) : c->now;
 }
 
-static uint64_t due_after(uint64_t now, uint64_t ms) {
-  return ms ? now + ms : WSP_NO_DEADLINE;
-}
-
 /* ---- Shared configuration -------------------------------------------- */
 
 /* A connection made alone: its configuration follows it in one block. */
@@ -77,10 +73,22 @@ struct wsp_conn_profile {
   struct wsp__conncfg *cfg; /* the one connections made now will share */
 };
 
+void wsp__conn_free_hs(struct wsp_conn *c) {
+  struct wsp__hs *hs = c->hs;
+  if (!hs)
+    return;
+  wsp__free(&c->cfg->mem, hs->buf);
+  wsp__free(&c->cfg->mem, hs->pend);
+  wsp__free(&c->cfg->mem, hs->extra);
+  wsp__free(&c->cfg->mem, hs->offered);
+  wsp__free(&c->cfg->mem, hs);
+  c->hs = NULL;
+}
+
 static void really_free(struct wsp_conn *c) {
   if (c->ws)
     wslay_event_context_free(c->ws);
-  wsp__hs_free(c);
+  wsp__conn_free_hs(c);
   wsp__outq_clear(&c->out, &c->cfg->mem);
   wsp__free(&c->cfg->mem, c->msg);
   wsp__free(&c->cfg->mem, c->protocol);
@@ -185,8 +193,8 @@ static int mask_key(struct wsp_conn *c, uint8_t key[4]) {
 
 /* Queue one frame. Control frames (close, pong, ping) ignore the cap so
  * that a close or a keepalive always gets out. */
-static int write_frame(struct wsp_conn *c, int fin, int opcode,
-                       const uint8_t *data, size_t len, int control) {
+int wsp__conn_write_frame(struct wsp_conn *c, int fin, int opcode,
+                          const uint8_t *data, size_t len, int control) {
   uint8_t hdr[14], key[4];
   size_t hlen = 2, before = c->out.bytes, i;
   int client = c->role == WSP_ROLE_CLIENT;
@@ -417,7 +425,8 @@ int wsp__conn_open(struct wsp_conn *c) {
   c->state = WSP_STATE_OPEN;
   c->opened = 1;
   c->hs_due = WSP_NO_DEADLINE;
-  c->ping_due = due_after(now, c->cfg->limits[WSP_LIMIT_PING_INTERVAL]);
+  c->ping_due =
+      wsp__conn_due_after(now, c->cfg->limits[WSP_LIMIT_PING_INTERVAL]);
   c->pong_due = WSP_NO_DEADLINE;
   return 0;
 }
@@ -445,8 +454,8 @@ void wsp__conn_enter_closing(struct wsp_conn *c, int error, int code) {
   c->code_sent = (uint16_t)(code ? code : WSP_CLOSE_NO_STATUS);
   c->state = WSP_STATE_CLOSING;
   c->ping_due = c->pong_due = WSP_NO_DEADLINE;
-  c->close_due =
-      due_after(wsp__conn_now(c), c->cfg->limits[WSP_LIMIT_CLOSE_TIMEOUT]);
+  c->close_due = wsp__conn_due_after(wsp__conn_now(c),
+                                     c->cfg->limits[WSP_LIMIT_CLOSE_TIMEOUT]);
   wsp__ws_release(c);
 }
 
@@ -463,7 +472,7 @@ int wsp__conn_send_close(struct wsp_conn *c, int error, int code,
       memcpy(payload + 2, reason, rlen);
     n = 2 + rlen;
   }
-  rv = write_frame(c, 1, WSP_OP_CLOSE, payload, n, 1);
+  rv = wsp__conn_write_frame(c, 1, WSP_OP_CLOSE, payload, n, 1);
   if (rv != 0)
     return rv;
   c->own_close = 1;
@@ -492,7 +501,8 @@ static void conn_init(struct wsp_conn *c, struct wsp__conncfg *cfg, int role,
   c->state = WSP_STATE_HANDSHAKE;
   c->now = now;
   c->hs_due = role == WSP_ROLE_SERVER
-                  ? due_after(now, c->cfg->limits[WSP_LIMIT_HANDSHAKE_TIMEOUT])
+                  ? wsp__conn_due_after(
+                        now, c->cfg->limits[WSP_LIMIT_HANDSHAKE_TIMEOUT])
                   : WSP_NO_DEADLINE;
   c->ping_due = c->pong_due = c->close_due = WSP_NO_DEADLINE;
   c->trim_due = WSP_NO_DEADLINE;
@@ -631,11 +641,11 @@ int wsp_conn_set_limit(struct wsp_conn *c, int limit, uint64_t value) {
       if (c->state == WSP_STATE_HANDSHAKE || c->state == WSP_STATE_DEFERRED)
         if (c->role == WSP_ROLE_SERVER ||
             (c->hs && c->hs_due != WSP_NO_DEADLINE))
-          c->hs_due = due_after(now, value);
+          c->hs_due = wsp__conn_due_after(now, value);
     break;
   case WSP_LIMIT_PING_INTERVAL:
     if (c->state == WSP_STATE_OPEN)
-      c->ping_due = due_after(now, value);
+      c->ping_due = wsp__conn_due_after(now, value);
     break;
   case WSP_LIMIT_QUEUE_LINGER:
     if (c->trim_due == WSP_NO_DEADLINE)
@@ -644,7 +654,7 @@ int wsp_conn_set_limit(struct wsp_conn *c, int limit, uint64_t value) {
       wsp__outq_trim(&c->out, &c->cfg->mem);
       c->trim_due = WSP_NO_DEADLINE;
     } else {
-      c->trim_due = due_after(now, value);
+      c->trim_due = wsp__conn_due_after(now, value);
     }
     break;
   default:
@@ -686,47 +696,6 @@ int wsp_conn_close_code_sent(const struct wsp_conn *c) {
 
 int wsp_conn_get_error(const struct wsp_conn *c) { return c ? c->error : 0; }
 
-/* ---- Public API: input ------------------------------------------------ */
-
-int wsp_conn_recv(struct wsp_conn *c, const void *data, size_t len) {
-  int rv = 0;
-  if (!c || (len && !data))
-    return WSP_ERR_INVAL;
-  if (c->depth)
-    return WSP_ERR_RECURSIVE;
-  wsp__conn_enter(c);
-  if (len == 0) {
-    /* End of stream. */
-    if (c->state != WSP_STATE_CLOSED) {
-      wsp__hs_free(c);
-      wsp__conn_finish(c, c->state == WSP_STATE_CLOSING ? 0 : WSP_ERR_CLOSED,
-                       WSP_CLOSE_ABNORMAL, NULL, 0);
-    }
-  } else {
-    switch (c->state) {
-    case WSP_STATE_HANDSHAKE:
-    case WSP_STATE_DEFERRED:
-      rv = wsp__hs_recv(c, data, len);
-      break;
-    case WSP_STATE_OPEN:
-    case WSP_STATE_CLOSING:
-      rv = wsp__conn_frames(c, data, len);
-      break;
-    default:
-      break;
-    }
-  }
-  wsp__conn_leave(c);
-  return rv;
-}
-
-int wsp_conn_want_read(const struct wsp_conn *c) {
-  /* While the peer does not read its output (pongs included), stop
-   * reading from it: memory stays bounded by the cap plus one read. */
-  return c && c->state != WSP_STATE_CLOSED &&
-         c->out.bytes <= c->cfg->limits[WSP_LIMIT_MAX_QUEUED];
-}
-
 /* ---- Public API: output ----------------------------------------------- */
 
 static int send_checked(struct wsp_conn *c, int fin, int opcode,
@@ -741,7 +710,7 @@ static int send_checked(struct wsp_conn *c, int fin, int opcode,
   if (control && len > WSP__CTL_MAX)
     return WSP_ERR_INVAL;
   wsp__conn_enter(c);
-  rv = write_frame(c, fin, opcode, data, len, 0);
+  rv = wsp__conn_write_frame(c, fin, opcode, data, len, 0);
   wsp__conn_leave(c);
   return rv;
 }
@@ -883,8 +852,8 @@ int wsp_conn_sent(struct wsp_conn *c, size_t n) {
     if (c->cfg->limits[WSP_LIMIT_QUEUE_LINGER] == 0 || !wsp__outq_grew(&c->out))
       wsp__outq_trim(&c->out, &c->cfg->mem);
     else
-      c->trim_due =
-          due_after(wsp__conn_now(c), c->cfg->limits[WSP_LIMIT_QUEUE_LINGER]);
+      c->trim_due = wsp__conn_due_after(wsp__conn_now(c),
+                                        c->cfg->limits[WSP_LIMIT_QUEUE_LINGER]);
   }
   if (c->bp_above && c->out.bytes < c->cfg->limits[WSP_LIMIT_HIGH_WATER] / 2) {
     c->bp_above = 0;
@@ -907,75 +876,4 @@ int wsp_conn_want_write(const struct wsp_conn *c) {
 
 int wsp_conn_is_done(const struct wsp_conn *c) {
   return c && c->state == WSP_STATE_CLOSED && c->out.bytes == 0;
-}
-
-/* ---- Public API: time ------------------------------------------------- */
-
-int wsp_conn_tick(struct wsp_conn *c, uint64_t now) {
-  int rv = 0;
-  if (!c)
-    return WSP_ERR_INVAL;
-  if (c->depth)
-    return WSP_ERR_RECURSIVE;
-  wsp__conn_enter(c);
-  c->now = now;
-  if (now >= c->trim_due) {
-    wsp__outq_trim(&c->out, &c->cfg->mem);
-    c->trim_due = WSP_NO_DEADLINE;
-  }
-  switch (c->state) {
-  case WSP_STATE_HANDSHAKE:
-  case WSP_STATE_DEFERRED:
-    if (now >= c->hs_due) {
-      wsp__hs_timeout(c);
-      rv = WSP_ERR_TIMEOUT;
-    }
-    break;
-  case WSP_STATE_OPEN:
-    if (now >= c->pong_due) {
-      /* The peer stopped answering: nothing more can reach it. */
-      wsp__outq_clear(&c->out, &c->cfg->mem);
-      wsp__conn_finish(c, WSP_ERR_TIMEOUT, WSP_CLOSE_ABNORMAL, NULL, 0);
-      rv = WSP_ERR_TIMEOUT;
-    } else if (now >= c->ping_due) {
-      rv = write_frame(c, 1, WSP_OP_PING, NULL, 0, 1);
-      c->ping_due = due_after(now, c->cfg->limits[WSP_LIMIT_PING_INTERVAL]);
-      if (rv == 0 && c->pong_due == WSP_NO_DEADLINE)
-        c->pong_due = due_after(now, c->cfg->limits[WSP_LIMIT_PONG_TIMEOUT]);
-    }
-    break;
-  case WSP_STATE_CLOSING:
-    if (now >= c->close_due) {
-      wsp__outq_clear(&c->out, &c->cfg->mem);
-      wsp__conn_finish(c, WSP_ERR_TIMEOUT, WSP_CLOSE_ABNORMAL, NULL, 0);
-      rv = WSP_ERR_TIMEOUT;
-    }
-    break;
-  default:
-    break;
-  }
-  wsp__conn_leave(c);
-  return rv;
-}
-
-static uint64_t state_deadline(const struct wsp_conn *c) {
-  switch (c->state) {
-  case WSP_STATE_HANDSHAKE:
-  case WSP_STATE_DEFERRED:
-    return c->hs_due;
-  case WSP_STATE_OPEN:
-    return WSP__MIN(c->ping_due, c->pong_due);
-  case WSP_STATE_CLOSING:
-    return c->close_due;
-  default:
-    return WSP_NO_DEADLINE;
-  }
-}
-
-uint64_t wsp_conn_next_deadline(const struct wsp_conn *c) {
-  if (!c)
-    return WSP_NO_DEADLINE;
-  if (c->state == WSP_STATE_CLOSED)
-    return WSP_NO_DEADLINE;
-  return WSP__MIN(state_deadline(c), c->trim_due);
 }

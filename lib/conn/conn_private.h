@@ -1,5 +1,9 @@
-/* Private state of wsp_conn, shared by conn.c (frames, output, timers) and
- * handshake.c (the HTTP/1.1 opening handshake). */
+/* Private state of wsp_conn. The files of conn/ form layers without a
+ * cycle: drive.c (wsp_conn_recv, wsp_conn_tick) hands input to
+ * handshake.c (the HTTP/1.1 opening handshake) or conn_rx.c (the frame
+ * walker), which build on conn.c (state, output, wslay glue, the public
+ * calls that only touch state); http.c, outq.c and request.c are the
+ * leaves. */
 #ifndef WSP_CONN_PRIVATE_H
 #define WSP_CONN_PRIVATE_H
 
@@ -103,7 +107,25 @@ void wsp__accept_key(const char *key, size_t key_len, char out[29]);
 /* Non-zero when key is base64 for exactly 16 bytes. */
 int wsp__key_valid(struct wsp_str key);
 
-struct wsp__hs; /* handshake state, freed once the connection is open */
+/* Handshake state (handshake.c), freed once the connection is open. */
+struct wsp__hs {
+  uint8_t *buf; /* received head (and body) */
+  size_t len, cap;
+  size_t scan; /* where the search for the blank line resumes */
+  size_t head_len;
+  size_t need;   /* head + body once the head is known; 0 before */
+  uint8_t *pend; /* input that arrived while the decision was deferred */
+  size_t pend_len, pend_cap;
+  char *extra; /* headers added by the application, "Name: v\r\n"... */
+  size_t extra_len;
+  char *offered; /* client: the protocols it offered */
+  struct wsp__http_head head;
+  struct wsp_request req;
+  char accept[29]; /* client: the Sec-WebSocket-Accept expected */
+  uint8_t decision;
+  uint8_t started;    /* client: request queued */
+  uint8_t in_request; /* server: inside on_request */
+};
 
 /* Incremental frame-header walker: it sees every input byte before wslay
  * does, checks each header and knows where frames and messages end, which
@@ -206,13 +228,21 @@ int wsp__conn_send_close(struct wsp_conn *c, int error, int code,
                          const char *reason, size_t rlen);
 /* The error a close code the library sends stands for. */
 int wsp__close_error(int code);
+/* Queue one frame (conn.c: control frames ignore the output cap). */
+int wsp__conn_write_frame(struct wsp_conn *c, int fin, int opcode,
+                          const uint8_t *data, size_t len, int control);
+/* Free the handshake state, if any. */
+void wsp__conn_free_hs(struct wsp_conn *c);
+/* now + ms, or no deadline when ms is 0 (the limit is off). */
+static inline uint64_t wsp__conn_due_after(uint64_t now, uint64_t ms) {
+  return ms ? now + ms : WSP_NO_DEADLINE;
+}
 
 /* conn_rx.c: the header walker */
 int wsp__conn_frames(struct wsp_conn *c, const uint8_t *p, size_t len);
 
 /* handshake.c */
 int wsp__hs_recv(struct wsp_conn *c, const uint8_t *p, size_t len);
-void wsp__hs_free(struct wsp_conn *c);
 void wsp__hs_timeout(struct wsp_conn *c);
 
 #endif /* WSP_CONN_PRIVATE_H */

@@ -14,25 +14,6 @@
 
 enum { DECIDE_NONE, DECIDE_ACCEPT, DECIDE_RESPOND, DECIDE_DEFER };
 
-struct wsp__hs {
-  uint8_t *buf; /* received head (and body) */
-  size_t len, cap;
-  size_t scan; /* where the search for the blank line resumes */
-  size_t head_len;
-  size_t need;   /* head + body once the head is known; 0 before */
-  uint8_t *pend; /* input that arrived while the decision was deferred */
-  size_t pend_len, pend_cap;
-  char *extra; /* headers added by the application, "Name: v\r\n"... */
-  size_t extra_len;
-  char *offered; /* client: the protocols it offered */
-  struct wsp__http_head head;
-  struct wsp_request req;
-  char accept[29]; /* client: the Sec-WebSocket-Accept expected */
-  uint8_t decision;
-  uint8_t started;    /* client: request queued */
-  uint8_t in_request; /* server: inside on_request */
-};
-
 static struct wsp__hs *hs_get(struct wsp_conn *c) {
   if (!c->hs) {
     c->hs = wsp__malloc(&c->cfg->mem, sizeof(*c->hs));
@@ -40,18 +21,6 @@ static struct wsp__hs *hs_get(struct wsp_conn *c) {
       memset(c->hs, 0, sizeof(*c->hs));
   }
   return c->hs;
-}
-
-void wsp__hs_free(struct wsp_conn *c) {
-  struct wsp__hs *hs = c->hs;
-  if (!hs)
-    return;
-  wsp__free(&c->cfg->mem, hs->buf);
-  wsp__free(&c->cfg->mem, hs->pend);
-  wsp__free(&c->cfg->mem, hs->extra);
-  wsp__free(&c->cfg->mem, hs->offered);
-  wsp__free(&c->cfg->mem, hs);
-  c->hs = NULL;
 }
 
 static int buf_append(struct wsp_conn *c, uint8_t **buf, size_t *len,
@@ -131,7 +100,7 @@ static int fail_request(struct wsp_conn *c, int status, const char *reason) {
   int rv = write_error(c, status, reason);
   if (status == 500)
     rv = WSP_ERR_NOMEM; /* the only cause of a 500 from the library */
-  wsp__hs_free(c);
+  wsp__conn_free_hs(c);
   wsp__conn_finish(c, rv ? rv : WSP_ERR_HANDSHAKE, WSP_CLOSE_ABNORMAL, NULL, 0);
   return rv ? rv : WSP_ERR_HANDSHAKE;
 }
@@ -139,10 +108,10 @@ static int fail_request(struct wsp_conn *c, int status, const char *reason) {
 void wsp__hs_timeout(struct wsp_conn *c) {
   if (c->role == WSP_ROLE_SERVER) {
     write_error(c, 408, "no complete request in time");
-    wsp__hs_free(c);
+    wsp__conn_free_hs(c);
     wsp__conn_finish(c, WSP_ERR_TIMEOUT, WSP_CLOSE_ABNORMAL, NULL, 0);
   } else {
-    wsp__hs_free(c);
+    wsp__conn_free_hs(c);
     wsp__conn_finish(c, WSP_ERR_TIMEOUT, WSP_CLOSE_ABNORMAL, NULL, 0);
   }
 }
@@ -235,11 +204,11 @@ static int accept_now(struct wsp_conn *c, const uint8_t *rest,
     /* Nothing half-written may leave: drop what this call queued. */
     if (before == 0)
       wsp__outq_clear(&c->out, &c->cfg->mem);
-    wsp__hs_free(c);
+    wsp__conn_free_hs(c);
     wsp__conn_finish(c, rv, WSP_CLOSE_ABNORMAL, NULL, 0);
     return rv;
   }
-  wsp__hs_free(c);
+  wsp__conn_free_hs(c);
   rv = wsp__conn_open(c);
   if (rv == 0 && c->cfg->cb.on_open && WSP__LIVE(c))
     c->cfg->cb.on_open(c, NULL, c->user_data);
@@ -502,7 +471,7 @@ int wsp_conn_respond(struct wsp_conn *c, int status, const char *content_type,
   if (rv == 0)
     rv = wsp__conn_queue(c, body, len);
   c->hs->decision = DECIDE_RESPOND;
-  wsp__hs_free(c);
+  wsp__conn_free_hs(c);
   wsp__conn_finish(c, 0, WSP_CLOSE_ABNORMAL, NULL, 0);
   return rv;
 }
@@ -693,7 +662,7 @@ static int client_recv(struct wsp_conn *c, const uint8_t *p, size_t len) {
   if (why && strcmp(why, "out of memory") == 0)
     r = -1;
   if (why) {
-    wsp__hs_free(c);
+    wsp__conn_free_hs(c);
     wsp__conn_finish(c, r == -1 ? WSP_ERR_NOMEM : WSP_ERR_HANDSHAKE,
                      WSP_CLOSE_ABNORMAL, NULL, 0);
     return r == -1 ? WSP_ERR_NOMEM : WSP_ERR_HANDSHAKE;
@@ -706,7 +675,7 @@ static int client_recv(struct wsp_conn *c, const uint8_t *p, size_t len) {
   if (rv == 0 && c->state == WSP_STATE_OPEN && c->cfg->cb.on_open &&
       WSP__LIVE(c))
     c->cfg->cb.on_open(c, &resp, c->user_data);
-  wsp__hs_free(c);
+  wsp__conn_free_hs(c);
   if (rv == 0 && len && c->state == WSP_STATE_OPEN && WSP__LIVE(c))
     rv = wsp__conn_frames(c, p, len);
   return rv;
