@@ -2,8 +2,11 @@
  * Private to the event log: the log's structures shared by its files
  * (evlog.c: streams, retention, life cycle, writing; evlog_read.c: reads,
  * recovery, snapshots; evlog_mem.c: the memory store) and the internal
- * calls between them and the file store (evlog_file.c, evlog_open.c,
- * evlog_seg.c).
+ * calls between them and the file store. The store's files are layers
+ * without a cycle: evlog_file.c (the store's methods) uses evlog_open.c
+ * (loading and creating streams), evlog_fread.c (reading) and
+ * evlog_fstream.c (a stream's files and dirty state), and all of them
+ * evlog_seg.c (system calls, paths, records, indexes, the window cache).
  */
 #ifndef WSP_EVLOG_PRIVATE_H
 #define WSP_EVLOG_PRIVATE_H
@@ -303,6 +306,9 @@ int wsp__evfile_idx_load(struct fstore *fs, struct fstream *s, struct seg *g,
 size_t wsp__evfile_seg_find(const struct fstream *s, uint64_t offset);
 int wsp__evfile_locate(struct fstream *s, struct win *w, size_t chunk,
                        uint64_t offset, size_t *psi, uint64_t *ppos);
+int wsp__evfile_scratch_reserve(struct fstore *fs, size_t n);
+
+/* evlog_fread.c */
 int wsp__evfile_fs_read(struct wsp_evlog_store *st, void *stream, uint64_t from,
                         uint64_t to, int reverse,
                         int (*cb)(const struct wsp_evlog_event *e, void *ctx),
@@ -323,10 +329,18 @@ int wsp__evfile_fs_create(struct wsp_evlog_store *st, const char *name,
                           size_t len, const char *epoch, uint64_t now,
                           void **pstream);
 
-/* evlog_file.c */
+/* evlog_fstream.c */
+void wsp__evfile_dirty_add(struct fstore *fs, struct fstream *s, uint64_t now);
+void wsp__evfile_dirty_remove(struct fstore *fs, struct fstream *s);
+/* The DIRTY marker: present while acknowledged events may not be on
+ * disk yet. */
+int wsp__evfile_mark(struct fstream *s);
+void wsp__evfile_unmark(struct fstream *s);
+/* Changes to a directory's entries are made durable as the policy says:
+ * now (always), at the next sync (interval), at close (never). */
+int wsp__evfile_dir_changed(struct fstream *s, uint64_t now);
 int wsp__evfile_seg_create(struct fstream *s, uint64_t base, uint64_t now);
 void wsp__evfile_seg_delete(struct fstream *s, size_t i);
-int wsp__evfile_scratch_reserve(struct fstore *fs, size_t n);
 void wsp__evfile_unlink_in(struct fstream *s, const char *file);
 int wsp__evfile_clear_dir(struct fstore *fs, const char *rel);
 void wsp__evfile_stream_free(struct fstore *fs, struct fstream *s);
