@@ -2,13 +2,13 @@
  * Request/response correlation: a table of pending requests keyed by a
  * 32-bit id, with deadlines and callbacks that fire exactly once.
  *
- * Entries live in one array and are referred to by index, so growing the
- * array moves nothing that anyone points to. Three structures index them:
+ * Entries live in one array and are referred to by index; only the
+ * deadline heap points into it, and is told when growing the array moves
+ * it. Three structures index them:
  *   - an open-addressing hash table (linear probing, backward-shift
  *     deletion, load at most 1/2) from id to entry;
- *   - a binary min-heap of the entries with a deadline, ordered by
- *     (deadline, start order), each entry knowing its heap position; the
- *     nodes carry their key so that sifting reads only the heap array;
+ *   - the shared deadline heap (heap.c) of the entries with a deadline,
+ *     ordered by (deadline, start order);
  *   - a doubly linked list in start order, for cancel_all and free.
  * An entry is unlinked from all three before its callback runs, so a
  * callback can do anything to the table without an entry firing twice.
@@ -25,7 +25,7 @@
 
 enum ent_state {
   ENT_FREE = 0, /* on the free list (pos links it) */
-  ENT_HEAP,     /* pending with a deadline; pos is its heap index */
+  ENT_HEAP,     /* pending with a deadline, in the heap */
   ENT_NONE,     /* pending without a deadline */
   ENT_DUE,      /* pending, taken off the heap by a running tick; pos
                    links the tick's list of entries to time out */
@@ -41,12 +41,7 @@ struct ent {
   uint32_t pos;
   uint32_t prev, next; /* start-order list */
   uint8_t state;
-};
-
-struct hnode {
-  uint64_t deadline;
-  uint64_t seq;
-  uint32_t ent;
+  struct wsp__heap_node hn; /* key: the deadline (ENT_HEAP) */
 };
 
 struct slot {
@@ -58,8 +53,7 @@ struct wsp_corr {
   struct wsp_mem mem;
   struct ent *ents;
   uint32_t ecap, free_head;
-  struct hnode *heap;
-  uint32_t heap_cap, nheap;
+  struct wsp__heap heap;
   struct slot *tab;
   uint32_t tbits; /* table size is 1 << tbits; 0 when there is none */
   uint32_t count; /* pending entries (all of them are in the table) */
@@ -144,71 +138,11 @@ static int tab_reserve(struct wsp_corr *c) {
   return 0;
 }
 
-/* ---- Deadline heap ---------------------------------------------------- */
-
-static int node_before(const struct hnode *x, const struct hnode *y) {
-  return x->deadline < y->deadline ||
-         (x->deadline == y->deadline && x->seq < y->seq);
-}
-
-static void heap_set(struct wsp_corr *c, uint32_t pos, const struct hnode *n) {
-  c->heap[pos] = *n;
-  c->ents[n->ent].pos = pos;
-}
-
-static void heap_up(struct wsp_corr *c, uint32_t pos, struct hnode n) {
-  uint32_t parent;
-  while (pos > 0) {
-    parent = (pos - 1) / 2;
-    if (!node_before(&n, &c->heap[parent]))
-      break;
-    heap_set(c, pos, &c->heap[parent]);
-    pos = parent;
-  }
-  heap_set(c, pos, &n);
-}
-
-static void heap_down(struct wsp_corr *c, uint32_t pos, struct hnode n) {
-  uint32_t child;
-  for (;;) {
-    child = 2 * pos + 1;
-    if (child >= c->nheap)
-      break;
-    if (child + 1 < c->nheap &&
-        node_before(&c->heap[child + 1], &c->heap[child]))
-      child++;
-    if (!node_before(&c->heap[child], &n))
-      break;
-    heap_set(c, pos, &c->heap[child]);
-    pos = child;
-  }
-  heap_set(c, pos, &n);
-}
-
-static void heap_push(struct wsp_corr *c, uint64_t deadline, uint64_t seq,
-                      uint32_t e) {
-  struct hnode n;
-  n.deadline = deadline;
-  n.seq = seq;
-  n.ent = e;
-  heap_up(c, c->nheap++, n);
-}
-
-static void heap_remove(struct wsp_corr *c, uint32_t pos) {
-  struct hnode last = c->heap[--c->nheap];
-  if (pos == c->nheap)
-    return;
-  if (pos > 0 && node_before(&last, &c->heap[(pos - 1) / 2]))
-    heap_up(c, pos, last);
-  else
-    heap_down(c, pos, last);
-}
-
 /* ---- Entries ---------------------------------------------------------- */
 
 /* The most entries the arrays may hold in a size_t of bytes. */
 static size_t ents_max(void) {
-  size_t n = SIZE_MAX / (sizeof(struct ent) + sizeof(struct hnode));
+  size_t n = SIZE_MAX / (sizeof(struct ent) + sizeof(struct wsp__heap_node *));
   return n < ((size_t)1 << 31) ? n : ((size_t)1 << 31);
 }
 
@@ -224,17 +158,16 @@ static int ents_reserve(struct wsp_corr *c) {
   cap = c->ecap ? c->ecap * 2 : 16;
   if (cap > ents_max())
     return WSP_ERR_NOMEM;
-  if (c->heap_cap < cap) {
-    p = wsp__realloc(&c->mem, c->heap, (size_t)cap * sizeof(struct hnode));
-    if (!p)
-      return WSP_ERR_NOMEM;
-    c->heap = p;
-    c->heap_cap = cap;
-  }
+  if (wsp__heap_reserve(&c->heap, &c->mem, cap) != 0)
+    return WSP_ERR_NOMEM;
   p = wsp__realloc(&c->mem, c->ents, (size_t)cap * sizeof(struct ent));
   if (!p)
     return WSP_ERR_NOMEM;
   c->ents = p;
+  /* The heap points into the array, which may have moved. */
+  for (i = 0; i < c->ecap; i++)
+    if (c->ents[i].state == ENT_HEAP)
+      wsp__heap_moved(&c->heap, &c->ents[i].hn);
   for (i = cap; i-- > c->ecap;) {
     c->ents[i].state = ENT_FREE;
     c->ents[i].id = 0;
@@ -259,7 +192,7 @@ static void ent_detach(struct wsp_corr *c, uint32_t e, uint32_t slot) {
   struct ent *x = &c->ents[e];
   tab_erase(c, slot != NIL ? slot : tab_find(c, x->id));
   if (x->state == ENT_HEAP)
-    heap_remove(c, x->pos);
+    wsp__heap_remove(&c->heap, &x->hn);
   if (x->prev != NIL)
     c->ents[x->prev].next = x->next;
   else
@@ -295,12 +228,11 @@ static void ent_end(struct wsp_corr *c, uint32_t e, uint32_t slot, int status,
 
 static void release_memory(struct wsp_corr *c) {
   wsp__free(&c->mem, c->ents);
-  wsp__free(&c->mem, c->heap);
+  wsp__heap_free(&c->heap, &c->mem);
   wsp__free(&c->mem, c->tab);
   c->ents = NULL;
-  c->heap = NULL;
   c->tab = NULL;
-  c->ecap = c->heap_cap = c->nheap = c->tbits = 0;
+  c->ecap = c->tbits = 0;
   c->free_head = NIL;
 }
 
@@ -417,7 +349,8 @@ int wsp_corr_start(struct wsp_corr *c, uint64_t deadline,
     x->pos = NIL;
   } else {
     x->state = ENT_HEAP;
-    heap_push(c, deadline, x->seq, e);
+    x->hn.pos = WSP__HEAP_OUT;
+    wsp__heap_set(&c->heap, &x->hn, deadline);
   }
   c->count++;
   c->stats.started++;
@@ -484,9 +417,9 @@ int wsp_corr_tick(struct wsp_corr *c, uint64_t now) {
   /* Take every due entry off the heap first, in order: requests started
    * by the callbacks wait for the next tick even when already due, and an
    * entry a callback ends before its turn is skipped. */
-  while (c->nheap > 0 && c->heap[0].deadline <= now) {
-    e = c->heap[0].ent;
-    heap_remove(c, 0);
+  while (c->heap.n > 0 && c->heap.v[0]->key <= now) {
+    e = (uint32_t)(WSP__CONTAINER_OF(c->heap.v[0], struct ent, hn) - c->ents);
+    wsp__heap_remove(&c->heap, c->heap.v[0]);
     c->ents[e].state = ENT_DUE;
     c->ents[e].pos = NIL;
     if (tail != NIL)
@@ -511,9 +444,9 @@ int wsp_corr_tick(struct wsp_corr *c, uint64_t now) {
 }
 
 uint64_t wsp_corr_next_deadline(const struct wsp_corr *c) {
-  if (!c || c->nheap == 0)
+  if (!c || c->heap.n == 0)
     return WSP_NO_DEADLINE;
-  return c->heap[0].deadline;
+  return c->heap.v[0]->key;
 }
 
 /* ---- Introspection ---------------------------------------------------- */

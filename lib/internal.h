@@ -18,6 +18,46 @@ void *wsp__realloc(const struct wsp_mem *mem, void *ptr, size_t size);
 void wsp__free(const struct wsp_mem *mem, void *ptr);
 char *wsp__strndup(const struct wsp_mem *mem, const char *s, size_t len);
 
+/* ---- heap.c: the deadline heap ---------------------------------------- */
+
+#define WSP__HEAP_OUT UINT32_MAX
+
+/* Embedded in an object the heap orders; pos is WSP__HEAP_OUT while the
+ * object is not in the heap (set it so before first use). */
+struct wsp__heap_node {
+  uint64_t key;
+  uint32_t pos;
+  uint32_t tie; /* push order, for equal keys */
+};
+
+struct wsp__heap {
+  struct wsp__heap_node **v;
+  uint32_t n, cap;
+  uint32_t next_tie;
+};
+
+/* Room for n nodes, so that wsp__heap_set() never allocates. */
+int wsp__heap_reserve(struct wsp__heap *h, const struct wsp_mem *mem, size_t n);
+/* Put n in the heap with key, or move it there if it is in already (it
+ * keeps its place among equal keys). Room must have been reserved. */
+void wsp__heap_set(struct wsp__heap *h, struct wsp__heap_node *n, uint64_t key);
+/* Take n out of the heap; nothing if it is not in. */
+void wsp__heap_remove(struct wsp__heap *h, struct wsp__heap_node *n);
+/* The node with the smallest key, or NULL when the heap is empty. */
+static inline struct wsp__heap_node *wsp__heap_top(const struct wsp__heap *h) {
+  return h->n ? h->v[0] : NULL;
+}
+/* After the memory holding n moved (realloc of the owner's array). */
+static inline void wsp__heap_moved(struct wsp__heap *h,
+                                   struct wsp__heap_node *n) {
+  if (n->pos != WSP__HEAP_OUT)
+    h->v[n->pos] = n;
+}
+void wsp__heap_free(struct wsp__heap *h, const struct wsp_mem *mem);
+
+#define WSP__CONTAINER_OF(ptr, type, member)                                   \
+  ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
 /* a + b, or UINT64_MAX when that does not fit: deadlines far away stay
  * far away instead of wrapping round to the past. */
 static inline uint64_t wsp__add_sat(uint64_t a, uint64_t b) {

@@ -16,7 +16,6 @@
 
 #include "evlog_private.h"
 
-#define NO_POS SIZE_MAX
 /* Retry delay when a store could not tell an event's time. */
 #define RETRY_MS 1000
 
@@ -58,68 +57,15 @@ static const struct wsp_evlog_retention *ret_of(const struct wsp_evlog *ev,
   return s->own ? s->own : &ev->def;
 }
 
-/* ---- Heap of deadlines ------------------------------------------------ */
+/* ---- Deadlines ------------------------------------------------------- */
 
-static void heap_swap(struct wsp_evlog *ev, size_t a, size_t b) {
-  struct stream *t = ev->heap[a];
-  ev->heap[a] = ev->heap[b];
-  ev->heap[b] = t;
-  ev->heap[a]->hpos = a;
-  ev->heap[b]->hpos = b;
-}
-
-static void heap_up(struct wsp_evlog *ev, size_t i) {
-  while (i > 0) {
-    size_t p = (i - 1) / 2;
-    if (ev->heap[p]->deadline <= ev->heap[i]->deadline)
-      break;
-    heap_swap(ev, i, p);
-    i = p;
-  }
-}
-
-static void heap_down(struct wsp_evlog *ev, size_t i) {
-  for (;;) {
-    size_t l = 2 * i + 1, r = l + 1, m = i;
-    if (l < ev->nheap && ev->heap[l]->deadline < ev->heap[m]->deadline)
-      m = l;
-    if (r < ev->nheap && ev->heap[r]->deadline < ev->heap[m]->deadline)
-      m = r;
-    if (m == i)
-      return;
-    heap_swap(ev, i, m);
-    i = m;
-  }
-}
-
-static void heap_remove(struct wsp_evlog *ev, struct stream *s) {
-  size_t i = s->hpos;
-  if (i == NO_POS)
-    return;
-  s->hpos = NO_POS;
-  ev->nheap--;
-  if (i == ev->nheap)
-    return;
-  ev->heap[i] = ev->heap[ev->nheap];
-  ev->heap[i]->hpos = i;
-  heap_up(ev, i);
-  heap_down(ev, ev->heap[i]->hpos);
-}
-
-/* The heap array always has room for every stream (it grows with the
- * hash table), so setting a deadline cannot fail. */
+/* The heap always has room for every stream (it grows with the hash
+ * table), so setting a deadline cannot fail. */
 static void heap_set(struct wsp_evlog *ev, struct stream *s, uint64_t when) {
-  if (when == WSP_NO_DEADLINE) {
-    heap_remove(ev, s);
-    return;
-  }
-  s->deadline = when;
-  if (s->hpos == NO_POS) {
-    s->hpos = ev->nheap;
-    ev->heap[ev->nheap++] = s;
-  }
-  heap_up(ev, s->hpos);
-  heap_down(ev, s->hpos);
+  if (when == WSP_NO_DEADLINE)
+    wsp__heap_remove(&ev->heap, &s->hn);
+  else
+    wsp__heap_set(&ev->heap, &s->hn, when);
 }
 
 static void update_deadline(struct wsp_evlog *ev, struct stream *s) {
@@ -160,15 +106,12 @@ static struct stream *find(const struct wsp_evlog *ev, const char *name,
 /* Make room for one more stream: the table and the heap. */
 static int reserve(struct wsp_evlog *ev) {
   size_t cap, i;
-  struct stream **tab, **heap;
+  struct stream **tab;
   if (ev->count < ev->tcap)
     return 0;
   cap = ev->tcap ? ev->tcap * 2 : 16;
-  heap = wsp__realloc(&ev->mem, ev->heap, cap * sizeof(*heap));
-  if (!heap)
+  if (wsp__heap_reserve(&ev->heap, &ev->mem, cap) != 0)
     return WSP_ERR_NOMEM;
-  ev->heap = heap;
-  ev->heap_cap = cap;
   tab = wsp__malloc(&ev->mem, cap * sizeof(*tab));
   if (!tab)
     return WSP_ERR_NOMEM;
@@ -201,7 +144,7 @@ static struct stream *stream_alloc(struct wsp_evlog *ev, const char *name,
   }
   s->len = len;
   s->hash = hash_name(ev->seed, name, len);
-  s->hpos = NO_POS;
+  s->hn.pos = WSP__HEAP_OUT;
   if (ev->retention_for) {
     struct wsp_evlog_retention r = ev->def;
     ev->retention_for(name, len, &r, ev->user_data);
@@ -239,7 +182,7 @@ static int stream_drop(struct wsp_evlog *ev, struct stream *s) {
     pp = &(*pp)->hnext;
   *pp = s->hnext;
   ev->count--;
-  heap_remove(ev, s);
+  wsp__heap_remove(&ev->heap, &s->hn);
   rc = ev->st->ops->remove(ev->st, s->sh);
   ev->stats.streams_dropped++;
   stream_release(ev, s);
@@ -396,7 +339,7 @@ void wsp__evlog_destroy(struct wsp_evlog *ev) {
   if (ev->st)
     ev->st->ops->close(ev->st);
   wsp__free(&mem, ev->tab);
-  wsp__free(&mem, ev->heap);
+  wsp__heap_free(&ev->heap, &mem);
   wsp__free(&mem, ev->arena);
   wsp__free(&mem, ev->cevs);
   wsp__free(&mem, ev);
@@ -635,14 +578,14 @@ int wsp_evlog_tick(struct wsp_evlog *ev, uint64_t now) {
   if (busy(ev))
     return WSP_ERR_RECURSIVE;
   see_time(ev, now);
-  while (ev->nheap && ev->heap[0]->deadline <= now) {
-    struct stream *s = ev->heap[0];
+  while (ev->heap.n && ev->heap.v[0]->key <= now) {
+    struct stream *s = WSP__CONTAINER_OF(ev->heap.v[0], struct stream, hn);
     if (s->first > s->top) {
       e = stream_drop(ev, s); /* meta_ttl passed */
     } else {
       e = apply_retention(ev, s, now);
       /* A store that cannot answer is retried later, not in a loop. */
-      if (s->first <= s->top && s->hpos != NO_POS && s->deadline <= now)
+      if (s->first <= s->top && s->hn.pos != WSP__HEAP_OUT && s->hn.key <= now)
         heap_set(ev, s, now + RETRY_MS);
     }
     if (e && !rc)
@@ -656,7 +599,7 @@ uint64_t wsp_evlog_next_deadline(const struct wsp_evlog *ev) {
   uint64_t a, b;
   if (!ev)
     return WSP_NO_DEADLINE;
-  a = ev->nheap ? ev->heap[0]->deadline : WSP_NO_DEADLINE;
+  a = ev->heap.n ? ev->heap.v[0]->key : WSP_NO_DEADLINE;
   b = ev->st->ops->next_deadline(ev->st);
   return a < b ? a : b;
 }

@@ -32,8 +32,7 @@ struct stream {
   uint64_t empty_since; /* when the last event went, for meta_ttl */
   int head_known;
   struct wsp_evlog_retention *own; /* NULL: the log's default */
-  size_t hpos;                     /* index in the heap, or NO_POS */
-  uint64_t deadline;
+  struct wsp__heap_node hn;        /* key: retention or meta_ttl due */
 };
 
 /* An event copied for wsp_evlog_recover(): spans are arena offsets. */
@@ -52,8 +51,7 @@ struct wsp_evlog {
   struct stream **tab;
   size_t tcap, count;
   uint64_t seed;
-  struct stream **heap;
-  size_t nheap, heap_cap;
+  struct wsp__heap heap; /* streams by deadline */
   uint64_t now; /* the latest time seen */
   unsigned depth;
   int free_pending;

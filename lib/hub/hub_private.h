@@ -156,8 +156,7 @@ struct wsp_server {
   struct wsp__route **routes;
   size_t nroutes;
   uint64_t now;
-  struct wsp_client **heap; /* clients by next deadline */
-  size_t nheap, capheap;
+  struct wsp__heap heap;       /* clients by next deadline */
   struct wsp_client *first;    /* every client, for shutdown and free */
   struct wsp_corr *rpc;        /* pending requests of every client */
   struct wsp_pubsub *channels; /* subscribers: struct wsp__csub */
@@ -182,8 +181,7 @@ struct wsp_client {
   char *user;
   const struct wsp_codec *codec; /* when mode is MODE_CODEC */
   void *codec_data;
-  size_t heap_idx; /* SIZE_MAX when not in the heap */
-  uint64_t due;
+  struct wsp__heap_node hn;        /* key: the next deadline */
   uint64_t expires_at, expire_due; /* credentials; EXPIRED at expire_due */
   uint64_t sub_due;                /* the first subscription token to expire
                                       (EXPIRED) */

@@ -25,49 +25,7 @@ static const uint64_t limit_defaults[WSP_SERVER_LIMIT__COUNT] = {
     [WSP_SERVER_REFRESH_GRACE] = 25000,
 };
 
-/* ---- Deadline heap ---------------------------------------------------- */
-
-static void heap_swap(struct wsp_server *s, size_t a, size_t b) {
-  struct wsp_client *t = s->heap[a];
-  s->heap[a] = s->heap[b];
-  s->heap[b] = t;
-  s->heap[a]->heap_idx = a;
-  s->heap[b]->heap_idx = b;
-}
-
-static void heap_up(struct wsp_server *s, size_t i) {
-  while (i > 0 && s->heap[(i - 1) / 2]->due > s->heap[i]->due) {
-    heap_swap(s, i, (i - 1) / 2);
-    i = (i - 1) / 2;
-  }
-}
-
-static void heap_down(struct wsp_server *s, size_t i) {
-  for (;;) {
-    size_t l = 2 * i + 1, r = l + 1, m = i;
-    if (l < s->nheap && s->heap[l]->due < s->heap[m]->due)
-      m = l;
-    if (r < s->nheap && s->heap[r]->due < s->heap[m]->due)
-      m = r;
-    if (m == i)
-      return;
-    heap_swap(s, i, m);
-    i = m;
-  }
-}
-
-static void heap_remove(struct wsp_server *s, struct wsp_client *cl) {
-  size_t i = cl->heap_idx;
-  if (i == SIZE_MAX)
-    return;
-  cl->heap_idx = SIZE_MAX;
-  if (i != --s->nheap) {
-    s->heap[i] = s->heap[s->nheap];
-    s->heap[i]->heap_idx = i;
-    heap_down(s, i);
-    heap_up(s, i);
-  }
-}
+/* ---- Deadlines ------------------------------------------------------- */
 
 static uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
@@ -79,19 +37,10 @@ void wsp__client_touch(struct wsp_client *cl) {
   uint64_t due = wsp_conn_next_deadline(cl->conn);
   if (cl->codec && cl->codec->next_deadline && !cl->gone)
     due = min64(due, cl->codec->next_deadline(cl, cl->codec_data));
-  if (due == WSP_NO_DEADLINE) {
-    heap_remove(s, cl);
-    return;
-  }
-  cl->due = due;
-  if (cl->heap_idx == SIZE_MAX) {
-    cl->heap_idx = s->nheap;
-    s->heap[s->nheap++] = cl;
-    heap_up(s, cl->heap_idx);
-  } else {
-    heap_down(s, cl->heap_idx);
-    heap_up(s, cl->heap_idx);
-  }
+  if (due == WSP_NO_DEADLINE)
+    wsp__heap_remove(&s->heap, &cl->hn);
+  else
+    wsp__heap_set(&s->heap, &cl->hn, due);
 }
 
 /* ---- Client life cycle ------------------------------------------------ */
@@ -145,7 +94,7 @@ static void client_gone(struct wsp_client *cl, int code) {
 
 static void really_free(struct wsp_client *cl) {
   struct wsp_server *s = cl->srv;
-  heap_remove(s, cl);
+  wsp__heap_remove(&s->heap, &cl->hn);
   if (cl->prev)
     cl->prev->next = cl->next;
   else
@@ -320,7 +269,7 @@ void wsp__server_destroy(struct wsp_server *s) {
   wsp_corr_free(s->rpc);
   wsp_pubsub_free(s->channels);
   wsp_pubsub_free(s->users);
-  wsp__free(&s->mem, s->heap);
+  wsp__heap_free(&s->heap, &s->mem);
   while (s->nroutes > 0) {
     struct wsp__route *r = s->routes[--s->nroutes];
     wsp__free(&s->mem, r->path);
@@ -446,6 +395,7 @@ void wsp_server_get_stats(const struct wsp_server *s,
 }
 
 int wsp_server_tick(struct wsp_server *s, uint64_t now) {
+  struct wsp__heap_node *top;
   size_t budget;
   if (!s)
     return WSP_ERR_INVAL;
@@ -453,10 +403,10 @@ int wsp_server_tick(struct wsp_server *s, uint64_t now) {
   wsp_corr_tick(s->rpc, now);
   s->ops->tick(s, now);
   /* Each due client is visited once per tick at most. */
-  budget = s->nheap;
-  while (budget-- > 0 && s->nheap > 0 && s->heap[0]->due <= now) {
-    struct wsp_client *cl = s->heap[0];
-    heap_remove(s, cl);
+  budget = s->heap.n;
+  while (budget-- > 0 && (top = wsp__heap_top(&s->heap)) && top->key <= now) {
+    struct wsp_client *cl = WSP__CONTAINER_OF(top, struct wsp_client, hn);
+    wsp__heap_remove(&s->heap, top);
     wsp__client_enter(cl);
     wsp_conn_tick(cl->conn, now);
     /* The codec's timer only when it has come: the connection's own
@@ -479,8 +429,8 @@ uint64_t wsp_server_next_deadline(const struct wsp_server *s) {
   m = s->ops->next_deadline(s);
   if (m < d)
     d = m;
-  if (s->nheap > 0 && s->heap[0]->due < d)
-    d = s->heap[0]->due;
+  if (s->heap.n > 0 && s->heap.v[0]->key < d)
+    d = s->heap.v[0]->key;
   return d;
 }
 
@@ -504,21 +454,16 @@ int wsp_server_accept(struct wsp_server *s, void *io_data,
   if (!s || !pcl)
     return WSP_ERR_INVAL;
   *pcl = NULL;
-  if (s->stats.connections + 1 > s->capheap) {
-    size_t cap = s->capheap ? s->capheap * 2 : 64;
-    struct wsp_client **h = wsp__realloc(&s->mem, s->heap, cap * sizeof(*h));
-    if (!h)
-      return WSP_ERR_NOMEM;
-    s->heap = h;
-    s->capheap = cap;
-  }
+  rv = wsp__heap_reserve(&s->heap, &s->mem, s->stats.connections + 1);
+  if (rv != 0)
+    return rv;
   cl = wsp__malloc(&s->mem, sizeof(*cl));
   if (!cl)
     return WSP_ERR_NOMEM;
   memset(cl, 0, sizeof(*cl));
   cl->srv = s;
   cl->io_data = io_data;
-  cl->heap_idx = SIZE_MAX;
+  cl->hn.pos = WSP__HEAP_OUT;
   cl->expire_due = cl->sub_due = WSP_NO_DEADLINE;
   s->ops->client_init(cl);
   rv = sync_profile(s);
