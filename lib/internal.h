@@ -18,6 +18,11 @@ void *wsp__realloc(const struct wsp_mem *mem, void *ptr, size_t size);
 void wsp__free(const struct wsp_mem *mem, void *ptr);
 char *wsp__strndup(const struct wsp_mem *mem, const char *s, size_t len);
 
+/* ---- random.c: the one source of random bytes ------------------------- */
+
+/* Fill buf with len random bytes: 0, or WSP_ERR_RANDOM. */
+int wsp__random(void *buf, size_t len);
+
 /* ---- heap.c: the deadline heap ---------------------------------------- */
 
 #define WSP__HEAP_OUT UINT32_MAX

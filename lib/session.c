@@ -6,7 +6,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "internal.h"
 #include "wsp/session.h"
@@ -175,7 +174,7 @@ int wsp_session_create(struct wsp_session_store *st, const char *user,
     memcpy(s->data, data, len);
   s->len = len;
   do {
-    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+    if (wsp__random(raw, sizeof(raw)) != 0) {
       wsp__free(&st->mem, s->user);
       wsp__free(&st->mem, s->data);
       wsp__free(&st->mem, s);

@@ -80,6 +80,20 @@ WSP_API const char *wsp_err_name(int err);
 /* Non-zero when err means the object that returned it cannot go on. */
 WSP_API int wsp_error_is_fatal(int err);
 
+/* ---- Random bytes ----------------------------------------------------- */
+
+/*
+ * Where every random byte of the library comes from: masking keys,
+ * handshake keys, client ids, session ids, epochs, ping jitter, hash
+ * seeds. By default getrandom(2); fill, when not NULL, replaces it for
+ * the whole process (a deterministic test or simulation, a sandbox that
+ * forbids getrandom). fill writes len bytes to buf and returns 0, or
+ * non-zero when it cannot (the caller then fails with WSP_ERR_RANDOM).
+ * Call it before creating any object; NULL restores getrandom.
+ */
+WSP_API void wsp_set_random(int (*fill)(void *buf, size_t len, void *user_data),
+                            void *user_data);
+
 /* ---- Allocator hooks -------------------------------------------------- */
 
 /*

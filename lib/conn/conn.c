@@ -10,7 +10,6 @@
  * callback, so order is kept frame by frame.
  */
 #include <string.h>
-#include <sys/random.h>
 
 #include "conn_private.h"
 
@@ -175,7 +174,7 @@ int wsp__conn_queue(struct wsp_conn *c, const void *data, size_t len) {
 
 #define RND_POOL 256
 
-/* Masking keys (RFC 6455 section 5.3) come from getrandom(2), fetched
+/* Masking keys (RFC 6455 section 5.3) come from wsp__random(), fetched
  * 256 bytes at a time rather than one system call per frame. */
 static int mask_key(struct wsp_conn *c, uint8_t key[4]) {
   if (!c->rnd) {
@@ -184,7 +183,7 @@ static int mask_key(struct wsp_conn *c, uint8_t key[4]) {
       return WSP_ERR_NOMEM;
     c->rnd_pos = 0;
   }
-  if (c->rnd_pos == 0 && getrandom(c->rnd, RND_POOL, 0) != (ssize_t)RND_POOL)
+  if (c->rnd_pos == 0 && wsp__random(c->rnd, RND_POOL) != 0)
     return WSP_ERR_RANDOM;
   memcpy(key, c->rnd + c->rnd_pos, 4);
   c->rnd_pos = (uint8_t)((c->rnd_pos + 4) % RND_POOL);
@@ -289,7 +288,7 @@ static int ws_genmask_cb(wslay_event_context_ptr ws, uint8_t *buf, size_t len,
                          void *ud) {
   (void)ws;
   (void)ud;
-  return getrandom(buf, len, 0) == (ssize_t)len ? 0 : -1;
+  return wsp__random(buf, len) == 0 ? 0 : -1;
 }
 
 static int msg_reserve(struct wsp_conn *c, size_t need) {

@@ -177,7 +177,7 @@ struct wsp_conn {
   struct wsp__outq out;
   struct wsp__hs *hs;
   char *protocol;
-  uint8_t *rnd; /* client: masking keys drawn from getrandom in bulk */
+  uint8_t *rnd; /* client: masking keys drawn from wsp__random in bulk */
   uint8_t *msg; /* reassembly buffer; close payload in drain mode */
   size_t msg_len, msg_cap;
   struct wsp__rxio *io; /* inside wslay_event_recv() only, else NULL */

@@ -5,7 +5,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include <nettle/base64.h>
 
@@ -544,7 +543,7 @@ int wsp_conn_client_start(struct wsp_conn *c, const char *host,
   hs = hs_get(c);
   if (!hs)
     return WSP_ERR_NOMEM;
-  if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+  if (wsp__random(raw, sizeof(raw)) != 0)
     return WSP_ERR_RANDOM;
   base64_encode_raw(key, sizeof(raw), raw);
   key[24] = '\0';

@@ -12,7 +12,6 @@
  * so that tick and next_deadline never walk every stream.
  */
 #include <string.h>
-#include <sys/random.h>
 
 #include "evlog_private.h"
 
@@ -38,7 +37,7 @@ static int new_epoch(char out[WSP_EVLOG_EPOCH_MAX + 1]) {
   size_t n = 0, i;
   int round;
   for (round = 0; round < 8 && n < WSP_EVLOG_EPOCH_LEN; round++) {
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+    if (wsp__random(rnd, sizeof(rnd)) != 0)
       return WSP_ERR_RANDOM;
     /* 248 = 4 * 62: taking only bytes below it keeps every letter
      * equally likely. */
@@ -372,7 +371,7 @@ int wsp_evlog_new(struct wsp_evlog **pev, const struct wsp_evlog_options *opts,
     ev->retention_for = opts->retention_for;
     ev->user_data = opts->user_data;
   }
-  if (getrandom(&ev->seed, sizeof(ev->seed), 0) != (ssize_t)sizeof(ev->seed)) {
+  if (wsp__random(&ev->seed, sizeof(ev->seed)) != 0) {
     wsp_evlog_store_free(st);
     wsp__free(&mem, ev);
     return WSP_ERR_RANDOM;

@@ -8,7 +8,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "hub/hub_private.h"
 
@@ -62,7 +61,7 @@ static int make_client_id(char out[37]) {
   uint8_t b[16];
   static const char hex[] = "0123456789abcdef";
   int i, k = 0;
-  if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+  if (wsp__random(b, sizeof(b)) != 0)
     return WSP_ERR_RANDOM;
   b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
   b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
@@ -191,7 +190,7 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
     /* The first ping comes at a random point in the second half of the
      * interval, so that connections made together do not ping together. */
     uint32_t r = 0;
-    if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+    if (wsp__random(&r, sizeof(r)) != 0)
       r = 0;
     cl->cf.ping_due =
         now + interval / 2 + (interval / 2 ? r % (interval / 2) : 0);

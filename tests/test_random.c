@@ -1,0 +1,156 @@
+/*
+ * wsp_set_random: every random byte of the library comes from the
+ * installed source, so a seeded source makes runs repeat exactly, and a
+ * source that fails makes the callers fail with WSP_ERR_RANDOM.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "wsp.h"
+
+struct seeded {
+  uint64_t state;
+  size_t calls, bytes;
+};
+
+static int seeded_fill(void *buf, size_t len, void *ud) {
+  struct seeded *s = ud;
+  uint8_t *p = buf;
+  size_t i;
+  s->calls++;
+  s->bytes += len;
+  for (i = 0; i < len; i++) {
+    /* xorshift64 */
+    s->state ^= s->state << 13;
+    s->state ^= s->state >> 7;
+    s->state ^= s->state << 17;
+    p[i] = (uint8_t)s->state;
+  }
+  return 0;
+}
+
+static int failing_fill(void *buf, size_t len, void *ud) {
+  (void)buf;
+  (void)len;
+  ++*(int *)ud;
+  return -1;
+}
+
+/* The epoch a fresh log gives a new stream. */
+static int new_epoch(char out[WSP_EVLOG_EPOCH_MAX + 1]) {
+  struct wsp_evlog *ev;
+  struct wsp_evlog_position pos;
+  int rc = wsp_evlog_new(&ev, NULL, 0);
+  if (rc != 0)
+    return rc;
+  rc = wsp_evlog_position(ev, "a", 1, &pos);
+  if (rc == 0)
+    memcpy(out, pos.epoch, sizeof(pos.epoch));
+  wsp_evlog_free(ev);
+  return rc;
+}
+
+/* The Sec-WebSocket-Key line a client connection sends. */
+static void client_key(char *out, size_t cap) {
+  struct wsp_conn *c;
+  struct iovec iov[4];
+  char req[1024];
+  size_t n = 0;
+  int i, k;
+  const char *p, *e;
+  assert_int_equal(wsp_conn_new(&c, WSP_ROLE_CLIENT, NULL, NULL, 0, NULL), 0);
+  assert_int_equal(wsp_conn_client_start(c, "example.com", "/", NULL), 0);
+  k = wsp_conn_pending(c, iov, 4);
+  for (i = 0; i < k && n < sizeof(req) - 1; i++) {
+    size_t m = iov[i].iov_len < sizeof(req) - 1 - n ? iov[i].iov_len
+                                                    : sizeof(req) - 1 - n;
+    memcpy(req + n, iov[i].iov_base, m);
+    n += m;
+  }
+  req[n] = '\0';
+  wsp_conn_free(c);
+  p = strstr(req, "Sec-WebSocket-Key: ");
+  assert_non_null(p);
+  e = strstr(p, "\r\n");
+  assert_non_null(e);
+  assert_true((size_t)(e - p) < cap);
+  memcpy(out, p, (size_t)(e - p));
+  out[e - p] = '\0';
+}
+
+static void test_seeded_source_repeats(void **state) {
+  struct seeded a = {0x9e3779b97f4a7c15u, 0, 0};
+  struct seeded b = {0x9e3779b97f4a7c15u, 0, 0};
+  char e1[WSP_EVLOG_EPOCH_MAX + 1], e2[WSP_EVLOG_EPOCH_MAX + 1];
+  char k1[128], k2[128];
+  (void)state;
+  wsp_set_random(seeded_fill, &a);
+  assert_int_equal(new_epoch(e1), 0);
+  client_key(k1, sizeof(k1));
+  wsp_set_random(seeded_fill, &b);
+  assert_int_equal(new_epoch(e2), 0);
+  client_key(k2, sizeof(k2));
+  wsp_set_random(NULL, NULL);
+  /* Same seed, same bytes, same results; and the source was used. */
+  assert_string_equal(e1, e2);
+  assert_string_equal(k1, k2);
+  assert_true(a.calls > 0);
+  assert_int_equal(a.calls, b.calls);
+  assert_int_equal(a.bytes, b.bytes);
+}
+
+static void test_default_source_differs(void **state) {
+  char e1[WSP_EVLOG_EPOCH_MAX + 1], e2[WSP_EVLOG_EPOCH_MAX + 1];
+  char k1[128], k2[128];
+  (void)state;
+  wsp_set_random(NULL, NULL);
+  assert_int_equal(new_epoch(e1), 0);
+  assert_int_equal(new_epoch(e2), 0);
+  client_key(k1, sizeof(k1));
+  client_key(k2, sizeof(k2));
+  assert_string_not_equal(e1, e2);
+  assert_string_not_equal(k1, k2);
+}
+
+static void test_failing_source(void **state) {
+  struct wsp_conn *c;
+  struct wsp_evlog *ev;
+  struct wsp_session_store *st;
+  int calls = 0;
+  (void)state;
+  wsp_set_random(failing_fill, &calls);
+  /* The event log seeds its hash from the source. */
+  assert_int_equal(wsp_evlog_new(&ev, NULL, 0), WSP_ERR_RANDOM);
+  /* A client needs a handshake key. */
+  assert_int_equal(wsp_conn_new(&c, WSP_ROLE_CLIENT, NULL, NULL, 0, NULL), 0);
+  assert_int_equal(wsp_conn_client_start(c, "example.com", "/", NULL),
+                   WSP_ERR_RANDOM);
+  wsp_conn_free(c);
+  /* A session needs an id. */
+  assert_int_equal(wsp_session_store_new(&st, NULL, 60000, 16), 0);
+  {
+    char sid[WSP_SESSION_ID_LEN + 1];
+    assert_int_equal(wsp_session_create(st, "u", NULL, 0, 0, sid),
+                     WSP_ERR_RANDOM);
+  }
+  wsp_session_store_free(st);
+  wsp_set_random(NULL, NULL);
+  assert_true(calls >= 3);
+  /* getrandom again. */
+  assert_int_equal(wsp_evlog_new(&ev, NULL, 0), 0);
+  wsp_evlog_free(ev);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_seeded_source_repeats),
+      cmocka_unit_test(test_default_source_differs),
+      cmocka_unit_test(test_failing_source),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
