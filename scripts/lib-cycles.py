@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Find the files of lib/ that call each other in a cycle.
+"""Find the files of lib/ that call each other in a cycle, and internal
+names whose prefix does not name their file.
 
 Reads the .c and .h files under lib/, finds which file defines each non-static
 function and variable, which files reference them, and builds the file
@@ -11,6 +12,10 @@ when one of them is not within an allowed group (ALLOWED below, plus any
     scripts/lib-cycles.py [--root DIR] [--allow a.c,b.c ...] [-v]
 
 -v names, for every edge inside a cycle, the symbols that make it.
+
+Every non-static wsp__ name defined in lib/ must start with "wsp__" and
+a prefix that PREFIXES (below) gives to its file: the file's name, or
+the module a group of files in one folder implements together.
 Only the standard library is used; the C is tokenised roughly (comments,
 strings and preprocessor lines are understood, nothing else), which is
 enough for code that follows STYLE.md.
@@ -23,6 +28,45 @@ ALLOWED = [
     # its token (token.c); history and token expiry end subscriptions.
     {"hub/channels.c", "hub/history.c", "hub/token.c"},
 ]
+
+# ---- Internal prefixes ---------------------------------------------------
+# prefix after "wsp__" -> the files that may define names with it. The
+# longest matching prefix decides.
+PREFIXES = {
+    "mem_": ["mem.c"], "malloc": ["mem.c"], "realloc": ["mem.c"],
+    "free": ["mem.c"], "strndup": ["mem.c"],
+    "random": ["random.c"],
+    "heap_": ["heap.c"],
+    # conn/: the connection (conn.c, with its frame walker conn_rx.c)
+    "conn_": ["conn/conn.c"],
+    "conn_rx_": ["conn/conn_rx.c"],
+    "hs_": ["conn/handshake.c"],
+    "http_": ["conn/http.c"],
+    "outq_": ["conn/outq.c"],
+    # evlog/: the log, the memory store, and the file store's files
+    "evlog_": ["evlog/evlog.c"],
+    "evlog_mem_": ["evlog/evlog_mem.c"],
+    "evfile_": ["evlog/evlog_file.c", "evlog/evlog_open.c",
+                "evlog/evlog_fstream.c", "evlog/evlog_fread.c",
+                "evlog/evlog_seg.c"],
+    # hub/: server.c is the core, wsp_server_* and wsp_client_*
+    "server_": ["hub/server.c"],
+    "client_": ["hub/server.c"],
+    "ch_": ["hub/channels.c"],
+    "hist_": ["hub/history.c"],
+    "tok_": ["hub/token.c"],
+    "sess_": ["hub/server_session.c"],
+    "rpc_": ["hub/rpc.c"],
+    "presence_": ["hub/presence.c"],
+    "pending_": ["hub/pending.c"],
+    "users_": ["hub/users.c"],
+    "cf_dispatch_": ["hub/centrifuge/cf_dispatch.c"],
+    "cf_out_": ["hub/centrifuge/cf_out.c"],
+    # json/ and jwt/
+    "json_": ["json/json.c"],
+    "jbuf_": ["json/json_write.c"],
+    "jwt_": ["jwt/jwt.c", "jwt/jwt_keys.c"],
+}
 
 import argparse
 import glob
@@ -271,6 +315,29 @@ def sccs(edges):
     return sorted(c for c in out if len(c) > 1)
 
 
+def check_prefixes(defs):
+    """Lines naming every wsp__ definition whose prefix is not its file's."""
+    bad = []
+    for sym in sorted(defs):
+        if not sym.startswith("wsp__"):
+            continue
+        rest = sym[len("wsp__"):]
+        owners = None
+        for pre in sorted(PREFIXES, key=len, reverse=True):
+            if rest.startswith(pre):
+                owners = PREFIXES[pre]
+                break
+        for f in sorted(defs[sym]):
+            if f.endswith(".h"):
+                continue  # an inline helper of a header
+            if owners is None:
+                bad.append("%s: %s has no prefix of PREFIXES" % (f, sym))
+            elif f not in owners:
+                bad.append("%s: %s has the prefix of %s" % (
+                    f, sym, ", ".join(owners)))
+    return bad
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--root", default=os.path.join(
@@ -299,10 +366,16 @@ def main():
                     if b in edges[a]:
                         print("  %s -> %s: %s" % (
                             a, b, " ".join(sorted(edges[a][b]))))
+    wrong = check_prefixes(defs)
+    for line in wrong:
+        print("prefix: " + line)
     if bad:
         print("lib-cycles: %d forbidden cycle(s)" % bad)
+    if wrong:
+        print("lib-cycles: %d name(s) with another file's prefix" % len(wrong))
+    if bad or wrong:
         return 1
-    print("lib-cycles: no forbidden cycles")
+    print("lib-cycles: no forbidden cycles, every prefix follows its file")
     return 0
 
 

@@ -390,7 +390,7 @@ static const struct wslay_event_callbacks ws_callbacks = {
     ws_frame_chunk_cb, NULL,       ws_msg_cb,
 };
 
-int wsp__ws_create(struct wsp_conn *c) {
+int wsp__conn_ws_create(struct wsp_conn *c) {
   int r = c->role == WSP_ROLE_SERVER
               ? wslay_event_context_server_init(&c->ws, &ws_callbacks, c)
               : wslay_event_context_client_init(&c->ws, &ws_callbacks, c);
@@ -405,7 +405,7 @@ int wsp__ws_create(struct wsp_conn *c) {
   return 0;
 }
 
-void wsp__ws_release(struct wsp_conn *c) {
+void wsp__conn_ws_release(struct wsp_conn *c) {
   if (c->ws && !c->in_wslay) {
     wslay_event_context_free(c->ws);
     c->ws = NULL;
@@ -443,7 +443,7 @@ void wsp__conn_finish(struct wsp_conn *c, int error, int code,
     if (c->cfg->cb.on_close && WSP__LIVE(c))
       c->cfg->cb.on_close(c, code, reason, reason_len, c->user_data);
   }
-  wsp__ws_release(c);
+  wsp__conn_ws_release(c);
 }
 
 /* After a close frame left: input is only scanned for the peer's close. */
@@ -455,7 +455,7 @@ void wsp__conn_enter_closing(struct wsp_conn *c, int error, int code) {
   c->ping_due = c->pong_due = WSP_NO_DEADLINE;
   c->close_due = wsp__conn_due_after(wsp__conn_now(c),
                                      c->cfg->limits[WSP_LIMIT_CLOSE_TIMEOUT]);
-  wsp__ws_release(c);
+  wsp__conn_ws_release(c);
 }
 
 /* Write a close frame of the library's own and start closing. */
@@ -479,7 +479,7 @@ int wsp__conn_send_close(struct wsp_conn *c, int error, int code,
   return 0;
 }
 
-int wsp__close_error(int code) {
+int wsp__conn_close_error(int code) {
   switch (code) {
   case WSP_CLOSE_TOO_BIG:
     return WSP_ERR_TOO_BIG;
@@ -756,7 +756,7 @@ int wsp_frame_new(struct wsp_frame **pf, const struct wsp_mem *mem, int opcode,
     return WSP_ERR_INVAL;
   *pf = NULL;
   wsp__mem_init(&m, mem);
-  f = wsp__buf_new(&m, hlen + len);
+  f = wsp__outq_buf_new(&m, hlen + len);
   if (!f)
     return WSP_ERR_NOMEM;
   p = f->data;
@@ -785,7 +785,7 @@ struct wsp_frame *wsp_frame_ref(struct wsp_frame *f) {
   return f;
 }
 
-void wsp_frame_unref(struct wsp_frame *f) { wsp__buf_unref(f); }
+void wsp_frame_unref(struct wsp_frame *f) { wsp__outq_buf_unref(f); }
 
 size_t wsp_frame_size(const struct wsp_frame *f) { return f ? f->len : 0; }
 

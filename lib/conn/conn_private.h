@@ -68,8 +68,8 @@ void wsp__outq_trim(struct wsp__outq *q, const struct wsp_mem *mem);
 /* Non-zero when the segment array outgrew its inline slots. */
 int wsp__outq_grew(const struct wsp__outq *q);
 int wsp__outq_holds_memory(const struct wsp__outq *q);
-struct wsp_frame *wsp__buf_new(const struct wsp_mem *mem, size_t cap);
-void wsp__buf_unref(struct wsp_frame *buf);
+struct wsp_frame *wsp__outq_buf_new(const struct wsp_mem *mem, size_t cap);
+void wsp__outq_buf_unref(struct wsp_frame *buf);
 
 /* ---- http.c: HTTP/1.1 request and response heads ---------------------- */
 
@@ -95,17 +95,17 @@ struct wsp__http_head {
 long wsp__http_parse(const char *buf, size_t len, int response,
                      struct wsp__http_head *h, const char **why);
 
-int wsp__str_ieq(struct wsp_str s, const char *lit);
+int wsp__http_str_ieq(struct wsp_str s, const char *lit);
 /* Non-zero when the comma-separated list s holds token (case-insensitive). */
-int wsp__list_has_token(struct wsp_str s, const char *token);
+int wsp__http_list_has_token(struct wsp_str s, const char *token);
 /* Iterate comma-separated list items: *pos starts at 0. Returns 1 with
  * *item set, 0 at the end. */
-int wsp__list_next(struct wsp_str s, size_t *pos, struct wsp_str *item);
-const char *wsp__status_text(int status);
+int wsp__http_list_next(struct wsp_str s, size_t *pos, struct wsp_str *item);
+const char *wsp__http_status_text(int status);
 /* base64(SHA-1(key + GUID)) into out[28], NUL-terminated (29 bytes). */
-void wsp__accept_key(const char *key, size_t key_len, char out[29]);
+void wsp__http_accept_key(const char *key, size_t key_len, char out[29]);
 /* Non-zero when key is base64 for exactly 16 bytes. */
-int wsp__key_valid(struct wsp_str key);
+int wsp__http_key_valid(struct wsp_str key);
 
 /* Handshake state (handshake.c), freed once the connection is open. */
 struct wsp__hs {
@@ -219,15 +219,15 @@ void wsp__conn_finish(struct wsp_conn *c, int error, int code,
 void wsp__conn_enter(struct wsp_conn *c);
 void wsp__conn_leave(struct wsp_conn *c);
 /* wslay's context exists only while a frame or message is open. */
-int wsp__ws_create(struct wsp_conn *c);
-void wsp__ws_release(struct wsp_conn *c);
+int wsp__conn_ws_create(struct wsp_conn *c);
+void wsp__conn_ws_release(struct wsp_conn *c);
 /* After a close frame left: input is only scanned for the peer's close. */
 void wsp__conn_enter_closing(struct wsp_conn *c, int error, int code);
 /* Write a close frame of the library's own and start closing. */
 int wsp__conn_send_close(struct wsp_conn *c, int error, int code,
                          const char *reason, size_t rlen);
 /* The error a close code the library sends stands for. */
-int wsp__close_error(int code);
+int wsp__conn_close_error(int code);
 /* Queue one frame (conn.c: control frames ignore the output cap). */
 int wsp__conn_write_frame(struct wsp_conn *c, int fin, int opcode,
                           const uint8_t *data, size_t len, int control);
@@ -239,7 +239,7 @@ static inline uint64_t wsp__conn_due_after(uint64_t now, uint64_t ms) {
 }
 
 /* conn_rx.c: the header walker */
-int wsp__conn_frames(struct wsp_conn *c, const uint8_t *p, size_t len);
+int wsp__conn_rx_frames(struct wsp_conn *c, const uint8_t *p, size_t len);
 
 /* handshake.c */
 int wsp__hs_recv(struct wsp_conn *c, const uint8_t *p, size_t len);

@@ -174,7 +174,7 @@ static void maybe_release_ws(struct wsp_conn *c) {
   const struct wsp__rx *rx = &c->rx;
   if (c->ws && c->state == WSP_STATE_OPEN && rx->hlen == 0 && rx->remain == 0 &&
       !rx->in_msg && !wslay_event_want_write(c->ws))
-    wsp__ws_release(c);
+    wsp__conn_ws_release(c);
 }
 
 static int drain(struct wsp_conn *c, const uint8_t *p, size_t len) {
@@ -188,7 +188,7 @@ static int drain(struct wsp_conn *c, const uint8_t *p, size_t len) {
   return 0;
 }
 
-int wsp__conn_frames(struct wsp_conn *c, const uint8_t *p, size_t len) {
+int wsp__conn_rx_frames(struct wsp_conn *c, const uint8_t *p, size_t len) {
   size_t ok, used, close_at, nheld;
   uint8_t held[14];
   int code, rv = 0;
@@ -210,7 +210,7 @@ int wsp__conn_frames(struct wsp_conn *c, const uint8_t *p, size_t len) {
   if (nheld && ok == 0)
     nheld = 0; /* that header is bad, or still incomplete */
   if (ok > 0 || nheld > 0) {
-    if (!c->ws && wsp__ws_create(c) != 0) {
+    if (!c->ws && wsp__conn_ws_create(c) != 0) {
       wsp__conn_finish(c, WSP_ERR_NOMEM, WSP_CLOSE_ABNORMAL, NULL, 0);
       return WSP_ERR_NOMEM;
     }
@@ -229,13 +229,13 @@ int wsp__conn_frames(struct wsp_conn *c, const uint8_t *p, size_t len) {
       return WSP_ERR_NOMEM;
     }
     if (c->state == WSP_STATE_CLOSED) {
-      wsp__ws_release(c);
+      wsp__conn_ws_release(c);
       return 0;
     }
     if (c->state == WSP_STATE_CLOSING) {
       /* The application closed from a callback; wslay has seen all of
        * this input. */
-      wsp__ws_release(c);
+      wsp__conn_ws_release(c);
       if (code == 0 || ok == len)
         return 0;
       return drain(c, p + used, len - used);
@@ -244,7 +244,7 @@ int wsp__conn_frames(struct wsp_conn *c, const uint8_t *p, size_t len) {
       /* wslay failed the connection (invalid UTF-8 or close code) and
        * queued its close frame; what follows is only drained. */
       int sent = wslay_event_get_status_code_sent(c->ws), d = 0;
-      wsp__conn_enter_closing(c, wsp__close_error(sent), sent);
+      wsp__conn_enter_closing(c, wsp__conn_close_error(sent), sent);
       if (close_at != SIZE_MAX && close_at < ok) {
         /* The peer's close frame followed the bad frame in this input and
          * wslay never read it: walk again from that frame's start. */
@@ -253,7 +253,7 @@ int wsp__conn_frames(struct wsp_conn *c, const uint8_t *p, size_t len) {
       } else if (ok < len) {
         d = drain(c, p + used, len - used);
       }
-      return d ? d : wsp__close_error(sent);
+      return d ? d : wsp__conn_close_error(sent);
     }
   }
   if (code) {
@@ -263,7 +263,7 @@ int wsp__conn_frames(struct wsp_conn *c, const uint8_t *p, size_t len) {
     int ended = c->rx.opcode == WSP_OP_CLOSE || c->rx.blind;
     c->rx.opcode = 0x0f; /* the bad frame is skipped, never taken for a
                             close reply */
-    rv = wsp__conn_send_close(c, wsp__close_error(code), code, NULL, 0);
+    rv = wsp__conn_send_close(c, wsp__conn_close_error(code), code, NULL, 0);
     if (rv != 0) {
       wsp__conn_finish(c, rv, WSP_CLOSE_ABNORMAL, NULL, 0);
       return rv;
@@ -272,7 +272,7 @@ int wsp__conn_frames(struct wsp_conn *c, const uint8_t *p, size_t len) {
       wsp__conn_finish(c, 0, WSP_CLOSE_ABNORMAL, NULL, 0);
     else
       rv = drain(c, p + used, len - used);
-    return rv ? rv : wsp__close_error(code);
+    return rv ? rv : wsp__conn_close_error(code);
   }
   maybe_release_ws(c);
   return 0;

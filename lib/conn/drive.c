@@ -29,7 +29,7 @@ int wsp_conn_recv(struct wsp_conn *c, const void *data, size_t len) {
       break;
     case WSP_STATE_OPEN:
     case WSP_STATE_CLOSING:
-      rv = wsp__conn_frames(c, data, len);
+      rv = wsp__conn_rx_frames(c, data, len);
       break;
     default:
       break;

@@ -61,7 +61,7 @@ static int put_head(struct wsp_conn *c, int status, const char *ctype,
     n = snprintf(line, sizeof(line),
                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
                  "Content-Length: %zu\r\nConnection: close\r\n%s",
-                 status, wsp__status_text(status), ctype, body_len,
+                 status, wsp__http_status_text(status), ctype, body_len,
                  version_hint ? "Sec-WebSocket-Version: 13\r\n" : "");
   }
   if (n < 0 || (size_t)n >= sizeof(line))
@@ -122,7 +122,7 @@ static int count_header(const struct wsp__http_head *h, const char *name,
   size_t i;
   int n = 0;
   for (i = 0; i < h->nheaders; i++) {
-    if (wsp__str_ieq(h->headers[i].name, name)) {
+    if (wsp__http_str_ieq(h->headers[i].name, name)) {
       if (n++ == 0 && first)
         *first = h->headers[i].value;
     }
@@ -148,11 +148,11 @@ static int validate_upgrade(const struct wsp__http_head *h, const char **why) {
     return *why = "not a WebSocket upgrade: no Upgrade header", 400;
   if (n > 1)
     return *why = "duplicate Upgrade header", 400;
-  if (!wsp__list_has_token(v, "websocket"))
+  if (!wsp__http_list_has_token(v, "websocket"))
     return *why = "Upgrade header does not name websocket", 400;
   for (i = 0; i < h->nheaders; i++)
-    if (wsp__str_ieq(h->headers[i].name, "Connection") &&
-        wsp__list_has_token(h->headers[i].value, "upgrade"))
+    if (wsp__http_str_ieq(h->headers[i].name, "Connection") &&
+        wsp__http_list_has_token(h->headers[i].value, "upgrade"))
       conn_upgrade = 1;
   if (!conn_upgrade)
     return *why = "Connection header lacks the Upgrade token", 400;
@@ -161,14 +161,14 @@ static int validate_upgrade(const struct wsp__http_head *h, const char **why) {
     return *why = "missing Sec-WebSocket-Key header", 400;
   if (n > 1)
     return *why = "duplicate Sec-WebSocket-Key header", 400;
-  if (!wsp__key_valid(v))
+  if (!wsp__http_key_valid(v))
     return *why = "Sec-WebSocket-Key is not base64 of 16 bytes", 400;
   n = count_header(h, "Sec-WebSocket-Version", &v);
   if (n == 0)
     return *why = "missing Sec-WebSocket-Version header", 400;
   if (n > 1)
     return *why = "duplicate Sec-WebSocket-Version header", 400;
-  if (!wsp__str_ieq(v, "13"))
+  if (!wsp__http_str_ieq(v, "13"))
     return *why = "unsupported WebSocket version", 426;
   return 0;
 }
@@ -182,7 +182,7 @@ static int accept_now(struct wsp_conn *c, const uint8_t *rest,
   size_t before = c->out.bytes;
 
   count_header(&hs->head, "Sec-WebSocket-Key", &key);
-  wsp__accept_key(key.ptr, key.len, accept);
+  wsp__http_accept_key(key.ptr, key.len, accept);
   rv = put_head(c, 101, NULL, 0, 0);
   /* put_head wrote the status line, Upgrade, Connection and the extra
    * headers; the accept key and protocol follow, then the blank line. */
@@ -212,7 +212,7 @@ static int accept_now(struct wsp_conn *c, const uint8_t *rest,
   if (rv == 0 && c->cfg->cb.on_open && WSP__LIVE(c))
     c->cfg->cb.on_open(c, NULL, c->user_data);
   if (rv == 0 && rest_len && c->state == WSP_STATE_OPEN && WSP__LIVE(c))
-    rv = wsp__conn_frames(c, rest, rest_len);
+    rv = wsp__conn_rx_frames(c, rest, rest_len);
   return rv;
 }
 
@@ -396,10 +396,11 @@ int wsp_conn_set_protocol(struct wsp_conn *c, const char *name) {
     return WSP_ERR_STATE;
   n = strlen(name);
   for (i = 0; i < c->hs->head.nheaders; i++) {
-    if (!wsp__str_ieq(c->hs->head.headers[i].name, "Sec-WebSocket-Protocol"))
+    if (!wsp__http_str_ieq(c->hs->head.headers[i].name,
+                           "Sec-WebSocket-Protocol"))
       continue;
     pos = 0;
-    while (wsp__list_next(c->hs->head.headers[i].value, &pos, &item)) {
+    while (wsp__http_list_next(c->hs->head.headers[i].value, &pos, &item)) {
       if (item.len == n && memcmp(item.ptr, name, n) == 0) {
         dup = wsp__strndup(&c->cfg->mem, name, n);
         if (!dup)
@@ -547,7 +548,7 @@ int wsp_conn_client_start(struct wsp_conn *c, const char *host,
     return WSP_ERR_RANDOM;
   base64_encode_raw(key, sizeof(raw), raw);
   key[24] = '\0';
-  wsp__accept_key(key, 24, hs->accept);
+  wsp__http_accept_key(key, 24, hs->accept);
   if (protocols && *protocols) {
     hs->offered = wsp__strndup(&c->cfg->mem, protocols, strlen(protocols));
     if (!hs->offered)
@@ -596,11 +597,11 @@ static const char *check_response(struct wsp_conn *c,
 
   if (h->status != 101)
     return "the server did not switch protocols";
-  if (count_header(h, "Upgrade", &v) != 1 || !wsp__str_ieq(v, "websocket"))
+  if (count_header(h, "Upgrade", &v) != 1 || !wsp__http_str_ieq(v, "websocket"))
     return "missing or wrong Upgrade header";
   for (i = 0; i < h->nheaders; i++)
-    if (wsp__str_ieq(h->headers[i].name, "Connection") &&
-        wsp__list_has_token(h->headers[i].value, "upgrade"))
+    if (wsp__http_str_ieq(h->headers[i].name, "Connection") &&
+        wsp__http_list_has_token(h->headers[i].value, "upgrade"))
       conn_upgrade = 1;
   if (!conn_upgrade)
     return "Connection header lacks the Upgrade token";
@@ -619,7 +620,7 @@ static const char *check_response(struct wsp_conn *c,
       return "the server chose a subprotocol that was not offered";
     offered.ptr = hs->offered;
     offered.len = strlen(hs->offered);
-    while (wsp__list_next(offered, &pos, &item)) {
+    while (wsp__http_list_next(offered, &pos, &item)) {
       if (item.len == v.len && memcmp(item.ptr, v.ptr, v.len) == 0) {
         c->protocol = wsp__strndup(&c->cfg->mem, v.ptr, v.len);
         return c->protocol ? NULL : "out of memory";
@@ -676,7 +677,7 @@ static int client_recv(struct wsp_conn *c, const uint8_t *p, size_t len) {
     c->cfg->cb.on_open(c, &resp, c->user_data);
   wsp__conn_free_hs(c);
   if (rv == 0 && len && c->state == WSP_STATE_OPEN && WSP__LIVE(c))
-    rv = wsp__conn_frames(c, p, len);
+    rv = wsp__conn_rx_frames(c, p, len);
   return rv;
 }
 

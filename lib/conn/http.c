@@ -22,7 +22,7 @@ static int is_tchar(unsigned char c) {
 
 static int lower(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
 
-int wsp__str_ieq(struct wsp_str s, const char *lit) {
+int wsp__http_str_ieq(struct wsp_str s, const char *lit) {
   size_t n = strlen(lit), i;
   if (s.len != n)
     return 0;
@@ -32,7 +32,7 @@ int wsp__str_ieq(struct wsp_str s, const char *lit) {
   return 1;
 }
 
-int wsp__list_next(struct wsp_str s, size_t *pos, struct wsp_str *item) {
+int wsp__http_list_next(struct wsp_str s, size_t *pos, struct wsp_str *item) {
   size_t i = *pos;
   while (i < s.len) {
     size_t start, end;
@@ -56,11 +56,11 @@ int wsp__list_next(struct wsp_str s, size_t *pos, struct wsp_str *item) {
   return 0;
 }
 
-int wsp__list_has_token(struct wsp_str s, const char *token) {
+int wsp__http_list_has_token(struct wsp_str s, const char *token) {
   size_t pos = 0;
   struct wsp_str item;
-  while (wsp__list_next(s, &pos, &item))
-    if (wsp__str_ieq(item, token))
+  while (wsp__http_list_next(s, &pos, &item))
+    if (wsp__http_str_ieq(item, token))
       return 1;
   return 0;
 }
@@ -168,7 +168,7 @@ long wsp__http_parse(const char *buf, size_t len, int response,
   }
 }
 
-const char *wsp__status_text(int status) {
+const char *wsp__http_status_text(int status) {
   switch (status) {
   case 101:
     return "Switching Protocols";
@@ -221,7 +221,7 @@ const char *wsp__status_text(int status) {
   }
 }
 
-void wsp__accept_key(const char *key, size_t key_len, char out[29]) {
+void wsp__http_accept_key(const char *key, size_t key_len, char out[29]) {
   struct sha1_ctx ctx;
   uint8_t digest[SHA1_DIGEST_SIZE];
   sha1_init(&ctx);
@@ -232,7 +232,7 @@ void wsp__accept_key(const char *key, size_t key_len, char out[29]) {
   out[28] = '\0';
 }
 
-int wsp__key_valid(struct wsp_str key) {
+int wsp__http_key_valid(struct wsp_str key) {
   struct base64_decode_ctx ctx;
   uint8_t raw[BASE64_DECODE_LENGTH(24)];
   size_t n = sizeof(raw);

@@ -14,7 +14,7 @@
 
 #define BLOCK_MIN 4096
 
-struct wsp_frame *wsp__buf_new(const struct wsp_mem *mem, size_t cap) {
+struct wsp_frame *wsp__outq_buf_new(const struct wsp_mem *mem, size_t cap) {
   struct wsp_frame *b = wsp__malloc(mem, sizeof(*b) + cap);
   if (!b)
     return NULL;
@@ -25,7 +25,7 @@ struct wsp_frame *wsp__buf_new(const struct wsp_mem *mem, size_t cap) {
   return b;
 }
 
-void wsp__buf_unref(struct wsp_frame *b) {
+void wsp__outq_buf_unref(struct wsp_frame *b) {
   if (b && --b->refs == 0) {
     struct wsp_mem m = b->mem;
     wsp__free(&m, b);
@@ -104,10 +104,10 @@ uint8_t *wsp__outq_reserve(struct wsp__outq *q, const struct wsp_mem *mem,
     return NULL;
   if (!t || t->cap - t->len < len) {
     size_t cap = len < BLOCK_MIN - sizeof(*t) ? BLOCK_MIN - sizeof(*t) : len;
-    t = wsp__buf_new(mem, cap);
+    t = wsp__outq_buf_new(mem, cap);
     if (!t)
       return NULL;
-    wsp__buf_unref(q->tail); /* the queue's hold on the old block */
+    wsp__outq_buf_unref(q->tail); /* the queue's hold on the old block */
     q->tail = t;
     if (seg_room(q, mem) != 0) /* the count may have changed nothing */
       return NULL;
@@ -167,7 +167,7 @@ void wsp__outq_trim(struct wsp__outq *q, const struct wsp_mem *mem) {
     wsp__free(mem, q->seg);
   q->seg = NULL;
   q->cap = q->head = 0;
-  wsp__buf_unref(q->tail);
+  wsp__outq_buf_unref(q->tail);
   q->tail = NULL;
 }
 
@@ -180,7 +180,7 @@ size_t wsp__outq_consume(struct wsp__outq *q, size_t n) {
     s->len -= take;
     done += take;
     if (s->len == 0) {
-      wsp__buf_unref(s->buf);
+      wsp__outq_buf_unref(s->buf);
       q->head = slot(q, 1);
       q->count--;
     }
@@ -197,7 +197,7 @@ size_t wsp__outq_consume(struct wsp__outq *q, size_t n) {
 
 void wsp__outq_clear(struct wsp__outq *q, const struct wsp_mem *mem) {
   while (q->count) {
-    wsp__buf_unref(q->seg[q->head].buf);
+    wsp__outq_buf_unref(q->seg[q->head].buf);
     q->head = slot(q, 1);
     q->count--;
   }

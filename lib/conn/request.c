@@ -58,7 +58,7 @@ int wsp_header_get(const struct wsp_header *headers, size_t nheaders,
   if (!headers || !name)
     return 0;
   for (i = 0; i < nheaders; i++) {
-    if (wsp__str_ieq(headers[i].name, name) && nth-- == 0) {
+    if (wsp__http_str_ieq(headers[i].name, name) && nth-- == 0) {
       if (value)
         *value = headers[i].value;
       return 1;
@@ -74,10 +74,10 @@ int wsp_request_protocol(const struct wsp_request *req, size_t nth,
   if (!req)
     return 0;
   for (i = 0; i < req->nheaders; i++) {
-    if (!wsp__str_ieq(req->headers[i].name, "Sec-WebSocket-Protocol"))
+    if (!wsp__http_str_ieq(req->headers[i].name, "Sec-WebSocket-Protocol"))
       continue;
     pos = 0;
-    while (wsp__list_next(req->headers[i].value, &pos, &item)) {
+    while (wsp__http_list_next(req->headers[i].value, &pos, &item)) {
       if (nth-- == 0) {
         if (value)
           *value = item;
@@ -131,7 +131,7 @@ int wsp_request_cookie_nth(const struct wsp_request *req, const char *name,
   nl = strlen(name);
   for (i = 0; i < req->nheaders; i++) {
     const char *s, *e;
-    if (!wsp__str_ieq(req->headers[i].name, "Cookie"))
+    if (!wsp__http_str_ieq(req->headers[i].name, "Cookie"))
       continue;
     s = req->headers[i].value.ptr;
     e = s + req->headers[i].value.len;
@@ -175,7 +175,7 @@ int wsp_request_bearer(const struct wsp_request *req, struct wsp_str *token) {
     return 0;
   {
     struct wsp_str scheme = {v.ptr, 6};
-    if (!wsp__str_ieq(scheme, "bearer") ||
+    if (!wsp__http_str_ieq(scheme, "bearer") ||
         (v.ptr[6] != ' ' && v.ptr[6] != '\t'))
       return 0;
   }
@@ -238,7 +238,7 @@ int wsp_origin_allowed(const struct wsp_request *req,
   if (!wsp_header_get(req->headers, req->nheaders, "Origin", 0, &origin))
     return 1; /* not a browser: its credentials alone decide */
   for (i = 0; i < n; i++)
-    if (allowed && allowed[i] && wsp__str_ieq(origin, allowed[i]))
+    if (allowed && allowed[i] && wsp__http_str_ieq(origin, allowed[i]))
       return 1;
   /* the server's own origin: scheme://Host */
   return wsp_header_get(req->headers, req->nheaders, "Host", 0, &host) &&
