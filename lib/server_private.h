@@ -16,6 +16,7 @@
 #include "wsp/server.h"
 
 #include "cf_private.h"
+#include "metrics.h"
 
 enum { MODE_NONE, MODE_CODEC, MODE_RAW };
 
@@ -87,6 +88,7 @@ struct wsp__pending {
   size_t len;
   struct wsp__recover recover; /* PENDING_SUB */
   uint64_t expires_at; /* PENDING_SUB: its subscription token's expiry */
+  uint64_t started;    /* when the command came (the hub's clock) */
 };
 
 /* Completion statuses of pending requests in the server's wsp_corr. */
@@ -172,6 +174,7 @@ struct wsp_server {
   size_t norigins;
   unsigned origin_policy;
   struct wsp_server_stats stats;
+  struct wsp__metrics metrics; /* beyond stats: metrics.h */
 };
 
 struct wsp_client {
