@@ -9,8 +9,8 @@ build="gcc libc6-dev meson ninja-build pkg-config libwslay-dev nettle-dev libgmp
 case "$purpose" in
   build) want="$build" ;;
   demo) want="$build nodejs npm" ;;
-  check) want="$build libcmocka-dev python3 python3-websockets python3-autobahn nodejs npm valgrind chromium" ;;
-  asan) want="$build libcmocka-dev python3 python3-websockets python3-autobahn nodejs npm chromium" ;;
+  check) want="$build libcmocka-dev python3 python3-websockets python3-autobahn python3-prometheus-client nodejs npm valgrind chromium" ;;
+  asan) want="$build libcmocka-dev python3 python3-websockets python3-autobahn python3-prometheus-client nodejs npm chromium" ;;
   fuzz) want="$build clang libclang-rt-14-dev" ;;
   bench) want="$build util-linux nodejs npm" ;;
   *) echo "install-deps: unknown purpose '$purpose'" >&2; exit 2 ;;

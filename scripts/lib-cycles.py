@@ -60,6 +60,7 @@ PREFIXES = {
     "presence_": ["hub/presence.c"],
     "pending_": ["hub/pending.c"],
     "users_": ["hub/users.c"],
+    "metrics_": ["hub/metrics.c"],
     "cf_dispatch_": ["hub/centrifuge/cf_dispatch.c"],
     "cf_out_": ["hub/centrifuge/cf_out.c"],
     # json/ and jwt/

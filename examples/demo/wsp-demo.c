@@ -11,6 +11,7 @@
  *   /api/<method>          the server API, with --api-key (api.c)
  *   /login, /logout        sessions behind a cookie, no password (auth.c)
  *   /echo                  a plain WebSocket echo
+ *   /metrics               the hub's counters as Prometheus text (GET)
  *   / and /centrifuge.js   browser pages: RPC (index.html), a chat
  *                          (chat.html) and a login (login.html) (www.c,
  *                          www/)
@@ -100,8 +101,35 @@ static int path_is(const struct wsp_request *req, const char *path) {
          memcmp(req->path.ptr, path, req->path.len) == 0;
 }
 
+/* GET /metrics: the hub's counters for Prometheus
+ * (wsp_server_write_metrics(3)). */
+static void metrics_serve(struct wsp_client *wc,
+                          const struct wsp_request *req) {
+  static const char type[] = "text/plain; version=0.0.4; charset=utf-8";
+  static const char not_get[] = "method not allowed\n";
+  static const char oom[] = "out of memory\n";
+  size_t len = 0;
+  char *text;
+
+  if (req->method.len != 3 || memcmp(req->method.ptr, "GET", 3) != 0) {
+    wsp_client_respond(wc, 405, "text/plain", not_get, sizeof not_get - 1);
+    return;
+  }
+  wsp_server_write_metrics(server, NULL, 0, &len); /* asks for the size */
+  if ((text = malloc(len + 1)) == NULL ||
+      wsp_server_write_metrics(server, text, len + 1, &len) < 0)
+    wsp_client_respond(wc, 500, "text/plain", oom, sizeof oom - 1);
+  else
+    wsp_client_respond(wc, 200, type, text, len);
+  free(text);
+}
+
 static int on_request(struct wsp_client *wc, const struct wsp_request *req,
                       void *user_data) {
+  if (!req->websocket && path_is(req, "/metrics")) {
+    metrics_serve(wc, req);
+    return 0;
+  }
   if (path_is(req, "/echo")) {
     if (req->websocket)
       return wsp_client_accept_raw(wc) < 0 ? -1 : 0;

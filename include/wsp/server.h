@@ -193,6 +193,15 @@ WSP_API int wsp_server_add_codec(struct wsp_server *server, const char *path,
 WSP_API void *wsp_server_get_user_data(const struct wsp_server *server);
 WSP_API void wsp_server_get_stats(const struct wsp_server *server,
                                   struct wsp_server_stats *out);
+/* The stats and more (commands by name, closes by code, RPC latency and
+ * fan-out lag histograms, queued bytes, lagging subscribers) as
+ * Prometheus text, exposition format 0.0.4, into buf[0..cap),
+ * NUL-terminated; *len gets the text's length without the NUL. When cap
+ * is too small (less than *len + 1): WSP_ERR_LIMIT, with *len still the
+ * length, so buf may be NULL with cap 0 to ask for it. Every metric is
+ * listed in wsp_server_write_metrics(3). */
+WSP_API int wsp_server_write_metrics(const struct wsp_server *server, char *buf,
+                                     size_t cap, size_t *len);
 WSP_API int wsp_server_tick(struct wsp_server *server, uint64_t now);
 WSP_API uint64_t wsp_server_next_deadline(const struct wsp_server *server);
 /* Close every connection with code (e.g. 3001 shutdown). */

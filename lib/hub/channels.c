@@ -354,7 +354,23 @@ struct pubctx {
   struct wsp_frame *frame;
   struct wsp__jbuf jb;
   long delivered;
+  long timed;    /* deliveries whose lag was observed */
+  uint64_t born; /* when its fan-out began (the hub's clock) */
 };
+
+/* Observe the fan-out lag of the deliveries made since the last time.
+ * The clock is read once per LAG_EVERY deliveries: they take far less
+ * than the millisecond it counts, and a fan-out to many subscribers
+ * reads it no more than needed. */
+#define LAG_EVERY 64
+static void lag_observe(struct wsp_server *s, struct pubctx *c) {
+  uint64_t n = (uint64_t)(c->delivered - c->timed);
+  if (n == 0)
+    return;
+  wsp__metrics_observe(&s->metrics.fanout,
+                       wsp__metrics_since(c->born, wsp__server_now(s)), n);
+  c->timed = c->delivered;
+}
 
 static void pub_deliver(void *sub, const char *pattern, size_t plen, void *ud) {
   struct wsp__csub *cs = sub;
@@ -383,6 +399,8 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen, void *ud) {
   if (!c->hp || !cs->positioned) {
     if (c->frame)
       c->delivered += wsp__ch_deliver(cs->cl, c->frame);
+    if (c->delivered - c->timed >= LAG_EVERY)
+      lag_observe(cs->cl->srv, c);
     return;
   }
   /* A positioned subscriber with a full output is not closed: it keeps
@@ -399,6 +417,8 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen, void *ud) {
   } else if (rv == 1) {
     cs->next = c->hp->offset + 1;
     c->delivered++;
+    if (c->delivered - c->timed >= LAG_EVERY)
+      lag_observe(cs->cl->srv, c);
   }
 }
 
@@ -417,8 +437,10 @@ static long fan_out(struct wsp_server *s, const char *ch, size_t clen,
   c.pub.info = info;
   c.pub.has_offset = hp != NULL;
   c.pub.offset = hp ? hp->offset : 0;
+  c.born = wsp__server_now(s);
   wsp__jbuf_init(&c.jb, &s->mem);
   n = wsp_pubsub_publish(s->channels, ch, clen, pub_deliver, &c);
+  lag_observe(s, &c);
   wsp_frame_unref(c.frame);
   wsp__jbuf_free(&c.jb);
   if (n < 0)

@@ -278,10 +278,15 @@ struct feed {
   struct wsp__jbuf jb;
   const struct wsp__csub *cs;
   size_t budget;
+  uint64_t now;
+  /* The fan-out lag of the events in jb: from their append (their time
+   * in the log) to now, counted once they are queued. */
+  struct wsp__metrics_hist lag;
 };
 
 static int feed_pub(const struct wsp_evlog_event *e, void *ud) {
   struct feed *f = ud;
+  wsp__metrics_observe(&f->lag, wsp__metrics_since(e->time, f->now), 1);
   return wsp__cf_out_feed_pub(&f->jb, f->cs->channel, f->cs->len, e) != 0 ||
          f->jb.len >= f->budget;
 }
@@ -313,6 +318,7 @@ static int feed_one(struct wsp_client *cl, struct wsp__csub *cs,
   wsp__jbuf_init(&f.jb, &s->mem);
   f.cs = cs;
   f.budget = high - queued;
+  f.now = wsp__server_now(s);
   n = wsp_evlog_read(s->hist.log, cs->channel, cs->len, NULL, cs->next - 1,
                      FEED_EVENTS, 0, feed_pub, &f, NULL);
   if (n <= 0 || f.jb.err) {
@@ -334,6 +340,7 @@ static int feed_one(struct wsp_client *cl, struct wsp__csub *cs,
     return -1;
   s->stats.messages_out++;
   s->stats.deliveries += (uint64_t)n;
+  wsp__metrics_merge(&s->metrics.fanout, &f.lag);
   cs->next += (uint64_t)n;
   if (cs->next > pos.offset)
     wsp__hist_unlag(cs);

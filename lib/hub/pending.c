@@ -45,6 +45,7 @@ int wsp__pending_start(struct wsp_client *cl, uint32_t cmd_id, int kind,
   struct wsp_server *s = cl->srv;
   struct wsp__pending *pc;
   uint64_t timeout = s->limits[WSP_SERVER_RPC_TIMEOUT];
+  uint64_t now = wsp__server_now(s);
   if (cl->ncalls == cl->capcalls) {
     uint32_t cap = cl->capcalls ? cl->capcalls * 2 : 4;
     uint32_t *c = wsp__realloc(&s->mem, cl->calls, cap * sizeof(*c));
@@ -61,8 +62,8 @@ int wsp__pending_start(struct wsp_client *cl, uint32_t cmd_id, int kind,
   pc->done = done;
   pc->cmd_id = cmd_id;
   pc->kind = (uint8_t)kind;
-  if (wsp_corr_start(s->rpc,
-                     timeout ? wsp__server_now(s) + timeout : WSP_NO_DEADLINE,
+  pc->started = now;
+  if (wsp_corr_start(s->rpc, timeout ? now + timeout : WSP_NO_DEADLINE,
                      call_done, pc, id) != 0) {
     wsp__free(&s->mem, pc);
     return WSP_ERR_NOMEM;

@@ -12,7 +12,10 @@
 static void call_done(struct wsp__pending *pc, int status, const void *data,
                       size_t len) {
   struct wsp_client *cl = pc->cl;
+  struct wsp_server *s = cl->srv;
   uint32_t cmd_id = pc->cmd_id;
+  wsp__metrics_observe(&s->metrics.rpc,
+                       wsp__metrics_since(pc->started, wsp__server_now(s)), 1);
   wsp__client_enter(cl);
   if (status == WSP_ERR_TIMEOUT || status == STATUS_SUB_ANSWER) {
     wsp__cf_out_error(

@@ -80,6 +80,7 @@ static void client_gone(struct wsp_client *cl, int code) {
   if (!cl->opened)
     return; /* an HTTP exchange only: never a WebSocket */
   count_close(s, code);
+  wsp__metrics_close(&s->metrics, code);
   if (cl->codec && cl->codec->on_close) {
     cl->depth++;
     cl->codec->on_close(cl, code, cl->codec_data);

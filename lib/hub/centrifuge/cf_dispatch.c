@@ -238,6 +238,8 @@ static int do_line(struct wsp_client *cl, const char *line, size_t len) {
   if (r < 0)
     return bad_request(cl); /* not an object */
   s->stats.commands++;
+  wsp__metrics_command(&s->metrics,
+                       kind == CMD_NONE ? WSP__METRICS_PONG : kind);
 
   if (kind == CMD_NONE) {
     /* The empty command is the pong; only one per ping. */
