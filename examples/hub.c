@@ -22,16 +22,17 @@ static long long ticks; /* the last tick published */
 static void whoami(struct wsp_client *client, uint64_t call, const char *method,
                    const uint8_t *data, size_t len, void *ud) {
   char out[64];
-  int n = snprintf(out, sizeof out, "{\"id\":\"%s\"}", wsp_client_id(client));
+  int n =
+      snprintf(out, sizeof out, "{\"id\":\"%s\"}", wsp_client_get_id(client));
 
-  wsp_rpc_reply(wsp_client_server(client), call, out, (size_t)n);
+  wsp_rpc_reply(wsp_client_get_server(client), call, out, (size_t)n);
 }
 
 static void next(struct wsp_client *client, uint64_t call, const char *method,
                  const uint8_t *data, size_t len, void *ud) {
   /* The handle is kept, not the client, which may be freed by then. */
   if (nwaiting == MAX_WAITING)
-    wsp_rpc_error(wsp_client_server(client), call, 1000, "busy", 1);
+    wsp_rpc_error(wsp_client_get_server(client), call, 1000, "busy", 1);
   else
     waiting[nwaiting++] = call;
 }

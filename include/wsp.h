@@ -13,6 +13,7 @@
 #include "wsp/push.h"
 #include "wsp/request.h"
 #include "wsp/rpc.h"
+#include "wsp/rpc_client.h"
 #include "wsp/server.h"
 #include "wsp/session.h"
 

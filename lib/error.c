@@ -19,7 +19,7 @@ const char *wsp_strerror(int err) {
   }
 }
 
-const char *wsp_err_name(int err) {
+const char *wsp_error_name(int err) {
   switch (err) {
   case 0:
     return "0";

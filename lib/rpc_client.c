@@ -8,7 +8,8 @@
 
 #include "internal.h"
 #include "wsp/proto.h"
-#include "wsp/rpc.h"
+#include "wsp/corr.h"
+#include "wsp/rpc_client.h"
 #include "json/json_private.h"
 
 struct wsp_rpc_client {
@@ -429,7 +430,7 @@ int wsp_rpc_client_close(struct wsp_rpc_client *rc, int code,
   return rv;
 }
 
-struct wsp_conn *wsp_rpc_client_conn(const struct wsp_rpc_client *rc) {
+struct wsp_conn *wsp_rpc_client_get_conn(const struct wsp_rpc_client *rc) {
   return rc ? rc->conn : NULL;
 }
 

@@ -19,7 +19,7 @@ static void sum(struct wsp_client *client, uint64_t call, const char *method,
   wsp_json_writer_int64(w, total);
   wsp_json_writer_end_object(w);
   if ((reply = wsp_json_writer_data(w, &n)) != NULL)
-    wsp_rpc_reply(wsp_client_server(client), call, reply, n);
+    wsp_rpc_reply(wsp_client_get_server(client), call, reply, n);
   else
-    wsp_rpc_error(wsp_client_server(client), call, 100, NULL, 1);
+    wsp_rpc_error(wsp_client_get_server(client), call, 100, NULL, 1);
 }

@@ -90,7 +90,7 @@ int roundtrip_run(char *msg, size_t cap) {
   snprintf(want, sizeof(want),
            "{\"id\":1,\"connect\":{\"client\":\"%s\",\"version\":\"%s\","
            "\"ping\":25,\"pong\":true}}",
-           wsp_client_id(p.sc), WSP_VERSION_STRING);
+           wsp_client_get_id(p.sc), WSP_VERSION_STRING);
   if (p.nmessages != 1 || p.nreply != strlen(want) ||
       memcmp(p.reply, want, p.nreply) != 0) {
     snprintf(msg, cap, "%d replies, the last \"%.*s\", expected \"%s\"",

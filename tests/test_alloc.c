@@ -69,7 +69,7 @@ static void check_rc(struct run *r, int rc, long f0, int e0, int a0,
     violation(r->fa.fail_at,
               "%s: an allocation failed inside %s, which returned %s, not "
               "WSP_ERR_NOMEM",
-              r->where, what, rc ? wsp_err_name(rc) : "0");
+              r->where, what, rc ? wsp_error_name(rc) : "0");
 }
 
 static void drain(struct run *r) {

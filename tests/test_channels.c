@@ -61,7 +61,7 @@ static void clear(struct hub *h) { thub_clear(h->c, NC); }
 /* The info object the hub writes for client i: user and client id. */
 static void info_of(struct hub *h, int i, char *out, size_t cap) {
   snprintf(out, cap, "{\"user\":\"u%d\",\"client\":\"%s\"}", i == 2 ? 1 : i,
-           wsp_client_id(h->c[i].sc));
+           wsp_client_get_id(h->c[i].sc));
 }
 
 /* Fail unless what client k received is exactly the presence reply id
@@ -77,7 +77,7 @@ static void expect_presence(struct hub *h, int k, unsigned id, const int *who,
   for (i = 0; i < n; i++) {
     info_of(h, who[i], info, sizeof(info));
     snprintf(ent[i], sizeof(ent[i]), "\"%s\":%s",
-             wsp_client_id(h->c[who[i]].sc), info);
+             wsp_client_get_id(h->c[who[i]].sc), info);
   }
   if (strncmp(p, head, strlen(head)) != 0)
     fail_msg("presence reply expected, got: %s", L(h, k));
@@ -115,7 +115,7 @@ static void hub_open(struct hub *h, unsigned flags) {
              i == 2 ? 1 : i);
     say(h, i, cmd);
     thub_expect(&h->c[i], thub_client_reply(want, sizeof(want), 1, "connect",
-                                            wsp_client_id(h->c[i].sc),
+                                            wsp_client_get_id(h->c[i].sc),
                                             ",\"ping\":25,\"pong\":true}}\n"));
   }
   clear(h);
@@ -343,7 +343,7 @@ static void test_channels_server_side_and_push(void **state) {
   pump(&h);
   thub_expect(&h.c[3], "{\"push\":{\"message\":{\"data\":2}}}\n"
                        "{\"push\":{\"message\":{\"data\":3}}}\n");
-  assert_int_equal(wsp_push_disconnect_user(h.srv, "u1", 3503, "bye"), 2);
+  assert_int_equal(wsp_server_disconnect_user(h.srv, "u1", 3503, "bye"), 2);
   pump(&h);
   assert_int_equal(h.c[1].close_code, 3503);
   assert_int_equal(h.c[2].close_code, 3503);
@@ -364,7 +364,7 @@ static void test_channels_slow_consumer(void **state) {
     say(&h, i, "{\"subscribe\":{\"channel\":\"feed\"},\"id\":2}");
   /* small caps for this test, on every open connection */
   for (i = 0; i < NC; i++)
-    wsp_conn_set_limit(wsp_client_conn(h.c[i].sc), WSP_LIMIT_MAX_QUEUED,
+    wsp_conn_set_limit(wsp_client_get_conn(h.c[i].sc), WSP_LIMIT_MAX_QUEUED,
                        16384);
   clear(&h);
   h.c[3].paused = 1; /* stops reading */

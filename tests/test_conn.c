@@ -97,8 +97,8 @@ static int check_failed(struct tsrv *s, const char *name, int rc, int want_err,
   struct tbuf in;
   int bad = 0, ci;
   if (rc != want_err)
-    print_error("%s: rc %d (%s), want %s\n", name, rc, wsp_err_name(rc),
-                wsp_err_name(want_err));
+    print_error("%s: rc %d (%s), want %s\n", name, rc, wsp_error_name(rc),
+                wsp_error_name(want_err));
   T_CHECK(bad, name, rc == want_err);
   T_CHECK(bad, name, s->rec.nmsgs == 0);
   tsrv_frames(s, &fl);

@@ -112,7 +112,7 @@ static void epoch_of(struct hub *h, const char *ch, char *out) {
 static void expect_connect(struct hub *h, unsigned id, const char *subs) {
   char want[1024];
   thub_expect(&h->c, thub_client_reply(want, sizeof(want), id, "connect",
-                                       wsp_client_id(h->c.sc),
+                                       wsp_client_get_id(h->c.sc),
                                        ",\"ping\":25,\"pong\":true%s", subs));
 }
 

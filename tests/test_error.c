@@ -54,17 +54,17 @@ static void test_error_strerror_distinct(void **state) {
 static void test_error_names(void **state) {
   size_t i, j;
   (void)state;
-  assert_non_null(wsp_err_name(12345));
-  assert_non_null(wsp_err_name(0));
-  assert_string_equal(wsp_err_name(WSP_ERR_NOMEM), "WSP_ERR_NOMEM");
-  assert_string_equal(wsp_err_name(WSP_ERR_QUEUE_FULL), "WSP_ERR_QUEUE_FULL");
+  assert_non_null(wsp_error_name(12345));
+  assert_non_null(wsp_error_name(0));
+  assert_string_equal(wsp_error_name(WSP_ERR_NOMEM), "WSP_ERR_NOMEM");
+  assert_string_equal(wsp_error_name(WSP_ERR_QUEUE_FULL), "WSP_ERR_QUEUE_FULL");
   for (i = 0; i < T_ARRAY_LEN(errs); i++) {
-    const char *n = wsp_err_name(errs[i].value);
+    const char *n = wsp_error_name(errs[i].value);
     assert_non_null(n);
     assert_string_equal(n, errs[i].name);
-    assert_string_not_equal(n, wsp_err_name(12345));
+    assert_string_not_equal(n, wsp_error_name(12345));
     for (j = i + 1; j < T_ARRAY_LEN(errs); j++)
-      assert_string_not_equal(n, wsp_err_name(errs[j].value));
+      assert_string_not_equal(n, wsp_error_name(errs[j].value));
   }
 }
 

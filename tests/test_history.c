@@ -191,7 +191,7 @@ static const char *unrecovered(char *out, size_t cap, unsigned id,
 
 /* Small output caps for client i: 16 KiB queued, high water at 8 KiB. */
 static void small_queue(struct hub *h, int i) {
-  struct wsp_conn *c = wsp_client_conn(h->c[i].sc);
+  struct wsp_conn *c = wsp_client_get_conn(h->c[i].sc);
   wsp_conn_set_limit(c, WSP_LIMIT_MAX_QUEUED, 16384);
   wsp_conn_set_limit(c, WSP_LIMIT_HIGH_WATER, 8192);
 }
@@ -229,7 +229,7 @@ static void test_history_offsets_and_positions(void **state) {
            "\"offset\":1}}}\n"
            "{\"push\":{\"channel\":\"news\",\"pub\":{\"data\":\"b\",\"info\":{"
            "\"user\":\"\",\"client\":\"%s\"},\"offset\":2}}}\n",
-           wsp_client_id(h.c[2].sc));
+           wsp_client_get_id(h.c[2].sc));
   thub_expect(&h.c[0], want);
   /* a channel without history: no offset, a plain result */
   say(&h, 0, "{\"subscribe\":{\"channel\":\"nohist\"},\"id\":3}");
@@ -449,7 +449,8 @@ static void test_history_recovery(void **state) {
   say(&h, 2, "{\"unsubscribe\":{\"channel\":\"big\"},\"id\":14}");
   publish_padded(&h, "big", 8); /* 8 KiB and more */
   epoch_of(&h, "big", ep);
-  wsp_conn_set_limit(wsp_client_conn(h.c[2].sc), WSP_LIMIT_MAX_QUEUED, 4096);
+  wsp_conn_set_limit(wsp_client_get_conn(h.c[2].sc), WSP_LIMIT_MAX_QUEUED,
+                     4096);
   clear(&h);
   snprintf(cmd, sizeof(cmd),
            "{\"subscribe\":{\"channel\":\"big\",\"recover\":true,"
@@ -458,7 +459,8 @@ static void test_history_recovery(void **state) {
   say(&h, 2, cmd);
   assert_string_equal(L(&h, 2), unrecovered(want, sizeof(want), 15, ep, 8));
   assert_int_equal(h.c[2].close_code, 0);
-  wsp_conn_set_limit(wsp_client_conn(h.c[2].sc), WSP_LIMIT_MAX_QUEUED, 1 << 20);
+  wsp_conn_set_limit(wsp_client_get_conn(h.c[2].sc), WSP_LIMIT_MAX_QUEUED,
+                     1 << 20);
   say(&h, 2, "{\"unsubscribe\":{\"channel\":\"big\"},\"id\":16}");
   clear(&h);
   say(&h, 2, cmd);
@@ -590,7 +592,7 @@ static void expect_round(struct hub *h, const char *ep, int may_fail) {
   snprintf(pub7, sizeof(pub7),
            "{\"push\":{\"channel\":\"a\",\"pub\":{\"data\":7,\"info\":{"
            "\"user\":\"\",\"client\":\"%s\"},\"offset\":7}}}\n",
-           wsp_client_id(h->c[0].sc));
+           wsp_client_get_id(h->c[0].sc));
   if (may_fail && !*p && h->c[0].close_code == 3004)
     return;
   subscribed = take(&p, sub);
@@ -682,7 +684,7 @@ static void test_history_slow_subscriber_fed_from_the_log(void **state) {
   assert_int_equal(h.c[0].close_code, 0);
   /* a lagging subscriber costs the hub no more for 400 more events */
   assert_true(f.live_bytes <= mem_at_100);
-  assert_true(wsp_conn_queued_bytes(wsp_client_conn(h.c[0].sc)) <= 16384);
+  assert_true(wsp_conn_queued_bytes(wsp_client_get_conn(h.c[0].sc)) <= 16384);
   /* the others were not held back */
   assert_int_equal(padded_prefix(L(&h, 1), "big", runs, &rest), 500);
   assert_string_equal(rest, "");
@@ -731,7 +733,7 @@ static void test_history_slow_subscriber_out_of_retention(void **state) {
   /* a publication that can never fit an empty queue is not a lag that
    * would wait forever for a write: 3008 */
   say(&h, 1, "{\"subscribe\":{\"channel\":\"small\"},\"id\":2}");
-  wsp_conn_set_limit(wsp_client_conn(h.c[1].sc), WSP_LIMIT_MAX_QUEUED, 512);
+  wsp_conn_set_limit(wsp_client_get_conn(h.c[1].sc), WSP_LIMIT_MAX_QUEUED, 512);
   publish_padded(&h, "small", 1);
   assert_int_equal(h.c[1].close_code, 3008);
   wsp_server_get_stats(h.srv, &st);

@@ -476,7 +476,7 @@ static void test_metrics_fanout_lag_from_the_log(void **state) {
   hub_open(&h, 1);
   say(&h, 0, "{\"subscribe\":{\"channel\":\"big\"},\"id\":2}");
   say(&h, 1, "{\"subscribe\":{\"channel\":\"big\"},\"id\":2}");
-  c = wsp_client_conn(h.c[0].sc);
+  c = wsp_client_get_conn(h.c[0].sc);
   wsp_conn_set_limit(c, WSP_LIMIT_MAX_QUEUED, 16384);
   wsp_conn_set_limit(c, WSP_LIMIT_HIGH_WATER, 8192);
   /* client 0 stops reading: it lags, and is fed from the log 600 ms
@@ -491,7 +491,7 @@ static void test_metrics_fanout_lag_from_the_log(void **state) {
   assert_int_equal(num_of(t, "wsp_lagging_subscribers"), 1);
   assert_int_equal(num_of(t, "wsp_lagged_total"), 1);
   for (i = 0; i < NC; i++)
-    queued += wsp_conn_queued_bytes(wsp_client_conn(h.c[i].sc));
+    queued += wsp_conn_queued_bytes(wsp_client_get_conn(h.c[i].sc));
   assert_true(queued > 0);
   assert_int_equal(num_of(t, "wsp_queued_bytes"), queued);
   assert_int_equal(num_of(t, "wsp_queued_bytes_max"), wsp_conn_queued_bytes(c));

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "wsp/rpc.h"
+#include "wsp/rpc_client.h"
 #include "wsp/server.h"
 
 struct t {
@@ -168,7 +168,7 @@ static void test_rpc_client_calls(void **state) {
   assert_int_equal(wsp_rpc_client_call(t.rc, "hold", "2", 1, 0, got, &c), 0);
   pump(&t);
   assert_int_equal(strlen(t.cid), 36);
-  assert_string_equal(t.cid, wsp_client_id(t.sc));
+  assert_string_equal(t.cid, wsp_client_get_id(t.sc));
   assert_int_equal(a.fired, 1);
   assert_int_equal(a.status, 0);
   assert_string_equal(a.data, "{\"x\":1}");

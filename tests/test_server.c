@@ -123,9 +123,9 @@ static void h_open(struct h *h, const char *path, int with_send) {
   assert_int_equal(wsp_rpc_register(h->srv, "fail", m_fail, NULL), 0);
   assert_int_equal(wsp_server_accept(h->srv, h, &h->sc), 0);
   /* These tests check the hub's own deadlines, not the output queue's. */
-  assert_int_equal(wsp_conn_set_limit(wsp_client_conn(h->sc),
-                                      WSP_LIMIT_QUEUE_LINGER, 0),
-                   0);
+  assert_int_equal(
+      wsp_conn_set_limit(wsp_client_get_conn(h->sc), WSP_LIMIT_QUEUE_LINGER, 0),
+      0);
   memset(&ccb, 0, sizeof(ccb));
   ccb.on_message = cli_msg;
   ccb.on_close = cli_close;
@@ -150,8 +150,8 @@ static void h_connect(struct h *h) {
   char want[160];
   h_send(h, "{\"connect\":{\"name\":\"js\"},\"id\":1}");
   assert_int_equal(h->nlines, 1);
-  assert_string_equal(h->lines[0],
-                      connect_line(want, sizeof(want), wsp_client_id(h->sc)));
+  assert_string_equal(
+      h->lines[0], connect_line(want, sizeof(want), wsp_client_get_id(h->sc)));
 }
 
 static void h_free(struct h *h) {
@@ -162,7 +162,7 @@ static void h_free(struct h *h) {
 
 /* The client saw a close frame with code (not a reset), after draining. */
 static void assert_closed(struct h *h, int code) {
-  assert_int_equal(wsp_conn_close_code_sent(wsp_client_conn(h->sc)), code);
+  assert_int_equal(wsp_conn_close_code_sent(wsp_client_get_conn(h->sc)), code);
   assert_int_equal(h->close_code, code);
   assert_true(wsp_client_is_done(h->sc));
   assert_int_equal(h->disconnects, 1);
@@ -182,8 +182,8 @@ static void test_server_batch_in_order(void **state) {
              "{\"send\":{\"data\":\"hi\"},\"unknown\":7}\n");
   assert_int_equal(h.nframes, 1); /* all replies in one message */
   assert_int_equal(h.nlines, 5);
-  assert_string_equal(h.lines[0],
-                      connect_line(want, sizeof(want), wsp_client_id(h.sc)));
+  assert_string_equal(
+      h.lines[0], connect_line(want, sizeof(want), wsp_client_get_id(h.sc)));
   assert_string_equal(h.lines[1], "{\"id\":2,\"rpc\":{\"data\":{\"a\":[1, 2]}}}");
   assert_string_equal(h.lines[2],
                       "{\"id\":3,\"error\":{\"code\":104,\"message\":\"method "
@@ -191,7 +191,8 @@ static void test_server_batch_in_order(void **state) {
   assert_string_equal(h.lines[3],
                       "{\"id\":5,\"error\":{\"code\":1000,\"message\":\"fail\"}}");
   assert_string_equal(h.lines[4], "{\"push\":{\"message\":{\"data\":\"hi\"}}}");
-  assert_string_equal(strlen(wsp_client_id(h.sc)) == 36 ? "ok" : "bad", "ok");
+  assert_string_equal(strlen(wsp_client_get_id(h.sc)) == 36 ? "ok" : "bad",
+                      "ok");
   /* the deferred reply, then the same handle again: counted as late */
   assert_int_equal(wsp_rpc_reply(h.srv, h.held, "42", 2), 0);
   pump(&h);
@@ -434,7 +435,7 @@ static int on_connect_id(struct wsp_client *cl,
                          const struct wsp_connect_info *ci, void *ud) {
   (void)ci;
   (void)ud;
-  snprintf(seen_id, sizeof(seen_id), "%s", wsp_client_id(cl));
+  snprintf(seen_id, sizeof(seen_id), "%s", wsp_client_get_id(cl));
   return 0;
 }
 
@@ -651,17 +652,17 @@ static void test_server_expiry_and_refresh(void **state) {
   h_open_cb(&h, on_connect_expiring, on_refresh);
   h_send(&h, "{\"connect\":{\"token\":\"t\"},\"id\":1}");
   assert_string_equal(
-      h.lines[0],
-      thub_client_reply(want, sizeof(want), 1, "connect", wsp_client_id(h.sc),
-                        ",\"expires\":true,\"ttl\":60,\"ping\":25,"
-                        "\"pong\":true}}"));
+      h.lines[0], thub_client_reply(want, sizeof(want), 1, "connect",
+                                    wsp_client_get_id(h.sc),
+                                    ",\"expires\":true,\"ttl\":60,\"ping\":25,"
+                                    "\"pong\":true}}"));
   h_send(&h, "{\"refresh\":{\"token\":\"expired\"},\"id\":2}");
   assert_string_equal(h.lines[1], "{\"id\":2,\"error\":{\"code\":109,"
                                   "\"message\":\"token expired\"}}");
   h_send(&h, "{\"refresh\":{\"token\":\"new\"},\"id\":3}");
   assert_string_equal(h.lines[2],
                       thub_client_reply(want, sizeof(want), 3, "refresh",
-                                        wsp_client_id(h.sc),
+                                        wsp_client_get_id(h.sc),
                                         ",\"expires\":true,\"ttl\":120}}"));
   assert_int_equal(h.nlines, 3);
   /* not refreshed again: closed 3005 once the grace has passed */

@@ -109,7 +109,7 @@ static int on_request(struct wsp_client *cl, const struct wsp_request *req,
     char id[64];
     snprintf(id, sizeof(id), "%.*s", (int)sid.len, sid.ptr);
     assert_int_equal(wsp_client_set_session(cl, id), 0);
-    assert_string_equal(wsp_client_session(cl), id);
+    assert_string_equal(wsp_client_get_session(cl), id);
     assert_int_equal(wsp_client_set_user(cl, "sess-user"), 0);
   }
   return 0;
@@ -223,8 +223,8 @@ static const char *claims_fmt(char *buf, const char *fmt, long long a) {
  * the version (these hubs do not ping). */
 static const char *connect_line(char *out, size_t cap, const struct h *h,
                                 unsigned id, const char *rest) {
-  return thub_client_reply(out, cap, id, "connect", wsp_client_id(h->sc), "%s",
-                           rest);
+  return thub_client_reply(out, cap, id, "connect", wsp_client_get_id(h->sc),
+                           "%s", rest);
 }
 
 /* A valid token: user, info, expiry in the result, server-side channels. */
@@ -245,14 +245,14 @@ static void test_token_connect(void **state) {
                       connect_line(want, sizeof(want), &h, 1,
                                    ",\"expires\":true,\"ttl\":3600,\"subs\":{"
                                    "\"news\":{},\"ab\":{}}}}"));
-  assert_string_equal(wsp_client_user(h.sc), "ann");
-  assert_string_equal(wsp_client_info(h.sc), "{\"n\":1}");
+  assert_string_equal(wsp_client_get_user(h.sc), "ann");
+  assert_string_equal(wsp_client_get_info(h.sc), "{\"n\":1}");
   /* conn_info shows in presence */
   h_send(&h, "{\"presence\":{\"channel\":\"news\"},\"id\":2}");
   snprintf(want, sizeof(want),
            "{\"id\":2,\"presence\":{\"presence\":{\"%s\":{\"user\":\"ann\","
            "\"client\":\"%s\",\"conn_info\":{\"n\":1}}}}}",
-           wsp_client_id(h.sc), wsp_client_id(h.sc));
+           wsp_client_get_id(h.sc), wsp_client_get_id(h.sc));
   assert_string_equal(h.lines[1], want);
   assert_int_equal(h.nlines, 2);
   /* not refreshed: 3005 after expiry and the grace */
@@ -296,7 +296,7 @@ static void test_token_connect_refused(void **state) {
              NULL);
   assert_string_equal(h.lines[0], ERR(1, 109, "token expired"));
   assert_int_equal(h.close_code, 0);
-  assert_string_equal(wsp_client_user(h.sc), "");
+  assert_string_equal(wsp_client_get_user(h.sc), "");
   /* within the leeway: accepted, ttl 0 */
   h_send_tok(&h, CONNECT,
              claims_fmt(c, "{\"sub\":\"ann\",\"aud\":\"wsp\",\"exp\":%lld}",
@@ -330,7 +330,7 @@ static void test_token_upgrade_user(void **state) {
   assert_string_equal(h.lines[0],
                       connect_line(want, sizeof(want), &h, 1, "}}"));
   assert_int_equal(h.nlines, 1);
-  assert_string_equal(wsp_client_user(h.sc), "bob");
+  assert_string_equal(wsp_client_get_user(h.sc), "bob");
   h_free(&h);
 }
 
@@ -407,7 +407,7 @@ static void test_token_logout(void **state) {
   h_send(&b, "{\"connect\":{},\"id\":1}");
   assert_string_equal(a.lines[0],
                       connect_line(want, sizeof(want), &a, 1, "}}"));
-  assert_string_equal(wsp_client_user(a.sc), "sess-user");
+  assert_string_equal(wsp_client_get_user(a.sc), "sess-user");
   /* each h has its own server */
   assert_int_equal(
       wsp_server_disconnect_session(a.srv, "s1", 3503, "logged out"), 1);
@@ -428,7 +428,7 @@ static void test_token_logout(void **state) {
                    WSP_ERR_INVAL);
   assert_int_equal(wsp_client_set_session(b.sc, ""), WSP_ERR_INVAL);
   assert_int_equal(wsp_client_set_session(b.sc, NULL), 0);
-  assert_null(wsp_client_session(b.sc));
+  assert_null(wsp_client_get_session(b.sc));
   h_free(&a);
   h_free(&b);
   h_free(&c);
@@ -453,7 +453,7 @@ static void test_token_refresh(void **state) {
              claims_fmt(c, "{\"sub\":\"ann\",\"exp\":%lld}", T0 + 650), NULL);
   assert_string_equal(h.lines[2],
                       thub_client_reply(want, sizeof(want), 3, "refresh",
-                                        wsp_client_id(h.sc),
+                                        wsp_client_get_id(h.sc),
                                         ",\"expires\":true,\"ttl\":600}}"));
   assert_int_equal(h.nlines, 3);
   /* the old expiry no longer closes it */
@@ -580,8 +580,8 @@ static void test_token_api(void **state) {
   h_open(&h, NULL);
   tok = make_token("{\"sub\":\"cy\",\"info\":[1]}", SECRET);
   assert_int_equal(wsp_client_auth_token(h.sc, tok, strlen(tok)), 0);
-  assert_string_equal(wsp_client_user(h.sc), "cy");
-  assert_string_equal(wsp_client_info(h.sc), "[1]");
+  assert_string_equal(wsp_client_get_user(h.sc), "cy");
+  assert_string_equal(wsp_client_get_info(h.sc), "[1]");
   free(tok);
   tok = make_token("{\"sub\":\"cy\",\"exp\":1}", SECRET);
   assert_int_equal(wsp_client_auth_token(h.sc, tok, strlen(tok)),
@@ -591,7 +591,7 @@ static void test_token_api(void **state) {
   assert_int_equal(wsp_client_auth_token(h.sc, "", 0), WSP_ERR_TOKEN);
   assert_int_equal(wsp_client_set_info(h.sc, "{bad"), WSP_ERR_JSON);
   assert_int_equal(wsp_client_set_info(h.sc, NULL), 0);
-  assert_null(wsp_client_info(h.sc));
+  assert_null(wsp_client_get_info(h.sc));
   assert_int_equal(wsp_server_set_tokens(h.srv, NULL), 0);
   assert_int_equal(wsp_client_auth_token(h.sc, "x", 1), WSP_ERR_STATE);
   {
@@ -680,7 +680,7 @@ static void test_token_allocation_failures(void **state) {
                          0);
     }
     done = f.failures == 0;
-    snprintf(id, sizeof(id), "%s", wsp_client_id(sc)); /* sc goes next */
+    snprintf(id, sizeof(id), "%s", wsp_client_get_id(sc)); /* sc goes next */
     wsp_client_free(sc);
     wsp_conn_free(cc);
     wsp_server_free(srv);

@@ -149,7 +149,7 @@ static void deliver(void *subscriber, const char *pattern, size_t pattern_len,
   else
     g.send_errors++;
   fprintf(stderr, "wsp-bench-server: subscriber fd %d dropped: %s\n", s->fd,
-          wsp_err_name(rc));
+          wsp_error_name(rc));
   unsubscribe(s);
   wsp_conn_close(s->conn, WSP_CLOSE_POLICY, "queue full", 10);
   mark_dirty(s);

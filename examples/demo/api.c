@@ -285,8 +285,8 @@ static int do_disconnect(struct call *c) {
     code = -1;
   if (user != NULL && code > 0 &&
       (reason == NULL || strlen(reason) <= MAX_REASON))
-    n = wsp_push_disconnect_user(c->server, user, (int)code,
-                                 reason != NULL ? reason : DISCONNECT_REASON);
+    n = wsp_server_disconnect_user(c->server, user, (int)code,
+                                   reason != NULL ? reason : DISCONNECT_REASON);
   free(user);
   free(reason);
   if (n < 0)
@@ -320,11 +320,11 @@ static void presence_one(struct wsp_client *client, void *user_data) {
   struct presence *p = user_data;
 
   put(p->out, p->n++ ? "," : "");
-  put_quoted(p->out, wsp_client_id(client));
+  put_quoted(p->out, wsp_client_get_id(client));
   put(p->out, ":{\"user\":");
-  put_quoted(p->out, wsp_client_user(client));
+  put_quoted(p->out, wsp_client_get_user(client));
   put(p->out, ",\"client\":");
-  put_quoted(p->out, wsp_client_id(client));
+  put_quoted(p->out, wsp_client_get_id(client));
   put(p->out, "}");
 }
 
@@ -578,19 +578,20 @@ void api_serve(struct wsp_client *client, const struct wsp_request *req) {
   }
   if (req->method.len != 4 || memcmp(req->method.ptr, "POST", 4) != 0) {
     put_error(&out, 405, "method not allowed: use POST");
-    wsp_conn_add_header(wsp_client_conn(client), "Allow", "POST");
+    wsp_conn_add_header(wsp_client_get_conn(client), "Allow", "POST");
     respond_json(client, 405, &out);
     free(out.p);
     return;
   }
   if (!authorized(req)) {
     put_error(&out, 401, "unauthorized");
-    wsp_conn_add_header(wsp_client_conn(client), "WWW-Authenticate", "apikey");
+    wsp_conn_add_header(wsp_client_get_conn(client), "WWW-Authenticate",
+                        "apikey");
     respond_json(client, 401, &out);
     free(out.p);
     return;
   }
-  c.server = wsp_client_server(client);
+  c.server = wsp_client_get_server(client);
   c.out = &result;
   /* An empty body reads as {} (info needs no parameters). */
   c.body = req->body.len ? req->body.ptr : "{}";

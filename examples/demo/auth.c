@@ -218,7 +218,7 @@ static void login(struct wsp_client *client, const struct wsp_request *req) {
     reply(client, 503, "{\"error\":\"no session\"}");
     return;
   }
-  wsp_conn_add_header(wsp_client_conn(client), "Set-Cookie", cookie);
+  wsp_conn_add_header(wsp_client_get_conn(client), "Set-Cookie", cookie);
   json_quote(q, user);
   snprintf(out, sizeof out, "{\"user\":%s}", q);
   reply(client, 200, out);
@@ -231,20 +231,20 @@ static void logout(struct wsp_client *client, const struct wsp_request *req) {
   if (session_of(req, id, sizeof id, &user)) {
     wsp_session_destroy(sessions, id);
     /* FORCE_DISCONNECT: the client SDKs do not reconnect */
-    n = wsp_server_disconnect_session(wsp_client_server(client), id,
+    n = wsp_server_disconnect_session(wsp_client_get_server(client), id,
                                       WSP_PROTO_DISCONNECT_FORCE_DISCONNECT,
                                       "logged out");
   }
   if (wsp_session_cookie(cookie, sizeof cookie, SESSION_COOKIE, "", "/", 0,
                          WSP_COOKIE_HTTPONLY | WSP_COOKIE_SAMESITE_LAX) > 0)
-    wsp_conn_add_header(wsp_client_conn(client), "Set-Cookie", cookie);
+    wsp_conn_add_header(wsp_client_get_conn(client), "Set-Cookie", cookie);
   snprintf(out, sizeof out, "{\"disconnected\":%ld}", n < 0 ? 0 : n);
   reply(client, 200, out);
 }
 
 void auth_serve(struct wsp_client *client, const struct wsp_request *req) {
   if (req->method.len != 4 || memcmp(req->method.ptr, "POST", 4) != 0) {
-    wsp_conn_add_header(wsp_client_conn(client), "Allow", "POST");
+    wsp_conn_add_header(wsp_client_get_conn(client), "Allow", "POST");
     reply(client, 405, "{\"error\":\"method not allowed: use POST\"}");
     return;
   }

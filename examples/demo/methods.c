@@ -100,7 +100,7 @@ static void bad_request(struct wsp_server *server, uint64_t call) {
 static void do_echo(struct wsp_client *client, uint64_t call,
                     const char *method, const uint8_t *data, size_t len,
                     void *user_data) {
-  wsp_rpc_reply(wsp_client_server(client), call, data, len);
+  wsp_rpc_reply(wsp_client_get_server(client), call, data, len);
 }
 
 /* Reply with what w holds, or an error when the writer failed; frees w. */
@@ -142,7 +142,7 @@ static int get_number(const uint8_t *data, size_t len, const char *name,
 static void do_add(struct wsp_client *client, uint64_t call,
                    const char *method, const uint8_t *data, size_t len,
                    void *user_data) {
-  struct wsp_server *server = wsp_client_server(client);
+  struct wsp_server *server = wsp_client_get_server(client);
   double x, y;
 
   if (!get_number(data, len, "a", &x) || !get_number(data, len, "b", &y) ||
@@ -157,7 +157,7 @@ static void do_add(struct wsp_client *client, uint64_t call,
 static void do_sleep(struct wsp_client *client, uint64_t call,
                      const char *method, const uint8_t *data, size_t len,
                      void *user_data) {
-  struct wsp_server *server = wsp_client_server(client);
+  struct wsp_server *server = wsp_client_get_server(client);
   struct sleeper s;
   double ms;
 
@@ -178,21 +178,21 @@ static void do_sleep(struct wsp_client *client, uint64_t call,
 static void do_fail(struct wsp_client *client, uint64_t call,
                     const char *method, const uint8_t *data, size_t len,
                     void *user_data) {
-  wsp_rpc_error(wsp_client_server(client), call, ERR_FAIL, "fail", 0);
+  wsp_rpc_error(wsp_client_get_server(client), call, ERR_FAIL, "fail", 0);
 }
 
 /* whoami: {"user":..., "client":...} of the calling connection. */
 static void do_whoami(struct wsp_client *client, uint64_t call,
                       const char *method, const uint8_t *data, size_t len,
                       void *user_data) {
-  struct wsp_server *server = wsp_client_server(client);
+  struct wsp_server *server = wsp_client_get_server(client);
   struct wsp_json_writer *w = wsp_json_writer_new(NULL);
 
   wsp_json_writer_begin_object(w);
   wsp_json_writer_key(w, "user");
-  wsp_json_writer_string(w, wsp_client_user(client));
+  wsp_json_writer_string(w, wsp_client_get_user(client));
   wsp_json_writer_key(w, "client");
-  wsp_json_writer_string(w, wsp_client_id(client));
+  wsp_json_writer_string(w, wsp_client_get_id(client));
   wsp_json_writer_end_object(w);
   reply_written(server, call, w);
 }
@@ -226,7 +226,7 @@ int methods_on_connect(struct wsp_client *client,
   /* DEMO ONLY: without --token-* flags everyone is accepted and may
    * claim any user name in the connect data ({"user":"ann"}). With them
    * the user comes from the verified token or the session cookie. */
-  if (auth_tokens_on() || wsp_client_user(client)[0] != '\0')
+  if (auth_tokens_on() || wsp_client_get_user(client)[0] != '\0')
     return 0;
   if (json_member(info->data.ptr, info->data.len, "user", &v) &&
       (user = json_string(v)) != NULL) {

@@ -135,7 +135,8 @@ static int on_request(struct wsp_client *wc, const struct wsp_request *req,
       return wsp_client_accept_raw(wc) < 0 ? -1 : 0;
     /* Not a valid upgrade: what the library would have answered. */
     if (req->status == 426)
-      wsp_conn_add_header(wsp_client_conn(wc), "Sec-WebSocket-Version", "13");
+      wsp_conn_add_header(wsp_client_get_conn(wc), "Sec-WebSocket-Version",
+                          "13");
     wsp_client_respond(wc, req->status, "text/plain",
                        req->reason ? req->reason : "",
                        req->reason ? strlen(req->reason) : 0);

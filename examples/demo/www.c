@@ -114,7 +114,7 @@ void www_serve(struct wsp_client *client, const struct wsp_request *req) {
     return;
   }
   /* The page is for trying things out: always fetch the current files. */
-  wsp_conn_add_header(wsp_client_conn(client), "Cache-Control", "no-cache");
+  wsp_conn_add_header(wsp_client_get_conn(client), "Cache-Control", "no-cache");
   wsp_client_respond(client, 200, content_type(name), data, len);
   free(data);
 }

@@ -76,7 +76,7 @@ enum wsp_error {
 /* A short English description of err; never NULL ("unknown error"). */
 WSP_API const char *wsp_strerror(int err);
 /* The symbolic name of err, e.g. "WSP_ERR_NOMEM"; never NULL. */
-WSP_API const char *wsp_err_name(int err);
+WSP_API const char *wsp_error_name(int err);
 /* Non-zero when err means the object that returned it cannot go on. */
 WSP_API int wsp_error_is_fatal(int err);
 

@@ -31,10 +31,6 @@ WSP_API long wsp_push_users(struct wsp_server *server,
 /* To every connected client. */
 WSP_API long wsp_push_broadcast(struct wsp_server *server, const void *data,
                                 size_t len);
-/* Close every connection of user with code and reason. */
-WSP_API long wsp_push_disconnect_user(struct wsp_server *server,
-                                      const char *user, int code,
-                                      const char *reason);
 
 #ifdef __cplusplus
 }

@@ -204,9 +204,6 @@ WSP_API int wsp_server_write_metrics(const struct wsp_server *server, char *buf,
                                      size_t cap, size_t *len);
 WSP_API int wsp_server_tick(struct wsp_server *server, uint64_t now);
 WSP_API uint64_t wsp_server_next_deadline(const struct wsp_server *server);
-/* Close every connection with code (e.g. 3001 shutdown). */
-WSP_API int wsp_server_shutdown(struct wsp_server *server, int code,
-                                const char *reason);
 
 /* ---- Connections ------------------------------------------------------ */
 
@@ -226,13 +223,14 @@ WSP_API int wsp_client_is_done(const struct wsp_client *client);
  * (1006). Inside a callback the release is deferred. */
 WSP_API void wsp_client_free(struct wsp_client *client);
 
-WSP_API struct wsp_server *wsp_client_server(const struct wsp_client *client);
+WSP_API struct wsp_server *
+wsp_client_get_server(const struct wsp_client *client);
 WSP_API void *wsp_client_get_io_data(const struct wsp_client *client);
 /* The connection id (a UUID v4 string), made when the connect command
  * is handled (on_connect sees it) and cleared if it is refused; else "". */
-WSP_API const char *wsp_client_id(const struct wsp_client *client);
+WSP_API const char *wsp_client_get_id(const struct wsp_client *client);
 /* The user id ("" when anonymous). */
-WSP_API const char *wsp_client_user(const struct wsp_client *client);
+WSP_API const char *wsp_client_get_user(const struct wsp_client *client);
 WSP_API int wsp_client_set_user(struct wsp_client *client, const char *user);
 /* When the client's credentials expire (ms on the server's clock; 0 for
  * never), typically the token's exp, set in on_connect or on_refresh. The
@@ -241,7 +239,7 @@ WSP_API int wsp_client_set_user(struct wsp_client *client, const char *user);
  * with 3005. */
 WSP_API int wsp_client_set_expiry(struct wsp_client *client,
                                   uint64_t expires_at);
-WSP_API struct wsp_conn *wsp_client_conn(const struct wsp_client *client);
+WSP_API struct wsp_conn *wsp_client_get_conn(const struct wsp_client *client);
 
 /* In on_request: answer with a plain HTTP response. */
 WSP_API int wsp_client_respond(struct wsp_client *client, int status,
@@ -258,10 +256,28 @@ WSP_API int wsp_client_send_raw(struct wsp_client *client, int opcode,
  * data to a connected client. */
 WSP_API int wsp_client_push_message(struct wsp_client *client,
                                     const void *data, size_t len);
-/* Close with a protocol code (e.g. 3001) and a short reason, after the
- * output already queued. */
+
+/* ---- Disconnecting ---------------------------------------------------- */
+
+/*
+ * Close connections with a protocol code (3000-4999, e.g. 3001 shutdown,
+ * 3503 forced) and a short reason, after the output already queued; see
+ * wsp_disconnect(3). The many-connection calls return how many they
+ * closed.
+ */
 WSP_API int wsp_client_disconnect(struct wsp_client *client, int code,
                                   const char *reason);
+/* Every connection of user. */
+WSP_API long wsp_server_disconnect_user(struct wsp_server *server,
+                                        const char *user, int code,
+                                        const char *reason);
+/* Every connection of the session (logout). */
+WSP_API long wsp_server_disconnect_session(struct wsp_server *server,
+                                           const char *session, int code,
+                                           const char *reason);
+/* Every connection of the server. */
+WSP_API int wsp_server_shutdown(struct wsp_server *server, int code,
+                                const char *reason);
 
 /* ---- Tokens ----------------------------------------------------------- */
 
@@ -298,7 +314,7 @@ WSP_API int wsp_client_auth_token(struct wsp_client *client,
 /* The connection info (a JSON value shown as conn_info in presence and
  * join/leave; copied), NULL to remove; and the current one or NULL. */
 WSP_API int wsp_client_set_info(struct wsp_client *client, const char *info);
-WSP_API const char *wsp_client_info(const struct wsp_client *client);
+WSP_API const char *wsp_client_get_info(const struct wsp_client *client);
 
 /* ---- Sessions and origins --------------------------------------------- */
 
@@ -316,7 +332,7 @@ WSP_API const char *wsp_client_info(const struct wsp_client *client);
 WSP_API int wsp_client_set_session(struct wsp_client *client,
                                    const char *session);
 /* The session id set above, or NULL. */
-WSP_API const char *wsp_client_session(const struct wsp_client *client);
+WSP_API const char *wsp_client_get_session(const struct wsp_client *client);
 /* Origins (e.g. "https://app.example.com", copied) allowed besides the
  * server's own; replaces the previous list. */
 WSP_API int wsp_server_set_allowed_origins(struct wsp_server *server,
@@ -324,11 +340,6 @@ WSP_API int wsp_server_set_allowed_origins(struct wsp_server *server,
                                            size_t n);
 WSP_API int wsp_server_set_origin_policy(struct wsp_server *server,
                                          unsigned flags);
-/* Close every connection of the session (logout) with code and reason;
- * returns how many. */
-WSP_API long wsp_server_disconnect_session(struct wsp_server *server,
-                                           const char *session, int code,
-                                           const char *reason);
 
 /* ---- Channels --------------------------------------------------------- */
 

@@ -408,11 +408,11 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen, void *ud) {
    * does one whose frame could not be made: the log still has it. */
   rv = c->frame ? wsp__ch_try_deliver(cs->cl, c->frame) : WSP_ERR_NOMEM;
   if (rv == WSP_ERR_QUEUE_FULL &&
-      wsp_conn_queued_bytes(wsp_client_conn(cs->cl)) == 0) {
+      wsp_conn_queued_bytes(wsp_client_get_conn(cs->cl)) == 0) {
     wsp__ch_deliver(cs->cl, c->frame); /* too big ever to fit: SLOW */
   } else if (rv == WSP_ERR_QUEUE_FULL || rv == WSP_ERR_NOMEM) {
     wsp__hist_lag(cs, c->hp->offset);
-    if (wsp_conn_queued_bytes(wsp_client_conn(cs->cl)) == 0)
+    if (wsp_conn_queued_bytes(wsp_client_get_conn(cs->cl)) == 0)
       wsp__hist_feed(cs->cl); /* no write will come to resume it */
   } else if (rv == 1) {
     cs->next = c->hp->offset + 1;
@@ -696,7 +696,7 @@ void wsp__ch_client_gone(struct wsp_client *cl) {
   wsp__free(&cl->srv->mem, cl->subs);
   cl->subs = NULL;
   cl->capsubs = 0;
-  wsp__users_set(cl, wsp_client_user(cl), NULL);
+  wsp__users_set(cl, wsp_client_get_user(cl), NULL);
 }
 
 /* ---- Public API -------------------------------------------------------- */

@@ -23,7 +23,7 @@ static void presence_one(void *sub, void *ud) {
   if (p->jb)
     wsp__cf_out_presence_member(p->jb, p->n, cs->cl, cs->chan_info);
   if (p->users)
-    p->users[p->nusers++] = wsp_client_user(cs->cl);
+    p->users[p->nusers++] = wsp_client_get_user(cs->cl);
   p->n++;
 }
 

@@ -149,8 +149,8 @@ long wsp_push_broadcast(struct wsp_server *s, const void *data, size_t len) {
   return n;
 }
 
-long wsp_push_disconnect_user(struct wsp_server *s, const char *user, int code,
-                              const char *reason) {
+long wsp_server_disconnect_user(struct wsp_server *s, const char *user,
+                                int code, const char *reason) {
   struct each_user e;
   if (!s || !user || code < 3000 || code > 4999)
     return WSP_ERR_INVAL;

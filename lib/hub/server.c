@@ -549,7 +549,7 @@ void wsp_client_free(struct wsp_client *cl) {
   really_free(cl);
 }
 
-struct wsp_server *wsp_client_server(const struct wsp_client *cl) {
+struct wsp_server *wsp_client_get_server(const struct wsp_client *cl) {
   return cl ? cl->srv : NULL;
 }
 
@@ -557,11 +557,11 @@ void *wsp_client_get_io_data(const struct wsp_client *cl) {
   return cl ? cl->io_data : NULL;
 }
 
-const char *wsp_client_id(const struct wsp_client *cl) {
+const char *wsp_client_get_id(const struct wsp_client *cl) {
   return cl ? cl->id : "";
 }
 
-const char *wsp_client_user(const struct wsp_client *cl) {
+const char *wsp_client_get_user(const struct wsp_client *cl) {
   return cl && cl->user ? cl->user : "";
 }
 
@@ -594,7 +594,7 @@ int wsp_client_set_expiry(struct wsp_client *cl, uint64_t expires_at) {
   return 0;
 }
 
-struct wsp_conn *wsp_client_conn(const struct wsp_client *cl) {
+struct wsp_conn *wsp_client_get_conn(const struct wsp_client *cl) {
   return cl ? cl->conn : NULL;
 }
 

@@ -29,7 +29,7 @@ int wsp_client_set_session(struct wsp_client *cl, const char *session) {
   return 0;
 }
 
-const char *wsp_client_session(const struct wsp_client *cl) {
+const char *wsp_client_get_session(const struct wsp_client *cl) {
   return cl ? cl->session : NULL;
 }
 

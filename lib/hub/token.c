@@ -228,7 +228,7 @@ void wsp__tok_connected(struct wsp_client *cl) {
 int wsp__tok_refresh(struct wsp_client *cl, const char *token, size_t len) {
   struct wsp_server *s = cl->srv;
   struct wsp_jwt_claims c;
-  const char *user = wsp_client_user(cl);
+  const char *user = wsp_client_get_user(cl);
   char *buf;
   int rv = verify(s, token, len, &c, &buf);
   if (rv == 0 && (c.sub.ptr ? c.sub.len : 0) != strlen(user))
@@ -260,7 +260,7 @@ static int sub_token(struct wsp_client *cl, const char *ch, size_t len,
   struct wsp_server *s = cl->srv;
   struct wsp__json_val tv;
   struct wsp_jwt_claims c;
-  const char *user = wsp_client_user(cl);
+  const char *user = wsp_client_get_user(cl);
   char *tok, *buf = NULL;
   size_t tlen = 0;
   int rv;
@@ -380,7 +380,7 @@ int wsp_client_set_info(struct wsp_client *cl, const char *info) {
   return 0;
 }
 
-const char *wsp_client_info(const struct wsp_client *cl) {
+const char *wsp_client_get_info(const struct wsp_client *cl) {
   return cl ? cl->info : NULL;
 }
 

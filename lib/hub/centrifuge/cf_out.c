@@ -156,7 +156,7 @@ static struct wsp_frame *frame_of(const struct wsp__jbuf *jb) {
 void wsp__cf_out_client_info(struct wsp__jbuf *jb, const struct wsp_client *cl,
                              const char *chan_info) {
   WSP__JBUF_LIT(jb, "{\"user\":");
-  wsp__jbuf_str(jb, wsp_client_user(cl), strlen(wsp_client_user(cl)));
+  wsp__jbuf_str(jb, wsp_client_get_user(cl), strlen(wsp_client_get_user(cl)));
   WSP__JBUF_LIT(jb, ",\"client\":\"");
   wsp__jbuf_raw(jb, cl->id, strlen(cl->id));
   WSP__JBUF_LIT(jb, "\"");
