@@ -244,7 +244,7 @@ int main(int argc, char **argv) {
   size_t n = 10000, i, failures = 0, open_srv = 0;
   struct wsp_conn **srv, **cli;
   struct counter count = {0, 0, 0, 0};
-  struct wsp_mem mem = {count_malloc, count_realloc, count_free, &count};
+  struct wsp_mem mem = {count_malloc, count_realloc, count_free, &count, NULL};
   struct stats st;
   struct wsp_conn_callbacks scb, ccb;
   size_t h0, h1, h2, h3, server_heap, per_conn, per_lib, per_wslay;

@@ -82,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct wsp_conn *c;
   struct ctx k = {0};
   struct fz_alloc fa = {0, 0, 0, 0};
-  struct wsp_mem mem = {fz_malloc, fz_realloc, fz_free, &fa};
+  struct wsp_mem mem = {fz_malloc, fz_realloc, fz_free, &fa, NULL};
   struct fz_rng rng;
   uint64_t now = 5000;
   uint8_t opt;

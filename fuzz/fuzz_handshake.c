@@ -92,7 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct wsp_conn *c;
   struct ctx k = {0, 0, 0};
   struct fz_alloc fa = {0, 0, 0, 0};
-  struct wsp_mem mem = {fz_malloc, fz_realloc, fz_free, &fa};
+  struct wsp_mem mem = {fz_malloc, fz_realloc, fz_free, &fa, NULL};
   size_t chunk, off = 0;
 
   if (size < 2)

@@ -215,7 +215,7 @@ static void fz_roundtrip(const struct wsp_json *v) {
 static void fz_ops(const uint8_t *data, size_t size) {
   static const char *raws[] = {"1", "[]", "{\"a\":\n[null]}", "[1,]", "\"x"};
   struct fz_alloc fa = {1, 0, 0, 0};
-  struct wsp_mem mem = {fz_malloc, fz_realloc, fz_free, &fa};
+  struct wsp_mem mem = {fz_malloc, fz_realloc, fz_free, &fa, NULL};
   struct wsp_json_writer *w;
   struct wsp_json v;
   const char *out;

@@ -158,7 +158,7 @@ static void fz_signed(const uint8_t *d, size_t n, unsigned flags) {
 
 static void fz_loaders(int jwks, const uint8_t *d, size_t n, unsigned fail) {
   struct fz_alloc a = {0, 0, fail & 31, fail & 32};
-  struct wsp_mem mem = {fz_malloc, fz_realloc, fz_free, &a};
+  struct wsp_mem mem = {fz_malloc, fz_realloc, fz_free, &a, NULL};
   struct wsp_jwt_keys *ks = NULL;
   char *text = malloc(n ? n : 1);
   int rc;

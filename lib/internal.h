@@ -20,8 +20,9 @@ char *wsp__strndup(const struct wsp_mem *mem, const char *s, size_t len);
 
 /* ---- random.c: the one source of random bytes ------------------------- */
 
-/* Fill buf with len random bytes: 0, or WSP_ERR_RANDOM. */
-int wsp__random(void *buf, size_t len);
+/* Fill buf with len random bytes from mem's random hook, or getrandom(2)
+ * without one: 0, or WSP_ERR_RANDOM. */
+int wsp__random(const struct wsp_mem *mem, void *buf, size_t len);
 
 /* ---- heap.c: the deadline heap ---------------------------------------- */
 

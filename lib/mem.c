@@ -26,7 +26,8 @@ void wsp__mem_init(struct wsp_mem *dst, const struct wsp_mem *src) {
     dst->malloc = libc_malloc;
     dst->realloc = libc_realloc;
     dst->free = libc_free;
-    dst->user_data = NULL;
+    dst->user_data = src ? src->user_data : NULL;
+    dst->random = src ? src->random : NULL;
   }
 }
 

@@ -174,7 +174,7 @@ int wsp_session_create(struct wsp_session_store *st, const char *user,
     memcpy(s->data, data, len);
   s->len = len;
   do {
-    if (wsp__random(raw, sizeof(raw)) != 0) {
+    if (wsp__random(&st->mem, raw, sizeof(raw)) != 0) {
       wsp__free(&st->mem, s->user);
       wsp__free(&st->mem, s->data);
       wsp__free(&st->mem, s);

@@ -1,7 +1,8 @@
 /*
- * wsp_set_random: every random byte of the library comes from the
- * installed source, so a seeded source makes runs repeat exactly, and a
- * source that fails makes the callers fail with WSP_ERR_RANDOM.
+ * The random hook of struct wsp_mem: every random byte an object needs
+ * comes from it, so a seeded source makes runs repeat exactly, and a
+ * source that fails makes the callers fail with WSP_ERR_RANDOM. Only
+ * random is set here: the allocator stays the C library's.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -41,11 +42,24 @@ static int failing_fill(void *buf, size_t len, void *ud) {
   return -1;
 }
 
+static struct wsp_mem mem_of(int (*fill)(void *, size_t, void *), void *ud) {
+  struct wsp_mem m;
+  memset(&m, 0, sizeof(m));
+  m.random = fill;
+  m.user_data = ud;
+  return m;
+}
+
 /* The epoch a fresh log gives a new stream. */
-static int new_epoch(char out[WSP_EVLOG_EPOCH_MAX + 1]) {
+static int new_epoch(const struct wsp_mem *mem,
+                     char out[WSP_EVLOG_EPOCH_MAX + 1]) {
   struct wsp_evlog *ev;
   struct wsp_evlog_position pos;
-  int rc = wsp_evlog_new(&ev, NULL, 0);
+  struct wsp_evlog_options o;
+  int rc;
+  memset(&o, 0, sizeof(o));
+  o.mem = mem;
+  rc = wsp_evlog_new(&ev, &o, 0);
   if (rc != 0)
     return rc;
   rc = wsp_evlog_position(ev, "a", 1, &pos);
@@ -56,14 +70,14 @@ static int new_epoch(char out[WSP_EVLOG_EPOCH_MAX + 1]) {
 }
 
 /* The Sec-WebSocket-Key line a client connection sends. */
-static void client_key(char *out, size_t cap) {
+static void client_key(const struct wsp_mem *mem, char *out, size_t cap) {
   struct wsp_conn *c;
   struct iovec iov[4];
   char req[1024];
   size_t n = 0;
   int i, k;
   const char *p, *e;
-  assert_int_equal(wsp_conn_new(&c, WSP_ROLE_CLIENT, NULL, NULL, 0, NULL), 0);
+  assert_int_equal(wsp_conn_new(&c, WSP_ROLE_CLIENT, NULL, mem, 0, NULL), 0);
   assert_int_equal(wsp_conn_client_start(c, "example.com", "/", NULL), 0);
   k = wsp_conn_pending(c, iov, 4);
   for (i = 0; i < k && n < sizeof(req) - 1; i++) {
@@ -88,14 +102,12 @@ static void test_seeded_source_repeats(void **state) {
   struct seeded b = {0x9e3779b97f4a7c15u, 0, 0};
   char e1[WSP_EVLOG_EPOCH_MAX + 1], e2[WSP_EVLOG_EPOCH_MAX + 1];
   char k1[128], k2[128];
+  struct wsp_mem ma = mem_of(seeded_fill, &a), mb = mem_of(seeded_fill, &b);
   (void)state;
-  wsp_set_random(seeded_fill, &a);
-  assert_int_equal(new_epoch(e1), 0);
-  client_key(k1, sizeof(k1));
-  wsp_set_random(seeded_fill, &b);
-  assert_int_equal(new_epoch(e2), 0);
-  client_key(k2, sizeof(k2));
-  wsp_set_random(NULL, NULL);
+  assert_int_equal(new_epoch(&ma, e1), 0);
+  client_key(&ma, k1, sizeof(k1));
+  assert_int_equal(new_epoch(&mb, e2), 0);
+  client_key(&mb, k2, sizeof(k2));
   /* Same seed, same bytes, same results; and the source was used. */
   assert_string_equal(e1, e2);
   assert_string_equal(k1, k2);
@@ -108,11 +120,10 @@ static void test_default_source_differs(void **state) {
   char e1[WSP_EVLOG_EPOCH_MAX + 1], e2[WSP_EVLOG_EPOCH_MAX + 1];
   char k1[128], k2[128];
   (void)state;
-  wsp_set_random(NULL, NULL);
-  assert_int_equal(new_epoch(e1), 0);
-  assert_int_equal(new_epoch(e2), 0);
-  client_key(k1, sizeof(k1));
-  client_key(k2, sizeof(k2));
+  assert_int_equal(new_epoch(NULL, e1), 0);
+  assert_int_equal(new_epoch(NULL, e2), 0);
+  client_key(NULL, k1, sizeof(k1));
+  client_key(NULL, k2, sizeof(k2));
   assert_string_not_equal(e1, e2);
   assert_string_not_equal(k1, k2);
 }
@@ -121,29 +132,28 @@ static void test_failing_source(void **state) {
   struct wsp_conn *c;
   struct wsp_evlog *ev;
   struct wsp_session_store *st;
+  struct wsp_evlog_options o;
   int calls = 0;
+  struct wsp_mem m = mem_of(failing_fill, &calls);
   (void)state;
-  wsp_set_random(failing_fill, &calls);
   /* The event log seeds its hash from the source. */
-  assert_int_equal(wsp_evlog_new(&ev, NULL, 0), WSP_ERR_RANDOM);
+  memset(&o, 0, sizeof(o));
+  o.mem = &m;
+  assert_int_equal(wsp_evlog_new(&ev, &o, 0), WSP_ERR_RANDOM);
   /* A client needs a handshake key. */
-  assert_int_equal(wsp_conn_new(&c, WSP_ROLE_CLIENT, NULL, NULL, 0, NULL), 0);
+  assert_int_equal(wsp_conn_new(&c, WSP_ROLE_CLIENT, NULL, &m, 0, NULL), 0);
   assert_int_equal(wsp_conn_client_start(c, "example.com", "/", NULL),
                    WSP_ERR_RANDOM);
   wsp_conn_free(c);
   /* A session needs an id. */
-  assert_int_equal(wsp_session_store_new(&st, NULL, 60000, 16), 0);
+  assert_int_equal(wsp_session_store_new(&st, &m, 60000, 16), 0);
   {
     char sid[WSP_SESSION_ID_LEN + 1];
     assert_int_equal(wsp_session_create(st, "u", NULL, 0, 0, sid),
                      WSP_ERR_RANDOM);
   }
   wsp_session_store_free(st);
-  wsp_set_random(NULL, NULL);
   assert_true(calls >= 3);
-  /* getrandom again. */
-  assert_int_equal(wsp_evlog_new(&ev, NULL, 0), 0);
-  wsp_evlog_free(ev);
 }
 
 int main(void) {

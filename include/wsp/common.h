@@ -80,32 +80,27 @@ WSP_API const char *wsp_error_name(int err);
 /* Non-zero when err means the object that returned it cannot go on. */
 WSP_API int wsp_error_is_fatal(int err);
 
-/* ---- Random bytes ----------------------------------------------------- */
+/* ---- Allocator and random hooks -------------------------------------- */
 
 /*
- * Where every random byte of the library comes from: masking keys,
- * handshake keys, client ids, session ids, epochs, ping jitter, hash
- * seeds. By default getrandom(2); fill, when not NULL, replaces it for
- * the whole process (a deterministic test or simulation, a sandbox that
- * forbids getrandom). fill writes len bytes to buf and returns 0, or
- * non-zero when it cannot (the caller then fails with WSP_ERR_RANDOM).
- * Call it before creating any object; NULL restores getrandom.
- */
-WSP_API void wsp_set_random(int (*fill)(void *buf, size_t len, void *user_data),
-                            void *user_data);
-
-/* ---- Allocator hooks -------------------------------------------------- */
-
-/*
- * Per-object allocator. NULL wherever a struct wsp_mem pointer is taken
- * means the C library's malloc/realloc/free. The struct is copied.
- * wslay allocates its own state with the C library's malloc.
+ * Per-object hooks. NULL wherever a struct wsp_mem pointer is taken
+ * means the C library's malloc/realloc/free and getrandom(2). The struct
+ * is copied; zero it, then set what is needed. wslay allocates its own
+ * state with the C library's malloc.
+ *
+ * malloc, realloc and free are used when all three are set. random, when
+ * set, is where every random byte of the object comes from (masking and
+ * handshake keys, client and session ids, epochs, ping jitter, hash
+ * seeds): it writes len bytes to buf and returns 0, or non-zero when it
+ * cannot (the call that needed them fails with WSP_ERR_RANDOM). For a
+ * deterministic test or simulation, or a sandbox without getrandom.
  */
 struct wsp_mem {
   void *(*malloc)(size_t size, void *user_data);
   void *(*realloc)(void *ptr, size_t size, void *user_data);
   void (*free)(void *ptr, void *user_data);
   void *user_data;
+  int (*random)(void *buf, size_t len, void *user_data);
 };
 
 /* ---- Views ------------------------------------------------------------ */

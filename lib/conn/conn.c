@@ -183,7 +183,7 @@ static int mask_key(struct wsp_conn *c, uint8_t key[4]) {
       return WSP_ERR_NOMEM;
     c->rnd_pos = 0;
   }
-  if (c->rnd_pos == 0 && wsp__random(c->rnd, RND_POOL) != 0)
+  if (c->rnd_pos == 0 && wsp__random(&c->cfg->mem, c->rnd, RND_POOL) != 0)
     return WSP_ERR_RANDOM;
   memcpy(key, c->rnd + c->rnd_pos, 4);
   c->rnd_pos = (uint8_t)((c->rnd_pos + 4) % RND_POOL);
@@ -286,9 +286,9 @@ static ssize_t ws_send_cb(wslay_event_context_ptr ws, const uint8_t *data,
 
 static int ws_genmask_cb(wslay_event_context_ptr ws, uint8_t *buf, size_t len,
                          void *ud) {
+  struct wsp_conn *c = ud;
   (void)ws;
-  (void)ud;
-  return wsp__random(buf, len) == 0 ? 0 : -1;
+  return wsp__random(&c->cfg->mem, buf, len) == 0 ? 0 : -1;
 }
 
 static int msg_reserve(struct wsp_conn *c, size_t need) {

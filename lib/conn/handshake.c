@@ -544,7 +544,7 @@ int wsp_conn_client_start(struct wsp_conn *c, const char *host,
   hs = hs_get(c);
   if (!hs)
     return WSP_ERR_NOMEM;
-  if (wsp__random(raw, sizeof(raw)) != 0)
+  if (wsp__random(&c->cfg->mem, raw, sizeof(raw)) != 0)
     return WSP_ERR_RANDOM;
   base64_encode_raw(key, sizeof(raw), raw);
   key[24] = '\0';

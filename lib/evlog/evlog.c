@@ -30,14 +30,15 @@ static uint64_t hash_name(uint64_t seed, const char *p, size_t n) {
   return h ^ (h >> 29);
 }
 
-static int new_epoch(char out[WSP_EVLOG_EPOCH_MAX + 1]) {
+static int new_epoch(const struct wsp_evlog *ev,
+                     char out[WSP_EVLOG_EPOCH_MAX + 1]) {
   static const char alpha[] =
       "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
   uint8_t rnd[32];
   size_t n = 0, i;
   int round;
   for (round = 0; round < 8 && n < WSP_EVLOG_EPOCH_LEN; round++) {
-    if (wsp__random(rnd, sizeof(rnd)) != 0)
+    if (wsp__random(&ev->mem, rnd, sizeof(rnd)) != 0)
       return WSP_ERR_RANDOM;
     /* 248 = 4 * 62: taking only bytes below it keeps every letter
      * equally likely. */
@@ -201,7 +202,7 @@ int wsp__evlog_stream_get(struct wsp_evlog *ev, const char *name, size_t len,
   s = stream_alloc(ev, name, len);
   if (!s)
     return WSP_ERR_NOMEM;
-  if ((rc = new_epoch(s->epoch)) != 0 ||
+  if ((rc = new_epoch(ev, s->epoch)) != 0 ||
       (rc = ev->st->ops->create(ev->st, name, len, s->epoch, now, &s->sh)) !=
           0) {
     stream_release(ev, s);
@@ -316,7 +317,7 @@ static int on_found(const struct wsp_evlog_stream_info *info, void *sh,
   if (info->lost) {
     /* Events acknowledged before may be gone: a reader must never match
      * the old epoch against this history. */
-    if ((rc = new_epoch(s->epoch)) != 0 ||
+    if ((rc = new_epoch(ev, s->epoch)) != 0 ||
         (rc = ev->st->ops->set_epoch(ev->st, sh, s->epoch)) != 0)
       return rc;
     ev->stats.new_epochs++;
@@ -371,7 +372,7 @@ int wsp_evlog_new(struct wsp_evlog **pev, const struct wsp_evlog_options *opts,
     ev->retention_for = opts->retention_for;
     ev->user_data = opts->user_data;
   }
-  if (wsp__random(&ev->seed, sizeof(ev->seed)) != 0) {
+  if (wsp__random(&ev->mem, &ev->seed, sizeof(ev->seed)) != 0) {
     wsp_evlog_store_free(st);
     wsp__free(&mem, ev);
     return WSP_ERR_RANDOM;
@@ -544,7 +545,7 @@ int wsp_evlog_reset(struct wsp_evlog *ev, const char *stream, size_t len,
   if (rc != 0)
     return rc;
   see_time(ev, now);
-  if ((rc = new_epoch(epoch)) != 0 ||
+  if ((rc = new_epoch(ev, epoch)) != 0 ||
       (rc = ev->st->ops->reset(ev->st, s->sh, epoch, now)) != 0)
     return rc;
   ev->stats.expired += s->first <= s->top ? s->top - s->first + 1 : 0;

@@ -57,11 +57,11 @@ static void get_raw(const struct wsp__json_val *obj, const char *name,
   }
 }
 
-static int make_client_id(char out[37]) {
+static int make_client_id(const struct wsp_mem *mem, char out[37]) {
   uint8_t b[16];
   static const char hex[] = "0123456789abcdef";
   int i, k = 0;
-  if (wsp__random(b, sizeof(b)) != 0)
+  if (wsp__random(mem, b, sizeof(b)) != 0)
     return WSP_ERR_RANDOM;
   b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
   b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
@@ -157,7 +157,7 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
   get_raw(req, "data", &info.data);
   if (!info.data.ptr)
     info.data.ptr = "";
-  if (make_client_id(cl->id) != 0) {
+  if (make_client_id(&cl->srv->mem, cl->id) != 0) {
     wsp__free(&s->mem, token);
     wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
     return 0;
@@ -190,7 +190,7 @@ static int do_connect(struct wsp_client *cl, uint32_t id,
     /* The first ping comes at a random point in the second half of the
      * interval, so that connections made together do not ping together. */
     uint32_t r = 0;
-    if (wsp__random(&r, sizeof(r)) != 0)
+    if (wsp__random(&s->mem, &r, sizeof(r)) != 0)
       r = 0;
     cl->cf.ping_due =
         now + interval / 2 + (interval / 2 ? r % (interval / 2) : 0);
