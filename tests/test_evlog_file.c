@@ -137,6 +137,7 @@ struct fopts {
   size_t write_buffer;
   uint32_t max_open_files;
   struct wsp_evlog_retention ret;
+  uint64_t max_streams;
 };
 
 static int try_open(const struct ctx *c, const struct fopts *fo, uint64_t now,
@@ -154,6 +155,7 @@ static int try_open(const struct ctx *c, const struct fopts *fo, uint64_t now,
     o.write_buffer = fo->write_buffer;
     o.max_open_files = fo->max_open_files;
     lo.retention = fo->ret;
+    lo.max_streams = fo->max_streams;
   }
   o.interval = 1000;
   rc = wsp_evlog_file_store_new(&st, c->dir, &o, NULL);
@@ -369,6 +371,38 @@ static void test_evlog_file_contract(void **state) {
 }
 
 /* ---- Restart ---------------------------------------------------------- */
+
+/* max_streams refuses new streams, never the streams a store holds. */
+static void test_evlog_file_max_streams(void **state) {
+  struct ctx *c = *state;
+  struct fopts fo = policy(WSP_EVLOG_FSYNC_INTERVAL);
+  struct wsp_evlog_position p;
+  struct wsp_evlog_stats st;
+  struct wsp_evlog *ev = open_at(c, &fo, 1000);
+  uint64_t off;
+  put(ev, "one", 2, 1000);
+  put(ev, "two", 1, 1000);
+  put(ev, "three", 1, 1000);
+  wsp_evlog_free(ev);
+  fo.max_streams = 2;
+  ev = open_at(c, &fo, 2000);
+  wsp_evlog_get_stats(ev, &st);
+  assert_int_equal(st.streams, 3);
+  assert_int_equal(wsp_evlog_position(ev, "four", 4, &p), WSP_ERR_LIMIT);
+  assert_int_equal(wsp_evlog_append(ev, "four", 4, 2000, "x", 1, NULL, 0, &off),
+                   WSP_ERR_LIMIT);
+  assert_int_equal(wsp_evlog_append(ev, "one", 3, 2000, "x", 1, NULL, 0, &off),
+                   0);
+  assert_int_equal(off, 3);
+  assert_int_equal(wsp_evlog_remove(ev, "two", 3), 0);
+  assert_int_equal(wsp_evlog_remove(ev, "three", 5), 0);
+  assert_int_equal(wsp_evlog_position(ev, "four", 4, &p), 0);
+  assert_int_equal(p.offset, 0);
+  wsp_evlog_get_stats(ev, &st);
+  assert_int_equal(st.streams, 2);
+  assert_int_equal(st.streams_refused, 2);
+  wsp_evlog_free(ev);
+}
 
 static void test_evlog_file_restart_keeps_offsets_and_epochs(void **state) {
   struct ctx *c = *state;
@@ -1765,6 +1799,7 @@ int main(void) {
       cmocka_unit_test(test_evlog_file_contract_memory),
       T(test_evlog_file_contract),
       T(test_evlog_file_restart_keeps_offsets_and_epochs),
+      T(test_evlog_file_max_streams),
       T(test_evlog_file_corrupt_meta),
       T(test_evlog_file_meta_names_other_stream),
       T(test_evlog_file_one_process_at_a_time),

@@ -39,8 +39,13 @@ static int history_for(const char *ch, size_t len,
     r->max_events = 1000;
   if (len >= 3 && memcmp(ch, "ttl", 3) == 0)
     r->max_age = 1000;
+  if (len >= 3 && memcmp(ch, "cap", 3) == 0)
+    r->meta_ttl = 1000;
   return 1;
 }
+
+/* The log's max_streams for the next hub_open (0: no limit). */
+static uint64_t open_max_streams;
 
 static int on_subscribe(struct wsp_client *cl, uint64_t sub,
                         const struct wsp_subscribe_info *info, void *ud) {
@@ -96,6 +101,7 @@ static void hub_open_mem(struct hub *h, const struct wsp_mem *smem) {
   tfail_init(&h->fail, 0, 0);
   memset(&eo, 0, sizeof(eo));
   eo.mem = &h->fail.mem;
+  eo.max_streams = open_max_streams;
   assert_int_equal(wsp_evlog_new(&h->log, &eo, 0), 0);
   memset(&scb, 0, sizeof(scb));
   scb.on_subscribe = on_subscribe;
@@ -818,6 +824,47 @@ static void test_history_ttl_through_the_hub_tick(void **state) {
   hub_free(&h);
 }
 
+/* A log with max_streams caps the channels with history state: a new
+ * channel beyond it is refused with 106 (subscribe, publish) or
+ * WSP_ERR_LIMIT (the API), counted, and accepted again once meta_ttl has
+ * dropped the empty streams. */
+static void test_history_channel_cap(void **state) {
+  struct hub h;
+  struct wsp_evlog_stats st;
+  (void)state;
+  open_max_streams = 2;
+  hub_open(&h);
+  open_max_streams = 0;
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"capA\"},\"id\":2}");
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"capB\"},\"id\":3}");
+  assert_true(take(&(const char *){L(&h, 0)}, "{\"id\":2,\"subscribe\":"));
+  assert_non_null(strstr(L(&h, 0), "\n{\"id\":3,\"subscribe\":"));
+  clear(&h);
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"capC\"},\"id\":4}");
+  thub_expect(&h.c[0], ERR(4, 106, "limit exceeded"));
+  clear(&h);
+  say(&h, 1, "{\"publish\":{\"channel\":\"capD\",\"data\":{}},\"id\":2}");
+  thub_expect(&h.c[1], ERR(2, 106, "limit exceeded"));
+  assert_int_equal(wsp_server_publish(h.srv, "capE", "1", 1, NULL),
+                   WSP_ERR_LIMIT);
+  /* channels without history and existing streams are not affected */
+  say(&h, 1, "{\"subscribe\":{\"channel\":\"nohistX\"},\"id\":3}");
+  thub_expect(&h.c[1], "{\"id\":3,\"subscribe\":{}}\n");
+  assert_true(wsp_server_publish(h.srv, "capA", "1", 1, NULL) >= 0);
+  wsp_evlog_get_stats(h.log, &st);
+  assert_int_equal(st.streams, 2);
+  assert_int_equal(st.streams_refused, 3);
+  /* capB stayed empty: meta_ttl drops it, and room is made */
+  wsp_server_tick(h.srv, 2000);
+  wsp_evlog_get_stats(h.log, &st);
+  assert_int_equal(st.streams, 1);
+  pump(&h); /* capA's publication */
+  clear(&h);
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"capC\"},\"id\":5}");
+  assert_true(take(&(const char *){L(&h, 0)}, "{\"id\":5,\"subscribe\":"));
+  hub_free(&h);
+}
+
 /* wsp_server_publish_with tells a publisher the offset and epoch its
  * publication got, as the pub push carries them; nothing without history. */
 static void test_history_publish_result(void **state) {
@@ -931,6 +978,7 @@ int main(void) {
       cmocka_unit_test(test_history_slow_subscriber_allocation_failures),
       cmocka_unit_test(test_history_publish_result),
       cmocka_unit_test(test_history_reply_amplification_bounded),
+      cmocka_unit_test(test_history_channel_cap),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

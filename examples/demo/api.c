@@ -136,14 +136,16 @@ static char *param_string(const struct call *c, const char *key) {
   return s;
 }
 
-/* A negative WSP_ERR_* from the library as an API error code: the
- * request's fault is a bad request, anything else (memory, a full disk,
- * a damaged store) the server's. */
+/* A negative WSP_ERR_* from the library as an API error code: a
+ * configured limit (such as --history-channels) is 106, the request's
+ * fault a bad request, anything else (memory, a full disk, a damaged
+ * store) the server's. */
 static int api_code(int rc) {
   switch (rc) {
+  case WSP_ERR_LIMIT:
+    return WSP_PROTO_ERROR_LIMIT_EXCEEDED;
   case WSP_ERR_INVAL:
   case WSP_ERR_JSON:
-  case WSP_ERR_LIMIT:
   case WSP_ERR_NOT_FOUND:
   case WSP_ERR_EPOCH:
   case WSP_ERR_EXPIRED:

@@ -24,7 +24,8 @@
  *            [--token-jwks FILE] [--token-audience A] [--token-issuer I]
  *            [--allowed-origin ORIGIN]... [--max-sessions N]
  *            [--history-size N] [--history-ttl SECONDS] [--data-dir DIR]
- *            [--fsync always|interval|never]
+ *            [--fsync always|interval|never] [--history-channels N]
+ *            [--history-meta-ttl SECONDS]
  *
  * README.md beside this file describes the channels and the API.
  *
@@ -49,10 +50,14 @@
 #endif
 
 #define SHUTDOWN_GRACE_MS 1000
-/* The offset and epoch of a channel outlive its publications by a day, so
- * that a client away for longer than --history-ttl is told it missed some
- * rather than that the channel is new. */
-#define DEMO_META_TTL_MS (24ull * 3600 * 1000)
+/* The offset and epoch of a channel outlive its publications by a day
+ * (--history-meta-ttl), so that a client away for longer than
+ * --history-ttl is told it missed some rather than that the channel is
+ * new. Any client may publish to a fresh channel, and each costs its
+ * name and position while they last: at most --history-channels are
+ * kept, a new one beyond gets error 106 (limit exceeded). */
+#define DEMO_META_TTL_S (24ull * 3600)
+#define DEMO_HISTORY_CHANNELS 10000
 #define DEMO_HISTORY_MAX 1000000000ull
 
 struct client {
@@ -306,7 +311,8 @@ static void usage(const char *argv0) {
           "       [--token-issuer I] [--allowed-origin ORIGIN]...\n"
           "       [--max-sessions N]\n"
           "       [--history-size N] [--history-ttl SECONDS] [--data-dir DIR]\n"
-          "       [--fsync always|interval|never]\n",
+          "       [--fsync always|interval|never] [--history-channels N]\n"
+          "       [--history-meta-ttl SECONDS]\n",
           argv0);
   exit(2);
 }
@@ -349,8 +355,8 @@ static void print_stats(void) {
 
 /* History for every channel: the last size publications for ttl seconds,
  * in memory or in the file store under dir. */
-static int history_open(uint64_t size, uint64_t ttl, const char *dir,
-                        int fsync_policy) {
+static int history_open(uint64_t size, uint64_t ttl, uint64_t channels,
+                        uint64_t meta_ttl, const char *dir, int fsync_policy) {
   struct wsp_evlog_options eo = {0};
   struct wsp_evlog_file_options fo = {0};
   struct wsp_server_history h = {0};
@@ -366,7 +372,8 @@ static int history_open(uint64_t size, uint64_t ttl, const char *dir,
   }
   eo.retention.max_events = size;
   eo.retention.max_age = ttl * 1000;
-  eo.retention.meta_ttl = DEMO_META_TTL_MS;
+  eo.retention.meta_ttl = meta_ttl * 1000;
+  eo.max_streams = channels;
   if ((rc = wsp_evlog_new(&history_log, &eo, loop_now_ms())) < 0) {
     fprintf(stderr, "wsp-demo: history: %s\n", wsp_strerror(rc));
     return -1;
@@ -393,6 +400,8 @@ int main(int argc, char **argv) {
   int have_limit[NLIMITS] = {0};
   const char *api_key = NULL, *data_dir = NULL;
   uint64_t history_size = 100, history_ttl = 300;
+  uint64_t history_channels = DEMO_HISTORY_CHANNELS;
+  uint64_t history_meta_ttl = DEMO_META_TTL_S;
   int fsync_policy = WSP_EVLOG_FSYNC_INTERVAL;
   char host[256] = "127.0.0.1";
   const char *www = WSP_DEMO_SRCDIR "/examples/demo/www";
@@ -445,7 +454,9 @@ int main(int argc, char **argv) {
       continue;
     }
     if (strcmp(arg, "--history-size") == 0 ||
-        strcmp(arg, "--history-ttl") == 0) {
+        strcmp(arg, "--history-ttl") == 0 ||
+        strcmp(arg, "--history-channels") == 0 ||
+        strcmp(arg, "--history-meta-ttl") == 0) {
       uint64_t v;
       errno = 0;
       v = strtoull(val, &end, 10);
@@ -454,8 +465,12 @@ int main(int argc, char **argv) {
         usage(argv[0]);
       if (strcmp(arg, "--history-size") == 0)
         history_size = v;
-      else
+      else if (strcmp(arg, "--history-ttl") == 0)
         history_ttl = v;
+      else if (strcmp(arg, "--history-channels") == 0)
+        history_channels = v;
+      else
+        history_meta_ttl = v;
       continue;
     }
     if (strcmp(arg, "--api-key") == 0) {
@@ -485,7 +500,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "wsp-demo: cannot create the server\n");
     return 1;
   }
-  if (history_open(history_size, history_ttl, data_dir, fsync_policy) < 0)
+  if (history_open(history_size, history_ttl, history_channels,
+                   history_meta_ttl, data_dir, fsync_policy) < 0)
     return 1;
   api_init(api_key, history_log);
   for (j = 0; j < NLIMITS; j++)

@@ -102,7 +102,11 @@ struct wsp_evlog_options {
   void (*retention_for)(const char *stream, size_t len,
                         struct wsp_evlog_retention *r, void *user_data);
   void *user_data;
-  uint64_t reserved[4];
+  /* Streams the log holds at most (0: no limit). Creating one more fails
+   * with WSP_ERR_LIMIT and counts in streams_refused; streams loaded from
+   * a store are never refused. */
+  uint64_t max_streams;
+  uint64_t reserved[3];
 };
 
 /* Counters. The reserved words are zero; new counters take their place. */
@@ -115,6 +119,7 @@ struct wsp_evlog_stats {
   uint64_t expired;         /* events dropped by retention or clear */
   uint64_t streams_dropped; /* by meta_ttl or wsp_evlog_remove() */
   uint64_t new_epochs;      /* given by reset or after a loss */
+  uint64_t streams_refused; /* creations over max_streams */
   /* file store */
   uint64_t writes;       /* pwrite(2) calls that wrote files */
   uint64_t fsyncs;       /* fsync(2)/fdatasync(2) calls */
@@ -122,7 +127,7 @@ struct wsp_evlog_stats {
   uint64_t torn_records; /* tail records truncated when opening */
   uint64_t corrupt;      /* records, snapshots, files that failed a check */
   uint64_t io_errors;    /* failed system calls */
-  uint64_t reserved[6];
+  uint64_t reserved[5];
 };
 
 /* ---- Life cycle ------------------------------------------------------- */

@@ -197,6 +197,10 @@ int wsp__evlog_stream_get(struct wsp_evlog *ev, const char *name, size_t len,
     *out = s;
     return 0;
   }
+  if (ev->max_streams && ev->count >= ev->max_streams) {
+    ev->stats.streams_refused++;
+    return WSP_ERR_LIMIT;
+  }
   if ((rc = reserve(ev)) != 0)
     return rc;
   s = stream_alloc(ev, name, len);
@@ -371,6 +375,7 @@ int wsp_evlog_new(struct wsp_evlog **pev, const struct wsp_evlog_options *opts,
     ev->def = opts->retention;
     ev->retention_for = opts->retention_for;
     ev->user_data = opts->user_data;
+    ev->max_streams = opts->max_streams;
   }
   if (wsp__random(&ev->mem, &ev->seed, sizeof(ev->seed)) != 0) {
     wsp_evlog_store_free(st);

@@ -45,6 +45,7 @@ struct wsp_evlog {
   struct wsp_mem mem;
   struct wsp_evlog_store *st;
   struct wsp_evlog_retention def;
+  uint64_t max_streams; /* 0: no limit */
   void (*retention_for)(const char *stream, size_t len,
                         struct wsp_evlog_retention *r, void *user_data);
   void *user_data;

@@ -220,7 +220,7 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
   }
   hist = cs->wildcard ? 0 : wsp__hist_on(cl->srv, ch, len);
   if (hist != 0)
-    code = hist < 0 ? WSP_PROTO_ERROR_INTERNAL
+    code = hist < 0 ? wsp__hist_error(hist)
                     : wsp__hist_subscribed(cl, cs, id, rq, NULL);
   if (code) {
     remove_sub_ex(cl, cs, 0);
@@ -658,11 +658,12 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
     /* Stored before it is acknowledged; the reply before the fan-out,
      * as the publisher may be a subscriber too. */
     rv = wsp__hist_on(s, ch, len);
-    if (rv > 0)
-      rv = wsp__hist_append(s, ch, len, v.ptr, v.len, info.data, &hp) == 0 ? 1
-                                                                           : -1;
+    if (rv > 0 &&
+        (rv = wsp__hist_append(s, ch, len, v.ptr, v.len, info.data, &hp)) == 0)
+      rv = 1;
     if (rv < 0) {
-      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+      uint32_t code = wsp__hist_error(rv);
+      wsp__cf_out_error(cl, id, code, NULL, code == WSP_PROTO_ERROR_INTERNAL);
     } else {
       wsp__cf_out_empty(cl, id, "publish");
       fan_out(s, ch, len, v.ptr, v.len, info.data, rv ? &hp : NULL);

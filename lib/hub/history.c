@@ -47,6 +47,13 @@ static int same_retention(const struct wsp_evlog_retention *a,
          a->max_age == b->max_age && a->meta_ttl == b->meta_ttl;
 }
 
+uint32_t wsp__hist_error(int rc) {
+  /* A new channel over the log's max_streams is the client's limit;
+   * anything else (memory, the store) the server's. */
+  return rc == WSP_ERR_LIMIT ? WSP_PROTO_ERROR_LIMIT_EXCEEDED
+                             : WSP_PROTO_ERROR_INTERNAL;
+}
+
 int wsp__hist_on(struct wsp_server *s, const char *ch, size_t len) {
   struct wsp__history *h = &s->hist;
   struct wsp_evlog_retention want, have;
@@ -456,10 +463,9 @@ void wsp__hist_command(struct wsp_client *cl, uint32_t id, const char *ch,
     return;
   }
   if ((on = wsp__hist_on(s, ch, len)) <= 0) {
-    wsp__cf_out_error(cl, id,
-                      on == 0 ? WSP_PROTO_ERROR_NOT_AVAILABLE
-                              : WSP_PROTO_ERROR_INTERNAL,
-                      NULL, on != 0);
+    uint32_t code =
+        on == 0 ? WSP_PROTO_ERROR_NOT_AVAILABLE : wsp__hist_error(on);
+    wsp__cf_out_error(cl, id, code, NULL, code == WSP_PROTO_ERROR_INTERNAL);
     return;
   }
   if (parse_history(req, &r) != 0) {

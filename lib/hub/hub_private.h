@@ -343,6 +343,8 @@ void wsp__ch_drop(struct wsp__csub *cs, int code);
 /* 1 when the exact channel has history (its stream then exists with the
  * channel's retention), 0 when not, or a negative WSP_ERR_*. */
 int wsp__hist_on(struct wsp_server *s, const char *ch, size_t len);
+/* The protocol error for a negative wsp__hist_on()/wsp__hist_append(). */
+uint32_t wsp__hist_error(int rc);
 /* Append a publication; nothing is acknowledged unless this returned 0. */
 int wsp__hist_append(struct wsp_server *s, const char *ch, size_t len,
                      const char *data, size_t dlen, const char *info,
