@@ -31,6 +31,17 @@ uint64_t loop_clock(void *user_data) {
   return loop_now_ms();
 }
 
+uint64_t loop_wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t loop_wall_clock(void *user_data) {
+  (void)user_data;
+  return loop_wall_ms();
+}
+
 static struct addrinfo *resolve(const char *host, int port, int passive) {
   struct addrinfo hints = {0}, *res = NULL;
   char service[16];

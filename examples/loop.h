@@ -14,6 +14,11 @@
 uint64_t loop_now_ms(void);
 /* The same, shaped as a wsp_conn_callbacks.now clock. */
 uint64_t loop_clock(void *user_data);
+/* CLOCK_REALTIME in milliseconds since the Unix epoch, for what is
+ * compared across restarts (the event log's file store), and as a clock
+ * callback. */
+uint64_t loop_wall_ms(void);
+uint64_t loop_wall_clock(void *user_data);
 
 /* A non-blocking listening TCP socket on host:port (port 0 picks a free
  * one); *bound_port receives the port. Returns the fd or -1. */

@@ -8,6 +8,7 @@
  */
 #include "helpers.h"
 
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -865,6 +866,100 @@ static void test_history_channel_cap(void **state) {
   hub_free(&h);
 }
 
+/* ---- The log's clock across a reboot --------------------------------- */
+
+static uint64_t fake_wall;
+
+static uint64_t wall_clock(void *ud) {
+  (void)ud;
+  return fake_wall;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag,
+                  struct FTW *ftw) {
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+/* One boot: a file store in dir, a hub whose own clock starts at mono and
+ * whose history runs on wall_clock, every channel kept for 10 s. */
+static void boot(const char *dir, uint64_t mono, struct wsp_evlog **log,
+                 struct wsp_server **srv) {
+  struct wsp_evlog_options eo;
+  struct wsp_evlog_file_options fo;
+  struct wsp_server_history hs;
+  memset(&eo, 0, sizeof(eo));
+  memset(&fo, 0, sizeof(fo));
+  fo.fsync = WSP_EVLOG_FSYNC_ALWAYS; /* no sync timer: only retention's */
+  eo.retention.max_age = 10000;
+  assert_int_equal(wsp_evlog_file_store_new(&eo.store, dir, &fo, NULL), 0);
+  assert_int_equal(wsp_evlog_new(log, &eo, fake_wall), 0);
+  assert_int_equal(wsp_server_new(srv, NULL, NULL, mono, NULL), 0);
+  memset(&hs, 0, sizeof(hs));
+  hs.log = *log;
+  hs.retention = eo.retention;
+  hs.clock = wall_clock;
+  assert_int_equal(wsp_server_set_history(*srv, &hs), 0);
+}
+
+static int count_event(const struct wsp_evlog_event *e, void *ud) {
+  (void)e;
+  ++*(long *)ud;
+  return 0;
+}
+
+static long kept(struct wsp_evlog *log, struct wsp_evlog_position *pos) {
+  long n = 0;
+  assert_true(wsp_evlog_read(log, "news", 4, NULL, 0, 100, 0, count_event, &n,
+                             pos) >= 0);
+  return n;
+}
+
+/* With a wall clock for the log, retention by age holds across a reboot,
+ * which starts the server's monotonic clock again from near 0: the
+ * publication is kept for its 10 s, no less and no more. On the server's
+ * clock it would look 4900 ms in the future after the reboot. */
+static void test_history_wall_clock_across_reboot(void **state) {
+  char dir[] = "/tmp/wsp-history-XXXXXX";
+  const uint64_t w = 1765000000000ull; /* a wall-clock time, ms */
+  struct wsp_publish_result res;
+  struct wsp_evlog_position pos;
+  struct wsp_server *srv;
+  struct wsp_evlog *log;
+  uint64_t d;
+  (void)state;
+  assert_non_null(mkdtemp(dir));
+
+  fake_wall = w;
+  boot(dir, 5000, &log, &srv);
+  assert_true(wsp_server_publish_with(srv, "news", "1", 1, NULL, &res) >= 0);
+  assert_int_equal(res.offset, 1);
+  /* the log's deadline, 10 s on, on the server's clock */
+  d = wsp_server_next_deadline(srv);
+  assert_true(d >= 15000 && d <= 15001);
+  wsp_server_free(srv);
+  wsp_evlog_free(log);
+
+  /* the reboot: 4 s later on the wall, 100 ms after boot */
+  fake_wall = w + 4000;
+  boot(dir, 100, &log, &srv);
+  assert_int_equal(kept(log, &pos), 1);
+  d = wsp_server_next_deadline(srv);
+  assert_true(d >= 6100 && d <= 6101);
+  fake_wall = w + 9900;
+  assert_int_equal(wsp_server_tick(srv, 6000), 0);
+  assert_int_equal(kept(log, &pos), 1);
+  fake_wall = w + 10001;
+  assert_int_equal(wsp_server_tick(srv, 6101), 0);
+  assert_int_equal(kept(log, &pos), 0);
+  assert_int_equal(pos.offset, 1); /* the position stays */
+  wsp_server_free(srv);
+  wsp_evlog_free(log);
+  nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* wsp_server_publish_with tells a publisher the offset and epoch its
  * publication got, as the pub push carries them; nothing without history. */
 static void test_history_publish_result(void **state) {
@@ -979,6 +1074,7 @@ int main(void) {
       cmocka_unit_test(test_history_publish_result),
       cmocka_unit_test(test_history_reply_amplification_bounded),
       cmocka_unit_test(test_history_channel_cap),
+      cmocka_unit_test(test_history_wall_clock_across_reboot),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -506,7 +506,7 @@ static int do_history_remove(struct call *c) {
     return ERR_BAD_REQUEST;
   /* As Centrifugo does: the publications go, the stream's position (its
    * top offset and epoch) stays, so positions handed out remain valid. */
-  rc = wsp_evlog_clear(history, channel, strlen(channel), loop_now_ms());
+  rc = wsp_evlog_clear(history, channel, strlen(channel), loop_wall_ms());
   free(channel);
   return rc < 0 && rc != WSP_ERR_NOT_FOUND ? lib_error(c, rc) : 0;
 }

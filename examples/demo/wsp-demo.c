@@ -374,12 +374,15 @@ static int history_open(uint64_t size, uint64_t ttl, uint64_t channels,
   eo.retention.max_age = ttl * 1000;
   eo.retention.meta_ttl = meta_ttl * 1000;
   eo.max_streams = channels;
-  if ((rc = wsp_evlog_new(&history_log, &eo, loop_now_ms())) < 0) {
+  /* The log's times are wall-clock times: the file store compares them
+   * across restarts, and a reboot restarts the monotonic clock. */
+  if ((rc = wsp_evlog_new(&history_log, &eo, loop_wall_ms())) < 0) {
     fprintf(stderr, "wsp-demo: history: %s\n", wsp_strerror(rc));
     return -1;
   }
   h.log = history_log;
   h.retention = eo.retention;
+  h.clock = loop_wall_clock;
   return wsp_server_set_history(server, &h);
 }
 

@@ -437,7 +437,11 @@ struct wsp_server_history {
   void *user_data;
   uint32_t recovery_max; /* publications a recovery may return; 300 */
   uint32_t history_max;  /* publications one history call returns; 300 */
-  uint64_t reserved[4];  /* zero */
+  /* The log's clock, ms: the times of publications and retention by age.
+   * With the file store it must be the wall clock (CLOCK_REALTIME), which
+   * goes on across restarts; NULL: the server's own clock. */
+  uint64_t (*clock)(void *user_data);
+  uint64_t reserved[3]; /* zero */
 };
 
 /* Attach (or with NULL or a NULL log, detach) the event log. The hub ticks

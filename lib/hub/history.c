@@ -47,6 +47,22 @@ static int same_retention(const struct wsp_evlog_retention *a,
          a->max_age == b->max_age && a->meta_ttl == b->meta_ttl;
 }
 
+uint64_t wsp__hist_now(const struct wsp_server *s) {
+  return s->hist.clock ? s->hist.clock(s->hist.user_data) : wsp__server_now(s);
+}
+
+uint64_t wsp__hist_next_deadline(const struct wsp_server *s) {
+  uint64_t d, now;
+  if (!s->hist.log)
+    return WSP_NO_DEADLINE;
+  d = wsp_evlog_next_deadline(s->hist.log);
+  if (d == WSP_NO_DEADLINE || !s->hist.clock)
+    return d;
+  /* From the log's clock to the server's: as far ahead as it is. */
+  now = wsp__hist_now(s);
+  return wsp__add_sat(wsp__server_now(s), d > now ? d - now : 0);
+}
+
 uint32_t wsp__hist_error(int rc) {
   /* A new channel over the log's max_streams is the client's limit;
    * anything else (memory, the store) the server's. */
@@ -84,8 +100,8 @@ int wsp__hist_append(struct wsp_server *s, const char *ch, size_t len,
                      const char *data, size_t dlen, const char *info,
                      struct wsp__hpos *out) {
   struct wsp_evlog_position pos;
-  int rc = wsp_evlog_append(s->hist.log, ch, len, wsp__server_now(s), data,
-                            dlen, info, info ? strlen(info) : 0, &out->offset);
+  int rc = wsp_evlog_append(s->hist.log, ch, len, wsp__hist_now(s), data, dlen,
+                            info, info ? strlen(info) : 0, &out->offset);
   if (rc == 0)
     rc = wsp_evlog_position(s->hist.log, ch, len, &pos);
   if (rc == 0) {
@@ -325,7 +341,7 @@ static int feed_one(struct wsp_client *cl, struct wsp__csub *cs,
   wsp__jbuf_init(&f.jb, &s->mem);
   f.cs = cs;
   f.budget = high - queued;
-  f.now = wsp__server_now(s);
+  f.now = wsp__hist_now(s);
   n = wsp_evlog_read(s->hist.log, cs->channel, cs->len, NULL, cs->next - 1,
                      FEED_EVENTS, 0, feed_pub, &f, NULL);
   if (n <= 0 || f.jb.err) {
@@ -518,6 +534,7 @@ int wsp_server_set_history(struct wsp_server *s,
   memset(s->hist.retention.reserved, 0, sizeof(s->hist.retention.reserved));
   s->hist.history_for = h->history_for;
   s->hist.user_data = h->user_data;
+  s->hist.clock = h->clock;
   s->hist.recovery_max = h->recovery_max ? h->recovery_max : DEFAULT_MAX;
   s->hist.history_max = h->history_max ? h->history_max : DEFAULT_MAX;
   return 0;

@@ -22,12 +22,9 @@ static void sent(struct wsp_client *cl) {
 
 /* The modules' own timers: the history log's retention. */
 static void tick(struct wsp_server *s, uint64_t now) {
+  (void)now;
   if (s->hist.log)
-    wsp_evlog_tick(s->hist.log, now);
-}
-
-static uint64_t next_deadline(const struct wsp_server *s) {
-  return s->hist.log ? wsp_evlog_next_deadline(s->hist.log) : WSP_NO_DEADLINE;
+    wsp_evlog_tick(s->hist.log, wsp__hist_now(s));
 }
 
 static const struct wsp__hub_ops ops = {
@@ -37,7 +34,7 @@ static const struct wsp__hub_ops ops = {
     wsp__sess_origin_refused,
     sent,
     tick,
-    next_deadline,
+    wsp__hist_next_deadline,
     wsp__cf_out_gone,
     wsp__cf_out_before_close,
     wsp__cf_out_closed,

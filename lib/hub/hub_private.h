@@ -224,6 +224,7 @@ struct wsp__history {
                      void *);
   void *user_data;
   uint32_t recovery_max, history_max;
+  uint64_t (*clock)(void *);
 };
 
 /* The hub's token configuration (token.c); NULL when off. */
@@ -343,6 +344,10 @@ void wsp__ch_drop(struct wsp__csub *cs, int code);
 /* 1 when the exact channel has history (its stream then exists with the
  * channel's retention), 0 when not, or a negative WSP_ERR_*. */
 int wsp__hist_on(struct wsp_server *s, const char *ch, size_t len);
+/* Now on the log's clock (the server's unless one was given), and the
+ * log's next deadline on the server's clock. */
+uint64_t wsp__hist_now(const struct wsp_server *s);
+uint64_t wsp__hist_next_deadline(const struct wsp_server *s);
 /* The protocol error for a negative wsp__hist_on()/wsp__hist_append(). */
 uint32_t wsp__hist_error(int rc);
 /* Append a publication; nothing is acknowledged unless this returned 0. */
