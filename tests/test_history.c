@@ -324,9 +324,26 @@ static void test_history_command(void **state) {
   say(&h, 0, "{\"history\":{\"channel\":\"feed\",\"limit\":1,\"since\":{"
              "\"offset\":1,\"epoch\":\"other\"}},\"id\":8}");
   thub_expect(&h.c[0], ERR(8, 112, "unrecoverable position"));
+  /* as Centrifuge: beyond the top there is nothing, no error */
   say(&h, 0, "{\"history\":{\"channel\":\"feed\",\"limit\":1,\"since\":{"
              "\"offset\":8}},\"id\":9}");
-  thub_expect(&h.c[0], ERR(9, 112, "unrecoverable position"));
+  snprintf(want, sizeof(want),
+           "{\"id\":9,\"history\":{\"epoch\":\"%s\",\"offset\":7}}\n", ep);
+  thub_expect(&h.c[0], want);
+  say(&h, 0,
+      "{\"history\":{\"channel\":\"feed\",\"limit\":1,\"reverse\":"
+      "true,\"since\":{\"offset\":9}},\"id\":91}");
+  snprintf(want, sizeof(want),
+           "{\"id\":91,\"history\":{\"epoch\":\"%s\",\"offset\":7}}\n", ep);
+  thub_expect(&h.c[0], want);
+  say(&h, 0,
+      "{\"history\":{\"channel\":\"feed\",\"limit\":1,\"reverse\":"
+      "true,\"since\":{\"offset\":8}},\"id\":92}");
+  snprintf(want, sizeof(want),
+           "{\"id\":92,\"history\":{\"publications\":[{\"data\":7,\"offset\":"
+           "7}],\"epoch\":\"%s\",\"offset\":7}}\n",
+           ep);
+  thub_expect(&h.c[0], want);
   say(&h, 0, "{\"history\":{\"channel\":\"feed\",\"reverse\":true,\"since\":{"
              "\"offset\":0}},\"id\":10}");
   thub_expect(&h.c[0], ERR(10, 107, "bad request"));
@@ -340,16 +357,30 @@ static void test_history_command(void **state) {
   say(&h, 1, "{\"history\":{\"channel\":\"nohist.a\"},\"id\":4}");
   thub_expect(&h.c[1],
               "{\"id\":3,\"subscribe\":{}}\n" ERR(4, 108, "not available"));
-  /* retention dropped what follows offset 1 of "small": 112, not a gap */
+  /* retention dropped what follows offset 1 of "small": as Centrifuge,
+   * what is kept, from offset 4 (the reader sees it missed 2 and 3);
+   * backwards from 2 nothing is kept */
   say(&h, 1, "{\"subscribe\":{\"channel\":\"small\"},\"id\":5}");
   publish_n(&h, "small", 1, 6);
   clear(&h);
+  epoch_of(&h, "small", ep);
   say(&h, 1, "{\"history\":{\"channel\":\"small\",\"limit\":9,\"since\":{"
              "\"offset\":1}},\"id\":6}");
-  thub_expect(&h.c[1], ERR(6, 112, "unrecoverable position"));
-  say(&h, 1, "{\"history\":{\"channel\":\"small\",\"limit\":9,\"since\":{"
-             "\"offset\":3}},\"id\":7}");
-  epoch_of(&h, "small", ep);
+  snprintf(want, sizeof(want),
+           "{\"id\":6,\"history\":{\"publications\":[{\"data\":4,\"offset\":4},"
+           "{\"data\":5,\"offset\":5},{\"data\":6,\"offset\":6}],\"epoch\":"
+           "\"%s\",\"offset\":6}}\n",
+           ep);
+  thub_expect(&h.c[1], want);
+  say(&h, 1,
+      "{\"history\":{\"channel\":\"small\",\"limit\":9,\"reverse\":"
+      "true,\"since\":{\"offset\":2}},\"id\":61}");
+  snprintf(want, sizeof(want),
+           "{\"id\":61,\"history\":{\"epoch\":\"%s\",\"offset\":6}}\n", ep);
+  thub_expect(&h.c[1], want);
+  say(&h, 1,
+      "{\"history\":{\"channel\":\"small\",\"limit\":9,\"since\":{"
+      "\"offset\":3}},\"id\":7}");
   snprintf(want, sizeof(want),
            "{\"id\":7,\"history\":{\"publications\":[{\"data\":4,\"offset\":4},"
            "{\"data\":5,\"offset\":5},{\"data\":6,\"offset\":6}],\"epoch\":"

@@ -439,7 +439,9 @@ static int json_bool(struct wsp_str v) {
 
 /* history {"channel","limit"?,"since"?:{"offset","epoch"},"reverse"?} ->
  * {"publications":[...],"epoch","offset"}. limit 0 or absent: only the
- * position; -1: everything kept. A since of another epoch is 112. */
+ * position; -1: everything kept. A since of another epoch is 112; as
+ * with Centrifugo, beyond the top there is nothing, and forwards from a
+ * position no longer kept the oldest kept come first. */
 static int do_history(struct call *c) {
   char *channel = param_string(c, "channel"), *epoch = NULL;
   struct wsp_evlog_position pos;
@@ -474,6 +476,11 @@ static int do_history(struct call *c) {
     free(epoch);
     return ERR_BAD_REQUEST;
   }
+  /* backwards from beyond the top: nothing (the log would start at it) */
+  if (reverse > 0 && offset > 0 &&
+      wsp_evlog_position(history, channel, strlen(channel), &pos) == 0 &&
+      (uint64_t)offset > pos.offset + 1)
+    limit = 0;
   put(c->out, "\"publications\":[");
   n = wsp_evlog_read(history, channel, strlen(channel), epoch,
                      (uint64_t)offset,

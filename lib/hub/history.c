@@ -492,19 +492,22 @@ void wsp__hist_command(struct wsp_client *cl, uint32_t id, const char *ch,
     wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
     return;
   }
-  /* A position of another epoch, beyond the top, or (forwards) one whose
-   * successors are no longer kept cannot be continued from. */
-  if (r.has_since &&
-      ((r.epoch[0] && strcmp(r.epoch, pos.epoch) != 0) ||
-       (!r.reverse && r.since > pos.offset) ||
-       (r.reverse && r.since > pos.offset + 1) ||
-       (!r.reverse && r.since < pos.offset && r.since + 1 < pos.first))) {
+  /* As Centrifuge: only a position of another epoch cannot be continued
+   * from. Beyond the top there is nothing to return; forwards from a
+   * position whose successors are no longer kept, the publications kept
+   * are returned (the first offset tells the reader what it missed). */
+  if (r.has_since && r.epoch[0] && strcmp(r.epoch, pos.epoch) != 0) {
     wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_UNRECOVERABLE_POSITION, NULL, 0);
     return;
   }
   limit = r.limit < 0 || (uint64_t)r.limit > s->hist.history_max
               ? s->hist.history_max
               : (size_t)r.limit;
+  if (r.has_since &&
+      (r.reverse ? r.since > pos.offset + 1 : r.since >= pos.offset))
+    limit = 0;
+  else if (r.has_since && !r.reverse && r.since + 1 < pos.first)
+    r.since = 0; /* from the oldest kept */
   memset(&p, 0, sizeof(p));
   wsp__jbuf_init(&p.jb, &s->mem);
   if (limit)

@@ -109,6 +109,11 @@ check('retention exceeded while away: recovered: false, no publications', async 
   await publishN(s, 'feed', 53, 1);
   await waitFor(() => sc.log.pubs.length >= 1, 3000, 'the next live publication');
   exactly(sc.log.pubs, 53, 1, 'after a failed recovery, only live ones');
+  // history from a position no longer kept: as Centrifuge, the kept ones
+  // from the oldest (44..53), whose first offset shows what was missed
+  const kept = await sc.sub.history({ limit: -1, since: { offset: 2, epoch: ctx.streamPosition.epoch } });
+  assert(JSON.stringify(kept.publications.map((p) => p.offset)) ===
+    JSON.stringify([44, 45, 46, 47, 48, 49, 50, 51, 52, 53]), `history since evicted ${JSON.stringify(kept)}`);
   sc.c.disconnect();
   await stop(s);
 });
@@ -197,6 +202,16 @@ check('history from the client and the history API methods', async () => {
   assert(JSON.stringify(rev.publications.map((p) => p.data.n)) === '[12,11]', `reverse ${JSON.stringify(rev)}`);
   const bad = await errorOf(sc.sub.history({ limit: 1, since: { offset: 1, epoch: 'nope' } }));
   assert(bad && bad.code === 112, `wrong epoch: ${JSON.stringify(bad)}`);
+  // as Centrifuge: beyond the top nothing, and no error, both ways
+  for (const [opts, name] of [[{ limit: 5, since: { offset: 20, epoch: top.epoch } }, 'forwards'],
+    [{ limit: 5, reverse: true, since: { offset: 20, epoch: top.epoch } }, 'reverse']]) {
+    const beyond = await sc.sub.history(opts);
+    assert(beyond.publications.length === 0 && beyond.offset === 12 && beyond.epoch === top.epoch,
+      `${name} beyond the top ${JSON.stringify(beyond)}`);
+    const apiBeyond = await result(s, 'history', { channel: 'log', ...opts });
+    assert(apiBeyond.publications.length === 0 && apiBeyond.offset === 12,
+      `API ${name} beyond the top ${JSON.stringify(apiBeyond)}`);
+  }
   const api = await result(s, 'history', { channel: 'log', limit: 2, since: { offset: 10 } });
   assert(JSON.stringify(api.publications.map((p) => [p.data.n, p.offset])) === '[[11,11],[12,12]]' &&
     api.epoch === top.epoch && api.offset === 12, `API history ${JSON.stringify(api)}`);
