@@ -225,12 +225,16 @@ static int do_line(struct wsp_client *cl, const char *line, size_t len) {
         return bad_request(cl);
       continue;
     }
-    if (kind != CMD_NONE || val.type == WSP__JSON_NULL)
-      continue; /* the first request field wins */
+    if (val.type == WSP__JSON_NULL)
+      continue;
+    /* With several request fields, the one Centrifuge dispatches: the
+     * first in client.proto's order, which is the list's. */
     for (i = 0; i < WSP_PROTO_CMD__COUNT; i++) {
       if (wsp__json_key_is(&key, cmd_names[i])) {
-        kind = i;
-        req = val;
+        if (kind == CMD_NONE || i < kind) {
+          kind = i;
+          req = val;
+        }
         break;
       }
     }
@@ -325,9 +329,9 @@ static void cf_message(struct wsp_client *cl, int opcode, const uint8_t *data,
   while (p < end) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     const char *le = nl ? nl : end;
+    /* An empty line is a bad request, as in Centrifuge, even at the end;
+     * a newline after the last command ends the loop before it. */
     if (le == p || do_line(cl, p, (size_t)(le - p)) < 0) {
-      if (le == p && nl && nl + 1 == end)
-        break; /* a trailing newline is tolerated */
       if (le == p)
         bad_request(cl);
       break;

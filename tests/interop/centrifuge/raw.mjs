@@ -232,6 +232,30 @@ check('broken JSON after connect: 3501', async () => {
   return expectClose(p, 3501);
 });
 
+check('a message ending in an empty command: 3501, as Centrifuge', async () => {
+  const p = new Peer();
+  await p.connect();
+  p.send('{"id":2,"rpc":{"method":"echo","data":1}}\n\n');
+  return expectClose(p, 3501);
+});
+
+check('a message of only a newline: 3501', async () => {
+  const p = new Peer();
+  await p.connect();
+  p.send('\n');
+  return expectClose(p, 3501);
+});
+
+check('several request fields: the first in client.proto order runs', async () => {
+  const p = new Peer();
+  await p.connect();
+  // rpc comes before subscribe in the text, after it in client.proto
+  p.send('{"id":2,"rpc":{"method":"echo","data":1},"subscribe":{"channel":"multi"}}');
+  const [, r] = await p.take(2);
+  assert(r.id === 2 && r.subscribe && !r.rpc, JSON.stringify(r));
+  p.ws.close(1000);
+});
+
 check('a command before connect: 3501', async () => {
   const p = new Peer();
   await p.opened;
