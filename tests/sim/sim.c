@@ -7,6 +7,8 @@
  * followed by the invariant checks; a failure prints the seed, the step
  * and the command line that replays it exactly.
  */
+#define _XOPEN_SOURCE 700 /* mkdtemp, nftw */
+#include <ftw.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,9 +48,24 @@ static struct {
   int nclients;
   int verbose;
   uint64_t now;
-} run = {1, 400000, 0, 48, 0, 1000000};
+  const char *dir; /* --store-dir: the file store there */
+} run = {1, 400000, 0, 48, 0, 1000000, NULL};
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int rm_one(const char *path, const struct stat *sb, int flag,
+                  struct FTW *f) {
+  (void)sb;
+  (void)flag;
+  (void)f;
+  return remove(path);
+}
+
+/* The file store's directory goes, whatever the outcome. */
+static void rm_dir(void) {
+  if (run.dir)
+    nftw(run.dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static void fail(const char *fmt, ...) {
   va_list ap;
@@ -60,8 +77,10 @@ static void fail(const char *fmt, ...) {
   va_end(ap);
   fprintf(stderr,
           "\nsim: seed %" PRIu64 "; replay with: sim --seed %" PRIu64
-          " --ops %" PRIu64 " --clients %d\n",
-          run.seed, run.seed, run.op + 1, run.nclients);
+          " --ops %" PRIu64 " --clients %d%s%s\n",
+          run.seed, run.seed, run.op + 1, run.nclients,
+          run.dir ? " --store file" : "", "");
+  rm_dir();
   exit(1);
 }
 
@@ -371,7 +390,7 @@ static void log_open(void) {
   int rc;
   memset(&eo, 0, sizeof(eo));
   eo.mem = &m;
-  eo.store = simdb_store(db);
+  eo.store = simdb_store(db, &m);
   eo.retention.max_events = HIST_EVENTS;
   if ((rc = wsp_evlog_new(&hlog, &eo, run.now)) != 0)
     fail("wsp_evlog_new: %s", wsp_strerror(rc));
@@ -398,7 +417,17 @@ static void log_close(int crash) {
 
 enum { K_CONNECT = 1, K_SUB, K_UNSUB, K_PUB, K_RPC, K_HIST };
 enum { RPC_NOW, RPC_LATER, RPC_NEVER, RPC_ERROR };
-enum { S_NONE = 0, S_SUBSCRIBING, S_SUBSCRIBED, S_UNSUBSCRIBING };
+/* S_SRV_*: server-side subscriptions (wsp_server_subscribe), told by the
+ * connect result or a subscribe push, ended by an unsubscribe push. */
+enum {
+  S_NONE = 0,
+  S_SUBSCRIBING,
+  S_SUBSCRIBED,
+  S_UNSUBSCRIBING,
+  S_SRV_CONNECT,
+  S_SRV_PENDING,
+  S_SRV_UNSUB
+};
 enum { C_DEAD = 0, C_CONNECTING, C_CONNECTED, C_CLOSING };
 
 struct cmd {
@@ -426,6 +455,8 @@ struct csub {
   int known_ep;
   uint64_t known_off;
   int want; /* subscribe again after a reconnect */
+  int srv;  /* made by the hub */
+  struct cmd ss; /* a server-side subscribe: asked and snapshot */
 };
 
 struct sclient {
@@ -438,7 +469,15 @@ struct sclient {
   struct csub sub[NCH];
   int open_seen, close_code, disconnects;
   uint64_t paused_until;
+  int server_side; /* on_connect subscribes it to SS_CH1 and SS_CH2 */
 };
+
+/* The channels every fourth client gets from on_connect. */
+#define SS_CH1 2 /* h.c */
+#define SS_CH2 5 /* n.b */
+static int is_ss(const struct sclient *k, int c) {
+  return k->server_side && (c == SS_CH1 || c == SS_CH2);
+}
 
 static struct sclient cli[MAX_CLIENTS];
 static size_t rpc_pending; /* calls the hub holds: handled, not answered */
@@ -577,6 +616,9 @@ static void check_pub(struct sclient *k, int c, struct csub *s,
   st.deliveries++;
 }
 
+static void sub_reply(struct sclient *k, struct cmd *m,
+                      const struct wsp_json *res);
+
 static void on_push(struct sclient *k, const struct wsp_json *push) {
   struct wsp_json v;
   int c = jget_chan(push);
@@ -588,7 +630,8 @@ static void on_push(struct sclient *k, const struct wsp_json *push) {
          (int)push->len, push->ptr);
   s = &k->sub[c];
   if (jget(push, "pub", &v)) {
-    if (s->state != S_SUBSCRIBED && s->state != S_UNSUBSCRIBING)
+    if (s->state != S_SUBSCRIBED && s->state != S_UNSUBSCRIBING &&
+        s->state != S_SRV_UNSUB)
       fail("client %d: publication on %s while not subscribed (state %d)",
            k->idx, ch_name[c], s->state);
     if (s->dropped)
@@ -598,9 +641,13 @@ static void on_push(struct sclient *k, const struct wsp_json *push) {
   } else if (jget(push, "unsubscribe", &v)) {
     uint64_t code = jget_u64(&v, "code");
     st.unsub_pushes++;
+    if (code == 2000 && s->state == S_SRV_UNSUB) {
+      s->state = S_NONE; /* wsp_server_unsubscribe */
+      return;
+    }
     if (code != 2500 || !ch_hist(c))
-      fail("client %d: unsubscribe push %" PRIu64 " on %s", k->idx, code,
-           ch_name[c]);
+      fail("client %d: unsubscribe push %" PRIu64 " on %s (state %d)", k->idx,
+           code, ch_name[c], s->state);
     if (s->state == S_SUBSCRIBED) {
       s->state = S_NONE; /* resubscribe and recover, as SDKs do */
     } else if (s->state == S_UNSUBSCRIBING) {
@@ -609,6 +656,11 @@ static void on_push(struct sclient *k, const struct wsp_json *push) {
       fail("client %d: unsubscribe push on %s while not subscribed", k->idx,
            ch_name[c]);
     }
+  } else if (jget(push, "subscribe", &v)) {
+    if (s->state != S_SRV_PENDING)
+      fail("client %d: subscribe push on %s in state %d", k->idx, ch_name[c],
+           s->state);
+    sub_reply(k, &s->ss, &v);
   } else if (!jget(push, "join", &v) && !jget(push, "leave", &v)) {
     fail("client %d: unexpected push %.*s", k->idx, (int)push->len, push->ptr);
   }
@@ -720,6 +772,31 @@ static void hist_reply(struct sclient *k, struct cmd *m,
   st.histories++;
 }
 
+/* The subs map of a connect result: the server-side subscriptions made
+ * by on_connect, each checked as a subscribe result. */
+static void connect_subs(struct sclient *k, const struct wsp_json *res) {
+  struct wsp_json subs, key, val;
+  char name[64];
+  size_t pos = 0, n, seen = 0;
+  int c;
+  if (!jget(res, "subs", &subs)) {
+    subs.type = 0;
+  } else {
+    while (wsp_json_next(&subs, &pos, &key, &val) == 1) {
+      if (wsp_json_string(&key, name, sizeof(name), &n) != 0 ||
+          (c = ch_find(name, n)) < 0 || k->sub[c].state != S_SRV_CONNECT)
+        fail("client %d: connect result with subs entry %.*s", k->idx,
+             (int)key.len, key.ptr);
+      sub_reply(k, &k->sub[c].ss, &val);
+      seen++;
+    }
+  }
+  for (c = 0; c < NCH; c++)
+    if (k->sub[c].state == S_SRV_CONNECT)
+      fail("client %d: connect result without %s in subs (%zu seen)", k->idx,
+           ch_name[c], seen);
+}
+
 static void on_reply(struct sclient *k, uint32_t id, const struct wsp_json *o) {
   struct cmd *m = cmd_find(k, id);
   struct wsp_json err, res;
@@ -739,6 +816,7 @@ static void on_reply(struct sclient *k, uint32_t id, const struct wsp_json *o) {
     if (is_err)
       fail("client %d: connect refused %" PRIu64, k->idx, code);
     k->state = C_CONNECTED;
+    connect_subs(k, &res);
     break;
   case K_SUB:
     if (is_err) {
@@ -855,7 +933,8 @@ static void cc_on_message(struct wsp_conn *c, int op, const uint8_t *d,
 
 /* Close codes the hub may end a simulated connection with. */
 static int close_allowed(int code) {
-  return code == 3008 /* slow */ || code == 3012 /* no pong */ ||
+  return code == 3004 /* the log failed a connect's subs (checked below) */ ||
+         code == 3008 /* slow */ || code == 3012 /* no pong */ ||
          code == 1000 /* our own close, echoed */ || code == 1006 /* none */;
 }
 
@@ -866,7 +945,7 @@ static void cc_on_close(struct wsp_conn *c, int code, const uint8_t *r,
   (void)r;
   (void)n;
   k->close_code = code;
-  if (!close_allowed(code))
+  if (!close_allowed(code) || (code == 3004 && !k->server_side))
     fail("client %d: closed by the hub with %d", k->idx, code);
 }
 
@@ -893,15 +972,8 @@ static void on_disconnect(struct wsp_client *cl, int code, void *ud) {
     fail("client %d: on_disconnect fired %d times", k->idx, k->disconnects);
 }
 
-static int on_subscribe(struct wsp_client *cl, uint64_t sub,
-                        const struct wsp_subscribe_info *info, void *ud) {
-  struct sclient *k = of(cl);
-  int c = ch_find(info->channel.ptr, info->channel.len);
-  struct cmd *m = c >= 0 ? cmd_of_sub(k, K_SUB, c) : NULL;
-  (void)sub;
-  (void)ud;
-  if (!m)
-    fail("client %d: on_subscribe for a subscribe never sent", k->idx);
+/* Where the stream of c is, as the hub sees a subscribe to it now. */
+static void snapshot(struct cmd *m, int c) {
   m->processed = 1;
   m->at = run.now;
   if (ch_hist(c)) {
@@ -911,6 +983,53 @@ static int on_subscribe(struct wsp_client *cl, uint64_t sub,
   } else {
     m->snap_top = gt[c].npubs;
   }
+}
+
+/* A server-side subscription of k to c (from on_connect or later). */
+static int server_subscribe(struct sclient *k, int c, int state) {
+  struct csub *s = &k->sub[c];
+  int rc;
+  s->ss.kind = K_SUB;
+  s->ss.ch = c;
+  s->ss.id = 0;
+  if (state == S_SRV_PENDING) {
+    s->ss.recover = 0;
+    s->ss.rec_ep = -1;
+  }
+  snapshot(&s->ss, c);
+  rc = wsp_server_subscribe(k->sc, ch_name[c]);
+  if (rc == 0) {
+    s->state = state;
+    s->srv = 1;
+  }
+  return rc;
+}
+
+static int on_connect(struct wsp_client *cl,
+                      const struct wsp_connect_info *info, void *ud) {
+  struct sclient *k = of(cl);
+  int rc;
+  (void)info;
+  (void)ud;
+  if (!k->server_side)
+    return 0;
+  if ((rc = server_subscribe(k, SS_CH1, S_SRV_CONNECT)) != 0 ||
+      (rc = server_subscribe(k, SS_CH2, S_SRV_CONNECT)) != 0)
+    fail("client %d: wsp_server_subscribe in on_connect: %s", k->idx,
+         wsp_strerror(rc));
+  return 0;
+}
+
+static int on_subscribe(struct wsp_client *cl, uint64_t sub,
+                        const struct wsp_subscribe_info *info, void *ud) {
+  struct sclient *k = of(cl);
+  int c = ch_find(info->channel.ptr, info->channel.len);
+  struct cmd *m = c >= 0 ? cmd_of_sub(k, K_SUB, c) : NULL;
+  (void)sub;
+  (void)ud;
+  if (!m)
+    fail("client %d: on_subscribe for a subscribe never sent", k->idx);
+  snapshot(m, c);
   return 0;
 }
 
@@ -1053,9 +1172,11 @@ static void cli_release(struct sclient *k) {
   k->ncmds = 0;
   for (c = 0; c < NCH; c++) {
     struct csub *s = &k->sub[c];
-    if (s->state == S_SUBSCRIBED || s->state == S_SUBSCRIBING)
+    if ((s->state == S_SUBSCRIBED || s->state == S_SUBSCRIBING) && !s->srv &&
+        !is_ss(k, c))
       s->want = 1;
     s->state = S_NONE;
+    s->srv = 0;
     s->dropped = 0;
   }
 }
@@ -1121,7 +1242,7 @@ static void cli_open(struct sclient *k) {
   struct wsp_conn_callbacks cb;
   struct wsp_mem m = mem_of(&cli_acct);
   struct cmd *cm;
-  char buf[64];
+  char buf[256];
   int rc, c, round, n;
   memset(&cb, 0, sizeof(cb));
   cb.on_message = cc_on_message;
@@ -1145,12 +1266,25 @@ static void cli_open(struct sclient *k) {
   k->state = C_CONNECTING;
   k->next_id = 1;
   cm = cmd_new(k, K_CONNECT, -1);
-  n = snprintf(buf, sizeof(buf), "{\"connect\":{\"name\":\"sim\"},\"id\":%u}",
-               cm->id);
+  n = snprintf(buf, sizeof(buf), "{\"connect\":{\"name\":\"sim\"");
+  if (k->server_side) {
+    /* the position held for the server-side channel with history */
+    struct csub *s = &k->sub[SS_CH1];
+    s->ss.recover = s->known_ep >= 0 && below(&R, 8) != 0;
+    s->ss.rec_ep = s->ss.recover ? s->known_ep : -1;
+    s->ss.rec_off = s->known_off;
+    if (s->ss.recover)
+      n += snprintf(buf + n, sizeof(buf) - (size_t)n,
+                    ",\"subs\":{\"%s\":{\"recover\":true,\"offset\":%" PRIu64
+                    ",\"epoch\":\"%s\"}}",
+                    ch_name[SS_CH1], s->known_off,
+                    gt[SS_CH1].ep[s->known_ep].epoch);
+  }
+  n += snprintf(buf + n, sizeof(buf) - (size_t)n, "},\"id\":%u}", cm->id);
   send_text(k, buf, (size_t)n);
   /* Resubscribe, before the connect reply, as SDKs do. */
   for (c = 0; c < NCH; c++)
-    if (k->sub[c].want)
+    if (k->sub[c].want && !is_ss(k, c))
       send_subscribe(k, c);
   st.connects++;
 }
@@ -1206,9 +1340,11 @@ static void cli_act(struct sclient *k) {
     return;
   }
   if (r < 22) {
-    if (s->state == S_NONE)
+    if (is_ss(k, c))
+      ;
+    else if (s->state == S_NONE)
       send_subscribe(k, c);
-    else if (s->state == S_SUBSCRIBED && below(&R, 3) == 0) {
+    else if (s->state == S_SUBSCRIBED && !s->srv && below(&R, 3) == 0) {
       struct cmd *m = cmd_new(k, K_UNSUB, c);
       n = snprintf(buf, sizeof(buf),
                    "{\"unsubscribe\":{\"channel\":\"%s\"},\"id\":%u}",
@@ -1292,6 +1428,9 @@ static void check_quiet(struct sclient *k) {
   }
   for (c = 0; c < NCH; c++) {
     struct csub *s = &k->sub[c];
+    if (s->state == S_SRV_PENDING || s->state == S_SRV_UNSUB)
+      fail("client %d: the hub's %s of %s never told", k->idx,
+           s->state == S_SRV_PENDING ? "subscribe" : "unsubscribe", ch_name[c]);
     if (s->state != S_SUBSCRIBED)
       continue;
     if (!ch_hist(c)) {
@@ -1310,36 +1449,55 @@ static void check_quiet(struct sclient *k) {
  * ------------------------------------------------------------------------- */
 
 /*
- * The hub may hold, besides a fixed base (tables, the channel index):
- * per client its state and buffers (PER_CLIENT) plus at most MAX_QUEUED
- * of output (plus the one message that crossed the cap, at most a
- * recovery or a history reply, each under RECOVERY_MAX or HISTORY_MAX
- * publications of at most PUB_MAX bytes) and one partial input message;
- * per subscription PER_SUB; per pending RPC PER_RPC. The log holds per
- * stream PER_STREAM plus its index. These constants are upper bounds
- * measured on this code with a margin of about 2x; the point is that
- * nothing grows with the number of operations, publications or time.
+ * Two checks after every step. Each client's queued output stays within
+ * WSP_SERVER_MAX_QUEUED plus the one message that crossed it (the cap is
+ * checked as replies are built, so that message is at most one history
+ * or recovery reply: HISTORY_MAX publications of at most PUB_MAX bytes).
+ * And the hub's live bytes are at most that output plus a fixed base
+ * (tables, the channel index: BASE_BYTES), PER_CLIENT per client held
+ * (its connection, parser and buffers, one partial input message of the
+ * sizes the simulation sends), PER_SUB per subscription and PER_RPC per
+ * call waiting for its answer. The constants are about twice what this
+ * code was measured to use (the report prints the worst ratio); what
+ * matters is that nothing grows with operations, publications or time.
+ * The log holds per stream its position and retention (PER_STREAM) plus,
+ * on the file store, a write buffer and open segments.
  */
 #define PUB_MAX 3400
-#define BASE_BYTES (256u << 10)
-#define PER_CLIENT (24u << 10)
+#define MSG_MAX ((HISTORY_MAX + 1) * (PUB_MAX + 64))
+#define BASE_BYTES (64u << 10)
+#define PER_CLIENT (12u << 10)
 #define PER_SUB 512u
-#define PER_RPC 256u
+#define PER_RPC 512u
 #define LOG_BASE (64u << 10)
 #define PER_STREAM 2048u
+/* The file store: per stream its write buffer (FILE_BUFFER) and the open
+ * segments and index of a stream (FILE_STREAM). */
+#define FILE_BUFFER (8u << 10)
+#define FILE_STREAM (16u << 10)
 
 static size_t bound_hub(void) {
   struct wsp_server_stats ss;
-  size_t held, per;
+  size_t queued = 0;
+  int i;
+  for (i = 0; i < run.nclients; i++) {
+    size_t q;
+    if (!cli[i].sc)
+      continue;
+    q = wsp_conn_queued_bytes(wsp_client_get_conn(cli[i].sc));
+    if (q > MAX_QUEUED + MSG_MAX)
+      fail("client %d: %zu bytes queued, above the cap and one message", i, q);
+    queued += q;
+  }
   wsp_server_get_stats(srv, &ss);
-  held = (size_t)ss.connections;
-  per = PER_CLIENT + MAX_QUEUED + (HISTORY_MAX + 1) * (PUB_MAX + 64) +
-        (size_t)4096;
-  return BASE_BYTES + held * per + (size_t)ss.subscriptions * PER_SUB +
-         rpc_pending * PER_RPC;
+  return BASE_BYTES + queued + (size_t)ss.connections * PER_CLIENT +
+         (size_t)ss.subscriptions * PER_SUB + rpc_pending * PER_RPC;
 }
 
-static size_t bound_log(void) { return LOG_BASE + NCH * PER_STREAM; }
+static size_t bound_log(void) {
+  return LOG_BASE +
+         NCH * (PER_STREAM + (run.dir ? FILE_BUFFER + FILE_STREAM : 0));
+}
 
 static double worst_hub, worst_log;
 
@@ -1393,6 +1551,29 @@ static void server_publish(void) {
            s, ch_name[c], res.offset, res.epoch, g->n, g->epoch);
   } else if (res.offset != 0 || res.epoch[0]) {
     fail("publish on %s without history has a position", ch_name[c]);
+  }
+}
+
+/* The application subscribes or unsubscribes a connected client. */
+static void server_sub_op(void) {
+  struct sclient *k = &cli[below(&R, (uint64_t)run.nclients)];
+  int c = (int)below(&R, NCH), rc;
+  struct csub *s = &k->sub[c];
+  if (k->state != C_CONNECTED || !k->sc ||
+      wsp_conn_get_state(wsp_client_get_conn(k->sc)) != WSP_STATE_OPEN)
+    return;
+  if (s->state == S_NONE && !is_ss(k, c)) {
+    rc = server_subscribe(k, c, S_SRV_PENDING);
+    /* a store that cannot create the stream fails it */
+    if (rc != 0 && !(faults_on && ch_hist(c)))
+      fail("client %d: wsp_server_subscribe(%s): %s", k->idx, ch_name[c],
+           wsp_strerror(rc));
+  } else if (s->state == S_SUBSCRIBED) {
+    rc = wsp_server_unsubscribe(k->sc, ch_name[c]);
+    if (rc == 0)
+      s->state = S_SRV_UNSUB;
+    else if (rc != WSP_ERR_NOT_FOUND) /* dropped, its push on the way */
+      fail("client %d: wsp_server_unsubscribe: %s", k->idx, wsp_strerror(rc));
   }
 }
 
@@ -1452,8 +1633,10 @@ static void step(void) {
   int i;
   if (r < 600) {
     cli_act(&cli[below(&R, (uint64_t)run.nclients)]);
-  } else if (r < 800) {
+  } else if (r < 790) {
     server_publish();
+  } else if (r < 800) {
+    server_sub_op();
   } else if (r < 900) {
     /* every client a little, in turn */
     for (i = 0; i < run.nclients; i++)
@@ -1469,7 +1652,7 @@ static void step(void) {
   } else if (r < 993) {
     set_faults(!faults_on);
   } else if (r < 994 && below(&R, 10) == 0) {
-    int crash = (int)below(&R, 2);
+    int crash = !run.dir && below(&R, 2);
     trace("store restart (%s)", crash ? "crash" : "clean");
     log_close(crash);
     log_open();
@@ -1510,10 +1693,13 @@ static void setup(void) {
   h.epoch = on_epoch;
   h.below = store_below;
   db = simdb_new(&h, SYNC_INTERVAL);
+  if (run.dir)
+    simdb_set_dir(db, run.dir);
   for (i = 0; i < NCH; i++)
     gt[i].cur = -1;
   memset(&cb, 0, sizeof(cb));
   cb.on_disconnect = on_disconnect;
+  cb.on_connect = on_connect;
   cb.on_subscribe = on_subscribe;
   cb.on_publish = on_publish;
   cb.now = sim_now;
@@ -1530,6 +1716,7 @@ static void setup(void) {
   for (i = 0; i < run.nclients; i++) {
     int c;
     cli[i].idx = i;
+    cli[i].server_side = i % 4 == 0;
     for (c = 0; c < NCH; c++)
       cli[i].sub[c].known_ep = -1;
   }
@@ -1586,18 +1773,30 @@ static void report(void) {
          "(%.0f%%)\n",
          st.jumps, st.quiescent_checks, srv_acct.peak, worst_hub * 100,
          log_acct.peak, worst_log * 100);
+  {
+    struct wsp_server_stats ss;
+    size_t i;
+    wsp_server_get_stats(srv, &ss);
+    printf("  hub: lagged %" PRIu64 ", slow closes %" PRIu64
+           ", rpc timeouts %" PRIu64 ", closes:",
+           ss.lagged, ss.slow_closes, ss.rpc_timeouts);
+    for (i = 0; i < ss.nclose_codes; i++)
+      printf(" %u x%" PRIu64, ss.closes[i].code, ss.closes[i].count);
+    printf("\n");
+  }
   printf("  digest %016" PRIx64 "\n", st.digest);
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: sim [--seed N] [--ops M] [--clients K] [-v]\n"
-                  "       several --seed run one after the other\n");
+  fprintf(stderr, "usage: sim [--seed N] [--ops M] [--clients K] "
+                  "[--store memory|file] [-v]\n");
   exit(2);
 }
 
 int main(int argc, char **argv) {
   uint64_t seeds[64];
-  int nseeds = 0, i, s;
+  int nseeds = 0, i, s, use_file = 0;
+  char dir[4096];
   for (i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc && nseeds < 64)
       seeds[nseeds++] = strtoull(argv[++i], NULL, 0);
@@ -1605,6 +1804,10 @@ int main(int argc, char **argv) {
       run.ops = strtoull(argv[++i], NULL, 0);
     else if (strcmp(argv[i], "--clients") == 0 && i + 1 < argc)
       run.nclients = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--store") == 0 && i + 1 < argc &&
+             (strcmp(argv[i + 1], "file") == 0 ||
+              strcmp(argv[i + 1], "memory") == 0))
+      use_file = strcmp(argv[++i], "file") == 0;
     else if (strcmp(argv[i], "-v") == 0)
       run.verbose = 1;
     else
@@ -1621,11 +1824,21 @@ int main(int argc, char **argv) {
       usage();
     }
     run.seed = seeds[s];
+    if (use_file) {
+      const char *t = getenv("TMPDIR");
+      snprintf(dir, sizeof(dir), "%s/wsp-sim-XXXXXX", t && *t ? t : "/tmp");
+      if (!mkdtemp(dir)) {
+        perror("sim: mkdtemp");
+        return 1;
+      }
+      run.dir = dir;
+    }
     setup();
     for (run.op = 0; run.op < run.ops; run.op++)
       step();
     report();
     teardown();
+    rm_dir();
   }
   return 0;
 }

@@ -47,6 +47,8 @@ struct simdb {
   int crashing;
   int open; /* a store of the db is held by a log */
   size_t bytes;
+  const char *dir; /* the file store's directory, or NULL: memory */
+  struct fwrap *fw;
 };
 
 struct simstore {
@@ -402,6 +404,235 @@ static const struct wsp_evlog_store_ops sim_ops = {
     .close = op_close,
 };
 
+/* ---- Over the file store ---------------------------------------------------
+ */
+
+/*
+ * With a directory, the db is the file store of the library, opened anew
+ * at each restart: this wrapper injects the same faults and reports the
+ * same events, and passes everything else through. A handle of the
+ * wrapper carries the stream's name, epoch and top for the reports.
+ */
+struct fh {
+  void *in;
+  char *name;
+  size_t len;
+  char epoch[WSP_EVLOG_EPOCH_MAX + 1];
+  uint64_t top;
+  struct fh *next;
+};
+
+struct fwrap {
+  struct wsp_evlog_store base;
+  struct simdb *db;
+  struct wsp_evlog_store *in;
+  struct fh *handles;
+};
+
+static struct fwrap *FW(struct wsp_evlog_store *st) {
+  return (struct fwrap *)st;
+}
+
+#define IN(st) (FW(st)->in)
+#define H(stream) (((struct fh *)(stream))->in)
+
+static struct fh *fh_new(struct fwrap *w, void *in, const char *name,
+                         size_t len, const char *epoch, uint64_t top) {
+  struct fh *h = xrealloc(NULL, sizeof(*h));
+  h->in = in;
+  h->name = xrealloc(NULL, len);
+  memcpy(h->name, name, len);
+  h->len = len;
+  snprintf(h->epoch, sizeof(h->epoch), "%s", epoch);
+  h->top = top;
+  h->next = w->handles;
+  w->handles = h;
+  return h;
+}
+
+static void fh_free(struct fwrap *w, struct fh *h) {
+  struct fh **pp;
+  for (pp = &w->handles; *pp; pp = &(*pp)->next)
+    if (*pp == h) {
+      *pp = h->next;
+      break;
+    }
+  free(h->name);
+  free(h);
+}
+
+struct wload {
+  struct fwrap *w;
+  int (*found)(const struct wsp_evlog_stream_info *info, void *stream,
+               void *ctx);
+  void *ctx;
+};
+
+static int w_found(const struct wsp_evlog_stream_info *info, void *stream,
+                   void *ctx) {
+  struct wload *l = ctx;
+  struct fh *h = fh_new(l->w, stream, info->name.ptr, info->name.len,
+                        info->epoch, info->top);
+  return l->found(info, h, l->ctx);
+}
+
+static int w_load(struct wsp_evlog_store *st, uint64_t now,
+                  int (*found)(const struct wsp_evlog_stream_info *info,
+                               void *stream, void *ctx),
+                  void *ctx) {
+  struct wload l;
+  l.w = FW(st);
+  l.found = found;
+  l.ctx = ctx;
+  return IN(st)->ops->load(IN(st), now, w_found, &l);
+}
+
+static int w_create(struct wsp_evlog_store *st, const char *name, size_t len,
+                    const char *epoch, uint64_t now, void **pstream) {
+  struct simdb *db = FW(st)->db;
+  void *in;
+  int rc;
+  if (fault(db, db->f.create_permille)) {
+    db->st.create_faults++;
+    return WSP_ERR_NOSPACE;
+  }
+  if ((rc = IN(st)->ops->create(IN(st), name, len, epoch, now, &in)) != 0)
+    return rc;
+  *pstream = fh_new(FW(st), in, name, len, epoch, 0);
+  db->h.epoch(name, len, epoch, 0, db->h.ud);
+  return 0;
+}
+
+static int w_append(struct wsp_evlog_store *st, void *stream,
+                    const struct wsp_evlog_event *e) {
+  struct simdb *db = FW(st)->db;
+  struct fh *h = stream;
+  int rc;
+  if (fault(db, db->f.append_permille)) {
+    db->st.append_faults++;
+    return db->h.below(4, db->h.ud) ? WSP_ERR_NOSPACE : WSP_ERR_IO;
+  }
+  if ((rc = IN(st)->ops->append(IN(st), h->in, e)) != 0)
+    return rc;
+  h->top = e->offset;
+  db->st.appends++;
+  db->h.appended(h->name, h->len, h->epoch, e, db->h.ud);
+  return 0;
+}
+
+static int w_read(struct wsp_evlog_store *st, void *stream, uint64_t from,
+                  uint64_t to, int reverse,
+                  int (*cb)(const struct wsp_evlog_event *e, void *ctx),
+                  void *ctx) {
+  struct simdb *db = FW(st)->db;
+  if (fault(db, db->f.read_permille)) {
+    db->st.read_faults++;
+    return WSP_ERR_IO;
+  }
+  return IN(st)->ops->read(IN(st), H(stream), from, to, reverse, cb, ctx);
+}
+
+static int w_head(struct wsp_evlog_store *st, void *stream, uint64_t offset,
+                  uint64_t *time, uint64_t *size) {
+  return IN(st)->ops->head(IN(st), H(stream), offset, time, size);
+}
+
+static int w_trim(struct wsp_evlog_store *st, void *stream, uint64_t first,
+                  uint64_t now) {
+  return IN(st)->ops->trim(IN(st), H(stream), first, now);
+}
+
+static int w_set_epoch(struct wsp_evlog_store *st, void *stream,
+                       const char *epoch) {
+  struct fh *h = stream;
+  int rc = IN(st)->ops->set_epoch(IN(st), h->in, epoch);
+  if (rc == 0) {
+    snprintf(h->epoch, sizeof(h->epoch), "%s", epoch);
+    FW(st)->db->h.epoch(h->name, h->len, epoch, h->top, FW(st)->db->h.ud);
+  }
+  return rc;
+}
+
+static int w_reset(struct wsp_evlog_store *st, void *stream, const char *epoch,
+                   uint64_t now) {
+  struct fh *h = stream;
+  int rc = IN(st)->ops->reset(IN(st), h->in, epoch, now);
+  if (rc == 0) {
+    snprintf(h->epoch, sizeof(h->epoch), "%s", epoch);
+    h->top = 0;
+    FW(st)->db->h.epoch(h->name, h->len, epoch, 0, FW(st)->db->h.ud);
+  }
+  return rc;
+}
+
+static int w_remove(struct wsp_evlog_store *st, void *stream) {
+  struct fh *h = stream;
+  int rc = IN(st)->ops->remove(IN(st), h->in);
+  FW(st)->db->h.epoch(h->name, h->len, NULL, 0, FW(st)->db->h.ud);
+  fh_free(FW(st), h);
+  return rc;
+}
+
+static int w_snapshot_put(struct wsp_evlog_store *st, void *stream,
+                          const struct wsp_evlog_snapshot *snap) {
+  return IN(st)->ops->snapshot_put(IN(st), H(stream), snap);
+}
+
+static int w_snapshot_get(struct wsp_evlog_store *st, void *stream,
+                          int (*cb)(const struct wsp_evlog_snapshot *snap,
+                                    void *ctx),
+                          void *ctx) {
+  return IN(st)->ops->snapshot_get(IN(st), H(stream), cb, ctx);
+}
+
+static int w_tick(struct wsp_evlog_store *st, uint64_t now) {
+  return IN(st)->ops->tick(IN(st), now);
+}
+
+static uint64_t w_next_deadline(const struct wsp_evlog_store *st) {
+  const struct wsp_evlog_store *in = ((const struct fwrap *)st)->in;
+  return in->ops->next_deadline(in);
+}
+
+static int w_sync(struct wsp_evlog_store *st) {
+  return IN(st)->ops->sync(IN(st));
+}
+
+static void w_stats(const struct wsp_evlog_store *st,
+                    struct wsp_evlog_stats *out) {
+  const struct wsp_evlog_store *in = ((const struct fwrap *)st)->in;
+  in->ops->stats(in, out);
+}
+
+static void w_close(struct wsp_evlog_store *st) {
+  struct fwrap *w = FW(st);
+  w->in->ops->close(w->in);
+  while (w->handles)
+    fh_free(w, w->handles);
+  w->db->open = 0;
+  w->db->fw = NULL;
+  free(w);
+}
+
+static const struct wsp_evlog_store_ops file_ops = {
+    .load = w_load,
+    .create = w_create,
+    .append = w_append,
+    .read = w_read,
+    .head = w_head,
+    .trim = w_trim,
+    .set_epoch = w_set_epoch,
+    .reset = w_reset,
+    .remove = w_remove,
+    .snapshot_put = w_snapshot_put,
+    .snapshot_get = w_snapshot_get,
+    .tick = w_tick,
+    .next_deadline = w_next_deadline,
+    .sync = w_sync,
+    .stats = w_stats,
+    .close = w_close,
+};
+
 /* ---- The db ------------------------------------------------------------- */
 
 struct simdb *simdb_new(const struct simdb_hooks *hooks,
@@ -427,8 +658,32 @@ void simdb_set_faults(struct simdb *db, const struct simdb_faults *f) {
   db->f = *f;
 }
 
-struct wsp_evlog_store *simdb_store(struct simdb *db) {
-  struct simstore *ss = xrealloc(NULL, sizeof(*ss));
+void simdb_set_dir(struct simdb *db, const char *dir) { db->dir = dir; }
+
+struct wsp_evlog_store *simdb_store(struct simdb *db,
+                                    const struct wsp_mem *mem) {
+  struct simstore *ss;
+  if (db->dir) {
+    struct wsp_evlog_file_options o;
+    struct fwrap *w = xrealloc(NULL, sizeof(*w));
+    int rc;
+    memset(&o, 0, sizeof(o));
+    o.fsync = WSP_EVLOG_FSYNC_NEVER; /* the page cache is durable enough */
+    o.interval = 700;
+    o.segment_bytes = 64 << 10; /* rotate, and trim whole segments */
+    memset(w, 0, sizeof(*w));
+    w->base.ops = &file_ops;
+    w->db = db;
+    if ((rc = wsp_evlog_file_store_new(&w->in, db->dir, &o, mem)) != 0) {
+      fprintf(stderr, "sim: file store in %s: %s\n", db->dir, wsp_strerror(rc));
+      exit(1);
+    }
+    db->fw = w;
+    db->open = 1;
+    return &w->base;
+  }
+  (void)mem;
+  ss = xrealloc(NULL, sizeof(*ss));
   ss->base.ops = &sim_ops;
   ss->db = db;
   db->crashing = 0;

@@ -47,10 +47,15 @@ struct simdb *simdb_new(const struct simdb_hooks *hooks,
                         uint64_t sync_interval);
 void simdb_free(struct simdb *db);
 void simdb_set_faults(struct simdb *db, const struct simdb_faults *f);
-/* A store over db for wsp_evlog_new() (which consumes it). */
-struct wsp_evlog_store *simdb_store(struct simdb *db);
+/* Keep the events in the library's file store in dir instead (opened
+ * anew by each simdb_store(); restarts are then clean ones). */
+void simdb_set_dir(struct simdb *db, const char *dir);
+/* A store over db for wsp_evlog_new() (which consumes it); mem is the
+ * file store's. */
+struct wsp_evlog_store *simdb_store(struct simdb *db,
+                                    const struct wsp_mem *mem);
 /* Call before wsp_evlog_free(): the close that follows makes nothing
- * durable, and what was not durable is gone. */
+ * durable, and what was not durable is gone. Memory store only. */
 void simdb_crash(struct simdb *db);
 void simdb_get_stats(const struct simdb *db, struct simdb_stats *out);
 /* Bytes the db holds (its events), for the memory report. */
