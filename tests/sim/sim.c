@@ -435,6 +435,8 @@ struct cmd {
   int kind, ch, mode;
   uint64_t seq;  /* K_PUB: the publication; K_RPC: the token */
   int processed; /* the hub saw it (a callback fired) */
+  int deferred;  /* K_SUB: on_subscribe left it for later */
+  uint64_t deferred_at;
   uint64_t at;   /* when */
   /* K_SUB: what was asked and where the stream was when the hub saw it */
   int recover, reject, rec_ep;
@@ -470,6 +472,7 @@ struct sclient {
   int open_seen, close_code, disconnects;
   uint64_t paused_until;
   int server_side; /* on_connect subscribes it to SS_CH1 and SS_CH2 */
+  uint64_t gen;    /* connections made so far */
 };
 
 /* The channels every fourth client gets from on_connect. */
@@ -491,7 +494,7 @@ static struct {
   uint64_t rpcs, rpc_replies, rpc_timeouts, rpc_late_refused;
   uint64_t histories, unsub_pushes, restarts_crash, restarts_clean, resets;
   uint64_t quiescent_checks, ticks, jumps, bytes_down, bytes_up;
-  uint64_t digest;
+  uint64_t digest, defers_refused;
 } st;
 
 static void digest_add(const void *p, size_t n) {
@@ -822,6 +825,11 @@ static void on_reply(struct sclient *k, uint32_t id, const struct wsp_json *o) {
     if (is_err) {
       struct csub *s = &k->sub[m->ch];
       /* 100: the log failed (temporary); 112: asked for with flag 2 */
+      struct wsp_json msg;
+      if (code == 100 && jget(&err, "message", &msg) &&
+          wsp_json_string_eq(&msg, "timeout") &&
+          (!m->deferred || run.now < m->deferred_at + RPC_TIMEOUT))
+        fail("client %d: subscribe %u timed out early", k->idx, m->id);
       if (code == 112 && m->reject && m->recover) {
         st.rejects_112++;
         s->known_ep = -1; /* drop the position, as SDKs do */
@@ -1020,6 +1028,14 @@ static int on_connect(struct wsp_client *cl,
   return 0;
 }
 
+struct defer {
+  uint64_t sub, gen, due;
+  int k;
+  uint32_t id;
+};
+static struct defer *defers;
+static size_t ndefers, capdefers;
+
 static int on_subscribe(struct wsp_client *cl, uint64_t sub,
                         const struct wsp_subscribe_info *info, void *ud) {
   struct sclient *k = of(cl);
@@ -1030,6 +1046,20 @@ static int on_subscribe(struct wsp_client *cl, uint64_t sub,
   if (!m)
     fail("client %d: on_subscribe for a subscribe never sent", k->idx);
   snapshot(m, c);
+  if (below(&R, 6) == 0) {
+    /* decided later (perhaps after the timeout): the position is the
+     * one the stream has when the answer comes */
+    GROW(defers, ndefers, capdefers);
+    defers[ndefers].sub = sub;
+    defers[ndefers].k = k->idx;
+    defers[ndefers].gen = k->gen;
+    defers[ndefers].id = m->id;
+    defers[ndefers].due = run.now + below(&R, RPC_TIMEOUT * 3 / 2);
+    ndefers++;
+    m->deferred = 1;
+    m->deferred_at = run.now;
+    return WSP_ERR_AGAIN;
+  }
   return 0;
 }
 
@@ -1249,6 +1279,7 @@ static void cli_open(struct sclient *k) {
   cb.on_close = cc_on_close;
   cb.now = sim_now;
   k->open_seen = k->disconnects = 0;
+  k->gen++;
   k->close_code = 0;
   if ((rc = wsp_server_accept(srv, k, &k->sc)) != 0)
     fail("wsp_server_accept: %s", wsp_strerror(rc));
@@ -1414,6 +1445,13 @@ static void check_quiet(struct sclient *k) {
    * for its answer, until its timeout. */
   for (i = 0; i < k->ncmds; i++) {
     struct cmd *m = &k->cmds[i];
+    if (m->kind == K_SUB && m->deferred) {
+      if (run.now >= m->deferred_at + RPC_TIMEOUT)
+        fail("client %d: deferred subscribe %u neither answered nor timed "
+             "out",
+             k->idx, m->id);
+      continue;
+    }
     if (m->kind == K_RPC) {
       if (!m->processed)
         fail("client %d: rpc %u never reached its handler", k->idx, m->id);
@@ -1577,6 +1615,31 @@ static void server_sub_op(void) {
   }
 }
 
+static void answer_defers(void) {
+  size_t i = 0;
+  while (i < ndefers) {
+    struct defer *d = &defers[i];
+    struct sclient *k = &cli[d->k];
+    struct cmd *m;
+    int rc;
+    if (d->due > run.now) {
+      i++;
+      continue;
+    }
+    m = k->gen == d->gen && k->sc ? cmd_find(k, d->id) : NULL;
+    if (m)
+      snapshot(m, m->ch);
+    rc = wsp_server_subscribe_answer(srv, d->sub, 0, WSP_CHANNEL_JOIN_LEAVE,
+                                     NULL);
+    if (rc != 0 && rc != WSP_ERR_NOT_FOUND)
+      fail("wsp_server_subscribe_answer: %s", wsp_strerror(rc));
+    if (rc == 0 && !m)
+      fail("a subscribe answered for a client that went away");
+    st.defers_refused += rc != 0;
+    defers[i] = defers[--ndefers];
+  }
+}
+
 static void answer_laters(void) {
   size_t i = 0;
   while (i < nlaters) {
@@ -1675,6 +1738,7 @@ static void step(void) {
     }
   }
   answer_laters();
+  answer_defers();
   advance(below(&R, 12));
   check_memory();
 }
