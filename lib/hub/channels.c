@@ -226,6 +226,9 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
     remove_sub_ex(cl, cs, 0);
     if (id)
       wsp__cf_out_error(cl, id, code, NULL, code == WSP_PROTO_ERROR_INTERNAL);
+    /* the log's own error (WSP_ERR_LIMIT for a log at max_streams) */
+    if (hist < 0)
+      return hist;
     return code == WSP_PROTO_ERROR_INTERNAL ? WSP_ERR_NOMEM : WSP_ERR_STATE;
   }
   if (hist != 0) {
