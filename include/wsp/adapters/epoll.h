@@ -67,7 +67,7 @@ static inline void wsp_epoll_on_want_write(struct wsp_client *client,
       (struct wsp_epoll_conn *)wsp_client_get_io_data(client);
   (void)user_data;
   if (c == NULL || c->magic != WSP_EPOLL__MAGIC || c->dirty || c->closing ||
-      c->ep->freeing)
+      c->ep->freeing || c->ep->finished)
     return;
   c->dirty = 1;
   c->dirty_next = c->ep->dirty;
@@ -300,8 +300,8 @@ static inline int wsp_epoll_dispatch(struct wsp_epoll *ep, int timeout_ms) {
   wsp_epoll__flush(ep);
   if (ep->stopping &&
       (ep->nconns == 0 || wsp_epoll_clock(NULL) >= ep->stop_at)) {
+    ep->finished = 1; /* before: on_want_write is ignored from now on */
     wsp_epoll__close_all(ep);
-    ep->finished = 1;
     return 1;
   }
   return 0;
