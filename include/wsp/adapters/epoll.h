@@ -34,7 +34,7 @@ struct wsp_epoll_conn {
   uint32_t magic;
   int fd;
   uint32_t events; /* what the epoll set watches */
-  int dirty, closing;
+  int dirty, closing, eof;
   struct wsp_client *client;
   struct wsp_epoll *ep;
   struct wsp_epoll_conn *prev, *next, *dirty_next;
@@ -107,7 +107,7 @@ static inline void wsp_epoll__service(struct wsp_epoll_conn *c) {
     return;
   }
   memset(&ev, 0, sizeof ev);
-  ev.events = (wsp_client_want_read(c->client) ? EPOLLIN : 0u) |
+  ev.events = (!c->eof && wsp_client_want_read(c->client) ? EPOLLIN : 0u) |
               (w == 0 ? EPOLLOUT : 0u);
   ev.data.ptr = c;
   if (ev.events != c->events &&
@@ -274,12 +274,15 @@ static inline int wsp_epoll_dispatch(struct wsp_epoll *ep, int timeout_ms) {
       wsp_epoll__accept(ep);
       continue;
     }
-    if ((evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) &&
-        wsp_sock_read(c->fd, c->client, ep->buf, sizeof ep->buf, 16) == 0 &&
-        (evs[i].events & (EPOLLHUP | EPOLLERR)) &&
-        !wsp_client_want_read(c->client)) {
-      /* Hung up while not reading: nothing more will come. */
-      wsp_client_recv(c->client, ep->buf, 0);
+    if ((evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->eof) {
+      if (wsp_sock_read(c->fd, c->client, ep->buf, sizeof ep->buf, 16))
+        c->eof = 1; /* ended or failed: read no more */
+      else if ((evs[i].events & (EPOLLHUP | EPOLLERR)) &&
+               !wsp_client_want_read(c->client)) {
+        /* Hung up while not reading: nothing more will come. */
+        wsp_client_recv(c->client, ep->buf, 0);
+        c->eof = 1;
+      }
     }
     if (!c->dirty) {
       c->dirty = 1;
