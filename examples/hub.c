@@ -6,18 +6,18 @@
  *   "ticks"       channel: {"n":N} every TICK_MS, recoverable from history
  *   usage: hub [--listen HOST:PORT]  (port 0: a free one, printed)
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <wsp/adapters/epoll.h> /* header-only: epoll, sockets, timers */
 
-#include "loop.h"
-
-#define CHANNEL "ticks"
 #define TICK_MS 200
 #define MAX_WAITING 64
 
 static uint64_t waiting[MAX_WAITING]; /* calls of "next" */
 static size_t nwaiting;
 static long long ticks; /* the last tick published */
+static volatile sig_atomic_t stop;
 
 static void whoami(struct wsp_client *client, uint64_t call, const char *method,
                    const uint8_t *data, size_t len, void *ud) {
@@ -43,7 +43,7 @@ static void tick(struct wsp_server *server, uint64_t now, void *ud) {
 
   /* Appended to the channel's history first, then pushed to every
    * subscriber with its offset; a tick the log refused did not happen. */
-  if (wsp_server_publish(server, CHANNEL, ev, (size_t)n, NULL) < 0)
+  if (wsp_server_publish(server, "ticks", ev, (size_t)n, NULL) < 0)
     return;
   ticks++;
   for (size_t i = 0; i < nwaiting; i++)
@@ -56,43 +56,44 @@ static void on_send(struct wsp_client *client, const uint8_t *data, size_t len,
   wsp_client_push_message(client, data, len); /* a push to one client */
 }
 
+static void on_signal(int sig) { stop = 1; }
+
 int main(int argc, char **argv) {
-  struct wsp_server_callbacks cb = {.on_send = on_send, .now = loop_clock};
+  struct wsp_server_callbacks cb = {.on_send = on_send};
   struct wsp_server_history h = {0};
   struct wsp_server *server;
   struct wsp_evlog *log;
+  struct wsp_epoll *ep;
   const char *colon = argc == 3 ? strrchr(argv[2], ':') : NULL;
   char host[256] = "127.0.0.1";
-  int port = argc == 1 ? 8002 : -1, lfd, rc;
+  int port = argc == 1 ? 8002 : -1, rc;
 
   if (colon != NULL && strcmp(argv[1], "--listen") == 0) {
     snprintf(host, sizeof host, "%.*s", (int)(colon - argv[2]), argv[2]);
-    port = loop_parse_port(colon + 1);
+    port = atoi(colon + 1);
   }
-  if (port < 0) {
+  wsp_epoll_callbacks(&cb); /* the adapter's on_want_write and clock */
+  if ((rc = wsp_evlog_new(&log, NULL, wsp_epoll_clock(0))) < 0 ||
+      (rc = wsp_server_new(&server, &cb, NULL, wsp_epoll_clock(0), 0)) < 0 ||
+      (rc = wsp_epoll_listen(server, host, port, &ep)) < 0) {
     fprintf(stderr, "usage: %s [--listen HOST:PORT]\n", argv[0]);
     return 2;
   }
-  if ((rc = wsp_evlog_new(&log, NULL, loop_now_ms())) < 0 ||
-      (rc = wsp_server_new(&server, &cb, NULL, loop_now_ms(), NULL)) < 0) {
-    fprintf(stderr, "hub: %s\n", wsp_strerror(rc));
-    return 1;
-  }
-  /* Every channel has a history: its last 100 publications, for at most a
-   * minute. Subscribing creates a channel's stream even where nothing is
-   * ever published; meta_ttl drops such empty streams after a minute. */
   h.log = log;
-  h.retention.max_events = 100;
-  h.retention.max_age = 60000;
-  h.retention.meta_ttl = 60000;
+  h.retention.max_events = 100; /* kept up to a minute; empty streams too */
+  h.retention.max_age = h.retention.meta_ttl = 60000;
   wsp_server_set_history(server, &h);
   wsp_rpc_register(server, "whoami", whoami, NULL);
   wsp_rpc_register(server, "next", next, NULL);
-  if ((lfd = loop_listen(host, port, &port)) < 0)
-    return 1;
-  printf("listening on %s:%d\n", host, port);
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  printf("listening on %s:%d\n", host, wsp_epoll_get_port(ep));
   fflush(stdout);
-  rc = loop_run_hub_every(server, lfd, TICK_MS, tick, NULL);
+  wsp_epoll_set_timer(ep, TICK_MS, tick, NULL);
+  while ((rc = wsp_epoll_dispatch(ep, -1)) == 0) /* 1: shut down */
+    if (stop) /* close every connection, waiting up to a second */
+      wsp_epoll_shutdown(ep, WSP_PROTO_DISCONNECT_SHUTDOWN, "shutdown", 1000);
+  wsp_epoll_free(ep); /* before the server: it frees the clients */
   wsp_server_free(server);
   wsp_evlog_free(log); /* after the server, which borrows it */
   return rc < 0;

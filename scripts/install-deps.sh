@@ -5,12 +5,14 @@
 set -eu
 purpose=${1:-check}
 
+# libuv1-dev and libevent-dev: the examples and tests of the event-loop
+# adapters (<wsp/adapters/libuv.h>, libevent.h), required with the tests.
 build="gcc libc6-dev meson ninja-build pkg-config libwslay-dev nettle-dev libgmp-dev"
 case "$purpose" in
   build) want="$build" ;;
   demo) want="$build nodejs npm" ;;
-  check) want="$build libcmocka-dev python3 python3-websockets python3-autobahn python3-prometheus-client nodejs npm valgrind chromium" ;;
-  asan) want="$build libcmocka-dev python3 python3-websockets python3-autobahn python3-prometheus-client nodejs npm chromium" ;;
+  check) want="$build libuv1-dev libevent-dev libcmocka-dev python3 python3-websockets python3-autobahn python3-prometheus-client nodejs npm valgrind chromium" ;;
+  asan) want="$build libuv1-dev libevent-dev libcmocka-dev python3 python3-websockets python3-autobahn python3-prometheus-client nodejs npm chromium" ;;
   fuzz) want="$build clang libclang-rt-14-dev" ;;
   bench) want="$build util-linux nodejs npm" ;;
   *) echo "install-deps: unknown purpose '$purpose'" >&2; exit 2 ;;
