@@ -234,21 +234,27 @@ static void test_channels_wildcards_and_client_publish(void **state) {
 static void test_channels_join_leave_presence(void **state) {
   static const int room[] = {0, 1, 2};
   struct hub h;
-  char info1[128], want[512];
+  char info0[128], info1[128], want[768];
   (void)state;
   hub_open(&h, WSP_CHANNEL_PRESENCE | WSP_CHANNEL_JOIN_LEAVE);
   say(&h, 0, "{\"subscribe\":{\"channel\":\"room\",\"join_leave\":true},"
              "\"id\":2}");
   say(&h, 1, "{\"subscribe\":{\"channel\":\"room\",\"join_leave\":true},"
              "\"id\":2}");
+  info_of(&h, 0, info0, sizeof(info0));
   info_of(&h, 1, info1, sizeof(info1));
+  /* as in Centrifuge, each is told of its own join too, after its reply */
+  snprintf(want, sizeof(want),
+           "{\"id\":2,\"subscribe\":{}}\n"
+           "{\"push\":{\"channel\":\"room\",\"join\":{\"info\":%s}}}\n"
+           "{\"push\":{\"channel\":\"room\",\"join\":{\"info\":%s}}}\n",
+           info0, info1);
+  thub_expect(&h.c[0], want);
   snprintf(want, sizeof(want),
            "{\"id\":2,\"subscribe\":{}}\n"
            "{\"push\":{\"channel\":\"room\",\"join\":{\"info\":%s}}}\n",
            info1);
-  thub_expect(&h.c[0], want);
-  /* not told about itself */
-  thub_expect(&h.c[1], "{\"id\":2,\"subscribe\":{}}\n");
+  thub_expect(&h.c[1], want);
   say(&h, 2, "{\"subscribe\":{\"channel\":\"room\"},\"id\":2}");
   clear(&h);
   say(&h, 0, "{\"presence_stats\":{\"channel\":\"room\"},\"id\":3}");

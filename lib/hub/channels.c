@@ -102,12 +102,16 @@ static struct wsp__csub *find_sub(const struct wsp_client *cl, const char *ch,
 struct notice {
   struct wsp__csub *self;
   struct wsp_frame *frame;
+  int join;
 };
 
+/* As in Centrifuge, where a join goes through the broker to every
+ * subscriber, a joining subscriber that asked for join/leave gets its
+ * own join (after its subscribe reply); a leaving one is gone already. */
 static void notice_one(void *sub, void *ud) {
   struct wsp__csub *cs = sub;
   struct notice *n = ud;
-  if (cs != n->self && cs->join_leave)
+  if ((cs != n->self || n->join) && cs->join_leave)
     wsp__ch_deliver(cs->cl, n->frame);
 }
 
@@ -119,6 +123,7 @@ static void join_leave(struct wsp__csub *cs, int join) {
       !cl->cf.connected)
     return;
   n.self = cs;
+  n.join = join;
   n.frame = wsp__cf_out_join_leave(&s->mem, cs, join);
   if (!n.frame)
     return;
