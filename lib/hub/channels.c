@@ -72,6 +72,34 @@ static int is_wildcard(const char *p, size_t len) {
 }
 
 /* A wildcard pattern needs every segment non-empty and '>' last. */
+/* What a subscribe asks of the protocol's newer features that the hub
+ * does not offer: 0 when nothing, else the error to answer. Another
+ * subscription type (map, presence map, shared poll) is not available
+ * (108) rather than served as a stream; a tags filter (tf) cannot be
+ * honoured, and is refused (107) rather than ignored; a delta other than
+ * "fossil" is a bad request, and "fossil" is simply not negotiated (the
+ * result's delta stays false), as on a Centrifuge channel without it. */
+static uint32_t unsupported(const struct wsp__json_val *req) {
+  struct wsp__json_val v;
+  int64_t type;
+  if (wsp__json_find(req->ptr, req->len, "type", &v) == 1 &&
+      v.type != WSP__JSON_NULL) {
+    if (wsp__json_get_i64(&v, &type) != 0)
+      return WSP_PROTO_ERROR_BAD_REQUEST;
+    if (type != 0)
+      return WSP_PROTO_ERROR_NOT_AVAILABLE;
+  }
+  if (wsp__json_find(req->ptr, req->len, "tf", &v) == 1 &&
+      v.type != WSP__JSON_NULL)
+    return WSP_PROTO_ERROR_BAD_REQUEST;
+  if (wsp__json_find(req->ptr, req->len, "delta", &v) == 1 &&
+      v.type != WSP__JSON_NULL &&
+      (v.type != WSP__JSON_STRING ||
+       !(v.len == 2 || (v.len == 8 && memcmp(v.ptr, "\"fossil\"", 8) == 0))))
+    return WSP_PROTO_ERROR_BAD_REQUEST;
+  return 0;
+}
+
 static int pattern_ok(const char *p, size_t len) {
   size_t i = 0;
   if (!is_wildcard(p, len))
@@ -566,6 +594,10 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
     if (cl->nsubs + cl->nsubwait >= s->limits[WSP_SERVER_MAX_SUBSCRIPTIONS]) {
       s->stats.errors_limit++;
       wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_LIMIT_EXCEEDED, NULL, 0);
+      return;
+    }
+    if ((rv = (int)unsupported(req)) != 0) {
+      wsp__cf_out_error(cl, id, (uint32_t)rv, NULL, 0);
       return;
     }
     if (wsp__json_find(req->ptr, req->len, "join_leave", &v) == 1)

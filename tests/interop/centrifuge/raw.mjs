@@ -256,6 +256,21 @@ check('several request fields: the first in client.proto order runs', async () =
   p.ws.close(1000);
 });
 
+check('subscribe: another type is 108, an unknown delta or a tags filter 107', async () => {
+  const p = new Peer();
+  await p.connect();
+  p.send('{"id":2,"subscribe":{"channel":"m","type":1}}');
+  p.send('{"id":3,"subscribe":{"channel":"m","type":4}}');
+  p.send('{"id":4,"subscribe":{"channel":"m","delta":"zstd"}}');
+  p.send('{"id":5,"subscribe":{"channel":"m","tf":{"key":"a","cmp":"eq","val":"b"}}}');
+  p.send('{"id":6,"subscribe":{"channel":"m","type":0,"delta":"","tf":null}}');
+  const [, r2, r3, r4, r5, r6] = await p.take(6);
+  assert(r2.error && r2.error.code === 108 && r3.error && r3.error.code === 108, JSON.stringify([r2, r3]));
+  assert(r4.error && r4.error.code === 107 && r5.error && r5.error.code === 107, JSON.stringify([r4, r5]));
+  assert(r6.id === 6 && r6.subscribe, JSON.stringify(r6));
+  p.ws.close(1000);
+});
+
 check('a command before connect: 3501', async () => {
   const p = new Peer();
   await p.opened;
