@@ -49,7 +49,7 @@ static void client_free(struct client *cl) {
     clients = cl->next;
   if (cl->next != NULL)
     cl->next->prev = cl->prev;
-  close(cl->fd); /* also removes it from the epoll set */
+  loop_close(cl->fd); /* also removes it from the epoll set */
   wsp_conn_free(cl->conn);
   free(cl);
 }

@@ -31,6 +31,16 @@ uint64_t loop_clock(void *user_data) {
   return loop_now_ms();
 }
 
+void loop_close(int fd) {
+  char buf[4096];
+  int i;
+  /* Unread input would make close() answer RST, which can destroy what
+   * the peer has not read yet (the last echo, the close frame). */
+  for (i = 0; i < 16 && read(fd, buf, sizeof buf) > 0; i++)
+    ;
+  close(fd);
+}
+
 uint64_t loop_wall_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -384,7 +394,7 @@ int loop_run_hub_every(struct wsp_server *server, int listen_fd,
 
       if (hub_write(epfd, hc) < 0) {
         *p = hc->next;
-        close(hc->fd);
+        loop_close(hc->fd);
         wsp_client_free(hc->wc);
         free(hc);
       } else {

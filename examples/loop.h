@@ -14,6 +14,10 @@
 uint64_t loop_now_ms(void);
 /* The same, shaped as a wsp_conn_callbacks.now clock. */
 uint64_t loop_clock(void *user_data);
+/* Close a connection's non-blocking socket after reading and dropping
+ * what the peer sent that nobody will read, so that the close is a FIN,
+ * not an RST that could destroy the peer's unread input. */
+void loop_close(int fd);
 /* CLOCK_REALTIME in milliseconds since the Unix epoch, for what is
  * compared across restarts (the event log's file store), and as a clock
  * callback. */

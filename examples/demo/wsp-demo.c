@@ -194,7 +194,7 @@ static void client_free(struct client *cl) {
     clients = cl->next;
   if (cl->next != NULL)
     cl->next->prev = cl->prev;
-  close(cl->fd); /* also removes it from the epoll set */
+  loop_close(cl->fd); /* also removes it from the epoll set */
   cl->quiet = 1;
   wsp_client_free(cl->wc); /* on_disconnect (1006) if it was still open */
   free(cl);

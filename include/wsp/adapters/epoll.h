@@ -91,6 +91,7 @@ static inline void wsp_epoll__close(struct wsp_epoll_conn *c) {
   if (c->next != NULL)
     c->next->prev = c->prev;
   ep->nconns--;
+  wsp_sock_drain(c->fd);
   close(c->fd);               /* leaves the epoll set */
   wsp_client_free(c->client); /* on_disconnect (1006) if still open */
   free(c);

@@ -105,6 +105,7 @@ static inline void wsp_event__close(struct wsp_event_conn *c) {
   a->nconns--;
   event_free(c->rev); /* deletes them first */
   event_free(c->wev);
+  wsp_sock_drain(c->fd);
   close(c->fd);
   wsp_client_free(c->client); /* on_disconnect (1006) if still open */
   free(c);

@@ -115,6 +115,11 @@ static inline void wsp_uv__close(struct wsp_uv_conn *c) {
   a->nconns--;
   /* After uv_close the bytes of a uv_write in flight are never read
    * again (it ends with UV_ECANCELED), so the client goes now. */
+  {
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+      wsp_sock_drain(fd);
+  }
   uv_close((uv_handle_t *)&c->tcp, wsp_uv__conn_closed);
   wsp_client_free(c->client); /* on_disconnect (1006) if still open */
   c->client = NULL;

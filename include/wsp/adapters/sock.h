@@ -110,6 +110,18 @@ static inline void wsp_sock_acceptor_init(struct wsp_sock_acceptor *acc,
   acc->shed = 0;
 }
 
+/* Before closing a connection's socket: read and drop what the peer sent
+ * and nobody will read (a ping after its close frame, say). Closing with
+ * unread bytes makes the kernel answer RST instead of FIN, and an RST can
+ * destroy what the peer has not read yet: the last echo, the close
+ * frame. Bounded, non-blocking. */
+static inline void wsp_sock_drain(int fd) {
+  char buf[4096];
+  int i;
+  for (i = 0; i < 16 && read(fd, buf, sizeof buf) > 0; i++)
+    ;
+}
+
 static inline void wsp_sock_acceptor_close(struct wsp_sock_acceptor *acc) {
   if (acc->fd >= 0)
     close(acc->fd);
