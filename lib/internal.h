@@ -64,6 +64,17 @@ void wsp__heap_free(struct wsp__heap *h, const struct wsp_mem *mem);
 #define WSP__CONTAINER_OF(ptr, type, member)                                   \
   ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
+/* The value of hexadecimal digit c, or -1. */
+static inline int wsp__hexval(int c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
 /* a + b, or UINT64_MAX when that does not fit: deadlines far away stay
  * far away instead of wrapping round to the past. */
 static inline uint64_t wsp__add_sat(uint64_t a, uint64_t b) {

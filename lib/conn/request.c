@@ -9,16 +9,6 @@
 #include "conn_private.h"
 #include "wsp/request.h"
 
-static int hexval(int c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* Percent-decode s into out (when out is not NULL, up to cap); returns the
  * decoded length or -1 for a malformed escape. */
 static long decode(const char *s, size_t n, char *out, size_t cap) {
@@ -29,8 +19,8 @@ static long decode(const char *s, size_t n, char *out, size_t cap) {
       int h, l;
       if (n - i < 3)
         return -1;
-      h = hexval((unsigned char)s[i + 1]);
-      l = hexval((unsigned char)s[i + 2]);
+      h = wsp__hexval((unsigned char)s[i + 1]);
+      l = wsp__hexval((unsigned char)s[i + 2]);
       if (h < 0 || l < 0)
         return -1;
       c = h * 16 + l;

@@ -70,16 +70,6 @@ static void escape_name(const char *name, size_t len, char *out) {
   out[n] = '\0';
 }
 
-static int hexval(int c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* ---- META and STATE --------------------------------------------------- */
 
 int wsp__evfile_meta_write(struct fstore *fs, const struct fstream *s,
@@ -139,7 +129,7 @@ static int meta_read(struct fstore *fs, const char *rel, char **pname,
     goto out;
   }
   for (i = 0; i < n; i++) {
-    int hi = hexval(p[2 * i]), lo = hexval(p[2 * i + 1]);
+    int hi = wsp__hexval(p[2 * i]), lo = wsp__hexval(p[2 * i + 1]);
     if (hi < 0 || lo < 0) {
       wsp__free(&fs->mem, name);
       goto out;
