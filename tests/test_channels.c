@@ -231,6 +231,28 @@ static void test_channels_wildcards_and_client_publish(void **state) {
   hub_free(&h);
 }
 
+/* wsp_server_find_client: one connection of a user by its id. */
+static void test_channels_find_client(void **state) {
+  struct hub h;
+  char id0[64];
+  (void)state;
+  hub_open(&h, 0);
+  snprintf(id0, sizeof(id0), "%s", wsp_client_get_id(h.c[0].sc));
+  assert_true(id0[0] != '\0');
+  assert_ptr_equal(wsp_server_find_client(h.srv, "u0", id0), h.c[0].sc);
+  assert_ptr_equal(
+      wsp_server_find_client(h.srv, "u1", wsp_client_get_id(h.c[1].sc)),
+      h.c[1].sc);
+  /* another user's connection, an unknown id, no id */
+  assert_null(wsp_server_find_client(h.srv, "u1", id0));
+  assert_null(wsp_server_find_client(h.srv, "u0", "nope"));
+  assert_null(wsp_server_find_client(h.srv, "u0", ""));
+  assert_null(wsp_server_find_client(NULL, "u0", id0));
+  assert_null(wsp_server_find_client(h.srv, NULL, id0));
+  assert_null(wsp_server_find_client(h.srv, "u0", NULL));
+  hub_free(&h);
+}
+
 static void test_channels_join_leave_presence(void **state) {
   static const int room[] = {0, 1, 2};
   struct hub h;
@@ -412,6 +434,7 @@ int main(void) {
       cmocka_unit_test(test_channels_subscribe_and_publish),
       cmocka_unit_test(test_channels_wildcards_and_client_publish),
       cmocka_unit_test(test_channels_join_leave_presence),
+      cmocka_unit_test(test_channels_find_client),
       cmocka_unit_test(test_channels_deferred_authorisation),
       cmocka_unit_test(test_channels_server_side_and_push),
       cmocka_unit_test(test_channels_slow_consumer),

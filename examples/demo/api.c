@@ -231,12 +231,43 @@ static int do_broadcast(struct call *c) {
   return first ? ERR_BAD_REQUEST : 0; /* no channels at all */
 }
 
-/* subscribe/unsubscribe {"user","channel"} -> {"connections":n} */
+/* The connection {"client"} names among the user's, as Centrifugo's
+ * subscribe, unsubscribe and disconnect do: *found is NULL when the
+ * request names none (every connection of the user is meant), and the
+ * return is 0, or -1 when it names one the user does not have (a string
+ * that is no id included), ERR_BAD_REQUEST when client is not a string. */
+static int named_client(struct call *c, const char *user,
+                        struct wsp_client **found) {
+  struct wsp_str v;
+  char *id;
+  *found = NULL;
+  if (!json_member(c->body, c->len, "client", &v))
+    return 0;
+  if ((id = json_string(v)) == NULL)
+    return ERR_BAD_REQUEST;
+  *found = user ? wsp_server_find_client(c->server, user, id) : NULL;
+  free(id);
+  return *found ? 0 : -1;
+}
+
+/* subscribe/unsubscribe {"user","channel","client"?} -> {"connections":n} */
 static int user_channel(struct call *c, int subscribe) {
   char *user = param_string(c, "user"), *channel = param_string(c, "channel");
+  struct wsp_client *one;
   long n = WSP_ERR_INVAL;
+  int rc = named_client(c, user, &one);
 
-  if (user != NULL && channel != NULL)
+  if (rc > 0) {
+    free(user);
+    free(channel);
+    return rc;
+  }
+  if (rc < 0 && user != NULL && channel != NULL)
+    n = 0; /* no such connection of the user */
+  else if (one != NULL && channel != NULL)
+    n = (subscribe ? wsp_server_subscribe(one, channel)
+                   : wsp_server_unsubscribe(one, channel)) == 0;
+  else if (user != NULL && channel != NULL)
     n = subscribe ? wsp_server_subscribe_user(c->server, user, channel)
                   : wsp_server_unsubscribe_user(c->server, user, channel);
   free(user);
@@ -286,9 +317,24 @@ static int do_disconnect(struct call *c) {
        code > 4999))
     code = -1;
   if (user != NULL && code > 0 &&
-      (reason == NULL || strlen(reason) <= MAX_REASON))
-    n = wsp_server_disconnect_user(c->server, user, (int)code,
-                                   reason != NULL ? reason : DISCONNECT_REASON);
+      (reason == NULL || strlen(reason) <= MAX_REASON)) {
+    struct wsp_client *one;
+    int rc = named_client(c, user, &one);
+    if (rc > 0) {
+      free(user);
+      free(reason);
+      return rc;
+    }
+    if (rc < 0)
+      n = 0; /* no such connection of the user */
+    else if (one != NULL)
+      n = wsp_client_disconnect(
+              one, (int)code, reason != NULL ? reason : DISCONNECT_REASON) == 0;
+    else
+      n = wsp_server_disconnect_user(c->server, user, (int)code,
+                                     reason != NULL ? reason
+                                                    : DISCONNECT_REASON);
+  }
   free(user);
   free(reason);
   if (n < 0)

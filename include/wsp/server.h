@@ -231,6 +231,11 @@ WSP_API void *wsp_client_get_io_data(const struct wsp_client *client);
 WSP_API const char *wsp_client_get_id(const struct wsp_client *client);
 /* The user id ("" when anonymous). */
 WSP_API const char *wsp_client_get_user(const struct wsp_client *client);
+/* The connection of user whose id (above) is id, or NULL: how the server
+ * API's "client" names one connection of a user. */
+WSP_API struct wsp_client *wsp_server_find_client(struct wsp_server *server,
+                                                  const char *user,
+                                                  const char *id);
 WSP_API int wsp_client_set_user(struct wsp_client *client, const char *user);
 /* When the client's credentials expire (ms on the server's clock; 0 for
  * never), typically the token's exp, set in on_connect or on_refresh. The

@@ -59,7 +59,32 @@ static struct wsp_frame *message_frame(struct wsp_server *s, const void *data,
   return f;
 }
 
+struct find {
+  const char *id;
+  struct wsp_client *found;
+};
+
+static void find_one(void *sub, const char *p, size_t l, void *ud) {
+  struct wsp_client *cl = sub;
+  struct find *f = ud;
+  (void)p;
+  (void)l;
+  if (!f->found && strcmp(wsp_client_get_id(cl), f->id) == 0)
+    f->found = cl;
+}
+
 /* ---- Public API -------------------------------------------------------- */
+
+struct wsp_client *wsp_server_find_client(struct wsp_server *s,
+                                          const char *user, const char *id) {
+  struct find f;
+  if (!s || !user || !id || !*id)
+    return NULL;
+  f.id = id;
+  f.found = NULL;
+  wsp__users_each(s, user, find_one, &f);
+  return f.found;
+}
 
 long wsp_server_subscribe_user(struct wsp_server *s, const char *user,
                                const char *channel) {

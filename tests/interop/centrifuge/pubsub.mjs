@@ -348,6 +348,29 @@ check('server-side subscribe and unsubscribe through the API', async () => {
   close(sam, sam2, other);
 });
 
+check('API "client": subscribe, unsubscribe and disconnect one connection of a user', async () => {
+  const kim = await connect('kim'), kim2 = await connect('kim');
+  const r = await result('subscribe', { user: 'kim', channel: 'one.news', client: kim2.id });
+  assert(r.connections === 1, JSON.stringify(r));
+  await waitFor(() => kim2.log.subscribed.length === 1, 3000, 'the named connection subscribed');
+  await marker(kim, 'k1');
+  assert(kim.log.subscribed.length === 0, `the other connection was subscribed: ${JSON.stringify(kim.log.subscribed)}`);
+  const none = await result('subscribe', { user: 'kim', channel: 'one.news', client: 'no-such-client' });
+  assert(none.connections === 0, `unknown client: ${JSON.stringify(none)}`);
+  const wrongUser = await result('subscribe', { user: 'someone', channel: 'one.news', client: kim.id });
+  assert(wrongUser.connections === 0, `another user's client: ${JSON.stringify(wrongUser)}`);
+  const u = await result('unsubscribe', { user: 'kim', channel: 'one.news', client: kim2.id });
+  assert(u.connections === 1, JSON.stringify(u));
+  await waitFor(() => kim2.log.unsubscribed.length === 1, 3000, 'the named connection unsubscribed');
+  const d = await result('disconnect', { user: 'kim', client: kim.id, disconnect: { code: 4501, reason: 'only you' } });
+  assert(d.connections === 1, JSON.stringify(d));
+  await waitFor(() => kim.log.disconnected.length === 1, 3000, 'the named connection disconnected');
+  assert(kim.log.disconnected[0].code === 4501, JSON.stringify(kim.log.disconnected[0]));
+  await marker(kim2, 'k2');
+  assert(kim2.log.disconnected.length === 0, 'the other connection was disconnected');
+  close(kim, kim2);
+});
+
 // ---- Refusals ---------------------------------------------------------------------
 
 check('a denied subscription gets 103 and nothing published there', async () => {
