@@ -1034,6 +1034,31 @@ static void test_history_publish_result(void **state) {
   assert_string_equal(res.epoch, "");
   assert_int_equal(wsp_server_publish_with(h.srv, "news", "6", 1, NULL, NULL),
                    0);
+  /* skip_history: delivered without an offset, not stored */
+  pump(&h);
+  clear(&h);
+  memset(&opts, 0, sizeof(opts));
+  opts.skip_history = 1;
+  assert_int_equal(wsp_server_publish_with(h.srv, "news", "7", 1, &opts, &res),
+                   0);
+  assert_int_equal(res.delivered, 1);
+  assert_int_equal(res.offset, 0);
+  assert_string_equal(res.epoch, "");
+  pump(&h);
+  thub_expect(&h.c[0],
+              "{\"push\":{\"channel\":\"news\",\"pub\":{\"data\":7}}}\n");
+  {
+    struct wsp_evlog_position pos;
+    assert_int_equal(wsp_evlog_position(h.log, "news", 4, &pos), 0);
+    assert_int_equal(pos.offset, 5);
+  }
+  /* the next stored one continues the offsets, and its subscriber takes it */
+  assert_int_equal(wsp_server_publish_with(h.srv, "news", "8", 1, NULL, &res),
+                   0);
+  assert_int_equal(res.offset, 6);
+  pump(&h);
+  thub_expect(&h.c[0], "{\"push\":{\"channel\":\"news\",\"pub\":{\"data\":8,"
+                       "\"offset\":6}}}\n");
   /* refusals leave a zeroed result */
   res.offset = 9;
   assert_int_equal(wsp_server_publish_with(h.srv, "news", "{x", 2, NULL, &res),

@@ -177,17 +177,36 @@ static void put_publish_result(struct buf *b, const struct wsp_publish_result *r
 }
 
 /* publish {"channel","data"} -> {"delivered":n,"offset"?,"epoch"?} */
+/* A JSON boolean: 1 true, 0 false, -1 anything else. */
+static int json_bool(struct wsp_str v) {
+  if (v.len == 4 && memcmp(v.ptr, "true", 4) == 0)
+    return 1;
+  return v.len == 5 && memcmp(v.ptr, "false", 5) == 0 ? 0 : -1;
+}
+
+/* The options publish and broadcast share: skip_history (a boolean). */
+static int publish_opts(struct call *c, struct wsp_publish_opts *o) {
+  struct wsp_str v;
+  memset(o, 0, sizeof(*o));
+  if (json_member(c->body, c->len, "skip_history", &v) &&
+      (o->skip_history = json_bool(v)) < 0)
+    return ERR_BAD_REQUEST;
+  return 0;
+}
+
 static int do_publish(struct call *c) {
   char *channel = param_string(c, "channel");
   struct wsp_str data;
+  struct wsp_publish_opts opts;
   struct wsp_publish_result res;
   int rc;
 
-  if (channel == NULL || !json_member(c->body, c->len, "data", &data)) {
+  if (channel == NULL || !json_member(c->body, c->len, "data", &data) ||
+      publish_opts(c, &opts) != 0) {
     free(channel);
     return ERR_BAD_REQUEST;
   }
-  rc = wsp_server_publish_with(c->server, channel, data.ptr, data.len, NULL,
+  rc = wsp_server_publish_with(c->server, channel, data.ptr, data.len, &opts,
                                &res);
   free(channel);
   if (rc < 0)
@@ -200,12 +219,14 @@ static int do_publish(struct call *c) {
  * {"error":...}, ...]}, one per channel in order. */
 static int do_broadcast(struct call *c) {
   struct wsp_str channels, data, v;
+  struct wsp_publish_opts opts;
   size_t pos = 0;
   int first = 1;
 
   if (!json_member(c->body, c->len, "channels", &channels) ||
       channels.len == 0 || channels.ptr[0] != '[' ||
-      !json_member(c->body, c->len, "data", &data))
+      !json_member(c->body, c->len, "data", &data) ||
+      publish_opts(c, &opts) != 0)
     return ERR_BAD_REQUEST;
   put(c->out, "\"responses\":[");
   while (json_element(channels, &pos, &v)) {
@@ -213,7 +234,7 @@ static int do_broadcast(struct call *c) {
     struct wsp_publish_result res;
     int n = channel != NULL && *channel != '\0'
                 ? wsp_server_publish_with(c->server, channel, data.ptr,
-                                          data.len, NULL, &res)
+                                          data.len, &opts, &res)
                 : WSP_ERR_INVAL;
 
     put(c->out, first ? "" : ",");
@@ -474,13 +495,6 @@ static int history_one(const struct wsp_evlog_event *e, void *user_data) {
   put(c->out, num);
   put(c->out, "}");
   return 0;
-}
-
-/* A JSON boolean: 1 true, 0 false, -1 anything else. */
-static int json_bool(struct wsp_str v) {
-  if (v.len == 4 && memcmp(v.ptr, "true", 4) == 0)
-    return 1;
-  return v.len == 5 && memcmp(v.ptr, "false", 5) == 0 ? 0 : -1;
 }
 
 /* history {"channel","limit"?,"since"?:{"offset","epoch"},"reverse"?} ->

@@ -375,7 +375,8 @@ WSP_API long wsp_server_publish(struct wsp_server *server, const char *channel,
  * (reserved is room for options to come and must stay zero). */
 struct wsp_publish_opts {
   const char *info; /* ClientInfo JSON object of the publisher, or NULL */
-  void *reserved[7];
+  int skip_history; /* non-zero: not stored, so no offset and no recovery */
+  void *reserved[6];
 };
 
 /* Where wsp_server_publish_with() put a publication. */

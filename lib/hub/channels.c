@@ -490,10 +490,10 @@ static long fan_out(struct wsp_server *s, const char *ch, size_t clen,
  * res (or NULL) learns where it went. */
 static long publish(struct wsp_server *s, const char *ch, size_t clen,
                     const char *data, size_t dlen, const char *info,
-                    struct wsp_publish_result *res) {
+                    int skip_history, struct wsp_publish_result *res) {
   struct wsp__hpos hp;
   long n;
-  int rc = wsp__hist_on(s, ch, clen);
+  int rc = skip_history ? 0 : wsp__hist_on(s, ch, clen);
   if (rc > 0 &&
       (rc = wsp__hist_append(s, ch, clen, data, dlen, info, &hp)) == 0)
     rc = 1;
@@ -525,7 +525,8 @@ int wsp_server_publish_with(struct wsp_server *s, const char *channel,
   if ((len && wsp__json_validate(data, len, 64, NULL) != 0) ||
       (info && wsp__json_validate(info, strlen(info), 64, NULL) != 0))
     return WSP_ERR_JSON;
-  n = publish(s, channel, clen, data, len, info, result);
+  n = publish(s, channel, clen, data, len, info, opts && opts->skip_history,
+              result);
   return n < 0 ? (int)n : 0;
 }
 

@@ -259,6 +259,15 @@ check('API publish and broadcast tell the offset and epoch a publication got', a
   await waitFor(() => sc.log.pubs.length === 4, 3000, 'four publications');
   assert(JSON.stringify(sc.log.pubs) === JSON.stringify([1, 2, 3, 4].map((n) => ({ n, offset: n }))),
     `publications ${JSON.stringify(sc.log.pubs)}`);
+  // skip_history, as Centrifugo's: delivered, not stored, no position
+  const skip = await result(s, 'publish', { channel: 'log', data: { n: 5 }, skip_history: true });
+  assert(JSON.stringify(skip) === '{"delivered":1}', `skip_history ${JSON.stringify(skip)}`);
+  await waitFor(() => sc.log.pubs.length === 5, 3000, 'the unstored publication');
+  assert(sc.log.pubs[4].n === 5 && !sc.log.pubs[4].offset, `unstored ${JSON.stringify(sc.log.pubs[4])}`);
+  const h = await result(s, 'history', { channel: 'log', limit: -1 });
+  assert(h.offset === 4 && h.publications.length === 4, `history after skip_history ${JSON.stringify(h)}`);
+  const bad = await callApi(s.port, KEY, 'publish', { channel: 'log', data: 1, skip_history: 'yes' });
+  assert(bad.json.error && bad.json.error.code === 107, bad.body);
   sc.c.disconnect();
   await stop(s);
   // Without history a publication has no position to tell.
