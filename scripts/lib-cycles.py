@@ -61,6 +61,7 @@ PREFIXES = {
     "pending_": ["hub/pending.c"],
     "users_": ["hub/users.c"],
     "metrics_": ["hub/metrics.c"],
+    "idem_": ["hub/idempotency.c"],
     "cf_dispatch_": ["hub/centrifuge/cf_dispatch.c"],
     "cf_out_": ["hub/centrifuge/cf_out.c"],
     # json/ and jwt/

@@ -991,6 +991,56 @@ static void test_history_wall_clock_across_reboot(void **state) {
   nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* An idempotency key publishes once per channel within
+ * WSP_SERVER_IDEMPOTENCY_TTL; a repeat gets the first result. */
+static void test_history_idempotency_key(void **state) {
+  struct hub h;
+  struct wsp_publish_opts opts;
+  struct wsp_publish_result r1, r2;
+  char key[300];
+  (void)state;
+  hub_open(&h);
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"news\"},\"id\":2}");
+  clear(&h);
+  memset(&opts, 0, sizeof(opts));
+  opts.idempotency_key = "order-17";
+  assert_int_equal(wsp_server_publish_with(h.srv, "news", "1", 1, &opts, &r1),
+                   0);
+  assert_int_equal(r1.offset, 1);
+  assert_int_equal(r1.delivered, 1);
+  assert_int_equal(wsp_server_publish_with(h.srv, "news", "1", 1, &opts, &r2),
+                   0);
+  assert_memory_equal(&r1, &r2, sizeof(r1));
+  pump(&h);
+  thub_expect(&h.c[0], "{\"push\":{\"channel\":\"news\",\"pub\":{\"data\":1,"
+                       "\"offset\":1}}}\n");
+  /* the same key on another channel is another publication */
+  assert_int_equal(wsp_server_publish_with(h.srv, "other", "2", 1, &opts, &r2),
+                   0);
+  assert_int_equal(r2.offset, 1);
+  assert_true(strcmp(r2.epoch, r1.epoch) != 0);
+  /* still remembered just before the TTL, forgotten after it */
+  wsp_server_tick(h.srv, 299999);
+  assert_int_equal(wsp_server_publish_with(h.srv, "news", "1", 1, &opts, &r2),
+                   0);
+  assert_int_equal(r2.offset, 1);
+  assert_true(wsp_server_next_deadline(h.srv) <= 300000);
+  wsp_server_tick(h.srv, 300000);
+  assert_int_equal(wsp_server_publish_with(h.srv, "news", "1", 1, &opts, &r2),
+                   0);
+  assert_int_equal(r2.offset, 2);
+  /* keys that cannot be one */
+  opts.idempotency_key = "";
+  assert_int_equal(wsp_server_publish_with(h.srv, "news", "1", 1, &opts, &r2),
+                   WSP_ERR_INVAL);
+  memset(key, 'k', sizeof(key) - 1);
+  key[sizeof(key) - 1] = '\0';
+  opts.idempotency_key = key;
+  assert_int_equal(wsp_server_publish_with(h.srv, "news", "1", 1, &opts, &r2),
+                   WSP_ERR_INVAL);
+  hub_free(&h);
+}
+
 /* wsp_server_publish_with tells a publisher the offset and epoch its
  * publication got, as the pub push carries them; nothing without history. */
 static void test_history_publish_result(void **state) {
@@ -1130,6 +1180,7 @@ int main(void) {
       cmocka_unit_test(test_history_publish_result),
       cmocka_unit_test(test_history_reply_amplification_bounded),
       cmocka_unit_test(test_history_channel_cap),
+      cmocka_unit_test(test_history_idempotency_key),
       cmocka_unit_test(test_history_wall_clock_across_reboot),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

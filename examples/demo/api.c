@@ -184,12 +184,16 @@ static int json_bool(struct wsp_str v) {
   return v.len == 5 && memcmp(v.ptr, "false", 5) == 0 ? 0 : -1;
 }
 
-/* The options publish and broadcast share: skip_history (a boolean). */
+/* The options publish and broadcast share: skip_history (a boolean) and
+ * idempotency_key (a string, which the caller frees from o). */
 static int publish_opts(struct call *c, struct wsp_publish_opts *o) {
   struct wsp_str v;
   memset(o, 0, sizeof(*o));
   if (json_member(c->body, c->len, "skip_history", &v) &&
       (o->skip_history = json_bool(v)) < 0)
+    return ERR_BAD_REQUEST;
+  if (json_member(c->body, c->len, "idempotency_key", &v) &&
+      (o->idempotency_key = json_string(v)) == NULL)
     return ERR_BAD_REQUEST;
   return 0;
 }
@@ -201,14 +205,17 @@ static int do_publish(struct call *c) {
   struct wsp_publish_result res;
   int rc;
 
+  memset(&opts, 0, sizeof(opts));
   if (channel == NULL || !json_member(c->body, c->len, "data", &data) ||
       publish_opts(c, &opts) != 0) {
     free(channel);
+    free((char *)opts.idempotency_key);
     return ERR_BAD_REQUEST;
   }
   rc = wsp_server_publish_with(c->server, channel, data.ptr, data.len, &opts,
                                &res);
   free(channel);
+  free((char *)opts.idempotency_key);
   if (rc < 0)
     return lib_error(c, rc);
   put_publish_result(c->out, &res);
@@ -223,11 +230,14 @@ static int do_broadcast(struct call *c) {
   size_t pos = 0;
   int first = 1;
 
+  memset(&opts, 0, sizeof(opts));
   if (!json_member(c->body, c->len, "channels", &channels) ||
       channels.len == 0 || channels.ptr[0] != '[' ||
       !json_member(c->body, c->len, "data", &data) ||
-      publish_opts(c, &opts) != 0)
+      publish_opts(c, &opts) != 0) {
+    free((char *)opts.idempotency_key);
     return ERR_BAD_REQUEST;
+  }
   put(c->out, "\"responses\":[");
   while (json_element(channels, &pos, &v)) {
     char *channel = json_string(v);
@@ -248,6 +258,7 @@ static int do_broadcast(struct call *c) {
     }
     free(channel);
   }
+  free((char *)opts.idempotency_key);
   put(c->out, "]");
   return first ? ERR_BAD_REQUEST : 0; /* no channels at all */
 }

@@ -26,18 +26,20 @@ struct wsp_client;
 
 /* Server limits; see wsp_server_set_limit(3). */
 enum wsp_server_limit {
-  WSP_SERVER_MAX_MESSAGE = 0,  /* bytes per WebSocket message; 65536 */
-  WSP_SERVER_MAX_CONNECTIONS,  /* open connections; 100000 (503 beyond) */
-  WSP_SERVER_MAX_PENDING_RPC,  /* unanswered RPCs per connection; 128 */
-  WSP_SERVER_MAX_QUEUED,       /* queued output per connection; 1 MiB */
-  WSP_SERVER_RPC_TIMEOUT,      /* ms before an RPC is answered 100; 30000 */
-  WSP_SERVER_PING_INTERVAL,    /* ms between server pings; 25000 */
-  WSP_SERVER_PONG_TIMEOUT,     /* ms to answer a ping; 10000 */
-  WSP_SERVER_STALE_TIMEOUT,    /* ms from open to connect; 15000 */
-  WSP_SERVER_HANDSHAKE_TIMEOUT,/* ms for the HTTP upgrade; 10000 */
-  WSP_SERVER_MAX_SUBSCRIPTIONS,/* channels per connection; 128 (106) */
-  WSP_SERVER_MAX_CHANNEL_LEN,  /* bytes in a channel name; 255 (107) */
-  WSP_SERVER_REFRESH_GRACE,    /* ms after expiry before 3005; 25000 */
+  WSP_SERVER_MAX_MESSAGE = 0,   /* bytes per WebSocket message; 65536 */
+  WSP_SERVER_MAX_CONNECTIONS,   /* open connections; 100000 (503 beyond) */
+  WSP_SERVER_MAX_PENDING_RPC,   /* unanswered RPCs per connection; 128 */
+  WSP_SERVER_MAX_QUEUED,        /* queued output per connection; 1 MiB */
+  WSP_SERVER_RPC_TIMEOUT,       /* ms before an RPC is answered 100; 30000 */
+  WSP_SERVER_PING_INTERVAL,     /* ms between server pings; 25000 */
+  WSP_SERVER_PONG_TIMEOUT,      /* ms to answer a ping; 10000 */
+  WSP_SERVER_STALE_TIMEOUT,     /* ms from open to connect; 15000 */
+  WSP_SERVER_HANDSHAKE_TIMEOUT, /* ms for the HTTP upgrade; 10000 */
+  WSP_SERVER_MAX_SUBSCRIPTIONS, /* channels per connection; 128 (106) */
+  WSP_SERVER_MAX_CHANNEL_LEN,   /* bytes in a channel name; 255 (107) */
+  WSP_SERVER_REFRESH_GRACE,     /* ms after expiry before 3005; 25000 */
+  WSP_SERVER_IDEMPOTENCY_TTL,   /* ms a publish's idempotency key holds;
+                                   300000 */
   WSP_SERVER_LIMIT__COUNT
 };
 
@@ -376,7 +378,10 @@ WSP_API long wsp_server_publish(struct wsp_server *server, const char *channel,
 struct wsp_publish_opts {
   const char *info; /* ClientInfo JSON object of the publisher, or NULL */
   int skip_history; /* non-zero: not stored, so no offset and no recovery */
-  void *reserved[6];
+  /* Publish once per channel and key (at most 255 bytes) within
+   * WSP_SERVER_IDEMPOTENCY_TTL: a repeat gets the first result. */
+  const char *idempotency_key;
+  void *reserved[5];
 };
 
 /* Where wsp_server_publish_with() put a publication. */

@@ -513,8 +513,11 @@ int wsp_server_publish_with(struct wsp_server *s, const char *channel,
                             const struct wsp_publish_opts *opts,
                             struct wsp_publish_result *result) {
   const char *info = opts ? opts->info : NULL;
+  const char *key = opts ? opts->idempotency_key : NULL;
+  struct wsp_publish_result mine;
   size_t clen;
   long n;
+  int rc;
   if (result)
     memset(result, 0, sizeof(*result));
   if (!s || !channel || (len && !data))
@@ -525,9 +528,18 @@ int wsp_server_publish_with(struct wsp_server *s, const char *channel,
   if ((len && wsp__json_validate(data, len, 64, NULL) != 0) ||
       (info && wsp__json_validate(info, strlen(info), 64, NULL) != 0))
     return WSP_ERR_JSON;
+  if (key && (!*key || strlen(key) > 255))
+    return WSP_ERR_INVAL;
+  if (key && (rc = wsp__idem_find(s, channel, key, result)) != 0)
+    return rc < 0 ? rc : 0; /* published already: the same result */
   n = publish(s, channel, clen, data, len, info, opts && opts->skip_history,
-              result);
-  return n < 0 ? (int)n : 0;
+              result ? result : &mine);
+  if (n < 0)
+    return (int)n;
+  /* Remembered at best: without memory a repeat would publish again. */
+  if (key)
+    (void)wsp__idem_store(s, channel, key, result ? result : &mine);
+  return 0;
 }
 
 long wsp_server_publish(struct wsp_server *s, const char *channel,

@@ -20,11 +20,17 @@ static void sent(struct wsp_client *cl) {
     wsp__hist_feed(cl); /* room again: catch up from the log */
 }
 
-/* The modules' own timers: the history log's retention. */
+/* The modules' own timers: the history log's retention, and forgetting
+ * idempotent publications. */
 static void tick(struct wsp_server *s, uint64_t now) {
-  (void)now;
   if (s->hist.log)
     wsp_evlog_tick(s->hist.log, wsp__hist_now(s));
+  wsp__idem_tick(s, now);
+}
+
+static uint64_t next_deadline(const struct wsp_server *s) {
+  uint64_t a = wsp__hist_next_deadline(s), b = wsp__idem_next_deadline(s);
+  return a < b ? a : b;
 }
 
 static const struct wsp__hub_ops ops = {
@@ -34,7 +40,7 @@ static const struct wsp__hub_ops ops = {
     wsp__sess_origin_refused,
     sent,
     tick,
-    wsp__hist_next_deadline,
+    next_deadline,
     wsp__cf_out_gone,
     wsp__cf_out_before_close,
     wsp__cf_out_closed,
@@ -71,5 +77,6 @@ void wsp_server_free(struct wsp_server *s) {
   wsp__rpc_free_methods(s);
   wsp__tok_free(s);
   wsp__sess_server_free(s);
+  wsp__idem_free(s);
   wsp__server_destroy(s);
 }

@@ -227,6 +227,16 @@ struct wsp__history {
   uint64_t (*clock)(void *);
 };
 
+/* Results of idempotent publications (idempotency.c). */
+struct wsp__idem;
+struct wsp__idem_table {
+  struct wsp__idem **buckets;
+  size_t nbuckets, count;
+  struct wsp__heap heap; /* by when they are forgotten */
+};
+/* A channel (at most 1023 bytes), a NUL and a key (at most 255). */
+#define WSP__IDEM_KEY_MAX 1280
+
 /* The hub's token configuration (token.c); NULL when off. */
 struct wsp__tokens {
   struct wsp_server_tokens cfg; /* strings point to the copies below */
@@ -263,6 +273,7 @@ struct wsp_server {
   unsigned origin_policy;
   struct wsp_server_stats stats;
   struct wsp__metrics metrics; /* beyond stats: metrics.c */
+  struct wsp__idem_table idem; /* idempotent publications */
 };
 
 struct wsp_client {
@@ -434,6 +445,17 @@ long wsp__users_each(struct wsp_server *s, const char *user,
 
 /* server_session.c */
 void wsp__sess_server_free(struct wsp_server *s);
+
+/* idempotency.c: 1 and *res when channel and key published within
+ * WSP_SERVER_IDEMPOTENCY_TTL, 0 when not, WSP_ERR_INVAL for a key too
+ * long; then remember a publication's result. */
+int wsp__idem_find(struct wsp_server *s, const char *ch, const char *key,
+                   struct wsp_publish_result *res);
+int wsp__idem_store(struct wsp_server *s, const char *ch, const char *key,
+                    const struct wsp_publish_result *res);
+void wsp__idem_tick(struct wsp_server *s, uint64_t now);
+uint64_t wsp__idem_next_deadline(const struct wsp_server *s);
+void wsp__idem_free(struct wsp_server *s);
 void wsp__sess_client_free(struct wsp_client *cl);
 /* After on_request: 1 when the upgrade was refused (403). */
 int wsp__sess_origin_refused(struct wsp_client *cl,

@@ -23,6 +23,7 @@ static const uint64_t limit_defaults[WSP_SERVER_LIMIT__COUNT] = {
     [WSP_SERVER_MAX_SUBSCRIPTIONS] = 128,
     [WSP_SERVER_MAX_CHANNEL_LEN] = 255,
     [WSP_SERVER_REFRESH_GRACE] = 25000,
+    [WSP_SERVER_IDEMPOTENCY_TTL] = 300000,
 };
 
 /* ---- Deadlines ------------------------------------------------------- */

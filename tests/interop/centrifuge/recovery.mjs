@@ -268,6 +268,15 @@ check('API publish and broadcast tell the offset and epoch a publication got', a
   assert(h.offset === 4 && h.publications.length === 4, `history after skip_history ${JSON.stringify(h)}`);
   const bad = await callApi(s.port, KEY, 'publish', { channel: 'log', data: 1, skip_history: 'yes' });
   assert(bad.json.error && bad.json.error.code === 107, bad.body);
+  // idempotency_key, as Centrifugo's: a repeat publishes nothing and gets the first result
+  const once = await result(s, 'publish', { channel: 'log', data: { n: 6 }, idempotency_key: 'k-6' });
+  const twice = await result(s, 'publish', { channel: 'log', data: { n: 6 }, idempotency_key: 'k-6' });
+  assert(once.offset === 5 && JSON.stringify(once) === JSON.stringify(twice), `idempotent ${JSON.stringify([once, twice])}`);
+  const after = await result(s, 'publish', { channel: 'log', data: { n: 7 } });
+  assert(after.offset === 6, `after the repeat ${JSON.stringify(after)}`);
+  await waitFor(() => sc.log.pubs.length === 7, 3000, 'two more publications');
+  assert(JSON.stringify(sc.log.pubs.slice(5)) === JSON.stringify([{ n: 6, offset: 5 }, { n: 7, offset: 6 }]),
+    `after idempotent publishing ${JSON.stringify(sc.log.pubs)}`);
   sc.c.disconnect();
   await stop(s);
   // Without history a publication has no position to tell.
