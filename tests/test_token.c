@@ -569,6 +569,18 @@ static void test_token_private_channel(void **state) {
   h_send(&h, "{\"sub_refresh\":{\"channel\":\"$room\",\"token\":\"x\"},\"id\":11}");
   assert_string_equal(h.lines[11], ERR(11, 103, "permission denied"));
   assert_int_equal(h.nlines, 12);
+  /* a channel longer than any subscription can have: not subscribed (103),
+   * not a broken stream */
+  {
+    char cmd[1200];
+    int n = snprintf(cmd, sizeof(cmd), "{\"sub_refresh\":{\"channel\":\"$");
+    memset(cmd + n, 'c', 1030);
+    snprintf(cmd + n + 1030, sizeof(cmd) - (size_t)n - 1030,
+             "\",\"token\":\"x\"},\"id\":12}");
+    h_send(&h, cmd);
+  }
+  assert_string_equal(h.lines[12], ERR(12, 103, "permission denied"));
+  assert_int_equal(h.close_code, 0);
   h_free(&h);
 }
 

@@ -307,10 +307,17 @@ void wsp__tok_sub_refresh(struct wsp_client *cl, uint32_t id,
   char ch[1024];
   size_t len = 0;
   uint64_t exp = 0;
-  int rv;
+  int rv = WSP_ERR_JSON;
   if (wsp__json_find(req->ptr, req->len, "channel", &v) != 1 ||
       v.type != WSP__JSON_STRING ||
-      wsp__json_string_decode(&v, ch, sizeof(ch), &len) != 0 || len == 0) {
+      (rv = wsp__json_string_decode(&v, ch, sizeof(ch), &len)) != 0 ||
+      len == 0) {
+    if (rv == WSP_ERR_LIMIT) {
+      /* longer than any channel one can subscribe to: not subscribed,
+       * as a subscribe with it is a bad request, not a broken stream */
+      wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_PERMISSION_DENIED, NULL, 0);
+      return;
+    }
     s->stats.errors_protocol++;
     wsp__client_close(cl, WSP_PROTO_DISCONNECT_BAD_REQUEST, "bad request");
     return;
