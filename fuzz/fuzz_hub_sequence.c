@@ -268,6 +268,15 @@ static void token_for(struct prog *g, const char *channel, char *out) {
 
 /* ---- Callbacks of the hub ----------------------------------------------- */
 
+/* The application frees a client from inside a callback (deferred by
+ * the hub); the slot forgets it at once. */
+static void free_client(struct wsp_client *cl) {
+  struct cli *k = cli_of(cl);
+  if (k->sc == cl)
+    k->sc = NULL;
+  wsp_client_free(cl);
+}
+
 static int on_connect(struct wsp_client *cl, const struct wsp_connect_info *c,
                       void *ud) {
   (void)ud;
@@ -283,6 +292,10 @@ static int on_connect(struct wsp_client *cl, const struct wsp_connect_info *c,
   if (c->name.len == 3 && memcmp(c->name.ptr, "sub", 3) == 0) {
     wsp_server_subscribe(cl, "a");
     wsp_server_subscribe(cl, "h.a");
+  }
+  if (c->name.len == 3 && memcmp(c->name.ptr, "bye", 3) == 0) {
+    free_client(cl);
+    return 0;
   }
   if (c->name.len == 3 && memcmp(c->name.ptr, "exp", 3) == 0)
     wsp_client_set_expiry(cl, F.now + 2000);
@@ -305,6 +318,10 @@ static void on_disconnect(struct wsp_client *cl, int code, void *ud) {
 static void on_send(struct wsp_client *cl, const uint8_t *d, size_t n,
                     void *ud) {
   (void)ud;
+  if (n == 4 && !memcmp(d, "true", 4)) {
+    free_client(cl);
+    return;
+  }
   wsp_client_push_message(cl, d, n);
   if (n & 1)
     wsp_push_broadcast(F.srv, d, n);
@@ -367,7 +384,6 @@ static int history_for(const char *ch, size_t len,
 /* RPC methods: each reaches the hub from inside a handler in its own way. */
 static void m_any(struct wsp_client *cl, uint64_t call, const char *m,
                   const uint8_t *d, size_t n, void *ud) {
-  struct cli *k = cli_of(cl);
   (void)ud;
   fz_touch(d, n);
   if (!strcmp(m, "echo")) {
@@ -381,9 +397,7 @@ static void m_any(struct wsp_client *cl, uint64_t call, const char *m,
     wsp_client_disconnect(cl, WSP_PROTO_DISCONNECT_FORCE_RECONNECT, "kick");
     wsp_rpc_reply(F.srv, call, "1", 1);
   } else if (!strcmp(m, "free")) {
-    /* Deferred inside the callback; the slot forgets the client now. */
-    k->sc = NULL;
-    wsp_client_free(cl);
+    free_client(cl);
   } else if (!strcmp(m, "pub")) {
     wsp_server_publish(F.srv, "a", "3", 1, NULL);
     wsp_server_publish(F.srv, "h.a", "4", 1, "{\"user\":\"x\"}");
@@ -700,9 +714,9 @@ static int build(struct prog *g, int op, struct cli *k, struct line *l) {
       put(l, "\"token\":\"%s\",", tok);
     }
     if (f & 2) {
-      static const char *const names[] = {"u0",   "u1",  "u2",  "deny",
-                                          "kick", "sub", "exp", "\\u00e9"};
-      put(l, "\"name\":\"%s\",", names[pick(g, 8)]);
+      static const char *const names[] = {
+          "u0", "u1", "u2", "deny", "kick", "sub", "exp", "\\u00e9", "bye"};
+      put(l, "\"name\":\"%s\",", names[pick(g, 9)]);
     }
     if (f & 4)
       put(l, "\"version\":\"1.0\",\"data\":%s,", data(g));
@@ -1093,6 +1107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     struct cli *k = &F.c[(b / OP__COUNT) % NC];
     if (op < OP_FLUSH && op != OP_OPEN && !k->cc)
       op = OP_OPEN;
+    TRACE("op %d client %d\n", op, (int)(k - F.c));
     switch (op) {
     case OP_OPEN:
       slot_open(k);
