@@ -299,8 +299,10 @@ static int on_connect(struct wsp_client *cl, const struct wsp_connect_info *c,
   }
   if (c->name.len == 3 && memcmp(c->name.ptr, "exp", 3) == 0)
     wsp_client_set_expiry(cl, F.now + 2000);
-  if (!(F.cfg & CFG_TOKENS) && c->name.len == 2 && c->name.ptr[0] == 'u')
-    wsp_client_set_user(cl, c->name.ptr);
+  if (!(F.cfg & CFG_TOKENS) && c->name.len == 2 && c->name.ptr[0] == 'u') {
+    char user[3] = {'u', c->name.ptr[1], '\0'}; /* a span, not a string */
+    wsp_client_set_user(cl, user);
+  }
   return 0;
 }
 
