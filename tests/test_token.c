@@ -33,6 +33,7 @@ struct h {
   const char *request_user; /* set in on_request, as a cookie would */
   int http_status;          /* the client's view of the response */
   int lenient; /* the connection may have closed: sends may fail */
+  int free_in_connect; /* on_connect frees the client */
   uint64_t now;
 };
 
@@ -116,6 +117,17 @@ static int on_request(struct wsp_client *cl, const struct wsp_request *req,
   return 0;
 }
 
+static int on_connect(struct wsp_client *cl, const struct wsp_connect_info *c,
+                      void *ud) {
+  struct h *h = ud;
+  (void)c;
+  if (h->free_in_connect) {
+    wsp_client_free(cl); /* deferred: the hub is still using it */
+    h->sc = NULL;
+  }
+  return 0;
+}
+
 static void pump(struct h *h) {
   int round;
   for (round = 0; round < 100; round++) {
@@ -151,6 +163,7 @@ static void h_open_full(struct h *h, const char *audience, const char *user,
   memset(&scb, 0, sizeof(scb));
   scb.on_disconnect = on_disconnect;
   scb.on_request = on_request;
+  scb.on_connect = on_connect;
   assert_int_equal(wsp_server_new(&h->srv, &scb, NULL, h->now, h), 0);
   wsp_server_set_limit(h->srv, WSP_SERVER_PING_INTERVAL, 0);
   assert_int_equal(wsp_jwt_keys_new(&h->keys, NULL), 0);
@@ -511,6 +524,30 @@ static void test_token_free_in_callback(void **state) {
   h_free(&h);
 }
 
+/* The same when on_connect frees the client: the token's channels are
+ * not subscribed for it. */
+static void test_token_free_in_connect(void **state) {
+  struct wsp_server_stats st;
+  struct h h;
+  char c[512];
+  (void)state;
+  h_open(&h, NULL);
+  h.free_in_connect = 1;
+  h_send_tok(&h, CONNECT,
+             claims_fmt(c,
+                        "{\"sub\":\"ann\",\"exp\":%lld,"
+                        "\"channels\":[\"news\"]}",
+                        T0 + 60),
+             NULL);
+  assert_null(h.sc);
+  wsp_server_get_stats(h.srv, &st);
+  assert_int_equal(st.connections, 0);
+  assert_int_equal(st.subscriptions, 0);
+  assert_int_equal(wsp_server_channels(h.srv), 0);
+  assert_int_equal(wsp_server_publish(h.srv, "news", "1", 1, NULL), 0);
+  h_free(&h);
+}
+
 static void sub_tok(struct h *h, int id, const char *claims) {
   char fmt[128];
   snprintf(fmt, sizeof(fmt),
@@ -770,6 +807,7 @@ int main(void) {
       cmocka_unit_test(test_token_api),
       cmocka_unit_test(test_token_allocation_failures),
       cmocka_unit_test(test_token_free_in_callback),
+      cmocka_unit_test(test_token_free_in_connect),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
