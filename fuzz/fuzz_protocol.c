@@ -4,6 +4,8 @@
  * connect, rpc, send, subscribe, publish, presence... Replies, pushes,
  * deferred answers and timers all run; nothing may crash or leak.
  */
+#include <stdio.h>
+
 #include "fuzz_common.h"
 
 static const char req[] = "GET /connection/websocket HTTP/1.1\r\nHost: f\r\n"
@@ -54,10 +56,14 @@ static int on_subscribe(struct wsp_client *cl, uint64_t sub,
 
 static int on_connect(struct wsp_client *cl, const struct wsp_connect_info *c,
                       void *ud) {
+  char user[300];
   (void)ud;
   fz_touch_str(c->token);
   fz_touch_str(c->data);
-  wsp_client_set_user(cl, c->name.len ? c->name.ptr : "anon");
+  /* The name is a span, not a C string: it fills the library's buffer
+   * with no NUL after it when it is as long as the protocol allows. */
+  snprintf(user, sizeof(user), "%.*s", (int)c->name.len, c->name.ptr);
+  wsp_client_set_user(cl, c->name.len ? user : "anon");
   return 0;
 }
 

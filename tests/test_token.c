@@ -15,6 +15,7 @@
 #include <nettle/hmac.h>
 
 #include "wsp/jwt.h"
+#include "wsp/rpc.h"
 #include "wsp/server.h"
 
 #define T0 INT64_C(1700000000) /* the fake clock starts here (seconds) */
@@ -32,6 +33,7 @@ struct h {
   const char *request_user; /* set in on_request, as a cookie would */
   int http_status;          /* the client's view of the response */
   int lenient; /* the connection may have closed: sends may fail */
+  int free_in_connect; /* on_connect frees the client */
   uint64_t now;
 };
 
@@ -115,6 +117,17 @@ static int on_request(struct wsp_client *cl, const struct wsp_request *req,
   return 0;
 }
 
+static int on_connect(struct wsp_client *cl, const struct wsp_connect_info *c,
+                      void *ud) {
+  struct h *h = ud;
+  (void)c;
+  if (h->free_in_connect) {
+    wsp_client_free(cl); /* deferred: the hub is still using it */
+    h->sc = NULL;
+  }
+  return 0;
+}
+
 static void pump(struct h *h) {
   int round;
   for (round = 0; round < 100; round++) {
@@ -150,6 +163,7 @@ static void h_open_full(struct h *h, const char *audience, const char *user,
   memset(&scb, 0, sizeof(scb));
   scb.on_disconnect = on_disconnect;
   scb.on_request = on_request;
+  scb.on_connect = on_connect;
   assert_int_equal(wsp_server_new(&h->srv, &scb, NULL, h->now, h), 0);
   wsp_server_set_limit(h->srv, WSP_SERVER_PING_INTERVAL, 0);
   assert_int_equal(wsp_jwt_keys_new(&h->keys, NULL), 0);
@@ -466,6 +480,74 @@ static void test_token_refresh(void **state) {
   h_free(&h);
 }
 
+/* An RPC handler that frees its client (deferred while the hub runs). */
+static void m_bye(struct wsp_client *cl, uint64_t call, const char *method,
+                  const uint8_t *data, size_t len, void *ud) {
+  struct h *h = ud;
+  (void)call;
+  (void)method;
+  (void)data;
+  (void)len;
+  wsp_client_free(cl);
+  h->sc = NULL;
+}
+
+/* A client freed by a callback is gone at once: the rest of its message
+ * is not handled. A connect after it used to pass (the connection had
+ * ended, so it no longer counted as connected) and subscribe the freed
+ * client to its token's channels, left behind in the channel registry
+ * (found by fuzz_hub_sequence). */
+static void test_token_free_in_callback(void **state) {
+  struct wsp_server_stats st;
+  struct h h;
+  char c[512];
+  (void)state;
+  h_open(&h, NULL);
+  assert_int_equal(wsp_rpc_register(h.srv, "bye", m_bye, &h), 0);
+  h_send_tok(&h, CONNECT,
+             claims_fmt(c, "{\"sub\":\"ann\",\"exp\":%lld}", T0 + 60), NULL);
+  assert_int_equal(h.nlines, 1);
+  h_send_tok(&h,
+             "{\"rpc\":{\"method\":\"bye\"},\"id\":2}\n"
+             "{\"connect\":{\"token\":\"%s\"},\"id\":3}",
+             claims_fmt(c,
+                        "{\"sub\":\"ann\",\"exp\":%lld,"
+                        "\"channels\":[\"news\"]}",
+                        T0 + 60),
+             NULL);
+  assert_null(h.sc);
+  wsp_server_get_stats(h.srv, &st);
+  assert_int_equal(st.connections, 0);
+  assert_int_equal(st.subscriptions, 0);
+  assert_int_equal(wsp_server_channels(h.srv), 0);
+  assert_int_equal(wsp_server_publish(h.srv, "news", "1", 1, NULL), 0);
+  h_free(&h);
+}
+
+/* The same when on_connect frees the client: the token's channels are
+ * not subscribed for it. */
+static void test_token_free_in_connect(void **state) {
+  struct wsp_server_stats st;
+  struct h h;
+  char c[512];
+  (void)state;
+  h_open(&h, NULL);
+  h.free_in_connect = 1;
+  h_send_tok(&h, CONNECT,
+             claims_fmt(c,
+                        "{\"sub\":\"ann\",\"exp\":%lld,"
+                        "\"channels\":[\"news\"]}",
+                        T0 + 60),
+             NULL);
+  assert_null(h.sc);
+  wsp_server_get_stats(h.srv, &st);
+  assert_int_equal(st.connections, 0);
+  assert_int_equal(st.subscriptions, 0);
+  assert_int_equal(wsp_server_channels(h.srv), 0);
+  assert_int_equal(wsp_server_publish(h.srv, "news", "1", 1, NULL), 0);
+  h_free(&h);
+}
+
 static void sub_tok(struct h *h, int id, const char *claims) {
   char fmt[128];
   snprintf(fmt, sizeof(fmt),
@@ -736,6 +818,8 @@ int main(void) {
       cmocka_unit_test(test_token_private_channel),
       cmocka_unit_test(test_token_api),
       cmocka_unit_test(test_token_allocation_failures),
+      cmocka_unit_test(test_token_free_in_callback),
+      cmocka_unit_test(test_token_free_in_connect),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

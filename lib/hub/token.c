@@ -215,8 +215,9 @@ void wsp__tok_connected(struct wsp_client *cl) {
   if (!chans)
     return;
   cl->tok_channels = NULL;
+  /* Not for a client on_connect freed: it is gone already. */
   while (wsp__json_array_next(chans, strlen(chans), &pos, &v) == 1 &&
-         wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN) {
+         wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN && !cl->gone) {
     if (v.type == WSP__JSON_STRING &&
         wsp__json_string_decode(&v, ch, sizeof(ch), &n) == 0 &&
         !memchr(ch, '\0', n))

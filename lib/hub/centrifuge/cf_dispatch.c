@@ -326,7 +326,9 @@ static void cf_message(struct wsp_client *cl, int opcode, const uint8_t *data,
     return;
   }
   cl->cf.batching = 1;
-  while (p < end) {
+  /* A callback may free the client (deferred while we run): its
+   * connection is over at once, and the rest of the message with it. */
+  while (p < end && !cl->gone) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     const char *le = nl ? nl : end;
     /* An empty line is a bad request, as in Centrifuge, even at the end;
