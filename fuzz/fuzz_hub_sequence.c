@@ -958,7 +958,7 @@ static void app(struct prog *g, int op, struct cli *k) {
     break;
   case OP_SRV_DISCONNECT:
     if ((f & 7) == 0)
-      wsp_push_disconnect_user(F.srv, users[pick(g, 4)],
+      wsp_server_disconnect_user(F.srv, users[pick(g, 4)],
                                WSP_PROTO_DISCONNECT_FORCE_DISCONNECT, "bye");
     else if ((f & 7) == 1 && (f & 0x80))
       wsp_server_shutdown(F.srv, WSP_PROTO_DISCONNECT_SHUTDOWN, "shutdown");
