@@ -1728,7 +1728,7 @@ int main(int argc, char **argv) {
   struct rlimit rl;
   struct info in;
   char host[64];
-  const char *colon;
+  const char *colon = NULL;
   long lim;
 
   for (i = 1; i < argc; i++) {
