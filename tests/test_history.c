@@ -1029,6 +1029,29 @@ static void test_history_idempotency_key(void **state) {
   assert_int_equal(wsp_server_publish_with(h.srv, "news", "1", 1, &opts, &r2),
                    0);
   assert_int_equal(r2.offset, 2);
+  /* counted; over WSP_SERVER_MAX_IDEMPOTENT the oldest key goes first */
+  {
+    struct wsp_server_stats st;
+    wsp_server_get_stats(h.srv, &st);
+    assert_int_equal(st.idempotent_repeats, 2);
+    assert_int_equal(st.idempotent_evicted, 0);
+    assert_int_equal(wsp_server_set_limit(h.srv, WSP_SERVER_MAX_IDEMPOTENT, 0),
+                     WSP_ERR_INVAL);
+    assert_int_equal(wsp_server_set_limit(h.srv, WSP_SERVER_MAX_IDEMPOTENT, 2),
+                     0);
+    opts.idempotency_key = "a";
+    assert_int_equal(wsp_server_publish_with(h.srv, "news", "1", 1, &opts, &r2),
+                     0);
+    opts.idempotency_key = "b";
+    assert_int_equal(wsp_server_publish_with(h.srv, "news", "1", 1, &opts, &r2),
+                     0);
+    wsp_server_get_stats(h.srv, &st);
+    assert_int_equal(st.idempotent_evicted, 1); /* order-17 gave way */
+    opts.idempotency_key = "order-17";
+    assert_int_equal(wsp_server_publish_with(h.srv, "news", "1", 1, &opts, &r2),
+                     0);
+    assert_int_equal(r2.offset, 5); /* published again */
+  }
   /* keys that cannot be one */
   opts.idempotency_key = "";
   assert_int_equal(wsp_server_publish_with(h.srv, "news", "1", 1, &opts, &r2),

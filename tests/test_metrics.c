@@ -296,9 +296,9 @@ static void test_metrics_format_of_a_new_server(void **state) {
   assert_non_null(text);
   assert_int_equal(wsp_server_write_metrics(srv, text, len + 1, &len), 0);
   families = check_format(text);
-  /* the 19 members of the stats, commands, closes, two histograms and
+  /* the 21 members of the stats, commands, closes, two histograms and
    * three gauges */
-  assert_int_equal(families, 19 + 2 + 2 + 3);
+  assert_int_equal(families, 21 + 2 + 2 + 3);
   at = strstr(text, "# HELP wsp_rpc_duration_seconds ");
   assert_non_null(at);
   end = strstr(at, "# HELP wsp_fanout_lag_seconds ");

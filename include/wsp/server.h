@@ -40,6 +40,8 @@ enum wsp_server_limit {
   WSP_SERVER_REFRESH_GRACE,     /* ms after expiry before 3005; 25000 */
   WSP_SERVER_IDEMPOTENCY_TTL,   /* ms a publish's idempotency key holds;
                                    300000 */
+  WSP_SERVER_MAX_IDEMPOTENT,    /* keys remembered; 100000 (the oldest
+                                   gives way) */
   WSP_SERVER_LIMIT__COUNT
 };
 
@@ -143,7 +145,9 @@ struct wsp_server_stats {
                                  output was full: fed from the log since */
   uint64_t refused_origin;    /* cookie-authenticated upgrades from an
                                  origin not allowed, answered 403 */
-  uint64_t reserved[2];
+  uint64_t idempotent_repeats; /* publications not made: key seen */
+  uint64_t idempotent_evicted; /* keys forgotten early, over
+                                  WSP_SERVER_MAX_IDEMPOTENT */
   /* Closes by code (sent by the server, or received when the peer closed
    * first; 1006 when neither), the most frequent first. */
   struct {

@@ -81,6 +81,8 @@ static int is_wildcard(const char *p, size_t len) {
  * result's delta stays false), as on a Centrifuge channel without it. */
 static uint32_t unsupported(const struct wsp__json_val *req) {
   struct wsp__json_val v;
+  char delta[16];
+  size_t dlen;
   int64_t type;
   if (wsp__json_find(req->ptr, req->len, "type", &v) == 1 &&
       v.type != WSP__JSON_NULL) {
@@ -95,7 +97,8 @@ static uint32_t unsupported(const struct wsp__json_val *req) {
   if (wsp__json_find(req->ptr, req->len, "delta", &v) == 1 &&
       v.type != WSP__JSON_NULL &&
       (v.type != WSP__JSON_STRING ||
-       !(v.len == 2 || (v.len == 8 && memcmp(v.ptr, "\"fossil\"", 8) == 0))))
+       wsp__json_string_decode(&v, delta, sizeof(delta), &dlen) != 0 ||
+       !(dlen == 0 || (dlen == 6 && memcmp(delta, "fossil", 6) == 0))))
     return WSP_PROTO_ERROR_BAD_REQUEST;
   return 0;
 }

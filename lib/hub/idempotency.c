@@ -4,14 +4,12 @@
  * repeat gets the first one's result and publishes nothing, as with
  * Centrifugo's idempotency_key. Results live in a hash table keyed by
  * channel and key, and leave by the shared deadline heap; at most
- * IDEM_MAX are kept, the oldest giving way. Part of the hub core: no
- * protocol here.
+ * WSP_SERVER_MAX_IDEMPOTENT are kept, the oldest giving way (counted).
+ * Part of the hub core: no protocol here.
  */
 #include <string.h>
 
 #include "hub_private.h"
-
-#define IDEM_MAX 100000
 
 struct wsp__idem {
   struct wsp__idem *next;   /* in its bucket */
@@ -98,6 +96,7 @@ int wsp__idem_find(struct wsp_server *s, const char *ch, const char *key,
     return 0;
   if (res)
     *res = e->res;
+  s->stats.idempotent_repeats++;
   return 1;
 }
 
@@ -110,8 +109,11 @@ int wsp__idem_store(struct wsp_server *s, const char *ch, const char *key,
   struct wsp__idem *e, **pp;
   if (n == 0)
     return WSP_ERR_INVAL;
-  if (t->count >= IDEM_MAX) /* the oldest gives way */
+  while (t->count && t->count >= s->limits[WSP_SERVER_MAX_IDEMPOTENT]) {
+    /* the oldest gives way */
     drop(s, WSP__CONTAINER_OF(wsp__heap_top(&t->heap), struct wsp__idem, hn));
+    s->stats.idempotent_evicted++;
+  }
   if (grow(s) != 0)
     return WSP_ERR_NOMEM;
   pp = slot(t, k, n, h);

@@ -196,6 +196,10 @@ static const struct {
     STAT(lagged, "wsp_lagged_total", "counter",
          "Times a subscriber of a channel with history found its output "
          "full and went on to be fed from the log."),
+    STAT(idempotent_repeats, "wsp_idempotent_repeats_total", "counter",
+         "Publications not made because their idempotency key was seen."),
+    STAT(idempotent_evicted, "wsp_idempotent_evicted_total", "counter",
+         "Idempotency keys forgotten early, over WSP_SERVER_MAX_IDEMPOTENT."),
 #undef STAT
 };
 

@@ -24,6 +24,7 @@ static const uint64_t limit_defaults[WSP_SERVER_LIMIT__COUNT] = {
     [WSP_SERVER_MAX_CHANNEL_LEN] = 255,
     [WSP_SERVER_REFRESH_GRACE] = 25000,
     [WSP_SERVER_IDEMPOTENCY_TTL] = 300000,
+    [WSP_SERVER_MAX_IDEMPOTENT] = 100000,
 };
 
 /* ---- Deadlines ------------------------------------------------------- */
@@ -315,6 +316,8 @@ int wsp_server_set_limit(struct wsp_server *s, int limit, uint64_t value) {
     return WSP_ERR_INVAL;
   if (limit == WSP_SERVER_MAX_CHANNEL_LEN && (value == 0 || value > 1023))
     return WSP_ERR_INVAL; /* channel names are decoded on the stack */
+  if (limit == WSP_SERVER_MAX_IDEMPOTENT && (value == 0 || value > UINT32_MAX))
+    return WSP_ERR_INVAL; /* the heap's positions are 32-bit */
   s->limits[limit] = value;
   return 0;
 }

@@ -264,10 +264,12 @@ check('subscribe: another type is 108, an unknown delta or a tags filter 107', a
   p.send('{"id":4,"subscribe":{"channel":"m","delta":"zstd"}}');
   p.send('{"id":5,"subscribe":{"channel":"m","tf":{"key":"a","cmp":"eq","val":"b"}}}');
   p.send('{"id":6,"subscribe":{"channel":"m","type":0,"delta":"","tf":null}}');
-  const [, r2, r3, r4, r5, r6] = await p.take(6);
+  p.send('{"id":7,"subscribe":{"channel":"m2","delta":"fo\\u0073sil"}}');
+  const [, r2, r3, r4, r5, r6, r7] = await p.take(7);
   assert(r2.error && r2.error.code === 108 && r3.error && r3.error.code === 108, JSON.stringify([r2, r3]));
   assert(r4.error && r4.error.code === 107 && r5.error && r5.error.code === 107, JSON.stringify([r4, r5]));
   assert(r6.id === 6 && r6.subscribe, JSON.stringify(r6));
+  assert(r7.id === 7 && r7.subscribe, `"fossil" written with an escape: ${JSON.stringify(r7)}`);
   p.ws.close(1000);
 });
 
