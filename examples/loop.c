@@ -4,6 +4,8 @@
 #endif
 #include "loop.h"
 
+#include <wsp/adapters/sock.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -32,12 +34,9 @@ uint64_t loop_clock(void *user_data) {
 }
 
 void loop_close(int fd) {
-  char buf[4096];
-  int i;
   /* Unread input would make close() answer RST, which can destroy what
    * the peer has not read yet (the last echo, the close frame). */
-  for (i = 0; i < 16 && read(fd, buf, sizeof buf) > 0; i++)
-    ;
+  wsp_sock_drain(fd);
   close(fd);
 }
 
