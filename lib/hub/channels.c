@@ -128,6 +128,67 @@ static struct wsp__csub *find_sub(const struct wsp_client *cl, const char *ch,
   return NULL;
 }
 
+/* ---- Waiting for the engine --------------------------------------------- */
+
+/*
+ * With an engine, a subscription joins the fan-out at once but is
+ * answered when the engine says its channel's subscription is active
+ * and, on a channel with history, where the stream is (with what the
+ * client missed, when it asked to recover). Publications reaching it
+ * meanwhile are kept (by reference) and merged after the answer by
+ * offset, as live publications always are: what the answer already
+ * holds is skipped, and a gap ends the subscription with
+ * INSUFFICIENT_STATE.
+ */
+#define SYNC_MAX 256 /* publications kept while waiting; beyond: a gap */
+
+struct sync_pub {
+  struct wsp_frame *frame;
+  uint64_t offset, epoch;
+  uint8_t has_pos;
+};
+
+struct wsp__csync {
+  uint32_t id; /* its PENDING_SYNC in the server's wsp_corr */
+  uint32_t n, cap;
+  uint8_t overflow;
+  struct sync_pub *pubs;
+};
+
+static void sync_release(struct wsp_server *s, struct wsp__csync *sy) {
+  uint32_t i;
+  if (!sy)
+    return;
+  for (i = 0; i < sy->n; i++)
+    wsp_frame_unref(sy->pubs[i].frame);
+  wsp__free(&s->mem, sy->pubs);
+  wsp__free(&s->mem, sy);
+}
+
+/* Keep a publication for a subscription waiting for the engine. */
+static void sync_keep(struct wsp__csync *sy, struct wsp_server *s,
+                      struct wsp_frame *f, const struct wsp__hpos *hp) {
+  if (!f || sy->overflow || sy->n == SYNC_MAX) {
+    sy->overflow = 1;
+    return;
+  }
+  if (sy->n == sy->cap) {
+    uint32_t cap = sy->cap ? sy->cap * 2 : 8;
+    struct sync_pub *a = wsp__realloc(&s->mem, sy->pubs, cap * sizeof(*a));
+    if (!a) {
+      sy->overflow = 1;
+      return;
+    }
+    sy->pubs = a;
+    sy->cap = cap;
+  }
+  sy->pubs[sy->n].frame = wsp_frame_ref(f);
+  sy->pubs[sy->n].has_pos = hp != NULL;
+  sy->pubs[sy->n].offset = hp ? hp->offset : 0;
+  sy->pubs[sy->n].epoch = hp ? hp->epoch : 0;
+  sy->n++;
+}
+
 /* ---- Join and leave ---------------------------------------------------- */
 
 struct notice {
@@ -189,7 +250,10 @@ static struct wsp__csub *add_sub(struct wsp_client *cl, const char *ch,
   cs->join_leave = (uint8_t)(jl != 0);
   cs->wildcard = (uint8_t)is_wildcard(ch, len);
   if (!cs->channel || (chan_info && !cs->chan_info) ||
-      wsp_pubsub_subscribe(s->channels, ch, len, cs) != 0) {
+      wsp_pubsub_subscribe(s->channels, ch, len, cs) != 0 ||
+      (s->engine &&
+       s->engine->subscribe(s->engine->data, ch, len, cs->wildcard) != 0 &&
+       (wsp_pubsub_unsubscribe(s->channels, ch, len, cs), 1))) {
     wsp__free(&s->mem, cs->channel);
     wsp__free(&s->mem, cs->chan_info);
     wsp__free(&s->mem, cs);
@@ -211,6 +275,16 @@ static void remove_sub_ex(struct wsp_client *cl, struct wsp__csub *cs,
     }
   }
   wsp_pubsub_unsubscribe(s->channels, cs->channel, cs->len, cs);
+  if (s->engine)
+    s->engine->unsubscribe(s->engine->data, cs->channel, cs->len,
+                           cs->wildcard);
+  if (cs->sync) {
+    /* still waiting for the engine: nobody will hear the answer */
+    uint32_t id = cs->sync->id;
+    sync_release(s, cs->sync);
+    cs->sync = NULL;
+    wsp_corr_cancel(s->rpc, id);
+  }
   if (cs->lagging)
     wsp__hist_unlag(cs);
   if (announce)
@@ -223,6 +297,127 @@ static void remove_sub_ex(struct wsp_client *cl, struct wsp__csub *cs,
 
 static void remove_sub(struct wsp_client *cl, struct wsp__csub *cs) {
   remove_sub_ex(cl, cs, 1);
+}
+
+/* Merge what reached cs while it waited: after its answer, in order. */
+static void sync_replay(struct wsp_client *cl, struct wsp__csub *cs,
+                        const struct wsp__csync *sy) {
+  struct wsp_server *s = cl->srv;
+  uint32_t i;
+  for (i = 0; i < sy->n; i++) {
+    const struct sync_pub *sp = &sy->pubs[i];
+    int rv;
+    if (cs->positioned && sp->has_pos) {
+      struct wsp__hpos hp;
+      int live;
+      hp.offset = sp->offset;
+      hp.epoch = sp->epoch;
+      live = wsp__hist_live(cs, &hp);
+      if (live == 0)
+        continue; /* the answer had it */
+      if (live < 0) {
+        wsp__ch_drop(cs, WSP_PROTO_UNSUBSCRIBE_INSUFFICIENT_STATE);
+        return;
+      }
+      rv = wsp__ch_try_deliver(cl, sp->frame);
+      if (rv != 1) {
+        if (rv == WSP_ERR_QUEUE_FULL || rv == WSP_ERR_NOMEM)
+          wsp__ch_drop(cs, WSP_PROTO_UNSUBSCRIBE_INSUFFICIENT_STATE);
+        return;
+      }
+      cs->next = sp->offset + 1;
+    } else if (wsp__ch_deliver(cl, sp->frame) != 1) {
+      return;
+    }
+    s->stats.deliveries++;
+  }
+  if (sy->overflow && cs->positioned)
+    wsp__ch_drop(cs, WSP_PROTO_UNSUBSCRIBE_INSUFFICIENT_STATE);
+}
+
+/* The engine answered a subscription's wait (p->join_leave: the channel
+ * has history). */
+static void sync_done(struct wsp__pending *p, int status, const void *data,
+                      size_t len) {
+  struct wsp_client *cl = p->cl;
+  struct wsp_server *s = cl->srv;
+  struct wsp__csub *cs = p->cs;
+  struct wsp__csync *sy = cs->sync;
+  const struct wsp__eresult *res = status == STATUS_REPLY ? data : NULL;
+  uint32_t code = 0;
+  (void)len;
+  wsp__client_enter(cl);
+  cs->sync = NULL; /* answered: nothing to cancel any more */
+  if (!res)
+    code = WSP_PROTO_ERROR_INTERNAL;
+  else if (p->join_leave)
+    code = wsp__hist_engine_subscribed(cl, cs, p->cmd_id, &p->recover, res);
+  if (code) {
+    remove_sub_ex(cl, cs, 0);
+    if (p->cmd_id)
+      wsp__cf_out_error(cl, p->cmd_id, code,
+                        status == WSP_ERR_TIMEOUT ? "timeout" : NULL,
+                        code == WSP_PROTO_ERROR_INTERNAL);
+    else /* a server-side subscription: the client gets it again */
+      wsp__client_close(cl, WSP_PROTO_DISCONNECT_SERVER_ERROR,
+                        "internal server error");
+  } else {
+    if (!p->join_leave) {
+      struct wsp__cf_sub_result r;
+      memset(&r, 0, sizeof(r));
+      r.expires_at = p->cmd_id ? cs->expires_at : 0;
+      wsp__cf_out_subscribed(cl, p->cmd_id, cs->channel, cs->len,
+                             r.expires_at ? &r : NULL, NULL);
+    }
+    if (p->cmd_id && cs->expires_at)
+      wsp__tok_sub_due(cl);
+    join_leave(cs, 1);
+    sync_replay(cl, cs, sy);
+  }
+  sync_release(s, sy);
+  wsp__client_leave(cl);
+}
+
+/* Ask the engine for cs's position (hist: the channel has history) and
+ * answer when it comes. */
+static int engine_sync(struct wsp_client *cl, struct wsp__csub *cs,
+                       uint32_t id, const struct wsp__recover *rq, int hist) {
+  struct wsp_server *s = cl->srv;
+  struct wsp__pending *p = NULL;
+  struct wsp__eread er;
+  uint32_t h = 0;
+  int rc;
+  cs->sync = wsp__malloc(&s->mem, sizeof(*cs->sync));
+  if (!cs->sync)
+    return WSP_ERR_NOMEM;
+  memset(cs->sync, 0, sizeof(*cs->sync));
+  if ((rc = wsp__pending_start(cl, id, PENDING_SYNC, sync_done, &p, &h)) !=
+      0) {
+    sync_release(s, cs->sync);
+    cs->sync = NULL;
+    return rc;
+  }
+  cs->sync->id = h;
+  p->cs = cs;
+  p->join_leave = (uint8_t)(hist != 0);
+  if (rq)
+    p->recover = *rq;
+  memset(&er, 0, sizeof(er));
+  er.kind = !hist                 ? WSP__EREAD_READY
+            : rq && rq->recover ? WSP__EREAD_RECOVER
+                                  : WSP__EREAD_POSITION;
+  er.offset = rq ? rq->offset : 0;
+  er.epoch = rq ? rq->epoch : "";
+  er.max = s->hist.recovery_max;
+  if (hist)
+    wsp__hist_want(s, cs->channel, cs->len, &er.retention);
+  if ((rc = s->engine->read(s->engine->data, cs->channel, cs->len, &er, h)) !=
+      0) {
+    sync_release(s, cs->sync);
+    cs->sync = NULL;
+    wsp_corr_cancel(s->rpc, h);
+  }
+  return rc;
 }
 
 /* The subscribe was allowed: subscribe, reply (or push), announce. */
@@ -255,6 +450,15 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
     return 0;
   }
   hist = cs->wildcard ? 0 : wsp__hist_on(cl->srv, ch, len);
+  if (cl->srv->engine && hist >= 0) {
+    int rc = engine_sync(cl, cs, id, rq, hist);
+    if (rc != 0) {
+      remove_sub_ex(cl, cs, 0);
+      if (id)
+        wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+    }
+    return rc; /* answered when the engine is */
+  }
   if (hist != 0)
     code = hist < 0 ? wsp__hist_error(hist)
                     : wsp__hist_subscribed(cl, cs, id, rq, NULL);
@@ -333,6 +537,13 @@ int wsp__ch_connected(struct wsp_client *cl, const struct wsp__json_val *subs,
      * position the connect's subs map gives for the channel. */
     wsp__hist_connect_recover(subs, cs->channel, &rq);
     hist = cs->wildcard ? 0 : wsp__hist_on(cl->srv, cs->channel, cs->len);
+    if (cl->srv->engine && hist >= 0) {
+      /* Not in the connect reply: a subscribe push follows it once the
+       * engine has answered. */
+      if (engine_sync(cl, cs, 0, &rq, hist) != 0)
+        return WSP_ERR_NOMEM;
+      continue;
+    }
     if (hist < 0 ||
         (hist > 0 && wsp__hist_subscribed(cl, cs, 0, &rq, out) != 0))
       return WSP_ERR_NOMEM;
@@ -395,7 +606,24 @@ struct pubctx {
   long delivered;
   long timed;    /* deliveries whose lag was observed */
   uint64_t born; /* when its fan-out began (the hub's clock) */
+  /* From the engine: for the exact channel's subscribers only (epat
+   * NULL), or for the subscribers of the pattern epat only. */
+  uint8_t from_engine;
+  const char *epat;
+  size_t eplen;
 };
+
+/* The frame of the publication for subscribers of pattern: one
+ * encoding per subscription pattern, shared by its subscribers. */
+static struct wsp_frame *frame_for(struct pubctx *c, const char *pattern,
+                                   size_t plen) {
+  if (pattern != c->pattern) {
+    wsp_frame_unref(c->frame);
+    c->pattern = pattern;
+    c->frame = wsp__cf_out_pub(&c->jb, &c->pub, pattern, plen);
+  }
+  return c->frame;
+}
 
 /* Observe the fan-out lag of the deliveries made since the last time.
  * The clock is read once per LAG_EVERY deliveries: they take far less
@@ -415,6 +643,15 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen, void *ud) {
   struct wsp__csub *cs = sub;
   struct pubctx *c = ud;
   int rv;
+  if (c->from_engine &&
+      (c->epat ? !cs->wildcard || cs->len != c->eplen ||
+                     memcmp(cs->channel, c->epat, c->eplen) != 0
+               : cs->wildcard))
+    return; /* another of the engine's subscriptions brings it */
+  if (cs->sync) {
+    sync_keep(cs->sync, cs->cl->srv, frame_for(c, pattern, plen), c->hp);
+    return;
+  }
   if (c->hp && cs->positioned) {
     int live;
     if (cs->lagging)
@@ -429,12 +666,7 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen, void *ud) {
       return;
     }
   }
-  if (pattern != c->pattern) {
-    /* one encoding per subscription pattern, shared by its subscribers */
-    wsp_frame_unref(c->frame);
-    c->pattern = pattern;
-    c->frame = wsp__cf_out_pub(&c->jb, &c->pub, pattern, plen);
-  }
+  frame_for(c, pattern, plen);
   if (!c->hp || !cs->positioned) {
     if (c->frame)
       c->delivered += wsp__ch_deliver(cs->cl, c->frame);
@@ -449,6 +681,11 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen, void *ud) {
   if (rv == WSP_ERR_QUEUE_FULL &&
       wsp_conn_queued_bytes(wsp_client_get_conn(cs->cl)) == 0) {
     wsp__ch_deliver(cs->cl, c->frame); /* too big ever to fit: SLOW */
+  } else if ((rv == WSP_ERR_QUEUE_FULL || rv == WSP_ERR_NOMEM) &&
+             cs->cl->srv->engine) {
+    /* The engine's history is not read from here: the client recovers
+     * from it by resubscribing. */
+    wsp__ch_drop(cs, WSP_PROTO_UNSUBSCRIBE_INSUFFICIENT_STATE);
   } else if (rv == WSP_ERR_QUEUE_FULL || rv == WSP_ERR_NOMEM) {
     wsp__hist_lag(cs, c->hp->offset);
     if (wsp_conn_queued_bytes(wsp_client_get_conn(cs->cl)) == 0)
@@ -461,13 +698,19 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen, void *ud) {
   }
 }
 
-/* Fan a publication out; hp is where it went in the log (or NULL). */
+/* Fan a publication out; hp is where it went in the log (or NULL); ec,
+ * when not NULL, says which of the engine's subscriptions brought it. */
 static long fan_out(struct wsp_server *s, const char *ch, size_t clen,
                     const char *data, size_t dlen, const char *info,
-                    const struct wsp__hpos *hp) {
+                    const struct wsp__hpos *hp, const struct pubctx *ec) {
   struct pubctx c;
   long n;
   memset(&c, 0, sizeof(c));
+  if (ec) {
+    c.from_engine = 1;
+    c.epat = ec->epat;
+    c.eplen = ec->eplen;
+  }
   c.hp = hp;
   c.pub.channel = ch;
   c.pub.clen = clen;
@@ -496,13 +739,32 @@ static long publish(struct wsp_server *s, const char *ch, size_t clen,
                     int skip_history, struct wsp_publish_result *res) {
   struct wsp__hpos hp;
   long n;
-  int rc = skip_history ? 0 : wsp__hist_on(s, ch, clen);
+  int rc;
+  if (s->engine) {
+    /* Handed over: it comes back through wsp__ch_engine_deliver(). */
+    struct wsp__epub ep;
+    memset(&ep, 0, sizeof(ep));
+    ep.channel = ch;
+    ep.clen = clen;
+    ep.data = data;
+    ep.dlen = dlen;
+    ep.info = info;
+    ep.history = !skip_history && wsp__hist_want(s, ch, clen, &ep.retention);
+    rc = s->engine->publish(s->engine->data, &ep, 0);
+    if (rc == 0 && res) {
+      res->delivered = 0;
+      res->offset = 0;
+      res->epoch[0] = '\0';
+    }
+    return rc;
+  }
+  rc = skip_history ? 0 : wsp__hist_on(s, ch, clen);
   if (rc > 0 &&
       (rc = wsp__hist_append(s, ch, clen, data, dlen, info, &hp)) == 0)
     rc = 1;
   if (rc < 0)
     return rc;
-  n = fan_out(s, ch, clen, data, dlen, info, rc ? &hp : NULL);
+  n = fan_out(s, ch, clen, data, dlen, info, rc ? &hp : NULL, NULL);
   if (res && n >= 0) {
     res->delivered = n;
     res->offset = rc ? hp.offset : 0;
@@ -554,6 +816,110 @@ long wsp_server_publish(struct wsp_server *s, const char *channel,
   opts.info = info;
   rc = wsp_server_publish_with(s, channel, data, len, &opts, &res);
   return rc < 0 ? rc : res.delivered;
+}
+
+/* ---- The engine's side ------------------------------------------------- */
+
+static void epub_done(struct wsp__pending *p, int status, const void *data,
+                      size_t len) {
+  struct wsp_client *cl = p->cl;
+  (void)data;
+  (void)len;
+  wsp__client_enter(cl);
+  if (status == STATUS_REPLY)
+    wsp__cf_out_empty(cl, p->cmd_id, "publish");
+  else
+    wsp__cf_out_error(cl, p->cmd_id, WSP_PROTO_ERROR_INTERNAL,
+                      status == WSP_ERR_TIMEOUT ? "timeout" : NULL, 1);
+  wsp__client_leave(cl);
+}
+
+/* A client's publish through the engine: acknowledged once it is
+ * stored (and sent to every node). */
+static void engine_publish(struct wsp_client *cl, uint32_t id, const char *ch,
+                           size_t len, const char *data, size_t dlen,
+                           const char *info) {
+  struct wsp_server *s = cl->srv;
+  struct wsp__pending *p = NULL;
+  struct wsp__epub ep;
+  uint32_t h = 0;
+  if (cl->nrpc >= s->limits[WSP_SERVER_MAX_PENDING_RPC]) {
+    s->stats.errors_limit++;
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_LIMIT_EXCEEDED, NULL, 0);
+    return;
+  }
+  if (wsp__pending_start(cl, id, PENDING_EPUB, epub_done, &p, &h) != 0) {
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+    return;
+  }
+  memset(&ep, 0, sizeof(ep));
+  ep.channel = ch;
+  ep.clen = len;
+  ep.data = data;
+  ep.dlen = dlen;
+  ep.info = info;
+  ep.history = wsp__hist_want(s, ch, len, &ep.retention);
+  if (s->engine->publish(s->engine->data, &ep, h) != 0) {
+    wsp_corr_cancel(s->rpc, h);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+  }
+}
+
+void wsp__ch_engine_set(struct wsp_server *s, const struct wsp__engine *e) {
+  if (s->engine && s->engine != e && s->engine->detach)
+    s->engine->detach(s->engine->data);
+  s->engine = e;
+}
+
+void wsp__ch_engine_published(struct wsp_server *s, uint32_t token, int err,
+                           uint64_t offset, const char *epoch) {
+  struct wsp_publish_result r;
+  if (token == 0)
+    return; /* nobody waits */
+  memset(&r, 0, sizeof(r));
+  r.offset = offset;
+  if (epoch) {
+    size_t n = strlen(epoch);
+    n = n < WSP_EVLOG_EPOCH_MAX ? n : WSP_EVLOG_EPOCH_MAX;
+    memcpy(r.epoch, epoch, n);
+  }
+  wsp_corr_complete(s->rpc, token, err ? STATUS_ERROR : STATUS_REPLY, &r,
+                    sizeof(r));
+}
+
+void wsp__ch_engine_read_done(struct wsp_server *s, uint32_t token, int err,
+                           const struct wsp__eresult *r) {
+  if (err || !r)
+    wsp_corr_complete(s->rpc, token, STATUS_ERROR, NULL, 0);
+  else
+    wsp_corr_complete(s->rpc, token, STATUS_REPLY, r, sizeof(*r));
+}
+
+void wsp__ch_engine_deliver(struct wsp_server *s, const char *ch, size_t clen,
+                         const char *pattern, size_t plen, const char *data,
+                         size_t dlen, const char *info,
+                         const struct wsp__hpos *hp) {
+  struct pubctx ec;
+  memset(&ec, 0, sizeof(ec));
+  ec.epat = pattern;
+  ec.eplen = plen;
+  (void)fan_out(s, ch, clen, data, dlen, info, hp, &ec);
+}
+
+void wsp__ch_engine_lost(struct wsp_server *s) {
+  struct wsp_client *cl, *next;
+  for (cl = s->first; cl; cl = next) {
+    uint32_t i = cl->nsubs;
+    next = cl->next;
+    if (cl->gone || !cl->cf.connected)
+      continue;
+    wsp__client_enter(cl);
+    /* Backwards: a subscription dropped takes the last one's place. */
+    while (i-- > 0)
+      if (i < cl->nsubs && !cl->subs[i]->sync && !cl->subs[i]->early)
+        wsp__ch_drop(cl->subs[i], WSP_PROTO_UNSUBSCRIBE_INSUFFICIENT_STATE);
+    wsp__client_leave(cl);
+  }
 }
 
 /* ---- Commands ---------------------------------------------------------- */
@@ -711,6 +1077,11 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
       wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
       return;
     }
+    if (s->engine) {
+      engine_publish(cl, id, ch, len, v.ptr, v.len, info.data);
+      wsp__jbuf_free(&info);
+      return;
+    }
     /* Stored before it is acknowledged; the reply before the fan-out,
      * as the publisher may be a subscriber too. */
     rv = wsp__hist_on(s, ch, len);
@@ -722,7 +1093,7 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
       wsp__cf_out_error(cl, id, code, NULL, code == WSP_PROTO_ERROR_INTERNAL);
     } else {
       wsp__cf_out_empty(cl, id, "publish");
-      fan_out(s, ch, len, v.ptr, v.len, info.data, rv ? &hp : NULL);
+      fan_out(s, ch, len, v.ptr, v.len, info.data, rv ? &hp : NULL, NULL);
     }
     wsp__jbuf_free(&info);
     return;

@@ -70,16 +70,26 @@ uint32_t wsp__hist_error(int rc) {
                              : WSP_PROTO_ERROR_INTERNAL;
 }
 
+uint64_t wsp__hist_epoch_hash(const char *epoch) { return epoch_hash(epoch); }
+
+int wsp__hist_want(struct wsp_server *s, const char *ch, size_t len,
+                   struct wsp_evlog_retention *r) {
+  struct wsp__history *h = &s->hist;
+  if (!h->configured || (!h->log && !s->engine) || len > WSP_EVLOG_NAME_MAX)
+    return 0;
+  *r = h->retention;
+  return !h->history_for || h->history_for(ch, len, r, h->user_data);
+}
+
 int wsp__hist_on(struct wsp_server *s, const char *ch, size_t len) {
   struct wsp__history *h = &s->hist;
   struct wsp_evlog_retention want, have;
   struct wsp_evlog_position pos;
   int rc;
-  if (!h->log || len > WSP_EVLOG_NAME_MAX)
+  if (!wsp__hist_want(s, ch, len, &want))
     return 0;
-  want = h->retention;
-  if (h->history_for && !h->history_for(ch, len, &want, h->user_data))
-    return 0;
+  if (s->engine)
+    return 1; /* the engine keeps it */
   rc = wsp_evlog_get_retention(h->log, ch, len, &have);
   if (rc == WSP_ERR_NOT_FOUND) {
     /* Create the stream first, so that its first event is kept under
@@ -209,64 +219,103 @@ static size_t room_of(const struct wsp_client *cl) {
   return cap > used ? (size_t)(cap - used) : 0;
 }
 
+/* Write the reply to a subscribe of cs on a channel with history, the
+ * stream being at pos; when the client asked to recover, recovered tells
+ * whether pubs (n of them) are exactly what it missed. */
+static uint32_t write_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
+                                 uint32_t id, const struct wsp__recover *rq,
+                                 struct wsp__jbuf *into,
+                                 const struct wsp_evlog_position *pos,
+                                 int recovered, struct pubs *p) {
+  struct wsp__cf_sub_result r;
+  int recovering = rq && rq->recover;
+  uint64_t offset;
+  size_t room;
+
+  /* A connect reply also carries the results written before this one. */
+  room = room_of(cl);
+  if (into)
+    room = into->len < room ? room - into->len : 0;
+  if (recovering && recovered && p->n && p->jb.len + 1024 > room) {
+    /* The missed publications do not fit the client's output: as with
+     * too many of them, not recovered rather than closed for being slow. */
+    recovered = 0;
+    p->n = 0;
+  }
+  if (recovering && !recovered && rq->reject)
+    return WSP_PROTO_ERROR_UNRECOVERABLE_POSITION;
+  cs->positioned = 1;
+  cs->next = pos->offset + 1;
+  cs->epoch = epoch_hash(pos->epoch);
+  /* Recovered: the client's own offset, advanced by the publications it
+   * processes; otherwise where the stream is now. */
+  offset = recovering && recovered ? rq->offset : pos->offset;
+  memset(&r, 0, sizeof(r));
+  if (id)
+    r.expires_at = cs->expires_at;
+  r.epoch = pos->epoch;
+  r.offset = offset;
+  r.recovering = (uint8_t)recovering;
+  r.recovered = (uint8_t)(recovering && recovered);
+  r.pubs = recovered ? p->jb.data : NULL;
+  r.pubs_len = recovered ? p->jb.len : 0;
+  r.npubs = recovered ? p->n : 0;
+  wsp__cf_out_subscribed(cl, id, cs->channel, cs->len, &r, into);
+  return 0;
+}
+
 uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
                               uint32_t id, const struct wsp__recover *rq,
                               struct wsp__jbuf *into) {
   struct wsp_server *s = cl->srv;
   struct wsp_evlog_recovery rec;
-  struct wsp__cf_sub_result r;
   struct pubs p;
-  int rc, recovering = rq && rq->recover;
-  uint64_t offset;
-  size_t room;
+  uint32_t code;
+  int rc;
 
   memset(&p, 0, sizeof(p));
   memset(&rec, 0, sizeof(rec));
   wsp__jbuf_init(&p.jb, &s->mem);
-  if (recovering)
+  if (rq && rq->recover)
     rc = wsp_evlog_recover(s->hist.log, cs->channel, cs->len, rq->offset,
                            rq->epoch, s->hist.recovery_max, put_pub, &p, &rec);
   else
     rc = wsp_evlog_position(s->hist.log, cs->channel, cs->len, &rec.pos);
   if (rc == 0 && p.jb.err)
     rc = p.jb.err;
-  if (rc != 0) {
-    wsp__jbuf_free(&p.jb);
-    return WSP_PROTO_ERROR_INTERNAL;
-  }
-  /* A connect reply also carries the results written before this one. */
-  room = room_of(cl);
-  if (into)
-    room = into->len < room ? room - into->len : 0;
-  if (recovering && rec.recovered && p.n && p.jb.len + 1024 > room) {
-    /* The missed publications do not fit the client's output: as with
-     * too many of them, not recovered rather than closed for being slow. */
-    rec.recovered = 0;
-    p.n = 0;
-  }
-  if (recovering && !rec.recovered && rq->reject) {
-    wsp__jbuf_free(&p.jb);
-    return WSP_PROTO_ERROR_UNRECOVERABLE_POSITION;
-  }
-  cs->positioned = 1;
-  cs->next = rec.pos.offset + 1;
-  cs->epoch = epoch_hash(rec.pos.epoch);
-  /* Recovered: the client's own offset, advanced by the publications it
-   * processes; otherwise where the stream is now. */
-  offset = recovering && rec.recovered ? rq->offset : rec.pos.offset;
-  memset(&r, 0, sizeof(r));
-  if (id)
-    r.expires_at = cs->expires_at;
-  r.epoch = rec.pos.epoch;
-  r.offset = offset;
-  r.recovering = (uint8_t)recovering;
-  r.recovered = (uint8_t)(recovering && rec.recovered);
-  r.pubs = p.jb.data;
-  r.pubs_len = p.jb.len;
-  r.npubs = p.n;
-  wsp__cf_out_subscribed(cl, id, cs->channel, cs->len, &r, into);
+  code = rc != 0 ? WSP_PROTO_ERROR_INTERNAL
+                 : write_subscribed(cl, cs, id, rq, into, &rec.pos,
+                                    rec.recovered, &p);
   wsp__jbuf_free(&p.jb);
-  return 0;
+  return code;
+}
+
+uint32_t wsp__hist_engine_subscribed(struct wsp_client *cl,
+                                     struct wsp__csub *cs, uint32_t id,
+                                     const struct wsp__recover *rq,
+                                     const struct wsp__eresult *res) {
+  struct pubs p;
+  uint32_t code;
+  size_t i;
+  int recovered = 0;
+
+  memset(&p, 0, sizeof(p));
+  wsp__jbuf_init(&p.jb, &cl->srv->mem);
+  if (rq && rq->recover && (!rq->epoch[0] || !strcmp(rq->epoch, res->pos.epoch)) &&
+      rq->offset <= res->pos.offset &&
+      res->pos.offset - rq->offset == res->n) {
+    /* Exactly the offsets after the client's, up to the top. */
+    recovered = 1;
+    for (i = 0; i < res->n && recovered; i++)
+      recovered = res->events[i].offset == rq->offset + 1 + i;
+    for (i = 0; i < res->n && recovered; i++)
+      put_pub(&res->events[i], &p);
+  }
+  code = p.jb.err ? WSP_PROTO_ERROR_INTERNAL
+                  : write_subscribed(cl, cs, id, rq, NULL, &res->pos,
+                                     recovered, &p);
+  wsp__jbuf_free(&p.jb);
+  return code;
 }
 
 /* ---- Cursor delivery ----------------------------------------------------- */
@@ -463,6 +512,69 @@ static int parse_history(const struct wsp__json_val *req, struct hreq *r) {
   return r->reverse && r->since == 0 ? -1 : 0;
 }
 
+/* The history command's answer from the engine. p->recover holds the
+ * since position asked for (recover: one was given). */
+static void ehist_done(struct wsp__pending *pe, int status, const void *data,
+                       size_t len) {
+  struct wsp_client *cl = pe->cl;
+  const struct wsp__eresult *res = status == STATUS_REPLY ? data : NULL;
+  struct pubs p;
+  size_t i;
+  (void)len;
+  wsp__client_enter(cl);
+  if (!res) {
+    wsp__cf_out_error(cl, pe->cmd_id, WSP_PROTO_ERROR_INTERNAL,
+                      status == WSP_ERR_TIMEOUT ? "timeout" : NULL, 1);
+  } else if (pe->recover.recover && pe->recover.epoch[0] &&
+             strcmp(pe->recover.epoch, res->pos.epoch) != 0) {
+    wsp__cf_out_error(cl, pe->cmd_id, WSP_PROTO_ERROR_UNRECOVERABLE_POSITION,
+                      NULL, 0);
+  } else {
+    memset(&p, 0, sizeof(p));
+    wsp__jbuf_init(&p.jb, &cl->srv->mem);
+    for (i = 0; i < res->n; i++)
+      put_pub(&res->events[i], &p);
+    if (p.jb.err)
+      wsp__cf_out_error(cl, pe->cmd_id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+    else
+      wsp__cf_out_history(cl, pe->cmd_id, p.jb.data, p.jb.len, p.n,
+                          res->pos.epoch, res->pos.offset);
+    wsp__jbuf_free(&p.jb);
+  }
+  wsp__client_leave(cl);
+}
+
+static void engine_history(struct wsp_client *cl, uint32_t id, const char *ch,
+                           size_t len, const struct hreq *r, size_t limit) {
+  struct wsp_server *s = cl->srv;
+  struct wsp__pending *p = NULL;
+  struct wsp__eread er;
+  uint32_t h = 0;
+  if (cl->nrpc >= s->limits[WSP_SERVER_MAX_PENDING_RPC]) {
+    s->stats.errors_limit++;
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_LIMIT_EXCEEDED, NULL, 0);
+    return;
+  }
+  if (wsp__pending_start(cl, id, PENDING_EHIST, ehist_done, &p, &h) != 0) {
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+    return;
+  }
+  p->recover.recover = (uint8_t)r->has_since;
+  memcpy(p->recover.epoch, r->epoch, sizeof(p->recover.epoch));
+  memset(&er, 0, sizeof(er));
+  er.kind = WSP__EREAD_HISTORY;
+  er.offset = r->since;
+  er.epoch = r->epoch;
+  er.max = (uint32_t)limit;
+  er.reverse = (uint8_t)(r->reverse != 0);
+  er.has_since = (uint8_t)(r->has_since != 0);
+  wsp__hist_want(s, ch, len, &er.retention);
+  if (s->engine->read(s->engine->data, ch, len, &er, h) != 0) {
+    wsp_corr_cancel(s->rpc, h);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+  }
+}
+
 void wsp__hist_command(struct wsp_client *cl, uint32_t id, const char *ch,
                        size_t len, const struct wsp__json_val *req) {
   struct wsp_server *s = cl->srv;
@@ -486,6 +598,13 @@ void wsp__hist_command(struct wsp_client *cl, uint32_t id, const char *ch,
   }
   if (parse_history(req, &r) != 0) {
     wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
+    return;
+  }
+  if (s->engine) {
+    limit = r.limit < 0 || (uint64_t)r.limit > s->hist.history_max
+                ? s->hist.history_max
+                : (size_t)r.limit;
+    engine_history(cl, id, ch, len, &r, limit);
     return;
   }
   if (wsp_evlog_position(s->hist.log, ch, len, &pos) != 0) {
@@ -530,8 +649,10 @@ int wsp_server_set_history(struct wsp_server *s,
   if (!s)
     return WSP_ERR_INVAL;
   memset(&s->hist, 0, sizeof(s->hist));
-  if (!h || !h->log)
+  if (!h)
     return 0;
+  /* Without a log, history is an engine's (wsp_server_set_redis). */
+  s->hist.configured = 1;
   s->hist.log = h->log;
   s->hist.retention = h->retention;
   memset(s->hist.retention.reserved, 0, sizeof(s->hist.retention.reserved));

@@ -159,7 +159,10 @@ struct wsp__recover {
 /* A request waiting for the application: an RPC call, or a subscribe
  * that on_subscribe left for later. An entry of the server's wsp_corr
  * (pending.c). */
-enum { PENDING_RPC, PENDING_SUB };
+/* PENDING_SYNC: a subscription waiting for its position from the engine;
+ * PENDING_EPUB, PENDING_EHIST: a publish and a history command waiting
+ * for the engine (counted as RPCs). */
+enum { PENDING_RPC, PENDING_SUB, PENDING_SYNC, PENDING_EPUB, PENDING_EHIST };
 struct wsp__pending;
 /* The completion of an entry: its reply (status STATUS_*) or
  * WSP_ERR_TIMEOUT; never called once the connection has gone or the
@@ -177,6 +180,7 @@ struct wsp__pending {
   struct wsp__recover recover; /* PENDING_SUB */
   uint64_t expires_at; /* PENDING_SUB: its subscription token's expiry */
   uint64_t started;    /* when the command came (the hub's clock) */
+  struct wsp__csub *cs; /* PENDING_SYNC */
 };
 
 /* Completion statuses of pending requests in the server's wsp_corr. */
@@ -207,6 +211,7 @@ struct wsp__csub {
   uint64_t expires_at; /* its subscription token's expiry (ms); 0: none */
   uint64_t next;       /* the offset this subscriber expects next */
   uint64_t epoch;      /* hash of the stream's epoch it follows */
+  struct wsp__csync *sync; /* waiting for the engine (channels.c) */
 };
 
 /* Where a publication went in the log (history.c). */
@@ -225,7 +230,92 @@ struct wsp__history {
   void *user_data;
   uint32_t recovery_max, history_max;
   uint64_t (*clock)(void *);
+  uint8_t configured; /* set, with or without a log (an engine keeps it) */
 };
+
+/*
+ * The engine: where publications go and channel history lives when they
+ * are not only this process's (lib/redis). Without one (s->engine NULL)
+ * the hub fans out in process and keeps history in its wsp_evlog,
+ * synchronously. With one, every publication goes to the engine, which
+ * brings it back (from whichever node published it) through
+ * wsp__ch_engine_deliver(); the hub subscribes the engine to each channel
+ * and pattern its clients use, and reads positions and history from it.
+ * Requests are completed later, never inside the call that made them,
+ * by token: an id in the server's wsp_corr, so that a completion for a
+ * request whose client has gone finds nothing.
+ */
+struct wsp__epub {
+  const char *channel;
+  size_t clen;
+  const char *data;
+  size_t dlen;
+  const char *info; /* ClientInfo JSON or NULL */
+  int history;      /* stored, under retention */
+  struct wsp_evlog_retention retention;
+};
+
+enum {
+  WSP__EREAD_READY,    /* nothing: the channel's subscription is active */
+  WSP__EREAD_POSITION, /* the stream's top and epoch (made when absent) */
+  WSP__EREAD_RECOVER,  /* the position and the events after offset, when
+                          epoch matches and at most max are missing */
+  WSP__EREAD_HISTORY   /* the position and up to max events */
+};
+
+struct wsp__eread {
+  int kind;
+  uint64_t offset;   /* RECOVER: the client's; HISTORY: since */
+  const char *epoch; /* RECOVER: the client's epoch ("" none) */
+  uint32_t max;      /* events at most */
+  uint8_t reverse;   /* HISTORY: newest first */
+  uint8_t has_since; /* HISTORY: from offset (exclusive) */
+  struct wsp_evlog_retention retention; /* of the channel */
+};
+
+/* What a read found; valid during the completion. pos.first is the
+ * oldest offset kept when known, else 0. */
+struct wsp__eresult {
+  struct wsp_evlog_position pos;
+  const struct wsp_evlog_event *events;
+  size_t n;
+};
+
+struct wsp__engine {
+  void *data;
+  /* Publish p; completed by wsp__ch_engine_published(token). */
+  int (*publish)(void *data, const struct wsp__epub *p, uint32_t token);
+  /* This node has a subscriber on ch (exact, or a pattern of
+   * pubsub.h), or no more: counted by the engine, which subscribes on
+   * the first and unsubscribes after the last. */
+  int (*subscribe)(void *data, const char *ch, size_t len, int pattern);
+  void (*unsubscribe)(void *data, const char *ch, size_t len, int pattern);
+  /* Read; completed by wsp__ch_engine_read_done(token) after the channel's
+   * subscription is active, so that nothing published after the read
+   * can be missed. */
+  int (*read)(void *data, const char *ch, size_t len,
+              const struct wsp__eread *rq, uint32_t token);
+  /* The server is freed or takes another engine: no more completions. */
+  void (*detach)(void *data);
+};
+
+/* channels.c: the hub's side of the engine. */
+void wsp__ch_engine_set(struct wsp_server *s, const struct wsp__engine *e);
+void wsp__ch_engine_published(struct wsp_server *s, uint32_t token, int err,
+                           uint64_t offset, const char *epoch);
+void wsp__ch_engine_read_done(struct wsp_server *s, uint32_t token, int err,
+                           const struct wsp__eresult *r);
+/* A publication for the subscribers of this node: of the exact channel
+ * when pattern is NULL, else of that pattern only; hp is where it is in
+ * the channel's stream, or NULL. */
+void wsp__ch_engine_deliver(struct wsp_server *s, const char *ch, size_t clen,
+                         const char *pattern, size_t plen, const char *data,
+                         size_t dlen, const char *info,
+                         const struct wsp__hpos *hp);
+/* The engine may have missed publications (its PUB/SUB link was lost):
+ * every subscription ends with INSUFFICIENT_STATE, so that clients
+ * resubscribe and recover. */
+void wsp__ch_engine_lost(struct wsp_server *s);
 
 /* Results of idempotent publications (idempotency.c). */
 struct wsp__idem;
@@ -274,6 +364,7 @@ struct wsp_server {
   struct wsp_server_stats stats;
   struct wsp__metrics metrics; /* beyond stats: metrics.c */
   struct wsp__idem_table idem; /* idempotent publications */
+  const struct wsp__engine *engine; /* NULL: the embedded one */
 };
 
 struct wsp_client {
@@ -352,6 +443,8 @@ void wsp__presence_command(struct wsp_client *cl, int list, uint32_t id,
 void wsp__ch_drop(struct wsp__csub *cs, int code);
 
 /* history.c */
+/* The hash of an epoch that subscribers keep (struct wsp__hpos). */
+uint64_t wsp__hist_epoch_hash(const char *epoch);
 /* 1 when the exact channel has history (its stream then exists with the
  * channel's retention), 0 when not, or a negative WSP_ERR_*. */
 int wsp__hist_on(struct wsp_server *s, const char *ch, size_t len);
@@ -361,6 +454,16 @@ uint64_t wsp__hist_now(const struct wsp_server *s);
 uint64_t wsp__hist_next_deadline(const struct wsp_server *s);
 /* The protocol error for a negative wsp__hist_on()/wsp__hist_append(). */
 uint32_t wsp__hist_error(int rc);
+/* 1 and the channel's retention in *r when the exact channel ch has
+ * history (in the log or the engine), 0 when not. */
+int wsp__hist_want(struct wsp_server *s, const char *ch, size_t len,
+                   struct wsp_evlog_retention *r);
+/* wsp__hist_subscribed() with the position (and for a recovery the
+ * events) the engine read. */
+uint32_t wsp__hist_engine_subscribed(struct wsp_client *cl,
+                                     struct wsp__csub *cs, uint32_t id,
+                                     const struct wsp__recover *rq,
+                                     const struct wsp__eresult *res);
 /* Append a publication; nothing is acknowledged unless this returned 0. */
 int wsp__hist_append(struct wsp_server *s, const char *ch, size_t len,
                      const char *data, size_t dlen, const char *info,

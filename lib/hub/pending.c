@@ -29,7 +29,7 @@ static void call_done(struct wsp_corr *corr, uint32_t id, int status,
   forget_call(cl, id);
   if (p->kind == PENDING_SUB)
     cl->nsubwait--;
-  else
+  else if (p->kind != PENDING_SYNC)
     cl->nrpc--;
   /* Nobody is waiting for the answer of a cancelled request, nor of one
    * whose connection has gone. */
@@ -71,7 +71,7 @@ int wsp__pending_start(struct wsp_client *cl, uint32_t cmd_id, int kind,
   cl->calls[cl->ncalls++] = *id;
   if (kind == PENDING_SUB)
     cl->nsubwait++;
-  else
+  else if (kind != PENDING_SYNC)
     cl->nrpc++;
   *pp = pc;
   return 0;

@@ -268,6 +268,8 @@ void wsp__server_close_all(struct wsp_server *s) {
 }
 
 void wsp__server_destroy(struct wsp_server *s) {
+  if (s->engine && s->engine->detach)
+    s->engine->detach(s->engine->data);
   wsp_conn_profile_free(s->profile);
   wsp_corr_free(s->rpc);
   wsp_pubsub_free(s->channels);
