@@ -692,6 +692,126 @@ static void test_server_expiry_and_refresh(void **state) {
   h_free(&h);
 }
 
+/* ---- Deferred HTTP answers and asynchronous publications --------------- */
+
+static struct wsp_client *deferred_cl;
+
+static int req_defer(struct wsp_client *cl, const struct wsp_request *req,
+                     void *ud) {
+  (void)ud;
+  assert_int_equal(req->body.len, 2);
+  assert_int_equal(wsp_client_defer(cl), 0);
+  deferred_cl = cl;
+  return 0;
+}
+
+static size_t take_output(struct wsp_client *cl, char *buf, size_t cap) {
+  struct iovec iov[8];
+  size_t len = 0;
+  int n, i;
+  while ((n = wsp_client_pending(cl, iov, 8)) > 0) {
+    size_t took = 0;
+    for (i = 0; i < n; i++) {
+      assert_true(len + iov[i].iov_len < cap);
+      memcpy(buf + len, iov[i].iov_base, iov[i].iov_len);
+      len += iov[i].iov_len;
+      took += iov[i].iov_len;
+    }
+    assert_int_equal(wsp_client_sent(cl, took), 0);
+  }
+  buf[len] = '\0';
+  return len;
+}
+
+static void test_server_defer_http(void **state) {
+  static const char req[] = "POST /api/publish HTTP/1.1\r\nHost: a\r\n"
+                            "Content-Length: 2\r\n\r\n{}";
+  struct wsp_server_callbacks cb;
+  struct wsp_server *s;
+  struct wsp_client *cl;
+  char out[1024];
+  size_t len;
+  (void)state;
+  memset(&cb, 0, sizeof(cb));
+  cb.on_request = req_defer;
+  deferred_cl = NULL;
+  assert_int_equal(wsp_server_new(&s, &cb, NULL, 0, NULL), 0);
+  assert_int_equal(wsp_server_accept(s, NULL, &cl), 0);
+  assert_int_equal(wsp_client_recv(cl, req, strlen(req)), 0);
+  assert_ptr_equal(deferred_cl, cl);
+  /* no answer yet (not the 404 of an unknown path) */
+  assert_int_equal(take_output(cl, out, sizeof(out)), 0);
+  assert_false(wsp_client_is_done(cl));
+  assert_int_equal(wsp_client_defer(cl), WSP_ERR_STATE);
+  assert_int_equal(wsp_conn_accept(wsp_client_get_conn(cl)), WSP_ERR_STATE);
+  assert_int_equal(wsp_client_respond(cl, 200, "text/plain", "later", 5), 0);
+  len = take_output(cl, out, sizeof(out));
+  assert_true(len > 5 && strncmp(out, "HTTP/1.1 200", 12) == 0);
+  assert_string_equal(out + len - 5, "later");
+  assert_true(wsp_client_is_done(cl));
+  assert_int_equal(wsp_client_respond(cl, 200, NULL, "x", 1), WSP_ERR_STATE);
+  wsp_client_free(cl);
+  wsp_server_free(s);
+}
+
+struct pub_seen {
+  int calls, err;
+  struct wsp_publish_result r;
+};
+
+static void pub_done(struct wsp_server *s, int err,
+                     const struct wsp_publish_result *r, void *ud) {
+  struct pub_seen *p = ud;
+  (void)s;
+  p->calls++;
+  p->err = err;
+  if (r)
+    p->r = *r;
+}
+
+static void test_server_publish_async_embedded(void **state) {
+  struct wsp_server_history h;
+  struct wsp_server *s;
+  struct wsp_evlog *log;
+  struct wsp_publish_opts o;
+  struct pub_seen p;
+  (void)state;
+  memset(&p, 0, sizeof(p));
+  assert_int_equal(wsp_server_new(&s, NULL, NULL, 0, NULL), 0);
+  assert_int_equal(wsp_evlog_new(&log, NULL, 0), 0);
+  memset(&h, 0, sizeof(h));
+  h.log = log;
+  assert_int_equal(wsp_server_set_history(s, &h), 0);
+  /* In process: done before it returns, with the offset. */
+  assert_int_equal(wsp_server_publish_async(s, "ch", "1", 1, NULL, pub_done, &p),
+                   0);
+  assert_int_equal(p.calls, 1);
+  assert_int_equal(p.err, 0);
+  assert_int_equal(p.r.offset, 1);
+  assert_true(p.r.epoch[0] != '\0');
+  memset(&o, 0, sizeof(o));
+  o.idempotency_key = "k";
+  assert_int_equal(wsp_server_publish_async(s, "ch", "2", 1, &o, pub_done, &p),
+                   0);
+  assert_int_equal(p.r.offset, 2);
+  assert_int_equal(wsp_server_publish_async(s, "ch", "2", 1, &o, pub_done, &p),
+                   0);
+  assert_int_equal(p.calls, 3);
+  assert_int_equal(p.r.offset, 2); /* the repeat: the first result */
+  /* refused: done is not called */
+  assert_int_equal(wsp_server_publish_async(s, "a.*", "1", 1, NULL, pub_done,
+                                            &p),
+                   WSP_ERR_INVAL);
+  assert_int_equal(wsp_server_publish_async(s, "ch", "{", 1, NULL, pub_done,
+                                            &p),
+                   WSP_ERR_JSON);
+  assert_int_equal(wsp_server_publish_async(s, "ch", "1", 1, NULL, NULL, NULL),
+                   WSP_ERR_INVAL);
+  assert_int_equal(p.calls, 3);
+  wsp_server_free(s);
+  wsp_evlog_free(log);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_server_batch_in_order),
@@ -709,6 +829,8 @@ int main(void) {
       cmocka_unit_test(test_server_no_disconnect_without_open),
       cmocka_unit_test(test_server_custom_codec),
       cmocka_unit_test(test_server_expiry_and_refresh),
+      cmocka_unit_test(test_server_defer_http),
+      cmocka_unit_test(test_server_publish_async_embedded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

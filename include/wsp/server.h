@@ -252,10 +252,15 @@ WSP_API int wsp_client_set_expiry(struct wsp_client *client,
                                   uint64_t expires_at);
 WSP_API struct wsp_conn *wsp_client_get_conn(const struct wsp_client *client);
 
-/* In on_request: answer with a plain HTTP response. */
+/* In on_request, or later after wsp_client_defer(): answer with a plain
+ * HTTP response. */
 WSP_API int wsp_client_respond(struct wsp_client *client, int status,
                                const char *content_type, const void *body,
                                size_t len);
+/* In on_request: answer later, with wsp_client_respond() (e.g. once an
+ * asynchronous publication is stored); the request's spans stay valid
+ * until then, and the handshake timeout still applies (408). */
+WSP_API int wsp_client_defer(struct wsp_client *client);
 /* In on_request: accept the upgrade as a plain WebSocket without the
  * protocol; messages arrive in on_raw_message. */
 WSP_API int wsp_client_accept_raw(struct wsp_client *client);
@@ -405,6 +410,25 @@ WSP_API int wsp_server_publish_with(struct wsp_server *server,
                                     size_t len,
                                     const struct wsp_publish_opts *opts,
                                     struct wsp_publish_result *result);
+/* What became of a publication of wsp_server_publish_async(): err 0 and
+ * result, or a negative WSP_ERR_* and result NULL (WSP_ERR_TIMEOUT after
+ * WSP_SERVER_RPC_TIMEOUT, WSP_ERR_CANCELLED when the server is freed
+ * first). */
+typedef void wsp_publish_done_fn(struct wsp_server *server, int err,
+                                 const struct wsp_publish_result *result,
+                                 void *user_data);
+
+/* wsp_server_publish_with(), telling done once the publication is
+ * stored: on the embedded engine before it returns, on an engine such
+ * as Redis (wsp_redis(3)) when the engine has stored it, with its
+ * offset and epoch. Returns 0 (done will be called once) or a negative
+ * WSP_ERR_* (it will not). */
+WSP_API int wsp_server_publish_async(struct wsp_server *server,
+                                     const char *channel, const void *data,
+                                     size_t len,
+                                     const struct wsp_publish_opts *opts,
+                                     wsp_publish_done_fn *done,
+                                     void *user_data);
 /* Server-side subscriptions: the client gets a subscribe push (or an
  * unsubscribe push with code 2000). */
 WSP_API int wsp_server_subscribe(struct wsp_client *client,

@@ -479,7 +479,7 @@ int wsp_conn_respond(struct wsp_conn *c, int status, const char *content_type,
 int wsp_conn_defer(struct wsp_conn *c) {
   if (!c)
     return WSP_ERR_INVAL;
-  if (!c->hs || !c->hs->in_request || !c->hs->req.websocket)
+  if (!c->hs || !c->hs->in_request)
     return WSP_ERR_STATE;
   c->hs->decision = DECIDE_DEFER;
   return 0;
@@ -493,8 +493,8 @@ int wsp_conn_accept(struct wsp_conn *c) {
     c->hs->decision = DECIDE_ACCEPT;
     return 0;
   }
-  if (c->state != WSP_STATE_DEFERRED)
-    return WSP_ERR_STATE;
+  if (c->state != WSP_STATE_DEFERRED || !c->hs->req.websocket)
+    return WSP_ERR_STATE; /* a plain request is answered, not upgraded */
   if (c->depth)
     return WSP_ERR_RECURSIVE;
   wsp__conn_enter(c);

@@ -807,6 +807,109 @@ int wsp_server_publish_with(struct wsp_server *s, const char *channel,
   return 0;
 }
 
+/* An asynchronous publication waiting for the engine. */
+struct apub {
+  struct wsp_server *s;
+  wsp_publish_done_fn *done;
+  void *user_data;
+  char *channel, *key; /* the idempotency key, or NULL */
+};
+
+static void apub_done(struct wsp_corr *corr, uint32_t id, int status,
+                      const void *data, size_t len, void *ud) {
+  struct apub *a = ud;
+  struct wsp_server *s = a->s;
+  const struct wsp_publish_result *r =
+      status == STATUS_REPLY && len == sizeof(*r) ? data : NULL;
+  int err = r ? 0 : status < 0 ? status : WSP_ERR_IO;
+  (void)corr;
+  (void)id;
+  if (status == STATUS_ERROR && len == sizeof(int))
+    memcpy(&err, data, sizeof(int));
+  if (r && a->key)
+    (void)wsp__idem_store(s, a->channel, a->key, r);
+  if (a->done)
+    a->done(s, err, r, a->user_data);
+  wsp__free(&s->mem, a->channel);
+  wsp__free(&s->mem, a->key);
+  wsp__free(&s->mem, a);
+}
+
+int wsp_server_publish_async(struct wsp_server *s, const char *channel,
+                             const void *data, size_t len,
+                             const struct wsp_publish_opts *opts,
+                             wsp_publish_done_fn *done, void *user_data) {
+  const char *info = opts ? opts->info : NULL;
+  const char *key = opts ? opts->idempotency_key : NULL;
+  struct wsp_publish_result res;
+  struct wsp__epub ep;
+  struct apub *a;
+  uint32_t h = 0;
+  uint64_t timeout, now;
+  size_t clen;
+  int rc;
+  if (!s || !s->engine || !channel || !done || (len && !data)) {
+    if (!s || !channel || !done || (len && !data))
+      return WSP_ERR_INVAL;
+    /* In process: done at once. */
+    rc = wsp_server_publish_with(s, channel, data, len, opts, &res);
+    if (rc == 0)
+      done(s, 0, &res, user_data);
+    return rc;
+  }
+  clen = strlen(channel);
+  if (clen == 0 || is_wildcard(channel, clen))
+    return WSP_ERR_INVAL;
+  if ((len && wsp__json_validate(data, len, 64, NULL) != 0) ||
+      (info && wsp__json_validate(info, strlen(info), 64, NULL) != 0))
+    return WSP_ERR_JSON;
+  if (key && (!*key || strlen(key) > 255))
+    return WSP_ERR_INVAL;
+  if (key && (rc = wsp__idem_find(s, channel, key, &res)) != 0) {
+    if (rc < 0)
+      return rc;
+    done(s, 0, &res, user_data); /* published already: the same result */
+    return 0;
+  }
+  a = wsp__malloc(&s->mem, sizeof(*a));
+  if (!a)
+    return WSP_ERR_NOMEM;
+  memset(a, 0, sizeof(*a));
+  a->s = s;
+  a->done = done;
+  a->user_data = user_data;
+  if (key && (!(a->channel = wsp__strndup(&s->mem, channel, clen)) ||
+              !(a->key = wsp__strndup(&s->mem, key, strlen(key))))) {
+    wsp__free(&s->mem, a->channel);
+    wsp__free(&s->mem, a);
+    return WSP_ERR_NOMEM;
+  }
+  timeout = s->limits[WSP_SERVER_RPC_TIMEOUT];
+  now = wsp__server_now(s);
+  if (wsp_corr_start(s->rpc, timeout ? now + timeout : WSP_NO_DEADLINE,
+                     apub_done, a, &h) != 0) {
+    wsp__free(&s->mem, a->channel);
+    wsp__free(&s->mem, a->key);
+    wsp__free(&s->mem, a);
+    return WSP_ERR_NOMEM;
+  }
+  memset(&ep, 0, sizeof(ep));
+  ep.channel = channel;
+  ep.clen = clen;
+  ep.data = data;
+  ep.dlen = len;
+  ep.info = info;
+  ep.history = !(opts && opts->skip_history) &&
+               wsp__hist_want(s, channel, clen, &ep.retention);
+  if ((rc = s->engine->publish(s->engine->data, &ep, h)) != 0) {
+    /* Not sent: nobody hears of it but the caller, from the return. */
+    a->done = NULL;
+    wsp_corr_cancel(s->rpc, h);
+    return rc;
+  }
+  return 0;
+}
+
 long wsp_server_publish(struct wsp_server *s, const char *channel,
                         const void *data, size_t len, const char *info) {
   struct wsp_publish_opts opts;
@@ -876,6 +979,10 @@ void wsp__ch_engine_published(struct wsp_server *s, uint32_t token, int err,
   struct wsp_publish_result r;
   if (token == 0)
     return; /* nobody waits */
+  if (err) {
+    wsp_corr_complete(s->rpc, token, STATUS_ERROR, &err, sizeof(err));
+    return;
+  }
   memset(&r, 0, sizeof(r));
   r.offset = offset;
   if (epoch) {
@@ -883,8 +990,7 @@ void wsp__ch_engine_published(struct wsp_server *s, uint32_t token, int err,
     n = n < WSP_EVLOG_EPOCH_MAX ? n : WSP_EVLOG_EPOCH_MAX;
     memcpy(r.epoch, epoch, n);
   }
-  wsp_corr_complete(s->rpc, token, err ? STATUS_ERROR : STATUS_REPLY, &r,
-                    sizeof(r));
+  wsp_corr_complete(s->rpc, token, STATUS_REPLY, &r, sizeof(r));
 }
 
 void wsp__ch_engine_read_done(struct wsp_server *s, uint32_t token, int err,

@@ -396,6 +396,7 @@ struct wsp_client {
   uint8_t gone : 1;   /* the connection has ended */
   uint8_t opened : 1; /* the WebSocket opened: on_disconnect will fire */
   uint8_t free_pending : 1;
+  uint8_t deferred : 1; /* an HTTP request answered later */
   uint8_t depth;
 };
 

@@ -157,6 +157,8 @@ static int conn_on_request(struct wsp_conn *conn, const struct wsp_request *req,
   }
   if (s->ops->request_refused(cl, req))
     return 0;
+  if (cl->deferred)
+    return 0; /* answered later: wsp_client_respond() */
   if (wsp_conn_get_state(conn) != WSP_STATE_HANDSHAKE || cl->mode == MODE_RAW)
     return 0; /* answered, or taken as a raw WebSocket */
   if (rv < 0)
@@ -606,11 +608,31 @@ struct wsp_conn *wsp_client_get_conn(const struct wsp_client *cl) {
 
 int wsp_client_respond(struct wsp_client *cl, int status,
                        const char *content_type, const void *body, size_t len) {
+  int rv;
   if (!cl)
     return WSP_ERR_INVAL;
-  if (!cl->in_request)
+  if (!cl->in_request && !cl->deferred)
     return WSP_ERR_STATE;
-  return wsp_conn_respond(cl->conn, status, content_type, body, len);
+  if (cl->deferred)
+    wsp__client_enter(cl);
+  rv = wsp_conn_respond(cl->conn, status, content_type, body, len);
+  if (cl->deferred) {
+    cl->deferred = 0;
+    wsp__client_leave(cl);
+  }
+  return rv;
+}
+
+int wsp_client_defer(struct wsp_client *cl) {
+  int rv;
+  if (!cl)
+    return WSP_ERR_INVAL;
+  if (!cl->in_request || cl->mode == MODE_RAW)
+    return WSP_ERR_STATE;
+  rv = wsp_conn_defer(cl->conn);
+  if (rv == 0)
+    cl->deferred = 1;
+  return rv;
 }
 
 int wsp_client_accept_raw(struct wsp_client *cl) {
