@@ -68,6 +68,8 @@ PREFIXES = {
     "json_": ["json/json.c"],
     "jbuf_": ["json/json_write.c"],
     "jwt_": ["jwt/jwt.c", "jwt/jwt_keys.c"],
+    # redis/: the links (RESP over the application's sockets)
+    "redis_": ["redis/link.c"],
 }
 
 import argparse
