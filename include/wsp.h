@@ -11,6 +11,7 @@
 #include "wsp/proto.h"
 #include "wsp/pubsub.h"
 #include "wsp/push.h"
+#include "wsp/redis.h"
 #include "wsp/request.h"
 #include "wsp/rpc.h"
 #include "wsp/rpc_client.h"

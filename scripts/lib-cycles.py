@@ -68,6 +68,8 @@ PREFIXES = {
     "json_": ["json/json.c"],
     "jbuf_": ["json/json_write.c"],
     "jwt_": ["jwt/jwt.c", "jwt/jwt_keys.c"],
+    # redis/: the links (RESP over the application's sockets)
+    "redis_": ["redis/link.c"],
 }
 
 import argparse
@@ -275,11 +277,18 @@ def scan(root):
 
 
 def graph(files, defs, refs):
+    """A file that defines a symbol itself does not use another file's
+    definition of it: two files that define the same functions are
+    alternatives, one of which the build compiles (redis/link.c and
+    redis/none.c, the library without Redis support)."""
     names = list(refs)
     edges = {n: {} for n in names}
     for a in names:
         for sym in refs[a]:
-            for b in defs.get(sym, ()):
+            owners = defs.get(sym, ())
+            if a in owners:
+                continue
+            for b in owners:
                 if b != a:
                     edges[a].setdefault(b, set()).add(sym)
     return edges
