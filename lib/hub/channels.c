@@ -409,6 +409,7 @@ static int engine_sync(struct wsp_client *cl, struct wsp__csub *cs,
   er.offset = rq ? rq->offset : 0;
   er.epoch = rq ? rq->epoch : "";
   er.max = s->hist.recovery_max;
+  er.pattern = cs->wildcard;
   if (hist)
     wsp__hist_want(s, cs->channel, cs->len, &er.retention);
   if ((rc = s->engine->read(s->engine->data, cs->channel, cs->len, &er, h)) !=

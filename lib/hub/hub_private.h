@@ -270,6 +270,7 @@ struct wsp__eread {
   uint32_t max;      /* events at most */
   uint8_t reverse;   /* HISTORY: newest first */
   uint8_t has_since; /* HISTORY: from offset (exclusive) */
+  uint8_t pattern;   /* READY: ch is a pattern */
   struct wsp_evlog_retention retention; /* of the channel */
 };
 

@@ -510,6 +510,8 @@ void wsp_redis_free(struct wsp_redis *r) {
       cmd_finish(r, l, c, NULL, WSP_ERR_CLOSED);
     }
   }
+  if (r->eng_free)
+    r->eng_free(r);
   m = r->mem;
   wsp__free(&m, r->prefix);
   wsp__free(&m, WSP__CONTAINER_OF(r, struct redis_block, r));

@@ -97,3 +97,10 @@ const char *wsp_redis_get_node(const struct wsp_redis *redis) {
   WSP__UNUSED(redis);
   return NULL;
 }
+
+int wsp_server_set_redis(struct wsp_server *server, struct wsp_redis *redis) {
+  if (!server)
+    return WSP_ERR_INVAL;
+  /* NULL is the embedded engine, which is always there */
+  return redis ? WSP_ERR_STATE : 0;
+}

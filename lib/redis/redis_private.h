@@ -101,6 +101,9 @@ struct wsp_redis {
    * wsp_redis_next_deadline() and run from wsp_redis_tick(). */
   uint64_t (*eng_deadline)(const struct wsp_redis *r);
   void (*eng_tick)(struct wsp_redis *r, uint64_t now);
+  /* Forget the engine (and detach it from its server): from
+   * wsp_redis_free(), once every command has completed. */
+  void (*eng_free)(struct wsp_redis *r);
 
   /* link.c: callbacks running (recv and tick do not nest in them), and
    * wsp_redis_free() failing the commands (no new ones). */

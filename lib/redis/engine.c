@@ -1,0 +1,930 @@
+/*
+ * The Redis engine: the hub's publications and channel history in Redis,
+ * so that several nodes serve one set of channels (wsp_redis(3)).
+ *
+ * Keys, for the prefix P and the channel C:
+ *   P.stream.C  a STREAM of the channel's publications; the entry id of
+ *               the publication at offset N is N-0; fields d (data),
+ *               i (publisher info) and t (time, ms);
+ *   P.meta.C    a HASH: e the stream's epoch, s its top offset;
+ *   P.pub.C     the PUB/SUB channel every publication on C goes through.
+ * A publication is appended, numbered and published in one Lua script,
+ * so offsets are gapless and in the same order on every node, and each
+ * node hears them in that order on its PUB/SUB link. The message is
+ * "p1 OFFSET EPOCH INFOLEN INFO DATA" (offset 0 and epoch "-" without
+ * history), binary-safe through the explicit length.
+ *
+ * Retention: max_events trims the stream (MAXLEN); max_age is the time
+ * the stream lives after its last publication (its key's expiry), not
+ * each event's age; meta_ttl is how long the epoch and offset outlive
+ * the events (the meta key expires max_age + meta_ttl after the last
+ * publication; with either 0 it is kept). max_bytes is not applied.
+ * When the meta key is gone, the next publication or read makes a new
+ * epoch and drops what is left of the stream, so a client is never
+ * told it recovered across it.
+ *
+ * Subscriptions: the hub tells the engine when the node's first
+ * subscriber of a channel (or pattern) comes and its last goes; the
+ * engine SUBSCRIBEs (PSUBSCRIBE for patterns, as a glob covering the
+ * pattern; the hub matches exactly) on its PUB/SUB link, and runs a read
+ * for that channel only once Redis has confirmed the subscription:
+ * whatever is published after the read is then heard live, and the hub
+ * merges the two by offset.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub/hub_private.h"
+#include "redis/redis_private.h"
+
+/* ---- Scripts ----------------------------------------------------------- */
+
+/* KEYS: stream, meta. ARGV: PUB/SUB channel, data, info, time,
+ * max_events, stream ttl (ms), meta ttl (ms), a new epoch, history (1/0).
+ * Returns {offset, epoch}; {0, ""} without history. */
+static const char publish_lua[] =
+    "if ARGV[9] ~= '1' then\n"
+    "  redis.call('publish', ARGV[1], 'p1 0 - ' .. string.len(ARGV[3]) ..\n"
+    "    ' ' .. ARGV[3] .. ARGV[2])\n"
+    "  return {0, ''}\n"
+    "end\n"
+    "local e = redis.call('hget', KEYS[2], 'e')\n"
+    "if not e then\n"
+    "  e = ARGV[8]\n"
+    "  redis.call('del', KEYS[1])\n"
+    "  redis.call('hset', KEYS[2], 'e', e, 's', 0)\n"
+    "end\n"
+    "local top = redis.call('hincrby', KEYS[2], 's', 1)\n"
+    "if ARGV[5] ~= '0' then\n"
+    "  redis.call('xadd', KEYS[1], 'MAXLEN', ARGV[5], top .. '-0',\n"
+    "    'd', ARGV[2], 'i', ARGV[3], 't', ARGV[4])\n"
+    "else\n"
+    "  redis.call('xadd', KEYS[1], top .. '-0', 'd', ARGV[2], 'i', ARGV[3],\n"
+    "    't', ARGV[4])\n"
+    "end\n"
+    "if ARGV[6] ~= '0' then redis.call('pexpire', KEYS[1], ARGV[6]) end\n"
+    "if ARGV[7] ~= '0' then redis.call('pexpire', KEYS[2], ARGV[7])\n"
+    "else redis.call('persist', KEYS[2]) end\n"
+    "redis.call('publish', ARGV[1], 'p1 ' .. top .. ' ' .. e .. ' ' ..\n"
+    "  string.len(ARGV[3]) .. ' ' .. ARGV[3] .. ARGV[2])\n"
+    "return {top, e}\n";
+
+/* KEYS: stream, meta. ARGV: kind (p position, r recover, h history), a
+ * new epoch, meta ttl (ms), offset, max, reverse (1/0), since (1/0), the
+ * client's epoch. Returns {top, epoch, entries}. */
+static const char read_lua[] =
+    "local e = redis.call('hget', KEYS[2], 'e')\n"
+    "local top = 0\n"
+    "if not e then\n"
+    "  e = ARGV[2]\n"
+    "  redis.call('del', KEYS[1])\n"
+    "  redis.call('hset', KEYS[2], 'e', e, 's', 0)\n"
+    "  if ARGV[3] ~= '0' then redis.call('pexpire', KEYS[2], ARGV[3]) end\n"
+    "else\n"
+    "  top = tonumber(redis.call('hget', KEYS[2], 's')) or 0\n"
+    "end\n"
+    "local off = tonumber(ARGV[4])\n"
+    "local max = tonumber(ARGV[5])\n"
+    "local ev = {}\n"
+    "if ARGV[1] == 'r' then\n"
+    "  if (ARGV[8] == '' or ARGV[8] == e) and off < top and\n"
+    "     top - off <= max then\n"
+    "    ev = redis.call('xrange', KEYS[1], (off + 1) .. '-0', top .. '-0')\n"
+    "  end\n"
+    "elseif ARGV[1] == 'h' and max > 0 then\n"
+    "  if ARGV[6] == '1' then\n"
+    "    local to = '+'\n"
+    "    if ARGV[7] == '1' then to = (off - 1) .. '-0' end\n"
+    "    if ARGV[7] ~= '1' or (off > 1 and off <= top + 1) then\n"
+    "      ev = redis.call('xrevrange', KEYS[1], to, '-', 'COUNT', max)\n"
+    "    end\n"
+    "  else\n"
+    "    local from = '-'\n"
+    "    if ARGV[7] == '1' then from = (off + 1) .. '-0' end\n"
+    "    ev = redis.call('xrange', KEYS[1], from, '+', 'COUNT', max)\n"
+    "  end\n"
+    "end\n"
+    "return {top, e, ev}\n";
+
+/* ---- The engine's channels --------------------------------------------- */
+
+enum { CH_IDLE, CH_SUBSCRIBING, CH_ACTIVE, CH_UNSUBSCRIBING };
+
+/* A read waiting for its channel's subscription, or in flight. */
+struct rreq {
+  struct rreq *next;
+  struct wsp__reng *eng;
+  uint32_t token;
+  struct wsp__eread rq;
+  char epoch[WSP_EVLOG_EPOCH_MAX + 1];
+  char *channel;
+  size_t len;
+};
+
+/* A hub pattern behind a PSUBSCRIBE glob (several may share one). */
+struct hpat {
+  char *name;
+  size_t len;
+  uint32_t refs;
+};
+
+/* One subscription of the engine: a channel, or a glob. */
+struct ech {
+  struct ech *next; /* in its bucket */
+  char *key;        /* "c" + channel or "p" + glob */
+  size_t klen;
+  uint32_t refs;    /* the hub's subscribers of it on this node */
+  uint32_t inflight; /* its (un)subscribe commands awaiting replies */
+  uint8_t state;
+  struct rreq *waiting; /* reads for when it is active */
+  struct hpat *pats;    /* a glob's hub patterns */
+  uint32_t npats;
+};
+
+struct wsp__reng {
+  struct wsp_redis *r;
+  struct wsp_server *srv;
+  struct wsp__engine ops;
+  struct ech **buckets;
+  size_t nbuckets, count;
+};
+
+static uint64_t key_hash(const char *k, size_t n) {
+  uint64_t h = 14695981039346656037ull;
+  while (n--)
+    h = (h ^ (unsigned char)*k++) * 1099511628211ull;
+  return h;
+}
+
+static struct ech **find_slot(struct wsp__reng *e, const char *k, size_t n) {
+  struct ech **pp = &e->buckets[key_hash(k, n) & (e->nbuckets - 1)];
+  while (*pp && ((*pp)->klen != n || memcmp((*pp)->key, k, n) != 0))
+    pp = &(*pp)->next;
+  return pp;
+}
+
+static int grow(struct wsp__reng *e) {
+  size_t n = e->nbuckets ? e->nbuckets * 2 : 64, i;
+  struct ech **b = wsp__malloc(&e->r->mem, n * sizeof(*b));
+  if (!b)
+    return WSP_ERR_NOMEM;
+  memset(b, 0, n * sizeof(*b));
+  for (i = 0; i < e->nbuckets; i++) {
+    struct ech *c = e->buckets[i], *nx;
+    for (; c; c = nx) {
+      size_t j = key_hash(c->key, c->klen) & (n - 1);
+      nx = c->next;
+      c->next = b[j];
+      b[j] = c;
+    }
+  }
+  wsp__free(&e->r->mem, e->buckets);
+  e->buckets = b;
+  e->nbuckets = n;
+  return 0;
+}
+
+static void ech_free(struct wsp__reng *e, struct ech *c) {
+  struct wsp_mem *m = &e->r->mem;
+  uint32_t i;
+  struct ech **pp = find_slot(e, c->key, c->klen);
+  if (*pp == c) {
+    *pp = c->next;
+    e->count--;
+  }
+  for (i = 0; i < c->npats; i++)
+    wsp__free(m, c->pats[i].name);
+  wsp__free(m, c->pats);
+  wsp__free(m, c->key);
+  wsp__free(m, c);
+}
+
+/* Forget c when nobody needs it any more. */
+static void ech_maybe_free(struct wsp__reng *e, struct ech *c) {
+  if (c->refs == 0 && c->inflight == 0 && !c->waiting)
+    ech_free(e, c);
+}
+
+/* ---- Names --------------------------------------------------------------- */
+
+/* prefix + "." + what + "." + name */
+static char *key_of(struct wsp__reng *e, const char *what, const char *name,
+                    size_t len, size_t *out) {
+  struct wsp_redis *r = e->r;
+  size_t wl = strlen(what), n = r->prefix_len + 1 + wl + 1 + len;
+  char *k = wsp__malloc(&r->mem, n + 1);
+  if (!k)
+    return NULL;
+  memcpy(k, r->prefix, r->prefix_len);
+  k[r->prefix_len] = '.';
+  memcpy(k + r->prefix_len + 1, what, wl);
+  k[r->prefix_len + 1 + wl] = '.';
+  memcpy(k + r->prefix_len + 2 + wl, name, len);
+  k[n] = '\0';
+  *out = n;
+  return k;
+}
+
+/* The glob of a hub pattern (pubsub.h: "*" one segment, ">" the rest)
+ * over the PUB/SUB channel names: each wildcard segment becomes "*",
+ * which covers it (and more: the hub matches exactly), and what globs
+ * treat specially is escaped. "c"/"p" + the name is the table's key. */
+static char *glob_of(struct wsp__reng *e, const char *pat, size_t len,
+                     size_t *out) {
+  struct wsp_redis *r = e->r;
+  size_t cap = 1 + 2 * (r->prefix_len + 5 + len) + 1, n = 0, i;
+  char *g = wsp__malloc(&r->mem, cap);
+  const char *pfx = r->prefix;
+  if (!g)
+    return NULL;
+  g[n++] = 'p';
+  for (i = 0; i < r->prefix_len + 5 + len; i++) {
+    char ch = i < r->prefix_len       ? pfx[i]
+              : i < r->prefix_len + 5 ? ".pub."[i - r->prefix_len]
+                                      : pat[i - r->prefix_len - 5];
+    if (i >= r->prefix_len + 5) {
+      size_t j = i - r->prefix_len - 5;
+      int seg_start = j == 0 || pat[j - 1] == '.';
+      int seg_end = j + 1 == len || pat[j + 1] == '.';
+      if (seg_start && seg_end && (ch == '*' || ch == '>')) {
+        g[n++] = '*';
+        continue;
+      }
+    }
+    if (ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\')
+      g[n++] = '\\';
+    g[n++] = ch;
+  }
+  g[n] = '\0';
+  *out = n;
+  return g;
+}
+
+static void new_epoch(struct wsp__reng *e, char *out) {
+  unsigned char b[8];
+  size_t i;
+  if (wsp__random(&e->r->mem, b, sizeof(b)) != 0)
+    memset(b, 0, sizeof(b)); /* then epochs are told apart by time */
+  for (i = 0; i < sizeof(b); i++) {
+    out[2 * i] = "0123456789abcdef"[b[i] >> 4];
+    out[2 * i + 1] = "0123456789abcdef"[b[i] & 15];
+  }
+  out[16] = '\0';
+}
+
+/* ---- Reads -------------------------------------------------------------- */
+
+static void rreq_free(struct wsp__reng *e, struct rreq *q) {
+  wsp__free(&e->r->mem, q->channel);
+  wsp__free(&e->r->mem, q);
+}
+
+static int parse_u64(const char *s, size_t n, uint64_t *v) {
+  uint64_t x = 0;
+  size_t i;
+  if (n == 0 || n > 20)
+    return -1;
+  for (i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9' || x > (UINT64_MAX - 9) / 10)
+      return -1;
+    x = x * 10 + (uint64_t)(s[i] - '0');
+  }
+  *v = x;
+  return 0;
+}
+
+static int reply_u64(const struct wsp__rreply *x, uint64_t *v) {
+  if (x->type == WSP__RR_INTEGER && x->integer >= 0) {
+    *v = (uint64_t)x->integer;
+    return 0;
+  }
+  if (x->type == WSP__RR_STRING)
+    return parse_u64(x->str, x->len, v);
+  return -1;
+}
+
+/* One stream entry: [id "N-0", [field, value, ...]]. */
+static int entry_of(const struct wsp__rreply *x, struct wsp_evlog_event *ev) {
+  const struct wsp__rreply *f;
+  const char *dash;
+  size_t i;
+  memset(ev, 0, sizeof(*ev));
+  ev->data.ptr = ev->info.ptr = "";
+  if (x->type != WSP__RR_ARRAY || x->n != 2 ||
+      x->elem[0]->type != WSP__RR_STRING || x->elem[1]->type != WSP__RR_ARRAY)
+    return -1;
+  dash = memchr(x->elem[0]->str, '-', x->elem[0]->len);
+  if (!dash ||
+      parse_u64(x->elem[0]->str, (size_t)(dash - x->elem[0]->str),
+                &ev->offset) != 0)
+    return -1;
+  f = x->elem[1];
+  for (i = 0; i + 1 < f->n; i += 2) {
+    const struct wsp__rreply *k = f->elem[i], *v = f->elem[i + 1];
+    if (k->type != WSP__RR_STRING || v->type != WSP__RR_STRING || k->len != 1)
+      return -1;
+    if (k->str[0] == 'd') {
+      ev->data.ptr = v->str;
+      ev->data.len = v->len;
+    } else if (k->str[0] == 'i') {
+      ev->info.ptr = v->str;
+      ev->info.len = v->len;
+    } else if (k->str[0] == 't') {
+      (void)parse_u64(v->str, v->len, &ev->time);
+    }
+  }
+  return 0;
+}
+
+static void read_replied(struct wsp_redis *r, const struct wsp__rreply *x,
+                         int err, void *ud) {
+  struct rreq *q = ud;
+  struct wsp__reng *e = q->eng;
+  struct wsp__eresult res;
+  struct wsp_evlog_event *evs = NULL;
+  const struct wsp__rreply *list;
+  size_t i;
+  (void)r;
+  if (!e->srv) {
+    rreq_free(e, q);
+    return;
+  }
+  if (q->rq.kind == WSP__EREAD_READY) {
+    /* a PING after the subscription was confirmed */
+    wsp__ch_engine_read_done(e->srv, q->token, err || !x ? WSP_ERR_CLOSED : 0,
+                          err || !x ? NULL : &(struct wsp__eresult){0});
+    rreq_free(e, q);
+    return;
+  }
+  memset(&res, 0, sizeof(res));
+  if (err || !x || x->type != WSP__RR_ARRAY || x->n != 3 ||
+      reply_u64(x->elem[0], &res.pos.offset) != 0 ||
+      x->elem[1]->type != WSP__RR_STRING ||
+      x->elem[1]->len > WSP_EVLOG_EPOCH_MAX ||
+      x->elem[2]->type != WSP__RR_ARRAY)
+    goto fail;
+  memcpy(res.pos.epoch, x->elem[1]->str, x->elem[1]->len);
+  res.pos.epoch[x->elem[1]->len] = '\0';
+  list = x->elem[2];
+  if (list->n) {
+    evs = wsp__malloc(&e->r->mem, list->n * sizeof(*evs));
+    if (!evs)
+      goto fail;
+    for (i = 0; i < list->n; i++)
+      if (entry_of(list->elem[i], &evs[i]) != 0)
+        goto fail;
+  }
+  res.events = evs;
+  res.n = list->n;
+  wsp__ch_engine_read_done(e->srv, q->token, 0, &res);
+  wsp__free(&e->r->mem, evs);
+  rreq_free(e, q);
+  return;
+fail:
+  wsp__free(&e->r->mem, evs);
+  wsp__ch_engine_read_done(e->srv, q->token, WSP_ERR_IO, NULL);
+  rreq_free(e, q);
+}
+
+static int u64_arg(char *buf, uint64_t v) {
+  return snprintf(buf, 24, "%llu", (unsigned long long)v);
+}
+
+/* Send the read q (its channel's subscription is active). */
+static void read_send(struct wsp__reng *e, struct rreq *q) {
+  struct wsp_redis *r = e->r;
+  const struct wsp__eread *rq = &q->rq;
+  char *stream = NULL, *meta = NULL;
+  char epoch[17], ttl[24], off[24], max[24];
+  const char *argv[13];
+  size_t lens[13], sl = 0, ml = 0;
+  int i, rc = WSP_ERR_NOMEM;
+
+  if (rq->kind == WSP__EREAD_READY) {
+    static const char ping[] = "PING";
+    argv[0] = ping;
+    lens[0] = 4;
+    rc = wsp__redis_command(r, WSP_REDIS_CMD, 1, argv, lens, read_replied, q);
+    goto out;
+  }
+  stream = key_of(e, "stream", q->channel, q->len, &sl);
+  meta = key_of(e, "meta", q->channel, q->len, &ml);
+  if (!stream || !meta)
+    goto out;
+  new_epoch(e, epoch);
+  u64_arg(ttl, rq->retention.meta_ttl);
+  u64_arg(off, rq->offset);
+  u64_arg(max, rq->max);
+  argv[0] = "EVAL";
+  argv[1] = read_lua;
+  argv[2] = "2";
+  argv[3] = stream;
+  lens[3] = sl;
+  argv[4] = meta;
+  lens[4] = ml;
+  argv[5] = rq->kind == WSP__EREAD_RECOVER   ? "r"
+            : rq->kind == WSP__EREAD_HISTORY ? "h"
+                                             : "p";
+  argv[6] = epoch;
+  argv[7] = ttl;
+  argv[8] = off;
+  argv[9] = max;
+  argv[10] = rq->reverse ? "1" : "0";
+  argv[11] = rq->has_since ? "1" : "0";
+  argv[12] = q->epoch;
+  for (i = 0; i < 13; i++)
+    if (i != 3 && i != 4)
+      lens[i] = strlen(argv[i]);
+  rc = wsp__redis_command(r, WSP_REDIS_CMD, 13, argv, lens, read_replied, q);
+out:
+  wsp__free(&r->mem, stream);
+  wsp__free(&r->mem, meta);
+  if (rc != 0) {
+    if (e->srv)
+      wsp__ch_engine_read_done(e->srv, q->token, rc, NULL);
+    rreq_free(e, q);
+  }
+}
+
+/* Run or fail the reads waiting for c. */
+static void flush_waiting(struct wsp__reng *e, struct ech *c, int err) {
+  while (c->waiting) {
+    struct rreq *q = c->waiting;
+    c->waiting = q->next;
+    q->next = NULL;
+    if (err) {
+      if (e->srv)
+        wsp__ch_engine_read_done(e->srv, q->token, err, NULL);
+      rreq_free(e, q);
+    } else {
+      read_send(e, q);
+    }
+  }
+}
+
+/* ---- Subscriptions ------------------------------------------------------ */
+
+static void subscribe_replied(struct wsp_redis *r,
+                              const struct wsp__rreply *x, int err, void *ud);
+static void unsubscribe_replied(struct wsp_redis *r,
+                                const struct wsp__rreply *x, int err,
+                                void *ud);
+
+/* (P)SUBSCRIBE or (P)UNSUBSCRIBE c on the PUB/SUB link. */
+static int send_sub(struct wsp__reng *e, struct ech *c, int on) {
+  const char *argv[2];
+  size_t lens[2];
+  int pattern = c->key[0] == 'p', rc;
+  argv[0] = on ? (pattern ? "PSUBSCRIBE" : "SUBSCRIBE")
+               : (pattern ? "PUNSUBSCRIBE" : "UNSUBSCRIBE");
+  lens[0] = strlen(argv[0]);
+  argv[1] = c->key + 1;
+  lens[1] = c->klen - 1;
+  rc = wsp__redis_command(e->r, WSP_REDIS_SUB, 2, argv, lens,
+                          on ? subscribe_replied : unsubscribe_replied, c);
+  if (rc == 0) {
+    c->inflight++;
+    c->state = on ? CH_SUBSCRIBING : CH_UNSUBSCRIBING;
+  }
+  return rc;
+}
+
+static void subscribe_replied(struct wsp_redis *r,
+                              const struct wsp__rreply *x, int err, void *ud) {
+  struct ech *c = ud;
+  struct wsp__reng *e = r->eng;
+  int ok = !err && x && x->type == WSP__RR_ARRAY && x->n >= 1 &&
+           x->elem[0]->type == WSP__RR_STRING;
+  c->inflight--;
+  if (c->state == CH_SUBSCRIBING && c->inflight == 0) {
+    c->state = ok ? CH_ACTIVE : CH_IDLE;
+    flush_waiting(e, c, ok ? 0 : WSP_ERR_CLOSED);
+  }
+  ech_maybe_free(e, c);
+}
+
+static void unsubscribe_replied(struct wsp_redis *r,
+                                const struct wsp__rreply *x, int err,
+                                void *ud) {
+  struct ech *c = ud;
+  (void)x;
+  (void)err;
+  c->inflight--;
+  if (c->state == CH_UNSUBSCRIBING && c->inflight == 0)
+    c->state = CH_IDLE;
+  ech_maybe_free(r->eng, c);
+}
+
+/* The table's entry of a channel or pattern, made when absent. */
+static struct ech *ech_get(struct wsp__reng *e, const char *ch, size_t len,
+                           int pattern, int make) {
+  struct wsp_redis *r = e->r;
+  struct ech **pp, *c;
+  size_t kl = 0;
+  char *k;
+  if (pattern) {
+    k = glob_of(e, ch, len, &kl);
+  } else {
+    size_t n;
+    char *name = key_of(e, "pub", ch, len, &n);
+    k = name ? wsp__malloc(&r->mem, n + 2) : NULL;
+    if (k) {
+      k[0] = 'c';
+      memcpy(k + 1, name, n + 1);
+      kl = n + 1;
+    }
+    wsp__free(&r->mem, name);
+  }
+  if (!k || (!e->nbuckets && grow(e) != 0)) {
+    wsp__free(&r->mem, k);
+    return NULL;
+  }
+  pp = find_slot(e, k, kl);
+  if (*pp || !make) {
+    wsp__free(&r->mem, k);
+    return *pp;
+  }
+  if (e->count >= e->nbuckets && grow(e) == 0)
+    pp = find_slot(e, k, kl);
+  c = wsp__malloc(&r->mem, sizeof(*c));
+  if (!c) {
+    wsp__free(&r->mem, k);
+    return NULL;
+  }
+  memset(c, 0, sizeof(*c));
+  c->key = k;
+  c->klen = kl;
+  *pp = c;
+  e->count++;
+  return c;
+}
+
+static int hpat_add(struct wsp__reng *e, struct ech *c, const char *p,
+                    size_t len) {
+  uint32_t i;
+  struct hpat *a;
+  for (i = 0; i < c->npats; i++)
+    if (c->pats[i].len == len && memcmp(c->pats[i].name, p, len) == 0) {
+      c->pats[i].refs++;
+      return 0;
+    }
+  a = wsp__realloc(&e->r->mem, c->pats, (c->npats + 1) * sizeof(*a));
+  if (!a)
+    return WSP_ERR_NOMEM;
+  c->pats = a;
+  a[c->npats].name = wsp__strndup(&e->r->mem, p, len);
+  if (!a[c->npats].name)
+    return WSP_ERR_NOMEM;
+  a[c->npats].len = len;
+  a[c->npats].refs = 1;
+  c->npats++;
+  return 0;
+}
+
+static void hpat_del(struct wsp__reng *e, struct ech *c, const char *p,
+                     size_t len) {
+  uint32_t i;
+  for (i = 0; i < c->npats; i++)
+    if (c->pats[i].len == len && memcmp(c->pats[i].name, p, len) == 0) {
+      if (--c->pats[i].refs == 0) {
+        wsp__free(&e->r->mem, c->pats[i].name);
+        c->pats[i] = c->pats[--c->npats];
+      }
+      return;
+    }
+}
+
+static int op_subscribe(void *data, const char *ch, size_t len, int pattern) {
+  struct wsp__reng *e = data;
+  struct ech *c = ech_get(e, ch, len, pattern, 1);
+  if (!c || (pattern && hpat_add(e, c, ch, len) != 0)) {
+    if (c)
+      ech_maybe_free(e, c);
+    return WSP_ERR_NOMEM;
+  }
+  c->refs++;
+  if (c->refs == 1 && c->state != CH_SUBSCRIBING && c->state != CH_ACTIVE &&
+      wsp_redis_is_up(e->r, WSP_REDIS_SUB) && send_sub(e, c, 1) != 0) {
+    c->refs--;
+    if (pattern)
+      hpat_del(e, c, ch, len);
+    ech_maybe_free(e, c);
+    return WSP_ERR_NOMEM;
+  }
+  return 0;
+}
+
+static void op_unsubscribe(void *data, const char *ch, size_t len,
+                           int pattern) {
+  struct wsp__reng *e = data;
+  struct ech *c = ech_get(e, ch, len, pattern, 0);
+  if (!c || c->refs == 0)
+    return;
+  if (pattern)
+    hpat_del(e, c, ch, len);
+  if (--c->refs == 0 &&
+      (c->state == CH_ACTIVE || c->state == CH_SUBSCRIBING) &&
+      wsp_redis_is_up(e->r, WSP_REDIS_SUB)) {
+    if (send_sub(e, c, 0) != 0)
+      c->state = CH_IDLE;
+  }
+  ech_maybe_free(e, c);
+}
+
+static int op_read(void *data, const char *ch, size_t len,
+                   const struct wsp__eread *rq, uint32_t token) {
+  struct wsp__reng *e = data;
+  struct ech *c = ech_get(e, ch, len, rq->pattern, 0);
+  struct rreq *q;
+  size_t n;
+  if (!c)
+    return WSP_ERR_STATE; /* the hub subscribes before it reads */
+  if (c->state != CH_ACTIVE && !wsp_redis_is_up(e->r, WSP_REDIS_SUB))
+    return WSP_ERR_CLOSED; /* no waiting for Redis: the client retries */
+  q = wsp__malloc(&e->r->mem, sizeof(*q));
+  if (!q)
+    return WSP_ERR_NOMEM;
+  memset(q, 0, sizeof(*q));
+  q->eng = e;
+  q->token = token;
+  q->rq = *rq;
+  n = rq->epoch ? strlen(rq->epoch) : 0;
+  memcpy(q->epoch, rq->epoch ? rq->epoch : "",
+         n < WSP_EVLOG_EPOCH_MAX ? n : WSP_EVLOG_EPOCH_MAX);
+  q->rq.epoch = q->epoch;
+  q->channel = wsp__strndup(&e->r->mem, ch, len);
+  q->len = len;
+  if (!q->channel) {
+    wsp__free(&e->r->mem, q);
+    return WSP_ERR_NOMEM;
+  }
+  if (c->state == CH_ACTIVE) {
+    /* The reply comes later, from wsp_redis_recv(): never inside. */
+    read_send(e, q);
+    return 0;
+  }
+  q->next = c->waiting;
+  c->waiting = q;
+  if (c->state == CH_IDLE && wsp_redis_is_up(e->r, WSP_REDIS_SUB) &&
+      send_sub(e, c, 1) != 0) {
+    c->waiting = q->next;
+    rreq_free(e, q);
+    return WSP_ERR_NOMEM;
+  }
+  return 0;
+}
+
+/* ---- Publications -------------------------------------------------------- */
+
+static void publish_replied(struct wsp_redis *r, const struct wsp__rreply *x,
+                            int err, void *ud) {
+  struct wsp__reng *e = r->eng;
+  uint32_t token = (uint32_t)(uintptr_t)ud;
+  uint64_t offset = 0;
+  char epoch[WSP_EVLOG_EPOCH_MAX + 1] = "";
+  if (!e || !e->srv)
+    return;
+  if (err || !x || x->type != WSP__RR_ARRAY || x->n != 2 ||
+      reply_u64(x->elem[0], &offset) != 0 ||
+      x->elem[1]->type != WSP__RR_STRING ||
+      x->elem[1]->len > WSP_EVLOG_EPOCH_MAX) {
+    wsp__ch_engine_published(e->srv, token, err ? err : WSP_ERR_IO, 0, NULL);
+    return;
+  }
+  memcpy(epoch, x->elem[1]->str, x->elem[1]->len);
+  epoch[x->elem[1]->len] = '\0';
+  wsp__ch_engine_published(e->srv, token, 0, offset, epoch);
+}
+
+static int op_publish(void *data, const struct wsp__epub *p, uint32_t token) {
+  struct wsp__reng *e = data;
+  struct wsp_redis *r = e->r;
+  char *stream, *meta, *chan;
+  char epoch[17], now[24], maxev[24], sttl[24], mttl[24];
+  const char *argv[12];
+  size_t lens[12], sl = 0, ml = 0, cl = 0;
+  uint64_t meta_ttl = 0;
+  int i, rc = WSP_ERR_NOMEM;
+
+  stream = key_of(e, "stream", p->channel, p->clen, &sl);
+  meta = key_of(e, "meta", p->channel, p->clen, &ml);
+  chan = key_of(e, "pub", p->channel, p->clen, &cl);
+  if (stream && meta && chan) {
+    new_epoch(e, epoch);
+    u64_arg(now, e->srv ? wsp__hist_now(e->srv) : 0);
+    u64_arg(maxev, p->history ? p->retention.max_events : 0);
+    u64_arg(sttl, p->history ? p->retention.max_age : 0);
+    if (p->history && p->retention.max_age && p->retention.meta_ttl)
+      meta_ttl = wsp__add_sat(p->retention.max_age, p->retention.meta_ttl);
+    u64_arg(mttl, meta_ttl);
+    argv[0] = "EVAL";
+    argv[1] = publish_lua;
+    argv[2] = "2";
+    argv[3] = stream;
+    argv[4] = meta;
+    argv[5] = chan;
+    argv[6] = p->data;
+    argv[7] = p->info ? p->info : "";
+    argv[8] = now;
+    argv[9] = maxev;
+    argv[10] = sttl;
+    argv[11] = mttl;
+    for (i = 0; i < 12; i++)
+      lens[i] = strlen(argv[i]);
+    lens[3] = sl;
+    lens[4] = ml;
+    lens[5] = cl;
+    lens[6] = p->dlen;
+    {
+      /* two more: the new epoch and whether it is stored */
+      const char *all[14];
+      size_t alen[14];
+      memcpy(all, argv, sizeof(argv));
+      memcpy(alen, lens, sizeof(lens));
+      all[12] = epoch;
+      alen[12] = strlen(epoch);
+      all[13] = p->history ? "1" : "0";
+      alen[13] = 1;
+      rc = wsp__redis_command(r, WSP_REDIS_CMD, 14, all, alen,
+                              publish_replied, (void *)(uintptr_t)token);
+    }
+  }
+  wsp__free(&r->mem, stream);
+  wsp__free(&r->mem, meta);
+  wsp__free(&r->mem, chan);
+  return rc;
+}
+
+/* A PUB/SUB message: hand the publication to the hub. */
+static void on_message(struct wsp_redis *r, const struct wsp__rreply *m) {
+  struct wsp__reng *e = r->eng;
+  const struct wsp__rreply *chan, *pay;
+  const char *p, *end, *f[3];
+  size_t flen[3], k;
+  uint64_t ilen;
+  struct wsp__hpos hp;
+  struct ech *c = NULL;
+  char *info = NULL;
+  size_t pfx = r->prefix_len + 5; /* "P.pub." */
+  int pattern;
+
+  if (!e || !e->srv || m->n < 3)
+    return;
+  pattern = m->elem[0]->len == 8; /* "pmessage" */
+  if (pattern && m->n != 4)
+    return;
+  chan = m->elem[pattern ? 2 : 1];
+  pay = m->elem[pattern ? 3 : 2];
+  if (chan->type != WSP__RR_STRING || pay->type != WSP__RR_STRING ||
+      chan->len <= pfx || memcmp(chan->str, r->prefix, r->prefix_len) != 0 ||
+      memcmp(chan->str + r->prefix_len, ".pub.", 5) != 0)
+    goto bad;
+  /* "p1 OFFSET EPOCH INFOLEN " */
+  p = pay->str;
+  end = pay->str + pay->len;
+  if (pay->len < 3 || memcmp(p, "p1 ", 3) != 0)
+    goto bad;
+  p += 3;
+  for (k = 0; k < 3; k++) {
+    const char *sp = memchr(p, ' ', (size_t)(end - p));
+    if (!sp)
+      goto bad;
+    f[k] = p;
+    flen[k] = (size_t)(sp - p);
+    p = sp + 1;
+  }
+  if (parse_u64(f[0], flen[0], &hp.offset) != 0 ||
+      parse_u64(f[2], flen[2], &ilen) != 0 || ilen > (uint64_t)(end - p) ||
+      flen[1] == 0 || flen[1] > WSP_EVLOG_EPOCH_MAX)
+    goto bad;
+  memcpy(hp.epoch_text, f[1], flen[1]);
+  hp.epoch_text[flen[1]] = '\0';
+  hp.epoch = wsp__hist_epoch_hash(hp.epoch_text);
+  if (ilen) {
+    info = wsp__strndup(&r->mem, p, (size_t)ilen);
+    if (!info)
+      return; /* the subscribers see a gap and recover */
+  }
+  p += ilen;
+  if (pattern) {
+    const struct wsp__rreply *g = m->elem[1];
+    uint32_t i;
+    if (g->type == WSP__RR_STRING) {
+      char *key = wsp__malloc(&r->mem, g->len + 1);
+      if (key) {
+        key[0] = 'p';
+        memcpy(key + 1, g->str, g->len);
+        if (e->nbuckets)
+          c = *find_slot(e, key, g->len + 1);
+        wsp__free(&r->mem, key);
+      }
+    }
+    for (i = 0; c && i < c->npats; i++)
+      wsp__ch_engine_deliver(e->srv, chan->str + pfx, chan->len - pfx,
+                          c->pats[i].name, c->pats[i].len, p,
+                          (size_t)(end - p), info,
+                          hp.offset ? &hp : NULL);
+  } else {
+    wsp__ch_engine_deliver(e->srv, chan->str + pfx, chan->len - pfx, NULL, 0, p,
+                        (size_t)(end - p), info, hp.offset ? &hp : NULL);
+  }
+  wsp__free(&r->mem, info);
+  return;
+bad:
+  r->stats.errors++;
+}
+
+/* A link came up or went down. */
+static void on_link(struct wsp_redis *r, int link, int up) {
+  struct wsp__reng *e = r->eng;
+  size_t i;
+  if (!e || link != WSP_REDIS_SUB)
+    return;
+  if (!up) {
+    /* Redis forgot this connection's subscriptions, and publications
+     * may have passed meanwhile: every subscriber recovers. */
+    for (i = 0; i < e->nbuckets; i++) {
+      struct ech *c;
+      for (c = e->buckets[i]; c; c = c->next)
+        if (c->inflight == 0)
+          c->state = CH_IDLE;
+    }
+    if (e->srv)
+      wsp__ch_engine_lost(e->srv);
+    return;
+  }
+  /* Subscribe again to what is still wanted. */
+  for (i = 0; i < e->nbuckets; i++) {
+    struct ech *c, *next;
+    for (c = e->buckets[i]; c; c = next) {
+      next = c->next;
+      if ((c->refs || c->waiting) && c->state == CH_IDLE)
+        (void)send_sub(e, c, 1);
+    }
+  }
+}
+
+static void op_detach(void *data) {
+  struct wsp__reng *e = data;
+  e->srv = NULL;
+}
+
+/* ---- Public API --------------------------------------------------------- */
+
+static void engine_free(struct wsp_redis *r) {
+  struct wsp__reng *e = r->eng;
+  size_t i;
+  if (!e)
+    return;
+  if (e->srv)
+    wsp__ch_engine_set(e->srv, NULL);
+  for (i = 0; i < e->nbuckets; i++)
+    while (e->buckets[i]) {
+      struct ech *c = e->buckets[i];
+      while (c->waiting) {
+        struct rreq *q = c->waiting;
+        c->waiting = q->next;
+        rreq_free(e, q);
+      }
+      ech_free(e, c);
+    }
+  wsp__free(&r->mem, e->buckets);
+  wsp__free(&r->mem, e);
+  r->eng = NULL;
+}
+
+int wsp_server_set_redis(struct wsp_server *s, struct wsp_redis *r) {
+  struct wsp__reng *e;
+  if (!s)
+    return WSP_ERR_INVAL;
+  if (s->stats.subscriptions)
+    return WSP_ERR_STATE; /* the engine would not know of them */
+  if (!r) {
+    wsp__ch_engine_set(s, NULL);
+    return 0;
+  }
+  if (r->eng && r->eng->srv && r->eng->srv != s)
+    return WSP_ERR_STATE;
+  if (!r->eng) {
+    e = wsp__malloc(&r->mem, sizeof(*e));
+    if (!e)
+      return WSP_ERR_NOMEM;
+    memset(e, 0, sizeof(*e));
+    e->r = r;
+    e->ops.data = e;
+    e->ops.publish = op_publish;
+    e->ops.subscribe = op_subscribe;
+    e->ops.unsubscribe = op_unsubscribe;
+    e->ops.read = op_read;
+    e->ops.detach = op_detach;
+    r->eng = e;
+    r->on_message = on_message;
+    r->on_link = on_link;
+    r->eng_free = engine_free;
+  }
+  e = r->eng;
+  wsp__ch_engine_set(s, &e->ops);
+  e->srv = s;
+  return 0;
+}
