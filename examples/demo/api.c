@@ -115,6 +115,7 @@ static void put_error(struct buf *b, int code, const char *message) {
 
 struct call {
   struct wsp_server *server;
+  struct wsp_client *client; /* whose request this is */
   const char *body;
   size_t len;
   struct buf *out; /* the result object's members go here */
@@ -198,11 +199,64 @@ static int publish_opts(struct call *c, struct wsp_publish_opts *o) {
   return 0;
 }
 
+/* A method's return value when it has answered (or will answer) the
+ * request itself. */
+#define ANSWERED (-1)
+
+static void answer(struct wsp_client *client, int code, struct buf *result,
+                   const char *message);
+
+/* Publications waiting to be stored (on the Redis engine, until Redis
+ * answers), each with the client whose request waits for the result;
+ * NULL once that client is gone (api_client_gone). */
+struct pending_pub {
+  struct pending_pub *prev, *next;
+  struct wsp_client *client;
+  int inside;   /* wsp_server_publish_async() has not returned yet */
+  int answered; /* done was called */
+};
+static struct pending_pub *pending_pubs;
+
+static void pending_unlink(struct pending_pub *p) {
+  if (p->prev)
+    p->prev->next = p->next;
+  else
+    pending_pubs = p->next;
+  if (p->next)
+    p->next->prev = p->prev;
+  free(p);
+}
+
+void api_client_gone(struct wsp_client *client) {
+  struct pending_pub *p;
+  for (p = pending_pubs; p; p = p->next)
+    if (p->client == client)
+      p->client = NULL;
+}
+
+static void publish_done(struct wsp_server *server, int err,
+                         const struct wsp_publish_result *r, void *ud) {
+  struct pending_pub *p = ud;
+  struct buf result = {0};
+  (void)server;
+  if (p->client) {
+    put(&result, "");
+    if (err == 0)
+      put_publish_result(&result, r);
+    answer(p->client, err ? api_code(err) : 0, &result,
+           err ? wsp_strerror(err) : NULL);
+    free(result.p);
+  }
+  p->answered = 1;
+  if (!p->inside)
+    pending_unlink(p);
+}
+
 static int do_publish(struct call *c) {
   char *channel = param_string(c, "channel");
   struct wsp_str data;
   struct wsp_publish_opts opts;
-  struct wsp_publish_result res;
+  struct pending_pub *p;
   int rc;
 
   memset(&opts, 0, sizeof(opts));
@@ -212,14 +266,33 @@ static int do_publish(struct call *c) {
     free((char *)opts.idempotency_key);
     return ERR_BAD_REQUEST;
   }
-  rc = wsp_server_publish_with(c->server, channel, data.ptr, data.len, &opts,
-                               &res);
+  /* Answered once stored: at once in one process, when Redis has it
+   * with --redis (the request is deferred until then). */
+  if ((p = calloc(1, sizeof *p)) == NULL) {
+    free(channel);
+    free((char *)opts.idempotency_key);
+    return ERR_INTERNAL;
+  }
+  p->client = c->client;
+  p->inside = 1;
+  if ((p->next = pending_pubs) != NULL)
+    pending_pubs->prev = p;
+  pending_pubs = p;
+  rc = wsp_server_publish_async(c->server, channel, data.ptr, data.len, &opts,
+                                publish_done, p);
   free(channel);
   free((char *)opts.idempotency_key);
-  if (rc < 0)
-    return lib_error(c, rc);
-  put_publish_result(c->out, &res);
-  return 0;
+  p->inside = 0;
+  if (rc < 0 || p->answered) {
+    pending_unlink(p);
+    return rc < 0 ? lib_error(c, rc) : ANSWERED;
+  }
+  if (wsp_client_defer(c->client) < 0) {
+    p->client = NULL; /* published, but there is no answering later */
+    c->message = "cannot wait for the result";
+    return ERR_INTERNAL;
+  }
+  return ANSWERED;
 }
 
 /* broadcast {"channels":[...],"data"} -> {"responses":[{"result":...}|
@@ -672,6 +745,7 @@ void api_serve(struct wsp_client *client, const struct wsp_request *req) {
     return;
   }
   c.server = wsp_client_get_server(client);
+  c.client = client;
   c.out = &result;
   /* An empty body reads as {} (info needs no parameters). */
   c.body = req->body.len ? req->body.ptr : "{}";
@@ -691,19 +765,28 @@ void api_serve(struct wsp_client *client, const struct wsp_request *req) {
   put(&result, ""); /* an empty result is {} */
   if (i < sizeof methods / sizeof methods[0])
     code = methods[i].fn(&c);
+  if (code != ANSWERED)
+    answer(client, code, &result, c.message);
+  free(out.p);
+  free(result.p);
+}
+
+/* {"result":{...result}} for code 0, else the error of code. */
+static void answer(struct wsp_client *client, int code, struct buf *result,
+                   const char *message) {
+  struct buf out = {0};
   if (code == 0) {
     put(&out, "{\"result\":{");
-    put_raw(&out, (struct wsp_str){result.p ? result.p : "", result.len});
+    put_raw(&out, (struct wsp_str){result->p ? result->p : "", result->len});
     put(&out, "}}");
-    out.failed |= result.failed;
+    out.failed |= result->failed;
   } else {
     const char *text = wsp_proto_error_message(code);
     put_error(&out, code,
-              c.message != NULL ? c.message
-              : text            ? text
-                                : "error");
+              message != NULL ? message
+              : text          ? text
+                              : "error");
   }
   respond_json(client, 200, &out);
   free(out.p);
-  free(result.p);
 }

@@ -44,6 +44,9 @@ void api_init(const char *key, struct wsp_evlog *log);
 int api_path(const struct wsp_request *req);
 /* Answer a request for an /api/ path. */
 void api_serve(struct wsp_client *client, const struct wsp_request *req);
+/* The client is about to be freed: answers still owed to it are not
+ * given. */
+void api_client_gone(struct wsp_client *client);
 
 /* ---- auth.c: tokens, sessions, POST /login and /logout ---------------- */
 
@@ -65,6 +68,25 @@ void auth_upgrade(struct wsp_client *client, const struct wsp_request *req);
 /* 1 when req is for /login or /logout; answer it. */
 int auth_path(const struct wsp_request *req);
 void auth_serve(struct wsp_client *client, const struct wsp_request *req);
+
+/* ---- redis.c: the Redis engine (--redis) ----------------------------- */
+
+/* --redis, --redis-prefix or --node-name: 1 taken, 0 not ours, -1 bad. */
+int redis_flag(const char *flag, const char *value);
+/* 1 when --redis was given. */
+int redis_on(void);
+/* Make the engine, attach it to server and start connecting (nothing
+ * without --redis). */
+int redis_init(struct wsp_server *server, int epfd);
+/* 1 when an epoll tag is one of the Redis sockets; its events. */
+int redis_owns(const void *tag);
+void redis_io(void *tag, uint32_t events);
+uint64_t redis_next_deadline(void);
+void redis_tick(uint64_t now);
+/* Write what the engine has queued (before the loop sleeps). */
+void redis_flush(void);
+/* After wsp_server_free(). */
+void redis_free(void);
 
 /* ---- www.c: the browser page ------------------------------------------ */
 

@@ -26,6 +26,12 @@
  *            [--history-size N] [--history-ttl SECONDS] [--data-dir DIR]
  *            [--fsync always|interval|never] [--history-channels N]
  *            [--history-meta-ttl SECONDS]
+ *            [--redis HOST:PORT [--redis-prefix P] [--node-name N]]
+ *
+ * With --redis the hub runs on the Redis engine (redis.c): publications
+ * go through Redis to every node on it, and history lives in Redis
+ * streams (--data-dir does not apply), so a client recovers on whichever
+ * node it reconnects to.
  *
  * README.md beside this file describes the channels and the API.
  *
@@ -196,6 +202,7 @@ static void client_free(struct client *cl) {
     cl->next->prev = cl->prev;
   loop_close(cl->fd); /* also removes it from the epoll set */
   cl->quiet = 1;
+  api_client_gone(cl->wc);
   wsp_client_free(cl->wc); /* on_disconnect (1006) if it was still open */
   free(cl);
 }
@@ -312,7 +319,8 @@ static void usage(const char *argv0) {
           "       [--max-sessions N]\n"
           "       [--history-size N] [--history-ttl SECONDS] [--data-dir DIR]\n"
           "       [--fsync always|interval|never] [--history-channels N]\n"
-          "       [--history-meta-ttl SECONDS]\n",
+          "       [--history-meta-ttl SECONDS]\n"
+          "       [--redis HOST:PORT [--redis-prefix P] [--node-name N]]\n",
           argv0);
   exit(2);
 }
@@ -364,6 +372,14 @@ static int history_open(uint64_t size, uint64_t ttl, uint64_t channels,
 
   if (size == 0)
     return 0;
+  if (redis_on()) {
+    /* in Redis: no log here */
+    h.retention.max_events = size;
+    h.retention.max_age = ttl * 1000;
+    h.retention.meta_ttl = meta_ttl * 1000;
+    h.clock = loop_wall_clock;
+    return wsp_server_set_history(server, &h);
+  }
   fo.fsync = fsync_policy;
   if (dir != NULL &&
       (rc = wsp_evlog_file_store_new(&eo.store, dir, &fo, NULL)) < 0) {
@@ -476,6 +492,11 @@ int main(int argc, char **argv) {
         history_meta_ttl = v;
       continue;
     }
+    if ((j = redis_flag(arg, val)) != 0) {
+      if (j < 0)
+        usage(argv[0]);
+      continue;
+    }
     if (strcmp(arg, "--api-key") == 0) {
       if (*val == '\0')
         usage(argv[0]);
@@ -516,6 +537,8 @@ int main(int argc, char **argv) {
   if ((lfd = loop_listen(host, port, &port)) < 0 ||
       (sfd = loop_signalfd()) < 0 || (epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
     return 1;
+  if (redis_init(server, epfd) < 0)
+    return 1;
   ev.data.ptr = &lfd;
   epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev);
   ev.data.ptr = &sfd;
@@ -532,6 +555,8 @@ int main(int argc, char **argv) {
       deadline = methods_next_deadline();
     if (auth_next_deadline() < deadline)
       deadline = auth_next_deadline();
+    if (redis_next_deadline() < deadline)
+      deadline = redis_next_deadline();
     if (stopping && stop_at < deadline)
       deadline = stop_at;
     n = epoll_wait(epfd, evs, 64, loop_timeout(deadline, now));
@@ -553,6 +578,8 @@ int main(int argc, char **argv) {
       } else if (evs[i].data.ptr == &lfd) {
         while (!stopping && (fd = loop_accept(lfd)) >= 0)
           client_accept(fd);
+      } else if (redis_owns(evs[i].data.ptr)) {
+        redis_io(evs[i].data.ptr, evs[i].events);
       } else {
         client_io(evs[i].data.ptr, evs[i].events);
       }
@@ -562,14 +589,17 @@ int main(int argc, char **argv) {
       wsp_server_tick(server, now);
     methods_tick(server, now);
     auth_tick(now);
+    redis_tick(now);
     while (dirty != NULL)
       client_update(dirty);
+    redis_flush();
   }
 
   print_stats();
   while (clients != NULL)
     client_free(clients);
   wsp_server_free(server);
+  redis_free();
   wsp_evlog_free(history_log); /* makes what was acknowledged durable */
   methods_free();
   auth_free();

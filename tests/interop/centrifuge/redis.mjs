@@ -1,0 +1,231 @@
+// Three wsp-demo nodes on one Redis (the Redis engine, wsp_redis(3))
+// against the official centrifuge client: a publication on one node
+// reaches the subscribers of the others, in order with gapless offsets;
+// a client cut from one node recovers on another exactly what it
+// missed; a Redis that lost its data gives recovered: false with a new
+// epoch, never a false recovered: true; with Redis stopped the nodes
+// answer with errors, stay up and work again once it is back.
+//   node redis.mjs WSP_DEMO_EXE
+// A real redis-server is started on a free loopback port (skipped, with
+// exit code 77, when redis-server is not installed).
+import { spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
+import { assert, check, clientAndExe, errorOf, exactly, run, sleep, startDemo, waitFor, withTimeout } from './harness.mjs';
+
+const { Centrifuge, WebSocket, exe } = await clientAndExe('redis.mjs', 'WSP_DEMO_EXE');
+
+if (spawnSync('redis-server', ['--version']).status !== 0) {
+  console.log('redis-server is not installed; skipping');
+  process.exit(77);
+}
+
+class NodeWebSocket extends WebSocket {
+  constructor(url, protocols) {
+    super(url, protocols, { perMessageDeflate: false });
+  }
+}
+
+const freePort = () => new Promise((resolve, reject) => {
+  const srv = net.createServer();
+  srv.on('error', reject);
+  srv.listen(0, '127.0.0.1', () => {
+    const { port } = srv.address();
+    srv.close(() => resolve(port));
+  });
+});
+
+let redis = null;
+const redisPort = await freePort();
+
+async function startRedis() {
+  const proc = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1',
+    '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise((resolve) => proc.on('exit', () => resolve()));
+  let out = '';
+  await withTimeout((async () => {
+    for await (const chunk of proc.stdout) {
+      out += chunk;
+      if (/Ready to accept connections/.test(out)) return;
+    }
+    throw new Error(`redis-server exited: ${out}`);
+  })(), 5000, 'redis-server start');
+  proc.stdout.resume();
+  redis = { proc, exited };
+}
+
+async function stopRedis() {
+  redis.proc.kill('SIGKILL');
+  await redis.exited;
+  redis = null;
+}
+process.on('exit', () => { if (redis) redis.proc.kill('SIGKILL'); });
+
+const nodes = [];
+const clients = [];
+
+async function node(name) {
+  const s = await startDemo(exe, ['--redis', `127.0.0.1:${redisPort}`, '--node-name', name,
+    '--redis-prefix', `t${process.pid}`]);
+  nodes.push(s);
+  return s;
+}
+
+function client(s, user) {
+  const c = new Centrifuge(`${s.url}/connection/websocket`, {
+    websocket: NodeWebSocket,
+    data: { user },
+    minReconnectDelay: 200,
+    maxReconnectDelay: 500,
+  });
+  clients.push(c);
+  c.connect();
+  return c;
+}
+
+// A subscriber of channel on s (from since, when given): log.pubs holds
+// {n, offset} of every publication, log.subscribed the subscribed events.
+async function subscriber(s, user, channel, since = null) {
+  const c = client(s, user);
+  const log = { pubs: [], subscribed: [] };
+  const sub = c.newSubscription(channel, since ? { since } : {});
+  sub.on('publication', (ctx) => log.pubs.push({ n: ctx.data.n, offset: ctx.offset }));
+  sub.on('subscribed', (ctx) => log.subscribed.push(ctx));
+  sub.subscribe();
+  await sub.ready(5000);
+  return { c, sub, log };
+}
+
+// Publish n publications {n: from..} from a client of s, each
+// acknowledged before the next.
+async function publishN(c, channel, from, n) {
+  for (let i = from; i < from + n; i++) await c.publish(channel, { n: i });
+}
+
+let n1, n2, n3;
+
+check('a publication on node 1 reaches subscribers on nodes 2 and 3, in order', async () => {
+  const a = await subscriber(n2, 'ann', 'news');
+  const b = await subscriber(n3, 'bob', 'news');
+  const first = a.log.subscribed[0];
+  assert(first.recoverable && first.positioned && first.streamPosition.epoch,
+    `subscribed ${JSON.stringify(first)}`);
+  const p = client(n1, 'pat');
+  await publishN(p, 'news', 1, 40);
+  await waitFor(() => a.log.pubs.length >= 40 && b.log.pubs.length >= 40, 5000,
+    `deliveries (${a.log.pubs.length}, ${b.log.pubs.length})`);
+  exactly(a.log.pubs, 1, 40, 'node 2');
+  exactly(b.log.pubs, 1, 40, 'node 3');
+  assert(a.log.pubs[0].offset === b.log.pubs[0].offset, 'the same offsets on both nodes');
+  a.c.disconnect(); b.c.disconnect(); p.disconnect();
+  return `offsets ${a.log.pubs[0].offset}..${a.log.pubs[39].offset}`;
+});
+
+check('wildcard subscribers on another node get exact and pattern channels once', async () => {
+  const w = await subscriber(n3, 'wes', 'scores.*');
+  const e = await subscriber(n3, 'eve', 'scores.home');
+  const p = client(n1, 'pat');
+  await publishN(p, 'scores.home', 1, 5);
+  await waitFor(() => w.log.pubs.length >= 5 && e.log.pubs.length >= 5, 5000, 'deliveries');
+  await sleep(100);
+  assert(w.log.pubs.length === 5 && e.log.pubs.length === 5,
+    `each once: ${w.log.pubs.length} and ${e.log.pubs.length}`);
+  w.c.disconnect(); e.c.disconnect(); p.disconnect();
+});
+
+check('cut from node 1, back on node 2: exactly the missed ones, recovered: true', async () => {
+  const a = await subscriber(n1, 'rita', 'feed');
+  const p = client(n3, 'pat');
+  await publishN(p, 'feed', 1, 5);
+  await waitFor(() => a.log.pubs.length === 5, 5000, 'five live');
+  const last = a.log.pubs[4];
+  const epoch = a.log.subscribed[0].streamPosition.epoch;
+  a.c.disconnect();
+  await publishN(p, 'feed', 6, 30); // missed while away
+  const b = await subscriber(n2, 'rita', 'feed', { offset: last.offset, epoch });
+  const ctx = b.log.subscribed[0];
+  assert(ctx.wasRecovering && ctx.recovered, `subscribed ${JSON.stringify(ctx)}`);
+  await waitFor(() => b.log.pubs.length >= 30, 5000, `30 recovered (have ${b.log.pubs.length})`);
+  exactly(b.log.pubs, 6, 30, 'recovered');
+  assert(b.log.pubs[0].offset === last.offset + 1, `first offset ${b.log.pubs[0].offset}`);
+  await publishN(p, 'feed', 36, 3);
+  await waitFor(() => b.log.pubs.length >= 33, 5000, 'live after recovery');
+  exactly(b.log.pubs, 6, 33, 'recovered then live');
+  b.c.disconnect(); p.disconnect();
+});
+
+check('history from another node than the publisher', async () => {
+  const p = client(n1, 'pat');
+  await publishN(p, 'log', 1, 7);
+  const h = await subscriber(n3, 'hal', 'log');
+  const r = await h.sub.history({ limit: -1 });
+  const ns = r.publications.map((x) => x.data.n);
+  assert(JSON.stringify(ns) === JSON.stringify([1, 2, 3, 4, 5, 6, 7]), `history ${JSON.stringify(ns)}`);
+  assert(r.offset === 7 && r.epoch, `position ${r.offset} ${r.epoch}`);
+  h.c.disconnect(); p.disconnect();
+});
+
+check('Redis restarted empty: recovered: false with a new epoch, then live again', async () => {
+  const a = await subscriber(n1, 'rob', 'lost');
+  const p = client(n2, 'pat');
+  await publishN(p, 'lost', 1, 3);
+  await waitFor(() => a.log.pubs.length === 3, 5000, 'three live');
+  const pos = { offset: a.log.pubs[2].offset, epoch: a.log.subscribed[0].streamPosition.epoch };
+  a.c.disconnect();
+  await stopRedis();
+  await startRedis();
+  // the nodes reconnect by themselves; the publisher's publish works again
+  const pubErr = await (async () => {
+    for (let i = 0; i < 50; i++) {
+      const e = await errorOf(p.publish('lost', { n: 100 }));
+      if (!e) return null;
+      await sleep(100);
+    }
+    return new Error('publish never worked again');
+  })();
+  assert(!pubErr, pubErr && pubErr.message);
+  const b = await subscriber(n3, 'rob', 'lost', pos);
+  const ctx = b.log.subscribed[0];
+  assert(ctx.wasRecovering && !ctx.recovered, `subscribed ${JSON.stringify(ctx)}`);
+  assert(ctx.streamPosition.epoch !== pos.epoch, `epoch ${ctx.streamPosition.epoch} unchanged`);
+  b.c.disconnect(); p.disconnect();
+});
+
+check('Redis stopped: errors, no crash; back to work when it returns', async () => {
+  const p = client(n1, 'pat');
+  await p.ready(5000);
+  await stopRedis();
+  const e = await errorOf(withTimeout(p.publish('down', { n: 1 }), 8000, 'publish while down'));
+  assert(e && e.code === 100, `publish while Redis is down: ${e && JSON.stringify(e)}`);
+  for (const s of nodes) assert(s.proc.exitCode === null, 'a node exited');
+  await startRedis();
+  const a = await (async () => {
+    for (let i = 0; i < 50; i++) {
+      try { return await subscriber(n2, 'sue', 'down'); } catch { await sleep(100); }
+    }
+    throw new Error('subscribe never worked again');
+  })();
+  await withTimeout((async () => {
+    for (;;) {
+      if (!(await errorOf(p.publish('down', { n: 2 })))) return;
+      await sleep(100);
+    }
+  })(), 8000, 'publish after Redis returned');
+  await waitFor(() => a.log.pubs.length >= 1, 5000, 'delivery after Redis returned');
+  a.c.disconnect(); p.disconnect();
+});
+
+await run({
+  perCheckMs: 20000,
+  totalMs: 120000,
+  before: async () => {
+    await startRedis();
+    n1 = await node('n1');
+    n2 = await node('n2');
+    n3 = await node('n3');
+    await sleep(200); // the nodes connect to Redis
+  },
+  after: async () => {
+    for (const c of clients) c.disconnect();
+    if (redis) await stopRedis();
+  },
+});
