@@ -207,10 +207,34 @@ static void notice_one(void *sub, void *ud) {
     wsp__ch_deliver(cs->cl, n->frame);
 }
 
+/* With an engine: presence and the join or leave go to every node. */
+static void engine_announce(struct wsp__csub *cs, int join) {
+  struct wsp_client *cl = cs->cl;
+  struct wsp_server *s = cl->srv;
+  struct wsp__jbuf jb;
+  if (cs->wildcard || !cl->cf.connected ||
+      !(s->channel_flags & (WSP_CHANNEL_PRESENCE | WSP_CHANNEL_JOIN_LEAVE)))
+    return;
+  wsp__jbuf_init(&jb, &s->mem);
+  wsp__cf_out_client_info(&jb, cl, cs->chan_info);
+  if (!jb.err && (s->channel_flags & WSP_CHANNEL_PRESENCE))
+    (void)s->engine->presence(s->engine->data, cs->channel, cs->len, cl->id,
+                              join ? jb.data : NULL, jb.len,
+                              WSP__PRESENCE_TTL);
+  if (!jb.err && (s->channel_flags & WSP_CHANNEL_JOIN_LEAVE))
+    (void)s->engine->join_leave(s->engine->data, cs->channel, cs->len, jb.data,
+                                jb.len, join);
+  wsp__jbuf_free(&jb);
+}
+
 static void join_leave(struct wsp__csub *cs, int join) {
   struct wsp_client *cl = cs->cl;
   struct wsp_server *s = cl->srv;
   struct notice n;
+  if (s->engine) {
+    engine_announce(cs, join);
+    return;
+  }
   if (!(s->channel_flags & WSP_CHANNEL_JOIN_LEAVE) || cs->wildcard ||
       !cl->cf.connected)
     return;
@@ -1011,6 +1035,62 @@ void wsp__ch_engine_deliver(struct wsp_server *s, const char *ch, size_t clen,
   ec.epat = pattern;
   ec.eplen = plen;
   (void)fan_out(s, ch, clen, data, dlen, info, hp, &ec);
+}
+
+static void engine_notice(void *sub, void *ud) {
+  struct wsp__csub *cs = sub;
+  if (cs->join_leave && !cs->sync && !cs->early)
+    wsp__ch_deliver(cs->cl, ud);
+}
+
+void wsp__ch_engine_join_leave(struct wsp_server *s, const char *ch,
+                               size_t len, const char *info, size_t ilen,
+                               int join) {
+  struct wsp_frame *f;
+  if (!(s->channel_flags & WSP_CHANNEL_JOIN_LEAVE) ||
+      !wsp_pubsub_subscribers(s->channels, ch, len))
+    return;
+  f = wsp__cf_out_join_leave_info(&s->mem, ch, len, info, ilen, join);
+  if (!f)
+    return;
+  wsp_pubsub_each(s->channels, ch, len, engine_notice, f);
+  wsp_frame_unref(f);
+}
+
+void wsp__ch_engine_tick(struct wsp_server *s, uint64_t now) {
+  struct wsp_client *cl;
+  if (!s->engine || !(s->channel_flags & WSP_CHANNEL_PRESENCE))
+    return;
+  if (s->presence_due == 0)
+    s->presence_due = wsp__add_sat(now, WSP__PRESENCE_REFRESH);
+  if (now < s->presence_due)
+    return;
+  s->presence_due = wsp__add_sat(now, WSP__PRESENCE_REFRESH);
+  /* Every entry of this node again, before the engine forgets it. */
+  for (cl = s->first; cl; cl = cl->next) {
+    struct wsp__jbuf jb;
+    uint32_t i;
+    if (cl->gone || !cl->cf.connected || !cl->nsubs)
+      continue;
+    wsp__jbuf_init(&jb, &s->mem);
+    for (i = 0; i < cl->nsubs; i++) {
+      struct wsp__csub *cs = cl->subs[i];
+      if (cs->wildcard || cs->sync || cs->early)
+        continue;
+      wsp__jbuf_reset(&jb);
+      wsp__cf_out_client_info(&jb, cl, cs->chan_info);
+      if (!jb.err)
+        (void)s->engine->presence(s->engine->data, cs->channel, cs->len,
+                                  cl->id, jb.data, jb.len, WSP__PRESENCE_TTL);
+    }
+    wsp__jbuf_free(&jb);
+  }
+}
+
+uint64_t wsp__ch_engine_next_deadline(const struct wsp_server *s) {
+  if (!s->engine || !(s->channel_flags & WSP_CHANNEL_PRESENCE))
+    return WSP_NO_DEADLINE;
+  return s->presence_due ? s->presence_due : wsp__server_now(s);
 }
 
 void wsp__ch_engine_lost(struct wsp_server *s) {

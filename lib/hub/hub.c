@@ -26,11 +26,14 @@ static void tick(struct wsp_server *s, uint64_t now) {
   if (s->hist.log)
     wsp_evlog_tick(s->hist.log, wsp__hist_now(s));
   wsp__idem_tick(s, now);
+  wsp__ch_engine_tick(s, now);
 }
 
 static uint64_t next_deadline(const struct wsp_server *s) {
   uint64_t a = wsp__hist_next_deadline(s), b = wsp__idem_next_deadline(s);
-  return a < b ? a : b;
+  uint64_t c = wsp__ch_engine_next_deadline(s);
+  a = a < b ? a : b;
+  return a < c ? a : c;
 }
 
 static const struct wsp__hub_ops ops = {

@@ -181,6 +181,7 @@ struct wsp__pending {
   uint64_t expires_at; /* PENDING_SUB: its subscription token's expiry */
   uint64_t started;    /* when the command came (the hub's clock) */
   struct wsp__csub *cs; /* PENDING_SYNC */
+  uint8_t list;         /* PENDING_EHIST for presence: list, not stats */
 };
 
 /* Completion statuses of pending requests in the server's wsp_corr. */
@@ -260,7 +261,8 @@ enum {
   WSP__EREAD_POSITION, /* the stream's top and epoch (made when absent) */
   WSP__EREAD_RECOVER,  /* the position and the events after offset, when
                           epoch matches and at most max are missing */
-  WSP__EREAD_HISTORY   /* the position and up to max events */
+  WSP__EREAD_HISTORY,  /* the position and up to max events */
+  WSP__EREAD_PRESENCE  /* the channel's presence on every node */
 };
 
 struct wsp__eread {
@@ -280,6 +282,9 @@ struct wsp__eresult {
   struct wsp_evlog_position pos;
   const struct wsp_evlog_event *events;
   size_t n;
+  /* PRESENCE: client id and ClientInfo JSON of each member */
+  const struct wsp_str *members; /* 2 * nmembers */
+  size_t nmembers;
 };
 
 struct wsp__engine {
@@ -298,7 +303,20 @@ struct wsp__engine {
               const struct wsp__eread *rq, uint32_t token);
   /* The server is freed or takes another engine: no more completions. */
   void (*detach)(void *data);
+  /* Presence: client (its id) is in ch with the ClientInfo JSON info
+   * for ttl ms, refreshed before then; info NULL: it left. */
+  int (*presence)(void *data, const char *ch, size_t len, const char *client,
+                  const char *info, size_t ilen, uint64_t ttl);
+  /* A join or leave push for the subscribers of ch on every node;
+   * brought back through wsp__ch_engine_join_leave(). */
+  int (*join_leave)(void *data, const char *ch, size_t len, const char *info,
+                    size_t ilen, int join);
 };
+
+/* How long an engine keeps a presence entry, and how often the hub
+ * refreshes its own (ms). */
+#define WSP__PRESENCE_TTL 60000
+#define WSP__PRESENCE_REFRESH 20000
 
 /* channels.c: the hub's side of the engine. */
 void wsp__ch_engine_set(struct wsp_server *s, const struct wsp__engine *e);
@@ -317,6 +335,13 @@ void wsp__ch_engine_deliver(struct wsp_server *s, const char *ch, size_t clen,
  * every subscription ends with INSUFFICIENT_STATE, so that clients
  * resubscribe and recover. */
 void wsp__ch_engine_lost(struct wsp_server *s);
+/* A join or leave of ch from the engine: info is the ClientInfo JSON. */
+void wsp__ch_engine_join_leave(struct wsp_server *s, const char *ch,
+                               size_t len, const char *info, size_t ilen,
+                               int join);
+/* Refresh this node's presence entries when due. */
+void wsp__ch_engine_tick(struct wsp_server *s, uint64_t now);
+uint64_t wsp__ch_engine_next_deadline(const struct wsp_server *s);
 
 /* Results of idempotent publications (idempotency.c). */
 struct wsp__idem;
@@ -366,6 +391,7 @@ struct wsp_server {
   struct wsp__metrics metrics; /* beyond stats: metrics.c */
   struct wsp__idem_table idem; /* idempotent publications */
   const struct wsp__engine *engine; /* NULL: the embedded one */
+  uint64_t presence_due;            /* the engine's presence refresh */
 };
 
 struct wsp_client {

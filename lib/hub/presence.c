@@ -51,9 +51,97 @@ static int stats_of(struct wsp_server *s, const char *ch, size_t len,
   return 0;
 }
 
+/* ---- Through the engine: every node's clients -------------------------- */
+
+static int cmp_span(const void *a, const void *b) {
+  const struct wsp_str *x = a, *y = b;
+  size_t n = x->len < y->len ? x->len : y->len;
+  int c = memcmp(x->ptr, y->ptr, n);
+  return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static void epresence_done(struct wsp__pending *p, int status,
+                           const void *data, size_t len) {
+  struct wsp_client *cl = p->cl;
+  struct wsp_server *s = cl->srv;
+  const struct wsp__eresult *res = status == STATUS_REPLY ? data : NULL;
+  size_t i, u = 0;
+  (void)len;
+  wsp__client_enter(cl);
+  if (!res) {
+    wsp__cf_out_error(cl, p->cmd_id, WSP_PROTO_ERROR_INTERNAL,
+                      status == WSP_ERR_TIMEOUT ? "timeout" : NULL, 1);
+  } else if (p->list) {
+    struct wsp__jbuf *jb = wsp__cf_out_presence_begin(cl, p->cmd_id);
+    for (i = 0; i < res->nmembers; i++)
+      wsp__cf_out_presence_raw(jb, (int)i, res->members[2 * i].ptr,
+                               res->members[2 * i].len,
+                               res->members[2 * i + 1].ptr,
+                               res->members[2 * i + 1].len);
+    wsp__cf_out_presence_end(cl);
+  } else {
+    /* Users: the "user" of each member's ClientInfo, counted once. */
+    struct wsp_str *users =
+        res->nmembers ? wsp__malloc(&s->mem, res->nmembers * sizeof(*users))
+                      : NULL;
+    if (res->nmembers && !users) {
+      wsp__cf_out_error(cl, p->cmd_id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+      wsp__client_leave(cl);
+      return;
+    }
+    for (i = 0; i < res->nmembers; i++) {
+      struct wsp__json_val v;
+      users[i].ptr = "";
+      users[i].len = 0;
+      if (wsp__json_find(res->members[2 * i + 1].ptr,
+                         res->members[2 * i + 1].len, "user", &v) == 1) {
+        users[i].ptr = v.ptr;
+        users[i].len = v.len;
+      }
+    }
+    if (res->nmembers > 1)
+      qsort(users, res->nmembers, sizeof(*users), cmp_span);
+    for (i = 0; i < res->nmembers; i++)
+      if (i == 0 || cmp_span(&users[i], &users[i - 1]) != 0)
+        u++;
+    wsp__cf_out_presence_stats(cl, p->cmd_id, res->nmembers, u);
+    wsp__free(&s->mem, users);
+  }
+  wsp__client_leave(cl);
+}
+
+static void engine_presence(struct wsp_client *cl, int list, uint32_t id,
+                            const char *ch, size_t len) {
+  struct wsp_server *s = cl->srv;
+  struct wsp__pending *p = NULL;
+  struct wsp__eread er;
+  uint32_t h = 0;
+  if (cl->nrpc >= s->limits[WSP_SERVER_MAX_PENDING_RPC]) {
+    s->stats.errors_limit++;
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_LIMIT_EXCEEDED, NULL, 0);
+    return;
+  }
+  if (wsp__pending_start(cl, id, PENDING_EHIST, epresence_done, &p, &h) !=
+      0) {
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+    return;
+  }
+  p->list = (uint8_t)(list != 0);
+  memset(&er, 0, sizeof(er));
+  er.kind = WSP__EREAD_PRESENCE;
+  if (s->engine->read(s->engine->data, ch, len, &er, h) != 0) {
+    wsp_corr_cancel(s->rpc, h);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+  }
+}
+
 void wsp__presence_command(struct wsp_client *cl, int list, uint32_t id,
                            const char *ch, size_t len) {
   struct wsp_server *s = cl->srv;
+  if (s->engine) {
+    engine_presence(cl, list, id, ch, len);
+    return;
+  }
   if (list) {
     struct presence_ctx p;
     memset(&p, 0, sizeof(p));

@@ -107,6 +107,32 @@ static const char read_lua[] =
     "end\n"
     "return {top, e, ev}\n";
 
+/* Presence of a channel: P.presence.C, a HASH client id -> ClientInfo
+ * JSON, and P.presexp.C, a ZSET client id -> when it expires (ms, on
+ * Redis's clock, so that the nodes' clocks need not agree). Each node
+ * refreshes its own entries; both keys expire when nobody does. */
+
+/* KEYS: data, expiry. ARGV: client, info, ttl (ms). */
+static const char presence_add_lua[] =
+    "local t = redis.call('time')\n"
+    "local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
+    "redis.call('zadd', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])\n"
+    "redis.call('hset', KEYS[1], ARGV[1], ARGV[2])\n"
+    "redis.call('pexpire', KEYS[1], ARGV[3])\n"
+    "redis.call('pexpire', KEYS[2], ARGV[3])\n"
+    "return 1\n";
+
+/* KEYS: data, expiry. Drops what expired; returns the HGETALL. */
+static const char presence_get_lua[] =
+    "local t = redis.call('time')\n"
+    "local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
+    "local gone = redis.call('zrangebyscore', KEYS[2], '-inf', now)\n"
+    "for i = 1, #gone do redis.call('hdel', KEYS[1], gone[i]) end\n"
+    "if #gone > 0 then\n"
+    "  redis.call('zremrangebyscore', KEYS[2], '-inf', now)\n"
+    "end\n"
+    "return redis.call('hgetall', KEYS[1])\n";
+
 /* ---- The engine's channels --------------------------------------------- */
 
 enum { CH_IDLE, CH_SUBSCRIBING, CH_ACTIVE, CH_UNSUBSCRIBING };
@@ -358,6 +384,27 @@ static void read_replied(struct wsp_redis *r, const struct wsp__rreply *x,
     return;
   }
   memset(&res, 0, sizeof(res));
+  if (q->rq.kind == WSP__EREAD_PRESENCE) {
+    struct wsp_str *m = NULL;
+    if (err || !x || x->type != WSP__RR_ARRAY || x->n % 2)
+      goto fail;
+    if (x->n && !(m = wsp__malloc(&e->r->mem, x->n * sizeof(*m))))
+      goto fail;
+    for (i = 0; i < x->n; i++) {
+      if (x->elem[i]->type != WSP__RR_STRING) {
+        wsp__free(&e->r->mem, m);
+        goto fail;
+      }
+      m[i].ptr = x->elem[i]->str;
+      m[i].len = x->elem[i]->len;
+    }
+    res.members = m;
+    res.nmembers = x->n / 2;
+    wsp__ch_engine_read_done(e->srv, q->token, 0, &res);
+    wsp__free(&e->r->mem, m);
+    rreq_free(e, q);
+    return;
+  }
   if (err || !x || x->type != WSP__RR_ARRAY || x->n != 3 ||
       reply_u64(x->elem[0], &res.pos.offset) != 0 ||
       x->elem[1]->type != WSP__RR_STRING ||
@@ -401,6 +448,24 @@ static void read_send(struct wsp__reng *e, struct rreq *q) {
   size_t lens[13], sl = 0, ml = 0;
   int i, rc = WSP_ERR_NOMEM;
 
+  if (rq->kind == WSP__EREAD_PRESENCE) {
+    stream = key_of(e, "presence", q->channel, q->len, &sl);
+    meta = key_of(e, "presexp", q->channel, q->len, &ml);
+    if (!stream || !meta)
+      goto out;
+    argv[0] = "EVAL";
+    argv[1] = presence_get_lua;
+    argv[2] = "2";
+    argv[3] = stream;
+    argv[4] = meta;
+    lens[0] = 4;
+    lens[1] = strlen(presence_get_lua);
+    lens[2] = 1;
+    lens[3] = sl;
+    lens[4] = ml;
+    rc = wsp__redis_command(r, WSP_REDIS_CMD, 5, argv, lens, read_replied, q);
+    goto out;
+  }
   if (rq->kind == WSP__EREAD_READY) {
     static const char ping[] = "PING";
     argv[0] = ping;
@@ -635,12 +700,13 @@ static void op_unsubscribe(void *data, const char *ch, size_t len,
 static int op_read(void *data, const char *ch, size_t len,
                    const struct wsp__eread *rq, uint32_t token) {
   struct wsp__reng *e = data;
-  struct ech *c = ech_get(e, ch, len, rq->pattern, 0);
+  int presence = rq->kind == WSP__EREAD_PRESENCE;
+  struct ech *c = presence ? NULL : ech_get(e, ch, len, rq->pattern, 0);
   struct rreq *q;
   size_t n;
-  if (!c)
+  if (!c && !presence)
     return WSP_ERR_STATE; /* the hub subscribes before it reads */
-  if (c->state != CH_ACTIVE && !wsp_redis_is_up(e->r, WSP_REDIS_SUB))
+  if (c && c->state != CH_ACTIVE && !wsp_redis_is_up(e->r, WSP_REDIS_SUB))
     return WSP_ERR_CLOSED; /* no waiting for Redis: the client retries */
   q = wsp__malloc(&e->r->mem, sizeof(*q));
   if (!q)
@@ -659,7 +725,7 @@ static int op_read(void *data, const char *ch, size_t len,
     wsp__free(&e->r->mem, q);
     return WSP_ERR_NOMEM;
   }
-  if (c->state == CH_ACTIVE) {
+  if (presence || c->state == CH_ACTIVE) {
     /* The reply comes later, from wsp_redis_recv(): never inside. */
     read_send(e, q);
     return 0;
@@ -756,6 +822,80 @@ static int op_publish(void *data, const struct wsp__epub *p, uint32_t token) {
   return rc;
 }
 
+static int op_presence(void *data, const char *ch, size_t len,
+                       const char *client, const char *info, size_t ilen,
+                       uint64_t ttl) {
+  struct wsp__reng *e = data;
+  struct wsp_redis *r = e->r;
+  char *hkey, *zkey, ttls[24];
+  const char *argv[8];
+  size_t lens[8], hl = 0, zl = 0;
+  int rc = WSP_ERR_NOMEM;
+  hkey = key_of(e, "presence", ch, len, &hl);
+  zkey = key_of(e, "presexp", ch, len, &zl);
+  if (hkey && zkey && info) {
+    u64_arg(ttls, ttl);
+    argv[0] = "EVAL";
+    argv[1] = presence_add_lua;
+    argv[2] = "2";
+    argv[3] = hkey;
+    argv[4] = zkey;
+    argv[5] = client;
+    argv[6] = info;
+    argv[7] = ttls;
+    lens[0] = 4;
+    lens[1] = strlen(presence_add_lua);
+    lens[2] = 1;
+    lens[3] = hl;
+    lens[4] = zl;
+    lens[5] = strlen(client);
+    lens[6] = ilen;
+    lens[7] = strlen(ttls);
+    rc = wsp__redis_command(r, WSP_REDIS_CMD, 8, argv, lens, NULL, NULL);
+  } else if (hkey && zkey) {
+    argv[0] = "HDEL";
+    argv[1] = hkey;
+    argv[2] = client;
+    lens[0] = 4;
+    lens[1] = hl;
+    lens[2] = strlen(client);
+    rc = wsp__redis_command(r, WSP_REDIS_CMD, 3, argv, lens, NULL, NULL);
+    argv[0] = "ZREM";
+    argv[1] = zkey;
+    lens[1] = zl;
+    if (rc == 0)
+      rc = wsp__redis_command(r, WSP_REDIS_CMD, 3, argv, lens, NULL, NULL);
+  }
+  wsp__free(&r->mem, hkey);
+  wsp__free(&r->mem, zkey);
+  return rc;
+}
+
+static int op_join_leave(void *data, const char *ch, size_t len,
+                         const char *info, size_t ilen, int join) {
+  struct wsp__reng *e = data;
+  struct wsp_redis *r = e->r;
+  const char *argv[3];
+  size_t lens[3], cl = 0;
+  char *chan = key_of(e, "pub", ch, len, &cl);
+  char *msg = wsp__malloc(&r->mem, ilen + 3);
+  int rc = WSP_ERR_NOMEM;
+  if (chan && msg) {
+    memcpy(msg, join ? "j1 " : "l1 ", 3);
+    memcpy(msg + 3, info, ilen);
+    argv[0] = "PUBLISH";
+    argv[1] = chan;
+    argv[2] = msg;
+    lens[0] = 7;
+    lens[1] = cl;
+    lens[2] = ilen + 3;
+    rc = wsp__redis_command(r, WSP_REDIS_CMD, 3, argv, lens, NULL, NULL);
+  }
+  wsp__free(&r->mem, chan);
+  wsp__free(&r->mem, msg);
+  return rc;
+}
+
 /* A PUB/SUB message: hand the publication to the hub. */
 static void on_message(struct wsp_redis *r, const struct wsp__rreply *m) {
   struct wsp__reng *e = r->eng;
@@ -780,9 +920,16 @@ static void on_message(struct wsp_redis *r, const struct wsp__rreply *m) {
       chan->len <= pfx || memcmp(chan->str, r->prefix, r->prefix_len) != 0 ||
       memcmp(chan->str + r->prefix_len, ".pub.", 5) != 0)
     goto bad;
-  /* "p1 OFFSET EPOCH INFOLEN " */
   p = pay->str;
   end = pay->str + pay->len;
+  if (pay->len >= 3 && (memcmp(p, "j1 ", 3) == 0 || memcmp(p, "l1 ", 3) == 0)) {
+    /* a join or leave: for the channel's own subscribers */
+    if (!pattern)
+      wsp__ch_engine_join_leave(e->srv, chan->str + pfx, chan->len - pfx, p + 3,
+                                pay->len - 3, p[0] == 'j');
+    return;
+  }
+  /* "p1 OFFSET EPOCH INFOLEN " */
   if (pay->len < 3 || memcmp(p, "p1 ", 3) != 0)
     goto bad;
   p += 3;
@@ -918,6 +1065,8 @@ int wsp_server_set_redis(struct wsp_server *s, struct wsp_redis *r) {
     e->ops.unsubscribe = op_unsubscribe;
     e->ops.read = op_read;
     e->ops.detach = op_detach;
+    e->ops.presence = op_presence;
+    e->ops.join_leave = op_join_leave;
     r->eng = e;
     r->on_message = on_message;
     r->on_link = on_link;

@@ -353,6 +353,15 @@ void wsp__cf_out_presence_member(struct wsp__jbuf *jb, int n,
   wsp__cf_out_client_info(jb, member, chan_info);
 }
 
+void wsp__cf_out_presence_raw(struct wsp__jbuf *jb, int n, const char *id,
+                              size_t idlen, const char *info, size_t ilen) {
+  if (n)
+    WSP__JBUF_LIT(jb, ",");
+  wsp__jbuf_str(jb, id, idlen);
+  WSP__JBUF_LIT(jb, ":");
+  wsp__jbuf_raw_value(jb, info, ilen);
+}
+
 void wsp__cf_out_presence_end(struct wsp_client *cl) {
   WSP__JBUF_LIT(&cl->cf.batch, "}}}");
   wsp__cf_out_line_end(cl);
@@ -447,22 +456,41 @@ struct wsp_frame *wsp__cf_out_message_frame(const struct wsp_mem *mem,
   return f;
 }
 
-struct wsp_frame *wsp__cf_out_join_leave(const struct wsp_mem *mem,
-                                         const struct wsp__csub *cs, int join) {
+/* A join or leave push; the ClientInfo is cl's, or info (ilen bytes). */
+static struct wsp_frame *join_leave_frame(const struct wsp_mem *mem,
+                                          const char *ch, size_t len,
+                                          const struct wsp__csub *cs,
+                                          const char *info, size_t ilen,
+                                          int join) {
   struct wsp__jbuf jb;
   struct wsp_frame *f;
   wsp__jbuf_init(&jb, mem);
   WSP__JBUF_LIT(&jb, "{\"push\":{\"channel\":");
-  wsp__jbuf_str(&jb, cs->channel, cs->len);
+  wsp__jbuf_str(&jb, ch, len);
   if (join)
     WSP__JBUF_LIT(&jb, ",\"join\":{\"info\":");
   else
     WSP__JBUF_LIT(&jb, ",\"leave\":{\"info\":");
-  wsp__cf_out_client_info(&jb, cs->cl, cs->chan_info);
+  if (cs)
+    wsp__cf_out_client_info(&jb, cs->cl, cs->chan_info);
+  else
+    wsp__jbuf_raw_value(&jb, info, ilen);
   WSP__JBUF_LIT(&jb, "}}}");
   f = frame_of(&jb);
   wsp__jbuf_free(&jb);
   return f;
+}
+
+struct wsp_frame *wsp__cf_out_join_leave(const struct wsp_mem *mem,
+                                         const struct wsp__csub *cs, int join) {
+  return join_leave_frame(mem, cs->channel, cs->len, cs, NULL, 0, join);
+}
+
+struct wsp_frame *wsp__cf_out_join_leave_info(const struct wsp_mem *mem,
+                                              const char *ch, size_t len,
+                                              const char *info, size_t ilen,
+                                              int join) {
+  return join_leave_frame(mem, ch, len, NULL, info, ilen, join);
 }
 
 struct wsp_frame *wsp__cf_out_pub(struct wsp__jbuf *jb,

@@ -94,6 +94,9 @@ struct wsp__jbuf *wsp__cf_out_presence_begin(struct wsp_client *cl,
 void wsp__cf_out_presence_member(struct wsp__jbuf *jb, int n,
                                  const struct wsp_client *member,
                                  const char *chan_info);
+/* A member from what another node stored: its id and ClientInfo JSON. */
+void wsp__cf_out_presence_raw(struct wsp__jbuf *jb, int n, const char *id,
+                              size_t idlen, const char *info, size_t ilen);
 void wsp__cf_out_presence_end(struct wsp_client *cl);
 void wsp__cf_out_presence_stats(struct wsp_client *cl, uint32_t id,
                                 size_t clients, size_t users);
@@ -119,6 +122,11 @@ struct wsp_frame *wsp__cf_out_message_frame(const struct wsp_mem *mem,
                                             const void *data, size_t len);
 struct wsp_frame *wsp__cf_out_join_leave(const struct wsp_mem *mem,
                                          const struct wsp__csub *cs, int join);
+/* The same for a ClientInfo JSON object (from another node). */
+struct wsp_frame *wsp__cf_out_join_leave_info(const struct wsp_mem *mem,
+                                              const char *ch, size_t len,
+                                              const char *info, size_t ilen,
+                                              int join);
 /* A publication; has_offset on a channel with history. */
 struct wsp__cf_pub {
   const char *channel;

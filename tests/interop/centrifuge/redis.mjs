@@ -10,7 +10,7 @@
 // exit code 77, when redis-server is not installed).
 import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
-import { assert, check, clientAndExe, errorOf, exactly, run, sleep, startDemo, waitFor, withTimeout } from './harness.mjs';
+import { assert, callApi, check, clientAndExe, errorOf, exactly, run, sleep, startDemo, waitFor, withTimeout } from './harness.mjs';
 
 const { Centrifuge, WebSocket, exe } = await clientAndExe('redis.mjs', 'WSP_DEMO_EXE');
 
@@ -34,6 +34,7 @@ const freePort = () => new Promise((resolve, reject) => {
   });
 });
 
+const KEY = 'test-key-' + process.pid;
 let redis = null;
 const redisPort = await freePort();
 
@@ -65,7 +66,7 @@ const clients = [];
 
 async function node(name) {
   const s = await startDemo(exe, ['--redis', `127.0.0.1:${redisPort}`, '--node-name', name,
-    '--redis-prefix', `t${process.pid}`]);
+    '--redis-prefix', `t${process.pid}`, '--api-key', KEY]);
   nodes.push(s);
   return s;
 }
@@ -153,6 +154,21 @@ check('cut from node 1, back on node 2: exactly the missed ones, recovered: true
   b.c.disconnect(); p.disconnect();
 });
 
+check('API publish on node 2: answered once stored, with its offset; delivered on node 3', async () => {
+  const a = await subscriber(n3, 'ivy', 'api');
+  const r1 = await callApi(n2.port, KEY, 'publish', { channel: 'api', data: { n: 1 } });
+  const r2 = await callApi(n2.port, KEY, 'publish', { channel: 'api', data: { n: 2 } });
+  assert(r1.status === 200 && r1.json && r1.json.result, `publish: ${r1.status} ${r1.body}`);
+  assert(r1.json.result.offset === 1 && r2.json.result.offset === 2 && r1.json.result.epoch &&
+    r1.json.result.epoch === r2.json.result.epoch, `results ${r1.body} ${r2.body}`);
+  assert(r1.json.result.epoch === a.log.subscribed[0].streamPosition.epoch, 'the stream\'s epoch');
+  await waitFor(() => a.log.pubs.length >= 2, 5000, 'two deliveries');
+  exactly(a.log.pubs, 1, 2, 'api publications');
+  const bad = await callApi(n2.port, KEY, 'publish', { channel: 'a.*', data: 1 });
+  assert(bad.status === 200 && bad.json.error && bad.json.error.code === 107, `wildcard: ${bad.body}`);
+  a.c.disconnect();
+});
+
 check('history from another node than the publisher', async () => {
   const p = client(n1, 'pat');
   await publishN(p, 'log', 1, 7);
@@ -162,6 +178,33 @@ check('history from another node than the publisher', async () => {
   assert(JSON.stringify(ns) === JSON.stringify([1, 2, 3, 4, 5, 6, 7]), `history ${JSON.stringify(ns)}`);
   assert(r.offset === 7 && r.epoch, `position ${r.offset} ${r.epoch}`);
   h.c.disconnect(); p.disconnect();
+});
+
+check('presence lists the clients of every node; join and leave cross nodes', async () => {
+  const a = client(n1, 'amy');
+  const joins = [], leaves = [];
+  const sa = a.newSubscription('room', { joinLeave: true });
+  sa.on('join', (ctx) => joins.push(ctx.info.user));
+  sa.on('leave', (ctx) => leaves.push(ctx.info.user));
+  sa.subscribe();
+  await sa.ready(5000);
+  const b = await subscriber(n2, 'ben', 'room');
+  const c = await subscriber(n3, 'cal', 'room');
+  const c2 = await subscriber(n3, 'cal', 'room');
+  const p = await sa.presence();
+  const users = Object.values(p.clients).map((x) => x.user).sort();
+  assert(JSON.stringify(users) === JSON.stringify(['amy', 'ben', 'cal', 'cal']),
+    `presence ${JSON.stringify(p.clients)}`);
+  const st = await b.sub.presenceStats();
+  assert(st.numClients === 4 && st.numUsers === 3, `stats ${JSON.stringify(st)}`);
+  await waitFor(() => joins.length >= 4, 5000, `joins ${JSON.stringify(joins)}`);
+  assert(JSON.stringify([...joins].sort()) === JSON.stringify(['amy', 'ben', 'cal', 'cal']),
+    `joins ${JSON.stringify(joins)}`);
+  b.c.disconnect();
+  await waitFor(() => leaves.includes('ben'), 5000, `leave of ben (${JSON.stringify(leaves)})`);
+  const after = await sa.presence();
+  assert(Object.keys(after.clients).length === 3, `presence after ben left ${JSON.stringify(after.clients)}`);
+  a.disconnect(); c.c.disconnect(); c2.c.disconnect();
 });
 
 check('Redis restarted empty: recovered: false with a new epoch, then live again', async () => {
