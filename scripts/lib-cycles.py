@@ -62,6 +62,9 @@ PREFIXES = {
     "users_": ["hub/users.c"],
     "metrics_": ["hub/metrics.c"],
     "idem_": ["hub/idempotency.c"],
+    "ctl_": ["hub/control.c"],
+    "hub_": ["hub/hub.c"],
+    "push_": ["hub/push.c"],
     "cf_dispatch_": ["hub/centrifuge/cf_dispatch.c"],
     "cf_out_": ["hub/centrifuge/cf_out.c"],
     # json/ and jwt/

@@ -5,6 +5,8 @@
  * (cf_dispatch.c, cf_out.c). The core calls the modules and the protocol
  * only through the operations below, so it depends on none of them.
  */
+#include <string.h>
+
 #include "hub_private.h"
 
 static void client_gone(struct wsp_client *cl) { wsp__ch_client_gone(cl); }
@@ -34,6 +36,37 @@ static uint64_t next_deadline(const struct wsp_server *s) {
   uint64_t c = wsp__ch_engine_next_deadline(s);
   a = a < b ? a : b;
   return a < c ? a : c;
+}
+
+void wsp__hub_control(struct wsp_server *s, const char *msg, size_t len) {
+  const char *p = msg, *end = msg + len, *colon;
+  char kind, user[1024];
+  long code = 0;
+  size_t alen = 0;
+  /* KIND CODE ALEN:A B (control.c) */
+  if (len < 6 || msg[1] != ' ')
+    return;
+  kind = msg[0];
+  p += 2;
+  while (p < end && *p >= '0' && *p <= '9' && code < 100000)
+    code = code * 10 + (*p++ - '0');
+  if (p == end || *p++ != ' ')
+    return;
+  colon = memchr(p, ':', (size_t)(end - p));
+  if (!colon)
+    return;
+  for (; p < colon; p++) {
+    if (*p < '0' || *p > '9' || alen >= sizeof(user))
+      return;
+    alen = alen * 10 + (size_t)(*p - '0');
+  }
+  p = colon + 1;
+  if (alen >= sizeof(user) || alen > (size_t)(end - p) || memchr(p, 0, alen))
+    return;
+  memcpy(user, p, alen);
+  user[alen] = '\0';
+  p += alen;
+  (void)wsp__push_apply(s, kind, (int)code, user, p, (size_t)(end - p));
 }
 
 static const struct wsp__hub_ops ops = {

@@ -311,12 +311,34 @@ struct wsp__engine {
    * brought back through wsp__ch_engine_join_leave(). */
   int (*join_leave)(void *data, const char *ch, size_t len, const char *info,
                     size_t ilen, int join);
+  /* An order for every other node (control.c), brought back there
+   * through wsp__hub_control(). */
+  int (*control)(void *data, const char *msg, size_t len);
 };
 
 /* How long an engine keeps a presence entry, and how often the hub
  * refreshes its own (ms). */
 #define WSP__PRESENCE_TTL 60000
 #define WSP__PRESENCE_REFRESH 20000
+
+/* control.c: orders for the other nodes. */
+enum {
+  WSP__CTL_DISCONNECT_USER = 'D',
+  WSP__CTL_DISCONNECT_SESSION = 'S',
+  WSP__CTL_SUBSCRIBE_USER = 'U',
+  WSP__CTL_UNSUBSCRIBE_USER = 'X',
+  WSP__CTL_MESSAGE_USER = 'M',
+  WSP__CTL_BROADCAST = 'B'
+};
+/* Send the order kind (code, a: a C string, b: blen bytes) to the other
+ * nodes; nothing without an engine. */
+void wsp__ctl_send(struct wsp_server *s, int kind, int code, const char *a,
+                   const char *b, size_t blen);
+/* hub.c: an order from another node, done here. */
+void wsp__hub_control(struct wsp_server *s, const char *msg, size_t len);
+/* push.c: what an order does on this node; the count of connections. */
+long wsp__push_apply(struct wsp_server *s, int kind, int code, const char *a,
+                     const char *b, size_t blen);
 
 /* channels.c: the hub's side of the engine. */
 void wsp__ch_engine_set(struct wsp_server *s, const struct wsp__engine *e);
@@ -576,6 +598,9 @@ long wsp__users_each(struct wsp_server *s, const char *user,
 
 /* server_session.c */
 void wsp__sess_server_free(struct wsp_server *s);
+/* Close every connection of session on this node. */
+long wsp__sess_disconnect(struct wsp_server *s, const char *session, int code,
+                          const char *reason);
 
 /* idempotency.c: 1 and *res when channel and key published within
  * WSP_SERVER_IDEMPOTENCY_TTL, 0 when not, WSP_ERR_INVAL for a key too

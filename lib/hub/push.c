@@ -3,7 +3,10 @@
  * or everyone (the users index is users.c's), and the
  * server-side subscribe, unsubscribe and disconnect of every connection
  * of a user. A push is encoded once into a shared frame and queued to
- * each target by reference (wsp__ch_deliver).
+ * each target by reference (wsp__ch_deliver). With an engine each of
+ * these also goes to the other nodes (control.c), which do the same for
+ * their own connections (wsp__push_apply); the counts returned are this
+ * node's.
  */
 #include <string.h>
 
@@ -73,6 +76,81 @@ static void find_one(void *sub, const char *p, size_t l, void *ud) {
     f->found = cl;
 }
 
+/* ---- On this node --------------------------------------------------------- */
+
+static long subscribe_user(struct wsp_server *s, const char *user,
+                           const char *channel, int op) {
+  struct each_user e;
+  memset(&e, 0, sizeof(e));
+  e.op = op;
+  e.channel = channel;
+  return for_user(s, user, &e);
+}
+
+static long disconnect_user(struct wsp_server *s, const char *user, int code,
+                            const char *reason) {
+  struct each_user e;
+  memset(&e, 0, sizeof(e));
+  e.op = OP_DISCONNECT;
+  e.code = code;
+  e.reason = reason;
+  return for_user(s, user, &e);
+}
+
+static long push_user(struct wsp_server *s, const char *user,
+                      struct wsp_frame *f) {
+  struct each_user e;
+  memset(&e, 0, sizeof(e));
+  e.op = OP_PUSH;
+  e.frame = f;
+  return for_user(s, user, &e);
+}
+
+static long broadcast(struct wsp_server *s, struct wsp_frame *f) {
+  struct wsp_client *cl, *next;
+  long n = 0;
+  for (cl = s->first; cl; cl = next) {
+    next = cl->next;
+    n += wsp__ch_deliver(cl, f);
+  }
+  return n;
+}
+
+long wsp__push_apply(struct wsp_server *s, int kind, int code, const char *a,
+                     const char *b, size_t blen) {
+  struct wsp_frame *f;
+  char *arg;
+  long n;
+  int err;
+  if (kind == WSP__CTL_MESSAGE_USER || kind == WSP__CTL_BROADCAST) {
+    if (!(f = message_frame(s, b, blen, &err)))
+      return err;
+    n = kind == WSP__CTL_BROADCAST ? broadcast(s, f) : push_user(s, a, f);
+    wsp_frame_unref(f);
+    return n;
+  }
+  if (!(arg = wsp__strndup(&s->mem, b, blen)))
+    return WSP_ERR_NOMEM;
+  switch (kind) {
+  case WSP__CTL_DISCONNECT_USER:
+    n = disconnect_user(s, a, code, arg);
+    break;
+  case WSP__CTL_DISCONNECT_SESSION:
+    n = wsp__sess_disconnect(s, a, code, arg);
+    break;
+  case WSP__CTL_SUBSCRIBE_USER:
+    n = subscribe_user(s, a, arg, OP_SUB);
+    break;
+  case WSP__CTL_UNSUBSCRIBE_USER:
+    n = subscribe_user(s, a, arg, OP_UNSUB);
+    break;
+  default:
+    n = WSP_ERR_INVAL;
+  }
+  wsp__free(&s->mem, arg);
+  return n;
+}
+
 /* ---- Public API -------------------------------------------------------- */
 
 struct wsp_client *wsp_server_find_client(struct wsp_server *s,
@@ -88,24 +166,23 @@ struct wsp_client *wsp_server_find_client(struct wsp_server *s,
 
 long wsp_server_subscribe_user(struct wsp_server *s, const char *user,
                                const char *channel) {
-  struct each_user e;
+  long n;
   if (!s || !user || !channel)
     return WSP_ERR_INVAL;
-  memset(&e, 0, sizeof(e));
-  e.op = OP_SUB;
-  e.channel = channel;
-  return for_user(s, user, &e);
+  n = subscribe_user(s, user, channel, OP_SUB);
+  wsp__ctl_send(s, WSP__CTL_SUBSCRIBE_USER, 0, user, channel, strlen(channel));
+  return n;
 }
 
 long wsp_server_unsubscribe_user(struct wsp_server *s, const char *user,
                                  const char *channel) {
-  struct each_user e;
+  long n;
   if (!s || !user || !channel)
     return WSP_ERR_INVAL;
-  memset(&e, 0, sizeof(e));
-  e.op = OP_UNSUB;
-  e.channel = channel;
-  return for_user(s, user, &e);
+  n = subscribe_user(s, user, channel, OP_UNSUB);
+  wsp__ctl_send(s, WSP__CTL_UNSUBSCRIBE_USER, 0, user, channel,
+                strlen(channel));
+  return n;
 }
 
 int wsp_client_push_message(struct wsp_client *cl, const void *data,
@@ -138,50 +215,48 @@ long wsp_push_user(struct wsp_server *s, const char *user, const void *data,
 
 long wsp_push_users(struct wsp_server *s, const char *const *users, size_t n,
                     const void *data, size_t len) {
-  struct each_user e;
+  struct wsp_frame *f;
   size_t i;
   int err;
-  long r = 0;
+  long r = 0, total = 0;
   if (!s || (n && !users) || (len && !data))
     return WSP_ERR_INVAL;
-  memset(&e, 0, sizeof(e));
-  e.op = OP_PUSH;
-  e.frame = message_frame(s, data, len, &err);
-  if (!e.frame)
+  f = message_frame(s, data, len, &err);
+  if (!f)
     return err;
-  for (i = 0; i < n && r >= 0; i++)
-    if (users[i])
-      r = for_user(s, users[i], &e);
-  wsp_frame_unref(e.frame);
-  return r < 0 ? r : e.n;
+  for (i = 0; i < n && r >= 0; i++) {
+    if (!users[i])
+      continue;
+    if ((r = push_user(s, users[i], f)) >= 0)
+      total += r;
+    wsp__ctl_send(s, WSP__CTL_MESSAGE_USER, 0, users[i], data, len);
+  }
+  wsp_frame_unref(f);
+  return r < 0 ? r : total;
 }
 
 long wsp_push_broadcast(struct wsp_server *s, const void *data, size_t len) {
-  struct wsp_client *cl, *next;
   struct wsp_frame *f;
-  long n = 0;
+  long n;
   int err;
   if (!s || (len && !data))
     return WSP_ERR_INVAL;
   f = message_frame(s, data, len, &err);
   if (!f)
     return err;
-  for (cl = s->first; cl; cl = next) {
-    next = cl->next;
-    n += wsp__ch_deliver(cl, f);
-  }
+  n = broadcast(s, f);
   wsp_frame_unref(f);
+  wsp__ctl_send(s, WSP__CTL_BROADCAST, 0, "", data, len);
   return n;
 }
 
 long wsp_server_disconnect_user(struct wsp_server *s, const char *user,
                                 int code, const char *reason) {
-  struct each_user e;
+  long n;
   if (!s || !user || code < 3000 || code > 4999)
     return WSP_ERR_INVAL;
-  memset(&e, 0, sizeof(e));
-  e.op = OP_DISCONNECT;
-  e.code = code;
-  e.reason = reason;
-  return for_user(s, user, &e);
+  n = disconnect_user(s, user, code, reason);
+  wsp__ctl_send(s, WSP__CTL_DISCONNECT_USER, code, user, reason,
+                reason ? strlen(reason) : 0);
+  return n;
 }

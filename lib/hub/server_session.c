@@ -78,10 +78,19 @@ int wsp_server_set_origin_policy(struct wsp_server *s, unsigned flags) {
 
 long wsp_server_disconnect_session(struct wsp_server *s, const char *session,
                                    int code, const char *reason) {
-  struct wsp_client *cl, *next;
-  long n = 0;
+  long n;
   if (!s || !session)
     return WSP_ERR_INVAL;
+  n = wsp__sess_disconnect(s, session, code, reason);
+  wsp__ctl_send(s, WSP__CTL_DISCONNECT_SESSION, code, session, reason,
+                reason ? strlen(reason) : 0);
+  return n;
+}
+
+long wsp__sess_disconnect(struct wsp_server *s, const char *session, int code,
+                          const char *reason) {
+  struct wsp_client *cl, *next;
+  long n = 0;
   /* A walk over every connection: logouts are rare, and an index would
    * cost every connection memory. */
   for (cl = s->first; cl; cl = next) {

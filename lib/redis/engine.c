@@ -581,11 +581,13 @@ static void unsubscribe_replied(struct wsp_redis *r,
   ech_maybe_free(r->eng, c);
 }
 
+static struct ech *ech_lookup(struct wsp__reng *e, char *k, size_t kl,
+                              int make);
+
 /* The table's entry of a channel or pattern, made when absent. */
 static struct ech *ech_get(struct wsp__reng *e, const char *ch, size_t len,
                            int pattern, int make) {
   struct wsp_redis *r = e->r;
-  struct ech **pp, *c;
   size_t kl = 0;
   char *k;
   if (pattern) {
@@ -601,6 +603,14 @@ static struct ech *ech_get(struct wsp__reng *e, const char *ch, size_t len,
     }
     wsp__free(&r->mem, name);
   }
+  return ech_lookup(e, k, kl, make);
+}
+
+/* The entry of key k (kl bytes; taken over), made when absent and make. */
+static struct ech *ech_lookup(struct wsp__reng *e, char *k, size_t kl,
+                              int make) {
+  struct wsp_redis *r = e->r;
+  struct ech **pp, *c;
   if (!k || (!e->nbuckets && grow(e) != 0)) {
     wsp__free(&r->mem, k);
     return NULL;
@@ -896,6 +906,73 @@ static int op_join_leave(void *data, const char *ch, size_t len,
   return rc;
 }
 
+/* An order for the other nodes: "c1 NODE ORDER" on P.control. */
+static int op_control(void *data, const char *msg, size_t len) {
+  struct wsp__reng *e = data;
+  struct wsp_redis *r = e->r;
+  size_t nl = strlen(r->node), cl = r->prefix_len + 8;
+  char *chan = wsp__malloc(&r->mem, cl + 1);
+  char *m = wsp__malloc(&r->mem, 3 + nl + 1 + len);
+  const char *argv[3];
+  size_t lens[3];
+  int rc = WSP_ERR_NOMEM;
+  if (chan && m) {
+    memcpy(chan, r->prefix, r->prefix_len);
+    memcpy(chan + r->prefix_len, ".control", 9);
+    memcpy(m, "c1 ", 3);
+    memcpy(m + 3, r->node, nl);
+    m[3 + nl] = ' ';
+    memcpy(m + 4 + nl, msg, len);
+    argv[0] = "PUBLISH";
+    argv[1] = chan;
+    argv[2] = m;
+    lens[0] = 7;
+    lens[1] = cl;
+    lens[2] = 4 + nl + len;
+    rc = wsp__redis_command(r, WSP_REDIS_CMD, 3, argv, lens, NULL, NULL);
+  }
+  wsp__free(&r->mem, chan);
+  wsp__free(&r->mem, m);
+  return rc;
+}
+
+/* The engine's own subscription to P.control, for as long as it lives. */
+static int control_subscribe(struct wsp__reng *e) {
+  struct wsp_redis *r = e->r;
+  size_t kl = 1 + r->prefix_len + 8;
+  char *k = wsp__malloc(&r->mem, kl + 1);
+  struct ech *c;
+  if (!k)
+    return WSP_ERR_NOMEM;
+  k[0] = 'c';
+  memcpy(k + 1, r->prefix, r->prefix_len);
+  memcpy(k + 1 + r->prefix_len, ".control", 9);
+  c = ech_lookup(e, k, kl, 1);
+  if (!c)
+    return WSP_ERR_NOMEM;
+  if (c->refs == 0) {
+    c->refs = 1;
+    if (wsp_redis_is_up(r, WSP_REDIS_SUB))
+      (void)send_sub(e, c, 1);
+  }
+  return 0;
+}
+
+/* A message on P.control: an order from another node. */
+static void on_control(struct wsp__reng *e, const struct wsp__rreply *pay) {
+  struct wsp_redis *r = e->r;
+  size_t nl = strlen(r->node);
+  const char *sp;
+  if (pay->len < 4 || memcmp(pay->str, "c1 ", 3) != 0 ||
+      !(sp = memchr(pay->str + 3, ' ', pay->len - 3))) {
+    r->stats.errors++;
+    return;
+  }
+  if ((size_t)(sp - pay->str - 3) == nl && memcmp(pay->str + 3, r->node, nl) == 0)
+    return; /* ours: done here already */
+  wsp__hub_control(e->srv, sp + 1, pay->len - (size_t)(sp + 1 - pay->str));
+}
+
 /* A PUB/SUB message: hand the publication to the hub. */
 static void on_message(struct wsp_redis *r, const struct wsp__rreply *m) {
   struct wsp__reng *e = r->eng;
@@ -916,6 +993,13 @@ static void on_message(struct wsp_redis *r, const struct wsp__rreply *m) {
     return;
   chan = m->elem[pattern ? 2 : 1];
   pay = m->elem[pattern ? 3 : 2];
+  if (!pattern && chan->type == WSP__RR_STRING &&
+      pay->type == WSP__RR_STRING && chan->len == r->prefix_len + 8 &&
+      memcmp(chan->str, r->prefix, r->prefix_len) == 0 &&
+      memcmp(chan->str + r->prefix_len, ".control", 8) == 0) {
+    on_control(e, pay);
+    return;
+  }
   if (chan->type != WSP__RR_STRING || pay->type != WSP__RR_STRING ||
       chan->len <= pfx || memcmp(chan->str, r->prefix, r->prefix_len) != 0 ||
       memcmp(chan->str + r->prefix_len, ".pub.", 5) != 0)
@@ -1067,12 +1151,15 @@ int wsp_server_set_redis(struct wsp_server *s, struct wsp_redis *r) {
     e->ops.detach = op_detach;
     e->ops.presence = op_presence;
     e->ops.join_leave = op_join_leave;
+    e->ops.control = op_control;
     r->eng = e;
     r->on_message = on_message;
     r->on_link = on_link;
     r->eng_free = engine_free;
   }
   e = r->eng;
+  if (control_subscribe(e) != 0)
+    return WSP_ERR_NOMEM;
   wsp__ch_engine_set(s, &e->ops);
   e->srv = s;
   return 0;

@@ -207,6 +207,30 @@ check('presence lists the clients of every node; join and leave cross nodes', as
   a.disconnect(); c.c.disconnect(); c2.c.disconnect();
 });
 
+check('the API on one node reaches the user on every node: send, subscribe, disconnect', async () => {
+  const on2 = client(n2, 'zed'), on3 = client(n3, 'zed');
+  const msgs = [], subs = [], closes = [];
+  for (const c of [on2, on3]) {
+    c.on('message', (ctx) => msgs.push(ctx.data));
+    c.on('subscribed', (ctx) => subs.push(ctx.channel));
+    c.on('disconnected', (ctx) => closes.push(ctx.code));
+  }
+  await on2.ready(5000);
+  await on3.ready(5000);
+  const api = (method, body) => callApi(n1.port, KEY, method, body);
+  const r = await api('send', { user: 'zed', data: { hi: 1 } });
+  assert(r.status === 200 && r.json.result, `send ${r.body}`);
+  await waitFor(() => msgs.length >= 2, 5000, `messages (${JSON.stringify(msgs)})`);
+  await api('subscribe', { user: 'zed', channel: 'zone' });
+  await waitFor(() => subs.filter((x) => x === 'zone').length >= 2, 5000, `server-side subscriptions (${JSON.stringify(subs)})`);
+  const p = client(n1, 'pat');
+  await p.publish('zone', { n: 1 });
+  await api('disconnect', { user: 'zed', code: 4500, reason: 'bye' });
+  await waitFor(() => closes.length >= 2, 5000, `disconnects (${JSON.stringify(closes)})`);
+  assert(closes.every((x) => x === 4500), `codes ${JSON.stringify(closes)}`);
+  p.disconnect();
+});
+
 check('Redis restarted empty: recovered: false with a new epoch, then live again', async () => {
   const a = await subscriber(n1, 'rob', 'lost');
   const p = client(n2, 'pat');
