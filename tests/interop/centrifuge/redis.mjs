@@ -66,7 +66,7 @@ const clients = [];
 
 async function node(name) {
   const s = await startDemo(exe, ['--redis', `127.0.0.1:${redisPort}`, '--node-name', name,
-    '--redis-prefix', `t${process.pid}`, '--api-key', KEY]);
+    '--redis-prefix', `t${process.pid}`, '--api-key', KEY, '--history-size', '1000']);
   nodes.push(s);
   return s;
 }
@@ -231,7 +231,40 @@ check('the API on one node reaches the user on every node: send, subscribe, disc
   p.disconnect();
 });
 
+check('node 1 killed (SIGKILL) while publishing: every acknowledged publication kept', async () => {
+  const live = await subscriber(n3, 'liv', 'kill');
+  const p = client(n1, 'pat');
+  await p.ready(5000);
+  const acked = [];
+  let stop = false;
+  const loop = (async () => {
+    for (let i = 1; !stop && i <= 250; i++) { // all fit one history call
+      try { await p.publish('kill', { n: i }); acked.push(i); } catch { return; }
+    }
+  })();
+  await waitFor(() => acked.length >= 100, 10000, 'a hundred acknowledged');
+  n1.proc.kill('SIGKILL');
+  n1.killed = true;
+  await withTimeout(n1.exited, 5000, 'node 1 exit');
+  stop = true;
+  p.disconnect();
+  await loop;
+  const h = await subscriber(n2, 'his', 'kill');
+  const r = await h.sub.history({ limit: -1 });
+  const stored = r.publications.map((x) => x.data.n);
+  const want = new Set(acked);
+  for (const n of want) assert(stored.includes(n), `acknowledged ${n} not in the history`);
+  for (let i = 1; i < r.publications.length; i++)
+    assert(r.publications[i].offset === r.publications[i - 1].offset + 1, 'gapless offsets');
+  assert(JSON.stringify(stored) === JSON.stringify([...stored].sort((x, y) => x - y)), 'in order');
+  await waitFor(() => live.log.pubs.length >= acked.length, 5000, `live deliveries on node 3 (${live.log.pubs.length} of ${acked.length})`);
+  exactly(live.log.pubs.slice(0, acked.length), 1, acked.length, 'live on node 3');
+  live.c.disconnect(); h.c.disconnect();
+  return `${acked.length} acknowledged, ${stored.length} stored`;
+});
+
 check('Redis restarted empty: recovered: false with a new epoch, then live again', async () => {
+  if (n1.killed) n1 = await node('n1b');
   const a = await subscriber(n1, 'rob', 'lost');
   const p = client(n2, 'pat');
   await publishN(p, 'lost', 1, 3);
