@@ -754,6 +754,54 @@ static void test_server_defer_http(void **state) {
   wsp_server_free(s);
 }
 
+static int req_defer_upgrade(struct wsp_client *cl,
+                             const struct wsp_request *req, void *ud) {
+  (void)ud;
+  assert_true(req->websocket);
+  assert_int_equal(wsp_client_defer(cl), 0);
+  deferred_cl = cl;
+  return 0;
+}
+
+/* An upgrade deferred, then accepted (101), refused for its path (404)
+ * or, with a session set meanwhile, for its Origin (403). */
+static void test_server_defer_upgrade(void **state) {
+  static const char *paths[] = {"/connection/websocket", "/nowhere",
+                                "/connection/websocket"};
+  static const char *want[] = {"HTTP/1.1 101", "HTTP/1.1 404",
+                               "HTTP/1.1 403"};
+  struct wsp_server_callbacks cb;
+  struct wsp_server *s;
+  char req[512], out[2048];
+  int i;
+  (void)state;
+  memset(&cb, 0, sizeof(cb));
+  cb.on_request = req_defer_upgrade;
+  assert_int_equal(wsp_server_new(&s, &cb, NULL, 0, NULL), 0);
+  for (i = 0; i < 3; i++) {
+    struct wsp_client *cl;
+    snprintf(req, sizeof(req),
+             "GET %s HTTP/1.1\r\nHost: a.example\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+             "Origin: http://evil.example\r\n\r\n",
+             paths[i]);
+    deferred_cl = NULL;
+    assert_int_equal(wsp_server_accept(s, NULL, &cl), 0);
+    assert_int_equal(wsp_client_recv(cl, req, strlen(req)), 0);
+    assert_ptr_equal(deferred_cl, cl);
+    assert_int_equal(take_output(cl, out, sizeof(out)), 0);
+    if (i == 2)
+      assert_int_equal(wsp_client_set_session(cl, "s1"), 0);
+    assert_int_equal(wsp_client_accept(cl), 0);
+    take_output(cl, out, sizeof(out));
+    assert_int_equal(strncmp(out, want[i], 12), 0);
+    assert_int_equal(wsp_client_accept(cl), WSP_ERR_STATE);
+    wsp_client_free(cl);
+  }
+  wsp_server_free(s);
+}
+
 struct pub_seen {
   int calls, err;
   struct wsp_publish_result r;
@@ -830,6 +878,7 @@ int main(void) {
       cmocka_unit_test(test_server_custom_codec),
       cmocka_unit_test(test_server_expiry_and_refresh),
       cmocka_unit_test(test_server_defer_http),
+      cmocka_unit_test(test_server_defer_upgrade),
       cmocka_unit_test(test_server_publish_async_embedded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

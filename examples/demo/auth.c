@@ -8,6 +8,12 @@
  * credentials first. The session cookie is HttpOnly and SameSite=Lax, and
  * the hub refuses cookie-authenticated upgrades from other origins
  * (--allowed-origin adds trusted ones).
+ *
+ * With --redis the sessions live in Redis (wsp_redis_session_*), so that
+ * a login on one node is good on every node: a login, a logout and an
+ * upgrade carrying the cookie are answered once Redis has (the request
+ * is deferred meanwhile), and a logout closes the session's connections
+ * on every node.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,6 +147,78 @@ uint64_t auth_next_deadline(void) {
 
 void auth_tick(uint64_t now) { wsp_session_store_tick(sessions, now); }
 
+/* ---- Waiting for Redis -------------------------------------------------- */
+
+/* A request waiting for Redis; client NULL once it is gone. */
+struct wait {
+  struct wait *prev, *next;
+  struct wsp_client *client;
+  char user[128];
+};
+static struct wait *waits;
+
+static struct wait *wait_new(struct wsp_client *client) {
+  struct wait *w = calloc(1, sizeof *w);
+  if (w == NULL)
+    return NULL;
+  w->client = client;
+  if ((w->next = waits) != NULL)
+    waits->prev = w;
+  waits = w;
+  return w;
+}
+
+static void wait_free(struct wait *w) {
+  if (w->prev)
+    w->prev->next = w->next;
+  else
+    waits = w->next;
+  if (w->next)
+    w->next->prev = w->prev;
+  free(w);
+}
+
+void auth_client_gone(struct wsp_client *client) {
+  struct wait *w;
+  for (w = waits; w; w = w->next)
+    if (w->client == client)
+      w->client = NULL;
+}
+
+/* The session id of the request's cookie, when it looks like one. */
+static int cookie_id(const struct wsp_request *req, char *id) {
+  struct wsp_str v;
+  size_t i;
+  for (i = 0; wsp_request_cookie_nth(req, SESSION_COOKIE, i, &v) == 1; i++)
+    if (v.len == WSP_SESSION_ID_LEN) {
+      memcpy(id, v.ptr, v.len);
+      id[v.len] = '\0';
+      return 1;
+    }
+  return 0;
+}
+
+/* The upgrade's session, from Redis: then the upgrade goes on. */
+static void upgrade_looked_up(struct wsp_redis *r, int err, const char *id,
+                              const char *user, const void *data, size_t len,
+                              void *ud) {
+  struct wait *w = ud;
+  (void)r;
+  (void)data;
+  (void)len;
+  if (w->client) {
+    /* unknown or expired: an anonymous upgrade, as without Redis */
+    if (err == 0 && wsp_client_set_user(w->client, user) == 0)
+      wsp_client_set_session(w->client, id);
+    if (err != 0 && err != WSP_ERR_NOT_FOUND)
+      wsp_client_respond(w->client, 503, "text/plain", "no session store\n",
+                         17);
+    else
+      wsp_client_accept(w->client);
+  }
+  wait_free(w);
+}
+
 /* ---- The upgrade ------------------------------------------------------- */
 
 /* The live session of the request's cookie: its id into id; 1 found. */
@@ -163,6 +241,19 @@ void auth_upgrade(struct wsp_client *client, const struct wsp_request *req) {
   char id[WSP_SESSION_ID_LEN + 1], token[8192];
   const char *user;
   size_t len;
+  struct wait *w;
+  if (redis_engine() && cookie_id(req, id)) {
+    if ((w = wait_new(client)) == NULL)
+      return;
+    if (wsp_redis_session_get(redis_engine(), id, SESSION_TTL_MS,
+                              upgrade_looked_up, w) < 0) {
+      wait_free(w); /* not a session: an anonymous upgrade */
+      return;
+    }
+    if (wsp_client_defer(client) < 0)
+      w->client = NULL; /* cannot wait: anonymous */
+    return;
+  }
   if (session_of(req, id, sizeof id, &user)) {
     /* the hub then checks the Origin (403 from another site) */
     if (wsp_client_set_user(client, user) == 0)
@@ -198,10 +289,68 @@ static int user_ok(const char *u, size_t len) {
   return 1;
 }
 
+/* Answer a login with its session's cookie. */
+static void login_answer(struct wsp_client *client, const char *user,
+                         const char *id) {
+  char cookie[256], out[512], q[400];
+  if (wsp_session_cookie(cookie, sizeof cookie, SESSION_COOKIE, id, "/",
+                         SESSION_TTL_MS / 1000,
+                         WSP_COOKIE_HTTPONLY | WSP_COOKIE_SAMESITE_LAX) < 0) {
+    reply(client, 503, "{\"error\":\"no session\"}");
+    return;
+  }
+  wsp_conn_add_header(wsp_client_get_conn(client), "Set-Cookie", cookie);
+  json_quote(q, user);
+  snprintf(out, sizeof out, "{\"user\":%s}", q);
+  reply(client, 200, out);
+}
+
+static void login_created(struct wsp_redis *r, int err, const char *id,
+                          const char *user, const void *data, size_t len,
+                          void *ud) {
+  struct wait *w = ud;
+  (void)r;
+  (void)user;
+  (void)data;
+  (void)len;
+  if (w->client) {
+    if (err)
+      reply(w->client, 503, "{\"error\":\"no session\"}");
+    else
+      login_answer(w->client, w->user, id);
+  }
+  wait_free(w);
+}
+
+static void logout_done(struct wsp_redis *r, int err, const char *id,
+                        const char *user, const void *data, size_t len,
+                        void *ud) {
+  struct wait *w = ud;
+  char cookie[128];
+  (void)r;
+  (void)id;
+  (void)user;
+  (void)data;
+  (void)len;
+  if (w->client) {
+    if (err && err != WSP_ERR_NOT_FOUND) {
+      reply(w->client, 503, "{\"error\":\"no session store\"}");
+    } else {
+      if (wsp_session_cookie(cookie, sizeof cookie, SESSION_COOKIE, "", "/", 0,
+                             WSP_COOKIE_HTTPONLY | WSP_COOKIE_SAMESITE_LAX) > 0)
+        wsp_conn_add_header(wsp_client_get_conn(w->client), "Set-Cookie",
+                            cookie);
+      reply(w->client, 200, w->user);
+    }
+  }
+  wait_free(w);
+}
+
 static void login(struct wsp_client *client, const struct wsp_request *req) {
   struct wsp_request form = *req;
   char user[128], id[WSP_SESSION_ID_LEN + 1], cookie[256], out[512], q[400];
   size_t len;
+  struct wait *w;
   /* The form body (application/x-www-form-urlencoded) has the syntax of
    * a query string. */
   form.query = req->body;
@@ -209,6 +358,23 @@ static void login(struct wsp_client *client, const struct wsp_request *req) {
       !user_ok(user, len)) {
     reply(client, 400, "{\"error\":\"form field user: 1 to 64 printable "
                        "characters\"}");
+    return;
+  }
+  if (redis_engine()) {
+    if ((w = wait_new(client)) == NULL) {
+      reply(client, 503, "{\"error\":\"no session\"}");
+      return;
+    }
+    memcpy(w->user, user, len);
+    w->user[len] = '\0';
+    if (wsp_redis_session_create(redis_engine(), user, NULL, 0, SESSION_TTL_MS,
+                                 login_created, w) < 0) {
+      wait_free(w);
+      reply(client, 503, "{\"error\":\"no session\"}");
+    } else if (wsp_client_defer(client) < 0) {
+      w->client = NULL;
+      reply(client, 503, "{\"error\":\"no session\"}");
+    }
     return;
   }
   if (wsp_session_create(sessions, user, NULL, 0, loop_now_ms(), id) < 0 ||
@@ -228,6 +394,28 @@ static void logout(struct wsp_client *client, const struct wsp_request *req) {
   char id[WSP_SESSION_ID_LEN + 1], cookie[128], out[64];
   const char *user;
   long n = 0;
+  struct wait *w;
+  if (redis_engine() && cookie_id(req, id)) {
+    /* every node closes the session's connections (an order through
+     * Redis); the answer waits until the session is gone from Redis */
+    n = wsp_server_disconnect_session(wsp_client_get_server(client), id,
+                                      WSP_PROTO_DISCONNECT_FORCE_DISCONNECT,
+                                      "logged out");
+    if ((w = wait_new(client)) == NULL) {
+      reply(client, 503, "{\"error\":\"no session store\"}");
+      return;
+    }
+    snprintf(w->user, sizeof w->user, "{\"disconnected\":%ld}",
+             n < 0 ? 0 : n);
+    if (wsp_redis_session_destroy(redis_engine(), id, logout_done, w) < 0) {
+      wait_free(w);
+      reply(client, 503, "{\"error\":\"no session store\"}");
+    } else if (wsp_client_defer(client) < 0) {
+      w->client = NULL;
+      reply(client, 503, "{\"error\":\"no session store\"}");
+    }
+    return;
+  }
   if (session_of(req, id, sizeof id, &user)) {
     wsp_session_destroy(sessions, id);
     /* FORCE_DISCONNECT: the client SDKs do not reconnect */

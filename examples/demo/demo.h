@@ -65,6 +65,8 @@ void auth_tick(uint64_t now);
 /* An upgrade on the protocol path: a session cookie or ?token= proves
  * who the user is. */
 void auth_upgrade(struct wsp_client *client, const struct wsp_request *req);
+/* The client is about to be freed: answers owed to it are not given. */
+void auth_client_gone(struct wsp_client *client);
 /* 1 when req is for /login or /logout; answer it. */
 int auth_path(const struct wsp_request *req);
 void auth_serve(struct wsp_client *client, const struct wsp_request *req);
@@ -75,6 +77,8 @@ void auth_serve(struct wsp_client *client, const struct wsp_request *req);
 int redis_flag(const char *flag, const char *value);
 /* 1 when --redis was given. */
 int redis_on(void);
+/* The engine, or NULL without --redis. */
+struct wsp_redis *redis_engine(void);
 /* Make the engine, attach it to server and start connecting (nothing
  * without --redis). */
 int redis_init(struct wsp_server *server, int epfd);

@@ -203,6 +203,7 @@ static void client_free(struct client *cl) {
   loop_close(cl->fd); /* also removes it from the epoll set */
   cl->quiet = 1;
   api_client_gone(cl->wc);
+  auth_client_gone(cl->wc);
   wsp_client_free(cl->wc); /* on_disconnect (1006) if it was still open */
   free(cl);
 }

@@ -20,6 +20,7 @@
 #include <sys/uio.h>
 
 #include "common.h"
+#include "session.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -110,6 +111,33 @@ WSP_API void wsp_redis_get_stats(const struct wsp_redis *redis,
                                  struct wsp_redis_stats *out);
 /* This node's name. */
 WSP_API const char *wsp_redis_get_node(const struct wsp_redis *redis);
+
+/*
+ * Sessions in Redis (the store of wsp_session(3) for several nodes): a
+ * login on one node authenticates upgrades on every node. Each call
+ * completes once, later (from the engine's I/O, or with WSP_ERR_CLOSED
+ * from wsp_redis_free()), through done: err 0 with the session's id,
+ * user and data (valid during the call), or WSP_ERR_NOT_FOUND (unknown
+ * or expired), WSP_ERR_CLOSED, WSP_ERR_TIMEOUT, WSP_ERR_IO. The calls
+ * return 0 (done will be called) or an error (it will not).
+ */
+typedef void wsp_redis_session_fn(struct wsp_redis *redis, int err,
+                                  const char *id, const char *user,
+                                  const void *data, size_t len,
+                                  void *user_data);
+/* A new session of user (at most 255 bytes) with data, for ttl_ms. */
+WSP_API int wsp_redis_session_create(struct wsp_redis *redis, const char *user,
+                                     const void *data, size_t len,
+                                     uint64_t ttl_ms, wsp_redis_session_fn *done,
+                                     void *user_data);
+/* Look a session up; ttl_ms > 0 also extends its life to ttl_ms. */
+WSP_API int wsp_redis_session_get(struct wsp_redis *redis, const char *id,
+                                  uint64_t ttl_ms, wsp_redis_session_fn *done,
+                                  void *user_data);
+/* End a session (logout): WSP_ERR_NOT_FOUND when there was none. */
+WSP_API int wsp_redis_session_destroy(struct wsp_redis *redis, const char *id,
+                                      wsp_redis_session_fn *done,
+                                      void *user_data);
 
 /*
  * Make redis the engine of server (NULL: back to the embedded one): from

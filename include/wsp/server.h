@@ -261,6 +261,10 @@ WSP_API int wsp_client_respond(struct wsp_client *client, int status,
  * asynchronous publication is stored); the request's spans stay valid
  * until then, and the handshake timeout still applies (408). */
 WSP_API int wsp_client_defer(struct wsp_client *client);
+/* Accept a deferred upgrade on the route of its path (404 when there is
+ * none; 403 when a session was set since and the Origin is not allowed,
+ * as wsp_client_set_session() says). */
+WSP_API int wsp_client_accept(struct wsp_client *client);
 /* In on_request: accept the upgrade as a plain WebSocket without the
  * protocol; messages arrive in on_raw_message. */
 WSP_API int wsp_client_accept_raw(struct wsp_client *client);

@@ -74,6 +74,7 @@ static const struct wsp__hub_ops ops = {
     client_gone,
     client_free,
     wsp__sess_origin_refused,
+    wsp__sess_origin_ok,
     sent,
     tick,
     next_deadline,

@@ -129,6 +129,9 @@ struct wsp__hub_ops {
   void (*client_free)(struct wsp_client *cl);
   /* After on_request: 1 when the upgrade was refused (answered). */
   int (*request_refused)(struct wsp_client *cl, const struct wsp_request *req);
+  /* 1 when a cookie-authenticated upgrade with req's Origin would be
+   * allowed (decided when the upgrade is deferred). */
+  int (*origin_ok)(const struct wsp_client *cl, const struct wsp_request *req);
   void (*sent)(struct wsp_client *cl); /* output was written */
   /* The modules' own timers (wsp_server_tick, wsp_server_next_deadline). */
   void (*tick)(struct wsp_server *s, uint64_t now);
@@ -445,7 +448,9 @@ struct wsp_client {
   uint8_t gone : 1;   /* the connection has ended */
   uint8_t opened : 1; /* the WebSocket opened: on_disconnect will fire */
   uint8_t free_pending : 1;
-  uint8_t deferred : 1; /* an HTTP request answered later */
+  uint8_t deferred : 1;  /* an HTTP request answered later */
+  uint8_t upgrade : 1;   /* deferred: a valid upgrade on a route */
+  uint8_t origin_ok : 1; /* deferred: its Origin passes the policy */
   uint8_t depth;
 };
 
@@ -616,6 +621,9 @@ void wsp__sess_client_free(struct wsp_client *cl);
 /* After on_request: 1 when the upgrade was refused (403). */
 int wsp__sess_origin_refused(struct wsp_client *cl,
                              const struct wsp_request *req);
+/* The origin policy's verdict on req, as if it carried a session. */
+int wsp__sess_origin_ok(const struct wsp_client *cl,
+                        const struct wsp_request *req);
 
 /* pending.c */
 /* Start a pending request of kind (PENDING_*) for the command cmd_id of

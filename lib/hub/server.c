@@ -157,8 +157,22 @@ static int conn_on_request(struct wsp_conn *conn, const struct wsp_request *req,
   }
   if (s->ops->request_refused(cl, req))
     return 0;
-  if (cl->deferred)
-    return 0; /* answered later: wsp_client_respond() */
+  if (cl->deferred) {
+    /* Answered later: wsp_client_respond(), or for an upgrade
+     * wsp_client_accept(), which needs the route and the Origin's
+     * verdict (the session may only be known then). */
+    for (i = 0; req->websocket && i < s->nroutes; i++) {
+      if (path_is(req->path, s->routes[i]->path)) {
+        cl->mode = MODE_CODEC;
+        cl->codec = &s->routes[i]->codec;
+        cl->codec_data = s->routes[i]->data;
+        cl->upgrade = 1;
+        cl->origin_ok = (uint8_t)(s->ops->origin_ok(cl, req) != 0);
+        break;
+      }
+    }
+    return 0;
+  }
   if (wsp_conn_get_state(conn) != WSP_STATE_HANDSHAKE || cl->mode == MODE_RAW)
     return 0; /* answered, or taken as a raw WebSocket */
   if (rv < 0)
@@ -620,6 +634,29 @@ int wsp_client_respond(struct wsp_client *cl, int status,
     cl->deferred = 0;
     wsp__client_leave(cl);
   }
+  return rv;
+}
+
+int wsp_client_accept(struct wsp_client *cl) {
+  static const char nf[] = "not found\n";
+  static const char cross[] = "cross-origin request refused\n";
+  int rv;
+  if (!cl)
+    return WSP_ERR_INVAL;
+  if (!cl->deferred || cl->in_request ||
+      wsp_conn_get_state(cl->conn) != WSP_STATE_DEFERRED)
+    return WSP_ERR_STATE;
+  wsp__client_enter(cl);
+  cl->deferred = 0;
+  if (!cl->upgrade) {
+    rv = wsp_conn_respond(cl->conn, 404, NULL, nf, sizeof(nf) - 1);
+  } else if (cl->session && !cl->origin_ok) {
+    cl->srv->stats.refused_origin++;
+    rv = wsp_conn_respond(cl->conn, 403, NULL, cross, sizeof(cross) - 1);
+  } else {
+    rv = wsp_conn_accept(cl->conn);
+  }
+  wsp__client_leave(cl);
   return rv;
 }
 

@@ -104,6 +104,14 @@ long wsp__sess_disconnect(struct wsp_server *s, const char *session, int code,
   return n;
 }
 
+int wsp__sess_origin_ok(const struct wsp_client *cl,
+                        const struct wsp_request *req) {
+  const struct wsp_server *s = cl->srv;
+  return !(s->origin_policy & WSP_ORIGIN_CHECK) ||
+         wsp_origin_allowed(req, (const char *const *)s->origins, s->norigins,
+                            (s->origin_policy & WSP_ORIGIN_SECURE) != 0);
+}
+
 int wsp__sess_origin_refused(struct wsp_client *cl,
                              const struct wsp_request *req) {
   struct wsp_server *s = cl->srv;

@@ -104,3 +104,36 @@ int wsp_server_set_redis(struct wsp_server *server, struct wsp_redis *redis) {
   /* NULL is the embedded engine, which is always there */
   return redis ? WSP_ERR_STATE : 0;
 }
+
+int wsp_redis_session_create(struct wsp_redis *redis, const char *user,
+                             const void *data, size_t len, uint64_t ttl_ms,
+                             wsp_redis_session_fn *done, void *user_data) {
+  WSP__UNUSED(redis);
+  WSP__UNUSED(user);
+  WSP__UNUSED(data);
+  WSP__UNUSED(len);
+  WSP__UNUSED(ttl_ms);
+  WSP__UNUSED(done);
+  WSP__UNUSED(user_data);
+  return WSP_ERR_INVAL;
+}
+
+int wsp_redis_session_get(struct wsp_redis *redis, const char *id,
+                          uint64_t ttl_ms, wsp_redis_session_fn *done,
+                          void *user_data) {
+  WSP__UNUSED(redis);
+  WSP__UNUSED(id);
+  WSP__UNUSED(ttl_ms);
+  WSP__UNUSED(done);
+  WSP__UNUSED(user_data);
+  return WSP_ERR_INVAL;
+}
+
+int wsp_redis_session_destroy(struct wsp_redis *redis, const char *id,
+                              wsp_redis_session_fn *done, void *user_data) {
+  WSP__UNUSED(redis);
+  WSP__UNUSED(id);
+  WSP__UNUSED(done);
+  WSP__UNUSED(user_data);
+  return WSP_ERR_INVAL;
+}

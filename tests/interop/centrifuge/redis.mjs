@@ -9,6 +9,7 @@
 // A real redis-server is started on a free loopback port (skipped, with
 // exit code 77, when redis-server is not installed).
 import { spawn, spawnSync } from 'node:child_process';
+import http from 'node:http';
 import net from 'node:net';
 import { assert, callApi, check, clientAndExe, errorOf, exactly, run, sleep, startDemo, waitFor, withTimeout } from './harness.mjs';
 
@@ -103,6 +104,42 @@ async function publishN(c, channel, from, n) {
 }
 
 let n1, n2, n3;
+
+// POST a form to a node: {status, headers, json}.
+function postForm(port, path, body, headers = {}) {
+  return withTimeout(new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1', port, path, method: 'POST', agent: false,
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded',
+        'Content-Length': Buffer.byteLength(body), ...headers },
+    }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        let json = null;
+        try { json = JSON.parse(Buffer.concat(chunks).toString()); } catch { /* not JSON */ }
+        resolve({ status: res.statusCode, headers: res.headers, json });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  }), 5000, `POST ${path}`);
+}
+
+// A centrifuge client of s whose upgrade carries cookie.
+function cookieClient(s, cookie) {
+  class CookieWebSocket extends WebSocket {
+    constructor(url, protocols) {
+      super(url, protocols, { headers: { Cookie: cookie }, perMessageDeflate: false });
+    }
+  }
+  const c = new Centrifuge(`${s.url}/connection/websocket`, {
+    websocket: CookieWebSocket, minReconnectDelay: 200, maxReconnectDelay: 500,
+  });
+  clients.push(c);
+  c.connect();
+  return c;
+}
 
 check('a publication on node 1 reaches subscribers on nodes 2 and 3, in order', async () => {
   const a = await subscriber(n2, 'ann', 'news');
@@ -229,6 +266,33 @@ check('the API on one node reaches the user on every node: send, subscribe, disc
   await waitFor(() => closes.length >= 2, 5000, `disconnects (${JSON.stringify(closes)})`);
   assert(closes.every((x) => x === 4500), `codes ${JSON.stringify(closes)}`);
   p.disconnect();
+});
+
+check('a login on node 1 is good on node 3; a logout on node 2 ends it on every node', async () => {
+  const login = await postForm(n1.port, '/login', 'user=sam');
+  assert(login.status === 200 && login.json && login.json.user === 'sam', `login ${login.status} ${JSON.stringify(login.json)}`);
+  const cookie = String(login.headers['set-cookie']).split(';')[0];
+  assert(/^wsp_sid=[0-9a-f]{32}$/.test(cookie), `cookie ${cookie}`);
+  const c3 = cookieClient(n3, cookie), c1 = cookieClient(n1, cookie);
+  await c3.ready(5000);
+  await c1.ready(5000);
+  for (const c of [c3, c1]) {
+    const who = await c.rpc('whoami', {});
+    assert(who.data.user === 'sam', `whoami ${JSON.stringify(who.data)}`);
+  }
+  const closes = [];
+  c3.on('disconnected', (ctx) => closes.push(ctx.code));
+  c1.on('disconnected', (ctx) => closes.push(ctx.code));
+  const out = await postForm(n2.port, '/logout', '', { Cookie: cookie });
+  assert(out.status === 200, `logout ${out.status} ${JSON.stringify(out.json)}`);
+  await waitFor(() => closes.length >= 2, 5000, `disconnects (${JSON.stringify(closes)})`);
+  assert(closes.every((x) => x === 3503), `codes ${JSON.stringify(closes)}`);
+  // the cookie proves nothing any more, on any node
+  const again = cookieClient(n3, cookie);
+  await again.ready(5000);
+  const who = await again.rpc('whoami', {});
+  assert(who.data.user === '', `after logout: ${JSON.stringify(who.data)}`);
+  again.disconnect();
 });
 
 check('node 1 killed (SIGKILL) while publishing: every acknowledged publication kept', async () => {
