@@ -438,8 +438,10 @@ static int u64_arg(char *buf, uint64_t v) {
   return snprintf(buf, 24, "%llu", (unsigned long long)v);
 }
 
-/* Send the read q (its channel's subscription is active). */
-static void read_send(struct wsp__reng *e, struct rreq *q) {
+/* Send the read q (its channel's subscription is active). When it cannot
+ * be queued, q is freed and the error returned; with complete, the
+ * hub hears it too (we are in a completion already, not in its call). */
+static int read_send(struct wsp__reng *e, struct rreq *q, int complete) {
   struct wsp_redis *r = e->r;
   const struct wsp__eread *rq = &q->rq;
   char *stream = NULL, *meta = NULL;
@@ -506,26 +508,33 @@ out:
   wsp__free(&r->mem, stream);
   wsp__free(&r->mem, meta);
   if (rc != 0) {
-    if (e->srv)
-      wsp__ch_engine_read_done(e->srv, q->token, rc, NULL);
+    uint32_t token = q->token;
     rreq_free(e, q);
+    if (complete && e->srv)
+      wsp__ch_engine_read_done(e->srv, token, rc, NULL);
   }
+  return rc;
 }
 
-/* Run or fail the reads waiting for c. */
+/* Run or fail the reads waiting for c. The hub's completions may drop
+ * the subscriptions that held c: it is pinned (an in-flight count of
+ * its own) until the walk is over, and the caller frees it if due. */
 static void flush_waiting(struct wsp__reng *e, struct ech *c, int err) {
+  c->inflight++;
   while (c->waiting) {
     struct rreq *q = c->waiting;
     c->waiting = q->next;
     q->next = NULL;
     if (err) {
-      if (e->srv)
-        wsp__ch_engine_read_done(e->srv, q->token, err, NULL);
+      uint32_t token = q->token;
       rreq_free(e, q);
+      if (e->srv)
+        wsp__ch_engine_read_done(e->srv, token, err, NULL);
     } else {
-      read_send(e, q);
+      (void)read_send(e, q, 1);
     }
   }
+  c->inflight--;
 }
 
 /* ---- Subscriptions ------------------------------------------------------ */
@@ -735,11 +744,8 @@ static int op_read(void *data, const char *ch, size_t len,
     wsp__free(&e->r->mem, q);
     return WSP_ERR_NOMEM;
   }
-  if (presence || c->state == CH_ACTIVE) {
-    /* The reply comes later, from wsp_redis_recv(): never inside. */
-    read_send(e, q);
-    return 0;
-  }
+  if (presence || c->state == CH_ACTIVE)
+    return read_send(e, q, 0); /* the reply comes later: never inside */
   q->next = c->waiting;
   c->waiting = q;
   if (c->state == CH_IDLE && wsp_redis_is_up(e->r, WSP_REDIS_SUB) &&
