@@ -1057,11 +1057,25 @@ static void on_message(struct wsp_redis *r, const struct wsp__rreply *m) {
         wsp__free(&r->mem, key);
       }
     }
-    for (i = 0; c && i < c->npats; i++)
-      wsp__ch_engine_deliver(e->srv, chan->str + pfx, chan->len - pfx,
-                          c->pats[i].name, c->pats[i].len, p,
-                          (size_t)(end - p), info,
-                          hp.offset ? &hp : NULL);
+    /* Delivering may drop subscriptions of these patterns, and with
+     * them the entry: walk a copy of its patterns. */
+    if (c && c->npats) {
+      uint32_t n = c->npats;
+      struct wsp_str *pats = wsp__malloc(&r->mem, n * sizeof(*pats));
+      for (i = 0; pats && i < n; i++) {
+        pats[i].ptr = wsp__strndup(&r->mem, c->pats[i].name, c->pats[i].len);
+        pats[i].len = pats[i].ptr ? c->pats[i].len : 0;
+      }
+      for (i = 0; pats && i < n; i++)
+        if (pats[i].ptr)
+          wsp__ch_engine_deliver(e->srv, chan->str + pfx, chan->len - pfx,
+                                 pats[i].ptr, pats[i].len, p,
+                                 (size_t)(end - p), info,
+                                 hp.offset ? &hp : NULL);
+      for (i = 0; pats && i < n; i++)
+        wsp__free(&r->mem, (char *)pats[i].ptr);
+      wsp__free(&r->mem, pats);
+    }
   } else {
     wsp__ch_engine_deliver(e->srv, chan->str + pfx, chan->len - pfx, NULL, 0, p,
                         (size_t)(end - p), info, hp.offset ? &hp : NULL);
