@@ -73,7 +73,8 @@ void auth_serve(struct wsp_client *client, const struct wsp_request *req);
 
 /* ---- redis.c: the Redis engine (--redis) ----------------------------- */
 
-/* --redis, --redis-prefix or --node-name: 1 taken, 0 not ours, -1 bad. */
+/* --redis, --redis-prefix, --node-name, --redis-timeout or
+ * --redis-probe: 1 taken, 0 not ours, -1 bad. */
 int redis_flag(const char *flag, const char *value);
 /* 1 when --redis was given. */
 int redis_on(void);

@@ -38,6 +38,19 @@ static int redis_epfd = -1;
 static char redis_host[256];
 static char redis_port[16];
 static const char *redis_prefix, *redis_node;
+static uint64_t redis_timeout, redis_probe; /* 0: the engine's defaults */
+
+static int ms_value(const char *v, uint64_t *out) {
+  char *end;
+  unsigned long long x;
+  if (*v < '0' || *v > '9')
+    return -1;
+  x = strtoull(v, &end, 10);
+  if (*end != '\0' || x == 0 || x > 3600000)
+    return -1;
+  *out = x;
+  return 1;
+}
 
 int redis_flag(const char *flag, const char *value) {
   if (strcmp(flag, "--redis") == 0) {
@@ -62,6 +75,10 @@ int redis_flag(const char *flag, const char *value) {
     redis_prefix = value;
     return 1;
   }
+  if (strcmp(flag, "--redis-timeout") == 0)
+    return ms_value(value, &redis_timeout);
+  if (strcmp(flag, "--redis-probe") == 0)
+    return ms_value(value, &redis_probe);
   if (strcmp(flag, "--node-name") == 0) {
     redis_node = value;
     return 1;
@@ -187,6 +204,8 @@ int redis_init(struct wsp_server *server, int epfd) {
   memset(&cfg, 0, sizeof cfg);
   cfg.prefix = redis_prefix;
   cfg.node = redis_node;
+  cfg.timeout = redis_timeout;
+  cfg.probe_interval = redis_probe;
   memset(&cb, 0, sizeof cb);
   cb.on_want_write = on_want_write;
   cb.on_link_reset = on_link_reset;

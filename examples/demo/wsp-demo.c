@@ -26,7 +26,8 @@
  *            [--history-size N] [--history-ttl SECONDS] [--data-dir DIR]
  *            [--fsync always|interval|never] [--history-channels N]
  *            [--history-meta-ttl SECONDS]
- *            [--redis HOST:PORT [--redis-prefix P] [--node-name N]]
+ *            [--redis HOST:PORT [--redis-prefix P] [--node-name N]
+ *             [--redis-timeout MS] [--redis-probe MS]]
  *
  * With --redis the hub runs on the Redis engine (redis.c): publications
  * go through Redis to every node on it, and history lives in Redis
@@ -321,7 +322,8 @@ static void usage(const char *argv0) {
           "       [--history-size N] [--history-ttl SECONDS] [--data-dir DIR]\n"
           "       [--fsync always|interval|never] [--history-channels N]\n"
           "       [--history-meta-ttl SECONDS]\n"
-          "       [--redis HOST:PORT [--redis-prefix P] [--node-name N]]\n",
+          "       [--redis HOST:PORT [--redis-prefix P] [--node-name N]\n"
+          "        [--redis-timeout MS] [--redis-probe MS]]\n",
           argv0);
   exit(2);
 }

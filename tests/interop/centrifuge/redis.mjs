@@ -67,7 +67,8 @@ const clients = [];
 
 async function node(name) {
   const s = await startDemo(exe, ['--redis', `127.0.0.1:${redisPort}`, '--node-name', name,
-    '--redis-prefix', `t${process.pid}`, '--api-key', KEY, '--history-size', '1000']);
+    '--redis-prefix', `t${process.pid}`, '--api-key', KEY, '--history-size', '1000',
+    '--redis-timeout', '1000', '--redis-probe', '500']);
   nodes.push(s);
   return s;
 }
@@ -352,6 +353,33 @@ check('Redis restarted empty: recovered: false with a new epoch, then live again
   assert(ctx.wasRecovering && !ctx.recovered, `subscribed ${JSON.stringify(ctx)}`);
   assert(ctx.streamPosition.epoch !== pos.epoch, `epoch ${ctx.streamPosition.epoch} unchanged`);
   b.c.disconnect(); p.disconnect();
+});
+
+check('Redis stalled (SIGSTOP): noticed by the probe, subscribers told 2500, live again after', async () => {
+  const a = client(n2, 'sal');
+  const codes = [];
+  const sub = a.newSubscription('stall');
+  const got = [];
+  sub.on('subscribing', (ctx) => codes.push(ctx.code));
+  sub.on('publication', (ctx) => got.push(ctx.data.n));
+  sub.subscribe();
+  await sub.ready(5000);
+  redis.proc.kill('SIGSTOP');
+  try {
+    await waitFor(() => codes.includes(2500), 8000, `the stall noticed (${JSON.stringify(codes)})`);
+  } finally {
+    redis.proc.kill('SIGCONT');
+  }
+  await sub.ready(8000);
+  const p = client(n1, 'pat');
+  await withTimeout((async () => {
+    for (;;) {
+      if (!(await errorOf(p.publish('stall', { n: 1 })))) return;
+      await sleep(100);
+    }
+  })(), 8000, 'publish after the stall');
+  await waitFor(() => got.includes(1), 5000, 'live after the stall');
+  a.disconnect(); p.disconnect();
 });
 
 check('Redis stopped: errors, no crash; back to work when it returns', async () => {
