@@ -348,7 +348,7 @@ static void logout_done(struct wsp_redis *r, int err, const char *id,
 
 static void login(struct wsp_client *client, const struct wsp_request *req) {
   struct wsp_request form = *req;
-  char user[128], id[WSP_SESSION_ID_LEN + 1], cookie[256], out[512], q[400];
+  char user[128], id[WSP_SESSION_ID_LEN + 1];
   size_t len;
   struct wait *w;
   /* The form body (application/x-www-form-urlencoded) has the syntax of
@@ -377,17 +377,11 @@ static void login(struct wsp_client *client, const struct wsp_request *req) {
     }
     return;
   }
-  if (wsp_session_create(sessions, user, NULL, 0, loop_now_ms(), id) < 0 ||
-      wsp_session_cookie(cookie, sizeof cookie, SESSION_COOKIE, id, "/",
-                         SESSION_TTL_MS / 1000,
-                         WSP_COOKIE_HTTPONLY | WSP_COOKIE_SAMESITE_LAX) < 0) {
+  if (wsp_session_create(sessions, user, NULL, 0, loop_now_ms(), id) < 0) {
     reply(client, 503, "{\"error\":\"no session\"}");
     return;
   }
-  wsp_conn_add_header(wsp_client_get_conn(client), "Set-Cookie", cookie);
-  json_quote(q, user);
-  snprintf(out, sizeof out, "{\"user\":%s}", q);
-  reply(client, 200, out);
+  login_answer(client, user, id);
 }
 
 static void logout(struct wsp_client *client, const struct wsp_request *req) {

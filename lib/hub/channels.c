@@ -798,6 +798,26 @@ static long publish(struct wsp_server *s, const char *ch, size_t clen,
   return n;
 }
 
+/* The checks every publication from C passes: 0 and the channel's
+ * length, or the error to return. */
+static int publish_check(const struct wsp_server *s, const char *channel,
+                         const void *data, size_t len,
+                         const struct wsp_publish_opts *opts, size_t *clen) {
+  const char *info = opts ? opts->info : NULL;
+  const char *key = opts ? opts->idempotency_key : NULL;
+  if (!s || !channel || (len && !data))
+    return WSP_ERR_INVAL;
+  *clen = strlen(channel);
+  if (*clen == 0 || is_wildcard(channel, *clen))
+    return WSP_ERR_INVAL;
+  if ((len && wsp__json_validate(data, len, 64, NULL) != 0) ||
+      (info && wsp__json_validate(info, strlen(info), 64, NULL) != 0))
+    return WSP_ERR_JSON;
+  if (key && (!*key || strlen(key) > 255))
+    return WSP_ERR_INVAL;
+  return 0;
+}
+
 int wsp_server_publish_with(struct wsp_server *s, const char *channel,
                             const void *data, size_t len,
                             const struct wsp_publish_opts *opts,
@@ -810,16 +830,8 @@ int wsp_server_publish_with(struct wsp_server *s, const char *channel,
   int rc;
   if (result)
     memset(result, 0, sizeof(*result));
-  if (!s || !channel || (len && !data))
-    return WSP_ERR_INVAL;
-  clen = strlen(channel);
-  if (clen == 0 || is_wildcard(channel, clen))
-    return WSP_ERR_INVAL;
-  if ((len && wsp__json_validate(data, len, 64, NULL) != 0) ||
-      (info && wsp__json_validate(info, strlen(info), 64, NULL) != 0))
-    return WSP_ERR_JSON;
-  if (key && (!*key || strlen(key) > 255))
-    return WSP_ERR_INVAL;
+  if ((rc = publish_check(s, channel, data, len, opts, &clen)) != 0)
+    return rc;
   if (key && (rc = wsp__idem_find(s, channel, key, result)) != 0)
     return rc < 0 ? rc : 0; /* published already: the same result */
   n = publish(s, channel, clen, data, len, info, opts && opts->skip_history,
@@ -873,23 +885,17 @@ int wsp_server_publish_async(struct wsp_server *s, const char *channel,
   uint64_t timeout, now;
   size_t clen;
   int rc;
-  if (!s || !s->engine || !channel || !done || (len && !data)) {
-    if (!s || !channel || !done || (len && !data))
-      return WSP_ERR_INVAL;
+  if (!done)
+    return WSP_ERR_INVAL;
+  if (s && !s->engine) {
     /* In process: done at once. */
     rc = wsp_server_publish_with(s, channel, data, len, opts, &res);
     if (rc == 0)
       done(s, 0, &res, user_data);
     return rc;
   }
-  clen = strlen(channel);
-  if (clen == 0 || is_wildcard(channel, clen))
-    return WSP_ERR_INVAL;
-  if ((len && wsp__json_validate(data, len, 64, NULL) != 0) ||
-      (info && wsp__json_validate(info, strlen(info), 64, NULL) != 0))
-    return WSP_ERR_JSON;
-  if (key && (!*key || strlen(key) > 255))
-    return WSP_ERR_INVAL;
+  if ((rc = publish_check(s, channel, data, len, opts, &clen)) != 0)
+    return rc;
   if (key && (rc = wsp__idem_find(s, channel, key, &res)) != 0) {
     if (rc < 0)
       return rc;

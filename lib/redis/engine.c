@@ -438,75 +438,78 @@ static int u64_arg(char *buf, uint64_t v) {
   return snprintf(buf, 24, "%llu", (unsigned long long)v);
 }
 
+#define EVAL_ARGS_MAX 12
+
+/* EVAL script with the channel's two keys (what1 and what2 of ch) and n
+ * more arguments (lens[i] bytes of args[i], or a C string when lens is
+ * NULL). */
+static int eval2(struct wsp__reng *e, const char *script, const char *what1,
+                 const char *what2, const char *ch, size_t len, int n,
+                 const char *const *args, const size_t *lens,
+                 wsp__redis_done_fn *done, void *ud) {
+  struct wsp_redis *r = e->r;
+  const char *argv[5 + EVAL_ARGS_MAX];
+  size_t alen[5 + EVAL_ARGS_MAX];
+  char *k1, *k2;
+  int i, rc = WSP_ERR_NOMEM;
+  if (n > EVAL_ARGS_MAX)
+    return WSP_ERR_INVAL;
+  k1 = key_of(e, what1, ch, len, &alen[3]);
+  k2 = key_of(e, what2, ch, len, &alen[4]);
+  if (k1 && k2) {
+    argv[0] = "EVAL";
+    argv[1] = script;
+    argv[2] = "2";
+    argv[3] = k1;
+    argv[4] = k2;
+    alen[0] = 4;
+    alen[1] = strlen(script);
+    alen[2] = 1;
+    for (i = 0; i < n; i++) {
+      argv[5 + i] = args[i];
+      alen[5 + i] = lens ? lens[i] : strlen(args[i]);
+    }
+    rc = wsp__redis_command(r, WSP_REDIS_CMD, 5 + n, argv, alen, done, ud);
+  }
+  wsp__free(&r->mem, k1);
+  wsp__free(&r->mem, k2);
+  return rc;
+}
+
 /* Send the read q (its channel's subscription is active). When it cannot
  * be queued, q is freed and the error returned; with complete, the
  * hub hears it too (we are in a completion already, not in its call). */
 static int read_send(struct wsp__reng *e, struct rreq *q, int complete) {
-  struct wsp_redis *r = e->r;
   const struct wsp__eread *rq = &q->rq;
-  char *stream = NULL, *meta = NULL;
   char epoch[17], ttl[24], off[24], max[24];
-  const char *argv[13];
-  size_t lens[13], sl = 0, ml = 0;
-  int i, rc = WSP_ERR_NOMEM;
+  const char *args[8];
+  int rc;
 
   if (rq->kind == WSP__EREAD_PRESENCE) {
-    stream = key_of(e, "presence", q->channel, q->len, &sl);
-    meta = key_of(e, "presexp", q->channel, q->len, &ml);
-    if (!stream || !meta)
-      goto out;
-    argv[0] = "EVAL";
-    argv[1] = presence_get_lua;
-    argv[2] = "2";
-    argv[3] = stream;
-    argv[4] = meta;
-    lens[0] = 4;
-    lens[1] = strlen(presence_get_lua);
-    lens[2] = 1;
-    lens[3] = sl;
-    lens[4] = ml;
-    rc = wsp__redis_command(r, WSP_REDIS_CMD, 5, argv, lens, read_replied, q);
-    goto out;
+    rc = eval2(e, presence_get_lua, "presence", "presexp", q->channel, q->len,
+               0, NULL, NULL, read_replied, q);
+  } else if (rq->kind == WSP__EREAD_READY) {
+    static const char *const ping[] = {"PING"};
+    rc = wsp__redis_command(e->r, WSP_REDIS_CMD, 1, ping, NULL, read_replied,
+                            q);
+  } else {
+    new_epoch(e, epoch);
+    u64_arg(ttl, rq->retention.meta_ttl);
+    u64_arg(off, rq->offset);
+    u64_arg(max, rq->max);
+    args[0] = rq->kind == WSP__EREAD_RECOVER   ? "r"
+              : rq->kind == WSP__EREAD_HISTORY ? "h"
+                                               : "p";
+    args[1] = epoch;
+    args[2] = ttl;
+    args[3] = off;
+    args[4] = max;
+    args[5] = rq->reverse ? "1" : "0";
+    args[6] = rq->has_since ? "1" : "0";
+    args[7] = q->epoch;
+    rc = eval2(e, read_lua, "stream", "meta", q->channel, q->len, 8, args,
+               NULL, read_replied, q);
   }
-  if (rq->kind == WSP__EREAD_READY) {
-    static const char ping[] = "PING";
-    argv[0] = ping;
-    lens[0] = 4;
-    rc = wsp__redis_command(r, WSP_REDIS_CMD, 1, argv, lens, read_replied, q);
-    goto out;
-  }
-  stream = key_of(e, "stream", q->channel, q->len, &sl);
-  meta = key_of(e, "meta", q->channel, q->len, &ml);
-  if (!stream || !meta)
-    goto out;
-  new_epoch(e, epoch);
-  u64_arg(ttl, rq->retention.meta_ttl);
-  u64_arg(off, rq->offset);
-  u64_arg(max, rq->max);
-  argv[0] = "EVAL";
-  argv[1] = read_lua;
-  argv[2] = "2";
-  argv[3] = stream;
-  lens[3] = sl;
-  argv[4] = meta;
-  lens[4] = ml;
-  argv[5] = rq->kind == WSP__EREAD_RECOVER   ? "r"
-            : rq->kind == WSP__EREAD_HISTORY ? "h"
-                                             : "p";
-  argv[6] = epoch;
-  argv[7] = ttl;
-  argv[8] = off;
-  argv[9] = max;
-  argv[10] = rq->reverse ? "1" : "0";
-  argv[11] = rq->has_since ? "1" : "0";
-  argv[12] = q->epoch;
-  for (i = 0; i < 13; i++)
-    if (i != 3 && i != 4)
-      lens[i] = strlen(argv[i]);
-  rc = wsp__redis_command(r, WSP_REDIS_CMD, 13, argv, lens, read_replied, q);
-out:
-  wsp__free(&r->mem, stream);
-  wsp__free(&r->mem, meta);
   if (rc != 0) {
     uint32_t token = q->token;
     rreq_free(e, q);
@@ -782,58 +785,36 @@ static void publish_replied(struct wsp_redis *r, const struct wsp__rreply *x,
 static int op_publish(void *data, const struct wsp__epub *p, uint32_t token) {
   struct wsp__reng *e = data;
   struct wsp_redis *r = e->r;
-  char *stream, *meta, *chan;
-  char epoch[17], now[24], maxev[24], sttl[24], mttl[24];
-  const char *argv[12];
-  size_t lens[12], sl = 0, ml = 0, cl = 0;
+  char epoch[17], now[24], maxev[24], sttl[24], mttl[24], *chan;
+  const char *args[9];
+  size_t lens[9], cl = 0;
   uint64_t meta_ttl = 0;
-  int i, rc = WSP_ERR_NOMEM;
+  int i, rc;
 
-  stream = key_of(e, "stream", p->channel, p->clen, &sl);
-  meta = key_of(e, "meta", p->channel, p->clen, &ml);
-  chan = key_of(e, "pub", p->channel, p->clen, &cl);
-  if (stream && meta && chan) {
-    new_epoch(e, epoch);
-    u64_arg(now, e->srv ? wsp__hist_now(e->srv) : 0);
-    u64_arg(maxev, p->history ? p->retention.max_events : 0);
-    u64_arg(sttl, p->history ? p->retention.max_age : 0);
-    if (p->history && p->retention.max_age && p->retention.meta_ttl)
-      meta_ttl = wsp__add_sat(p->retention.max_age, p->retention.meta_ttl);
-    u64_arg(mttl, meta_ttl);
-    argv[0] = "EVAL";
-    argv[1] = publish_lua;
-    argv[2] = "2";
-    argv[3] = stream;
-    argv[4] = meta;
-    argv[5] = chan;
-    argv[6] = p->data;
-    argv[7] = p->info ? p->info : "";
-    argv[8] = now;
-    argv[9] = maxev;
-    argv[10] = sttl;
-    argv[11] = mttl;
-    for (i = 0; i < 12; i++)
-      lens[i] = strlen(argv[i]);
-    lens[3] = sl;
-    lens[4] = ml;
-    lens[5] = cl;
-    lens[6] = p->dlen;
-    {
-      /* two more: the new epoch and whether it is stored */
-      const char *all[14];
-      size_t alen[14];
-      memcpy(all, argv, sizeof(argv));
-      memcpy(alen, lens, sizeof(lens));
-      all[12] = epoch;
-      alen[12] = strlen(epoch);
-      all[13] = p->history ? "1" : "0";
-      alen[13] = 1;
-      rc = wsp__redis_command(r, WSP_REDIS_CMD, 14, all, alen,
-                              publish_replied, (void *)(uintptr_t)token);
-    }
-  }
-  wsp__free(&r->mem, stream);
-  wsp__free(&r->mem, meta);
+  if (!(chan = key_of(e, "pub", p->channel, p->clen, &cl)))
+    return WSP_ERR_NOMEM;
+  new_epoch(e, epoch);
+  u64_arg(now, e->srv ? wsp__hist_now(e->srv) : 0);
+  u64_arg(maxev, p->history ? p->retention.max_events : 0);
+  u64_arg(sttl, p->history ? p->retention.max_age : 0);
+  if (p->history && p->retention.max_age && p->retention.meta_ttl)
+    meta_ttl = wsp__add_sat(p->retention.max_age, p->retention.meta_ttl);
+  u64_arg(mttl, meta_ttl);
+  args[0] = chan;
+  args[1] = p->data;
+  args[2] = p->info ? p->info : "";
+  args[3] = now;
+  args[4] = maxev;
+  args[5] = sttl;
+  args[6] = mttl;
+  args[7] = epoch;           /* the epoch of a stream made now */
+  args[8] = p->history ? "1" : "0"; /* whether it is stored */
+  for (i = 0; i < 9; i++)
+    lens[i] = strlen(args[i]);
+  lens[0] = cl;
+  lens[1] = p->dlen;
+  rc = eval2(e, publish_lua, "stream", "meta", p->channel, p->clen, 9, args,
+             lens, publish_replied, (void *)(uintptr_t)token);
   wsp__free(&r->mem, chan);
   return rc;
 }
@@ -847,28 +828,20 @@ static int op_presence(void *data, const char *ch, size_t len,
   const char *argv[8];
   size_t lens[8], hl = 0, zl = 0;
   int rc = WSP_ERR_NOMEM;
+  if (info) {
+    u64_arg(ttls, ttl);
+    argv[0] = client;
+    argv[1] = info;
+    argv[2] = ttls;
+    lens[0] = strlen(client);
+    lens[1] = ilen;
+    lens[2] = strlen(ttls);
+    return eval2(e, presence_add_lua, "presence", "presexp", ch, len, 3, argv,
+                 lens, NULL, NULL);
+  }
   hkey = key_of(e, "presence", ch, len, &hl);
   zkey = key_of(e, "presexp", ch, len, &zl);
-  if (hkey && zkey && info) {
-    u64_arg(ttls, ttl);
-    argv[0] = "EVAL";
-    argv[1] = presence_add_lua;
-    argv[2] = "2";
-    argv[3] = hkey;
-    argv[4] = zkey;
-    argv[5] = client;
-    argv[6] = info;
-    argv[7] = ttls;
-    lens[0] = 4;
-    lens[1] = strlen(presence_add_lua);
-    lens[2] = 1;
-    lens[3] = hl;
-    lens[4] = zl;
-    lens[5] = strlen(client);
-    lens[6] = ilen;
-    lens[7] = strlen(ttls);
-    rc = wsp__redis_command(r, WSP_REDIS_CMD, 8, argv, lens, NULL, NULL);
-  } else if (hkey && zkey) {
+  if (hkey && zkey) {
     argv[0] = "HDEL";
     argv[1] = hkey;
     argv[2] = client;
