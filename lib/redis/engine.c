@@ -710,7 +710,12 @@ static void op_unsubscribe(void *data, const char *ch, size_t len,
     return;
   if (pattern)
     hpat_del(e, c, ch, len);
-  if (--c->refs == 0 &&
+  if (--c->refs == 0 && c->waiting) {
+    /* Nobody is subscribed to wait with them: a history command still
+     * waiting is answered with an error now, not at its timeout. */
+    flush_waiting(e, c, WSP_ERR_CANCELLED);
+  }
+  if (c->refs == 0 &&
       (c->state == CH_ACTIVE || c->state == CH_SUBSCRIBING) &&
       wsp_redis_is_up(e->r, WSP_REDIS_SUB)) {
     if (send_sub(e, c, 0) != 0)
