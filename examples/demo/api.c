@@ -782,10 +782,7 @@ static void answer(struct wsp_client *client, int code, struct buf *result,
     out.failed |= result->failed;
   } else {
     const char *text = wsp_proto_error_message(code);
-    put_error(&out, code,
-              message != NULL ? message
-              : text          ? text
-                              : "error");
+    put_error(&out, code, message != NULL ? message : text ? text : "error");
   }
   respond_json(client, 200, &out);
   free(out.p);

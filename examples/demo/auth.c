@@ -399,8 +399,7 @@ static void logout(struct wsp_client *client, const struct wsp_request *req) {
       reply(client, 503, "{\"error\":\"no session store\"}");
       return;
     }
-    snprintf(w->user, sizeof w->user, "{\"disconnected\":%ld}",
-             n < 0 ? 0 : n);
+    snprintf(w->user, sizeof w->user, "{\"disconnected\":%ld}", n < 0 ? 0 : n);
     if (wsp_redis_session_destroy(redis_engine(), id, logout_done, w) < 0) {
       wait_free(w);
       reply(client, 503, "{\"error\":\"no session store\"}");

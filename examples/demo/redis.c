@@ -88,7 +88,9 @@ int redis_flag(const char *flag, const char *value) {
 
 int redis_on(void) { return redis_host[0] != '\0'; }
 
-struct wsp_redis *redis_engine(void) { return redis; }
+struct wsp_redis *redis_engine(void) {
+  return redis;
+}
 
 static void watch(struct link *l, uint32_t events) {
   struct epoll_event ev;

@@ -128,7 +128,8 @@ typedef void wsp_redis_session_fn(struct wsp_redis *redis, int err,
 /* A new session of user (at most 255 bytes) with data, for ttl_ms. */
 WSP_API int wsp_redis_session_create(struct wsp_redis *redis, const char *user,
                                      const void *data, size_t len,
-                                     uint64_t ttl_ms, wsp_redis_session_fn *done,
+                                     uint64_t ttl_ms,
+                                     wsp_redis_session_fn *done,
                                      void *user_data);
 /* Look a session up; ttl_ms > 0 also extends its life to ttl_ms. */
 WSP_API int wsp_redis_session_get(struct wsp_redis *redis, const char *id,

@@ -219,8 +219,7 @@ static void engine_announce(struct wsp__csub *cs, int join) {
   wsp__cf_out_client_info(&jb, cl, cs->chan_info);
   if (!jb.err && (s->channel_flags & WSP_CHANNEL_PRESENCE))
     (void)s->engine->presence(s->engine->data, cs->channel, cs->len, cl->id,
-                              join ? jb.data : NULL, jb.len,
-                              WSP__PRESENCE_TTL);
+                              join ? jb.data : NULL, jb.len, WSP__PRESENCE_TTL);
   if (!jb.err && (s->channel_flags & WSP_CHANNEL_JOIN_LEAVE))
     (void)s->engine->join_leave(s->engine->data, cs->channel, cs->len, jb.data,
                                 jb.len, join);
@@ -300,8 +299,7 @@ static void remove_sub_ex(struct wsp_client *cl, struct wsp__csub *cs,
   }
   wsp_pubsub_unsubscribe(s->channels, cs->channel, cs->len, cs);
   if (s->engine)
-    s->engine->unsubscribe(s->engine->data, cs->channel, cs->len,
-                           cs->wildcard);
+    s->engine->unsubscribe(s->engine->data, cs->channel, cs->len, cs->wildcard);
   if (cs->sync) {
     /* still waiting for the engine: nobody will hear the answer */
     uint32_t id = cs->sync->id;
@@ -404,8 +402,8 @@ static void sync_done(struct wsp__pending *p, int status, const void *data,
 
 /* Ask the engine for cs's position (hist: the channel has history) and
  * answer when it comes. */
-static int engine_sync(struct wsp_client *cl, struct wsp__csub *cs,
-                       uint32_t id, const struct wsp__recover *rq, int hist) {
+static int engine_sync(struct wsp_client *cl, struct wsp__csub *cs, uint32_t id,
+                       const struct wsp__recover *rq, int hist) {
   struct wsp_server *s = cl->srv;
   struct wsp__pending *p = NULL;
   struct wsp__eread er;
@@ -415,8 +413,7 @@ static int engine_sync(struct wsp_client *cl, struct wsp__csub *cs,
   if (!cs->sync)
     return WSP_ERR_NOMEM;
   memset(cs->sync, 0, sizeof(*cs->sync));
-  if ((rc = wsp__pending_start(cl, id, PENDING_SYNC, sync_done, &p, &h)) !=
-      0) {
+  if ((rc = wsp__pending_start(cl, id, PENDING_SYNC, sync_done, &p, &h)) != 0) {
     sync_release(s, cs->sync);
     cs->sync = NULL;
     return rc;
@@ -427,9 +424,9 @@ static int engine_sync(struct wsp_client *cl, struct wsp__csub *cs,
   if (rq)
     p->recover = *rq;
   memset(&er, 0, sizeof(er));
-  er.kind = !hist                 ? WSP__EREAD_READY
+  er.kind = !hist               ? WSP__EREAD_READY
             : rq && rq->recover ? WSP__EREAD_RECOVER
-                                  : WSP__EREAD_POSITION;
+                                : WSP__EREAD_POSITION;
   er.offset = rq ? rq->offset : 0;
   er.epoch = rq ? rq->epoch : "";
   er.max = s->hist.recovery_max;
@@ -1006,7 +1003,7 @@ void wsp__ch_engine_set(struct wsp_server *s, const struct wsp__engine *e) {
 }
 
 void wsp__ch_engine_published(struct wsp_server *s, uint32_t token, int err,
-                           uint64_t offset, const char *epoch) {
+                              uint64_t offset, const char *epoch) {
   struct wsp_publish_result r;
   if (token == 0)
     return; /* nobody waits */
@@ -1025,7 +1022,7 @@ void wsp__ch_engine_published(struct wsp_server *s, uint32_t token, int err,
 }
 
 void wsp__ch_engine_read_done(struct wsp_server *s, uint32_t token, int err,
-                           const struct wsp__eresult *r) {
+                              const struct wsp__eresult *r) {
   if (err || !r)
     wsp_corr_complete(s->rpc, token, STATUS_ERROR, NULL, 0);
   else
@@ -1033,9 +1030,9 @@ void wsp__ch_engine_read_done(struct wsp_server *s, uint32_t token, int err,
 }
 
 void wsp__ch_engine_deliver(struct wsp_server *s, const char *ch, size_t clen,
-                         const char *pattern, size_t plen, const char *data,
-                         size_t dlen, const char *info,
-                         const struct wsp__hpos *hp) {
+                            const char *pattern, size_t plen, const char *data,
+                            size_t dlen, const char *info,
+                            const struct wsp__hpos *hp) {
   struct pubctx ec;
   memset(&ec, 0, sizeof(ec));
   ec.epat = pattern;
@@ -1049,9 +1046,8 @@ static void engine_notice(void *sub, void *ud) {
     wsp__ch_deliver(cs->cl, ud);
 }
 
-void wsp__ch_engine_join_leave(struct wsp_server *s, const char *ch,
-                               size_t len, const char *info, size_t ilen,
-                               int join) {
+void wsp__ch_engine_join_leave(struct wsp_server *s, const char *ch, size_t len,
+                               const char *info, size_t ilen, int join) {
   struct wsp_frame *f;
   if (!(s->channel_flags & WSP_CHANNEL_JOIN_LEAVE) ||
       !wsp_pubsub_subscribers(s->channels, ch, len))
@@ -1086,8 +1082,8 @@ void wsp__ch_engine_tick(struct wsp_server *s, uint64_t now) {
       wsp__jbuf_reset(&jb);
       wsp__cf_out_client_info(&jb, cl, cs->chan_info);
       if (!jb.err)
-        (void)s->engine->presence(s->engine->data, cs->channel, cs->len,
-                                  cl->id, jb.data, jb.len, WSP__PRESENCE_TTL);
+        (void)s->engine->presence(s->engine->data, cs->channel, cs->len, cl->id,
+                                  jb.data, jb.len, WSP__PRESENCE_TTL);
     }
     wsp__jbuf_free(&jb);
   }

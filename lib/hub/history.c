@@ -301,9 +301,9 @@ uint32_t wsp__hist_engine_subscribed(struct wsp_client *cl,
 
   memset(&p, 0, sizeof(p));
   wsp__jbuf_init(&p.jb, &cl->srv->mem);
-  if (rq && rq->recover && (!rq->epoch[0] || !strcmp(rq->epoch, res->pos.epoch)) &&
-      rq->offset <= res->pos.offset &&
-      res->pos.offset - rq->offset == res->n) {
+  if (rq && rq->recover &&
+      (!rq->epoch[0] || !strcmp(rq->epoch, res->pos.epoch)) &&
+      rq->offset <= res->pos.offset && res->pos.offset - rq->offset == res->n) {
     /* Exactly the offsets after the client's, up to the top. */
     recovered = 1;
     for (i = 0; i < res->n && recovered; i++)
@@ -311,9 +311,9 @@ uint32_t wsp__hist_engine_subscribed(struct wsp_client *cl,
     for (i = 0; i < res->n && recovered; i++)
       put_pub(&res->events[i], &p);
   }
-  code = p.jb.err ? WSP_PROTO_ERROR_INTERNAL
-                  : write_subscribed(cl, cs, id, rq, NULL, &res->pos,
-                                     recovered, &p);
+  code = p.jb.err
+             ? WSP_PROTO_ERROR_INTERNAL
+             : write_subscribed(cl, cs, id, rq, NULL, &res->pos, recovered, &p);
   wsp__jbuf_free(&p.jb);
   return code;
 }

@@ -346,24 +346,23 @@ long wsp__push_apply(struct wsp_server *s, int kind, int code, const char *a,
 /* channels.c: the hub's side of the engine. */
 void wsp__ch_engine_set(struct wsp_server *s, const struct wsp__engine *e);
 void wsp__ch_engine_published(struct wsp_server *s, uint32_t token, int err,
-                           uint64_t offset, const char *epoch);
+                              uint64_t offset, const char *epoch);
 void wsp__ch_engine_read_done(struct wsp_server *s, uint32_t token, int err,
-                           const struct wsp__eresult *r);
+                              const struct wsp__eresult *r);
 /* A publication for the subscribers of this node: of the exact channel
  * when pattern is NULL, else of that pattern only; hp is where it is in
  * the channel's stream, or NULL. */
 void wsp__ch_engine_deliver(struct wsp_server *s, const char *ch, size_t clen,
-                         const char *pattern, size_t plen, const char *data,
-                         size_t dlen, const char *info,
-                         const struct wsp__hpos *hp);
+                            const char *pattern, size_t plen, const char *data,
+                            size_t dlen, const char *info,
+                            const struct wsp__hpos *hp);
 /* The engine may have missed publications (its PUB/SUB link was lost):
  * every subscription ends with INSUFFICIENT_STATE, so that clients
  * resubscribe and recover. */
 void wsp__ch_engine_lost(struct wsp_server *s);
 /* A join or leave of ch from the engine: info is the ClientInfo JSON. */
-void wsp__ch_engine_join_leave(struct wsp_server *s, const char *ch,
-                               size_t len, const char *info, size_t ilen,
-                               int join);
+void wsp__ch_engine_join_leave(struct wsp_server *s, const char *ch, size_t len,
+                               const char *info, size_t ilen, int join);
 /* Refresh this node's presence entries when due. */
 void wsp__ch_engine_tick(struct wsp_server *s, uint64_t now);
 uint64_t wsp__ch_engine_next_deadline(const struct wsp_server *s);

@@ -60,8 +60,8 @@ static int cmp_span(const void *a, const void *b) {
   return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
-static void epresence_done(struct wsp__pending *p, int status,
-                           const void *data, size_t len) {
+static void epresence_done(struct wsp__pending *p, int status, const void *data,
+                           size_t len) {
   struct wsp_client *cl = p->cl;
   struct wsp_server *s = cl->srv;
   const struct wsp__eresult *res = status == STATUS_REPLY ? data : NULL;
@@ -74,10 +74,9 @@ static void epresence_done(struct wsp__pending *p, int status,
   } else if (p->list) {
     struct wsp__jbuf *jb = wsp__cf_out_presence_begin(cl, p->cmd_id);
     for (i = 0; i < res->nmembers; i++)
-      wsp__cf_out_presence_raw(jb, (int)i, res->members[2 * i].ptr,
-                               res->members[2 * i].len,
-                               res->members[2 * i + 1].ptr,
-                               res->members[2 * i + 1].len);
+      wsp__cf_out_presence_raw(
+          jb, (int)i, res->members[2 * i].ptr, res->members[2 * i].len,
+          res->members[2 * i + 1].ptr, res->members[2 * i + 1].len);
     wsp__cf_out_presence_end(cl);
   } else {
     /* Users: the "user" of each member's ClientInfo, counted once. */
@@ -121,8 +120,7 @@ static void engine_presence(struct wsp_client *cl, int list, uint32_t id,
     wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_LIMIT_EXCEEDED, NULL, 0);
     return;
   }
-  if (wsp__pending_start(cl, id, PENDING_EHIST, epresence_done, &p, &h) !=
-      0) {
+  if (wsp__pending_start(cl, id, PENDING_EHIST, epresence_done, &p, &h) != 0) {
     wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
     return;
   }

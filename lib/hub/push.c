@@ -76,7 +76,8 @@ static void find_one(void *sub, const char *p, size_t l, void *ud) {
     f->found = cl;
 }
 
-/* ---- On this node --------------------------------------------------------- */
+/* ---- On this node ---------------------------------------------------------
+ */
 
 static long subscribe_user(struct wsp_server *s, const char *user,
                            const char *channel, int op) {

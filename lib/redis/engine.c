@@ -160,7 +160,7 @@ struct ech {
   struct ech *next; /* in its bucket */
   char *key;        /* "c" + channel or "p" + glob */
   size_t klen;
-  uint32_t refs;    /* the hub's subscribers of it on this node */
+  uint32_t refs;     /* the hub's subscribers of it on this node */
   uint32_t inflight; /* its (un)subscribe commands awaiting replies */
   uint8_t state;
   struct rreq *waiting; /* reads for when it is active */
@@ -341,9 +341,8 @@ static int entry_of(const struct wsp__rreply *x, struct wsp_evlog_event *ev) {
       x->elem[0]->type != WSP__RR_STRING || x->elem[1]->type != WSP__RR_ARRAY)
     return -1;
   dash = memchr(x->elem[0]->str, '-', x->elem[0]->len);
-  if (!dash ||
-      parse_u64(x->elem[0]->str, (size_t)(dash - x->elem[0]->str),
-                &ev->offset) != 0)
+  if (!dash || parse_u64(x->elem[0]->str, (size_t)(dash - x->elem[0]->str),
+                         &ev->offset) != 0)
     return -1;
   f = x->elem[1];
   for (i = 0; i + 1 < f->n; i += 2) {
@@ -379,7 +378,7 @@ static void read_replied(struct wsp_redis *r, const struct wsp__rreply *x,
   if (q->rq.kind == WSP__EREAD_READY) {
     /* a PING after the subscription was confirmed */
     wsp__ch_engine_read_done(e->srv, q->token, err || !x ? WSP_ERR_CLOSED : 0,
-                          err || !x ? NULL : &(struct wsp__eresult){0});
+                             err || !x ? NULL : &(struct wsp__eresult){0});
     rreq_free(e, q);
     return;
   }
@@ -490,8 +489,8 @@ static int read_send(struct wsp__reng *e, struct rreq *q, int complete) {
                0, NULL, NULL, read_replied, q);
   } else if (rq->kind == WSP__EREAD_READY) {
     static const char *const ping[] = {"PING"};
-    rc = wsp__redis_command(e->r, WSP_REDIS_CMD, 1, ping, NULL, read_replied,
-                            q);
+    rc =
+        wsp__redis_command(e->r, WSP_REDIS_CMD, 1, ping, NULL, read_replied, q);
   } else {
     new_epoch(e, epoch);
     u64_arg(ttl, rq->retention.meta_ttl);
@@ -507,8 +506,8 @@ static int read_send(struct wsp__reng *e, struct rreq *q, int complete) {
     args[5] = rq->reverse ? "1" : "0";
     args[6] = rq->has_since ? "1" : "0";
     args[7] = q->epoch;
-    rc = eval2(e, read_lua, "stream", "meta", q->channel, q->len, 8, args,
-               NULL, read_replied, q);
+    rc = eval2(e, read_lua, "stream", "meta", q->channel, q->len, 8, args, NULL,
+               read_replied, q);
   }
   if (rc != 0) {
     uint32_t token = q->token;
@@ -542,11 +541,10 @@ static void flush_waiting(struct wsp__reng *e, struct ech *c, int err) {
 
 /* ---- Subscriptions ------------------------------------------------------ */
 
-static void subscribe_replied(struct wsp_redis *r,
-                              const struct wsp__rreply *x, int err, void *ud);
+static void subscribe_replied(struct wsp_redis *r, const struct wsp__rreply *x,
+                              int err, void *ud);
 static void unsubscribe_replied(struct wsp_redis *r,
-                                const struct wsp__rreply *x, int err,
-                                void *ud);
+                                const struct wsp__rreply *x, int err, void *ud);
 
 /* (P)SUBSCRIBE or (P)UNSUBSCRIBE c on the PUB/SUB link. */
 static int send_sub(struct wsp__reng *e, struct ech *c, int on) {
@@ -567,8 +565,8 @@ static int send_sub(struct wsp__reng *e, struct ech *c, int on) {
   return rc;
 }
 
-static void subscribe_replied(struct wsp_redis *r,
-                              const struct wsp__rreply *x, int err, void *ud) {
+static void subscribe_replied(struct wsp_redis *r, const struct wsp__rreply *x,
+                              int err, void *ud) {
   struct ech *c = ud;
   struct wsp__reng *e = r->eng;
   int ok = !err && x && x->type == WSP__RR_ARRAY && x->n >= 1 &&
@@ -715,8 +713,7 @@ static void op_unsubscribe(void *data, const char *ch, size_t len,
      * waiting is answered with an error now, not at its timeout. */
     flush_waiting(e, c, WSP_ERR_CANCELLED);
   }
-  if (c->refs == 0 &&
-      (c->state == CH_ACTIVE || c->state == CH_SUBSCRIBING) &&
+  if (c->refs == 0 && (c->state == CH_ACTIVE || c->state == CH_SUBSCRIBING) &&
       wsp_redis_is_up(e->r, WSP_REDIS_SUB)) {
     if (send_sub(e, c, 0) != 0)
       c->state = CH_IDLE;
@@ -812,7 +809,7 @@ static int op_publish(void *data, const struct wsp__epub *p, uint32_t token) {
   args[4] = maxev;
   args[5] = sttl;
   args[6] = mttl;
-  args[7] = epoch;           /* the epoch of a stream made now */
+  args[7] = epoch;                  /* the epoch of a stream made now */
   args[8] = p->history ? "1" : "0"; /* whether it is stored */
   for (i = 0; i < 9; i++)
     lens[i] = strlen(args[i]);
@@ -952,7 +949,8 @@ static void on_control(struct wsp__reng *e, const struct wsp__rreply *pay) {
     r->stats.errors++;
     return;
   }
-  if ((size_t)(sp - pay->str - 3) == nl && memcmp(pay->str + 3, r->node, nl) == 0)
+  if ((size_t)(sp - pay->str - 3) == nl &&
+      memcmp(pay->str + 3, r->node, nl) == 0)
     return; /* ours: done here already */
   wsp__hub_control(e->srv, sp + 1, pay->len - (size_t)(sp + 1 - pay->str));
 }
@@ -977,8 +975,8 @@ static void on_message(struct wsp_redis *r, const struct wsp__rreply *m) {
     return;
   chan = m->elem[pattern ? 2 : 1];
   pay = m->elem[pattern ? 3 : 2];
-  if (!pattern && chan->type == WSP__RR_STRING &&
-      pay->type == WSP__RR_STRING && chan->len == r->prefix_len + 8 &&
+  if (!pattern && chan->type == WSP__RR_STRING && pay->type == WSP__RR_STRING &&
+      chan->len == r->prefix_len + 8 &&
       memcmp(chan->str, r->prefix, r->prefix_len) == 0 &&
       memcmp(chan->str + r->prefix_len, ".control", 8) == 0) {
     on_control(e, pay);
@@ -1047,16 +1045,15 @@ static void on_message(struct wsp_redis *r, const struct wsp__rreply *m) {
       for (i = 0; pats && i < n; i++)
         if (pats[i].ptr)
           wsp__ch_engine_deliver(e->srv, chan->str + pfx, chan->len - pfx,
-                                 pats[i].ptr, pats[i].len, p,
-                                 (size_t)(end - p), info,
-                                 hp.offset ? &hp : NULL);
+                                 pats[i].ptr, pats[i].len, p, (size_t)(end - p),
+                                 info, hp.offset ? &hp : NULL);
       for (i = 0; pats && i < n; i++)
         wsp__free(&r->mem, (char *)pats[i].ptr);
       wsp__free(&r->mem, pats);
     }
   } else {
     wsp__ch_engine_deliver(e->srv, chan->str + pfx, chan->len - pfx, NULL, 0, p,
-                        (size_t)(end - p), info, hp.offset ? &hp : NULL);
+                           (size_t)(end - p), info, hp.offset ? &hp : NULL);
   }
   wsp__free(&r->mem, info);
   return;

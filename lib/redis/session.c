@@ -60,7 +60,8 @@ static void replied(struct wsp_redis *r, const struct wsp__rreply *x, int err,
         ulen = x->str[i] >= '0' && x->str[i] <= '9'
                    ? ulen * 10 + (size_t)(x->str[i] - '0')
                    : sizeof(ubuf);
-      if (ulen >= sizeof(ubuf) || ulen > x->len - (size_t)(colon + 1 - x->str)) {
+      if (ulen >= sizeof(ubuf) ||
+          ulen > x->len - (size_t)(colon + 1 - x->str)) {
         err = WSP_ERR_CORRUPT;
       } else {
         memcpy(ubuf, colon + 1, ulen);
@@ -74,13 +75,13 @@ static void replied(struct wsp_redis *r, const struct wsp__rreply *x, int err,
              x->integer == 0) {
     err = WSP_ERR_NOT_FOUND;
   }
-  q->done(r, err, q->id, err ? NULL : user, err ? NULL : data,
-          err ? 0 : dlen, q->user_data);
+  q->done(r, err, q->id, err ? NULL : user, err ? NULL : data, err ? 0 : dlen,
+          q->user_data);
   wsp__free(&r->mem, q);
 }
 
 static int submit(struct wsp_redis *r, struct sreq *q, int argc,
-                const char **argv, size_t *lens) {
+                  const char **argv, size_t *lens) {
   int rc = wsp__redis_command(r, WSP_REDIS_CMD, argc, argv, lens, replied, q);
   if (rc != 0)
     wsp__free(&r->mem, q);
@@ -152,9 +153,8 @@ int wsp_redis_session_create(struct wsp_redis *r, const char *user,
   return rc;
 }
 
-int wsp_redis_session_get(struct wsp_redis *r, const char *id,
-                          uint64_t ttl_ms, wsp_redis_session_fn *done,
-                          void *user_data) {
+int wsp_redis_session_get(struct wsp_redis *r, const char *id, uint64_t ttl_ms,
+                          wsp_redis_session_fn *done, void *user_data) {
   char ttl[24], *key;
   const char *argv[4];
   size_t lens[4], kl = 0;
