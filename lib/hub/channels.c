@@ -298,15 +298,17 @@ static void remove_sub_ex(struct wsp_client *cl, struct wsp__csub *cs,
     }
   }
   wsp_pubsub_unsubscribe(s->channels, cs->channel, cs->len, cs);
-  if (s->engine)
-    s->engine->unsubscribe(s->engine->data, cs->channel, cs->len, cs->wildcard);
   if (cs->sync) {
-    /* still waiting for the engine: nobody will hear the answer */
+    /* still waiting for the engine: nobody will hear the answer (and
+     * the engine, told below, must not answer it into a subscription
+     * being removed) */
     uint32_t id = cs->sync->id;
     sync_release(s, cs->sync);
     cs->sync = NULL;
     wsp_corr_cancel(s->rpc, id);
   }
+  if (s->engine)
+    s->engine->unsubscribe(s->engine->data, cs->channel, cs->len, cs->wildcard);
   if (cs->lagging)
     wsp__hist_unlag(cs);
   if (announce)
