@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "wsp/redis.h"
 #include "wsp/server.h"
@@ -628,6 +629,58 @@ static void test_redis_engine_sub_link_down(void **state) {
   pair_free(&p);
 }
 
+/* Write what link has pending now, without reading anything. */
+static void write_pending(struct tredis_app *app, int link) {
+  struct iovec iov[16];
+  size_t total = 0;
+  ssize_t w;
+  int n = wsp_redis_pending(app->r, link, iov, 16), i;
+  assert_true(n > 0);
+  for (i = 0; i < n; i++)
+    total += iov[i].iov_len;
+  w = writev(app->fd[link], iov, n);
+  assert_int_equal(w, (ssize_t)total);
+  assert_int_equal(wsp_redis_sent(app->r, link, total), 0);
+}
+
+/* A subscription that waits for the engine's SUBSCRIBE when it fails
+ * (the PUB/SUB link lost after the SUBSCRIBE was written, or the engine
+ * freed first) is answered with error 100, temporary, once; the client
+ * subscribes again once the link is back. (The failure used to free the
+ * engine's channel entry under the walk of its waiting reads: fuzz_redis,
+ * fuzz/crashes-redis/.) */
+static void test_redis_engine_subscribe_fails_while_waiting(void **state) {
+  static const char sub[] = "{\"subscribe\":{\"channel\":\"wait\"},\"id\":2}";
+  static const char err100[] =
+      "{\"id\":2,\"error\":{\"code\":100,\"message\":\"internal server "
+      "error\",\"temporary\":true}}\n";
+  struct pair p;
+  char ep[EPOCH_LEN + 1];
+  (void)state;
+  pair_open(&p);
+  assert_int_equal(wsp_conn_send(p.b.c[0].cc, WSP_OP_TEXT, sub, LIT_LEN(sub)),
+                   0);
+  thub_pump(p.b.c, NC);
+  write_pending(&p.b.app, WSP_REDIS_SUB); /* SUBSCRIBE sent, not answered */
+  tredis_link_close(&p.b.app, WSP_REDIS_SUB);
+  thub_pump(p.b.c, NC);
+  thub_expect(&p.b.c[0], err100);
+  tredis_link_open(&p.b.app, WSP_REDIS_SUB);
+  settle(&p);
+  thub_expect(&p.b.c[0], "");
+  subscribe_fresh(&p, &p.b, 0, "wait", 3, ep);
+  settle(&p);
+  /* the engine freed while another client's subscription waits */
+  assert_int_equal(wsp_conn_send(p.b.c[1].cc, WSP_OP_TEXT, sub, LIT_LEN(sub)),
+                   0);
+  thub_pump(p.b.c, NC);
+  tredis_app_free(&p.b.app);
+  thub_pump(p.b.c, NC);
+  thub_expect(&p.b.c[1], err100);
+  thub_expect(&p.b.c[0], "");
+  pair_free(&p);
+}
+
 /* The server freed before its engine, with its clients subscribed, a
  * subscription waiting for Redis and a publication not stored yet: the
  * publication hears WSP_ERR_CANCELLED once; the engine, detached, goes
@@ -736,6 +789,7 @@ int main(void) {
       cmocka_unit_test(test_redis_engine_wildcard),
       cmocka_unit_test(test_redis_engine_publish_async),
       cmocka_unit_test(test_redis_engine_sub_link_down),
+      cmocka_unit_test(test_redis_engine_subscribe_fails_while_waiting),
       cmocka_unit_test(test_redis_engine_free_server_first),
       cmocka_unit_test(test_redis_engine_free_engine_first),
   };
