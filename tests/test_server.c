@@ -817,6 +817,79 @@ static void pub_done(struct wsp_server *s, int err,
     p->r = *r;
 }
 
+struct hist_seen {
+  int calls, err;
+  size_t n;
+  uint64_t offset, first;
+};
+
+static void hist_done(struct wsp_server *s, int err,
+                      const struct wsp_evlog_position *pos,
+                      const struct wsp_evlog_event *ev, size_t n, void *ud) {
+  struct hist_seen *h = ud;
+  (void)s;
+  h->calls++;
+  h->err = err;
+  h->n = n;
+  h->offset = pos ? pos->offset : 0;
+  h->first = n ? ev[0].offset : 0;
+  if (n)
+    assert_int_equal(ev[0].data.len, 1);
+}
+
+static void presence_done_fn(struct wsp_server *s, int err,
+                             const struct wsp_str *m, size_t n, void *ud) {
+  int *calls = ud;
+  (void)s;
+  (void)m;
+  assert_int_equal(err, 0);
+  assert_int_equal(n, 0);
+  (*calls)++;
+}
+
+/* In process, the history and presence of C read at once. */
+static void test_server_history_presence_async(void **state) {
+  struct wsp_server_history h;
+  struct wsp_history_query q;
+  struct wsp_server *s;
+  struct wsp_evlog *log;
+  struct hist_seen seen;
+  int calls = 0, i;
+  (void)state;
+  assert_int_equal(wsp_server_new(&s, NULL, NULL, 0, NULL), 0);
+  assert_int_equal(wsp_evlog_new(&log, NULL, 0), 0);
+  memset(&h, 0, sizeof(h));
+  h.log = log;
+  assert_int_equal(wsp_server_set_history(s, &h), 0);
+  for (i = 0; i < 5; i++)
+    assert_true(wsp_server_publish(s, "ch", "7", 1, NULL) >= 0);
+  memset(&q, 0, sizeof(q));
+  q.limit = -1;
+  memset(&seen, 0, sizeof(seen));
+  assert_int_equal(wsp_server_history_async(s, "ch", &q, hist_done, &seen), 0);
+  assert_int_equal(seen.calls, 1);
+  assert_int_equal(seen.n, 5);
+  assert_int_equal(seen.offset, 5);
+  q.has_since = 1;
+  q.since_offset = 3;
+  assert_int_equal(wsp_server_history_async(s, "ch", &q, hist_done, &seen), 0);
+  assert_int_equal(seen.n, 2);
+  assert_int_equal(seen.first, 4);
+  q.since_epoch = "another";
+  assert_int_equal(wsp_server_history_async(s, "ch", &q, hist_done, &seen), 0);
+  assert_int_equal(seen.err, WSP_ERR_EPOCH);
+  q.reverse = 1;
+  q.since_offset = 0;
+  assert_int_equal(wsp_server_history_async(s, "ch", &q, hist_done, &seen),
+                   WSP_ERR_INVAL);
+  assert_int_equal(seen.calls, 3);
+  assert_int_equal(wsp_server_presence_async(s, "ch", presence_done_fn, &calls),
+                   0);
+  assert_int_equal(calls, 1);
+  wsp_server_free(s);
+  wsp_evlog_free(log);
+}
+
 static void test_server_publish_async_embedded(void **state) {
   struct wsp_server_history h;
   struct wsp_server *s;
@@ -880,6 +953,7 @@ int main(void) {
       cmocka_unit_test(test_server_defer_http),
       cmocka_unit_test(test_server_defer_upgrade),
       cmocka_unit_test(test_server_publish_async_embedded),
+      cmocka_unit_test(test_server_history_presence_async),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

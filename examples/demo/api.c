@@ -206,37 +206,74 @@ static int publish_opts(struct call *c, struct wsp_publish_opts *o) {
 static void answer(struct wsp_client *client, int code, struct buf *result,
                    const char *message);
 
-/* Publications waiting to be stored (on the Redis engine, until Redis
- * answers), each with the client whose request waits for the result;
- * NULL once that client is gone (api_client_gone). */
-struct pending_pub {
-  struct pending_pub *prev, *next;
+/* Calls waiting for the library's answer (on the Redis engine, until
+ * Redis answers: publish, and with --redis presence and history), each
+ * with the client whose request waits for the result; NULL once that
+ * client is gone (api_client_gone). */
+struct waiting {
+  struct waiting *prev, *next;
   struct wsp_client *client;
   int inside;   /* wsp_server_publish_async() has not returned yet */
   int answered; /* done was called */
 };
-static struct pending_pub *pending_pubs;
+static struct waiting *waitings;
 
-static void pending_unlink(struct pending_pub *p) {
+static void pending_unlink(struct waiting *p) {
   if (p->prev)
     p->prev->next = p->next;
   else
-    pending_pubs = p->next;
+    waitings = p->next;
   if (p->next)
     p->next->prev = p->prev;
   free(p);
 }
 
 void api_client_gone(struct wsp_client *client) {
-  struct pending_pub *p;
-  for (p = pending_pubs; p; p = p->next)
+  struct waiting *p;
+  for (p = waitings; p; p = p->next)
     if (p->client == client)
       p->client = NULL;
 }
 
+/* Register a wait for c's client. */
+static struct waiting *wait_start(struct call *c) {
+  struct waiting *p = calloc(1, sizeof *p);
+  if (p == NULL)
+    return NULL;
+  p->client = c->client;
+  p->inside = 1;
+  if ((p->next = waitings) != NULL)
+    waitings->prev = p;
+  waitings = p;
+  return p;
+}
+
+/* After the asynchronous call (rc its return): ANSWERED, or its error
+ * when it was refused. */
+static int wait_end(struct call *c, struct waiting *p, int rc) {
+  p->inside = 0;
+  if (rc < 0 || p->answered) {
+    pending_unlink(p);
+    return rc < 0 ? lib_error(c, rc) : ANSWERED;
+  }
+  if (wsp_client_defer(c->client) < 0) {
+    p->client = NULL; /* done, but there is no answering later */
+    c->message = "cannot wait for the result";
+    return ERR_INTERNAL;
+  }
+  return ANSWERED;
+}
+
+/* The answer is given: forget the wait unless its call still runs. */
+static void wait_answered(struct waiting *p) {
+  p->answered = 1;
+  if (!p->inside)
+    pending_unlink(p);
+}
+
 static void publish_done(struct wsp_server *server, int err,
                          const struct wsp_publish_result *r, void *ud) {
-  struct pending_pub *p = ud;
+  struct waiting *p = ud;
   struct buf result = {0};
   (void)server;
   if (p->client) {
@@ -247,16 +284,14 @@ static void publish_done(struct wsp_server *server, int err,
            err ? wsp_strerror(err) : NULL);
     free(result.p);
   }
-  p->answered = 1;
-  if (!p->inside)
-    pending_unlink(p);
+  wait_answered(p);
 }
 
 static int do_publish(struct call *c) {
   char *channel = param_string(c, "channel");
   struct wsp_str data;
   struct wsp_publish_opts opts;
-  struct pending_pub *p;
+  struct waiting *p;
   int rc;
 
   memset(&opts, 0, sizeof(opts));
@@ -268,31 +303,16 @@ static int do_publish(struct call *c) {
   }
   /* Answered once stored: at once in one process, when Redis has it
    * with --redis (the request is deferred until then). */
-  if ((p = calloc(1, sizeof *p)) == NULL) {
+  if ((p = wait_start(c)) == NULL) {
     free(channel);
     free((char *)opts.idempotency_key);
     return ERR_INTERNAL;
   }
-  p->client = c->client;
-  p->inside = 1;
-  if ((p->next = pending_pubs) != NULL)
-    pending_pubs->prev = p;
-  pending_pubs = p;
   rc = wsp_server_publish_async(c->server, channel, data.ptr, data.len, &opts,
                                 publish_done, p);
   free(channel);
   free((char *)opts.idempotency_key);
-  p->inside = 0;
-  if (rc < 0 || p->answered) {
-    pending_unlink(p);
-    return rc < 0 ? lib_error(c, rc) : ANSWERED;
-  }
-  if (wsp_client_defer(c->client) < 0) {
-    p->client = NULL; /* published, but there is no answering later */
-    c->message = "cannot wait for the result";
-    return ERR_INTERNAL;
-  }
-  return ANSWERED;
+  return wait_end(c, p, rc);
 }
 
 /* broadcast {"channels":[...],"data"} -> {"responses":[{"result":...}|
@@ -481,13 +501,88 @@ static void presence_one(struct wsp_client *client, void *user_data) {
   put(p->out, "}");
 }
 
+/* With --redis: the presence of every node, from Redis. members holds
+ * client id and ClientInfo JSON pairs; ud->stats asks for the counts. */
+struct presence_wait {
+  struct waiting *w;
+  int stats;
+};
+
+static void presence_done(struct wsp_server *server, int err,
+                          const struct wsp_str *members, size_t n, void *ud) {
+  struct presence_wait *pw = ud;
+  struct buf result = {0};
+  size_t i, j, users = 0;
+  (void)server;
+  if (pw->w->client) {
+    put(&result, "");
+    for (i = 0; !err && !pw->stats && i < n; i++) {
+      char *id = strndup(members[2 * i].ptr, members[2 * i].len);
+      put(&result, i ? "," : "\"presence\":{");
+      put_quoted(&result, id ? id : "");
+      put(&result, ":");
+      put_raw(&result, members[2 * i + 1]);
+      free(id);
+    }
+    if (!err && !pw->stats)
+      put(&result, n ? "}" : "\"presence\":{}");
+    if (!err && pw->stats) {
+      /* users: the "user" members, each counted once */
+      for (i = 0; i < n; i++) {
+        struct wsp_str ui, uj;
+        int seen = 0;
+        if (!json_member(members[2 * i + 1].ptr, members[2 * i + 1].len,
+                         "user", &ui))
+          continue;
+        for (j = 0; j < i && !seen; j++)
+          seen = json_member(members[2 * j + 1].ptr, members[2 * j + 1].len,
+                             "user", &uj) &&
+                 uj.len == ui.len && memcmp(uj.ptr, ui.ptr, ui.len) == 0;
+        users += !seen;
+      }
+      put_u64(&result, "num_clients", n);
+      put(&result, ",");
+      put_u64(&result, "num_users", users);
+    }
+    answer(pw->w->client, err ? api_code(err) : 0, &result,
+           err ? wsp_strerror(err) : NULL);
+    free(result.p);
+  }
+  wait_answered(pw->w);
+  free(pw);
+}
+
+static int presence_async(struct call *c, int stats) {
+  char *channel = param_string(c, "channel");
+  struct presence_wait *pw;
+  struct waiting *w;
+  int rc;
+  if (channel == NULL)
+    return ERR_BAD_REQUEST;
+  if ((pw = calloc(1, sizeof *pw)) == NULL ||
+      (pw->w = wait_start(c)) == NULL) {
+    free(pw);
+    free(channel);
+    return ERR_INTERNAL;
+  }
+  pw->stats = stats;
+  w = pw->w;
+  rc = wsp_server_presence_async(c->server, channel, presence_done, pw);
+  free(channel);
+  if (rc < 0)
+    free(pw); /* done will not be called */
+  return wait_end(c, w, rc);
+}
+
 /* presence {"channel"} -> {"presence":{client-id:{"user","client"},...}} */
 static int do_presence(struct call *c) {
-  char *channel = param_string(c, "channel");
+  char *channel;
   struct presence p = {c->out, 0};
   int rc;
 
-  if (channel == NULL)
+  if (redis_engine())
+    return presence_async(c, 0);
+  if ((channel = param_string(c, "channel")) == NULL)
     return ERR_BAD_REQUEST;
   put(c->out, "\"presence\":{");
   rc = wsp_server_presence(c->server, channel, presence_one, &p);
@@ -498,11 +593,13 @@ static int do_presence(struct call *c) {
 
 /* presence_stats {"channel"} -> {"num_clients":n,"num_users":m} */
 static int do_presence_stats(struct call *c) {
-  char *channel = param_string(c, "channel");
+  char *channel;
   size_t clients = 0, users = 0;
   int rc;
 
-  if (channel == NULL)
+  if (redis_engine())
+    return presence_async(c, 1);
+  if ((channel = param_string(c, "channel")) == NULL)
     return ERR_BAD_REQUEST;
   rc = wsp_server_presence_stats(c->server, channel, &clients, &users);
   free(channel);
@@ -586,6 +683,62 @@ static int history_one(const struct wsp_evlog_event *e, void *user_data) {
  * position; -1: everything kept. A since of another epoch is 112; as
  * with Centrifugo, beyond the top there is nothing, and forwards from a
  * position no longer kept the oldest kept come first. */
+/* With --redis: the history from Redis, through the hub. */
+static void history_done(struct wsp_server *server, int err,
+                         const struct wsp_evlog_position *pos,
+                         const struct wsp_evlog_event *events, size_t n,
+                         void *ud) {
+  struct waiting *w = ud;
+  struct buf result = {0};
+  struct call c = {0};
+  size_t i;
+  (void)server;
+  if (w->client) {
+    c.out = &result;
+    put(&result, "");
+    if (err == 0) {
+      put(&result, "\"publications\":[");
+      for (i = 0; i < n; i++)
+        history_one(&events[i], &c);
+      put(&result, "],\"epoch\":");
+      put_quoted(&result, pos->epoch);
+      put(&result, ",");
+      put_u64(&result, "offset", pos->offset);
+    }
+    answer(w->client,
+           err == 0                   ? 0
+           : err == WSP_ERR_EPOCH     ? ERR_UNRECOVERABLE
+           : err == WSP_ERR_NOT_FOUND ? ERR_NOT_AVAILABLE
+                                      : api_code(err),
+           &result, NULL);
+    free(result.p);
+  }
+  wait_answered(w);
+}
+
+static int history_async(struct call *c, char *channel, char *epoch,
+                         double limit, int reverse,
+                         const struct wsp_str *since, double offset) {
+  struct wsp_history_query q;
+  struct waiting *w;
+  int rc;
+  memset(&q, 0, sizeof q);
+  q.limit = (int64_t)limit;
+  q.reverse = reverse;
+  q.has_since = since->ptr != NULL;
+  q.since_offset = (uint64_t)offset;
+  q.since_epoch = epoch;
+  if ((w = wait_start(c)) == NULL) {
+    free(channel);
+    free(epoch);
+    return ERR_INTERNAL;
+  }
+  rc = wsp_server_history_async(c->server, channel, &q, history_done, w);
+  free(channel);
+  free(epoch);
+  return wait_end(c, w, rc);
+}
+
 static int do_history(struct call *c) {
   char *channel = param_string(c, "channel"), *epoch = NULL;
   struct wsp_evlog_position pos;
@@ -594,10 +747,12 @@ static int do_history(struct call *c) {
   int reverse = 0, bad = channel == NULL;
   long n;
 
-  if (history == NULL) {
+  if (history == NULL && !redis_engine()) {
     free(channel);
     return ERR_NOT_AVAILABLE;
   }
+  since.ptr = NULL;
+  since.len = 0;
   if (json_member(c->body, c->len, "limit", &v) &&
       (!json_number(v, &limit) || limit != (long)limit || limit < -1))
     bad = 1;
@@ -620,6 +775,9 @@ static int do_history(struct call *c) {
     free(epoch);
     return ERR_BAD_REQUEST;
   }
+  if (history == NULL)
+    return history_async(c, channel, epoch, limit, reverse > 0, &since,
+                         offset);
   /* backwards from beyond the top: nothing (the log would start at it) */
   if (reverse > 0 && offset > 0 &&
       wsp_evlog_position(history, channel, strlen(channel), &pos) == 0 &&

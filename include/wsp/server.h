@@ -453,6 +453,18 @@ WSP_API int wsp_server_presence(struct wsp_server *server, const char *channel,
 WSP_API int wsp_server_presence_stats(struct wsp_server *server,
                                       const char *channel, size_t *clients,
                                       size_t *users);
+/* A channel's presence, asynchronously: on the embedded engine this
+ * node's subscribers, before it returns; on an engine such as Redis
+ * those of every node, later. done gets err 0 and n members, each two
+ * spans: members[2i] the client id, members[2i+1] its ClientInfo JSON
+ * (valid during the call); or a negative WSP_ERR_*. Returns 0 (done
+ * will be called once) or an error (it will not). */
+typedef void wsp_presence_fn(struct wsp_server *server, int err,
+                             const struct wsp_str *members, size_t n,
+                             void *user_data);
+WSP_API int wsp_server_presence_async(struct wsp_server *server,
+                                      const char *channel,
+                                      wsp_presence_fn *done, void *user_data);
 /* Channels (and patterns) with at least one subscriber. */
 WSP_API size_t wsp_server_channels(const struct wsp_server *server);
 
@@ -486,6 +498,32 @@ struct wsp_server_history {
   uint64_t (*clock)(void *user_data);
   uint64_t reserved[3]; /* zero */
 };
+
+/* What wsp_server_history_async() reads; zero it, then set. */
+struct wsp_history_query {
+  int64_t limit;     /* publications at most (capped by history_max);
+                        -1: history_max; 0: only the position */
+  int reverse;       /* newest first */
+  int has_since;     /* from since_offset (exclusive; backwards: below) */
+  uint64_t since_offset;
+  const char *since_epoch; /* NULL or "": any; another: WSP_ERR_EPOCH */
+  void *reserved[4];
+};
+
+/* A channel's history as the protocol's history command reads it, from
+ * the log or the engine (every node's publications): done gets err 0,
+ * the stream's position and n publications (valid during the call), or
+ * a negative WSP_ERR_* (WSP_ERR_NOT_FOUND: the channel has no history).
+ * On the embedded engine done is called before it returns. Returns 0
+ * (done will be called once) or an error (it will not). */
+typedef void wsp_history_fn(struct wsp_server *server, int err,
+                            const struct wsp_evlog_position *pos,
+                            const struct wsp_evlog_event *events, size_t n,
+                            void *user_data);
+WSP_API int wsp_server_history_async(struct wsp_server *server,
+                                     const char *channel,
+                                     const struct wsp_history_query *query,
+                                     wsp_history_fn *done, void *user_data);
 
 /* Attach (or with NULL or a NULL log, detach) the event log. The hub ticks
  * the log from wsp_server_tick() and counts its deadline in

@@ -642,6 +642,163 @@ void wsp__hist_command(struct wsp_client *cl, uint32_t id, const char *ch,
   wsp__jbuf_free(&p.jb);
 }
 
+/* ---- wsp_server_history_async --------------------------------------------- */
+
+struct ahist {
+  struct wsp_server *s;
+  wsp_history_fn *done;
+  void *user_data;
+  char epoch[WSP_EVLOG_EPOCH_MAX + 1]; /* the since epoch asked for */
+};
+
+static void ahist_done(struct wsp_corr *corr, uint32_t id, int status,
+                       const void *data, size_t len, void *ud) {
+  struct ahist *a = ud;
+  struct wsp_server *s = a->s;
+  const struct wsp__eresult *res =
+      status == STATUS_REPLY && len == sizeof(*res) ? data : NULL;
+  (void)corr;
+  (void)id;
+  if (!a->done)
+    ;
+  else if (!res)
+    a->done(s, status < 0 ? status : WSP_ERR_IO, NULL, NULL, 0, a->user_data);
+  else if (a->epoch[0] && strcmp(a->epoch, res->pos.epoch) != 0)
+    a->done(s, WSP_ERR_EPOCH, &res->pos, NULL, 0, a->user_data);
+  else
+    a->done(s, 0, &res->pos, res->events, res->n, a->user_data);
+  wsp__free(&s->mem, a);
+}
+
+/* The events read from the log, copied. */
+struct copied {
+  struct wsp__jbuf jb;     /* data and info of every event */
+  struct wsp_evlog_event *ev;
+  size_t n, cap;
+};
+
+static int copy_event(const struct wsp_evlog_event *e, void *ud) {
+  struct copied *c = ud;
+  if (c->n == c->cap) {
+    size_t cap = c->cap ? c->cap * 2 : 16;
+    struct wsp_evlog_event *ev =
+        wsp__realloc(c->jb.mem, c->ev, cap * sizeof(*ev));
+    if (!ev)
+      return 1;
+    c->ev = ev;
+    c->cap = cap;
+  }
+  c->ev[c->n] = *e;
+  /* offsets into jb for now: it may move while it grows */
+  c->ev[c->n].data.ptr = (const char *)(uintptr_t)c->jb.len;
+  wsp__jbuf_raw(&c->jb, e->data.ptr, e->data.len);
+  c->ev[c->n].info.ptr = (const char *)(uintptr_t)c->jb.len;
+  wsp__jbuf_raw(&c->jb, e->info.ptr, e->info.len);
+  c->n++;
+  return c->jb.err != 0;
+}
+
+/* From the log, at once: the history command's rules. */
+static int history_local(struct wsp_server *s, const char *ch, size_t len,
+                         const struct wsp_history_query *q, size_t limit,
+                         wsp_history_fn *done, void *ud) {
+  struct wsp_evlog_position pos;
+  struct copied c;
+  uint64_t since = q->has_since ? q->since_offset : 0;
+  const char *epoch = q->since_epoch && *q->since_epoch ? q->since_epoch : NULL;
+  long got = 0;
+  size_t i;
+  int rc = wsp_evlog_position(s->hist.log, ch, len, &pos);
+  if (rc != 0)
+    return rc;
+  if (q->has_since && epoch && strcmp(epoch, pos.epoch) != 0) {
+    done(s, WSP_ERR_EPOCH, &pos, NULL, 0, ud);
+    return 0;
+  }
+  if (q->has_since &&
+      (q->reverse ? since > pos.offset + 1 : since >= pos.offset))
+    limit = 0;
+  else if (q->has_since && !q->reverse && since + 1 < pos.first)
+    since = 0; /* from the oldest kept */
+  memset(&c, 0, sizeof(c));
+  wsp__jbuf_init(&c.jb, &s->mem);
+  if (limit)
+    got = wsp_evlog_read(s->hist.log, ch, len, NULL, since, limit,
+                         q->reverse ? WSP_EVLOG_REVERSE : 0, copy_event, &c,
+                         &pos);
+  if (got < 0 || c.jb.err) {
+    wsp__free(&s->mem, c.ev);
+    wsp__jbuf_free(&c.jb);
+    return got < 0 ? (int)got : WSP_ERR_NOMEM;
+  }
+  for (i = 0; i < c.n; i++) {
+    c.ev[i].data.ptr = c.jb.data + (uintptr_t)c.ev[i].data.ptr;
+    c.ev[i].info.ptr = c.jb.data + (uintptr_t)c.ev[i].info.ptr;
+  }
+  done(s, 0, &pos, c.ev, c.n, ud);
+  wsp__free(&s->mem, c.ev);
+  wsp__jbuf_free(&c.jb);
+  return 0;
+}
+
+int wsp_server_history_async(struct wsp_server *s, const char *channel,
+                             const struct wsp_history_query *q,
+                             wsp_history_fn *done, void *ud) {
+  struct wsp_history_query none;
+  struct wsp__eread er;
+  struct ahist *a;
+  uint64_t timeout, now;
+  uint32_t h = 0;
+  size_t len, limit, n;
+  int rc;
+  if (!s || !channel || !done || !(len = strlen(channel)))
+    return WSP_ERR_INVAL;
+  if (!q) {
+    memset(&none, 0, sizeof(none));
+    q = &none;
+  }
+  if (q->limit < -1 || (q->reverse && q->has_since && q->since_offset == 0))
+    return WSP_ERR_INVAL;
+  if ((rc = wsp__hist_on(s, channel, len)) <= 0)
+    return rc == 0 ? WSP_ERR_NOT_FOUND : rc;
+  limit = q->limit < 0 || (uint64_t)q->limit > s->hist.history_max
+              ? s->hist.history_max
+              : (size_t)q->limit;
+  if (!s->engine)
+    return history_local(s, channel, len, q, limit, done, ud);
+  if (!(a = wsp__malloc(&s->mem, sizeof(*a))))
+    return WSP_ERR_NOMEM;
+  memset(a, 0, sizeof(*a));
+  a->s = s;
+  a->done = done;
+  a->user_data = ud;
+  if (q->has_since && q->since_epoch) {
+    n = strlen(q->since_epoch);
+    memcpy(a->epoch, q->since_epoch,
+           n < WSP_EVLOG_EPOCH_MAX ? n : WSP_EVLOG_EPOCH_MAX);
+  }
+  timeout = s->limits[WSP_SERVER_RPC_TIMEOUT];
+  now = wsp__server_now(s);
+  if (wsp_corr_start(s->rpc, timeout ? now + timeout : WSP_NO_DEADLINE,
+                     ahist_done, a, &h) != 0) {
+    wsp__free(&s->mem, a);
+    return WSP_ERR_NOMEM;
+  }
+  memset(&er, 0, sizeof(er));
+  er.kind = WSP__EREAD_HISTORY;
+  er.offset = q->since_offset;
+  er.epoch = a->epoch;
+  er.max = (uint32_t)limit;
+  er.reverse = (uint8_t)(q->reverse != 0);
+  er.has_since = (uint8_t)(q->has_since != 0);
+  wsp__hist_want(s, channel, len, &er.retention);
+  if ((rc = s->engine->read(s->engine->data, channel, len, &er, h)) != 0) {
+    a->done = NULL;
+    wsp_corr_cancel(s->rpc, h);
+  }
+  return rc;
+}
+
 /* ---- Public API -------------------------------------------------------- */
 
 int wsp_server_set_history(struct wsp_server *s,

@@ -156,6 +156,109 @@ void wsp__presence_command(struct wsp_client *cl, int list, uint32_t id,
   }
 }
 
+/* ---- wsp_server_presence_async ------------------------------------------ */
+
+struct apres {
+  struct wsp_server *s;
+  wsp_presence_fn *done;
+  void *user_data;
+};
+
+static void apres_done(struct wsp_corr *corr, uint32_t id, int status,
+                       const void *data, size_t len, void *ud) {
+  struct apres *a = ud;
+  struct wsp_server *s = a->s;
+  const struct wsp__eresult *res =
+      status == STATUS_REPLY && len == sizeof(*res) ? data : NULL;
+  (void)corr;
+  (void)id;
+  if (a->done)
+    a->done(s, res ? 0 : status < 0 ? status : WSP_ERR_IO,
+            res ? res->members : NULL, res ? res->nmembers : 0, a->user_data);
+  wsp__free(&s->mem, a);
+}
+
+/* This node's members: ids and ClientInfo JSON in one buffer. */
+struct local_members {
+  struct wsp__jbuf jb;
+  size_t *ends; /* 2 per member: where its id and its info end in jb */
+  size_t n, cap;
+};
+
+static void local_one(void *sub, void *ud) {
+  struct wsp__csub *cs = sub;
+  struct local_members *m = ud;
+  if (!cs->cl->cf.connected || m->n == m->cap)
+    return;
+  wsp__jbuf_raw(&m->jb, cs->cl->id, strlen(cs->cl->id));
+  m->ends[2 * m->n] = m->jb.len;
+  wsp__cf_out_client_info(&m->jb, cs->cl, cs->chan_info);
+  m->ends[2 * m->n + 1] = m->jb.len;
+  m->n++;
+}
+
+static int presence_local(struct wsp_server *s, const char *ch, size_t len,
+                          wsp_presence_fn *done, void *ud) {
+  struct local_members m;
+  struct wsp_str *spans = NULL;
+  size_t i, at = 0;
+  memset(&m, 0, sizeof(m));
+  wsp__jbuf_init(&m.jb, &s->mem);
+  m.cap = wsp_pubsub_subscribers(s->channels, ch, len);
+  if (m.cap && !(m.ends = wsp__malloc(&s->mem, 2 * m.cap * sizeof(*m.ends))))
+    return WSP_ERR_NOMEM;
+  wsp_pubsub_each(s->channels, ch, len, local_one, &m);
+  if (m.jb.err || (m.n && !(spans = wsp__malloc(&s->mem,
+                                                 2 * m.n * sizeof(*spans))))) {
+    wsp__free(&s->mem, m.ends);
+    wsp__jbuf_free(&m.jb);
+    return WSP_ERR_NOMEM;
+  }
+  for (i = 0; i < 2 * m.n; i++) {
+    spans[i].ptr = m.jb.data + at;
+    spans[i].len = m.ends[i] - at;
+    at = m.ends[i];
+  }
+  done(s, 0, spans, m.n, ud);
+  wsp__free(&s->mem, spans);
+  wsp__free(&s->mem, m.ends);
+  wsp__jbuf_free(&m.jb);
+  return 0;
+}
+
+int wsp_server_presence_async(struct wsp_server *s, const char *channel,
+                              wsp_presence_fn *done, void *ud) {
+  struct wsp__eread er;
+  struct apres *a;
+  uint64_t timeout, now;
+  uint32_t h = 0;
+  size_t len;
+  int rc;
+  if (!s || !channel || !done || !(len = strlen(channel)))
+    return WSP_ERR_INVAL;
+  if (!s->engine)
+    return presence_local(s, channel, len, done, ud);
+  if (!(a = wsp__malloc(&s->mem, sizeof(*a))))
+    return WSP_ERR_NOMEM;
+  a->s = s;
+  a->done = done;
+  a->user_data = ud;
+  timeout = s->limits[WSP_SERVER_RPC_TIMEOUT];
+  now = wsp__server_now(s);
+  if (wsp_corr_start(s->rpc, timeout ? now + timeout : WSP_NO_DEADLINE,
+                     apres_done, a, &h) != 0) {
+    wsp__free(&s->mem, a);
+    return WSP_ERR_NOMEM;
+  }
+  memset(&er, 0, sizeof(er));
+  er.kind = WSP__EREAD_PRESENCE;
+  if ((rc = s->engine->read(s->engine->data, channel, len, &er, h)) != 0) {
+    a->done = NULL;
+    wsp_corr_cancel(s->rpc, h);
+  }
+  return rc;
+}
+
 struct presence_fn {
   void (*fn)(struct wsp_client *, void *);
   void *ud;

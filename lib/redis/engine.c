@@ -724,7 +724,9 @@ static void op_unsubscribe(void *data, const char *ch, size_t len,
 static int op_read(void *data, const char *ch, size_t len,
                    const struct wsp__eread *rq, uint32_t token) {
   struct wsp__reng *e = data;
-  int presence = rq->kind == WSP__EREAD_PRESENCE;
+  /* presence and history need no subscription: a snapshot each */
+  int presence =
+      rq->kind == WSP__EREAD_PRESENCE || rq->kind == WSP__EREAD_HISTORY;
   struct ech *c = presence ? NULL : ech_get(e, ch, len, rq->pattern, 0);
   struct rreq *q;
   size_t n;

@@ -192,7 +192,7 @@ check('cut from node 1, back on node 2: exactly the missed ones, recovered: true
   b.c.disconnect(); p.disconnect();
 });
 
-check('API publish on node 2: answered once stored, with its offset; delivered on node 3', async () => {
+check('API on other nodes: publish answered once stored, with its offset; history and presence of every node', async () => {
   const a = await subscriber(n3, 'ivy', 'api');
   const r1 = await callApi(n2.port, KEY, 'publish', { channel: 'api', data: { n: 1 } });
   const r2 = await callApi(n2.port, KEY, 'publish', { channel: 'api', data: { n: 2 } });
@@ -204,6 +204,20 @@ check('API publish on node 2: answered once stored, with its offset; delivered o
   exactly(a.log.pubs, 1, 2, 'api publications');
   const bad = await callApi(n2.port, KEY, 'publish', { channel: 'a.*', data: 1 });
   assert(bad.status === 200 && bad.json.error && bad.json.error.code === 107, `wildcard: ${bad.body}`);
+  // history and presence through the API of a node without the subscriber
+  const h = await callApi(n1.port, KEY, 'history', { channel: 'api', limit: -1 });
+  assert(h.json && h.json.result, `history ${h.body}`);
+  const ns = h.json.result.publications.map((x) => x.data.n);
+  assert(JSON.stringify(ns) === '[1,2]' && h.json.result.offset === 2 &&
+    h.json.result.epoch === r1.json.result.epoch, `history ${h.body}`);
+  const wrong = await callApi(n1.port, KEY, 'history', { channel: 'api', limit: -1, since: { offset: 1, epoch: 'nope' } });
+  assert(wrong.json && wrong.json.error && wrong.json.error.code === 112, `history, another epoch: ${wrong.body}`);
+  const pr = await callApi(n1.port, KEY, 'presence', { channel: 'api' });
+  const members = Object.values((pr.json && pr.json.result && pr.json.result.presence) || {});
+  assert(members.length === 1 && members[0].user === 'ivy', `presence ${pr.body}`);
+  const ps = await callApi(n1.port, KEY, 'presence_stats', { channel: 'api' });
+  assert(ps.json && ps.json.result && ps.json.result.num_clients === 1 && ps.json.result.num_users === 1,
+    `presence_stats ${ps.body}`);
   a.c.disconnect();
 });
 
