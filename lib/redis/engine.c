@@ -813,10 +813,10 @@ static int op_publish(void *data, const struct wsp__epub *p, uint32_t token) {
   args[6] = mttl;
   args[7] = epoch;                  /* the epoch of a stream made now */
   args[8] = p->history ? "1" : "0"; /* whether it is stored */
-  for (i = 0; i < 9; i++)
-    lens[i] = strlen(args[i]);
   lens[0] = cl;
-  lens[1] = p->dlen;
+  lens[1] = p->dlen; /* a span: not NUL-terminated */
+  for (i = 2; i < 9; i++)
+    lens[i] = strlen(args[i]);
   rc = eval2(e, publish_lua, "stream", "meta", p->channel, p->clen, 9, args,
              lens, publish_replied, (void *)(uintptr_t)token);
   wsp__free(&r->mem, chan);
