@@ -17,6 +17,9 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include <poll.h>
+#include <unistd.h>
+
 #include "wsp/redis.h"
 #include "wsp/server.h"
 
@@ -681,6 +684,55 @@ static void test_redis_engine_subscribe_fails_while_waiting(void **state) {
   pair_free(&p);
 }
 
+/* Read from link's socket until something came, and feed it; nothing
+ * else is read meanwhile. */
+static void feed_link_only(struct tredis_app *app, int link) {
+  char buf[65536];
+  uint64_t until = tredis_now() + WAIT_MS;
+  for (;;) {
+    struct pollfd pfd = {app->fd[link], POLLIN, 0};
+    ssize_t n;
+    if (tredis_now() >= until)
+      fail_msg("waited %d ms for the link", WAIT_MS);
+    if (poll(&pfd, 1, 10) <= 0)
+      continue;
+    n = read(app->fd[link], buf, sizeof(buf));
+    assert_true(n > 0);
+    assert_int_equal(wsp_redis_recv(app->r, link, buf, (size_t)n), 0);
+    return;
+  }
+}
+
+/* A publisher subscribed to its channel: the publication comes back on
+ * the PUB/SUB link, here before the script's reply on the command link,
+ * and still the client gets its reply first. */
+static void test_redis_engine_reply_before_publication(void **state) {
+  static const char pub[] =
+      "{\"publish\":{\"channel\":\"own\",\"data\":7},\"id\":3}";
+  struct pair p;
+  char ep[EPOCH_LEN + 1], info[128], want[512];
+  (void)state;
+  pair_open(&p);
+  subscribe_fresh(&p, &p.a, 0, "own", 2, ep);
+  settle(&p);
+  assert_int_equal(wsp_conn_send(p.a.c[0].cc, WSP_OP_TEXT, pub, LIT_LEN(pub)),
+                   0);
+  thub_pump(p.a.c, NC);
+  write_pending(&p.a.app, WSP_REDIS_CMD); /* the script runs */
+  feed_link_only(&p.a.app, WSP_REDIS_SUB); /* its publication first */
+  thub_pump(p.a.c, NC);
+  thub_expect(&p.a.c[0], ""); /* held until the reply */
+  wait_lines(&p, &p.a.c[0], 2);
+  info_of(&p.a, 0, info, sizeof(info));
+  snprintf(want, sizeof(want),
+           "{\"id\":3,\"publish\":{}}\n"
+           "{\"push\":{\"channel\":\"own\",\"pub\":{\"data\":7,\"info\":%s,"
+           "\"offset\":1}}}\n",
+           info);
+  thub_expect(&p.a.c[0], want);
+  pair_free(&p);
+}
+
 /* The server freed before its engine, with its clients subscribed, a
  * subscription waiting for Redis and a publication not stored yet: the
  * publication hears WSP_ERR_CANCELLED once; the engine, detached, goes
@@ -790,6 +842,7 @@ int main(void) {
       cmocka_unit_test(test_redis_engine_publish_async),
       cmocka_unit_test(test_redis_engine_sub_link_down),
       cmocka_unit_test(test_redis_engine_subscribe_fails_while_waiting),
+      cmocka_unit_test(test_redis_engine_reply_before_publication),
       cmocka_unit_test(test_redis_engine_free_server_first),
       cmocka_unit_test(test_redis_engine_free_engine_first),
   };

@@ -149,7 +149,8 @@ struct sync_pub {
 };
 
 struct wsp__csync {
-  uint32_t id; /* its PENDING_SYNC in the server's wsp_corr */
+  uint32_t id;    /* its PENDING_SYNC in the server's wsp_corr; 0: held */
+  uint32_t holds; /* id 0: its client's publishes waiting for replies */
   uint32_t n, cap;
   uint8_t overflow;
   struct sync_pub *pubs;
@@ -305,7 +306,8 @@ static void remove_sub_ex(struct wsp_client *cl, struct wsp__csub *cs,
     uint32_t id = cs->sync->id;
     sync_release(s, cs->sync);
     cs->sync = NULL;
-    wsp_corr_cancel(s->rpc, id);
+    if (id)
+      wsp_corr_cancel(s->rpc, id);
   }
   if (s->engine)
     s->engine->unsubscribe(s->engine->data, cs->channel, cs->len, cs->wildcard);
@@ -953,6 +955,39 @@ long wsp_server_publish(struct wsp_server *s, const char *channel,
 
 /* ---- The engine's side ------------------------------------------------- */
 
+/*
+ * Through an engine, a publication comes back on another connection
+ * than its publish's reply, and may come first. So that the publisher
+ * still sees its reply first, its own (exact) subscription to the
+ * channel is held meanwhile: what reaches it is kept as while it waits
+ * for its position, and merged once the replies of its publishes there
+ * are written.
+ */
+static void hold(struct wsp_client *cl, const char *ch, size_t len) {
+  struct wsp__csub *cs = find_sub(cl, ch, len);
+  if (!cs || (cs->sync && cs->sync->id))
+    return; /* none, or waiting for its position: nothing to order */
+  if (!cs->sync) {
+    cs->sync = wsp__malloc(&cl->srv->mem, sizeof(*cs->sync));
+    if (!cs->sync)
+      return; /* not held: the order is not kept, nothing is lost */
+    memset(cs->sync, 0, sizeof(*cs->sync));
+  }
+  cs->sync->holds++;
+}
+
+static void unhold(struct wsp_client *cl, const char *ch, size_t len) {
+  struct wsp__csub *cs = find_sub(cl, ch, len);
+  struct wsp__csync *sy;
+  if (!cs || !cs->sync || cs->sync->id || !cs->sync->holds ||
+      --cs->sync->holds)
+    return;
+  sy = cs->sync;
+  cs->sync = NULL;
+  sync_replay(cl, cs, sy);
+  sync_release(cl->srv, sy);
+}
+
 static void epub_done(struct wsp__pending *p, int status, const void *data,
                       size_t len) {
   struct wsp_client *cl = p->cl;
@@ -964,6 +999,8 @@ static void epub_done(struct wsp__pending *p, int status, const void *data,
   else
     wsp__cf_out_error(cl, p->cmd_id, WSP_PROTO_ERROR_INTERNAL,
                       status == WSP_ERR_TIMEOUT ? "timeout" : NULL, 1);
+  if (p->channel)
+    unhold(cl, p->channel, p->len);
   wsp__client_leave(cl);
 }
 
@@ -977,8 +1014,10 @@ static void engine_publish(struct wsp_client *cl, uint32_t id, const char *ch,
   struct wsp__epub ep;
   uint32_t h = 0;
   if (cl->nrpc >= s->limits[WSP_SERVER_MAX_PENDING_RPC]) {
+    /* as for RPC calls: temporary, the client retries */
     s->stats.errors_limit++;
-    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_LIMIT_EXCEEDED, NULL, 0);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_TOO_MANY_REQUESTS,
+                      "too many requests", 1);
     return;
   }
   if (wsp__pending_start(cl, id, PENDING_EPUB, epub_done, &p, &h) != 0) {
@@ -995,6 +1034,11 @@ static void engine_publish(struct wsp_client *cl, uint32_t id, const char *ch,
   if (s->engine->publish(s->engine->data, &ep, h) != 0) {
     wsp_corr_cancel(s->rpc, h);
     wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
+    return;
+  }
+  if ((p->channel = wsp__strndup(&s->mem, ch, len)) != NULL) {
+    p->len = len;
+    hold(cl, ch, len);
   }
 }
 
@@ -1044,7 +1088,7 @@ void wsp__ch_engine_deliver(struct wsp_server *s, const char *ch, size_t clen,
 
 static void engine_notice(void *sub, void *ud) {
   struct wsp__csub *cs = sub;
-  if (cs->join_leave && !cs->sync && !cs->early)
+  if (cs->join_leave && !(cs->sync && cs->sync->id) && !cs->early)
     wsp__ch_deliver(cs->cl, ud);
 }
 
@@ -1079,7 +1123,7 @@ void wsp__ch_engine_tick(struct wsp_server *s, uint64_t now) {
     wsp__jbuf_init(&jb, &s->mem);
     for (i = 0; i < cl->nsubs; i++) {
       struct wsp__csub *cs = cl->subs[i];
-      if (cs->wildcard || cs->sync || cs->early)
+      if (cs->wildcard || (cs->sync && cs->sync->id) || cs->early)
         continue;
       wsp__jbuf_reset(&jb);
       wsp__cf_out_client_info(&jb, cl, cs->chan_info);
@@ -1107,7 +1151,9 @@ void wsp__ch_engine_lost(struct wsp_server *s) {
     wsp__client_enter(cl);
     /* Backwards: a subscription dropped takes the last one's place. */
     while (i-- > 0)
-      if (i < cl->nsubs && !cl->subs[i]->sync && !cl->subs[i]->early)
+      if (i < cl->nsubs &&
+          !(cl->subs[i]->sync && cl->subs[i]->sync->id) &&
+          !cl->subs[i]->early)
         wsp__ch_drop(cl->subs[i], WSP_PROTO_UNSUBSCRIBE_INSUFFICIENT_STATE);
     wsp__client_leave(cl);
   }

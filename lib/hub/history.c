@@ -552,7 +552,8 @@ static void engine_history(struct wsp_client *cl, uint32_t id, const char *ch,
   uint32_t h = 0;
   if (cl->nrpc >= s->limits[WSP_SERVER_MAX_PENDING_RPC]) {
     s->stats.errors_limit++;
-    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_LIMIT_EXCEEDED, NULL, 0);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_TOO_MANY_REQUESTS,
+                      "too many requests", 1);
     return;
   }
   if (wsp__pending_start(cl, id, PENDING_EHIST, ehist_done, &p, &h) != 0) {

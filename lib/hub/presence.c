@@ -117,7 +117,8 @@ static void engine_presence(struct wsp_client *cl, int list, uint32_t id,
   uint32_t h = 0;
   if (cl->nrpc >= s->limits[WSP_SERVER_MAX_PENDING_RPC]) {
     s->stats.errors_limit++;
-    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_LIMIT_EXCEEDED, NULL, 0);
+    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_TOO_MANY_REQUESTS,
+                      "too many requests", 1);
     return;
   }
   if (wsp__pending_start(cl, id, PENDING_EHIST, epresence_done, &p, &h) != 0) {

@@ -221,6 +221,25 @@ check('API on other nodes: publish answered once stored, with its offset; histor
   a.c.disconnect();
 });
 
+check('a publisher subscribed to its channel gets each publish reply before the publication', async () => {
+  // raw protocol lines, to see the order on the wire
+  const ws = new WebSocket(`${n2.url}/connection/websocket`, { perMessageDeflate: false });
+  const lines = [];
+  ws.on('message', (d) => lines.push(...d.toString().split('\n').map((l) => JSON.parse(l))));
+  await withTimeout(new Promise((resolve, reject) => { ws.on('open', resolve); ws.on('error', reject); }), 5000, 'open');
+  ws.send('{"id":1,"connect":{"data":{"user":"own"}}}\n{"id":2,"subscribe":{"channel":"own"}}');
+  await waitFor(() => lines.some((l) => l.id === 2), 5000, 'subscribed');
+  const N = 30;
+  ws.send(Array.from({ length: N }, (_, i) => JSON.stringify({ id: 100 + i, publish: { channel: 'own', data: { n: i } } })).join('\n'));
+  await waitFor(() => lines.filter((l) => l.push && l.push.pub).length >= N, 8000, 'publications');
+  for (let i = 0; i < N; i++) {
+    const reply = lines.findIndex((l) => l.id === 100 + i);
+    const pub = lines.findIndex((l) => l.push && l.push.pub && l.push.pub.data.n === i);
+    assert(reply >= 0 && reply < pub, `publish ${i}: reply at ${reply}, publication at ${pub}`);
+  }
+  ws.close();
+});
+
 check('history from another node than the publisher', async () => {
   const p = client(n1, 'pat');
   await publishN(p, 'log', 1, 7);
