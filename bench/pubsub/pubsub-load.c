@@ -1297,7 +1297,9 @@ static int cell(size_t size, uint64_t w, double warmup, double seconds) {
 static int latency(size_t size, unsigned rate, double seconds) {
   struct itimerspec its = {{0, 0}, {0, 0}};
   uint64_t ns = 1000000000u / rate, end, published0 = 0, published = 0;
-  uint64_t lost, dropped0 = g.dropped, a0 = acked();
+  uint64_t lost, dropped0 = g.dropped, a0 = acked(), t0;
+  double cpu0 = server_cpu(NULL), self0 = self_cpu(), all0 = all_cpu(), cpu1,
+         self1, all1;
   unsigned k;
 
   its.it_interval.tv_sec = (time_t)(ns / 1000000000u);
@@ -1312,9 +1314,13 @@ static int latency(size_t size, unsigned rate, double seconds) {
     published0 += g.pubs[k].next;
   g.paced = g.lat_on = g.alat_on = 1;
   timerfd_settime(g.tfd, 0, &its, NULL);
-  end = now_ns() + (uint64_t)(seconds * 1e9);
+  t0 = now_ns();
+  end = t0 + (uint64_t)(seconds * 1e9);
   while (now_ns() < end)
     pump(5);
+  cpu1 = server_cpu(NULL);
+  self1 = self_cpu();
+  all1 = all_cpu();
   memset(&its, 0, sizeof its);
   timerfd_settime(g.tfd, 0, &its, NULL);
   g.paced = 0;
@@ -1341,6 +1347,12 @@ static int latency(size_t size, unsigned rate, double seconds) {
     sort_samples(&g.alat);
     printf(" ack_p50_us=%u ack_p99_us=%u", pct(&g.alat, 0.50),
            pct(&g.alat, 0.99));
+  }
+  /* As in cells: what else ran meanwhile makes the latency worth less. */
+  if (cpu0 >= 0 && cpu1 >= 0 && all0 >= 0 && all1 >= 0) {
+    double other = (all1 - all0) - (cpu1 - cpu0) - (self1 - self0);
+    double secs = (double)(end - t0) / 1e9;
+    printf(" other_cpu_pct=%.0f", other > 0 ? 100 * other / secs : 0.0);
   }
   printf("\n");
   fflush(stdout);
