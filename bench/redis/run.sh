@@ -115,6 +115,7 @@ start_redis() {
     tries=$((tries + 1))
     port=$(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 30000 + 20000 ))
     [ "$port" -ne 6379 ] || continue
+    : >"$out/$layout-redis.log" # there before grep looks, whatever runs first
     # shellcheck disable=SC2086
     $hub_cpu redis-server --port "$port" --bind 127.0.0.1 --save '' \
       --appendonly no --daemonize no --logfile '' \
