@@ -61,6 +61,9 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+case $repeat in '' | *[!0-9]*) usage ;; esac
+case $seconds in '' | *[!0-9.]* | *.*.* | .) usage ;; esac
+[ "$repeat" -ge 1 ] || usage
 if [ -z "$layouts" ]; then
   if [ $quick -eq 1 ]; then layouts=pinned; else layouts="pinned free"; fi
 fi
