@@ -89,6 +89,9 @@ bench: all
 	$(BUILD)/bench/bench-evlog
 	bench/run-rpc.sh $(BUILD) --connections 10 --inflight 8 --seconds 3
 	bench/pubsub/run.sh $(BUILD) --quick --repeat 3
+	@if command -v redis-server >/dev/null 2>&1; then \
+	  echo "bench/redis/run.sh $(BUILD) --quick"; bench/redis/run.sh $(BUILD) --quick; \
+	else echo "bench/redis: skipped (redis-server is not installed)"; fi
 
 # The full soak run (about 3 minutes); CI runs bench/soak/run.sh --quick.
 soak: all

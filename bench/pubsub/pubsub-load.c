@@ -13,16 +13,26 @@
  * and, in --idle mode, the server's heap per idle subscribed connection
  * (GET /stats before and after opening N subscribers).
  *
+ * Several nodes of one hub (wsp-demo --redis) are loaded as one server:
+ * --connect takes a list of addresses, over which the subscribers are
+ * spread in turn, --publish-to puts the publisher on any node, and --pid
+ * takes the list of processes whose CPU time is measured (the nodes and
+ * Redis). --window-on ack counts the window in publications not yet
+ * acknowledged instead of not yet delivered (publish throughput, also
+ * with no subscriber at all).
+ *
  * Frames are parsed here by hand (server frames are unmasked and simple),
  * so the generator costs little per delivery and does not depend on the
  * library it measures. Each publication's payload carries the publisher,
  * a sequence number and the send time (CLOCK_MONOTONIC, ns).
  *
- *   pubsub-load --connect HOST:PORT [--pid PID] [--subscribers 100,1000]
+ *   pubsub-load --connect HOST:PORT[,HOST:PORT...] [--publish-to HOST:PORT]
+ *               [--pid PID[,PID...]] [--subscribers 100,1000]
  *               [--size 64,1024] [--window 32,256] [--seconds T]
  *               [--warmup T] [--publishers P] [--latency-rate R]
  *               [--latency-seconds T] [--latency-subs N,...]
  *               [--protocol raw|centrifuge] [--wait spin|sleep]
+ *               [--window-on delivery|ack] [--cell-latency yes|no]
  *   pubsub-load --connect HOST:PORT [--pid PID] --idle N
  *
  * Every result is one line of key=value fields (cell, latency, idle,
@@ -46,7 +56,11 @@
 
 #define MAX_PUB 8
 #define MAX_LIST 8
-#define CONNECT_BATCH 256 /* handshakes in progress at once */
+#define MAX_ADDR 16 /* --connect addresses, plus --publish-to */
+#define MAX_PIDS 8
+#define MAX_SAMPLES (1u << 25)  /* latency samples kept per cell */
+#define REFUSED_RING (1u << 18) /* refused publications remembered */
+#define CONNECT_BATCH 256       /* handshakes in progress at once */
 #define PUB_OUT_CAP (1u << 20)
 #define MAX_FRAME (16u << 20)
 #define MAGIC 0x42505357u /* "WSPB" */
@@ -58,10 +72,12 @@ enum state { S_CONNECTING, S_HANDSHAKE, S_JOINING, S_READY, S_DEAD };
 struct peer {
   int fd;
   uint8_t role, state, pub; /* pub: publisher index for R_PUB */
+  uint8_t addr;             /* index in g.addrs */
   uint32_t events;
   uint8_t *part; /* partial frame or response head */
   uint32_t partlen, partcap;
-  uint64_t expect[MAX_PUB]; /* next sequence number from each publisher */
+  uint64_t expect[MAX_PUB]; /* one past the highest sequence number seen */
+  uint64_t seen[MAX_PUB];   /* bit i: expect - 1 - i was received */
 };
 
 struct publisher {
@@ -70,15 +86,32 @@ struct publisher {
   uint32_t *counts;    /* subscribers that got seq, by seq & ring mask */
   uint8_t *out;
   size_t outlen, outoff;
-  uint64_t cmd_id; /* centrifuge: the next command id */
+  uint64_t cmd_id;   /* centrifuge: the next command id */
+  uint64_t cmd_id0;  /* centrifuge: the id of publication 0 */
+  uint64_t acked;    /* centrifuge: publish replies received */
+  uint64_t ok;       /* centrifuge: of them, acknowledgements (not errors) */
+  uint64_t *sent_at; /* send time of seq, by seq & ring mask */
+  uint8_t *refused;  /* seq was refused, by seq % REFUSED_RING */
+};
+
+struct samples {
+  uint32_t *v; /* microseconds */
+  size_t n, cap;
+};
+
+struct addr {
+  char host[256], port[16];
+  char hostport[300]; /* for the Host header */
 };
 
 static struct {
-  const char *host, *port;
-  char hostport[300];
+  struct addr addrs[MAX_ADDR];
+  unsigned naddr;    /* subscribers' addresses: addrs[0 .. naddr) */
+  unsigned pub_addr; /* the publishers' */
   int centrifuge;
   const char *sub_path, *pub_path;
-  long pid;
+  long pids[MAX_PIDS]; /* the server's processes, pids[0] the main one */
+  unsigned npids;
   int epfd, tfd;
   struct peer *subs;
   size_t nsubs, alive; /* opened subscribers; of them alive and ready */
@@ -93,11 +126,13 @@ static struct {
   int paced;   /* latency phase: one publication per timer tick */
   uint64_t tokens;
   uint8_t *payload; /* template of size bytes */
-  /* counters */
-  uint64_t delivered, gaps, dups, bad, errors, dropped;
-  int lat_on;
-  uint32_t *lat;
-  size_t nlat, latcap;
+  int ack_window;   /* --window-on ack */
+  int cell_lat;     /* --cell-latency yes */
+  /* counters: gaps are publications skipped (net of late arrivals), late
+   * are arrivals after a later one, dups are second arrivals */
+  uint64_t delivered, gaps, late, dups, bad, errors, pub_errors, dropped;
+  int lat_on, alat_on;
+  struct samples lat, alat; /* delivery; publish acknowledgement */
   uint8_t mask[4];
   int spin;         /* poll without sleeping */
   uint64_t busy_ns; /* time spent handling events */
@@ -201,33 +236,63 @@ static void advance(struct publisher *P) {
   }
 }
 
-static void record_latency(uint64_t us) {
-  if (g.nlat == g.latcap) {
-    size_t cap = g.latcap ? g.latcap * 2 : 1u << 18;
-    uint32_t *l = realloc(g.lat, cap * sizeof *l);
-    if (l == NULL)
+static void record(struct samples *S, uint64_t us) {
+  if (S->n == S->cap) {
+    size_t cap = S->cap ? S->cap * 2 : 1u << 18;
+    uint32_t *l;
+    if (S->cap >= MAX_SAMPLES || (l = realloc(S->v, cap * sizeof *l)) == NULL)
       return;
-    g.lat = l;
-    g.latcap = cap;
+    S->v = l;
+    S->cap = cap;
   }
-  g.lat[g.nlat++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+  S->v[S->n++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
 }
 
-/* One publication reached subscriber s at time now. */
+/* Publications in [from, to) of publisher pub that a subscriber should
+ * have received: the refused ones never come (when too old to tell,
+ * they count). */
+static uint64_t skipped(uint32_t pub, uint64_t from, uint64_t to) {
+  const struct publisher *P = &g.pubs[pub];
+  uint64_t n = to - from, q;
+
+  if (P->refused == NULL || from + REFUSED_RING < P->next)
+    return n;
+  for (q = from; q < to; q++)
+    n -= P->refused[q % REFUSED_RING];
+  return n;
+}
+
+/* One publication reached subscriber s at time now. A sequence number
+ * past the next one expected counts the ones skipped as gaps; one that
+ * comes after a later one is late (out of order, and no longer a gap)
+ * when it was not seen before, a duplicate when it was. Only the last
+ * 64 numbers are remembered: anything older counts as a duplicate. */
 static void on_publication(struct peer *s, uint32_t pub, uint64_t seq,
                            uint64_t sent, uint64_t now) {
   struct publisher *P;
+  uint64_t e;
 
   if (pub >= g.npub) {
     g.bad++;
     return;
   }
-  if (seq < s->expect[pub]) {
-    g.dups++;
-    return;
+  e = s->expect[pub];
+  if (seq < e) {
+    uint64_t back = e - 1 - seq, bit = back < 64 ? (uint64_t)1 << back : 0;
+    if (bit == 0 || (s->seen[pub] & bit)) {
+      g.dups++;
+      return;
+    }
+    s->seen[pub] |= bit;
+    g.late++;
+    if (g.gaps > 0) /* counted as a gap, unless in an earlier cell */
+      g.gaps--;
+  } else {
+    uint64_t shift = seq - e + 1;
+    g.gaps += skipped(pub, e, seq);
+    s->seen[pub] = (shift < 64 ? s->seen[pub] << shift : 0) | 1;
+    s->expect[pub] = seq + 1;
   }
-  g.gaps += seq - s->expect[pub];
-  s->expect[pub] = seq + 1;
   g.delivered++;
   P = &g.pubs[pub];
   if (seq >= P->done && seq < P->next) {
@@ -236,7 +301,7 @@ static void on_publication(struct peer *s, uint32_t pub, uint64_t seq,
       advance(P);
   }
   if (g.lat_on && now > sent)
-    record_latency((now - sent) / 1000u);
+    record(&g.lat, (now - sent) / 1000u);
 }
 
 /* ---- The Centrifuge JSON protocol (full-protocol mode) ------------------ */
@@ -254,6 +319,35 @@ static int parse_u64(const char **pp, const char *end, uint64_t *v) {
     *v = *v * 10 + (uint64_t)(*p++ - '0');
   *pp = p;
   return 0;
+}
+
+/* A reply to a publish command: {"id":N,"publish":{}} or an error. */
+static void cf_publish_reply(struct publisher *P, const char *l, size_t len,
+                             uint64_t now) {
+  const char *d = l + 6, *end = l + len;
+  uint64_t id, seq;
+
+  if (len < 7 || memcmp(l, "{\"id\":", 6) != 0 || parse_u64(&d, end, &id) < 0 ||
+      id < P->cmd_id0 || (seq = id - P->cmd_id0) >= P->next) {
+    g.bad++;
+    return;
+  }
+  if (find(l, len, "\"error\":") != NULL) {
+    if (g.pub_errors++ < 5)
+      fprintf(stderr, "pubsub-load: publish refused: %.*s\n", (int)len, l);
+    /* It will reach nobody: no longer in the window, not a loss. */
+    if (seq >= P->done && seq + g.ring_mask + 1 >= P->next) {
+      P->refused[seq % REFUSED_RING] = 1;
+      P->counts[seq & g.ring_mask] = UINT32_MAX;
+      advance(P);
+    }
+  } else {
+    P->ok++;
+  }
+  P->acked++;
+  if (g.alat_on && seq + g.ring_mask + 1 >= P->next &&
+      now > P->sent_at[seq & g.ring_mask])
+    record(&g.alat, (now - P->sent_at[seq & g.ring_mask]) / 1000u);
 }
 
 static void cf_line(struct peer *p, const char *l, size_t len, uint64_t now) {
@@ -279,6 +373,10 @@ static void cf_line(struct peer *p, const char *l, size_t len, uint64_t now) {
     on_publication(p, (uint32_t)q, seq, ts, now);
     return;
   }
+  if (p->role == R_PUB && p->state == S_READY) {
+    cf_publish_reply(&g.pubs[p->pub], l, len, now);
+    return;
+  }
   if (find(l, len, "\"error\":") != NULL) {
     if (g.errors++ < 5)
       fprintf(stderr, "pubsub-load: error reply: %.*s\n", (int)len, l);
@@ -287,7 +385,7 @@ static void cf_line(struct peer *p, const char *l, size_t len, uint64_t now) {
     return;
   }
   if (p->state != S_JOINING)
-    return; /* publish replies */
+    return;
   if (len > 7 && memcmp(l, "{\"id\":1,", 8) == 0) {
     if (p->role == R_SUB)
       peer_send_small(p, 1, "{\"id\":2,\"subscribe\":{\"channel\":\"bench\"}}");
@@ -457,17 +555,19 @@ static void set_events(struct peer *p, uint32_t events) {
     p->events = events;
 }
 
-static int peer_open(struct peer *p, int role) {
+static int peer_open(struct peer *p, int role, unsigned addr) {
   struct addrinfo hints = {0}, *res = NULL;
   struct epoll_event ev = {0};
   int one = 1, rc;
 
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  if (getaddrinfo(g.host, g.port, &hints, &res) != 0 || res == NULL)
+  if (getaddrinfo(g.addrs[addr].host, g.addrs[addr].port, &hints, &res) != 0 ||
+      res == NULL)
     return -1;
   memset(p, 0, sizeof *p);
   p->role = (uint8_t)role;
+  p->addr = (uint8_t)addr;
   p->fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (p->fd < 0) {
     freeaddrinfo(res);
@@ -506,7 +606,8 @@ static void peer_connected(struct peer *p) {
                "Connection: Upgrade\r\n"
                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                "Sec-WebSocket-Version: 13\r\n\r\n",
-               p->role == R_SUB ? g.sub_path : g.pub_path, g.hostport);
+               p->role == R_SUB ? g.sub_path : g.pub_path,
+               g.addrs[p->addr].hostport);
   if (send(p->fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
     peer_dead(p, "cannot send the request");
     return;
@@ -553,8 +654,10 @@ static void handshake_in(struct peer *p, const uint8_t *d, size_t n,
     if (p->role == R_SUB)
       g.alive++;
   }
-  if (p->role == R_PUB)
+  if (p->role == R_PUB) {
     g.pubs[p->pub].cmd_id = 2;
+    g.pubs[p->pub].cmd_id0 = 2 - g.pubs[p->pub].next;
+  }
   if (n > 0) {
     memcpy(rbuf, p->part, n); /* rbuf is free: the caller copied from it */
     frames_in(p, rbuf, n, now);
@@ -620,6 +723,8 @@ static void pub_one(struct publisher *P, uint64_t now) {
     P->outoff = 0;
   }
   dst = P->out + P->outlen;
+  P->sent_at[P->next & g.ring_mask] = now;
+  P->refused[P->next % REFUSED_RING] = 0;
   if (!g.centrifuge) {
     put_le32(g.payload, MAGIC);
     put_le32(g.payload + 4, idx);
@@ -648,13 +753,22 @@ static void pub_one(struct publisher *P, uint64_t now) {
   P->next++;
 }
 
+/* The window: publications not yet received by every subscriber, or
+ * with --window-on ack, not yet acknowledged, the subscribers (if any)
+ * being allowed to fall behind by the whole ring. */
+static int pub_room(const struct publisher *P) {
+  if (!g.ack_window)
+    return P->next < P->done + g.window;
+  return P->next < P->acked + g.window && P->next < P->done + g.ring_mask + 1;
+}
+
 static void pub_fill(struct publisher *P) {
   uint64_t now = now_ns();
 
   if (P->peer->state != S_READY)
     return;
-  while (P->next < P->done + g.window &&
-         P->outlen + g.size + 512 <= PUB_OUT_CAP) {
+  advance(P); /* with no subscriber left, done follows next */
+  while (pub_room(P) && P->outlen + g.size + 512 <= PUB_OUT_CAP) {
     if (g.paced) {
       if (g.tokens == 0)
         break;
@@ -728,7 +842,7 @@ static int grow_subs(size_t target) {
   while (g.nsubs < target || g.connecting > 0) {
     while (g.nsubs < target && g.connecting < CONNECT_BATCH) {
       struct peer *s = &g.subs[g.nsubs];
-      if (peer_open(s, R_SUB) < 0)
+      if (peer_open(s, R_SUB, (unsigned)(g.nsubs % g.naddr)) < 0)
         return -1;
       for (k = 0; k < g.npub; k++)
         s->expect[k] = g.pubs[k].next;
@@ -756,8 +870,10 @@ static int open_publishers(void) {
     struct peer *p = calloc(1, sizeof *p);
     struct publisher *P = &g.pubs[k];
 
-    if (p == NULL || peer_open(p, R_PUB) < 0 ||
+    if (p == NULL || peer_open(p, R_PUB, g.pub_addr) < 0 ||
         (P->counts = calloc(g.ring_mask + 1, sizeof *P->counts)) == NULL ||
+        (P->sent_at = calloc(g.ring_mask + 1, sizeof *P->sent_at)) == NULL ||
+        (P->refused = calloc(REFUSED_RING, 1)) == NULL ||
         (P->out = malloc(PUB_OUT_CAP)) == NULL)
       return -1;
     p->pub = (uint8_t)k;
@@ -780,7 +896,9 @@ static int drain(uint64_t max_ns) {
     int busy = 0;
     for (k = 0; k < g.npub; k++)
       busy |= g.pubs[k].done < g.pubs[k].next ||
-              g.pubs[k].outlen > g.pubs[k].outoff;
+              g.pubs[k].outlen > g.pubs[k].outoff ||
+              (g.centrifuge && g.pubs[k].acked < g.pubs[k].next &&
+               g.pubs[k].peer->state == S_READY);
     if (!busy)
       return 0;
     if (now_ns() > deadline)
@@ -798,7 +916,7 @@ static uint64_t missing(void) {
   for (i = 0; i < g.nsubs; i++)
     if (g.subs[i].state == S_READY)
       for (k = 0; k < g.npub; k++)
-        m += g.pubs[k].next - g.subs[i].expect[k];
+        m += skipped(k, g.subs[i].expect[k], g.pubs[k].next);
   return m;
 }
 
@@ -849,6 +967,52 @@ static double all_cpu(void) {
   return (double)(user + nice + sys) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* CPU seconds of every --pid, each into each[] (when not NULL), and
+ * their sum; -1 when one is unreadable or there is none. */
+static double server_cpu(double *each) {
+  double sum = 0;
+  unsigned i;
+
+  if (g.npids == 0)
+    return -1;
+  for (i = 0; i < g.npids; i++) {
+    double c = proc_cpu(g.pids[i]);
+    if (c < 0)
+      return -1;
+    if (each != NULL)
+      each[i] = c;
+    sum += c;
+  }
+  return sum;
+}
+
+#define MAX_CPUS 64
+
+/* Busy and total clock ticks of each CPU (cpuN lines of /proc/stat;
+ * busy is everything but idle and iowait, interrupts included); returns
+ * the number of CPUs, 0 when unreadable. */
+static unsigned cpu_ticks(unsigned long long *busy, unsigned long long *total) {
+  unsigned long long v[8];
+  char line[512];
+  unsigned n = 0, c;
+  FILE *f = fopen("/proc/stat", "r");
+
+  if (f == NULL)
+    return 0;
+  while (fgets(line, sizeof line, f) != NULL && n < MAX_CPUS) {
+    if (strncmp(line, "cpu", 3) != 0 || line[3] < '0' || line[3] > '9')
+      continue;
+    if (sscanf(line, "cpu%u %llu %llu %llu %llu %llu %llu %llu %llu", &c, &v[0],
+               &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) != 9)
+      continue;
+    total[n] = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+    busy[n] = total[n] - v[3] - v[4];
+    n++;
+  }
+  fclose(f);
+  return n;
+}
+
 static long proc_rss_kib(long pid) {
   char path[64], line[256];
   long kib = -1;
@@ -882,7 +1046,8 @@ static int get_stats(char *out, size_t cap) {
   int fd, n;
 
   hints.ai_socktype = SOCK_STREAM;
-  if (getaddrinfo(g.host, g.port, &hints, &res) != 0 || res == NULL)
+  if (getaddrinfo(g.addrs[0].host, g.addrs[0].port, &hints, &res) != 0 ||
+      res == NULL)
     return -1;
   fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
@@ -895,7 +1060,7 @@ static int get_stats(char *out, size_t cap) {
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   n = snprintf(req, sizeof req,
                "GET /stats HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
-               g.hostport);
+               g.addrs[0].hostport);
   if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
     close(fd);
     return -1;
@@ -930,78 +1095,140 @@ static int cmp_u32(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-static uint32_t pct(double q) {
-  size_t i = (size_t)(q * (double)g.nlat);
-  return g.nlat ? g.lat[i < g.nlat ? i : g.nlat - 1] : 0;
+/* Percentile q of sorted samples. */
+static uint32_t pct(const struct samples *S, double q) {
+  size_t i = (size_t)(q * (double)S->n);
+  return S->n ? S->v[i < S->n ? i : S->n - 1] : 0;
 }
 
-static void reset_counters(void) { g.delivered = g.gaps = g.dups = g.bad = 0; }
+static void sort_samples(struct samples *S) {
+  if (S->n > 0)
+    qsort(S->v, S->n, sizeof *S->v, cmp_u32);
+}
+
+static void reset_counters(void) {
+  g.delivered = g.gaps = g.late = g.dups = g.bad = g.pub_errors = 0;
+}
+
+/* Publications acknowledged (refusals not counted). */
+static uint64_t acked(void) {
+  uint64_t a = 0;
+  unsigned k;
+  for (k = 0; k < g.npub; k++)
+    a += g.pubs[k].ok;
+  return a;
+}
+
+/* Where the publications missing at the end of a cell were missing: by
+ * subscriber address, on stderr. */
+static void report_missing(void) {
+  uint64_t m[MAX_ADDR] = {0};
+  size_t i;
+  unsigned a, k;
+
+  for (i = 0; i < g.nsubs; i++)
+    if (g.subs[i].state == S_READY)
+      for (k = 0; k < g.npub; k++)
+        m[g.subs[i].addr] += skipped(k, g.subs[i].expect[k], g.pubs[k].next);
+  fprintf(stderr, "pubsub-load: not received at the end, by address:");
+  for (a = 0; a < g.naddr; a++)
+    fprintf(stderr, " %s=%" PRIu64, g.addrs[a].hostport, m[a]);
+  fprintf(stderr, " (skipped: %" PRIu64 ")\n", g.gaps);
+}
+
+/* The fields every cell and latency line shares; acks counts the publish
+ * replies of the cell. */
+static void print_checks(uint64_t lost, uint64_t dropped, uint64_t acks) {
+  printf(" lost=%" PRIu64 " reordered=%" PRIu64 " duplicates=%" PRIu64
+         " dropped_conns=%" PRIu64 " bad=%" PRIu64,
+         lost, g.late, g.dups, dropped, g.bad);
+  if (g.centrifuge)
+    printf(" acked=%" PRIu64 " pub_errors=%" PRIu64, acks, g.pub_errors);
+}
 
 /* One throughput cell: window w, payload size bytes, over the current
  * subscribers. Returns non-zero when something was lost. */
 static int cell(size_t size, uint64_t w, double warmup, double seconds) {
   uint64_t t0 = now_ns(), from = t0 + (uint64_t)(warmup * 1e9),
            to = from + (uint64_t)(seconds * 1e9), t_from = 0, t_to = 0;
-  uint64_t d_from = 0, d_to = 0, published0 = 0, published = 0;
-  double cpu0 = proc_cpu(g.pid), cpu_from = -1, cpu_to = -1, self_from = 0,
-         self_to = 0, all_from = -1, all_to = -1, secs, rate, cpu, cpu_secs;
+  uint64_t d_from = 0, d_to = 0, a0 = acked(), a_from = 0, a_to = 0,
+           published0 = 0, published = 0;
+  double cpu0 = server_cpu(NULL), cpu_from = -1, cpu_to = -1, self_from = 0,
+         self_to = 0, all_from = -1, all_to = -1, secs, rate, pub_rate, cpu,
+         cpu_secs, each_from[MAX_PIDS], each_to[MAX_PIDS];
   uint64_t busy_from = 0, busy_to = 0;
   uint64_t lost, dropped0 = g.dropped;
+  unsigned long long cb_from[MAX_CPUS], ct_from[MAX_CPUS], cb_to[MAX_CPUS],
+      ct_to[MAX_CPUS];
+  unsigned ncpu_from = 0, ncpu_to = 0;
   int drained, whole;
   unsigned k;
 
   g.size = size;
   g.window = w;
+  g.lat.n = g.alat.n = 0;
   reset_counters();
   for (k = 0; k < g.npub; k++)
     published0 += g.pubs[k].next;
   g.sending = 1;
   while (t_to == 0) {
     uint64_t now;
+    int enough;
     pump(5);
     now = now_ns();
     if (t_from == 0 && now >= from) {
       t_from = now;
       d_from = g.delivered;
-      cpu_from = proc_cpu(g.pid);
+      a_from = acked();
+      cpu_from = server_cpu(each_from);
       self_from = self_cpu();
       busy_from = g.busy_ns;
       all_from = all_cpu();
+      ncpu_from = cpu_ticks(cb_from, ct_from);
+      g.lat_on = g.cell_lat;
+      g.alat_on = 1;
     }
     /* A slow server may not complete one window in the period: measure
-     * until one window's worth of deliveries (W x N) was seen, up to
-     * three times the period. */
-    if (now >= to && (g.delivered - d_from >= w * g.alive ||
-                      now >= from + 3 * (to - from))) {
+     * until one window's worth was seen (W x N deliveries, or W
+     * acknowledgements with --window-on ack), up to three times the
+     * period. */
+    enough = g.ack_window ? acked() - a_from >= w
+                          : g.delivered - d_from >= w * g.alive;
+    if (t_from != 0 && now >= to && (enough || now >= from + 3 * (to - from))) {
       t_to = now;
       d_to = g.delivered;
-      cpu_to = proc_cpu(g.pid);
+      a_to = acked();
+      cpu_to = server_cpu(each_to);
       self_to = self_cpu();
       busy_to = g.busy_ns;
       all_to = all_cpu();
+      ncpu_to = cpu_ticks(cb_to, ct_to);
+      g.lat_on = g.alat_on = 0;
     }
   }
   g.sending = 0;
   secs = (double)(t_to - t_from) / 1e9;
   rate = (double)(d_to - d_from) / secs;
+  pub_rate = (double)(a_to - a_from) / secs;
   /* A slow server may have W x N deliveries still in flight: give it
    * three times what they take at the rate measured, plus 5 s. */
   {
     double left = 0, wait;
     for (k = 0; k < g.npub; k++)
       left += (double)(g.pubs[k].next - g.pubs[k].done) * (double)g.alive;
-    wait = 5 + (rate > 0 ? 3 * left / rate : 60);
+    wait = 5 + (rate > 0 ? 3 * left / rate : g.alive ? 60 : 0);
     drained = drain((uint64_t)((wait < 120 ? wait : 120) * 1e9));
   }
   /* Not even one window completed in the period: the only rate worth
    * printing is the whole cell's, from the first publication until
    * everything was delivered. */
   cpu = cpu_to - cpu_from;
-  whole = d_to - d_from < w * g.alive;
+  whole = g.ack_window ? a_to - a_from < w : d_to - d_from < w * g.alive;
   if (whole) {
     double all_secs = (double)(now_ns() - t0) / 1e9;
     rate = (double)g.delivered / all_secs;
-    cpu = cpu0 >= 0 ? proc_cpu(g.pid) - cpu0 : -1;
+    pub_rate = (double)(acked() - a0) / all_secs;
+    cpu = cpu0 >= 0 ? server_cpu(NULL) - cpu0 : -1;
     cpu_secs = all_secs;
   } else {
     cpu_secs = secs;
@@ -1010,15 +1237,34 @@ static int cell(size_t size, uint64_t w, double warmup, double seconds) {
     published += g.pubs[k].next;
   published -= published0;
   lost = g.gaps + missing();
-  printf("cell subs=%zu size=%zu window=%" PRIu64 " deliveries_per_s=%.0f "
-         "delivered=%" PRIu64 " published=%" PRIu64 " lost=%" PRIu64
-         " reordered=%" PRIu64 " dropped_conns=%" PRIu64 " bad=%" PRIu64
-         " rate_over=%s",
-         g.alive, size, w, rate, g.delivered, published, lost, g.dups,
-         g.dropped - dropped0, g.bad, whole ? "whole_cell" : "period");
-  if (cpu_from >= 0 && cpu_to >= 0 && cpu >= 0)
+  printf("cell subs=%zu size=%zu window=%" PRIu64 "%s deliveries_per_s=%.0f "
+         "delivered=%" PRIu64 " published=%" PRIu64,
+         g.alive, size, w, g.ack_window ? " window_on=ack" : "", rate,
+         g.delivered, published);
+  if (g.centrifuge)
+    printf(" pubs_per_s=%.0f", pub_rate);
+  print_checks(lost, g.dropped - dropped0, acked() - a0);
+  printf(" rate_over=%s", whole ? "whole_cell" : "period");
+  if (cpu_from >= 0 && cpu_to >= 0 && cpu >= 0) {
     printf(" server_cpu_s=%.2f server_cpu_pct=%.0f deliveries_per_cpu_s=%.0f",
            cpu, 100 * cpu / cpu_secs, cpu > 0 ? rate * cpu_secs / cpu : 0.0);
+    if (g.npids > 1 && !whole) {
+      printf(" pids_cpu_pct=");
+      for (k = 0; k < g.npids; k++)
+        printf("%s%.0f", k ? "," : "",
+               100 * (each_to[k] - each_from[k]) / cpu_secs);
+    }
+  }
+  if (g.cell_lat) {
+    sort_samples(&g.lat);
+    printf(" samples=%zu p50_us=%u p99_us=%u max_us=%u", g.lat.n,
+           pct(&g.lat, 0.50), pct(&g.lat, 0.99), pct(&g.lat, 1));
+  }
+  if (g.centrifuge) {
+    sort_samples(&g.alat);
+    printf(" ack_p50_us=%u ack_p99_us=%u", pct(&g.alat, 0.50),
+           pct(&g.alat, 0.99));
+  }
   printf(" loadgen_cpu_pct=%.0f loadgen_busy_pct=%.0f",
          100 * (self_to - self_from) / secs,
          100 * (double)(busy_to - busy_from) / 1e9 / secs);
@@ -1029,16 +1275,31 @@ static int cell(size_t size, uint64_t w, double warmup, double seconds) {
         (all_to - all_from) - (cpu_to - cpu_from) - (self_to - self_from);
     printf(" other_cpu_pct=%.0f", other > 0 ? 100 * other / secs : 0.0);
   }
+  /* Each CPU's busy share, interrupts included: with several processes
+   * on few CPUs, the limit may be the CPUs rather than one process. */
+  if (ncpu_from > 0 && ncpu_from == ncpu_to) {
+    printf(" cpus_busy_pct=");
+    for (k = 0; k < ncpu_to; k++) {
+      unsigned long long t = ct_to[k] - ct_from[k];
+      printf("%s%.0f", k ? "," : "",
+             t ? 100.0 * (double)(cb_to[k] - cb_from[k]) / (double)t : 0.0);
+    }
+  }
   printf(" drained=%s\n", drained == 0 ? "yes" : "no");
   fflush(stdout);
-  return lost > 0 || g.dropped > dropped0 || g.bad > 0 || drained != 0;
+  if (lost > 0)
+    report_missing();
+  return lost > 0 || g.dropped > dropped0 || g.bad > 0 || g.dups > 0 ||
+         g.pub_errors > 0 || drained != 0;
 }
 
 /* Latency at a light, fixed rate: one publication every 1/rate s. */
 static int latency(size_t size, unsigned rate, double seconds) {
   struct itimerspec its = {{0, 0}, {0, 0}};
   uint64_t ns = 1000000000u / rate, end, published0 = 0, published = 0;
-  uint64_t lost, dropped0 = g.dropped;
+  uint64_t lost, dropped0 = g.dropped, a0 = acked(), t0;
+  double cpu0 = server_cpu(NULL), self0 = self_cpu(), all0 = all_cpu(), cpu1,
+         self1, all1;
   unsigned k;
 
   its.it_interval.tv_sec = (time_t)(ns / 1000000000u);
@@ -1046,16 +1307,20 @@ static int latency(size_t size, unsigned rate, double seconds) {
   its.it_value = its.it_interval;
   g.size = size;
   g.window = g.ring_mask + 1;
-  g.nlat = 0;
+  g.lat.n = g.alat.n = 0;
   g.tokens = 0;
   reset_counters();
   for (k = 0; k < g.npub; k++)
     published0 += g.pubs[k].next;
-  g.paced = g.lat_on = 1;
+  g.paced = g.lat_on = g.alat_on = 1;
   timerfd_settime(g.tfd, 0, &its, NULL);
-  end = now_ns() + (uint64_t)(seconds * 1e9);
+  t0 = now_ns();
+  end = t0 + (uint64_t)(seconds * 1e9);
   while (now_ns() < end)
     pump(5);
+  cpu1 = server_cpu(NULL);
+  self1 = self_cpu();
+  all1 = all_cpu();
   memset(&its, 0, sizeof its);
   timerfd_settime(g.tfd, 0, &its, NULL);
   g.paced = 0;
@@ -1067,24 +1332,38 @@ static int latency(size_t size, unsigned rate, double seconds) {
     wait = 3 * left / (per_s > 1000 ? per_s : 1000);
     drain((uint64_t)((5 + (wait < 60 ? wait : 60)) * 1e9));
   }
-  g.lat_on = 0;
+  g.lat_on = g.alat_on = 0;
   for (k = 0; k < g.npub; k++)
     published += g.pubs[k].next;
   published -= published0;
   lost = g.gaps + missing();
-  qsort(g.lat, g.nlat, sizeof *g.lat, cmp_u32);
+  sort_samples(&g.lat);
   printf("latency subs=%zu size=%zu rate=%u published=%" PRIu64
-         " samples=%zu p50_us=%u p90_us=%u p99_us=%u max_us=%u lost=%" PRIu64
-         " dropped_conns=%" PRIu64 "\n",
-         g.alive, size, rate, published, g.nlat, pct(0.50), pct(0.90),
-         pct(0.99), g.nlat ? g.lat[g.nlat - 1] : 0, lost, g.dropped - dropped0);
+         " samples=%zu p50_us=%u p90_us=%u p99_us=%u max_us=%u",
+         g.alive, size, rate, published, g.lat.n, pct(&g.lat, 0.50),
+         pct(&g.lat, 0.90), pct(&g.lat, 0.99), pct(&g.lat, 1));
+  print_checks(lost, g.dropped - dropped0, acked() - a0);
+  if (g.centrifuge) {
+    sort_samples(&g.alat);
+    printf(" ack_p50_us=%u ack_p99_us=%u", pct(&g.alat, 0.50),
+           pct(&g.alat, 0.99));
+  }
+  /* As in cells: what else ran meanwhile makes the latency worth less. */
+  if (cpu0 >= 0 && cpu1 >= 0 && all0 >= 0 && all1 >= 0) {
+    double other = (all1 - all0) - (cpu1 - cpu0) - (self1 - self0);
+    double secs = (double)(end - t0) / 1e9;
+    printf(" other_cpu_pct=%.0f", other > 0 ? 100 * other / secs : 0.0);
+  }
+  printf("\n");
   fflush(stdout);
-  return lost > 0 || g.dropped > dropped0;
+  if (lost > 0)
+    report_missing();
+  return lost > 0 || g.dropped > dropped0 || g.dups > 0 || g.pub_errors > 0;
 }
 
 static int idle(size_t n) {
   char before[2048], after[2048];
-  long rss0 = proc_rss_kib(g.pid), rss1;
+  long rss0 = proc_rss_kib(g.pids[0]), rss1;
   /* A server without /stats (wsp-demo) is measured by its RSS alone. */
   int stats = get_stats(before, sizeof before) == 0;
   uint64_t t;
@@ -1098,7 +1377,7 @@ static int idle(size_t n) {
   t = now_ns() + 500000000u; /* let the server settle */
   while (now_ns() < t)
     pump(50);
-  rss1 = proc_rss_kib(g.pid);
+  rss1 = proc_rss_kib(g.pids[0]);
   printf("idle conns=%zu", g.alive);
   if (stats && get_stats(after, sizeof after) == 0) {
     long long h0 = stats_field(before, "heap_bytes");
@@ -1119,13 +1398,15 @@ static int idle(size_t n) {
 
 static _Noreturn void usage(void) {
   fprintf(stderr,
-          "usage: pubsub-load --connect HOST:PORT [--pid PID]\n"
+          "usage: pubsub-load --connect HOST:PORT[,HOST:PORT...]\n"
+          "         [--publish-to HOST:PORT] [--pid PID[,PID...]]\n"
           "         [--subscribers N,...] [--size S,...] [--window W,...]\n"
           "         [--seconds T] [--warmup T] [--publishers P]\n"
           "         [--latency-rate R] [--latency-seconds T] [--latency-subs "
           "N,...]\n"
           "         [--protocol raw|centrifuge] [--sub-path P] [--pub-path P]\n"
-          "         [--wait spin|sleep]\n"
+          "         [--wait spin|sleep] [--window-on delivery|ack]\n"
+          "         [--cell-latency yes|no]\n"
           "       pubsub-load --connect HOST:PORT [--pid PID] --idle N\n");
   exit(2);
 }
@@ -1150,6 +1431,51 @@ static double seconds_arg(const char *s) {
   return v;
 }
 
+/* HOST:PORT (or [HOST]:PORT), len bytes at s, into a; -1 when malformed. */
+static int parse_addr(const char *s, size_t len, struct addr *a) {
+  const char *colon = NULL, *p, *host = s;
+  size_t hl, pl;
+
+  for (p = s; p < s + len; p++)
+    if (*p == ':')
+      colon = p;
+  if (colon == NULL || colon == s)
+    return -1;
+  hl = (size_t)(colon - s);
+  pl = len - hl - 1;
+  if (pl == 0 || pl >= sizeof a->port || len >= sizeof a->hostport)
+    return -1;
+  if (host[0] == '[' && hl >= 2 && host[hl - 1] == ']') {
+    host++;
+    hl -= 2;
+  }
+  if (hl >= sizeof a->host)
+    return -1;
+  memcpy(a->hostport, s, len);
+  a->hostport[len] = '\0';
+  memcpy(a->host, host, hl);
+  a->host[hl] = '\0';
+  memcpy(a->port, colon + 1, pl);
+  a->port[pl] = '\0';
+  return 0;
+}
+
+/* A comma-separated list of addresses into g.addrs from index first;
+ * returns the count, or -1. */
+static int parse_addrs(const char *s, unsigned first) {
+  unsigned n = 0;
+
+  while (*s) {
+    const char *comma = strchr(s, ',');
+    size_t len = comma ? (size_t)(comma - s) : strlen(s);
+    if (first + n >= MAX_ADDR || parse_addr(s, len, &g.addrs[first + n]) < 0)
+      return -1;
+    n++;
+    s += len + (comma ? 1 : 0);
+  }
+  return n > 0 ? (int)n : -1;
+}
+
 /* "a,b,c" -> list; returns the count. */
 static int list(const char *s, unsigned long *out, unsigned long min,
                 unsigned long max) {
@@ -1171,14 +1497,15 @@ static int list(const char *s, unsigned long *out, unsigned long min,
 }
 
 int main(int argc, char **argv) {
-  const char *target = NULL, *colon;
+  const char *target = NULL, *publish_to = NULL;
   unsigned long subs[MAX_LIST] = {100}, sizes[MAX_LIST] = {64},
                 windows[MAX_LIST] = {32}, idle_n = 0, maxw = 0, maxs = 0;
-  unsigned long latsubs[MAX_LIST];
+  unsigned long latsubs[MAX_LIST], pids[MAX_LIST];
   int nsubs = 1, nsizes = 1, nwindows = 1, nlatsubs = -1, a, i, j, l, fail = 0;
+  int n;
   double seconds = 3, warmup = 0.5, lat_seconds = 2;
   unsigned long lat_rate = 0;
-  char stats[2048], hostbuf[300];
+  char stats[2048];
   struct rlimit rl;
   struct epoll_event ev = {.events = EPOLLIN};
   size_t maxsubs;
@@ -1194,10 +1521,14 @@ int main(int argc, char **argv) {
     a++;
     if (strcmp(opt, "--connect") == 0)
       target = val;
-    else if (strcmp(opt, "--pid") == 0)
-      g.pid = (long)number(val, 1, 1u << 30);
-    else if (strcmp(opt, "--subscribers") == 0)
-      nsubs = list(val, subs, 1, 100000);
+    else if (strcmp(opt, "--publish-to") == 0)
+      publish_to = val;
+    else if (strcmp(opt, "--pid") == 0) {
+      g.npids = (unsigned)list(val, pids, 1, 1u << 30);
+      for (i = 0; i < (int)g.npids; i++)
+        g.pids[i] = (long)pids[i];
+    } else if (strcmp(opt, "--subscribers") == 0)
+      nsubs = list(val, subs, 0, 100000);
     else if (strcmp(opt, "--size") == 0)
       nsizes = list(val, sizes, 1, 1u << 20);
     else if (strcmp(opt, "--window") == 0)
@@ -1228,19 +1559,36 @@ int main(int argc, char **argv) {
       g.sub_path = val;
     else if (strcmp(opt, "--pub-path") == 0)
       g.pub_path = val;
+    else if (strcmp(opt, "--window-on") == 0 && strcmp(val, "delivery") == 0)
+      g.ack_window = 0;
+    else if (strcmp(opt, "--window-on") == 0 && strcmp(val, "ack") == 0)
+      g.ack_window = 1;
+    else if (strcmp(opt, "--cell-latency") == 0 && strcmp(val, "yes") == 0)
+      g.cell_lat = 1;
+    else if (strcmp(opt, "--cell-latency") == 0 && strcmp(val, "no") == 0)
+      g.cell_lat = 0;
     else
       usage();
   }
-  if (target == NULL || (colon = strrchr(target, ':')) == NULL ||
-      strlen(target) >= sizeof g.hostport || strlen(g.sub_path) > 200 ||
-      strlen(g.pub_path) > 200)
+  if (target == NULL || (n = parse_addrs(target, 0)) < 0 ||
+      strlen(g.sub_path) > 200 || strlen(g.pub_path) > 200)
     usage();
-  /* host and port for getaddrinfo; hostport whole for the Host header */
-  strcpy(g.hostport, target);
-  strcpy(hostbuf, target);
-  hostbuf[colon - target] = '\0';
-  g.host = hostbuf;
-  g.port = hostbuf + (colon - target) + 1;
+  g.naddr = (unsigned)n;
+  g.pub_addr = 0;
+  if (publish_to != NULL) {
+    if (parse_addrs(publish_to, g.naddr) != 1)
+      usage();
+    g.pub_addr = g.naddr;
+  }
+  if (g.ack_window && !g.centrifuge) {
+    fprintf(stderr, "pubsub-load: --window-on ack needs --protocol "
+                    "centrifuge (raw publications are not acknowledged)\n");
+    return 2;
+  }
+  if (subs[0] == 0 && !g.ack_window) {
+    fprintf(stderr, "pubsub-load: --subscribers 0 needs --window-on ack\n");
+    return 2;
+  }
   for (i = 0; i < nsizes; i++) {
     if (sizes[i] < (g.centrifuge ? 64u : RAW_HEAD)) {
       fprintf(stderr, "pubsub-load: --size must be at least %d\n",
@@ -1251,6 +1599,8 @@ int main(int argc, char **argv) {
   }
   for (i = 0; i < nwindows; i++)
     maxw = windows[i] > maxw ? windows[i] : maxw;
+  if (g.ack_window)
+    maxw *= 4; /* how far subscribers may fall behind the acknowledgements */
   if (maxw < 256)
     maxw = 256; /* the latency phase's window */
   for (g.ring_mask = 1; g.ring_mask < maxw; g.ring_mask <<= 1)
@@ -1281,7 +1631,7 @@ int main(int argc, char **argv) {
   if ((g.epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
       (g.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) <
           0 ||
-      (g.subs = calloc(maxsubs, sizeof *g.subs)) == NULL ||
+      (g.subs = calloc(maxsubs + 1, sizeof *g.subs)) == NULL ||
       (g.payload = calloc(1, maxs + 512)) == NULL)
     return 1;
   memset(g.payload, 'x', maxs);
@@ -1292,10 +1642,12 @@ int main(int argc, char **argv) {
     g.npub = 0; /* subscribers only */
     fail = idle(idle_n);
   } else {
-    printf("pubsub-load: %s %s, %u publisher%s, %.1f s per cell after "
-           "%.1f s warm-up\n",
+    printf("pubsub-load: %s %s, %u publisher%s%s%s, %.1f s per cell after "
+           "%.1f s warm-up%s\n",
            target, g.centrifuge ? "centrifuge JSON" : "raw", g.npub,
-           g.npub > 1 ? "s" : "", seconds, warmup);
+           g.npub > 1 ? "s" : "", publish_to ? " on " : "",
+           publish_to ? publish_to : "", seconds, warmup,
+           g.ack_window ? ", window of unacknowledged publications" : "");
     fflush(stdout);
     if (open_publishers() < 0) {
       fprintf(stderr, "pubsub-load: cannot open the publisher(s)\n");
@@ -1330,6 +1682,7 @@ int main(int argc, char **argv) {
   }
   free(g.subs);
   free(g.payload);
-  free(g.lat);
+  free(g.lat.v);
+  free(g.alat.v);
   return fail;
 }
