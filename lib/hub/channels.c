@@ -883,7 +883,6 @@ int wsp_server_publish_async(struct wsp_server *s, const char *channel,
   struct wsp__epub ep;
   struct apub *a;
   uint32_t h = 0;
-  uint64_t timeout, now;
   size_t clen;
   int rc;
   if (!done)
@@ -916,10 +915,7 @@ int wsp_server_publish_async(struct wsp_server *s, const char *channel,
     wsp__free(&s->mem, a);
     return WSP_ERR_NOMEM;
   }
-  timeout = s->limits[WSP_SERVER_RPC_TIMEOUT];
-  now = wsp__server_now(s);
-  if (wsp_corr_start(s->rpc, timeout ? now + timeout : WSP_NO_DEADLINE,
-                     apub_done, a, &h) != 0) {
+  if (wsp__pending_server_start(s, apub_done, a, &h) != 0) {
     wsp__free(&s->mem, a->channel);
     wsp__free(&s->mem, a->key);
     wsp__free(&s->mem, a);
@@ -1013,13 +1009,8 @@ static void engine_publish(struct wsp_client *cl, uint32_t id, const char *ch,
   struct wsp__pending *p = NULL;
   struct wsp__epub ep;
   uint32_t h = 0;
-  if (cl->nrpc >= s->limits[WSP_SERVER_MAX_PENDING_RPC]) {
-    /* as for RPC calls: temporary, the client retries */
-    s->stats.errors_limit++;
-    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_TOO_MANY_REQUESTS,
-                      "too many requests", 1);
+  if (!wsp__rpc_room(cl, id))
     return;
-  }
   if (wsp__pending_start(cl, id, PENDING_EPUB, epub_done, &p, &h) != 0) {
     wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
     return;

@@ -550,12 +550,8 @@ static void engine_history(struct wsp_client *cl, uint32_t id, const char *ch,
   struct wsp__pending *p = NULL;
   struct wsp__eread er;
   uint32_t h = 0;
-  if (cl->nrpc >= s->limits[WSP_SERVER_MAX_PENDING_RPC]) {
-    s->stats.errors_limit++;
-    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_TOO_MANY_REQUESTS,
-                      "too many requests", 1);
+  if (!wsp__rpc_room(cl, id))
     return;
-  }
   if (wsp__pending_start(cl, id, PENDING_EHIST, ehist_done, &p, &h) != 0) {
     wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
     return;
@@ -748,7 +744,6 @@ int wsp_server_history_async(struct wsp_server *s, const char *channel,
   struct wsp_history_query none;
   struct wsp__eread er;
   struct ahist *a;
-  uint64_t timeout, now;
   uint32_t h = 0;
   size_t len, limit, n;
   int rc;
@@ -778,10 +773,7 @@ int wsp_server_history_async(struct wsp_server *s, const char *channel,
     memcpy(a->epoch, q->since_epoch,
            n < WSP_EVLOG_EPOCH_MAX ? n : WSP_EVLOG_EPOCH_MAX);
   }
-  timeout = s->limits[WSP_SERVER_RPC_TIMEOUT];
-  now = wsp__server_now(s);
-  if (wsp_corr_start(s->rpc, timeout ? now + timeout : WSP_NO_DEADLINE,
-                     ahist_done, a, &h) != 0) {
+  if (wsp__pending_server_start(s, ahist_done, a, &h) != 0) {
     wsp__free(&s->mem, a);
     return WSP_ERR_NOMEM;
   }

@@ -632,10 +632,20 @@ int wsp__pending_start(struct wsp_client *cl, uint32_t cmd_id, int kind,
                        uint32_t *id);
 /* Cancel every pending request of cl. */
 void wsp__pending_client_gone(struct wsp_client *cl);
+/* A request of the application itself (no client) in the server's
+ * wsp_corr, with the RPC timeout: 0 or WSP_ERR_NOMEM. */
+typedef void wsp__pending_server_fn(struct wsp_corr *corr, uint32_t id,
+                                    int status, const void *data, size_t len,
+                                    void *ud);
+int wsp__pending_server_start(struct wsp_server *s, wsp__pending_server_fn *fn,
+                              void *ud, uint32_t *id);
 
 /* rpc.c */
 void wsp__rpc_dispatch(struct wsp_client *cl, uint32_t cmd_id,
                        const char *method, const char *data, size_t len);
 void wsp__rpc_free_methods(struct wsp_server *srv);
+/* 1 when cl may have one more request waiting (calls, and commands
+ * waiting for the engine); else 0, after answering cmd_id with 111. */
+int wsp__rpc_room(struct wsp_client *cl, uint32_t cmd_id);
 
 #endif /* WSP_HUB_PRIVATE_H */

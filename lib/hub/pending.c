@@ -82,3 +82,13 @@ void wsp__pending_client_gone(struct wsp_client *cl) {
     if (wsp_corr_cancel(cl->srv->rpc, cl->calls[cl->ncalls - 1]) != 0)
       cl->ncalls--; /* not in the table: never loop on it */
 }
+
+int wsp__pending_server_start(struct wsp_server *s, wsp__pending_server_fn *fn,
+                              void *ud, uint32_t *id) {
+  uint64_t timeout = s->limits[WSP_SERVER_RPC_TIMEOUT];
+  uint64_t now = wsp__server_now(s);
+  return wsp_corr_start(s->rpc, timeout ? now + timeout : WSP_NO_DEADLINE, fn,
+                        ud, id) != 0
+             ? WSP_ERR_NOMEM
+             : 0;
+}

@@ -115,12 +115,8 @@ static void engine_presence(struct wsp_client *cl, int list, uint32_t id,
   struct wsp__pending *p = NULL;
   struct wsp__eread er;
   uint32_t h = 0;
-  if (cl->nrpc >= s->limits[WSP_SERVER_MAX_PENDING_RPC]) {
-    s->stats.errors_limit++;
-    wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_TOO_MANY_REQUESTS,
-                      "too many requests", 1);
+  if (!wsp__rpc_room(cl, id))
     return;
-  }
   if (wsp__pending_start(cl, id, PENDING_EHIST, epresence_done, &p, &h) != 0) {
     wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
     return;
@@ -231,7 +227,6 @@ int wsp_server_presence_async(struct wsp_server *s, const char *channel,
                               wsp_presence_fn *done, void *ud) {
   struct wsp__eread er;
   struct apres *a;
-  uint64_t timeout, now;
   uint32_t h = 0;
   size_t len;
   int rc;
@@ -244,10 +239,7 @@ int wsp_server_presence_async(struct wsp_server *s, const char *channel,
   a->s = s;
   a->done = done;
   a->user_data = ud;
-  timeout = s->limits[WSP_SERVER_RPC_TIMEOUT];
-  now = wsp__server_now(s);
-  if (wsp_corr_start(s->rpc, timeout ? now + timeout : WSP_NO_DEADLINE,
-                     apres_done, a, &h) != 0) {
+  if (wsp__pending_server_start(s, apres_done, a, &h) != 0) {
     wsp__free(&s->mem, a);
     return WSP_ERR_NOMEM;
   }

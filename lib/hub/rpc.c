@@ -47,12 +47,8 @@ void wsp__rpc_dispatch(struct wsp_client *cl, uint32_t cmd_id,
                       "method not found", 0);
     return;
   }
-  if (cl->nrpc >= s->limits[WSP_SERVER_MAX_PENDING_RPC]) {
-    s->stats.errors_limit++;
-    wsp__cf_out_error(cl, cmd_id, WSP_PROTO_ERROR_TOO_MANY_REQUESTS,
-                      "too many requests", 1);
+  if (!wsp__rpc_room(cl, cmd_id))
     return;
-  }
   if (wsp__pending_start(cl, cmd_id, PENDING_RPC, call_done, &pc, &id) != 0) {
     wsp__cf_out_error(cl, cmd_id, WSP_PROTO_ERROR_INTERNAL,
                       "internal server error", 1);
@@ -136,4 +132,14 @@ int wsp_rpc_error(struct wsp_server *s, uint64_t call, uint32_t code,
                                   jb.len);
   wsp__jbuf_free(&jb);
   return rv;
+}
+
+int wsp__rpc_room(struct wsp_client *cl, uint32_t cmd_id) {
+  struct wsp_server *s = cl->srv;
+  if (cl->nrpc < s->limits[WSP_SERVER_MAX_PENDING_RPC])
+    return 1;
+  s->stats.errors_limit++;
+  wsp__cf_out_error(cl, cmd_id, WSP_PROTO_ERROR_TOO_MANY_REQUESTS,
+                    "too many requests", 1);
+  return 0;
 }
