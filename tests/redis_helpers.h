@@ -27,6 +27,10 @@ struct tredis_server {
  * skips); anything else fails the test.
  */
 int tredis_start(struct tredis_server *s);
+/* tredis_start() for a test group: 1 when the server runs, 0 (after
+ * saying that the tests needing it are skipped) when redis-server is not
+ * installed. */
+int tredis_start_group(struct tredis_server *s);
 /* SIGTERM, then SIGKILL if it does not exit within two seconds; reaped.
  * Nothing when it is not running. */
 void tredis_stop(struct tredis_server *s);

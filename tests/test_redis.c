@@ -1269,10 +1269,7 @@ static void test_redis_alloc_failing(void **state) {
 
 static int group_setup(void **state) {
   (void)state;
-  have_srv = tredis_start(&srv) == 0;
-  if (!have_srv)
-    print_message("redis-server not found: the tests that need it are "
-                  "skipped\n");
+  have_srv = tredis_start_group(&srv);
   return 0;
 }
 

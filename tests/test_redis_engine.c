@@ -819,10 +819,7 @@ static void test_redis_engine_free_engine_first(void **state) {
 
 static int group_setup(void **state) {
   (void)state;
-  have_srv = tredis_start(&rsrv) == 0;
-  if (!have_srv)
-    print_message("redis-server not found: the tests that need it are "
-                  "skipped\n");
+  have_srv = tredis_start_group(&rsrv);
   return 0;
 }
 
