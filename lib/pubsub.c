@@ -580,3 +580,25 @@ int wsp_pubsub_each(const struct wsp_pubsub *cps, const char *p, size_t len,
 size_t wsp_pubsub_channels(const struct wsp_pubsub *ps) {
   return ps ? ps->nchans : 0;
 }
+
+int wsp_pubsub_each_channel(const struct wsp_pubsub *ps,
+                            void (*fn)(const char *pattern, size_t len,
+                                       size_t subscribers, void *user_data),
+                            void *ud) {
+  size_t i;
+  if (!ps || !fn)
+    return WSP_ERR_INVAL;
+  for (i = 0; i < ps->exact.cap; i++) {
+    const struct chan *c;
+    for (c = ps->exact.slot[i]; c; c = c->hnext)
+      if (c->live)
+        fn(c->name, c->len, c->live, ud);
+  }
+  for (i = 0; i < ps->edges.cap; i++) {
+    const struct tnode *nd;
+    for (nd = ps->edges.slot[i]; nd; nd = nd->hnext)
+      if (nd->leaf && nd->leaf->live)
+        fn(nd->leaf->name, nd->leaf->len, nd->leaf->live, ud);
+  }
+  return 0;
+}

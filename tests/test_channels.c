@@ -379,6 +379,141 @@ static void test_channels_server_side_and_push(void **state) {
   hub_free(&h);
 }
 
+static void test_channels_subscribe_with_data(void **state) {
+  struct hub h;
+  struct wsp_subscribe_opts o;
+  char want[256];
+  (void)state;
+  hub_open(&h, WSP_CHANNEL_PRESENCE);
+  memset(&o, 0, sizeof(o));
+  o.data = "{\"a\":[1,2]}";
+  o.len = 11;
+  o.chan_info = "{\"seat\":7}";
+  assert_int_equal(wsp_server_subscribe_user_with(h.srv, "u1", "room", &o), 2);
+  assert_int_equal(wsp_server_subscribe_with(h.c[0].sc, "room", NULL), 0);
+  pump(&h);
+  thub_expect(&h.c[1], "{\"push\":{\"channel\":\"room\",\"subscribe\":"
+                       "{\"data\":{\"a\":[1,2]}}}}\n");
+  thub_expect(&h.c[2], "{\"push\":{\"channel\":\"room\",\"subscribe\":"
+                       "{\"data\":{\"a\":[1,2]}}}}\n");
+  thub_expect(&h.c[0], "{\"push\":{\"channel\":\"room\",\"subscribe\":{}}}\n");
+  /* the channel info is the subscription's, in presence */
+  assert_int_equal(wsp_server_subscribe_with(h.c[3].sc, "solo", &o), 0);
+  pump(&h);
+  thub_expect(&h.c[3], "{\"push\":{\"channel\":\"solo\",\"subscribe\":"
+                       "{\"data\":{\"a\":[1,2]}}}}\n");
+  say(&h, 3, "{\"presence\":{\"channel\":\"solo\"},\"id\":2}");
+  snprintf(want, sizeof(want),
+           "{\"id\":2,\"presence\":{\"presence\":{\"%s\":{\"user\":\"u3\","
+           "\"client\":\"%s\",\"chan_info\":{\"seat\":7}}}}}\n",
+           wsp_client_get_id(h.c[3].sc), wsp_client_get_id(h.c[3].sc));
+  thub_expect(&h.c[3], want);
+  clear(&h);
+  /* bad input: refused, nothing subscribed */
+  o.data = "{x";
+  o.len = 2;
+  assert_int_equal(wsp_server_subscribe_with(h.c[3].sc, "other", &o),
+                   WSP_ERR_JSON);
+  assert_int_equal(wsp_server_subscribe_user_with(h.srv, "u3", "other", &o),
+                   WSP_ERR_JSON);
+  o.data = NULL;
+  o.len = 3;
+  assert_int_equal(wsp_server_subscribe_with(h.c[3].sc, "other", &o),
+                   WSP_ERR_INVAL);
+  o.len = 0;
+  o.chan_info = "nope";
+  assert_int_equal(wsp_server_subscribe_with(h.c[3].sc, "other", &o),
+                   WSP_ERR_JSON);
+  pump(&h);
+  assert_string_equal(L(&h, 3), "");
+  /* the same channel twice */
+  o.chan_info = NULL;
+  assert_int_equal(wsp_server_subscribe_with(h.c[0].sc, "room", &o),
+                   WSP_ERR_STATE);
+  hub_free(&h);
+}
+
+struct seen {
+  char names[8][32];
+  size_t clients[8];
+  int n;
+};
+
+static void seen_one(const char *ch, size_t len, size_t clients, void *ud) {
+  struct seen *s = ud;
+  assert_true(s->n < 8 && len < 32);
+  memcpy(s->names[s->n], ch, len);
+  s->names[s->n][len] = '\0';
+  s->clients[s->n++] = clients;
+}
+
+static size_t seen_clients(const struct seen *s, const char *name) {
+  int i;
+  for (i = 0; i < s->n; i++)
+    if (strcmp(s->names[i], name) == 0)
+      return s->clients[i];
+  return 0;
+}
+
+static void test_channels_each_channel(void **state) {
+  struct hub h;
+  struct seen s;
+  (void)state;
+  hub_open(&h, WSP_CHANNEL_PRESENCE | WSP_CHANNEL_WILDCARDS);
+  memset(&s, 0, sizeof(s));
+  assert_int_equal(wsp_server_each_channel(h.srv, seen_one, &s), 0);
+  assert_int_equal(s.n, 0);
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"a\"},\"id\":2}");
+  say(&h, 1, "{\"subscribe\":{\"channel\":\"a\"},\"id\":2}");
+  say(&h, 2, "{\"subscribe\":{\"channel\":\"b.*\"},\"id\":2}");
+  assert_int_equal(wsp_server_subscribe(h.c[3].sc, "c"), 0);
+  assert_int_equal(wsp_server_each_channel(h.srv, seen_one, &s), 0);
+  assert_int_equal(s.n, 3);
+  assert_int_equal(seen_clients(&s, "a"), 2);
+  assert_int_equal(seen_clients(&s, "b.*"), 1);
+  assert_int_equal(seen_clients(&s, "c"), 1);
+  assert_int_equal(wsp_server_channels(h.srv), 3);
+  /* gone with the last subscriber */
+  say(&h, 2, "{\"unsubscribe\":{\"channel\":\"b.*\"},\"id\":3}");
+  memset(&s, 0, sizeof(s));
+  assert_int_equal(wsp_server_each_channel(h.srv, seen_one, &s), 0);
+  assert_int_equal(s.n, 2);
+  assert_int_equal(seen_clients(&s, "b.*"), 0);
+  assert_int_equal(wsp_server_each_channel(NULL, seen_one, &s), WSP_ERR_INVAL);
+  assert_int_equal(wsp_server_each_channel(h.srv, NULL, &s), WSP_ERR_INVAL);
+  hub_free(&h);
+}
+
+static void test_channels_refresh(void **state) {
+  struct hub h;
+  uint64_t now;
+  (void)state;
+  hub_open(&h, 0);
+  now = 1000;
+  assert_int_equal(wsp_server_tick(h.srv, now), 0);
+  assert_int_equal(wsp_client_refresh(h.c[0].sc, now + 100000), 0);
+  pump(&h);
+  thub_expect(&h.c[0],
+              "{\"push\":{\"refresh\":{\"expires\":true,\"ttl\":100}}}\n");
+  assert_int_equal(wsp_client_refresh(h.c[0].sc, 0), 0);
+  pump(&h);
+  thub_expect(&h.c[0], "{\"push\":{\"refresh\":{}}}\n");
+  /* every connection of a user; one not in the future closes 3005 */
+  assert_int_equal(wsp_server_refresh_user(h.srv, "u1", now + 5000), 2);
+  pump(&h);
+  thub_expect(&h.c[1],
+              "{\"push\":{\"refresh\":{\"expires\":true,\"ttl\":5}}}\n");
+  thub_expect(&h.c[2],
+              "{\"push\":{\"refresh\":{\"expires\":true,\"ttl\":5}}}\n");
+  assert_int_equal(wsp_server_refresh_user(h.srv, "nobody", 0), 0);
+  assert_int_equal(wsp_server_refresh_user(h.srv, NULL, 0), WSP_ERR_INVAL);
+  assert_int_equal(wsp_client_refresh(h.c[3].sc, now), 0);
+  pump(&h);
+  assert_int_equal(h.c[3].close_code, 3005);
+  assert_int_equal(wsp_client_refresh(NULL, 0), WSP_ERR_INVAL);
+  hub_free(&h);
+}
+
 static void test_channels_slow_consumer(void **state) {
   struct hub h;
   struct wsp_server_stats st;
@@ -438,6 +573,9 @@ int main(void) {
       cmocka_unit_test(test_channels_deferred_authorisation),
       cmocka_unit_test(test_channels_server_side_and_push),
       cmocka_unit_test(test_channels_slow_consumer),
+      cmocka_unit_test(test_channels_subscribe_with_data),
+      cmocka_unit_test(test_channels_each_channel),
+      cmocka_unit_test(test_channels_refresh),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

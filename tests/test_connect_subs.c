@@ -25,6 +25,7 @@ struct hub {
   int refuse;     /* on_connect answers this code */
   int sub_rc[3];  /* what wsp_server_subscribe() returned in on_connect */
   int unsub;      /* on_connect also subscribes and unsubscribes */
+  int with_data;  /* "room" carries data for the client */
 };
 
 /* Channels named "nohist..." have no history; the others keep 10. */
@@ -42,7 +43,15 @@ static int on_connect(struct wsp_client *cl,
   struct hub *h = ud;
   (void)info;
   h->connects++;
-  h->sub_rc[0] = wsp_server_subscribe(cl, "room");
+  if (h->with_data) {
+    struct wsp_subscribe_opts o;
+    memset(&o, 0, sizeof(o));
+    o.data = "{\"k\":[true]}";
+    o.len = strlen(o.data);
+    h->sub_rc[0] = wsp_server_subscribe_with(cl, "room", &o);
+  } else {
+    h->sub_rc[0] = wsp_server_subscribe(cl, "room");
+  }
   h->sub_rc[1] = wsp_server_subscribe(cl, "nohist");
   h->sub_rc[2] = wsp_server_subscribe(cl, "room");
   if (h->unsub) {
@@ -162,6 +171,35 @@ static void test_connect_subs_in_result(void **state) {
   pump(&h);
   assert_string_equal(
       L(&h), "{\"push\":{\"channel\":\"nohist.later\",\"subscribe\":{}}}\n");
+  hub_free(&h);
+}
+
+/* A server-side subscription's data reaches the client in the connect
+ * result; when its stream loses state, the client cannot resubscribe to
+ * it, so it is closed with 3010 to reconnect and recover (a client-side
+ * one gets the unsubscribe push 2500: test_history). */
+static void test_connect_subs_data_and_lost_state(void **state) {
+  struct hub h;
+  char ep[64], want[512];
+  (void)state;
+  hub_open(&h);
+  h.with_data = 1;
+  publish_n(&h, "room", 1, 2);
+  say(&h, "{\"connect\":{},\"id\":1}");
+  assert_int_equal(h.sub_rc[0], 0);
+  epoch_of(&h, "room", ep);
+  snprintf(want, sizeof(want),
+           ",\"subs\":{\"room\":{\"recoverable\":true,\"positioned\":true,"
+           "\"epoch\":\"%s\",\"offset\":2,\"data\":{\"k\":[true]}},"
+           "\"nohist\":{}}}}\n",
+           ep);
+  expect_connect(&h, 1, want);
+  tbuf_reset(&h.c.lines);
+  /* the stream is lost: the next publication starts a new epoch */
+  assert_int_equal(wsp_evlog_remove(h.log, "room", 4), 0);
+  publish_n(&h, "room", 3, 1);
+  assert_int_equal(h.c.close_code, 3010);
+  assert_string_equal(L(&h), "");
   hub_free(&h);
 }
 
@@ -394,6 +432,7 @@ static void test_connect_subs_allocation_failures(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_connect_subs_in_result),
+      cmocka_unit_test(test_connect_subs_data_and_lost_state),
       cmocka_unit_test(test_connect_subs_recovery),
       cmocka_unit_test(test_connect_subs_gap_not_recovered),
       cmocka_unit_test(test_connect_subs_bad_entries),

@@ -71,6 +71,62 @@ static void test_pubsub_exact_and_wildcards(void **state) {
   wsp_pubsub_free(ps);
 }
 
+struct listing {
+  char text[256]; /* "name=count " per channel, sorted by the test */
+  int n;
+  size_t total;
+};
+
+static void list_one(const char *p, size_t len, size_t subs, void *ud) {
+  struct listing *l = ud;
+  l->n++;
+  l->total += subs;
+  snprintf(l->text + strlen(l->text), sizeof(l->text) - strlen(l->text),
+           "%.*s=%zu ", (int)len, p, subs);
+}
+
+static void test_pubsub_each_channel(void **state) {
+  struct wsp_pubsub *ps;
+  struct listing l;
+  char a[] = "A", b[] = "B";
+  int i;
+  (void)state;
+  assert_int_equal(wsp_pubsub_new(&ps, NULL), 0);
+  memset(&l, 0, sizeof(l));
+  assert_int_equal(wsp_pubsub_each_channel(ps, list_one, &l), 0);
+  assert_int_equal(l.n, 0);
+  assert_int_equal(wsp_pubsub_subscribe(ps, S("x"), a), 0);
+  assert_int_equal(wsp_pubsub_subscribe(ps, S("x"), b), 0);
+  assert_int_equal(wsp_pubsub_subscribe(ps, S("y.*"), a), 0);
+  assert_int_equal(wsp_pubsub_subscribe(ps, S("y.>"), b), 0);
+  /* enough exact channels to grow the table past its first size */
+  for (i = 0; i < 100; i++) {
+    char name[16];
+    snprintf(name, sizeof(name), "c%d", i);
+    assert_int_equal(wsp_pubsub_subscribe(ps, name, strlen(name), a), 0);
+  }
+  assert_int_equal(wsp_pubsub_each_channel(ps, list_one, &l), 0);
+  assert_int_equal(l.n, 103);
+  assert_int_equal(l.total, 104);
+  assert_int_equal((size_t)l.n, wsp_pubsub_channels(ps));
+  for (i = 0; i < 100; i++) {
+    char name[16];
+    snprintf(name, sizeof(name), "c%d", i);
+    assert_int_equal(wsp_pubsub_unsubscribe(ps, name, strlen(name), a), 0);
+  }
+  assert_int_equal(wsp_pubsub_unsubscribe(ps, S("x"), a), 0);
+  memset(&l, 0, sizeof(l));
+  assert_int_equal(wsp_pubsub_each_channel(ps, list_one, &l), 0);
+  assert_int_equal(l.n, 3);
+  /* each once; the order is the tables' */
+  assert_non_null(strstr(l.text, "x=1 "));
+  assert_non_null(strstr(l.text, "y.*=1 "));
+  assert_non_null(strstr(l.text, "y.>=1 "));
+  assert_int_equal(wsp_pubsub_each_channel(NULL, list_one, &l), WSP_ERR_INVAL);
+  assert_int_equal(wsp_pubsub_each_channel(ps, NULL, &l), WSP_ERR_INVAL);
+  wsp_pubsub_free(ps);
+}
+
 static void test_pubsub_invalid_patterns(void **state) {
   struct wsp_pubsub *ps;
   char a[] = "A";
@@ -279,6 +335,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pubsub_exact_and_wildcards),
       cmocka_unit_test(test_pubsub_invalid_patterns),
+      cmocka_unit_test(test_pubsub_each_channel),
       cmocka_unit_test(test_pubsub_changes_during_delivery),
       cmocka_unit_test(test_pubsub_many_channels),
       cmocka_unit_test(test_pubsub_allocation_failures),

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "../loop.h"
 #include "demo.h"
@@ -135,6 +136,32 @@ static char *param_string(const struct call *c, const char *key) {
     return NULL;
   }
   return s;
+}
+
+/* A payload: the JSON value of member key ("data"), or of "b64"key
+ * decoded from base64 ("b64data"), which must be JSON as well since the
+ * protocol's JSON encoding carries payloads as JSON. 1 when found (*owned
+ * is then the decoded copy to free, or NULL), 0 when absent,
+ * ERR_BAD_REQUEST when both are given or b64 is not base64. */
+static int payload(const struct call *c, const char *key, struct wsp_str *v,
+                   char **owned) {
+  char b64key[32];
+  struct wsp_str b;
+  char *text;
+  int plain = json_member(c->body, c->len, key, v);
+
+  *owned = NULL;
+  snprintf(b64key, sizeof b64key, "b64%s", key);
+  if (!json_member(c->body, c->len, b64key, &b))
+    return plain;
+  if (plain || (text = json_string(b)) == NULL)
+    return ERR_BAD_REQUEST;
+  *owned = base64_decode(text, strlen(text), &v->len);
+  free(text);
+  if (*owned == NULL)
+    return ERR_BAD_REQUEST;
+  v->ptr = *owned;
+  return 1;
 }
 
 /* A negative WSP_ERR_* from the library as an API error code: a
@@ -288,16 +315,17 @@ static void publish_done(struct wsp_server *server, int err,
 }
 
 static int do_publish(struct call *c) {
-  char *channel = param_string(c, "channel");
+  char *channel = param_string(c, "channel"), *owned;
   struct wsp_str data;
   struct wsp_publish_opts opts;
   struct waiting *p;
   int rc;
 
   memset(&opts, 0, sizeof(opts));
-  if (channel == NULL || !json_member(c->body, c->len, "data", &data) ||
+  if (payload(c, "data", &data, &owned) != 1 || channel == NULL ||
       publish_opts(c, &opts) != 0) {
     free(channel);
+    free(owned);
     free((char *)opts.idempotency_key);
     return ERR_BAD_REQUEST;
   }
@@ -305,12 +333,14 @@ static int do_publish(struct call *c) {
    * with --redis (the request is deferred until then). */
   if ((p = wait_start(c)) == NULL) {
     free(channel);
+    free(owned);
     free((char *)opts.idempotency_key);
     return ERR_INTERNAL;
   }
   rc = wsp_server_publish_async(c->server, channel, data.ptr, data.len, &opts,
                                 publish_done, p);
   free(channel);
+  free(owned);
   free((char *)opts.idempotency_key);
   return wait_end(c, p, rc);
 }
@@ -322,12 +352,14 @@ static int do_broadcast(struct call *c) {
   struct wsp_publish_opts opts;
   size_t pos = 0;
   int first = 1;
+  char *owned;
 
   memset(&opts, 0, sizeof(opts));
-  if (!json_member(c->body, c->len, "channels", &channels) ||
+  if (payload(c, "data", &data, &owned) != 1 ||
+      !json_member(c->body, c->len, "channels", &channels) ||
       channels.len == 0 || channels.ptr[0] != '[' ||
-      !json_member(c->body, c->len, "data", &data) ||
       publish_opts(c, &opts) != 0) {
+    free(owned);
     free((char *)opts.idempotency_key);
     return ERR_BAD_REQUEST;
   }
@@ -351,6 +383,7 @@ static int do_broadcast(struct call *c) {
     }
     free(channel);
   }
+  free(owned);
   free((char *)opts.idempotency_key);
   put(c->out, "]");
   return first ? ERR_BAD_REQUEST : 0; /* no channels at all */
@@ -375,28 +408,59 @@ static int named_client(struct call *c, const char *user,
   return *found ? 0 : -1;
 }
 
-/* subscribe/unsubscribe {"user","channel","client"?} -> {"connections":n} */
+/* subscribe/unsubscribe {"user","channel","client"?} -> {"connections":n};
+ * subscribe also takes "data" (or "b64data") for the client's subscribe
+ * push and "info" (or "b64info") as the channel info of the subscription
+ * (shown in presence and join/leave). */
 static int user_channel(struct call *c, int subscribe) {
   char *user = param_string(c, "user"), *channel = param_string(c, "channel");
+  char *data_owned = NULL, *info_owned = NULL, *info = NULL;
+  struct wsp_subscribe_opts opts;
+  struct wsp_str data = {NULL, 0}, chan_info;
   struct wsp_client *one;
   long n = WSP_ERR_INVAL;
-  int rc = named_client(c, user, &one);
+  int rc = named_client(c, user, &one), rd = 0, ri = 0;
 
+  memset(&opts, 0, sizeof(opts));
+  if (subscribe && rc == 0) {
+    rd = payload(c, "data", &data, &data_owned);
+    ri = payload(c, "info", &chan_info, &info_owned);
+    if (ri == 1 && (info = malloc(chan_info.len + 1)) != NULL) {
+      memcpy(info, chan_info.ptr, chan_info.len);
+      info[chan_info.len] = '\0';
+    }
+    if (rd > 1 || ri > 1 || (ri == 1 && info == NULL))
+      rc = rd > 1 || ri > 1 ? ERR_BAD_REQUEST : ERR_INTERNAL;
+    opts.data = data.ptr;
+    opts.len = data.len;
+    opts.chan_info = info;
+  }
   if (rc > 0) {
     free(user);
     free(channel);
+    free(data_owned);
+    free(info_owned);
+    free(info);
     return rc;
   }
   if (rc < 0 && user != NULL && channel != NULL)
     n = 0; /* no such connection of the user */
   else if (one != NULL && channel != NULL)
-    n = (subscribe ? wsp_server_subscribe(one, channel)
-                   : wsp_server_unsubscribe(one, channel)) == 0;
+    n = subscribe ? wsp_server_subscribe_with(one, channel, &opts)
+                  : wsp_server_unsubscribe(one, channel);
   else if (user != NULL && channel != NULL)
-    n = subscribe ? wsp_server_subscribe_user(c->server, user, channel)
-                  : wsp_server_unsubscribe_user(c->server, user, channel);
+    n = subscribe
+            ? wsp_server_subscribe_user_with(c->server, user, channel, &opts)
+            : wsp_server_unsubscribe_user(c->server, user, channel);
+  if (one != NULL && channel != NULL && n == 0)
+    n = 1; /* the one connection named */
+  else if (one != NULL && channel != NULL && n != WSP_ERR_JSON)
+    n = 0;
   free(user);
   free(channel);
+  free(data_owned);
+  free(info_owned);
+  free(info);
   if (n < 0)
     return n == WSP_ERR_INVAL ? ERR_BAD_REQUEST : lib_error(c, n);
   put_u64(c->out, "connections", (uint64_t)n);
@@ -471,38 +535,128 @@ static int do_disconnect(struct call *c) {
 /* send {"user","data"} -> {"connections":n}: a message push to every
  * connection of the user. */
 static int do_send(struct call *c) {
-  char *user = param_string(c, "user");
+  char *user = param_string(c, "user"), *owned;
   struct wsp_str data;
   long n = WSP_ERR_INVAL;
 
-  if (user != NULL && json_member(c->body, c->len, "data", &data))
+  if (payload(c, "data", &data, &owned) == 1 && user != NULL)
     n = wsp_push_user(c->server, user, data.ptr, data.len);
   free(user);
+  free(owned);
   if (n < 0)
     return n == WSP_ERR_INVAL ? ERR_BAD_REQUEST : lib_error(c, n);
   put_u64(c->out, "connections", (uint64_t)n);
   return 0;
 }
 
-struct presence {
-  struct buf *out;
+/* refresh {"user","client"?,"expired"?,"expire_at"?} -> {"connections":n}:
+ * expired closes with 3005; expire_at (Unix seconds) is the new expiry,
+ * told to the client by a refresh push; neither: no expiry. */
+static int do_refresh(struct call *c) {
+  char *user = param_string(c, "user");
+  struct wsp_client *one = NULL;
+  struct wsp_str v;
+  double at = 0;
+  int expired = 0, rc = user != NULL ? named_client(c, user, &one) : 0;
+  uint64_t expires_at = 0, now = loop_now_ms();
+  long n;
+
+  if (user == NULL ||
+      (json_member(c->body, c->len, "expired", &v) &&
+       (expired = json_bool(v)) < 0) ||
+      (json_member(c->body, c->len, "expire_at", &v) &&
+       (!json_number(v, &at) || at != (int64_t)at || at < 0 || at > 1e15)))
+    rc = ERR_BAD_REQUEST;
+  if (rc > 0) {
+    free(user);
+    return rc;
+  }
+  if (expired) {
+    expires_at = now ? now : 1; /* not in the future: expired */
+  } else if (at > 0) {
+    /* from the Unix clock to the hub's monotonic one */
+    int64_t left = (int64_t)at - (int64_t)time(NULL);
+    expires_at = left <= 0 ? (now ? now : 1) : now + (uint64_t)left * 1000;
+  }
+  if (rc < 0)
+    n = 0; /* no such connection of the user */
+  else if (one != NULL)
+    n = wsp_client_refresh(one, expires_at) == 0;
+  else
+    n = wsp_server_refresh_user(c->server, user, expires_at);
+  free(user);
+  if (n < 0)
+    return lib_error(c, n);
+  put_u64(c->out, "connections", (uint64_t)n);
+  return 0;
+}
+
+/* channels {"pattern"?} -> {"channels":{"<channel>":{"num_clients":n}}}:
+ * this node's channels with subscribers, those matching pattern ('*' any
+ * run of characters, '?' any one; Centrifugo's glob) when given. */
+struct channels {
+  struct call *c;
+  const char *pattern;
   size_t n;
 };
 
-static void presence_one(struct wsp_client *client, void *user_data) {
-  struct presence *p = user_data;
+static int glob_match(const char *p, const char *s, size_t len) {
+  const char *star = NULL, *end = s + len, *resume = NULL;
 
-  put(p->out, p->n++ ? "," : "");
-  put_quoted(p->out, wsp_client_get_id(client));
-  put(p->out, ":{\"user\":");
-  put_quoted(p->out, wsp_client_get_user(client));
-  put(p->out, ",\"client\":");
-  put_quoted(p->out, wsp_client_get_id(client));
-  put(p->out, "}");
+  while (s < end) {
+    if (*p == '*') {
+      star = ++p;
+      resume = s;
+    } else if (*p != '\0' && (*p == '?' || *p == *s)) {
+      p++;
+      s++;
+    } else if (star != NULL) {
+      p = star;
+      s = ++resume;
+    } else {
+      return 0;
+    }
+  }
+  while (*p == '*')
+    p++;
+  return *p == '\0';
 }
 
-/* With --redis: the presence of every node, from Redis. members holds
- * client id and ClientInfo JSON pairs; ud->stats asks for the counts. */
+static void channels_one(const char *channel, size_t len, size_t clients,
+                         void *ud) {
+  struct channels *ch = ud;
+  char *name;
+
+  if (ch->pattern != NULL && !glob_match(ch->pattern, channel, len))
+    return;
+  if ((name = strndup(channel, len)) == NULL) {
+    ch->c->out->failed = 1;
+    return;
+  }
+  put(ch->c->out, ch->n++ ? "," : "");
+  put_quoted(ch->c->out, name);
+  put(ch->c->out, ":{");
+  put_u64(ch->c->out, "num_clients", clients);
+  put(ch->c->out, "}");
+  free(name);
+}
+
+static int do_channels(struct call *c) {
+  struct channels ch = {c, NULL, 0};
+  char *pattern = param_string(c, "pattern");
+  int rc;
+
+  ch.pattern = pattern;
+  put(c->out, "\"channels\":{");
+  rc = wsp_server_each_channel(c->server, channels_one, &ch);
+  put(c->out, "}");
+  free(pattern);
+  return rc < 0 ? lib_error(c, rc) : 0;
+}
+
+/* The presence of this node, or with --redis of every node, from Redis.
+ * members holds client id and ClientInfo JSON pairs; ud->stats asks for
+ * the counts. */
 struct presence_wait {
   struct waiting *w;
   int stats;
@@ -574,21 +728,12 @@ static int presence_async(struct call *c, int stats) {
   return wait_end(c, w, rc);
 }
 
-/* presence {"channel"} -> {"presence":{client-id:{"user","client"},...}} */
+/* presence {"channel"} -> {"presence":{client-id:ClientInfo,...}}, each
+ * ClientInfo {"user","client","conn_info"?,"chan_info"?} */
 static int do_presence(struct call *c) {
-  char *channel;
-  struct presence p = {c->out, 0};
-  int rc;
-
-  if (redis_engine())
-    return presence_async(c, 0);
-  if ((channel = param_string(c, "channel")) == NULL)
-    return ERR_BAD_REQUEST;
-  put(c->out, "\"presence\":{");
-  rc = wsp_server_presence(c->server, channel, presence_one, &p);
-  put(c->out, "}");
-  free(channel);
-  return rc < 0 ? lib_error(c, rc) : 0;
+  /* each member's whole ClientInfo (conn_info and chan_info too), from
+   * this node at once or from Redis for every node */
+  return presence_async(c, 0);
 }
 
 /* presence_stats {"channel"} -> {"num_clients":n,"num_users":m} */
@@ -872,6 +1017,8 @@ void api_serve(struct wsp_client *client, const struct wsp_request *req) {
       {"presence", do_presence},
       {"presence_stats", do_presence_stats},
       {"info", do_info},
+      {"channels", do_channels},
+      {"refresh", do_refresh},
       {"history", do_history},
       {"history_remove", do_history_remove},
   };

@@ -397,3 +397,47 @@ int json_element(struct wsp_str array, size_t *pos, struct wsp_str *value) {
   *pos = i;
   return 1;
 }
+
+static int b64_digit(unsigned char ch) {
+  if (ch >= 'A' && ch <= 'Z')
+    return ch - 'A';
+  if (ch >= 'a' && ch <= 'z')
+    return ch - 'a' + 26;
+  if (ch >= '0' && ch <= '9')
+    return ch - '0' + 52;
+  if (ch == '+')
+    return 62;
+  return ch == '/' ? 63 : -1;
+}
+
+char *base64_decode(const char *s, size_t n, size_t *len) {
+  char *out;
+  size_t i, o = 0;
+  unsigned acc = 0;
+  int bits = 0;
+
+  while (n > 0 && s[n - 1] == '=') /* at most two, in a whole quantum */
+    n--;
+  if ((n % 4) == 1 || (out = malloc(n / 4 * 3 + 3)) == NULL)
+    return NULL;
+  for (i = 0; i < n; i++) {
+    int d = b64_digit((unsigned char)s[i]);
+
+    if (d < 0) {
+      free(out);
+      return NULL;
+    }
+    acc = (acc << 6) | (unsigned)d;
+    if ((bits += 6) >= 8) {
+      bits -= 8;
+      out[o++] = (char)((acc >> bits) & 0xff);
+    }
+  }
+  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) {
+    free(out); /* non-zero padding bits: not the canonical form */
+    return NULL;
+  }
+  out[o] = '\0';
+  *len = o;
+  return out;
+}

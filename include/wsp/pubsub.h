@@ -73,6 +73,13 @@ WSP_API int wsp_pubsub_each(const struct wsp_pubsub *ps, const char *pattern,
                             void *user_data);
 /* Patterns with at least one subscriber, exact and wildcard. */
 WSP_API size_t wsp_pubsub_channels(const struct wsp_pubsub *ps);
+/* Call fn for each of them with its number of subscribers, in no
+ * particular order; fn must not subscribe or unsubscribe anyone. */
+WSP_API int wsp_pubsub_each_channel(const struct wsp_pubsub *ps,
+                                    void (*fn)(const char *pattern, size_t len,
+                                               size_t subscribers,
+                                               void *user_data),
+                                    void *user_data);
 
 #ifdef __cplusplus
 }

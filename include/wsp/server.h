@@ -250,6 +250,16 @@ WSP_API int wsp_client_set_user(struct wsp_client *client, const char *user);
  * with 3005. */
 WSP_API int wsp_client_set_expiry(struct wsp_client *client,
                                   uint64_t expires_at);
+/* Refresh a connection from the server side, as the server API's refresh
+ * does: its expiry becomes expires_at (ms on the server's clock; 0 for
+ * never) and a refresh push tells the client. An expires_at that is not
+ * in the future (1, say) closes it with 3005 instead. WSP_ERR_STATE when
+ * the client is not connected. */
+WSP_API int wsp_client_refresh(struct wsp_client *client, uint64_t expires_at);
+/* The same for every connection of user (on every node, with an engine);
+ * returns how many on this node. */
+WSP_API long wsp_server_refresh_user(struct wsp_server *server,
+                                     const char *user, uint64_t expires_at);
 WSP_API struct wsp_conn *wsp_client_get_conn(const struct wsp_client *client);
 
 /* In on_request, or later after wsp_client_defer(): answer with a plain
@@ -442,6 +452,23 @@ WSP_API int wsp_server_unsubscribe(struct wsp_client *client,
 /* The same for every connection of user; returns how many. */
 WSP_API long wsp_server_subscribe_user(struct wsp_server *server,
                                        const char *user, const char *channel);
+/* Options of a server-side subscription; zero-initialise the whole
+ * struct (reserved must stay zero). */
+struct wsp_subscribe_opts {
+  const void *data; /* a JSON value for the subscribe push's data, or NULL */
+  size_t len;       /* its length */
+  const char *chan_info; /* JSON value shown in presence and join/leave */
+  void *reserved[4];
+};
+/* wsp_server_subscribe() and wsp_server_subscribe_user() with options
+ * (opts may be NULL). */
+WSP_API int wsp_server_subscribe_with(struct wsp_client *client,
+                                      const char *channel,
+                                      const struct wsp_subscribe_opts *opts);
+WSP_API long
+wsp_server_subscribe_user_with(struct wsp_server *server, const char *user,
+                               const char *channel,
+                               const struct wsp_subscribe_opts *opts);
 WSP_API long wsp_server_unsubscribe_user(struct wsp_server *server,
                                          const char *user,
                                          const char *channel);
@@ -467,6 +494,13 @@ WSP_API int wsp_server_presence_async(struct wsp_server *server,
                                       wsp_presence_fn *done, void *user_data);
 /* Channels (and patterns) with at least one subscriber. */
 WSP_API size_t wsp_server_channels(const struct wsp_server *server);
+/* Call fn for each of them with its number of subscribed connections on
+ * this node, in no particular order (the server API's channels); fn must
+ * not subscribe or unsubscribe anyone. */
+WSP_API int wsp_server_each_channel(const struct wsp_server *server,
+                                    void (*fn)(const char *channel, size_t len,
+                                               size_t clients, void *user_data),
+                                    void *user_data);
 
 /* ---- History ---------------------------------------------------------- */
 

@@ -318,6 +318,7 @@ static void remove_sub_ex(struct wsp_client *cl, struct wsp__csub *cs,
   s->stats.subscriptions--;
   wsp__free(&s->mem, cs->channel);
   wsp__free(&s->mem, cs->chan_info);
+  wsp__free(&s->mem, cs->push_data);
   wsp__free(&s->mem, cs);
 }
 
@@ -392,8 +393,7 @@ static void sync_done(struct wsp__pending *p, int status, const void *data,
       struct wsp__cf_sub_result r;
       memset(&r, 0, sizeof(r));
       r.expires_at = p->cmd_id ? cs->expires_at : 0;
-      wsp__cf_out_subscribed(cl, p->cmd_id, cs->channel, cs->len,
-                             r.expires_at ? &r : NULL, NULL);
+      wsp__cf_out_subscribed(cl, p->cmd_id, cs, r.expires_at ? &r : NULL, NULL);
     }
     if (p->cmd_id && cs->expires_at)
       wsp__tok_sub_due(cl);
@@ -446,11 +446,12 @@ static int engine_sync(struct wsp_client *cl, struct wsp__csub *cs, uint32_t id,
   return rc;
 }
 
-/* The subscribe was allowed: subscribe, reply (or push), announce. */
+/* The subscribe was allowed: subscribe, reply (or push), announce. A
+ * server-side subscription (id 0) may carry data for its push. */
 static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
                          size_t len, int jl, unsigned flags,
                          const char *chan_info, const struct wsp__recover *rq,
-                         uint64_t expires_at) {
+                         uint64_t expires_at, const struct wsp_str *push) {
   struct wsp__csub *cs;
   uint32_t code = 0;
   int hist;
@@ -460,12 +461,18 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
     return WSP_ERR_STATE;
   }
   cs = add_sub(cl, ch, len, jl && (flags & WSP_CHANNEL_JOIN_LEAVE), chan_info);
+  if (cs && push && push->len &&
+      !(cs->push_data = wsp__strndup(&cl->srv->mem, push->ptr, push->len))) {
+    remove_sub_ex(cl, cs, 0);
+    cs = NULL;
+  }
   if (!cs) {
     if (id)
       wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
     return WSP_ERR_NOMEM; /* patterns were checked before */
   }
   cs->expires_at = expires_at;
+  cs->server_side = (uint8_t)(id == 0);
   /* A channel with history: the subscriber is positioned at the stream's
    * top, after any missed publications the reply carries (with the
    * subscription token's expiry, when it has one). */
@@ -504,10 +511,10 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
     struct wsp__cf_sub_result r;
     memset(&r, 0, sizeof(r));
     r.expires_at = expires_at;
-    wsp__cf_out_subscribed(cl, id, ch, len, &r, NULL);
+    wsp__cf_out_subscribed(cl, id, cs, &r, NULL);
     wsp__tok_sub_due(cl);
   } else {
-    wsp__cf_out_subscribed(cl, id, ch, len, NULL, NULL);
+    wsp__cf_out_subscribed(cl, id, cs, NULL, NULL);
   }
   join_leave(cs, 1);
   return 0;
@@ -515,10 +522,19 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
 
 void wsp__ch_drop(struct wsp__csub *cs, int code) {
   struct wsp_client *cl = cs->cl;
+  /* A client cannot resubscribe to a server-side subscription: it must
+   * reconnect, and recovers through its connect's subs map. */
+  int reconnect =
+      cs->server_side && code == WSP_PROTO_UNSUBSCRIBE_INSUFFICIENT_STATE;
   wsp__client_enter(cl);
-  if (cl->cf.connected && wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN)
+  if (!reconnect && cl->cf.connected &&
+      wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN)
     wsp__cf_out_sub_push(cl, cs->channel, cs->len, code, NULL);
   remove_sub_ex(cl, cs, 1);
+  if (reconnect)
+    wsp__client_close(
+        cl, WSP_PROTO_DISCONNECT_INSUFFICIENT_STATE,
+        wsp_proto_disconnect_reason(WSP_PROTO_DISCONNECT_INSUFFICIENT_STATE));
   wsp__client_leave(cl);
 }
 
@@ -545,8 +561,8 @@ int wsp__ch_subscribe_server(struct wsp_client *cl, const char *ch,
   if (!len || len > cl->srv->limits[WSP_SERVER_MAX_CHANNEL_LEN] ||
       !pattern_ok(ch, len) || find_sub(cl, ch, len))
     return WSP_ERR_INVAL;
-  return subscribe_now(cl, 0, ch, len, 0, cl->srv->channel_flags, NULL, NULL,
-                       0);
+  return subscribe_now(cl, 0, ch, len, 0, cl->srv->channel_flags, NULL, NULL, 0,
+                       NULL);
 }
 
 int wsp__ch_connected(struct wsp_client *cl, const struct wsp__json_val *subs,
@@ -574,7 +590,7 @@ int wsp__ch_connected(struct wsp_client *cl, const struct wsp__json_val *subs,
         (hist > 0 && wsp__hist_subscribed(cl, cs, 0, &rq, out) != 0))
       return WSP_ERR_NOMEM;
     if (hist == 0)
-      wsp__cf_out_subscribed(cl, 0, cs->channel, cs->len, NULL, out);
+      wsp__cf_out_subscribed(cl, 0, cs, NULL, out);
     join_leave(cs, 1);
   }
   return out->err;
@@ -601,7 +617,7 @@ static void sub_done(struct wsp__pending *p, int status, const void *data,
     wsp__cf_out_error(cl, p->cmd_id, a->code, NULL, 0);
   else
     subscribe_now(cl, p->cmd_id, p->channel, p->len, p->join_leave, a->flags,
-                  a->chan_info, &p->recover, p->expires_at);
+                  a->chan_info, &p->recover, p->expires_at, NULL);
   wsp__client_leave(cl);
 }
 
@@ -1224,7 +1240,7 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
     }
     if (!s->cb.on_subscribe) {
       subscribe_now(cl, id, ch, len, jl, s->channel_flags, NULL, &rq,
-                    expires_at);
+                    expires_at, NULL);
       return;
     }
     memset(&info, 0, sizeof(info));
@@ -1365,19 +1381,43 @@ int wsp_server_set_channel_flags(struct wsp_server *s, unsigned flags) {
 }
 
 int wsp_server_subscribe(struct wsp_client *cl, const char *channel) {
+  return wsp_server_subscribe_with(cl, channel, NULL);
+}
+
+int wsp__ch_subscribe_opts_check(const struct wsp_subscribe_opts *o) {
+  if (!o)
+    return 0;
+  if ((o->len && !o->data) ||
+      (o->len && (memchr(o->data, 0, o->len) ||
+                  wsp__json_validate(o->data, o->len, 64, NULL) != 0)) ||
+      (o->chan_info &&
+       wsp__json_validate(o->chan_info, strlen(o->chan_info), 64, NULL) != 0))
+    return WSP_ERR_JSON;
+  return 0;
+}
+
+int wsp_server_subscribe_with(struct wsp_client *cl, const char *channel,
+                              const struct wsp_subscribe_opts *opts) {
+  struct wsp_str data = {NULL, 0};
   size_t len;
   int rv;
   if (!cl || !channel || !(len = strlen(channel)) ||
       len > cl->srv->limits[WSP_SERVER_MAX_CHANNEL_LEN] ||
-      !pattern_ok(channel, len))
+      !pattern_ok(channel, len) || (opts && opts->len && !opts->data))
     return WSP_ERR_INVAL;
+  if ((rv = wsp__ch_subscribe_opts_check(opts)) != 0)
+    return rv;
   if (!cl->cf.connected && !cl->cf.connecting)
     return WSP_ERR_STATE;
   if (find_sub(cl, channel, len))
     return WSP_ERR_STATE;
+  if (opts) {
+    data.ptr = opts->data;
+    data.len = opts->len;
+  }
   wsp__client_enter(cl);
-  rv = subscribe_now(cl, 0, channel, len, 0, cl->srv->channel_flags, NULL, NULL,
-                     0);
+  rv = subscribe_now(cl, 0, channel, len, 0, cl->srv->channel_flags,
+                     opts ? opts->chan_info : NULL, NULL, 0, &data);
   wsp__client_leave(cl);
   return rv;
 }
@@ -1404,4 +1444,13 @@ int wsp_server_unsubscribe(struct wsp_client *cl, const char *channel) {
 
 size_t wsp_server_channels(const struct wsp_server *s) {
   return s ? wsp_pubsub_channels(s->channels) : 0;
+}
+
+int wsp_server_each_channel(const struct wsp_server *s,
+                            void (*fn)(const char *channel, size_t len,
+                                       size_t clients, void *user_data),
+                            void *user_data) {
+  if (!s || !fn)
+    return WSP_ERR_INVAL;
+  return wsp_pubsub_each_channel(s->channels, fn, user_data);
 }

@@ -260,7 +260,7 @@ static uint32_t write_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
   r.pubs = recovered ? p->jb.data : NULL;
   r.pubs_len = recovered ? p->jb.len : 0;
   r.npubs = recovered ? p->n : 0;
-  wsp__cf_out_subscribed(cl, id, cs->channel, cs->len, &r, into);
+  wsp__cf_out_subscribed(cl, id, cs, &r, into);
   return 0;
 }
 

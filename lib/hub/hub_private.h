@@ -212,6 +212,8 @@ struct wsp__csub {
   uint8_t positioned;  /* a channel with history: next and epoch hold */
   uint8_t lagging;     /* its output was full: fed from the log from next */
   uint8_t early;       /* made while connecting: the connect reply tells */
+  uint8_t server_side; /* made by the server: a lost state closes 3010 */
+  char *push_data;     /* JSON for its subscribe push (server-side), or NULL */
   uint64_t expires_at; /* its subscription token's expiry (ms); 0: none */
   uint64_t next;       /* the offset this subscriber expects next */
   uint64_t epoch;      /* hash of the stream's epoch it follows */
@@ -329,6 +331,10 @@ enum {
   WSP__CTL_DISCONNECT_USER = 'D',
   WSP__CTL_DISCONNECT_SESSION = 'S',
   WSP__CTL_SUBSCRIBE_USER = 'U',
+  /* with options: B is CLEN:CHANNEL ILEN:INFO DATA (no spaces) */
+  WSP__CTL_SUBSCRIBE_USER_WITH = 'W',
+  /* B: the new expiry as ms from now, "0" for none, "x" for expired */
+  WSP__CTL_REFRESH_USER = 'R',
   WSP__CTL_UNSUBSCRIBE_USER = 'X',
   WSP__CTL_MESSAGE_USER = 'M',
   WSP__CTL_BROADCAST = 'B'
@@ -559,6 +565,8 @@ struct wsp__csub *wsp__ch_find(const struct wsp_client *cl, const char *ch,
                                size_t len);
 void wsp__ch_expire(struct wsp_client *cl, struct wsp__csub *cs);
 int wsp__ch_subscribe_server(struct wsp_client *cl, const char *ch, size_t len);
+/* 0 when a subscribe's options hold valid JSON, else WSP_ERR_JSON. */
+int wsp__ch_subscribe_opts_check(const struct wsp_subscribe_opts *opts);
 /* connect: the subscriptions made while connecting (token channels,
  * on_connect) are positioned, recovered from subs (the connect's map, or
  * NULL) and written as the members of the reply's subs map into out.

@@ -8,6 +8,7 @@
  * their own connections (wsp__push_apply); the counts returned are this
  * node's.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "hub_private.h"
@@ -15,12 +16,14 @@
 struct each_user {
   struct wsp_frame *frame;
   const char *channel; /* subscribe/unsubscribe */
+  const struct wsp_subscribe_opts *opts;
   int op, code;
   const char *reason;
+  uint64_t expires_at; /* refresh */
   long n;
 };
 
-enum { OP_PUSH, OP_SUB, OP_UNSUB, OP_DISCONNECT };
+enum { OP_PUSH, OP_SUB, OP_UNSUB, OP_DISCONNECT, OP_REFRESH };
 
 static void user_one(void *sub, const char *p, size_t l, void *ud) {
   struct wsp_client *cl = sub;
@@ -32,10 +35,13 @@ static void user_one(void *sub, const char *p, size_t l, void *ud) {
     e->n += wsp__ch_deliver(cl, e->frame);
     break;
   case OP_SUB:
-    e->n += wsp_server_subscribe(cl, e->channel) == 0;
+    e->n += wsp_server_subscribe_with(cl, e->channel, e->opts) == 0;
     break;
   case OP_UNSUB:
     e->n += wsp_server_unsubscribe(cl, e->channel) == 0;
+    break;
+  case OP_REFRESH:
+    e->n += wsp_client_refresh(cl, e->expires_at) == 0;
     break;
   default:
     e->n += wsp_client_disconnect(cl, e->code, e->reason) == 0;
@@ -80,12 +86,109 @@ static void find_one(void *sub, const char *p, size_t l, void *ud) {
  */
 
 static long subscribe_user(struct wsp_server *s, const char *user,
-                           const char *channel, int op) {
+                           const char *channel, int op,
+                           const struct wsp_subscribe_opts *opts) {
   struct each_user e;
   memset(&e, 0, sizeof(e));
   e.op = op;
   e.channel = channel;
+  e.opts = opts;
   return for_user(s, user, &e);
+}
+
+/* One LEN:BYTES span of an order at *p (before end); NULL when malformed. */
+static const char *order_span(const char **p, const char *end, size_t *len) {
+  const char *q = *p, *start;
+  size_t n = 0;
+  while (q < end && *q >= '0' && *q <= '9' && n < ((size_t)1 << 40))
+    n = n * 10 + (size_t)(*q++ - '0');
+  if (q == *p || q == end || *q++ != ':' || n > (size_t)(end - q))
+    return NULL;
+  start = q;
+  *p = q + n;
+  *len = n;
+  return start;
+}
+
+/* A subscribe order with options (WSP__CTL_SUBSCRIBE_USER_WITH). */
+static long subscribe_with_order(struct wsp_server *s, const char *user,
+                                 const char *b, size_t blen) {
+  const char *p = b, *end = b + blen, *ch, *info;
+  struct wsp_subscribe_opts o;
+  size_t clen, ilen;
+  char *channel, *chan_info = NULL;
+  long n = WSP_ERR_NOMEM;
+  if (!(ch = order_span(&p, end, &clen)) ||
+      !(info = order_span(&p, end, &ilen)))
+    return WSP_ERR_INVAL;
+  memset(&o, 0, sizeof(o));
+  o.data = p;
+  o.len = (size_t)(end - p);
+  channel = wsp__strndup(&s->mem, ch, clen);
+  if (ilen)
+    chan_info = wsp__strndup(&s->mem, info, ilen);
+  o.chan_info = chan_info;
+  if (channel && (!ilen || chan_info) &&
+      (n = wsp__ch_subscribe_opts_check(&o)) == 0)
+    n = subscribe_user(s, user, channel, OP_SUB, &o);
+  wsp__free(&s->mem, channel);
+  wsp__free(&s->mem, chan_info);
+  return n;
+}
+
+/* Tell the other nodes of a subscribe with options. */
+static void subscribe_with_send(struct wsp_server *s, const char *user,
+                                const char *channel,
+                                const struct wsp_subscribe_opts *o) {
+  size_t clen = strlen(channel), ilen = o->chan_info ? strlen(o->chan_info) : 0;
+  char head[2][24];
+  size_t h0 = (size_t)snprintf(head[0], sizeof(head[0]), "%zu:", clen);
+  size_t h1 = (size_t)snprintf(head[1], sizeof(head[1]), "%zu:", ilen);
+  size_t len = h0 + clen + h1 + ilen + o->len;
+  char *b;
+  if (!s->engine || !(b = wsp__malloc(&s->mem, len)))
+    return; /* the other nodes do not hear of it: as with a lost link */
+  memcpy(b, head[0], h0);
+  memcpy(b + h0, channel, clen);
+  memcpy(b + h0 + clen, head[1], h1);
+  if (ilen)
+    memcpy(b + h0 + clen + h1, o->chan_info, ilen);
+  if (o->len)
+    memcpy(b + h0 + clen + h1 + ilen, o->data, o->len);
+  wsp__ctl_send(s, WSP__CTL_SUBSCRIBE_USER_WITH, 0, user, b, len);
+  wsp__free(&s->mem, b);
+}
+
+static long disconnect_user(struct wsp_server *s, const char *user, int code,
+                            const char *reason);
+
+static long refresh_user(struct wsp_server *s, const char *user,
+                         uint64_t expires_at) {
+  struct each_user e;
+  memset(&e, 0, sizeof(e));
+  e.op = OP_REFRESH;
+  e.expires_at = expires_at;
+  return for_user(s, user, &e);
+}
+
+/* A refresh order: B is the expiry in ms from now, "0" for none or "x"
+ * for expired (clocks differ between nodes; durations do not). */
+static long refresh_order(struct wsp_server *s, const char *user, const char *b,
+                          size_t blen) {
+  uint64_t ms = 0, now = wsp__server_now(s);
+  size_t i;
+  if (blen == 1 && b[0] == 'x')
+    return disconnect_user(
+        s, user, WSP_PROTO_DISCONNECT_EXPIRED,
+        wsp_proto_disconnect_reason(WSP_PROTO_DISCONNECT_EXPIRED));
+  if (!blen || blen > 19)
+    return WSP_ERR_INVAL;
+  for (i = 0; i < blen; i++) {
+    if (b[i] < '0' || b[i] > '9')
+      return WSP_ERR_INVAL;
+    ms = ms * 10 + (uint64_t)(b[i] - '0');
+  }
+  return refresh_user(s, user, ms ? wsp__add_sat(now, ms) : 0);
 }
 
 static long disconnect_user(struct wsp_server *s, const char *user, int code,
@@ -130,6 +233,10 @@ long wsp__push_apply(struct wsp_server *s, int kind, int code, const char *a,
     wsp_frame_unref(f);
     return n;
   }
+  if (kind == WSP__CTL_SUBSCRIBE_USER_WITH)
+    return subscribe_with_order(s, a, b, blen);
+  if (kind == WSP__CTL_REFRESH_USER)
+    return refresh_order(s, a, b, blen);
   if (!(arg = wsp__strndup(&s->mem, b, blen)))
     return WSP_ERR_NOMEM;
   switch (kind) {
@@ -140,10 +247,10 @@ long wsp__push_apply(struct wsp_server *s, int kind, int code, const char *a,
     n = wsp__sess_disconnect(s, a, code, arg);
     break;
   case WSP__CTL_SUBSCRIBE_USER:
-    n = subscribe_user(s, a, arg, OP_SUB);
+    n = subscribe_user(s, a, arg, OP_SUB, NULL);
     break;
   case WSP__CTL_UNSUBSCRIBE_USER:
-    n = subscribe_user(s, a, arg, OP_UNSUB);
+    n = subscribe_user(s, a, arg, OP_UNSUB, NULL);
     break;
   default:
     n = WSP_ERR_INVAL;
@@ -167,11 +274,24 @@ struct wsp_client *wsp_server_find_client(struct wsp_server *s,
 
 long wsp_server_subscribe_user(struct wsp_server *s, const char *user,
                                const char *channel) {
+  return wsp_server_subscribe_user_with(s, user, channel, NULL);
+}
+
+long wsp_server_subscribe_user_with(struct wsp_server *s, const char *user,
+                                    const char *channel,
+                                    const struct wsp_subscribe_opts *opts) {
   long n;
-  if (!s || !user || !channel)
+  int rc;
+  if (!s || !user || !channel || (opts && opts->len && !opts->data))
     return WSP_ERR_INVAL;
-  n = subscribe_user(s, user, channel, OP_SUB);
-  wsp__ctl_send(s, WSP__CTL_SUBSCRIBE_USER, 0, user, channel, strlen(channel));
+  if ((rc = wsp__ch_subscribe_opts_check(opts)) != 0)
+    return rc;
+  n = subscribe_user(s, user, channel, OP_SUB, opts);
+  if (opts && (opts->len || opts->chan_info))
+    subscribe_with_send(s, user, channel, opts);
+  else
+    wsp__ctl_send(s, WSP__CTL_SUBSCRIBE_USER, 0, user, channel,
+                  strlen(channel));
   return n;
 }
 
@@ -180,9 +300,47 @@ long wsp_server_unsubscribe_user(struct wsp_server *s, const char *user,
   long n;
   if (!s || !user || !channel)
     return WSP_ERR_INVAL;
-  n = subscribe_user(s, user, channel, OP_UNSUB);
+  n = subscribe_user(s, user, channel, OP_UNSUB, NULL);
   wsp__ctl_send(s, WSP__CTL_UNSUBSCRIBE_USER, 0, user, channel,
                 strlen(channel));
+  return n;
+}
+
+int wsp_client_refresh(struct wsp_client *cl, uint64_t expires_at) {
+  uint64_t now;
+  if (!cl)
+    return WSP_ERR_INVAL;
+  if (!cl->cf.connected || cl->gone)
+    return WSP_ERR_STATE;
+  now = wsp__server_now(cl->srv);
+  wsp__client_enter(cl);
+  if (expires_at && expires_at <= now) {
+    wsp__client_close(
+        cl, WSP_PROTO_DISCONNECT_EXPIRED,
+        wsp_proto_disconnect_reason(WSP_PROTO_DISCONNECT_EXPIRED));
+  } else {
+    wsp_client_set_expiry(cl, expires_at);
+    wsp__cf_out_refresh_push(cl, now);
+  }
+  wsp__client_leave(cl);
+  return 0;
+}
+
+long wsp_server_refresh_user(struct wsp_server *s, const char *user,
+                             uint64_t expires_at) {
+  uint64_t now;
+  char b[24];
+  long n;
+  if (!s || !user)
+    return WSP_ERR_INVAL;
+  now = wsp__server_now(s);
+  n = refresh_user(s, user, expires_at);
+  if (expires_at && expires_at <= now)
+    memcpy(b, "x", 2);
+  else
+    snprintf(b, sizeof(b), "%llu",
+             (unsigned long long)(expires_at ? expires_at - now : 0));
+  wsp__ctl_send(s, WSP__CTL_REFRESH_USER, 0, user, b, strlen(b));
   return n;
 }
 

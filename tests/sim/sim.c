@@ -493,6 +493,8 @@ static struct {
   uint64_t pubs_client, pubs_server, pub_errors, deliveries, recovered_pubs;
   uint64_t rpcs, rpc_replies, rpc_timeouts, rpc_late_refused;
   uint64_t histories, unsub_pushes, restarts_crash, restarts_clean, resets;
+  uint64_t hist_gaps;   /* histories that start after evicted ones */
+  uint64_t closes_3010; /* server-side subscriptions that lost state */
   uint64_t quiescent_checks, ticks, jumps, bytes_down, bytes_up;
   uint64_t digest, defers_refused;
 } st;
@@ -749,6 +751,7 @@ static void hist_reply(struct sclient *k, struct cmd *m,
   char epoch[WSP_EVLOG_EPOCH_MAX + 1];
   size_t n = 0, i;
   int c = m->ch, ep;
+  uint64_t first = m->since + 1;
   struct gt_epoch *g;
   if (!jget(res, "epoch", &e) ||
       wsp_json_string(&e, epoch, sizeof(epoch), &n) != 0 ||
@@ -763,10 +766,24 @@ static void hist_reply(struct sclient *k, struct cmd *m,
     wsp_json_count(&pubs, &n);
   for (i = 0; i < n; i++) {
     struct wsp_json d;
-    uint64_t off;
+    uint64_t off, want = first + i;
     wsp_json_at(&pubs, i, &p);
     off = jget_u64(&p, "offset");
-    if (off != m->since + 1 + i || off > g->n || !jget(&p, "data", &d) ||
+    if (i == 0 && off > m->since + 1) {
+      /* Reading on from a position whose successors are gone gives the
+       * retained ones from the oldest: the log, if still in this epoch,
+       * must have lost everything before off by now. */
+      struct wsp_evlog_position pos;
+      const char *ch = ch_name[c];
+      if (wsp_evlog_position(hlog, ch, strlen(ch), &pos) == 0 &&
+          strcmp(pos.epoch, epoch) == 0 && pos.first < off)
+        fail("client %d: history of %s since %" PRIu64 " starts at %" PRIu64
+             " while the log still has %" PRIu64,
+             k->idx, ch_name[c], m->since, off, pos.first);
+      first = want = off;
+      st.hist_gaps++;
+    }
+    if (off != want || off > g->n || !jget(&p, "data", &d) ||
         g->seq[off - 1] != seq_of(d.ptr, d.len))
       fail("client %d: history of %s: element %zu (offset %" PRIu64
            ") is not the log's",
@@ -942,8 +959,19 @@ static void cc_on_message(struct wsp_conn *c, int op, const uint8_t *d,
 /* Close codes the hub may end a simulated connection with. */
 static int close_allowed(int code) {
   return code == 3004 /* the log failed a connect's subs (checked below) */ ||
+         code == 3010 /* a server-side subscription lost state (below) */ ||
          code == 3008 /* slow */ || code == 3012 /* no pong */ ||
          code == 1000 /* our own close, echoed */ || code == 1006 /* none */;
+}
+
+/* 1 when k has a server-side subscription to a channel with history,
+ * which the hub ends by closing with 3010 when it loses its state. */
+static int srv_hist(const struct sclient *k) {
+  int c;
+  for (c = 0; c < NCH; c++)
+    if (k->sub[c].srv && k->sub[c].state != S_NONE && ch_hist(c))
+      return 1;
+  return 0;
 }
 
 static void cc_on_close(struct wsp_conn *c, int code, const uint8_t *r,
@@ -953,7 +981,9 @@ static void cc_on_close(struct wsp_conn *c, int code, const uint8_t *r,
   (void)r;
   (void)n;
   k->close_code = code;
-  if (!close_allowed(code) || (code == 3004 && !k->server_side))
+  st.closes_3010 += code == 3010;
+  if (!close_allowed(code) || (code == 3004 && !k->server_side) ||
+      (code == 3010 && !srv_hist(k)))
     fail("client %d: closed by the hub with %d", k->idx, code);
 }
 
@@ -1822,9 +1852,10 @@ static void report(void) {
          st.subs, st.recovered_true, st.recovered_pubs, st.recovered_false,
          st.rejects_112, st.sub_errors, st.unsub_pushes);
   printf("  rpcs %" PRIu64 ": replies %" PRIu64 ", timeouts %" PRIu64
-         ", late answers refused %" PRIu64 "; history %" PRIu64 "\n",
+         ", late answers refused %" PRIu64 "; history %" PRIu64 " (%" PRIu64
+         " from the oldest kept); 3010 closes %" PRIu64 "\n",
          st.rpcs, st.rpc_replies, st.rpc_timeouts, st.rpc_late_refused,
-         st.histories);
+         st.histories, st.hist_gaps, st.closes_3010);
   printf("  store: %" PRIu64 " appends, faults %" PRIu64 "/%" PRIu64 "/%" PRIu64
          " (append/read/create), restarts %" PRIu64 " crash + %" PRIu64
          " clean, %" PRIu64 " streams lost %" PRIu64 " events, resets %" PRIu64

@@ -239,15 +239,30 @@ void wsp__cf_out_refresh(struct wsp_client *cl, uint32_t id, uint64_t now) {
   wsp__cf_out_line_end(cl);
 }
 
+void wsp__cf_out_refresh_push(struct wsp_client *cl, uint64_t now) {
+  struct wsp__jbuf *jb = wsp__cf_out_line_begin(cl);
+  if (cl->expires_at) {
+    WSP__JBUF_LIT(jb, "{\"push\":{\"refresh\":{\"expires\":true,\"ttl\":");
+    put_ttl(jb, cl->expires_at, now);
+    WSP__JBUF_LIT(jb, "}}}");
+  } else {
+    WSP__JBUF_LIT(jb, "{\"push\":{\"refresh\":{}}}");
+  }
+  wsp__cf_out_line_end(cl);
+}
+
 void wsp__cf_out_ping(struct wsp_client *cl) {
   struct wsp__jbuf *jb = wsp__cf_out_line_begin(cl);
   WSP__JBUF_LIT(jb, "{}");
   wsp__cf_out_line_end(cl);
 }
 
-void wsp__cf_out_subscribed(struct wsp_client *cl, uint32_t id, const char *ch,
-                            size_t len, const struct wsp__cf_sub_result *r,
+void wsp__cf_out_subscribed(struct wsp_client *cl, uint32_t id,
+                            const struct wsp__csub *cs,
+                            const struct wsp__cf_sub_result *r,
                             struct wsp__jbuf *into) {
+  const char *ch = cs->channel;
+  size_t len = cs->len;
   struct wsp__jbuf *jb;
   int body = 0;
   if (into) {
@@ -289,6 +304,14 @@ void wsp__cf_out_subscribed(struct wsp_client *cl, uint32_t id, const char *ch,
         WSP__JBUF_LIT(jb, "]");
       }
     }
+    body = 1;
+  }
+  if (cs->push_data) {
+    /* the application's data of a server-side subscription */
+    if (body)
+      WSP__JBUF_LIT(jb, ",");
+    WSP__JBUF_LIT(jb, "\"data\":");
+    wsp__jbuf_raw(jb, cs->push_data, strlen(cs->push_data));
   }
   if (into) {
     WSP__JBUF_LIT(jb, "}");

@@ -61,6 +61,8 @@ void wsp__cf_out_empty(struct wsp_client *cl, uint32_t id, const char *name);
 void wsp__cf_out_connect(struct wsp_client *cl, uint32_t id, uint64_t now,
                          uint64_t interval, const struct wsp__jbuf *subs);
 void wsp__cf_out_refresh(struct wsp_client *cl, uint32_t id, uint64_t now);
+/* The refresh push: the server changed the connection's expiry. */
+void wsp__cf_out_refresh_push(struct wsp_client *cl, uint64_t now);
 void wsp__cf_out_ping(struct wsp_client *cl);
 /* What a subscribe result says beyond {}: its token's expiry (results
  * only) and, on a channel with history (epoch not NULL), the position
@@ -75,9 +77,10 @@ struct wsp__cf_sub_result {
 };
 /* The subscribe result (id > 0), the subscribe push (id 0) or, when into
  * is not NULL, one member of a connect result's subs map (appended to
- * into) for channel ch; r may be NULL. */
-void wsp__cf_out_subscribed(struct wsp_client *cl, uint32_t id, const char *ch,
-                            size_t len, const struct wsp__cf_sub_result *r,
+ * into) for subscription cs, with its push_data; r may be NULL. */
+void wsp__cf_out_subscribed(struct wsp_client *cl, uint32_t id,
+                            const struct wsp__csub *cs,
+                            const struct wsp__cf_sub_result *r,
                             struct wsp__jbuf *into);
 void wsp__cf_out_sub_refresh(struct wsp_client *cl, uint32_t id,
                              uint64_t expires_at);

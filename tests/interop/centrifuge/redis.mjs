@@ -280,10 +280,11 @@ check('presence lists the clients of every node; join and leave cross nodes', as
 
 check('the API on one node reaches the user on every node: send, subscribe, disconnect', async () => {
   const on2 = client(n2, 'zed'), on3 = client(n3, 'zed');
-  const msgs = [], subs = [], closes = [];
+  const msgs = [], subs = [], closes = [], zoneData = [];
   for (const c of [on2, on3]) {
     c.on('message', (ctx) => msgs.push(ctx.data));
     c.on('subscribed', (ctx) => subs.push(ctx.channel));
+    c.on('subscribed', (ctx) => { if (ctx.channel === 'zone') zoneData.push(ctx.data); });
     c.on('disconnected', (ctx) => closes.push(ctx.code));
   }
   await on2.ready(5000);
@@ -292,14 +293,35 @@ check('the API on one node reaches the user on every node: send, subscribe, disc
   const r = await api('send', { user: 'zed', data: { hi: 1 } });
   assert(r.status === 200 && r.json.result, `send ${r.body}`);
   await waitFor(() => msgs.length >= 2, 5000, `messages (${JSON.stringify(msgs)})`);
-  await api('subscribe', { user: 'zed', channel: 'zone' });
+  await api('subscribe', { user: 'zed', channel: 'zone', data: { z: [1] }, info: { seat: 3 } });
   await waitFor(() => subs.filter((x) => x === 'zone').length >= 2, 5000, `server-side subscriptions (${JSON.stringify(subs)})`);
+  assert(zoneData.length === 2 && zoneData.every((d) => JSON.stringify(d) === '{"z":[1]}'),
+    `subscribe data on each node ${JSON.stringify(zoneData)}`);
+  const pr = await api('presence', { channel: 'zone' });
+  const members = Object.values(pr.json.result.presence);
+  assert(members.length === 2 && members.every((m) => m.user === 'zed' && m.chan_info && m.chan_info.seat === 3),
+    `presence with the channel info ${pr.body}`);
   const p = client(n1, 'pat');
   await p.publish('zone', { n: 1 });
   await api('disconnect', { user: 'zed', code: 4500, reason: 'bye' });
   await waitFor(() => closes.length >= 2, 5000, `disconnects (${JSON.stringify(closes)})`);
   assert(closes.every((x) => x === 4500), `codes ${JSON.stringify(closes)}`);
   p.disconnect();
+});
+
+check('API refresh on one node reaches the user on every node: expired closes 3005', async () => {
+  const on2 = client(n2, 'rae'), on3 = client(n3, 'rae');
+  const codes = [];
+  for (const c of [on2, on3]) c.on('connecting', (ctx) => codes.push(ctx.code));
+  await on2.ready(5000);
+  await on3.ready(5000);
+  codes.length = 0;
+  const r = await callApi(n1.port, KEY, 'refresh', { user: 'rae', expired: true });
+  assert(r.status === 200 && r.json.result, `refresh ${r.body}`);
+  await waitFor(() => codes.length >= 2, 5000, `reconnects (${JSON.stringify(codes)})`);
+  assert(codes.every((x) => x === 3005), `codes ${JSON.stringify(codes)}`);
+  on2.disconnect();
+  on3.disconnect();
 });
 
 check('a login on node 1 is good on node 3; a logout on node 2 ends it on every node', async () => {

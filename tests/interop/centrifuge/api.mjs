@@ -1,0 +1,221 @@
+// The server API in Centrifugo's request shapes, against the official
+// centrifuge client (Node, over the ws package) and the raw wire:
+// subscribe with data, b64data and info (the client's subscribe push and
+// presence), b64data on publish, broadcast and send, the channels method
+// with its pattern, and refresh (the refresh push, expiry, expired).
+//   node api.mjs WSP_DEMO_EXE
+// Prints one line per check and "N passed, M failed"; exits 1 on failure.
+import { assert, callApi, check, run, startDemo, waitFor, withTimeout } from './harness.mjs';
+
+let Centrifuge, WebSocket;
+try {
+  ({ Centrifuge } = await import('centrifuge'));
+  ({ WebSocket } = await import('ws'));
+} catch {
+  console.log('centrifuge or ws is missing (run tests/interop/setup.sh); skipping');
+  process.exit(1);
+}
+
+const exe = process.argv[2];
+if (!exe) {
+  console.log('usage: node api.mjs WSP_DEMO_EXE');
+  process.exit(2);
+}
+
+const KEY = 'api-key-' + process.pid;
+const clients = [];
+let s;
+
+const b64 = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64');
+
+async function api(method, body) {
+  const r = await callApi(s.port, KEY, method, body);
+  assert(r.status === 200 && r.json, `${method} ${JSON.stringify(body)}: ${r.status} ${r.body}`);
+  return r.json;
+}
+
+async function result(method, body) {
+  const j = await api(method, body);
+  assert(j.result, `${method} ${JSON.stringify(body)}: ${JSON.stringify(j)}`);
+  return j.result;
+}
+
+async function apiError(method, body) {
+  const j = await api(method, body);
+  assert(j.error, `${method} ${JSON.stringify(body)} should fail: ${JSON.stringify(j)}`);
+  return j.error;
+}
+
+// A centrifuge client of user; log gathers its events.
+async function client(user) {
+  const c = new Centrifuge(`${s.url}/connection/websocket`, {
+    websocket: WebSocket, data: { user }, minReconnectDelay: 100, maxReconnectDelay: 200,
+  });
+  clients.push(c);
+  const log = { subscribed: [], pubs: [], messages: [], id: null };
+  c.on('subscribed', (ctx) => log.subscribed.push(ctx));
+  c.on('publication', (ctx) => log.pubs.push(ctx));
+  c.on('message', (ctx) => log.messages.push(ctx.data));
+  c.on('connected', (ctx) => { log.id = ctx.client; });
+  c.connect();
+  await waitFor(() => log.id, 5000, `${user} connected`);
+  return { c, log };
+}
+
+// A raw protocol client of user: lines holds every parsed reply and
+// push, closed the close code once closed.
+async function raw(user) {
+  const ws = new WebSocket(`${s.url}/connection/websocket`);
+  const r = { ws, lines: [], closed: null };
+  ws.on('message', (m) => {
+    for (const line of m.toString().split('\n')) if (line) r.lines.push(JSON.parse(line));
+  });
+  ws.on('close', (code) => { r.closed = code; });
+  await withTimeout(new Promise((resolve, reject) => { ws.on('open', resolve); ws.on('error', reject); }),
+    3000, 'raw open');
+  ws.send(JSON.stringify({ connect: { data: { user } }, id: 1 }));
+  await waitFor(() => r.lines.some((l) => l.id === 1 && l.connect), 3000, 'raw connect reply');
+  return r;
+}
+
+check('subscribe with data: the client\'s subscribed event carries it', async () => {
+  const a = await client('ann');
+  const res = await result('subscribe', { user: 'ann', channel: 'news', data: { hello: [1, 2] } });
+  assert(res.connections === 1, `result ${JSON.stringify(res)}`);
+  await waitFor(() => a.log.subscribed.some((x) => x.channel === 'news'), 3000, 'subscribed news');
+  const ctx = a.log.subscribed.find((x) => x.channel === 'news');
+  assert(JSON.stringify(ctx.data) === '{"hello":[1,2]}', `data ${JSON.stringify(ctx.data)}`);
+  // and publications of the channel reach it
+  await result('publish', { channel: 'news', data: { n: 1 } });
+  await waitFor(() => a.log.pubs.length === 1, 3000, 'publication on news');
+  a.c.disconnect();
+});
+
+check('subscribe with b64data and info: decoded data, chan_info in presence', async () => {
+  const b = await client('bob');
+  await result('subscribe', { user: 'bob', channel: 'room', b64data: b64({ x: 2 }), info: { seat: 7 } });
+  await waitFor(() => b.log.subscribed.some((x) => x.channel === 'room'), 3000, 'subscribed room');
+  const ctx = b.log.subscribed.find((x) => x.channel === 'room');
+  assert(JSON.stringify(ctx.data) === '{"x":2}', `data ${JSON.stringify(ctx.data)}`);
+  const p = await result('presence', { channel: 'room' });
+  const member = p.presence[b.log.id];
+  assert(member && member.user === 'bob' && member.chan_info && member.chan_info.seat === 7,
+    `presence ${JSON.stringify(p)}`);
+  await result('subscribe', { user: 'bob', channel: 'room2', b64info: b64({ seat: 8 }) });
+  await waitFor(() => b.log.subscribed.some((x) => x.channel === 'room2'), 3000, 'subscribed room2');
+  const p2 = await result('presence', { channel: 'room2' });
+  assert(p2.presence[b.log.id].chan_info.seat === 8, `presence ${JSON.stringify(p2)}`);
+  b.c.disconnect();
+});
+
+check('subscribe refuses data that is not JSON, and data with b64data', async () => {
+  const c = await client('cid');
+  const e1 = await apiError('subscribe', { user: 'cid', channel: 'x', b64data: b64('not json') });
+  const e2 = await apiError('subscribe', { user: 'cid', channel: 'x', data: 1, b64data: b64(1) });
+  const e3 = await apiError('subscribe', { user: 'cid', channel: 'x', b64data: '***' });
+  for (const e of [e1, e2, e3]) assert(e.code === 107, `error ${JSON.stringify(e)}`);
+  // nothing was subscribed
+  const ch = await result('channels', { pattern: 'x' });
+  assert(Object.keys(ch.channels).length === 0, `channels ${JSON.stringify(ch)}`);
+  c.c.disconnect();
+});
+
+check('subscribe with client: only that connection, with its data', async () => {
+  const d1 = await client('dan');
+  const d2 = await client('dan');
+  const res = await result('subscribe', { user: 'dan', client: d2.log.id, channel: 'solo', data: 'two' });
+  assert(res.connections === 1, `result ${JSON.stringify(res)}`);
+  await waitFor(() => d2.log.subscribed.some((x) => x.channel === 'solo'), 3000, 'd2 subscribed');
+  assert(d2.log.subscribed.find((x) => x.channel === 'solo').data === 'two', 'data of d2');
+  await new Promise((r) => setTimeout(r, 100));
+  assert(!d1.log.subscribed.some((x) => x.channel === 'solo'), 'd1 must not be subscribed');
+  d1.c.disconnect();
+  d2.c.disconnect();
+});
+
+check('b64data on publish, broadcast and send', async () => {
+  const e = await client('eve');
+  await result('subscribe', { user: 'eve', channel: 'b1' });
+  await result('subscribe', { user: 'eve', channel: 'b2' });
+  await waitFor(() => e.log.subscribed.length === 2, 3000, 'two subscriptions');
+  await result('publish', { channel: 'b1', b64data: b64({ p: 1 }) });
+  const br = await result('broadcast', { channels: ['b1', 'b2'], b64data: b64({ p: 2 }) });
+  assert(br.responses.length === 2 && br.responses.every((x) => x.result), `broadcast ${JSON.stringify(br)}`);
+  await result('send', { user: 'eve', b64data: b64({ m: 3 }) });
+  await waitFor(() => e.log.pubs.length === 3 && e.log.messages.length === 1, 3000, 'three pubs, one message');
+  const got = e.log.pubs.map((p) => `${p.channel}:${JSON.stringify(p.data)}`).sort();
+  assert(JSON.stringify(got) === '["b1:{\\"p\\":1}","b1:{\\"p\\":2}","b2:{\\"p\\":2}"]', `pubs ${got}`);
+  assert(e.log.messages[0].m === 3, `message ${JSON.stringify(e.log.messages)}`);
+  const bad = await apiError('publish', { channel: 'b1', b64data: b64('{"unterminated') });
+  assert(bad.code === 107, `bad ${JSON.stringify(bad)}`);
+  e.c.disconnect();
+});
+
+check('channels: subscribed channels with their clients, filtered by pattern', async () => {
+  const f1 = await client('fay');
+  const f2 = await client('gus');
+  await result('subscribe', { user: 'fay', channel: 'chat:1' });
+  await result('subscribe', { user: 'gus', channel: 'chat:1' });
+  await result('subscribe', { user: 'gus', channel: 'chat:2' });
+  await result('subscribe', { user: 'gus', channel: 'misc' });
+  await waitFor(() => f2.log.subscribed.length === 3 && f1.log.subscribed.length === 1, 3000, 'subscribed');
+  const all = (await result('channels', {})).channels;
+  assert(all['chat:1'].num_clients === 2 && all['chat:2'].num_clients === 1 && all.misc.num_clients === 1,
+    `channels ${JSON.stringify(all)}`);
+  const chat = (await result('channels', { pattern: 'chat:*' })).channels;
+  assert(JSON.stringify(Object.keys(chat).sort()) === '["chat:1","chat:2"]', `chat:* ${JSON.stringify(chat)}`);
+  const one = (await result('channels', { pattern: 'chat:?' })).channels;
+  assert(Object.keys(one).length === 2, `chat:? ${JSON.stringify(one)}`);
+  const none = (await result('channels', { pattern: 'nope*' })).channels;
+  assert(Object.keys(none).length === 0, `nope* ${JSON.stringify(none)}`);
+  await result('unsubscribe', { user: 'gus', channel: 'chat:2' });
+  const after = (await result('channels', { pattern: 'chat:*' })).channels;
+  assert(!('chat:2' in after) && after['chat:1'].num_clients === 2, `after ${JSON.stringify(after)}`);
+  f1.c.disconnect();
+  f2.c.disconnect();
+});
+
+check('refresh: the refresh push with the new ttl, none, then expired closes 3005', async () => {
+  const r = await raw('hal');
+  const at = Math.floor(Date.now() / 1000) + 100;
+  const res = await result('refresh', { user: 'hal', expire_at: at });
+  assert(res.connections === 1, `result ${JSON.stringify(res)}`);
+  await waitFor(() => r.lines.some((l) => l.push && l.push.refresh), 3000, 'refresh push');
+  const push = r.lines.find((l) => l.push && l.push.refresh).push;
+  assert(push.refresh.expires === true && push.refresh.ttl >= 98 && push.refresh.ttl <= 100,
+    `push ${JSON.stringify(push)}`);
+  assert(Object.keys(push).length === 1, `push has only refresh: ${JSON.stringify(push)}`);
+  r.lines.length = 0;
+  await result('refresh', { user: 'hal' });
+  await waitFor(() => r.lines.some((l) => l.push && l.push.refresh), 3000, 'second refresh push');
+  assert(JSON.stringify(r.lines.find((l) => l.push).push.refresh) === '{}', `push ${JSON.stringify(r.lines)}`);
+  const none = await result('refresh', { user: 'nobody' });
+  assert(none.connections === 0, `nobody ${JSON.stringify(none)}`);
+  const bad = await apiError('refresh', { user: 'hal', expired: 'yes' });
+  assert(bad.code === 107, `bad ${JSON.stringify(bad)}`);
+  await result('refresh', { user: 'hal', expired: true });
+  await waitFor(() => r.closed !== null, 3000, 'closed');
+  assert(r.closed === 3005, `close code ${r.closed}`);
+});
+
+check('refresh with a past expire_at closes 3005; with client, only that one', async () => {
+  const r1 = await raw('ivy');
+  const r2 = await raw('ivy');
+  const id2 = r2.lines.find((l) => l.id === 1).connect.client;
+  await result('refresh', { user: 'ivy', client: id2, expire_at: 1 });
+  await waitFor(() => r2.closed !== null, 3000, 'second closed');
+  assert(r2.closed === 3005, `close code ${r2.closed}`);
+  await new Promise((res) => setTimeout(res, 100));
+  assert(r1.closed === null, 'the first connection stays');
+  r1.ws.close();
+});
+
+await run({
+  before: async () => { s = await startDemo(exe, ['--api-key', KEY]); },
+  after: async () => {
+    for (const c of clients) c.disconnect();
+    s.proc.kill('SIGTERM');
+    const { code } = await withTimeout(s.exited, 5000, 'wsp-demo exit');
+    assert(code === 0, `wsp-demo exit code ${code}`);
+  },
+});
