@@ -65,6 +65,7 @@ PREFIXES = {
     "ctl_": ["hub/control.c"],
     "hub_": ["hub/hub.c"],
     "push_": ["hub/push.c"],
+    "tags_": ["hub/tags.c"],
     "cf_dispatch_": ["hub/centrifuge/cf_dispatch.c"],
     "cf_out_": ["hub/centrifuge/cf_out.c"],
     # json/ and jwt/

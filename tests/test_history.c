@@ -740,6 +740,98 @@ static void test_history_slow_subscriber_fed_from_the_log(void **state) {
   assert_int_equal(f.live, 0);
 }
 
+/* Publish n padded publications on ch tagged k:y when yes(i), else k:n. */
+static void publish_tagged(struct hub *h, const char *ch, int from, int n,
+                           int (*yes)(int)) {
+  struct wsp_publish_opts o;
+  char d[1100];
+  int i;
+  memset(&o, 0, sizeof(o));
+  for (i = from; i < from + n; i++) {
+    snprintf(d, sizeof(d), "{\"i\":%d,\"pad\":\"%01000d\"}", i, 0);
+    o.tags = yes(i) ? "{\"k\":\"y\"}" : "{\"k\":\"n\"}";
+    assert_int_equal(
+        wsp_server_publish_with(h->srv, ch, d, strlen(d), &o, NULL), 0);
+    pump(h);
+  }
+}
+
+static int even(int i) { return i % 2 == 0; }
+static int below_100_even(int i) { return i < 100 && i % 2 == 0; }
+
+/* A subscriber with a tags filter gets only what passes it: live, when
+ * it lags and is fed from the log (a batch may pass nothing at all), and
+ * when it recovers; its position moves past the others all the same. */
+static void test_history_tags_filter(void **state) {
+  struct hub h;
+  struct tbuf want;
+  char ep[64], cmd[256];
+  int i;
+  (void)state;
+  hub_open(&h);
+  tbuf_init(&want);
+  say(&h, 0,
+      "{\"subscribe\":{\"channel\":\"big\",\"tf\":{\"key\":\"k\","
+      "\"cmp\":\"eq\",\"val\":\"y\"}},\"id\":2}");
+  say(&h, 1, "{\"subscribe\":{\"channel\":\"big\"},\"id\":2}");
+  small_queue(&h, 0);
+  clear(&h);
+  /* live */
+  publish_tagged(&h, "big", 0, 4, even);
+  for (i = 0; i < 4; i += 2)
+    tbuf_printf(
+        &want,
+        "{\"push\":{\"channel\":\"big\",\"pub\":{\"data\":{\"i\":%d,"
+        "\"pad\":\"%01000d\"},\"tags\":{\"k\":\"y\"},\"offset\":%d}}}\n",
+        i, 0, i + 1);
+  tbuf_append(&want, "", 1);
+  assert_string_equal(L(&h, 0), (const char *)want.data);
+  clear(&h);
+  tbuf_reset(&want);
+  /* lagging: 100 mixed, then 60 that all fail the filter */
+  h.c[0].paused = 1;
+  publish_tagged(&h, "big", 4, 156, below_100_even);
+  h.c[0].paused = 0;
+  pump(&h);
+  for (i = 4; i < 160; i++)
+    if (below_100_even(i))
+      tbuf_printf(&want,
+                  "{\"push\":{\"channel\":\"big\",\"pub\":{\"data\":{\"i\":%d,"
+                  "\"pad\":\"%01000d\"},\"tags\":{\"k\":\"y\"},"
+                  "\"offset\":%d}}}\n",
+                  i, 0, i + 1);
+  /* then live again */
+  publish_tagged(&h, "big", 160, 2, even);
+  tbuf_printf(&want,
+              "{\"push\":{\"channel\":\"big\",\"pub\":{\"data\":{\"i\":160,"
+              "\"pad\":\"%01000d\"},\"tags\":{\"k\":\"y\"},\"offset\":161}}}\n",
+              0);
+  tbuf_append(&want, "", 1);
+  assert_string_equal(L(&h, 0), (const char *)want.data);
+  assert_int_equal(h.c[0].close_code, 0);
+  clear(&h);
+  /* recovery from offset 155 (in retention): only what passes */
+  epoch_of(&h, "big", ep);
+  snprintf(cmd, sizeof(cmd),
+           "{\"subscribe\":{\"channel\":\"big\",\"recover\":true,\"offset\":"
+           "155,\"epoch\":\"%s\",\"tf\":{\"key\":\"k\",\"cmp\":\"eq\","
+           "\"val\":\"y\"}},\"id\":3}",
+           ep);
+  say(&h, 2, cmd);
+  tbuf_reset(&want);
+  tbuf_printf(
+      &want,
+      "{\"id\":3,\"subscribe\":{\"recoverable\":true,\"positioned\":"
+      "true,\"epoch\":\"%s\",\"offset\":155,\"was_recovering\":true,"
+      "\"recovered\":true,\"publications\":[{\"data\":{\"i\":160,"
+      "\"pad\":\"%01000d\"},\"tags\":{\"k\":\"y\"},\"offset\":161}]}}\n",
+      ep, 0);
+  tbuf_append(&want, "", 1);
+  assert_string_equal(L(&h, 2), (const char *)want.data);
+  tbuf_free(&want);
+  hub_free(&h);
+}
+
 static void test_history_slow_subscriber_out_of_retention(void **state) {
   struct hub h;
   struct wsp_server_stats st;
@@ -1194,6 +1286,7 @@ int main(void) {
       cmocka_unit_test(test_history_command),
       cmocka_unit_test(test_history_recovery),
       cmocka_unit_test(test_history_gap_unsubscribes_2500),
+      cmocka_unit_test(test_history_tags_filter),
       cmocka_unit_test(test_history_ttl_through_the_hub_tick),
       cmocka_unit_test(test_history_store_failure_acknowledges_nothing),
       cmocka_unit_test(test_history_allocation_failures),

@@ -212,10 +212,12 @@ static int json_bool(struct wsp_str v) {
   return v.len == 5 && memcmp(v.ptr, "false", 5) == 0 ? 0 : -1;
 }
 
-/* The options publish and broadcast share: skip_history (a boolean) and
- * idempotency_key (a string, which the caller frees from o). */
+/* The options publish and broadcast share: skip_history (a boolean),
+ * idempotency_key (a string) and tags (an object of strings); the caller
+ * frees them with publish_opts_free(). */
 static int publish_opts(struct call *c, struct wsp_publish_opts *o) {
   struct wsp_str v;
+  char *tags;
   memset(o, 0, sizeof(*o));
   if (json_member(c->body, c->len, "skip_history", &v) &&
       (o->skip_history = json_bool(v)) < 0)
@@ -223,7 +225,17 @@ static int publish_opts(struct call *c, struct wsp_publish_opts *o) {
   if (json_member(c->body, c->len, "idempotency_key", &v) &&
       (o->idempotency_key = json_string(v)) == NULL)
     return ERR_BAD_REQUEST;
+  if (json_member(c->body, c->len, "tags", &v)) {
+    if (v.len == 0 || v.ptr[0] != '{' || (tags = strndup(v.ptr, v.len)) == NULL)
+      return ERR_BAD_REQUEST;
+    o->tags = tags; /* the library checks the values are strings */
+  }
   return 0;
+}
+
+static void publish_opts_free(struct wsp_publish_opts *o) {
+  free((char *)o->idempotency_key);
+  free((char *)o->tags);
 }
 
 /* A method's return value when it has answered (or will answer) the
@@ -326,7 +338,7 @@ static int do_publish(struct call *c) {
       publish_opts(c, &opts) != 0) {
     free(channel);
     free(owned);
-    free((char *)opts.idempotency_key);
+    publish_opts_free(&opts);
     return ERR_BAD_REQUEST;
   }
   /* Answered once stored: at once in one process, when Redis has it
@@ -334,14 +346,14 @@ static int do_publish(struct call *c) {
   if ((p = wait_start(c)) == NULL) {
     free(channel);
     free(owned);
-    free((char *)opts.idempotency_key);
+    publish_opts_free(&opts);
     return ERR_INTERNAL;
   }
   rc = wsp_server_publish_async(c->server, channel, data.ptr, data.len, &opts,
                                 publish_done, p);
   free(channel);
   free(owned);
-  free((char *)opts.idempotency_key);
+  publish_opts_free(&opts);
   return wait_end(c, p, rc);
 }
 
@@ -360,7 +372,7 @@ static int do_broadcast(struct call *c) {
       channels.len == 0 || channels.ptr[0] != '[' ||
       publish_opts(c, &opts) != 0) {
     free(owned);
-    free((char *)opts.idempotency_key);
+    publish_opts_free(&opts);
     return ERR_BAD_REQUEST;
   }
   put(c->out, "\"responses\":[");
@@ -384,7 +396,7 @@ static int do_broadcast(struct call *c) {
     free(channel);
   }
   free(owned);
-  free((char *)opts.idempotency_key);
+  publish_opts_free(&opts);
   put(c->out, "]");
   return first ? ERR_BAD_REQUEST : 0; /* no channels at all */
 }
@@ -803,17 +815,24 @@ static int do_info(struct call *c) {
 /* One publication of the history as JSON. */
 static int history_one(const struct wsp_evlog_event *e, void *user_data) {
   struct call *c = user_data;
+  struct wsp_str info, tags;
   char num[32];
 
+  wsp_server_event_meta(e, &info, &tags);
   put(c->out, c->items++ ? ",{" : "{");
   if (e->data.len) {
     put(c->out, "\"data\":");
     put_raw(c->out, e->data);
     put(c->out, ",");
   }
-  if (e->info.len) {
+  if (info.len) {
     put(c->out, "\"info\":");
-    put_raw(c->out, e->info);
+    put_raw(c->out, info);
+    put(c->out, ",");
+  }
+  if (tags.len) {
+    put(c->out, "\"tags\":");
+    put_raw(c->out, tags);
     put(c->out, ",");
   }
   snprintf(num, sizeof num, "%llu", (unsigned long long)e->offset);

@@ -404,7 +404,10 @@ struct wsp_publish_opts {
   /* Publish once per channel and key (at most 255 bytes) within
    * WSP_SERVER_IDEMPOTENCY_TTL: a repeat gets the first result. */
   const char *idempotency_key;
-  void *reserved[5];
+  /* A JSON object of string values (at most 64, in 4096 bytes): the
+   * publication's tags, which subscribers may filter on; or NULL. */
+  const char *tags;
+  void *reserved[4];
 };
 
 /* Where wsp_server_publish_with() put a publication. */
@@ -558,6 +561,12 @@ WSP_API int wsp_server_history_async(struct wsp_server *server,
                                      const char *channel,
                                      const struct wsp_history_query *query,
                                      wsp_history_fn *done, void *user_data);
+/* A publication the hub stored keeps its tags with its info: split an
+ * event's info span into the publisher's info (ClientInfo JSON, or
+ * empty) and its tags (a JSON object, or empty). Returns 0, or
+ * WSP_ERR_INVAL for a NULL argument. */
+WSP_API int wsp_server_event_meta(const struct wsp_evlog_event *event,
+                                  struct wsp_str *info, struct wsp_str *tags);
 
 /* Attach (or with NULL or a NULL log, detach) the event log. The hub ticks
  * the log from wsp_server_tick() and counts its deadline in

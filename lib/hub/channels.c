@@ -75,8 +75,7 @@ static int is_wildcard(const char *p, size_t len) {
 /* What a subscribe asks of the protocol's newer features that the hub
  * does not offer: 0 when nothing, else the error to answer. Another
  * subscription type (map, presence map, shared poll) is not available
- * (108) rather than served as a stream; a tags filter (tf) cannot be
- * honoured, and is refused (107) rather than ignored; a delta other than
+ * (108) rather than served as a stream; a delta other than
  * "fossil" is a bad request, and "fossil" is simply not negotiated (the
  * result's delta stays false), as on a Centrifuge channel without it. */
 static uint32_t unsupported(const struct wsp__json_val *req) {
@@ -91,9 +90,6 @@ static uint32_t unsupported(const struct wsp__json_val *req) {
     if (type != 0)
       return WSP_PROTO_ERROR_NOT_AVAILABLE;
   }
-  if (wsp__json_find(req->ptr, req->len, "tf", &v) == 1 &&
-      v.type != WSP__JSON_NULL)
-    return WSP_PROTO_ERROR_BAD_REQUEST;
   if (wsp__json_find(req->ptr, req->len, "delta", &v) == 1 &&
       v.type != WSP__JSON_NULL &&
       (v.type != WSP__JSON_STRING ||
@@ -146,6 +142,7 @@ struct sync_pub {
   struct wsp_frame *frame;
   uint64_t offset, epoch;
   uint8_t has_pos;
+  uint8_t filtered; /* the subscription's tags filter leaves it out */
 };
 
 struct wsp__csync {
@@ -168,7 +165,8 @@ static void sync_release(struct wsp_server *s, struct wsp__csync *sy) {
 
 /* Keep a publication for a subscription waiting for the engine. */
 static void sync_keep(struct wsp__csync *sy, struct wsp_server *s,
-                      struct wsp_frame *f, const struct wsp__hpos *hp) {
+                      struct wsp_frame *f, const struct wsp__hpos *hp,
+                      int filtered) {
   if (!f || sy->overflow || sy->n == SYNC_MAX) {
     sy->overflow = 1;
     return;
@@ -187,6 +185,7 @@ static void sync_keep(struct wsp__csync *sy, struct wsp_server *s,
   sy->pubs[sy->n].has_pos = hp != NULL;
   sy->pubs[sy->n].offset = hp ? hp->offset : 0;
   sy->pubs[sy->n].epoch = hp ? hp->epoch : 0;
+  sy->pubs[sy->n].filtered = (uint8_t)(filtered != 0);
   sy->n++;
 }
 
@@ -319,6 +318,7 @@ static void remove_sub_ex(struct wsp_client *cl, struct wsp__csub *cs,
   wsp__free(&s->mem, cs->channel);
   wsp__free(&s->mem, cs->chan_info);
   wsp__free(&s->mem, cs->push_data);
+  wsp__tags_free(&s->mem, cs->filter);
   wsp__free(&s->mem, cs);
 }
 
@@ -346,6 +346,10 @@ static void sync_replay(struct wsp_client *cl, struct wsp__csub *cs,
         wsp__ch_drop(cs, WSP_PROTO_UNSUBSCRIBE_INSUFFICIENT_STATE);
         return;
       }
+      if (sp->filtered) {
+        cs->next = sp->offset + 1;
+        continue;
+      }
       rv = wsp__ch_try_deliver(cl, sp->frame);
       if (rv != 1) {
         if (rv == WSP_ERR_QUEUE_FULL || rv == WSP_ERR_NOMEM)
@@ -353,6 +357,8 @@ static void sync_replay(struct wsp_client *cl, struct wsp__csub *cs,
         return;
       }
       cs->next = sp->offset + 1;
+    } else if (sp->filtered) {
+      continue;
     } else if (wsp__ch_deliver(cl, sp->frame) != 1) {
       return;
     }
@@ -446,23 +452,41 @@ static int engine_sync(struct wsp_client *cl, struct wsp__csub *cs, uint32_t id,
   return rc;
 }
 
-/* The subscribe was allowed: subscribe, reply (or push), announce. A
- * server-side subscription (id 0) may carry data for its push. */
+/* What a subscription is made with (zero: none of it). */
+struct subreq {
+  int jl;         /* the client asked for join/leave pushes */
+  unsigned flags; /* WSP_CHANNEL_* of the channel */
+  const char *chan_info;
+  const struct wsp__recover *rq;   /* its recovery, or NULL */
+  uint64_t expires_at;             /* its subscription token's expiry */
+  const struct wsp_str *push;      /* server-side: data for its push */
+  struct wsp__tags_filter *filter; /* its tags filter: taken over */
+};
+
+/* The subscribe was allowed: subscribe, reply (or push), announce. */
 static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
-                         size_t len, int jl, unsigned flags,
-                         const char *chan_info, const struct wsp__recover *rq,
-                         uint64_t expires_at, const struct wsp_str *push) {
+                         size_t len, struct subreq *r) {
+  const struct wsp__recover *rq = r->rq;
   struct wsp__csub *cs;
   uint32_t code = 0;
   int hist;
   if (find_sub(cl, ch, len)) {
     if (id)
       wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_ALREADY_SUBSCRIBED, NULL, 0);
+    wsp__tags_free(&cl->srv->mem, r->filter);
     return WSP_ERR_STATE;
   }
-  cs = add_sub(cl, ch, len, jl && (flags & WSP_CHANNEL_JOIN_LEAVE), chan_info);
-  if (cs && push && push->len &&
-      !(cs->push_data = wsp__strndup(&cl->srv->mem, push->ptr, push->len))) {
+  cs = add_sub(cl, ch, len, r->jl && (r->flags & WSP_CHANNEL_JOIN_LEAVE),
+               r->chan_info);
+  if (cs) {
+    cs->filter = r->filter;
+  } else {
+    wsp__tags_free(&cl->srv->mem, r->filter);
+  }
+  r->filter = NULL;
+  if (cs && r->push && r->push->len &&
+      !(cs->push_data =
+            wsp__strndup(&cl->srv->mem, r->push->ptr, r->push->len))) {
     remove_sub_ex(cl, cs, 0);
     cs = NULL;
   }
@@ -471,7 +495,7 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
       wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
     return WSP_ERR_NOMEM; /* patterns were checked before */
   }
-  cs->expires_at = expires_at;
+  cs->expires_at = r->expires_at;
   cs->server_side = (uint8_t)(id == 0);
   /* A channel with history: the subscriber is positioned at the stream's
    * top, after any missed publications the reply carries (with the
@@ -505,13 +529,13 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
     return code == WSP_PROTO_ERROR_INTERNAL ? WSP_ERR_NOMEM : WSP_ERR_STATE;
   }
   if (hist != 0) {
-    if (id && expires_at)
+    if (id && r->expires_at)
       wsp__tok_sub_due(cl);
-  } else if (id && expires_at) {
-    struct wsp__cf_sub_result r;
-    memset(&r, 0, sizeof(r));
-    r.expires_at = expires_at;
-    wsp__cf_out_subscribed(cl, id, cs, &r, NULL);
+  } else if (id && r->expires_at) {
+    struct wsp__cf_sub_result res;
+    memset(&res, 0, sizeof(res));
+    res.expires_at = r->expires_at;
+    wsp__cf_out_subscribed(cl, id, cs, &res, NULL);
     wsp__tok_sub_due(cl);
   } else {
     wsp__cf_out_subscribed(cl, id, cs, NULL, NULL);
@@ -561,8 +585,10 @@ int wsp__ch_subscribe_server(struct wsp_client *cl, const char *ch,
   if (!len || len > cl->srv->limits[WSP_SERVER_MAX_CHANNEL_LEN] ||
       !pattern_ok(ch, len) || find_sub(cl, ch, len))
     return WSP_ERR_INVAL;
-  return subscribe_now(cl, 0, ch, len, 0, cl->srv->channel_flags, NULL, NULL, 0,
-                       NULL);
+  struct subreq r;
+  memset(&r, 0, sizeof(r));
+  r.flags = cl->srv->channel_flags;
+  return subscribe_now(cl, 0, ch, len, &r);
 }
 
 int wsp__ch_connected(struct wsp_client *cl, const struct wsp__json_val *subs,
@@ -615,9 +641,18 @@ static void sub_done(struct wsp__pending *p, int status, const void *data,
                       status == WSP_ERR_TIMEOUT ? "timeout" : NULL, 1);
   else if (a->code)
     wsp__cf_out_error(cl, p->cmd_id, a->code, NULL, 0);
-  else
-    subscribe_now(cl, p->cmd_id, p->channel, p->len, p->join_leave, a->flags,
-                  a->chan_info, &p->recover, p->expires_at, NULL);
+  else {
+    struct subreq r;
+    memset(&r, 0, sizeof(r));
+    r.jl = p->join_leave;
+    r.flags = a->flags;
+    r.chan_info = a->chan_info;
+    r.rq = &p->recover;
+    r.expires_at = p->expires_at;
+    r.filter = p->filter; /* taken over */
+    p->filter = NULL;
+    subscribe_now(cl, p->cmd_id, p->channel, p->len, &r);
+  }
   wsp__client_leave(cl);
 }
 
@@ -681,6 +716,12 @@ static void lag_observe(struct wsp_server *s, struct pubctx *c) {
   c->timed = c->delivered;
 }
 
+/* Whether cs's tags filter lets c's publication through. */
+static int filter_pass(const struct wsp__csub *cs, const struct pubctx *c) {
+  return !cs->filter || wsp__tags_match(cs->filter, c->pub.info,
+                                        c->pub.info ? strlen(c->pub.info) : 0);
+}
+
 static void pub_deliver(void *sub, const char *pattern, size_t plen, void *ud) {
   struct wsp__csub *cs = sub;
   struct pubctx *c = ud;
@@ -691,7 +732,8 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen, void *ud) {
                : cs->wildcard))
     return; /* another of the engine's subscriptions brings it */
   if (cs->sync) {
-    sync_keep(cs->sync, cs->cl->srv, frame_for(c, pattern, plen), c->hp);
+    sync_keep(cs->sync, cs->cl->srv, frame_for(c, pattern, plen), c->hp,
+              !filter_pass(cs, c));
     return;
   }
   if (c->hp && cs->positioned) {
@@ -707,6 +749,12 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen, void *ud) {
       wsp__ch_drop(cs, WSP_PROTO_UNSUBSCRIBE_INSUFFICIENT_STATE);
       return;
     }
+    if (!filter_pass(cs, c)) {
+      cs->next = c->hp->offset + 1; /* passed over, not missed */
+      return;
+    }
+  } else if (!filter_pass(cs, c)) {
+    return;
   }
   frame_for(c, pattern, plen);
   if (!c->hp || !cs->positioned) {
@@ -832,6 +880,23 @@ static int publish_check(const struct wsp_server *s, const char *channel,
     return WSP_ERR_JSON;
   if (key && (!*key || strlen(key) > 255))
     return WSP_ERR_INVAL;
+  if (opts && opts->tags)
+    return wsp__tags_check(opts->tags, strlen(opts->tags));
+  return 0;
+}
+
+/* The info a publication is stored and sent with: opts' info, with its
+ * tags when it has some (*meta is then the copy to free). */
+static int publish_meta(struct wsp_server *s,
+                        const struct wsp_publish_opts *opts, const char **info,
+                        char **meta) {
+  *meta = NULL;
+  *info = opts ? opts->info : NULL;
+  if (!opts || !opts->tags)
+    return 0;
+  if (!(*meta = wsp__tags_meta(&s->mem, *info, opts->tags)))
+    return WSP_ERR_NOMEM;
+  *info = *meta;
   return 0;
 }
 
@@ -839,10 +904,10 @@ int wsp_server_publish_with(struct wsp_server *s, const char *channel,
                             const void *data, size_t len,
                             const struct wsp_publish_opts *opts,
                             struct wsp_publish_result *result) {
-  const char *info = opts ? opts->info : NULL;
-  const char *key = opts ? opts->idempotency_key : NULL;
+  const char *key = opts ? opts->idempotency_key : NULL, *info;
   struct wsp_publish_result mine;
   size_t clen;
+  char *meta;
   long n;
   int rc;
   if (result)
@@ -851,8 +916,11 @@ int wsp_server_publish_with(struct wsp_server *s, const char *channel,
     return rc;
   if (key && (rc = wsp__idem_find(s, channel, key, result)) != 0)
     return rc < 0 ? rc : 0; /* published already: the same result */
+  if ((rc = publish_meta(s, opts, &info, &meta)) != 0)
+    return rc;
   n = publish(s, channel, clen, data, len, info, opts && opts->skip_history,
               result ? result : &mine);
+  wsp__free(&s->mem, meta);
   if (n < 0)
     return (int)n;
   /* Remembered at best: without memory a repeat would publish again. */
@@ -893,11 +961,11 @@ int wsp_server_publish_async(struct wsp_server *s, const char *channel,
                              const void *data, size_t len,
                              const struct wsp_publish_opts *opts,
                              wsp_publish_done_fn *done, void *user_data) {
-  const char *info = opts ? opts->info : NULL;
-  const char *key = opts ? opts->idempotency_key : NULL;
+  const char *key = opts ? opts->idempotency_key : NULL, *info;
   struct wsp_publish_result res;
   struct wsp__epub ep;
   struct apub *a;
+  char *meta;
   uint32_t h = 0;
   size_t clen;
   int rc;
@@ -931,7 +999,9 @@ int wsp_server_publish_async(struct wsp_server *s, const char *channel,
     wsp__free(&s->mem, a);
     return WSP_ERR_NOMEM;
   }
-  if (wsp__pending_server_start(s, apub_done, a, &h) != 0) {
+  if (publish_meta(s, opts, &info, &meta) != 0 ||
+      wsp__pending_server_start(s, apub_done, a, &h) != 0) {
+    wsp__free(&s->mem, meta);
     wsp__free(&s->mem, a->channel);
     wsp__free(&s->mem, a->key);
     wsp__free(&s->mem, a);
@@ -945,7 +1015,9 @@ int wsp_server_publish_async(struct wsp_server *s, const char *channel,
   ep.info = info;
   ep.history = !(opts && opts->skip_history) &&
                wsp__hist_want(s, channel, clen, &ep.retention);
-  if ((rc = s->engine->publish(s->engine->data, &ep, h)) != 0) {
+  rc = s->engine->publish(s->engine->data, &ep, h);
+  wsp__free(&s->mem, meta);
+  if (rc != 0) {
     /* Not sent: nobody hears of it but the caller, from the return. */
     a->done = NULL;
     wsp_corr_cancel(s->rpc, h);
@@ -1203,6 +1275,7 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
   case WSP_PROTO_CMD_SUBSCRIBE: {
     struct wsp_subscribe_info info;
     struct wsp__recover rq;
+    struct wsp__tags_filter *filter = NULL;
     int jl = 0, wild = is_wildcard(ch, len), rv = 0;
     uint64_t expires_at = 0;
     if (!pattern_ok(ch, len)) {
@@ -1226,21 +1299,38 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
       wsp__cf_out_error(cl, id, (uint32_t)rv, NULL, 0);
       return;
     }
+    if (wsp__json_find(req->ptr, req->len, "tf", &v) == 1 &&
+        v.type != WSP__JSON_NULL &&
+        (rv = wsp__tags_compile(&s->mem, v.ptr, v.len, &filter)) != 0) {
+      wsp__cf_out_error(cl, id,
+                        rv == WSP_ERR_NOMEM ? WSP_PROTO_ERROR_INTERNAL
+                                            : WSP_PROTO_ERROR_BAD_REQUEST,
+                        NULL, rv == WSP_ERR_NOMEM);
+      return;
+    }
     if (wsp__json_find(req->ptr, req->len, "join_leave", &v) == 1)
       wsp__json_get_bool(&v, &jl);
     if (wsp__hist_parse_recover(req, &rq) != 0) {
+      wsp__tags_free(&s->mem, filter);
       wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
       return;
     }
     rv = wsp__tok_sub_check(cl, ch, len, req, &expires_at);
     if (rv != 0) {
+      wsp__tags_free(&s->mem, filter);
       wsp__cf_out_error(cl, id, (uint32_t)rv, NULL,
                         rv == WSP_PROTO_ERROR_INTERNAL);
       return;
     }
     if (!s->cb.on_subscribe) {
-      subscribe_now(cl, id, ch, len, jl, s->channel_flags, NULL, &rq,
-                    expires_at, NULL);
+      struct subreq sr;
+      memset(&sr, 0, sizeof(sr));
+      sr.jl = jl;
+      sr.flags = s->channel_flags;
+      sr.rq = &rq;
+      sr.expires_at = expires_at;
+      sr.filter = filter;
+      subscribe_now(cl, id, ch, len, &sr);
       return;
     }
     memset(&info, 0, sizeof(info));
@@ -1261,9 +1351,11 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
           !(p->channel = wsp__strndup(&s->mem, ch, len))) {
         if (p && !p->channel)
           wsp_corr_cancel(s->rpc, h);
+        wsp__tags_free(&s->mem, filter);
         wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_INTERNAL, NULL, 1);
         return;
       }
+      p->filter = filter;
       p->len = len;
       p->join_leave = (uint8_t)jl;
       p->recover = rq;
@@ -1399,6 +1491,7 @@ int wsp__ch_subscribe_opts_check(const struct wsp_subscribe_opts *o) {
 int wsp_server_subscribe_with(struct wsp_client *cl, const char *channel,
                               const struct wsp_subscribe_opts *opts) {
   struct wsp_str data = {NULL, 0};
+  struct subreq r;
   size_t len;
   int rv;
   if (!cl || !channel || !(len = strlen(channel)) ||
@@ -1416,8 +1509,11 @@ int wsp_server_subscribe_with(struct wsp_client *cl, const char *channel,
     data.len = opts->len;
   }
   wsp__client_enter(cl);
-  rv = subscribe_now(cl, 0, channel, len, 0, cl->srv->channel_flags,
-                     opts ? opts->chan_info : NULL, NULL, 0, &data);
+  memset(&r, 0, sizeof(r));
+  r.flags = cl->srv->channel_flags;
+  r.chan_info = opts ? opts->chan_info : NULL;
+  r.push = &data;
+  rv = subscribe_now(cl, 0, channel, len, &r);
   wsp__client_leave(cl);
   return rv;
 }

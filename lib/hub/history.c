@@ -132,11 +132,16 @@ int wsp__hist_live(struct wsp__csub *cs, const struct wsp__hpos *pos) {
 struct pubs {
   struct wsp__jbuf jb;
   size_t n;
+  const struct wsp__tags_filter
+      *filter; /* a subscriber's tags filter, or NULL */
 };
 
-/* A read callback: the next element of a list of publications. */
+/* A read callback: the next element of a list of publications (unless
+ * the subscriber's filter leaves it out). */
 static int put_pub(const struct wsp_evlog_event *e, void *ud) {
   struct pubs *p = ud;
+  if (!wsp__tags_match(p->filter, e->info.ptr, e->info.len))
+    return 0;
   wsp__cf_out_pubs_add(&p->jb, p->n++, e);
   return p->jb.err != 0;
 }
@@ -276,6 +281,7 @@ uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
   memset(&p, 0, sizeof(p));
   memset(&rec, 0, sizeof(rec));
   wsp__jbuf_init(&p.jb, &s->mem);
+  p.filter = cs->filter;
   if (rq && rq->recover)
     rc = wsp_evlog_recover(s->hist.log, cs->channel, cs->len, rq->offset,
                            rq->epoch, s->hist.recovery_max, put_pub, &p, &rec);
@@ -301,6 +307,7 @@ uint32_t wsp__hist_engine_subscribed(struct wsp_client *cl,
 
   memset(&p, 0, sizeof(p));
   wsp__jbuf_init(&p.jb, &cl->srv->mem);
+  p.filter = cs->filter;
   if (rq && rq->recover &&
       (!rq->epoch[0] || !strcmp(rq->epoch, res->pos.epoch)) &&
       rq->offset <= res->pos.offset && res->pos.offset - rq->offset == res->n) {
@@ -358,6 +365,8 @@ struct feed {
 
 static int feed_pub(const struct wsp_evlog_event *e, void *ud) {
   struct feed *f = ud;
+  if (!wsp__tags_match(f->cs->filter, e->info.ptr, e->info.len))
+    return 0; /* passed over: the subscriber's position moves on */
   wsp__metrics_observe(&f->lag, wsp__metrics_since(e->time, f->now), 1);
   return wsp__cf_out_feed_pub(&f->jb, f->cs->channel, f->cs->len, e) != 0 ||
          f->jb.len >= f->budget;
@@ -396,6 +405,14 @@ static int feed_one(struct wsp_client *cl, struct wsp__csub *cs,
   if (n <= 0 || f.jb.err) {
     wsp__jbuf_free(&f.jb);
     return 0;
+  }
+  if (f.jb.len == 0) {
+    /* every one of them left out by its tags filter */
+    wsp__jbuf_free(&f.jb);
+    cs->next += (uint64_t)n;
+    if (cs->next > pos.offset)
+      wsp__hist_unlag(cs);
+    return 1;
   }
   wsp__cf_out_flush_owed(cl); /* replies owed come first */
   rv = wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN

@@ -184,6 +184,7 @@ struct wsp__pending {
   uint64_t expires_at; /* PENDING_SUB: its subscription token's expiry */
   uint64_t started;    /* when the command came (the hub's clock) */
   struct wsp__csub *cs; /* PENDING_SYNC */
+  struct wsp__tags_filter *filter; /* PENDING_SUB: its tags filter */
   uint8_t list;         /* PENDING_EHIST for presence: list, not stats */
 };
 
@@ -214,6 +215,7 @@ struct wsp__csub {
   uint8_t early;       /* made while connecting: the connect reply tells */
   uint8_t server_side; /* made by the server: a lost state closes 3010 */
   char *push_data;     /* JSON for its subscribe push (server-side), or NULL */
+  struct wsp__tags_filter *filter; /* its tags filter (tf), or NULL */
   uint64_t expires_at; /* its subscription token's expiry (ms); 0: none */
   uint64_t next;       /* the offset this subscriber expects next */
   uint64_t epoch;      /* hash of the stream's epoch it follows */
@@ -565,6 +567,29 @@ struct wsp__csub *wsp__ch_find(const struct wsp_client *cl, const char *ch,
                                size_t len);
 void wsp__ch_expire(struct wsp_client *cl, struct wsp__csub *cs);
 int wsp__ch_subscribe_server(struct wsp_client *cl, const char *ch, size_t len);
+/* tags.c: a publication's meta is its info JSON (or nothing), then, when
+ * it has tags, '\n' and the tags object. */
+struct wsp__tags_filter;
+/* Split meta[0..len) (NULL: none) into info and tags (tags.ptr NULL when
+ * there are none). */
+void wsp__tags_split(const char *meta, size_t len, struct wsp_str *info,
+                     struct wsp_str *tags);
+/* 0 when tags is a JSON object of at most 64 string values in at most
+ * 4096 bytes; WSP_ERR_JSON or WSP_ERR_LIMIT. */
+int wsp__tags_check(const char *tags, size_t len);
+/* info (or NULL), '\n' and tags as one C string on mem; NULL on OOM. */
+char *wsp__tags_meta(const struct wsp_mem *mem, const char *info,
+                     const char *tags);
+/* Compile the FilterNode tf[0..len): 0, WSP_ERR_JSON for a filter that is
+ * not one, WSP_ERR_NOMEM. */
+int wsp__tags_compile(const struct wsp_mem *mem, const char *tf, size_t len,
+                      struct wsp__tags_filter **out);
+void wsp__tags_free(const struct wsp_mem *mem, struct wsp__tags_filter *f);
+/* 1 when the publication whose meta is meta[0..len) passes f (NULL: any
+ * does), 0 when it is filtered out. */
+int wsp__tags_match(const struct wsp__tags_filter *f, const char *meta,
+                    size_t len);
+
 /* 0 when a subscribe's options hold valid JSON, else WSP_ERR_JSON. */
 int wsp__ch_subscribe_opts_check(const struct wsp_subscribe_opts *opts);
 /* connect: the subscriptions made while connecting (token channels,

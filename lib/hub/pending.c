@@ -36,6 +36,7 @@ static void call_done(struct wsp_corr *corr, uint32_t id, int status,
   if (status != WSP_ERR_CANCELLED && status != WSP_ERR_CLOSED && !cl->gone)
     p->done(p, status, data, len);
   wsp__free(&s->mem, p->channel);
+  wsp__tags_free(&s->mem, p->filter);
   wsp__free(&s->mem, p);
 }
 

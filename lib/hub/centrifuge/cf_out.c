@@ -128,7 +128,24 @@ static void put_position(struct wsp__jbuf *jb, const char *epoch,
   }
 }
 
-/* One Publication: {"data":...,"info":...,"offset":N}. */
+/* The info and tags members of a publication whose meta (tags.c) is
+ * meta[0..len), each followed by a comma. */
+static void put_meta(struct wsp__jbuf *jb, const char *meta, size_t len) {
+  struct wsp_str info, tags;
+  wsp__tags_split(meta, len, &info, &tags);
+  if (info.len) {
+    WSP__JBUF_LIT(jb, "\"info\":");
+    wsp__jbuf_raw_value(jb, info.ptr, info.len);
+    WSP__JBUF_LIT(jb, ",");
+  }
+  if (tags.len) {
+    WSP__JBUF_LIT(jb, "\"tags\":");
+    wsp__jbuf_raw_value(jb, tags.ptr, tags.len);
+    WSP__JBUF_LIT(jb, ",");
+  }
+}
+
+/* One Publication: {"data":...,"info":...,"tags":...,"offset":N}. */
 static void pub_json(struct wsp__jbuf *jb, const struct wsp_evlog_event *e) {
   WSP__JBUF_LIT(jb, "{");
   if (e->data.len) {
@@ -136,11 +153,7 @@ static void pub_json(struct wsp__jbuf *jb, const struct wsp_evlog_event *e) {
     wsp__jbuf_raw_value(jb, e->data.ptr, e->data.len);
     WSP__JBUF_LIT(jb, ",");
   }
-  if (e->info.len) {
-    WSP__JBUF_LIT(jb, "\"info\":");
-    wsp__jbuf_raw_value(jb, e->info.ptr, e->info.len);
-    WSP__JBUF_LIT(jb, ",");
-  }
+  put_meta(jb, e->info.ptr, e->info.len);
   WSP__JBUF_LIT(jb, "\"offset\":");
   wsp__jbuf_u64(jb, e->offset);
   WSP__JBUF_LIT(jb, "}");
@@ -524,29 +537,26 @@ struct wsp_frame *wsp__cf_out_pub(struct wsp__jbuf *jb,
   WSP__JBUF_LIT(jb, "{\"push\":{\"channel\":");
   wsp__jbuf_str(jb, pattern, plen);
   WSP__JBUF_LIT(jb, ",\"pub\":{");
-  open = jb->len; /* a comma goes before every member but the first */
+  open = jb->len; /* each member is followed by a comma, the last's cut */
   if (p->dlen) {
     WSP__JBUF_LIT(jb, "\"data\":");
     wsp__jbuf_raw_value(jb, p->data, p->dlen);
+    WSP__JBUF_LIT(jb, ",");
   }
-  if (p->info) {
-    if (jb->len > open)
-      WSP__JBUF_LIT(jb, ",");
-    WSP__JBUF_LIT(jb, "\"info\":");
-    wsp__jbuf_raw_value(jb, p->info, strlen(p->info));
-  }
+  if (p->info)
+    put_meta(jb, p->info, strlen(p->info));
   if (p->has_offset) {
-    if (jb->len > open)
-      WSP__JBUF_LIT(jb, ",");
     WSP__JBUF_LIT(jb, "\"offset\":");
     wsp__jbuf_u64(jb, p->offset);
+    WSP__JBUF_LIT(jb, ",");
   }
   if (plen != p->clen || memcmp(pattern, p->channel, plen) != 0) {
-    if (jb->len > open)
-      WSP__JBUF_LIT(jb, ",");
     WSP__JBUF_LIT(jb, "\"channel\":");
     wsp__jbuf_str(jb, p->channel, p->clen);
+    WSP__JBUF_LIT(jb, ",");
   }
+  if (!jb->err && jb->len > open)
+    jb->len--; /* the last comma */
   WSP__JBUF_LIT(jb, "}}}");
   return frame_of(jb);
 }

@@ -2,7 +2,8 @@
 // centrifuge client (Node, over the ws package) and the raw wire:
 // subscribe with data, b64data and info (the client's subscribe push and
 // presence), b64data on publish, broadcast and send, the channels method
-// with its pattern, and refresh (the refresh push, expiry, expired).
+// with its pattern, refresh (the refresh push, expiry, expired), and
+// publication tags with the subscribe tags filter (tagsFilter).
 //   node api.mjs WSP_DEMO_EXE
 // Prints one line per check and "N passed, M failed"; exits 1 on failure.
 import { assert, callApi, check, run, startDemo, waitFor, withTimeout } from './harness.mjs';
@@ -208,6 +209,65 @@ check('refresh with a past expire_at closes 3005; with client, only that one', a
   await new Promise((res) => setTimeout(res, 100));
   assert(r1.closed === null, 'the first connection stays');
   r1.ws.close();
+});
+
+check('tags: publish carries them; a tags filter delivers, recovers and skips by them', async () => {
+  const tf = { op: 'and', nodes: [{ key: 'ticker', cmp: 'eq', val: 'BTC' }, { key: 'price', cmp: 'gt', val: '50000' }] };
+  const a = await client('tia');
+  const b = await client('tom');
+  const fa = a.c.newSubscription('prices', { tagsFilter: tf });
+  const fb = b.c.newSubscription('prices');
+  const got = { a: [], b: [] };
+  fa.on('publication', (ctx) => got.a.push(ctx));
+  fb.on('publication', (ctx) => got.b.push(ctx));
+  fa.subscribe();
+  fb.subscribe();
+  await fa.ready(5000);
+  await fb.ready(5000);
+  const pubs = [
+    [{ n: 1 }, { ticker: 'BTC', price: '60000' }],
+    [{ n: 2 }, { ticker: 'BTC', price: '40000.5' }],
+    [{ n: 3 }, { ticker: 'ETH', price: '70000' }],
+    [{ n: 4 }, null],
+    [{ n: 5 }, { ticker: 'BTC', price: '50000.01' }],
+  ];
+  for (const [data, tags] of pubs) await result('publish', tags ? { channel: 'prices', data, tags } : { channel: 'prices', data });
+  await waitFor(() => got.b.length === 5, 3000, 'all five to the unfiltered subscriber');
+  await waitFor(() => got.a.length === 2, 3000, 'two to the filtered one');
+  await new Promise((r) => setTimeout(r, 100));
+  assert(JSON.stringify(got.a.map((x) => x.data.n)) === '[1,5]', `filtered ${JSON.stringify(got.a.map((x) => x.data))}`);
+  assert(got.a[0].tags.ticker === 'BTC' && got.a[0].tags.price === '60000', `tags ${JSON.stringify(got.a[0].tags)}`);
+  assert(got.b[3].tags === undefined || Object.keys(got.b[3].tags).length === 0, `no tags ${JSON.stringify(got.b[3])}`);
+  // history keeps them, through the SDK and the API
+  const h = await fb.history({ limit: 10 });
+  assert(h.publications.length === 5 && h.publications[2].tags.ticker === 'ETH', `history ${JSON.stringify(h)}`);
+  const ah = await result('history', { channel: 'prices', limit: 10 });
+  assert(ah.publications[0].tags.price === '60000' && !ah.publications[3].tags, `api history ${JSON.stringify(ah)}`);
+  // cut the filtered client: it recovers only what passes its filter
+  const before = got.a.length;
+  const sub = [];
+  fa.on('subscribed', (ctx) => sub.push(ctx));
+  a.c.disconnect();
+  await result('publish', { channel: 'prices', data: { n: 6 }, tags: { ticker: 'BTC', price: '90000' } });
+  await result('publish', { channel: 'prices', data: { n: 7 }, tags: { ticker: 'BTC', price: '1' } });
+  await result('publish', { channel: 'prices', data: { n: 8 }, tags: { ticker: 'BTC', price: '99999' } });
+  a.c.connect();
+  await waitFor(() => sub.length === 1, 5000, 'resubscribed');
+  assert(sub[0].wasRecovering && sub[0].recovered, `recovery ${JSON.stringify(sub[0])}`);
+  await waitFor(() => got.a.length === before + 2, 3000, 'two recovered');
+  assert(JSON.stringify(got.a.slice(before).map((x) => x.data.n)) === '[6,8]', `recovered ${JSON.stringify(got.a.map((x) => x.data))}`);
+  // and live after it, still filtered
+  await result('publish', { channel: 'prices', data: { n: 9 }, tags: { ticker: 'BTC', price: '1' } });
+  await result('publish', { channel: 'prices', data: { n: 10 }, tags: { ticker: 'BTC', price: '50001' } });
+  await waitFor(() => got.a.length === before + 3, 3000, 'the live one');
+  assert(got.a[got.a.length - 1].data.n === 10, `live ${JSON.stringify(got.a.map((x) => x.data))}`);
+  // tags that are not an object of strings are refused
+  for (const tags of [{ a: 1 }, ['x'], 'x']) {
+    const e = await apiError('publish', { channel: 'prices', data: 1, tags });
+    assert(e.code === 107, `tags ${JSON.stringify(tags)}: ${JSON.stringify(e)}`);
+  }
+  a.c.disconnect();
+  b.c.disconnect();
 });
 
 await run({

@@ -191,20 +191,8 @@ check('a subscriber that publishes: the publish reply, then its publication (raw
 
 // ---- Join, leave and presence -------------------------------------------------
 
-check('newer subscribe options: a tags filter is refused (107), fossil delta is not negotiated', async () => {
+check('newer subscribe options: fossil delta is not negotiated', async () => {
   const cl = await connect('tess');
-  // the hub cannot filter by tags: it refuses rather than ignore the filter
-  const tf = cl.c.newSubscription('tagged', { tagsFilter: { key: 'k', cmp: 'eq', val: 'v' } });
-  const errs = [];
-  tf.on('error', (ctx) => errs.push(ctx.error));
-  tf.on('unsubscribed', (ctx) => errs.push({ unsubscribed: ctx.code }));
-  tf.subscribe();
-  await waitFor(() => errs.length > 0, 3000, 'the tags filter refused');
-  // centrifuge-js turns a non-temporary subscribe error into an
-  // unsubscribe with its code
-  assert(errs.some((e) => e.code === 107 || e.unsubscribed === 107), `tags filter: ${JSON.stringify(errs)}`);
-  tf.unsubscribe();
-  cl.c.removeSubscription(tf);
   // fossil asked for: subscribed without delta, publications whole
   const d = cl.c.newSubscription('deltas', { delta: 'fossil' });
   const pubs = [];

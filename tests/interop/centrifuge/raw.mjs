@@ -256,13 +256,13 @@ check('several request fields: the first in client.proto order runs', async () =
   p.ws.close(1000);
 });
 
-check('subscribe: another type is 108, an unknown delta or a tags filter 107', async () => {
+check('subscribe: another type is 108, an unknown delta or a malformed tags filter 107', async () => {
   const p = new Peer();
   await p.connect();
   p.send('{"id":2,"subscribe":{"channel":"m","type":1}}');
   p.send('{"id":3,"subscribe":{"channel":"m","type":4}}');
   p.send('{"id":4,"subscribe":{"channel":"m","delta":"zstd"}}');
-  p.send('{"id":5,"subscribe":{"channel":"m","tf":{"key":"a","cmp":"eq","val":"b"}}}');
+  p.send('{"id":5,"subscribe":{"channel":"m","tf":{"key":"a","cmp":"like","val":"b"}}}');
   p.send('{"id":6,"subscribe":{"channel":"m","type":0,"delta":"","tf":null}}');
   p.send('{"id":7,"subscribe":{"channel":"m2","delta":"fo\\u0073sil"}}');
   const [, r2, r3, r4, r5, r6, r7] = await p.take(7);
@@ -270,6 +270,19 @@ check('subscribe: another type is 108, an unknown delta or a tags filter 107', a
   assert(r4.error && r4.error.code === 107 && r5.error && r5.error.code === 107, JSON.stringify([r4, r5]));
   assert(r6.id === 6 && r6.subscribe, JSON.stringify(r6));
   assert(r7.id === 7 && r7.subscribe, `"fossil" written with an escape: ${JSON.stringify(r7)}`);
+  // more filters that are not FilterNode trees
+  const bad = ['1', '{"op":"not","nodes":[]}', '{"op":"and"}', '{"op":"xor","nodes":[{"key":"a","cmp":"ex"}]}',
+    '{"key":"a","cmp":"in","val":"b"}', '{"cmp":"eq","val":"b"}', '{"key":"a","cmp":"eq"}',
+    '{"op":"not","nodes":[{"key":"a","cmp":"ex"},{"key":"b","cmp":"ex"}]}'];
+  bad.forEach((tf, i) => p.send(`{"id":${10 + i},"subscribe":{"channel":"b${i}","tf":${tf}}}`));
+  const rs = (await p.take(7 + bad.length)).slice(7);
+  rs.forEach((r, i) => assert(r.id === 10 + i && r.error && r.error.code === 107, `tf ${bad[i]}: ${JSON.stringify(r)}`));
+  // a deep one: nesting beyond 8 levels is refused too
+  let deep = '{"key":"a","cmp":"ex"}';
+  for (let i = 0; i < 9; i++) deep = `{"op":"not","nodes":[${deep}]}`;
+  p.send(`{"id":30,"subscribe":{"channel":"deep","tf":${deep}}}`);
+  const rd = (await p.take(8 + bad.length))[7 + bad.length];
+  assert(rd.id === 30 && rd.error && rd.error.code === 107, `deep: ${JSON.stringify(rd)}`);
   p.ws.close(1000);
 });
 
