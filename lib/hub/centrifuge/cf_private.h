@@ -148,4 +148,11 @@ struct wsp_frame *wsp__cf_out_pub(struct wsp__jbuf *jb,
 int wsp__cf_out_feed_pub(struct wsp__jbuf *jb, const char *ch, size_t len,
                          const struct wsp_evlog_event *e);
 
+/* fossil.c: append to out the Fossil delta that makes target[0..tlen)
+ * from source[0..slen); its literal inserts are whole UTF-8 characters
+ * of a valid UTF-8 target. Returns out->err, or WSP_ERR_NOMEM. */
+int wsp__fossil_delta(const struct wsp_mem *mem, const void *source,
+                      size_t slen, const void *target, size_t tlen,
+                      struct wsp__jbuf *out);
+
 #endif /* WSP_CF_PRIVATE_H */
