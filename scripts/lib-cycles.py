@@ -73,6 +73,8 @@ PREFIXES = {
     "jwt_": ["jwt/jwt.c", "jwt/jwt_keys.c"],
     # redis/: the links (RESP over the application's sockets)
     "redis_": ["redis/link.c"],
+    # rpc_client/: the client role; client.c calls subs.c
+    "rcsub_": ["rpc_client/subs.c"],
 }
 
 import argparse
