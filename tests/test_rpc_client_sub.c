@@ -582,6 +582,26 @@ static void test_rpc_client_sub_reentrant(void **state) {
                  "pub news  @4 r\n"
                  "unsubscribed news 0 '' 4/E\n");
   t_free(&t);
+  /* the same with the bytes fed to the connection underneath */
+  t_subscribed(&t, "{\"epoch\":\"E\",\"offset\":3}");
+  t.ev.log[0] = '\0';
+  t.ev.act_on_pub = 1;
+  say(&t, "{\"push\":{\"channel\":\"news\",\"unsubscribe\":{\"code\":2500}}}");
+  {
+    static const char r[] =
+        "{\"id\":3,\"subscribe\":{\"recovered\":true,"
+        "\"publications\":[{\"offset\":4},{\"offset\":5}]}}";
+    size_t from = t.s.out.len;
+    assert_int_equal(wsp_conn_send(t.s.c, WSP_OP_TEXT, r, sizeof(r) - 1), 0);
+    tsrv_drain(&t.s);
+    t.s.out_pos = t.s.out.len;
+    wsp_conn_recv(wsp_rpc_client_get_conn(t.rc), t.s.out.data + from,
+                  t.s.out.len - from);
+  }
+  expect_log(&t, "subscribed news rec=0 pos=0 was=0 ok=1 0/ n=2 d=\n"
+                 "pub news  @4 r\n"
+                 "unsubscribed news 0 '' 4/\n");
+  t_free(&t);
   /* freeing the client from on_subscribed: deferred, then every
    * subscription ends once with WSP_ERR_CANCELLED */
   t_open(&t);

@@ -373,6 +373,10 @@ static void conn_message(struct wsp_conn *conn, int op, const uint8_t *data,
     bad_input(rc, "binary message");
     return;
   }
+  /* Held like an API call even when the application drives the
+   * connection itself, so that no record is freed under the loops of
+   * subs.c; the sweep waits for the next API call. */
+  rc->depth++;
   while (p < end && !rc->free_pending &&
          wsp_conn_get_state(rc->conn) == WSP_STATE_OPEN) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -381,6 +385,7 @@ static void conn_message(struct wsp_conn *conn, int op, const uint8_t *data,
       reply_line(rc, p, (size_t)(le - p));
     p = nl ? nl + 1 : end;
   }
+  rc->depth--;
 }
 
 static void conn_close(struct wsp_conn *conn, int code, const uint8_t *r,
@@ -389,10 +394,12 @@ static void conn_close(struct wsp_conn *conn, int code, const uint8_t *r,
   (void)conn;
   (void)r;
   (void)n;
+  rc->depth++; /* as in conn_message */
   wsp_corr_cancel_all(rc->corr, WSP_ERR_CLOSED);
   wsp__rcsub_end_all(rc, WSP_ERR_CLOSED);
   if (rc->cb.on_disconnected && !rc->free_pending)
     rc->cb.on_disconnected(rc, code, rc->user_data);
+  rc->depth--;
 }
 
 static void conn_want_write(struct wsp_conn *conn, void *ud) {
