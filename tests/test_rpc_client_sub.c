@@ -553,6 +553,18 @@ static void test_rpc_client_sub_bad_input(void **state) {
       fail_msg("%s: %s", bad_results[i], t.ev.log);
     t_free(&t);
   }
+  /* a publish result that is not an object, with no callback to tell */
+  {
+    struct t t;
+    t_subscribed(&t, "{}");
+    assert_int_equal(
+        wsp_rpc_client_publish(t.rc, "news", LIT("1"), 0, NULL, NULL), 0);
+    pump(&t);
+    expect_cmd(&t, "{\"publish\":{\"channel\":\"news\",\"data\":1},\"id\":3}");
+    say(&t, "{\"id\":3,\"publish\":5}");
+    expect_bad(&t, "publish result");
+    t_free(&t);
+  }
   /* a binary message */
   {
     struct t t;

@@ -201,6 +201,11 @@ static void call_done(struct wsp_corr *corr, uint32_t id, int status,
   } else if (c->kind == K_SUB) {
     if (c->armed)
       sub_done(rc, id, status, p, len);
+  } else if (status == 0 && c->kind == K_RESULT &&
+             !result_of(p, len, c->cmd, &v)) {
+    if (c->armed && c->cb && !rc->free_pending)
+      c->cb(rc, WSP_ERR_PROTO, (const uint8_t *)"", 0, c->user_data);
+    bad_input(rc, "bad result");
   } else if (c->armed && c->cb && !rc->free_pending) {
     if (status == 0 && c->kind == K_RPC) {
       /* the rpc result's data, or nothing */
@@ -211,12 +216,7 @@ static void call_done(struct wsp_corr *corr, uint32_t id, int status,
       else
         p = "", len = 0;
     } else if (status == 0 && c->kind == K_RESULT) {
-      if (!result_of(p, len, c->cmd, &v)) {
-        c->cb(rc, WSP_ERR_PROTO, (const uint8_t *)"", 0, c->user_data);
-        bad_input(rc, "bad result");
-        wsp__free(&rc->mem, c);
-        return;
-      }
+      result_of(p, len, c->cmd, &v); /* an object: checked above */
       p = v.ptr, len = v.len;
     }
     c->cb(rc, status, (const uint8_t *)p, len, c->user_data);
