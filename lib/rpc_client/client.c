@@ -1,18 +1,15 @@
 /*
- * The client role of RPC: a client-role wsp_conn speaking the default
- * protocol, with a wsp_corr table matching replies to calls. Commands
- * made before the WebSocket opens wait in a buffer and leave right
- * behind the connect command, in one message.
+ * The client role: a client-role wsp_conn speaking the default protocol,
+ * with a wsp_corr table matching replies to commands. Commands made
+ * before the WebSocket opens wait in a buffer and leave right behind the
+ * connect command, in one message. Every line from the server is read
+ * here and checked; subscription results and channel pushes go on to
+ * subs.c.
  */
 #include <string.h>
 
 #include "rpc_client_private.h"
 #include "wsp/proto.h"
-
-enum { K_RPC, K_CONNECT, K_SUB, K_UNSUB, K_RESULT };
-
-typedef void call_cb(struct wsp_rpc_client *, int, const uint8_t *, size_t,
-                     void *);
 
 struct call {
   struct wsp_rpc_client *rc;
@@ -41,9 +38,9 @@ static void really_free(struct wsp_rpc_client *rc) {
   wsp__free(&m, rc);
 }
 
-static void enter(struct wsp_rpc_client *rc) { rc->depth++; }
+void wsp__rpc_client_enter(struct wsp_rpc_client *rc) { rc->depth++; }
 
-static void leave(struct wsp_rpc_client *rc) {
+void wsp__rpc_client_leave(struct wsp_rpc_client *rc) {
   if (--rc->depth == 0) {
     if (rc->free_pending)
       really_free(rc);
@@ -80,14 +77,11 @@ static int issue(struct wsp_rpc_client *rc, const struct wsp__jbuf *line) {
 static int new_entry(struct wsp_rpc_client *rc, uint64_t timeout,
                      struct call **pc, uint32_t *id);
 
-/*
- * Issue the command cmd with the request object req, its reply going to
- * an entry of kind (with cb for K_RPC and K_RESULT). If this fails,
- * nothing fires.
- */
-static int command(struct wsp_rpc_client *rc, int cmd,
-                   const struct wsp__jbuf *req, int kind, uint64_t timeout,
-                   call_cb *cb, void *user_data, uint32_t *pid) {
+/* rpc_client_private.h says what it does. */
+int wsp__rpc_client_command(struct wsp_rpc_client *rc, int cmd,
+                            const struct wsp__jbuf *req, int kind,
+                            uint64_t timeout, call_cb *cb, void *user_data,
+                            uint32_t *pid) {
   const char *name = wsp_proto_command_name(cmd);
   struct wsp__jbuf jb;
   struct call *c;
@@ -123,13 +117,14 @@ static int command(struct wsp_rpc_client *rc, int cmd,
 }
 
 /* Subscribe s (again); on failure it ends with the error. */
-static int send_subscribe(struct wsp_rpc_client *rc, struct wsp__rcsub *s) {
+int wsp__rpc_client_subscribe_cmd(struct wsp_rpc_client *rc,
+                                  struct wsp__rcsub *s) {
   struct wsp__jbuf req;
   int rv;
   wsp__jbuf_init(&req, &rc->mem);
   wsp__rcsub_write(s, &req);
-  rv = command(rc, WSP_PROTO_CMD_SUBSCRIBE, &req, K_SUB, s->timeout_ms, NULL,
-               NULL, &s->cmd_id);
+  rv = wsp__rpc_client_command(rc, WSP_PROTO_CMD_SUBSCRIBE, &req, K_SUB,
+                               s->timeout_ms, NULL, NULL, &s->cmd_id);
   wsp__jbuf_free(&req);
   return rv;
 }
@@ -329,7 +324,7 @@ static void push_line(struct wsp_rpc_client *rc,
   }
   if (resub && !rc->free_pending) {
     rc->stats.resubscribes++;
-    rv = send_subscribe(rc, resub);
+    rv = wsp__rpc_client_subscribe_cmd(rc, resub);
     if (rv != 0)
       wsp__rcsub_end(rc, resub, rv, NULL);
   }
@@ -474,27 +469,19 @@ int wsp_rpc_client_start(struct wsp_rpc_client *rc, const char *host,
     return WSP_ERR_NOMEM;
   if (token && !(rc->token = wsp__strndup(&rc->mem, token, strlen(token))))
     return WSP_ERR_NOMEM;
-  enter(rc);
+  wsp__rpc_client_enter(rc);
   rv = wsp_conn_client_start(rc->conn, host, path, NULL);
-  leave(rc);
+  wsp__rpc_client_leave(rc);
   return rv;
 }
 
 /* Commands can be made: 0, or why not. */
-static int can_command(const struct wsp_rpc_client *rc) {
+int wsp__rpc_client_can_command(const struct wsp_rpc_client *rc) {
   if (rc->freeing || rc->free_pending)
     return WSP_ERR_STATE;
   if (wsp_conn_get_state(rc->conn) > WSP_STATE_OPEN)
     return WSP_ERR_CLOSED;
   return 0;
-}
-
-static int check_channel(const char *channel) {
-  size_t n;
-  if (!channel || !*channel)
-    return WSP_ERR_INVAL;
-  n = strlen(channel);
-  return n > WSP_RPC_CLIENT_CHANNEL_MAX ? WSP_ERR_LIMIT : 0;
 }
 
 int wsp_rpc_client_call(struct wsp_rpc_client *rc, const char *method,
@@ -506,7 +493,7 @@ int wsp_rpc_client_call(struct wsp_rpc_client *rc, const char *method,
     return WSP_ERR_INVAL;
   if (len && wsp__json_validate(data, len, 64, NULL) != 0)
     return WSP_ERR_JSON;
-  if ((rv = can_command(rc)) != 0)
+  if ((rv = wsp__rpc_client_can_command(rc)) != 0)
     return rv;
   wsp__jbuf_init(&req, &rc->mem);
   WSP__JBUF_LIT(&req, "{\"method\":");
@@ -516,10 +503,10 @@ int wsp_rpc_client_call(struct wsp_rpc_client *rc, const char *method,
     wsp__jbuf_raw_value(&req, data, len);
   }
   WSP__JBUF_LIT(&req, "}");
-  enter(rc);
-  rv = command(rc, WSP_PROTO_CMD_RPC, &req, K_RPC, timeout_ms, cb, user_data,
-               NULL);
-  leave(rc);
+  wsp__rpc_client_enter(rc);
+  rv = wsp__rpc_client_command(rc, WSP_PROTO_CMD_RPC, &req, K_RPC, timeout_ms,
+                               cb, user_data, NULL);
+  wsp__rpc_client_leave(rc);
   wsp__jbuf_free(&req);
   return rv;
 }
@@ -532,7 +519,7 @@ int wsp_rpc_client_send(struct wsp_rpc_client *rc, const void *data,
     return WSP_ERR_INVAL;
   if (len && wsp__json_validate(data, len, 64, NULL) != 0)
     return WSP_ERR_JSON;
-  if ((rv = can_command(rc)) != 0)
+  if ((rv = wsp__rpc_client_can_command(rc)) != 0)
     return rv;
   wsp__jbuf_init(&jb, &rc->mem);
   WSP__JBUF_LIT(&jb, "{\"send\":{");
@@ -541,177 +528,11 @@ int wsp_rpc_client_send(struct wsp_rpc_client *rc, const void *data,
     wsp__jbuf_raw_value(&jb, data, len);
   }
   WSP__JBUF_LIT(&jb, "}}");
-  enter(rc);
+  wsp__rpc_client_enter(rc);
   rv = issue(rc, &jb);
-  leave(rc);
+  wsp__rpc_client_leave(rc);
   wsp__jbuf_free(&jb);
   return rv;
-}
-
-/* ---- Channels --------------------------------------------------------- */
-
-int wsp_rpc_client_subscribe(struct wsp_rpc_client *rc, const char *channel,
-                             const struct wsp_rpc_client_sub_opts *opts,
-                             const struct wsp_rpc_client_sub_callbacks *cb,
-                             void *user_data) {
-  struct wsp__rcsub *s;
-  size_t n;
-  int rv;
-  if (!rc)
-    return WSP_ERR_INVAL;
-  if ((rv = check_channel(channel)) != 0)
-    return rv;
-  if (opts && opts->data &&
-      wsp__json_validate(opts->data, strlen(opts->data), 64, NULL) != 0)
-    return WSP_ERR_JSON;
-  if ((rv = can_command(rc)) != 0)
-    return rv;
-  n = strlen(channel);
-  if (wsp__rcsub_find(rc, channel, n))
-    return WSP_ERR_STATE;
-  rv = wsp__rcsub_add(rc, channel, n, opts, cb, user_data, &s);
-  if (rv != 0)
-    return rv;
-  enter(rc);
-  rv = send_subscribe(rc, s);
-  if (rv != 0)
-    s->dead = 1; /* never announced: freed quietly by the sweep */
-  leave(rc);
-  return rv;
-}
-
-int wsp_rpc_client_unsubscribe(struct wsp_rpc_client *rc, const char *channel) {
-  struct wsp__rcsub *s;
-  struct wsp__jbuf req;
-  if (!rc || !channel)
-    return WSP_ERR_INVAL;
-  s = wsp__rcsub_find(rc, channel, strlen(channel));
-  if (!s)
-    return WSP_ERR_NOT_FOUND;
-  enter(rc);
-  if (can_command(rc) == 0) {
-    /* Best effort: without it the server's pushes for the channel
-     * still come, and are dropped. */
-    wsp__jbuf_init(&req, &rc->mem);
-    WSP__JBUF_LIT(&req, "{\"channel\":");
-    wsp__jbuf_str(&req, s->channel, s->len);
-    WSP__JBUF_LIT(&req, "}");
-    command(rc, WSP_PROTO_CMD_UNSUBSCRIBE, &req, K_UNSUB, 0, NULL, NULL, NULL);
-    wsp__jbuf_free(&req);
-  }
-  wsp__rcsub_end(rc, s, 0, NULL);
-  leave(rc);
-  return 0;
-}
-
-int wsp_rpc_client_get_position(const struct wsp_rpc_client *rc,
-                                const char *channel,
-                                struct wsp_rpc_client_pos *pos) {
-  const struct wsp__rcsub *s;
-  if (!rc || !channel || !pos)
-    return WSP_ERR_INVAL;
-  s = wsp__rcsub_find(rc, channel, strlen(channel));
-  if (!s)
-    return WSP_ERR_NOT_FOUND;
-  *pos = s->pos;
-  return 0;
-}
-
-/* A command on channel whose request is {"channel":..., <more>}. */
-static int channel_command(struct wsp_rpc_client *rc, int cmd,
-                           const char *channel, const struct wsp__jbuf *more,
-                           uint64_t timeout_ms, call_cb *cb, void *user_data) {
-  struct wsp__jbuf req;
-  int rv;
-  if ((rv = check_channel(channel)) != 0 || (rv = can_command(rc)) != 0)
-    return rv;
-  wsp__jbuf_init(&req, &rc->mem);
-  WSP__JBUF_LIT(&req, "{\"channel\":");
-  wsp__jbuf_str(&req, channel, strlen(channel));
-  if (more && more->len)
-    wsp__jbuf_raw(&req, more->data, more->len);
-  if (more && more->err)
-    req.err = more->err;
-  WSP__JBUF_LIT(&req, "}");
-  enter(rc);
-  rv = command(rc, cmd, &req, K_RESULT, timeout_ms, cb, user_data, NULL);
-  leave(rc);
-  wsp__jbuf_free(&req);
-  return rv;
-}
-
-int wsp_rpc_client_publish(struct wsp_rpc_client *rc, const char *channel,
-                           const void *data, size_t len, uint64_t timeout_ms,
-                           call_cb *cb, void *user_data) {
-  struct wsp__jbuf more;
-  int rv;
-  if (!rc || !data || !len)
-    return WSP_ERR_INVAL;
-  if (wsp__json_validate(data, len, 64, NULL) != 0)
-    return WSP_ERR_JSON;
-  wsp__jbuf_init(&more, &rc->mem);
-  WSP__JBUF_LIT(&more, ",\"data\":");
-  wsp__jbuf_raw_value(&more, data, len);
-  rv = channel_command(rc, WSP_PROTO_CMD_PUBLISH, channel, &more, timeout_ms,
-                       cb, user_data);
-  wsp__jbuf_free(&more);
-  return rv;
-}
-
-int wsp_rpc_client_history(struct wsp_rpc_client *rc, const char *channel,
-                           int64_t limit,
-                           const struct wsp_rpc_client_pos *since, int reverse,
-                           uint64_t timeout_ms, call_cb *cb, void *user_data) {
-  struct wsp__jbuf more;
-  int rv;
-  if (!rc || !cb || limit < -1 || limit > INT32_MAX)
-    return WSP_ERR_INVAL;
-  wsp__jbuf_init(&more, &rc->mem);
-  if (limit) {
-    WSP__JBUF_LIT(&more, ",\"limit\":");
-    wsp__jbuf_i64(&more, limit);
-  }
-  if (since) {
-    size_t n = strnlen(since->epoch, sizeof(since->epoch));
-    WSP__JBUF_LIT(&more, ",\"since\":{\"offset\":");
-    wsp__jbuf_u64(&more, since->offset);
-    if (n) {
-      WSP__JBUF_LIT(&more, ",\"epoch\":");
-      wsp__jbuf_str(&more, since->epoch, n);
-    }
-    WSP__JBUF_LIT(&more, "}");
-  }
-  if (reverse)
-    WSP__JBUF_LIT(&more, ",\"reverse\":true");
-  rv = channel_command(rc, WSP_PROTO_CMD_HISTORY, channel, &more, timeout_ms,
-                       cb, user_data);
-  wsp__jbuf_free(&more);
-  return rv;
-}
-
-int wsp_rpc_client_presence(struct wsp_rpc_client *rc, const char *channel,
-                            uint64_t timeout_ms, call_cb *cb, void *user_data) {
-  if (!rc || !cb)
-    return WSP_ERR_INVAL;
-  return channel_command(rc, WSP_PROTO_CMD_PRESENCE, channel, NULL, timeout_ms,
-                         cb, user_data);
-}
-
-int wsp_rpc_client_presence_stats(struct wsp_rpc_client *rc,
-                                  const char *channel, uint64_t timeout_ms,
-                                  call_cb *cb, void *user_data) {
-  if (!rc || !cb)
-    return WSP_ERR_INVAL;
-  return channel_command(rc, WSP_PROTO_CMD_PRESENCE_STATS, channel, NULL,
-                         timeout_ms, cb, user_data);
-}
-
-int wsp_rpc_client_get_stats(const struct wsp_rpc_client *rc,
-                             struct wsp_rpc_client_stats *st) {
-  if (!rc || !st)
-    return WSP_ERR_INVAL;
-  *st = rc->stats;
-  return 0;
 }
 
 int wsp_rpc_client_recv(struct wsp_rpc_client *rc, const void *data,
@@ -721,9 +542,9 @@ int wsp_rpc_client_recv(struct wsp_rpc_client *rc, const void *data,
     return WSP_ERR_INVAL;
   if (rc->depth)
     return WSP_ERR_RECURSIVE;
-  enter(rc);
+  wsp__rpc_client_enter(rc);
   rv = wsp_conn_recv(rc->conn, data, len);
-  leave(rc);
+  wsp__rpc_client_leave(rc);
   return rv;
 }
 
@@ -743,10 +564,10 @@ int wsp_rpc_client_tick(struct wsp_rpc_client *rc, uint64_t now) {
   if (rc->depth)
     return WSP_ERR_RECURSIVE;
   rc->now = now;
-  enter(rc);
+  wsp__rpc_client_enter(rc);
   rv = wsp_conn_tick(rc->conn, now);
   wsp_corr_tick(rc->corr, now);
-  leave(rc);
+  wsp__rpc_client_leave(rc);
   return rv;
 }
 
@@ -764,9 +585,9 @@ int wsp_rpc_client_close(struct wsp_rpc_client *rc, int code,
   int rv;
   if (!rc)
     return WSP_ERR_INVAL;
-  enter(rc);
+  wsp__rpc_client_enter(rc);
   rv = wsp_conn_close(rc->conn, code, reason, reason ? strlen(reason) : 0);
-  leave(rc);
+  wsp__rpc_client_leave(rc);
   return rv;
 }
 

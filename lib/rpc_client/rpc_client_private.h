@@ -1,9 +1,10 @@
 /*
  * Private parts of the client role: the client object, shared by
- * client.c (the connection, commands and their replies) and subs.c (the
- * subscriptions: their records, positions and callbacks). client.c
- * calls into subs.c, never the other way: subs.c writes a subscribe
- * command into a buffer and reads results and pushes, and client.c
+ * client.c (the connection, commands and their replies), channels.c
+ * (the channel API) and subs.c (the subscriptions: their records,
+ * positions and callbacks). channels.c calls client.c and subs.c;
+ * client.c calls subs.c; subs.c calls neither: it writes a subscribe
+ * request into a buffer and reads results and pushes, and client.c
  * issues, correlates and closes.
  */
 #ifndef WSP_RPC_CLIENT_PRIVATE_H
@@ -51,6 +52,31 @@ struct wsp_rpc_client {
   uint8_t free_pending; /* freed inside a callback: free when idle */
   uint8_t freeing;      /* being freed: no more commands */
 };
+
+enum { K_RPC, K_CONNECT, K_SUB, K_UNSUB, K_RESULT }; /* kinds of command */
+
+typedef void call_cb(struct wsp_rpc_client *, int, const uint8_t *, size_t,
+                     void *);
+
+/* ---- client.c --------------------------------------------------------- */
+
+/* Around every API call: the outermost one frees what was freed or
+ * ended meanwhile. */
+void wsp__rpc_client_enter(struct wsp_rpc_client *rc);
+void wsp__rpc_client_leave(struct wsp_rpc_client *rc);
+/* 0 when commands can be made, else why not. */
+int wsp__rpc_client_can_command(const struct wsp_rpc_client *rc);
+/* Issue the command cmd (WSP_PROTO_CMD_*) with the request object req,
+ * its reply going to an entry of kind (K_*, with cb for K_RPC and
+ * K_RESULT) and its id to *pid when not NULL. If this fails, nothing
+ * fires. */
+int wsp__rpc_client_command(struct wsp_rpc_client *rc, int cmd,
+                            const struct wsp__jbuf *req, int kind,
+                            uint64_t timeout, call_cb *cb, void *user_data,
+                            uint32_t *pid);
+/* Send the subscribe command of s (again). */
+int wsp__rpc_client_subscribe_cmd(struct wsp_rpc_client *rc,
+                                  struct wsp__rcsub *s);
 
 /* ---- subs.c ----------------------------------------------------------- */
 
