@@ -164,16 +164,22 @@ static void expect_log_at(struct t *t, const char *want, int line) {
   t->ev.log[0] = '\0';
 }
 
-static void t_open(struct t *t) {
+/* The server, and the client made with mem: 0, or what failed. */
+static int t_open_mem(struct t *t, const struct wsp_mem *mem) {
   struct wsp_rpc_client_callbacks ccb;
+  int rv;
   memset(t, 0, sizeof(*t));
   tsrv_init(&t->s);
   assert_int_equal(tsrv_new(&t->s, NULL, 0), 0);
   memset(&ccb, 0, sizeof(ccb));
   ccb.on_disconnected = on_disconnected;
-  assert_int_equal(wsp_rpc_client_new(&t->rc, &ccb, NULL, 0, t), 0);
-  assert_int_equal(wsp_rpc_client_start(t->rc, "t", "/c", NULL, NULL), 0);
+  rv = wsp_rpc_client_new(&t->rc, &ccb, mem, 0, t);
+  if (rv == 0)
+    rv = wsp_rpc_client_start(t->rc, "t", "/c", NULL, NULL);
+  return rv;
 }
+
+static void t_open(struct t *t) { assert_int_equal(t_open_mem(t, NULL), 0); }
 
 /* Open, connect and subscribe to "news" (answered with result). */
 static void t_subscribed(struct t *t, const char *result) {
@@ -633,6 +639,72 @@ static void test_rpc_client_sub_reentrant(void **state) {
   tsrv_free(&t.s);
 }
 
+/* Every allocation of the client fails in turn: each call that fails
+ * says WSP_ERR_NOMEM (or that the connection ended) and fires nothing,
+ * each subscription accepted ends exactly once, and nothing leaks. */
+static int t_last_accepted;
+static char t_last_log[4096];
+
+static void test_rpc_client_sub_alloc_failures(void **state) {
+  struct wsp_rpc_client_pos since = {3, "E"};
+  struct wsp_rpc_client_sub_opts o;
+  long at;
+  (void)state;
+  memset(&o, 0, sizeof(o));
+  o.since = &since;
+  o.token = "tk";
+  o.data = "{}";
+  for (at = 1; at < 10000; at++) {
+    struct tfail f;
+    struct t t;
+    int accepted = 0, rv;
+    tfail_init(&f, at, 0);
+    rv = t_open_mem(&t, &f.mem);
+    if (rv == 0) {
+      rv = wsp_rpc_client_subscribe(t.rc, "news", &o, &sub_cb, &t);
+      assert_true(rv == 0 || rv == WSP_ERR_NOMEM);
+      accepted += rv == 0;
+      rv = wsp_rpc_client_subscribe(t.rc, "more", NULL, &sub_cb, &t);
+      assert_true(rv == 0 || rv == WSP_ERR_NOMEM);
+      accepted += rv == 0;
+      pump(&t);
+      if (t.s.c && wsp_conn_get_state(t.s.c) == WSP_STATE_OPEN) {
+        wsp_conn_send(t.s.c, WSP_OP_TEXT,
+                      LIT("{\"id\":3,\"connect\":{}}\n{\"id\":1,"
+                          "\"subscribe\":{\"epoch\":\"E\",\"offset\":3,"
+                          "\"recovered\":true,\"publications\":[{\"data\":1,"
+                          "\"offset\":4}]}}\n{\"id\":2,\"subscribe\":{}}\n"
+                          "{\"push\":{\"channel\":\"more\",\"pub\":{}}}"));
+        pump(&t);
+      }
+      rv = wsp_rpc_client_publish(t.rc, "news", LIT("1"), 0, NULL, NULL);
+      assert_true(rv == 0 || rv == WSP_ERR_NOMEM || rv == WSP_ERR_CLOSED);
+      wsp_rpc_client_unsubscribe(t.rc, "more");
+      pump(&t);
+    } else {
+      assert_int_equal(rv, WSP_ERR_NOMEM);
+    }
+    t_free(&t);
+    t_last_accepted = accepted;
+    memcpy(t_last_log, t.ev.log, sizeof(t_last_log));
+    assert_int_equal(t.ev.unsubscribed, accepted);
+    assert_int_equal(f.live, 0);
+    assert_int_equal(f.bad_frees, 0);
+    if (f.failures == 0)
+      break;
+  }
+  /* the last run went through the whole script */
+  assert_true(at > 10 && at < 10000);
+  assert_int_equal(t_last_accepted, 2);
+  assert_string_equal(t_last_log,
+                      "subscribed news rec=0 pos=0 was=0 ok=1 3/E n=1 d=\n"
+                      "pub news 1 @4 r\n"
+                      "subscribed more rec=0 pos=0 was=0 ok=0 0/ n=0 d=\n"
+                      "pub more  @0\n"
+                      "unsubscribed more 0 '' 0/\n"
+                      "unsubscribed news -8 '' 4/E\n");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rpc_client_sub_publications),
@@ -641,6 +713,7 @@ int main(void) {
       cmocka_unit_test(test_rpc_client_sub_channel_commands),
       cmocka_unit_test(test_rpc_client_sub_bad_input),
       cmocka_unit_test(test_rpc_client_sub_reentrant),
+      cmocka_unit_test(test_rpc_client_sub_alloc_failures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
