@@ -386,6 +386,16 @@ static void test_rpc_client_sub_ends(void **state) {
   expect_log(&t, "subscribed b rec=0 pos=0 was=0 ok=0 1/Q n=0 d=\n"
                  "pub b  @2\n"
                  "unsubscribed b 2000 'server unsubscribe' 2/Q\n");
+  /* without an epoch there is no position to keep */
+  say(&t, "{\"id\":5,\"subscribe\":{}}\n"
+          "{\"push\":{\"channel\":\"d\",\"pub\":{\"offset\":7}}}");
+  expect_log(&t, "subscribed d rec=0 pos=0 was=0 ok=0 0/ n=0 d=\n"
+                 "pub d  @7\n");
+  {
+    struct wsp_rpc_client_pos pos;
+    assert_int_equal(wsp_rpc_client_get_position(t.rc, "d", &pos), 0);
+    assert_int_equal(pos.offset, 0);
+  }
   /* no reply in time */
   assert_int_equal(wsp_rpc_client_next_deadline(t.rc), 50);
   wsp_rpc_client_tick(t.rc, 50);
@@ -607,8 +617,9 @@ static void test_rpc_client_sub_reentrant(void **state) {
   say(&t, "{\"push\":{\"channel\":\"news\",\"unsubscribe\":{\"code\":2500}}}");
   {
     static const char r[] =
-        "{\"id\":3,\"subscribe\":{\"recovered\":true,"
-        "\"publications\":[{\"offset\":4},{\"offset\":5}]}}";
+        "{\"id\":3,\"subscribe\":{\"epoch\":\"E\",\"offset\":3,"
+        "\"recovered\":true,\"publications\":[{\"offset\":4},"
+        "{\"offset\":5}]}}";
     size_t from = t.s.out.len;
     assert_int_equal(wsp_conn_send(t.s.c, WSP_OP_TEXT, r, sizeof(r) - 1), 0);
     tsrv_drain(&t.s);
@@ -616,9 +627,9 @@ static void test_rpc_client_sub_reentrant(void **state) {
     wsp_conn_recv(wsp_rpc_client_get_conn(t.rc), t.s.out.data + from,
                   t.s.out.len - from);
   }
-  expect_log(&t, "subscribed news rec=0 pos=0 was=0 ok=1 0/ n=2 d=\n"
+  expect_log(&t, "subscribed news rec=0 pos=0 was=0 ok=1 3/E n=2 d=\n"
                  "pub news  @4 r\n"
-                 "unsubscribed news 0 '' 4/\n");
+                 "unsubscribed news 0 '' 4/E\n");
   t_free(&t);
   /* freeing the client from on_subscribed: deferred, then every
    * subscription ends once with WSP_ERR_CANCELLED */

@@ -210,7 +210,9 @@ static int gone(const struct wsp_rpc_client *rc, const struct wsp__rcsub *s) {
 static void deliver(struct wsp_rpc_client *rc, struct wsp__rcsub *s,
                     struct wsp_rpc_client_pub *p) {
   p->channel = s->channel;
-  if (p->offset)
+  /* Only a stream with an epoch has a position: the publications of a
+   * wildcard subscription carry the offsets of several streams. */
+  if (p->offset && s->pos.epoch[0])
     s->pos.offset = p->offset;
   rc->stats.publications++;
   if (s->cb.on_publication)
