@@ -295,6 +295,15 @@ static void s_unsub(struct wsp_rpc_client *rc,
   r->last = u->pos;
 }
 
+static void w_pub(struct wsp_rpc_client *rc, const struct wsp_rpc_client_pub *p,
+                  void *ud) {
+  struct subrec *r = ud;
+  size_t n = strlen(r->log);
+  (void)rc;
+  snprintf(r->log + n, sizeof(r->log) - n, "%s:%s:%.*s ", p->channel,
+           p->pub_channel, (int)p->data.len, p->data.ptr);
+}
+
 static void hub_publish(struct t *t, int from, int n) {
   char d[16];
   for (int i = from; i < from + n; i++) {
@@ -385,6 +394,26 @@ static void test_rpc_client_subscribe_recovers(void **state) {
   assert_int_equal(r.subscribed, 3);
   assert_int_equal(r.recovered, 0);
   assert_string_equal(r.log, "");
+  /* a wildcard pattern: each publication names its channel */
+  {
+    static const struct wsp_rpc_client_sub_callbacks wcb = {NULL, w_pub, NULL,
+                                                            NULL, NULL,  {0}};
+    struct subrec w;
+    struct wsp_rpc_client_pos pos;
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(wsp_server_set_channel_flags(
+                         t.srv, WSP_CHANNEL_PUBLISH | WSP_CHANNEL_WILDCARDS),
+                     0);
+    assert_int_equal(wsp_rpc_client_subscribe(t.rc, "w.*", NULL, &wcb, &w), 0);
+    pump(&t);
+    assert_true(wsp_server_publish(t.srv, "w.a", "1", 1, NULL) >= 0);
+    assert_true(wsp_server_publish(t.srv, "w.b", "2", 1, NULL) >= 0);
+    pump(&t);
+    assert_string_equal(w.log, "w.*:w.a:1 w.*:w.b:2 ");
+    assert_int_equal(wsp_rpc_client_get_position(t.rc, "w.*", &pos), 0);
+    assert_int_equal(pos.offset, 0);
+    assert_string_equal(pos.epoch, "");
+  }
   t_free(&t);
   assert_int_equal(r.ended, 3);
   wsp_evlog_free(log);

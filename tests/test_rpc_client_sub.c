@@ -62,6 +62,8 @@ static void on_publication(struct wsp_rpc_client *rc,
   struct t *t = ud;
   logf_(&t->ev, "pub %s %.*s @%llu%s", p->channel, (int)p->data.len,
         p->data.ptr, (unsigned long long)p->offset, p->recovered ? " r" : "");
+  if (strcmp(p->pub_channel, p->channel) != 0)
+    logf_(&t->ev, " from %s", p->pub_channel);
   if (p->info.len)
     logf_(&t->ev, " info=%.*s", (int)p->info.len, p->info.ptr);
   if (p->tags.len)
@@ -250,6 +252,10 @@ static void test_rpc_client_sub_publications(void **state) {
   assert_string_equal(pos.epoch, "E1");
   assert_int_equal(wsp_rpc_client_get_position(t.rc, "other", &pos),
                    WSP_ERR_NOT_FOUND);
+  /* a publication of a wildcard subscription names its own channel */
+  say(&t, "{\"push\":{\"channel\":\"news\",\"pub\":{\"data\":0,"
+          "\"channel\":\"news.\\u0061\"}}}");
+  expect_log(&t, "pub news 0 @0 from news.a\n");
   /* a publication without an offset leaves the position alone */
   say(&t, "{\"push\":{\"channel\":\"news\",\"pub\":{\"data\":\"s\"}}}");
   expect_log(&t, "pub news \"s\" @0\n");
@@ -257,8 +263,8 @@ static void test_rpc_client_sub_publications(void **state) {
   assert_int_equal(pos.offset, 5);
   assert_int_equal(wsp_rpc_client_get_stats(t.rc, &st), 0);
   assert_int_equal(st.replies, 2);
-  assert_int_equal(st.pushes, 6);
-  assert_int_equal(st.publications, 3);
+  assert_int_equal(st.pushes, 7);
+  assert_int_equal(st.publications, 4);
   assert_int_equal(st.bad_input, 0);
   /* the application unsubscribes: at once, with the position */
   assert_int_equal(wsp_rpc_client_unsubscribe(t.rc, "news"), 0);
@@ -513,6 +519,7 @@ static const char *const bad_lines[] = {
     "{\"push\":{\"channel\":\"news\",\"pub\":{\"offset\":-4}}}",
     "{\"push\":{\"channel\":\"news\",\"pub\":{\"info\":[1]}}}",
     "{\"push\":{\"channel\":\"news\",\"pub\":{\"tags\":\"t\"}}}",
+    "{\"push\":{\"channel\":\"news\",\"pub\":{\"channel\":1}}}",
     "{\"push\":{\"channel\":\"news\",\"join\":{\"info\":1}}}",
     "{\"push\":{\"channel\":\"news\",\"leave\":true}}",
     "{\"push\":{\"channel\":\"news\",\"unsubscribe\":{\"code\":\"x\"}}}",

@@ -133,6 +133,9 @@ struct wsp_rpc_client_pub {
   struct wsp_str info; /* the publisher's ClientInfo object, or empty */
   struct wsp_str tags; /* an object of strings, or empty */
   int recovered;       /* replayed by the subscribe reply */
+  /* The publication's own channel: for a wildcard subscription the one
+   * that matched the pattern, otherwise channel. */
+  const char *pub_channel;
 };
 
 struct wsp_rpc_client_unsubscribed {

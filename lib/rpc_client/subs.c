@@ -75,12 +75,17 @@ static int get_str(const char *obj, size_t len, const char *name, char *out,
   return rv;
 }
 
-/* One Publication object. */
-static int read_pub(const struct wsp__json_val *v,
-                    struct wsp_rpc_client_pub *p) {
+/* One Publication object; its own channel, when it has one, is decoded
+ * into chbuf (WSP_RPC_CLIENT_CHANNEL_MAX + 1 bytes). */
+static int read_pub(const struct wsp__json_val *v, struct wsp_rpc_client_pub *p,
+                    char *chbuf) {
   memset(p, 0, sizeof(*p));
-  if (v->type != WSP__JSON_OBJECT)
+  if (v->type != WSP__JSON_OBJECT ||
+      get_str(v->ptr, v->len, "channel", chbuf,
+              WSP_RPC_CLIENT_CHANNEL_MAX + 1) != 0)
     return WSP_ERR_JSON;
+  if (chbuf[0])
+    p->pub_channel = chbuf;
   get_raw(v->ptr, v->len, "data", &p->data);
   if (get_u64(v->ptr, v->len, "offset", &p->offset) != 0 ||
       get_obj(v->ptr, v->len, "info", &p->info) != 0 ||
@@ -210,6 +215,8 @@ static int gone(const struct wsp_rpc_client *rc, const struct wsp__rcsub *s) {
 static void deliver(struct wsp_rpc_client *rc, struct wsp__rcsub *s,
                     struct wsp_rpc_client_pub *p) {
   p->channel = s->channel;
+  if (!p->pub_channel)
+    p->pub_channel = s->channel;
   /* Only a stream with an epoch has a position: the publications of a
    * wildcard subscription carry the offsets of several streams. */
   if (p->offset && s->pos.epoch[0])
@@ -223,6 +230,7 @@ int wsp__rcsub_result(struct wsp_rpc_client *rc, struct wsp__rcsub *s,
                       const char *res, size_t len) {
   struct wsp_rpc_client_subscribed v;
   struct wsp_rpc_client_pub p;
+  char chbuf[WSP_RPC_CLIENT_CHANNEL_MAX + 1];
   struct wsp__json_val pubs, e;
   size_t pos = 0;
   int r;
@@ -240,7 +248,7 @@ int wsp__rcsub_result(struct wsp_rpc_client *rc, struct wsp__rcsub *s,
     if (pubs.type != WSP__JSON_ARRAY)
       return WSP_ERR_PROTO;
     while ((r = wsp__json_array_next(pubs.ptr, pubs.len, &pos, &e)) == 1) {
-      if (read_pub(&e, &p) != 0)
+      if (read_pub(&e, &p, chbuf) != 0)
         return WSP_ERR_PROTO;
       v.publications++;
     }
@@ -257,7 +265,7 @@ int wsp__rcsub_result(struct wsp_rpc_client *rc, struct wsp__rcsub *s,
   pos = 0;
   while (v.publications && !gone(rc, s) &&
          wsp__json_array_next(pubs.ptr, pubs.len, &pos, &e) == 1) {
-    read_pub(&e, &p);
+    read_pub(&e, &p, chbuf);
     p.recovered = 1;
     deliver(rc, s, &p);
   }
@@ -307,6 +315,7 @@ int wsp__rcsub_push(struct wsp_rpc_client *rc, const char *push, size_t len,
   struct wsp__json_val ch, v;
   struct wsp__rcsub *s;
   struct wsp_rpc_client_pub p;
+  char chbuf[WSP_RPC_CLIENT_CHANNEL_MAX + 1];
   struct wsp_str info;
   char reason[256];
   uint64_t code;
@@ -317,7 +326,7 @@ int wsp__rcsub_push(struct wsp_rpc_client *rc, const char *push, size_t len,
     return WSP_ERR_PROTO;
   s = wsp__rcsub_find_json(rc, &ch);
   if (present(push, len, "pub", &v)) {
-    if (read_pub(&v, &p) != 0)
+    if (read_pub(&v, &p, chbuf) != 0)
       return WSP_ERR_PROTO;
     /* Before the subscribe reply, only a publication of an earlier
      * subscription can come: the recovery brings it again. */
