@@ -43,6 +43,7 @@ static void on_publication(struct wsp_rpc_client *rc,
   struct ctx *k = ud;
   struct wsp_rpc_client_pos pos;
   fz_touch(p->channel, strlen(p->channel));
+  fz_touch(p->pub_channel, strlen(p->pub_channel));
   fz_touch_str(p->data);
   fz_touch_str(p->info);
   fz_touch_str(p->tags);
