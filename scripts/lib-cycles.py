@@ -75,6 +75,10 @@ PREFIXES = {
     "jwt_": ["jwt/jwt.c", "jwt/jwt_keys.c"],
     # redis/: the links (RESP over the application's sockets)
     "redis_": ["redis/link.c"],
+    # rpc_client/: the client role; channels.c calls client.c and subs.c,
+    # client.c calls subs.c
+    "rpc_client_": ["rpc_client/client.c"],
+    "rcsub_": ["rpc_client/subs.c"],
 }
 
 import argparse

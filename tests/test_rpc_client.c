@@ -2,13 +2,15 @@
  * The client role of RPC against the hub, joined in memory: calls made
  * before the connection opens, replies out of order, errors, timeouts,
  * server pings answered, pushes, and every pending call failing exactly
- * once when the connection ends.
+ * once when the connection ends; subscriptions with history recover
+ * exactly what a client missed while it was away.
  */
 #include "helpers.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include "wsp/evlog.h"
 #include "wsp/rpc_client.h"
 #include "wsp/server.h"
 
@@ -256,11 +258,173 @@ static void test_rpc_client_free_cancels(void **state) {
   t_free(&t);
 }
 
+/* ---- Subscriptions against the hub, with history ---------------------- */
+
+struct subrec {
+  char log[2048];
+  struct wsp_rpc_client_pos last; /* from on_unsubscribed */
+  char epoch[WSP_RPC_CLIENT_EPOCH_MAX + 1];
+  int subscribed, recovered, ended;
+};
+
+static void s_subscribed(struct wsp_rpc_client *rc,
+                         const struct wsp_rpc_client_subscribed *s, void *ud) {
+  struct subrec *r = ud;
+  (void)rc;
+  r->subscribed++;
+  r->recovered = s->recovered;
+  assert_true(s->recoverable && s->positioned);
+  assert_int_equal(strlen(s->pos.epoch), WSP_EVLOG_EPOCH_LEN);
+  memcpy(r->epoch, s->pos.epoch, sizeof(r->epoch));
+}
+
+static void s_pub(struct wsp_rpc_client *rc, const struct wsp_rpc_client_pub *p,
+                  void *ud) {
+  struct subrec *r = ud;
+  size_t n = strlen(r->log);
+  (void)rc;
+  snprintf(r->log + n, sizeof(r->log) - n, "%.*s@%llu%s ", (int)p->data.len,
+           p->data.ptr, (unsigned long long)p->offset, p->recovered ? "r" : "");
+}
+
+static void s_unsub(struct wsp_rpc_client *rc,
+                    const struct wsp_rpc_client_unsubscribed *u, void *ud) {
+  struct subrec *r = ud;
+  (void)rc;
+  r->ended++;
+  r->last = u->pos;
+}
+
+static void w_pub(struct wsp_rpc_client *rc, const struct wsp_rpc_client_pub *p,
+                  void *ud) {
+  struct subrec *r = ud;
+  size_t n = strlen(r->log);
+  (void)rc;
+  snprintf(r->log + n, sizeof(r->log) - n, "%s:%s:%.*s ", p->channel,
+           p->pub_channel, (int)p->data.len, p->data.ptr);
+}
+
+static void hub_publish(struct t *t, int from, int n) {
+  char d[16];
+  for (int i = from; i < from + n; i++) {
+    snprintf(d, sizeof(d), "%d", i);
+    assert_true(wsp_server_publish(t->srv, "feed", d, strlen(d), NULL) >= 0);
+  }
+}
+
+/* A new client of the same hub, connected and with nothing pending. */
+static void reconnect(struct t *t) {
+  struct wsp_rpc_client_callbacks ccb;
+  wsp_rpc_client_free(t->rc);
+  wsp_client_free(t->sc);
+  assert_int_equal(wsp_server_accept(t->srv, NULL, &t->sc), 0);
+  memset(&ccb, 0, sizeof(ccb));
+  ccb.on_disconnected = on_disconnected;
+  assert_int_equal(wsp_rpc_client_new(&t->rc, &ccb, NULL, 0, t), 0);
+  assert_int_equal(
+      wsp_rpc_client_start(t->rc, "t", "/connection/websocket", NULL, NULL), 0);
+}
+
+static void test_rpc_client_subscribe_recovers(void **state) {
+  static const struct wsp_rpc_client_sub_callbacks cb = {
+      s_subscribed, s_pub, NULL, NULL, s_unsub, {0}};
+  struct wsp_rpc_client_sub_opts o;
+  struct wsp_server_history hs;
+  struct wsp_evlog *log;
+  struct subrec r;
+  struct result a = {0}, h = {0};
+  char want[256];
+  struct t t;
+  (void)state;
+  t_open(&t);
+  assert_int_equal(wsp_evlog_new(&log, NULL, 0), 0);
+  memset(&hs, 0, sizeof(hs));
+  hs.log = log;
+  hs.retention.max_events = 20;
+  assert_int_equal(wsp_server_set_history(t.srv, &hs), 0);
+  assert_int_equal(wsp_server_set_channel_flags(t.srv, WSP_CHANNEL_PUBLISH), 0);
+  memset(&r, 0, sizeof(r));
+  assert_int_equal(wsp_rpc_client_subscribe(t.rc, "feed", NULL, &cb, &r), 0);
+  pump(&t);
+  assert_int_equal(r.subscribed, 1);
+  hub_publish(&t, 1, 3);
+  /* a publication of the client's own, acknowledged */
+  assert_int_equal(wsp_rpc_client_publish(t.rc, "feed", "4", 1, 0, got, &a), 0);
+  pump(&t);
+  assert_int_equal(a.fired, 1);
+  assert_int_equal(a.status, 0);
+  assert_string_equal(r.log, "1@1 2@2 3@3 4@4 ");
+  /* the connection drops; five are published meanwhile */
+  r.log[0] = '\0';
+  wsp_client_disconnect(t.sc, WSP_PROTO_DISCONNECT_FORCE_RECONNECT, "cut");
+  pump(&t);
+  assert_int_equal(r.ended, 1);
+  assert_int_equal(r.last.offset, 4);
+  hub_publish(&t, 5, 5);
+  /* a new client recovers exactly those, then goes on live */
+  reconnect(&t);
+  memset(&o, 0, sizeof(o));
+  o.since = &r.last;
+  assert_int_equal(wsp_rpc_client_subscribe(t.rc, "feed", &o, &cb, &r), 0);
+  pump(&t);
+  assert_int_equal(r.subscribed, 2);
+  assert_int_equal(r.recovered, 1);
+  hub_publish(&t, 10, 1);
+  pump(&t);
+  assert_string_equal(r.log, "5@5r 6@6r 7@7r 8@8r 9@9r 10@10 ");
+  /* history through the client: the top two, newest first */
+  assert_int_equal(wsp_rpc_client_history(t.rc, "feed", 2, NULL, 1, 0, got, &h),
+                   0);
+  pump(&t);
+  assert_int_equal(h.status, 0);
+  snprintf(want, sizeof(want),
+           "{\"publications\":[{\"data\":10,\"offset\":10},{\"data\":9,"
+           "\"offset\":9}],\"epoch\":\"%s\",\"offset\":10}",
+           r.epoch);
+  assert_string_equal(h.data, want);
+  /* gone too far: more than the history keeps */
+  wsp_client_disconnect(t.sc, WSP_PROTO_DISCONNECT_FORCE_RECONNECT, "cut");
+  pump(&t);
+  hub_publish(&t, 11, 25);
+  reconnect(&t);
+  r.log[0] = '\0';
+  o.since = &r.last;
+  assert_int_equal(wsp_rpc_client_subscribe(t.rc, "feed", &o, &cb, &r), 0);
+  pump(&t);
+  assert_int_equal(r.subscribed, 3);
+  assert_int_equal(r.recovered, 0);
+  assert_string_equal(r.log, "");
+  /* a wildcard pattern: each publication names its channel */
+  {
+    static const struct wsp_rpc_client_sub_callbacks wcb = {NULL, w_pub, NULL,
+                                                            NULL, NULL,  {0}};
+    struct subrec w;
+    struct wsp_rpc_client_pos pos;
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(wsp_server_set_channel_flags(
+                         t.srv, WSP_CHANNEL_PUBLISH | WSP_CHANNEL_WILDCARDS),
+                     0);
+    assert_int_equal(wsp_rpc_client_subscribe(t.rc, "w.*", NULL, &wcb, &w), 0);
+    pump(&t);
+    assert_true(wsp_server_publish(t.srv, "w.a", "1", 1, NULL) >= 0);
+    assert_true(wsp_server_publish(t.srv, "w.b", "2", 1, NULL) >= 0);
+    pump(&t);
+    assert_string_equal(w.log, "w.*:w.a:1 w.*:w.b:2 ");
+    assert_int_equal(wsp_rpc_client_get_position(t.rc, "w.*", &pos), 0);
+    assert_int_equal(pos.offset, 0);
+    assert_string_equal(pos.epoch, "");
+  }
+  t_free(&t);
+  assert_int_equal(r.ended, 3);
+  wsp_evlog_free(log);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rpc_client_calls),
       cmocka_unit_test(test_rpc_client_timeout_ping_and_close),
       cmocka_unit_test(test_rpc_client_free_cancels),
+      cmocka_unit_test(test_rpc_client_subscribe_recovers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
