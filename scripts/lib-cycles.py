@@ -66,6 +66,7 @@ PREFIXES = {
     "hub_": ["hub/hub.c"],
     "push_": ["hub/push.c"],
     "tags_": ["hub/tags.c"],
+    "delta_": ["hub/delta.c"],
     "fossil_": ["hub/centrifuge/fossil.c"],
     "cf_dispatch_": ["hub/centrifuge/cf_dispatch.c"],
     "cf_out_": ["hub/centrifuge/cf_out.c"],

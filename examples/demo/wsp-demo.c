@@ -520,10 +520,10 @@ int main(int argc, char **argv) {
   www_init(www, bundle);
   if (wsp_server_new(&server, &callbacks, NULL, loop_now_ms(), NULL) < 0 ||
       methods_register(server) < 0 || auth_init(server) < 0 ||
-      wsp_server_set_channel_flags(server, WSP_CHANNEL_PRESENCE |
-                                               WSP_CHANNEL_JOIN_LEAVE |
-                                               WSP_CHANNEL_WILDCARDS |
-                                               WSP_CHANNEL_PUBLISH) < 0) {
+      wsp_server_set_channel_flags(
+          server, WSP_CHANNEL_PRESENCE | WSP_CHANNEL_JOIN_LEAVE |
+                      WSP_CHANNEL_WILDCARDS | WSP_CHANNEL_PUBLISH |
+                      WSP_CHANNEL_DELTA) < 0) {
     fprintf(stderr, "wsp-demo: cannot create the server\n");
     return 1;
   }

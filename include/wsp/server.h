@@ -67,6 +67,7 @@ struct wsp_subscribe_info {
 #define WSP_CHANNEL_JOIN_LEAVE 0x2u /* join/leave pushes, when asked */
 #define WSP_CHANNEL_WILDCARDS 0x4u  /* clients may subscribe to patterns */
 #define WSP_CHANNEL_PUBLISH 0x8u    /* clients may publish (no on_publish) */
+#define WSP_CHANNEL_DELTA 0x10u     /* fossil delta, when asked (history) */
 
 struct wsp_server_callbacks {
   /* Every HTTP request. Return 0 for the default: a WebSocket upgrade on

@@ -99,6 +99,17 @@ static uint32_t unsupported(const struct wsp__json_val *req) {
   return 0;
 }
 
+/* The subscribe asks for fossil delta (unsupported() checked the rest). */
+static int wants_delta(const struct wsp__json_val *req) {
+  struct wsp__json_val v;
+  char delta[16];
+  size_t n;
+  return wsp__json_find(req->ptr, req->len, "delta", &v) == 1 &&
+         v.type == WSP__JSON_STRING &&
+         wsp__json_string_decode(&v, delta, sizeof(delta), &n) == 0 && n == 6 &&
+         memcmp(delta, "fossil", 6) == 0;
+}
+
 static int pattern_ok(const char *p, size_t len) {
   size_t i = 0;
   if (!is_wildcard(p, len))
@@ -461,6 +472,7 @@ struct subreq {
   uint64_t expires_at;             /* its subscription token's expiry */
   const struct wsp_str *push;      /* server-side: data for its push */
   struct wsp__tags_filter *filter; /* its tags filter: taken over */
+  int delta;                       /* the client asked for fossil */
 };
 
 /* The subscribe was allowed: subscribe, reply (or push), announce. */
@@ -507,6 +519,10 @@ static int subscribe_now(struct wsp_client *cl, uint32_t id, const char *ch,
     return 0;
   }
   hist = cs->wildcard ? 0 : wsp__hist_on(cl->srv, ch, len);
+  /* Delta needs the previous publication: the embedded log's, in order
+   * (delta.c); a filter would break the chain. */
+  cs->delta = (uint8_t)(r->delta && hist > 0 && !cl->srv->engine &&
+                        !cs->filter && (r->flags & WSP_CHANNEL_DELTA));
   if (cl->srv->engine && hist >= 0) {
     int rc = engine_sync(cl, cs, id, rq, hist);
     if (rc != 0) {
@@ -650,6 +666,7 @@ static void sub_done(struct wsp__pending *p, int status, const void *data,
     r.rq = &p->recover;
     r.expires_at = p->expires_at;
     r.filter = p->filter; /* taken over */
+    r.delta = p->delta;
     p->filter = NULL;
     subscribe_now(cl, p->cmd_id, p->channel, p->len, &r);
   }
@@ -688,6 +705,7 @@ struct pubctx {
   uint8_t from_engine;
   const char *epat;
   size_t eplen;
+  struct wsp__delta_frames df; /* for subscribers with delta */
 };
 
 /* The frame of the publication for subscribers of pattern: one
@@ -725,6 +743,7 @@ static int filter_pass(const struct wsp__csub *cs, const struct pubctx *c) {
 static void pub_deliver(void *sub, const char *pattern, size_t plen, void *ud) {
   struct wsp__csub *cs = sub;
   struct pubctx *c = ud;
+  struct wsp_frame *f;
   int rv;
   if (c->from_engine &&
       (c->epat ? !cs->wildcard || cs->len != c->eplen ||
@@ -767,10 +786,12 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen, void *ud) {
   /* A positioned subscriber with a full output is not closed: it keeps
    * its position and catches up from the log when it can take more. So
    * does one whose frame could not be made: the log still has it. */
-  rv = c->frame ? wsp__ch_try_deliver(cs->cl, c->frame) : WSP_ERR_NOMEM;
+  f = cs->delta ? wsp__delta_frame(cs->cl->srv, &c->df, &c->pub, cs->delta_base)
+                : c->frame;
+  rv = f ? wsp__ch_try_deliver(cs->cl, f) : WSP_ERR_NOMEM;
   if (rv == WSP_ERR_QUEUE_FULL &&
       wsp_conn_queued_bytes(wsp_client_get_conn(cs->cl)) == 0) {
-    wsp__ch_deliver(cs->cl, c->frame); /* too big ever to fit: SLOW */
+    wsp__ch_deliver(cs->cl, f); /* too big ever to fit: SLOW */
   } else if ((rv == WSP_ERR_QUEUE_FULL || rv == WSP_ERR_NOMEM) &&
              cs->cl->srv->engine) {
     /* The engine's history is not read from here: the client recovers
@@ -782,6 +803,7 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen, void *ud) {
       wsp__hist_feed(cs->cl); /* no write will come to resume it */
   } else if (rv == 1) {
     cs->next = c->hp->offset + 1;
+    cs->delta_base = 1;
     c->delivered++;
     if (c->delivered - c->timed >= LAG_EVERY)
       lag_observe(cs->cl->srv, c);
@@ -814,6 +836,7 @@ static long fan_out(struct wsp_server *s, const char *ch, size_t clen,
   n = wsp_pubsub_publish(s->channels, ch, clen, pub_deliver, &c);
   lag_observe(s, &c);
   wsp_frame_unref(c.frame);
+  wsp__delta_frames_free(&c.df);
   wsp__jbuf_free(&c.jb);
   if (n < 0)
     return n;
@@ -1330,6 +1353,7 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
       sr.rq = &rq;
       sr.expires_at = expires_at;
       sr.filter = filter;
+      sr.delta = wants_delta(req);
       subscribe_now(cl, id, ch, len, &sr);
       return;
     }
@@ -1356,6 +1380,7 @@ void wsp__ch_command(struct wsp_client *cl, int kind, uint32_t id,
         return;
       }
       p->filter = filter;
+      p->delta = (uint8_t)wants_delta(req);
       p->len = len;
       p->join_leave = (uint8_t)jl;
       p->recover = rq;
@@ -1466,7 +1491,7 @@ void wsp__ch_client_gone(struct wsp_client *cl) {
 /* ---- Public API -------------------------------------------------------- */
 
 int wsp_server_set_channel_flags(struct wsp_server *s, unsigned flags) {
-  if (!s || (flags & ~0xfu))
+  if (!s || (flags & ~0x1fu))
     return WSP_ERR_INVAL;
   s->channel_flags = flags;
   return 0;

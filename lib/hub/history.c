@@ -132,8 +132,9 @@ int wsp__hist_live(struct wsp__csub *cs, const struct wsp__hpos *pos) {
 struct pubs {
   struct wsp__jbuf jb;
   size_t n;
-  const struct wsp__tags_filter
-      *filter; /* a subscriber's tags filter, or NULL */
+  /* a subscriber's tags filter, or NULL */
+  const struct wsp__tags_filter *filter;
+  int as_string; /* a subscriber with delta: data as strings */
 };
 
 /* A read callback: the next element of a list of publications (unless
@@ -142,7 +143,7 @@ static int put_pub(const struct wsp_evlog_event *e, void *ud) {
   struct pubs *p = ud;
   if (!wsp__tags_match(p->filter, e->info.ptr, e->info.len))
     return 0;
-  wsp__cf_out_pubs_add(&p->jb, p->n++, e);
+  wsp__cf_out_pubs_add(&p->jb, p->n++, p->as_string, e);
   return p->jb.err != 0;
 }
 
@@ -265,6 +266,9 @@ static uint32_t write_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
   r.pubs = recovered ? p->jb.data : NULL;
   r.pubs_len = recovered ? p->jb.len : 0;
   r.npubs = recovered ? p->n : 0;
+  r.delta = cs->delta;
+  /* with delta, the last publication recovered is the client's base */
+  cs->delta_base = (uint8_t)(recovered && p->n > 0);
   wsp__cf_out_subscribed(cl, id, cs, &r, into);
   return 0;
 }
@@ -282,6 +286,7 @@ uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
   memset(&rec, 0, sizeof(rec));
   wsp__jbuf_init(&p.jb, &s->mem);
   p.filter = cs->filter;
+  p.as_string = cs->delta;
   if (rq && rq->recover)
     rc = wsp_evlog_recover(s->hist.log, cs->channel, cs->len, rq->offset,
                            rq->epoch, s->hist.recovery_max, put_pub, &p, &rec);
@@ -368,7 +373,8 @@ static int feed_pub(const struct wsp_evlog_event *e, void *ud) {
   if (!wsp__tags_match(f->cs->filter, e->info.ptr, e->info.len))
     return 0; /* passed over: the subscriber's position moves on */
   wsp__metrics_observe(&f->lag, wsp__metrics_since(e->time, f->now), 1);
-  return wsp__cf_out_feed_pub(&f->jb, f->cs->channel, f->cs->len, e) != 0 ||
+  return wsp__cf_out_feed_pub(&f->jb, f->cs->channel, f->cs->len, f->cs->delta,
+                              e) != 0 ||
          f->jb.len >= f->budget;
 }
 
@@ -429,6 +435,7 @@ static int feed_one(struct wsp_client *cl, struct wsp__csub *cs,
     return -1;
   s->stats.messages_out++;
   s->stats.deliveries += (uint64_t)n;
+  cs->delta_base = 1; /* the last one fed is whole */
   wsp__metrics_merge(&s->metrics.fanout, &f.lag);
   cs->next += (uint64_t)n;
   if (cs->next > pos.offset)

@@ -185,6 +185,7 @@ struct wsp__pending {
   uint64_t started;    /* when the command came (the hub's clock) */
   struct wsp__csub *cs; /* PENDING_SYNC */
   struct wsp__tags_filter *filter; /* PENDING_SUB: its tags filter */
+  uint8_t delta;                   /* PENDING_SUB: fossil asked for */
   uint8_t list;         /* PENDING_EHIST for presence: list, not stats */
 };
 
@@ -216,6 +217,8 @@ struct wsp__csub {
   uint8_t server_side; /* made by the server: a lost state closes 3010 */
   char *push_data;     /* JSON for its subscribe push (server-side), or NULL */
   struct wsp__tags_filter *filter; /* its tags filter (tf), or NULL */
+  uint8_t delta;                   /* fossil delta negotiated (delta.c) */
+  uint8_t delta_base;  /* its client holds the previous publication */
   uint64_t expires_at; /* its subscription token's expiry (ms); 0: none */
   uint64_t next;       /* the offset this subscriber expects next */
   uint64_t epoch;      /* hash of the stream's epoch it follows */
@@ -589,6 +592,21 @@ void wsp__tags_free(const struct wsp_mem *mem, struct wsp__tags_filter *f);
  * does), 0 when it is filtered out. */
 int wsp__tags_match(const struct wsp__tags_filter *f, const char *meta,
                     size_t len);
+
+/* delta.c: the two frames of a publication for subscribers with delta
+ * compression, made when first needed. */
+struct wsp__delta_frames {
+  struct wsp_frame *full, *delta;
+  uint8_t tried_delta;
+};
+/* The frame for a delta subscriber of p (an exact channel's publication
+ * with its offset): with base (its client holds the previous publication)
+ * the delta from it when one is worth it, else the data whole as a
+ * string. NULL when out of memory. */
+struct wsp_frame *wsp__delta_frame(struct wsp_server *s,
+                                   struct wsp__delta_frames *d,
+                                   const struct wsp__cf_pub *p, int base);
+void wsp__delta_frames_free(struct wsp__delta_frames *d);
 
 /* 0 when a subscribe's options hold valid JSON, else WSP_ERR_JSON. */
 int wsp__ch_subscribe_opts_check(const struct wsp_subscribe_opts *opts);

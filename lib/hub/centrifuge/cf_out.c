@@ -145,14 +145,25 @@ static void put_meta(struct wsp__jbuf *jb, const char *meta, size_t len) {
   }
 }
 
+/* A publication's data: the JSON value itself, or for a subscriber with
+ * delta compression the JSON text as a string (which its client parses,
+ * as it does the data a delta rebuilds). */
+static void put_data(struct wsp__jbuf *jb, const char *d, size_t n,
+                     int as_string) {
+  WSP__JBUF_LIT(jb, "\"data\":");
+  if (as_string)
+    wsp__jbuf_str(jb, d, n);
+  else
+    wsp__jbuf_raw_value(jb, d, n);
+  WSP__JBUF_LIT(jb, ",");
+}
+
 /* One Publication: {"data":...,"info":...,"tags":...,"offset":N}. */
-static void pub_json(struct wsp__jbuf *jb, const struct wsp_evlog_event *e) {
+static void pub_json(struct wsp__jbuf *jb, const struct wsp_evlog_event *e,
+                     int as_string) {
   WSP__JBUF_LIT(jb, "{");
-  if (e->data.len) {
-    WSP__JBUF_LIT(jb, "\"data\":");
-    wsp__jbuf_raw_value(jb, e->data.ptr, e->data.len);
-    WSP__JBUF_LIT(jb, ",");
-  }
+  if (e->data.len)
+    put_data(jb, e->data.ptr, e->data.len, as_string);
   put_meta(jb, e->info.ptr, e->info.len);
   WSP__JBUF_LIT(jb, "\"offset\":");
   wsp__jbuf_u64(jb, e->offset);
@@ -189,11 +200,11 @@ void wsp__cf_out_pub_info(struct wsp__jbuf *jb, const struct wsp_client *cl) {
   WSP__JBUF_LIT(jb, "\0"); /* NUL-terminate */
 }
 
-void wsp__cf_out_pubs_add(struct wsp__jbuf *jb, size_t n,
+void wsp__cf_out_pubs_add(struct wsp__jbuf *jb, size_t n, int as_string,
                           const struct wsp_evlog_event *e) {
   if (n)
     WSP__JBUF_LIT(jb, ",");
-  pub_json(jb, e);
+  pub_json(jb, e, as_string);
 }
 
 /* ---- Replies ---------------------------------------------------------- */
@@ -307,6 +318,8 @@ void wsp__cf_out_subscribed(struct wsp_client *cl, uint32_t id,
       WSP__JBUF_LIT(jb, ",");
     WSP__JBUF_LIT(jb, "\"recoverable\":true,\"positioned\":true,");
     put_position(jb, r->epoch, r->offset);
+    if (r->delta)
+      WSP__JBUF_LIT(jb, ",\"delta\":true");
     if (r->recovering) {
       WSP__JBUF_LIT(jb, ",\"was_recovering\":true");
       if (r->recovered)
@@ -538,11 +551,10 @@ struct wsp_frame *wsp__cf_out_pub(struct wsp__jbuf *jb,
   wsp__jbuf_str(jb, pattern, plen);
   WSP__JBUF_LIT(jb, ",\"pub\":{");
   open = jb->len; /* each member is followed by a comma, the last's cut */
-  if (p->dlen) {
-    WSP__JBUF_LIT(jb, "\"data\":");
-    wsp__jbuf_raw_value(jb, p->data, p->dlen);
-    WSP__JBUF_LIT(jb, ",");
-  }
+  if (p->delta)
+    put_data(jb, p->delta, p->delta_len, 1);
+  else if (p->dlen)
+    put_data(jb, p->data, p->dlen, p->data_string);
   if (p->info)
     put_meta(jb, p->info, strlen(p->info));
   if (p->has_offset) {
@@ -550,6 +562,8 @@ struct wsp_frame *wsp__cf_out_pub(struct wsp__jbuf *jb,
     wsp__jbuf_u64(jb, p->offset);
     WSP__JBUF_LIT(jb, ",");
   }
+  if (p->delta)
+    WSP__JBUF_LIT(jb, "\"delta\":true,");
   if (plen != p->clen || memcmp(pattern, p->channel, plen) != 0) {
     WSP__JBUF_LIT(jb, "\"channel\":");
     wsp__jbuf_str(jb, p->channel, p->clen);
@@ -562,13 +576,13 @@ struct wsp_frame *wsp__cf_out_pub(struct wsp__jbuf *jb,
 }
 
 int wsp__cf_out_feed_pub(struct wsp__jbuf *jb, const char *ch, size_t len,
-                         const struct wsp_evlog_event *e) {
+                         int as_string, const struct wsp_evlog_event *e) {
   if (jb->len)
     WSP__JBUF_LIT(jb, "\n");
   WSP__JBUF_LIT(jb, "{\"push\":{\"channel\":");
   wsp__jbuf_str(jb, ch, len);
   WSP__JBUF_LIT(jb, ",\"pub\":");
-  pub_json(jb, e);
+  pub_json(jb, e, as_string);
   WSP__JBUF_LIT(jb, "}}");
   return jb->err;
 }

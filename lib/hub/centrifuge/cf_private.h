@@ -74,6 +74,7 @@ struct wsp__cf_sub_result {
   uint8_t recovering, recovered;
   const char *pubs; /* publications, comma-separated (wsp__cf_out_pubs_add) */
   size_t pubs_len, npubs;
+  uint8_t delta; /* fossil delta negotiated */
 };
 /* The subscribe result (id > 0), the subscribe push (id 0) or, when into
  * is not NULL, one member of a connect result's subs map (appended to
@@ -84,8 +85,9 @@ void wsp__cf_out_subscribed(struct wsp_client *cl, uint32_t id,
                             struct wsp__jbuf *into);
 void wsp__cf_out_sub_refresh(struct wsp_client *cl, uint32_t id,
                              uint64_t expires_at);
-/* Append the n-th (from 0) publication of a list to jb. */
-void wsp__cf_out_pubs_add(struct wsp__jbuf *jb, size_t n,
+/* Append the n-th (from 0) publication of a list to jb; as_string: its
+ * data as a JSON string (a subscriber with delta compression). */
+void wsp__cf_out_pubs_add(struct wsp__jbuf *jb, size_t n, int as_string,
                           const struct wsp_evlog_event *e);
 void wsp__cf_out_history(struct wsp_client *cl, uint32_t id, const char *pubs,
                          size_t pubs_len, size_t npubs, const char *epoch,
@@ -130,7 +132,10 @@ struct wsp_frame *wsp__cf_out_join_leave_info(const struct wsp_mem *mem,
                                               const char *ch, size_t len,
                                               const char *info, size_t ilen,
                                               int join);
-/* A publication; has_offset on a channel with history. */
+/* A publication; has_offset on a channel with history. For subscribers
+ * with delta compression: data_string sends the data as a JSON string,
+ * and delta (delta_len bytes), when not NULL, replaces it with the Fossil
+ * delta from the channel's previous publication. */
 struct wsp__cf_pub {
   const char *channel;
   size_t clen;
@@ -138,6 +143,9 @@ struct wsp__cf_pub {
   size_t dlen;
   uint64_t offset;
   int has_offset;
+  int data_string;
+  const char *delta;
+  size_t delta_len;
 };
 /* The pub push of p to the subscribers of pattern, encoded in jb (reset
  * first) and made a shared frame. */
@@ -146,7 +154,7 @@ struct wsp_frame *wsp__cf_out_pub(struct wsp__jbuf *jb,
                                   const char *pattern, size_t plen);
 /* Append one pub push of an event (lines separated by '\n'); jb->err. */
 int wsp__cf_out_feed_pub(struct wsp__jbuf *jb, const char *ch, size_t len,
-                         const struct wsp_evlog_event *e);
+                         int as_string, const struct wsp_evlog_event *e);
 
 /* fossil.c: append to out the Fossil delta that makes target[0..tlen)
  * from source[0..slen); its literal inserts are whole UTF-8 characters

@@ -191,19 +191,52 @@ check('a subscriber that publishes: the publish reply, then its publication (raw
 
 // ---- Join, leave and presence -------------------------------------------------
 
-check('newer subscribe options: fossil delta is not negotiated', async () => {
+// A document of rows where one field changes per publication: the
+// case delta compression is for.
+const doc = (n) => ({ n, rows: Array.from({ length: 40 }, (_, i) => ({ id: i, name: `row-${i} \u00e9\u20ac`, v: i === n % 40 ? n : i })) });
+
+check('fossil delta: negotiated, decoded by centrifuge-js, across a cut and recovery', async () => {
   const cl = await connect('tess');
-  // fossil asked for: subscribed without delta, publications whole
   const d = cl.c.newSubscription('deltas', { delta: 'fossil' });
-  const pubs = [];
-  d.on('publication', (ctx) => pubs.push(ctx.data));
+  const pubs = [], subs = [];
+  d.on('publication', (ctx) => pubs.push(ctx));
+  d.on('subscribed', (ctx) => subs.push(ctx));
   d.subscribe();
   await d.ready(5000);
-  await result('publish', { channel: 'deltas', data: { n: 1 } });
-  await result('publish', { channel: 'deltas', data: { n: 2 } });
-  await waitFor(() => pubs.length === 2, 3000, 'two publications');
-  assert(same(pubs, [{ n: 1 }, { n: 2 }]), JSON.stringify(pubs));
+  for (let n = 1; n <= 6; n++) await result('publish', { channel: 'deltas', data: doc(n) });
+  await waitFor(() => pubs.length === 6, 3000, 'six publications');
+  pubs.forEach((p, i) => assert(same(p.data, doc(i + 1)), `publication ${i + 1}: ${JSON.stringify(p.data).slice(0, 80)}`));
+  let st = d.deltaStats();
+  // the first whole, then deltas much smaller than the documents
+  assert(st.numFullPayloads === 1 && st.numDeltaPayloads === 5, `stats ${JSON.stringify(st)}`);
+  assert(st.bytesReceived * 4 < st.bytesDecoded, `not much smaller: ${JSON.stringify(st)}`);
+  // cut: the recovered ones come whole, then live ones as deltas again
+  pubs.length = 0;
+  cl.c.disconnect();
+  for (let n = 7; n <= 9; n++) await result('publish', { channel: 'deltas', data: doc(n) });
+  cl.c.connect();
+  await waitFor(() => subs.length === 2, 5000, 'resubscribed');
+  assert(subs[1].recovered, `recovery ${JSON.stringify(subs[1])}`);
+  await waitFor(() => pubs.length === 3, 3000, 'three recovered');
+  for (let n = 10; n <= 11; n++) await result('publish', { channel: 'deltas', data: doc(n) });
+  await waitFor(() => pubs.length === 5, 3000, 'two live after recovery');
+  pubs.forEach((p, i) => assert(same(p.data, doc(i + 7)), `after the cut ${i + 7}: ${JSON.stringify(p.data).slice(0, 80)}`));
+  st = d.deltaStats();
+  assert(st.numDeltaPayloads >= 7, `deltas after recovery ${JSON.stringify(st)}`);
+  // a second subscriber joining late starts whole, then deltas
+  const cl2 = await connect('tim');
+  const d2 = cl2.c.newSubscription('deltas', { delta: 'fossil' });
+  const pubs2 = [];
+  d2.on('publication', (ctx) => pubs2.push(ctx.data));
+  d2.subscribe();
+  await d2.ready(5000);
+  for (let n = 12; n <= 14; n++) await result('publish', { channel: 'deltas', data: doc(n) });
+  await waitFor(() => pubs2.length === 3, 3000, 'three to the late one');
+  pubs2.forEach((p, i) => assert(same(p, doc(i + 12)), `late ${i + 12}`));
+  const st2 = d2.deltaStats();
+  assert(st2.numFullPayloads === 1 && st2.numDeltaPayloads === 2, `late stats ${JSON.stringify(st2)}`);
   close(cl);
+  close(cl2);
 });
 
 check('join/leave and presence with three clients', async () => {

@@ -286,6 +286,28 @@ check('subscribe: another type is 108, an unknown delta or a malformed tags filt
   p.ws.close(1000);
 });
 
+check('fossil delta on the wire: "delta":true, then strings: whole, then deltas', async () => {
+  const sub = new Peer(), pub = new Peer();
+  await sub.connect();
+  await pub.connect();
+  sub.send('{"id":2,"subscribe":{"channel":"dl","delta":"fossil"}}');
+  sub.send('{"id":3,"subscribe":{"channel":"dl.*","delta":"fossil"}}');
+  const [, r2, r3] = await sub.take(3);
+  assert(r2.id === 2 && r2.subscribe.delta === true, `exact channel with history: ${JSON.stringify(r2)}`);
+  assert(r3.id === 3 && r3.subscribe && !('delta' in r3.subscribe), `a pattern has none: ${JSON.stringify(r3)}`);
+  const doc = (n) => JSON.stringify({ n, text: 'the same long text that does not change at all '.repeat(4) });
+  for (let n = 1; n <= 3; n++) pub.send(`{"id":${n + 1},"publish":{"channel":"dl","data":${doc(n)}}}`);
+  const got = (await sub.take(6)).slice(3).map((l) => l.push.pub);
+  assert(typeof got[0].data === 'string' && got[0].data === doc(1) && !got[0].delta, `first ${JSON.stringify(got[0])}`);
+  for (const p of got.slice(1)) {
+    assert(p.delta === true && typeof p.data === 'string' && p.data.length < doc(2).length / 2 &&
+      /^[0-9A-Za-z_~]+\n/.test(p.data) && p.data.endsWith(';'), `delta ${JSON.stringify(p)}`);
+  }
+  assert(got.map((p) => p.offset).join() === '1,2,3', `offsets ${got.map((p) => p.offset)}`);
+  sub.ws.close(1000);
+  pub.ws.close(1000);
+});
+
 check('a command before connect: 3501', async () => {
   const p = new Peer();
   await p.opened;
