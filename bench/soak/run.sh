@@ -8,7 +8,7 @@
 #   bench/soak/run.sh BUILD_DIR [--quick] [--phase P,...] [soak flags...]
 #
 # Full sizes by default (10,000 held connections, 2 minutes of churn,
-# 2,000 slowloris clients at the 10 s handshake timeout; about 3 minutes).
+# 2,000 slowloris clients at the 10 s handshake timeout; about 2.5 minutes).
 # --quick: the CI sizes (2,000 connections, 20 s of churn, 200 slowloris
 # clients at a 3 s timeout; about 40 s), and only the hard criteria
 # decide the exit status. Other flags go to soak as they are.
