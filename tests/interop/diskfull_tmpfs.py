@@ -7,7 +7,8 @@ own (as root, or with unshare --map-root-user), holds the file store and
 a filler file that leaves room for a few hundred publications. The
 server API then publishes until a publication is refused, and checks:
   - the refusal is the server's error (100) with the store's message
-    ("no space left on the device"), and the next one is refused too;
+    ("no space left on the device"), the next one is refused too, and
+    both are counted (the server API's info);
   - every acknowledged publication is in the history, in order, under
     the same epoch, and the server still answers;
   - once the filler is deleted (space comes back), publishing resumes at
@@ -127,6 +128,12 @@ def run(exe, mnt):
         check("the next one is refused the same way, the server still up",
               again.get("error", {}).get("code") == 100 and
               proc.poll() is None, json.dumps(again))
+        info = api(port, "info", {}).get("result", {})
+        check("both refusals counted, with the store's failed writes",
+              info.get("history_append_errors") == 2 and
+              info.get("history_io_errors", 0) >= 2,
+              f"append errors {info.get('history_append_errors')}, "
+              f"io errors {info.get('history_io_errors')}")
         h = history(port)
         kept = [p["offset"] for p in h.get("publications", [])]
         check("every acknowledged publication is in the history, in order",
