@@ -56,7 +56,7 @@ int wsp__heap_reserve(struct wsp__heap *h, const struct wsp_mem *mem,
     return 0;
   if (n > UINT32_MAX - 1)
     return WSP_ERR_NOMEM;
-  cap = h->cap ? h->cap : 16;
+  cap = h->cap ? h->cap : WSP__HEAP_MIN_CAP;
   while (cap < n)
     cap = cap > (UINT32_MAX - 1) / 2 ? UINT32_MAX - 1 : cap * 2;
   v = wsp__realloc(mem, h->v, cap * sizeof(*v));
@@ -65,6 +65,23 @@ int wsp__heap_reserve(struct wsp__heap *h, const struct wsp_mem *mem,
   h->v = v;
   h->cap = (uint32_t)cap;
   return 0;
+}
+
+void wsp__heap_shrink(struct wsp__heap *h, const struct wsp_mem *mem,
+                      size_t need) {
+  struct wsp__heap_node **v;
+  uint32_t cap = h->cap / 2;
+  /* Halve only under an eighth, so that a count moving around one size
+   * does not grow and shrink the array in turn. Failing is harmless. */
+  if (need < h->n)
+    need = h->n;
+  if (h->cap <= WSP__HEAP_MIN_CAP || need >= h->cap / 8)
+    return;
+  v = wsp__realloc(mem, h->v, cap * sizeof(*v));
+  if (!v)
+    return;
+  h->v = v;
+  h->cap = cap;
 }
 
 void wsp__heap_set(struct wsp__heap *h, struct wsp__heap_node *n,

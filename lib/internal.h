@@ -36,6 +36,8 @@ struct wsp__heap_node {
   uint32_t tie; /* push order, for equal keys */
 };
 
+#define WSP__HEAP_MIN_CAP 16 /* the first room reserved, the least kept */
+
 struct wsp__heap {
   struct wsp__heap_node **v;
   uint32_t n, cap;
@@ -44,6 +46,10 @@ struct wsp__heap {
 
 /* Room for n nodes, so that wsp__heap_set() never allocates. */
 int wsp__heap_reserve(struct wsp__heap *h, const struct wsp_mem *mem, size_t n);
+/* Give back room a crowd left: keep room for need nodes (at least the
+ * ones in the heap), shrinking when far more is held. Never fails. */
+void wsp__heap_shrink(struct wsp__heap *h, const struct wsp_mem *mem,
+                      size_t need);
 /* Put n in the heap with key, or move it there if it is in already (it
  * keeps its place among equal keys). Room must have been reserved. */
 void wsp__heap_set(struct wsp__heap *h, struct wsp__heap_node *n, uint64_t key);

@@ -67,8 +67,12 @@ static uint32_t edge_hash(const struct tnode *parent, const char *seg,
   return fnv(seg, len, fnv(&v, sizeof(v), 2166136261u));
 }
 
-static int table_grow(struct wsp_pubsub *ps, struct table *t, int exact) {
-  size_t cap = t->cap ? t->cap * 2 : 64, i;
+#define TABLE_MIN_CAP 64
+
+/* Rehash t into cap slots (a power of two). */
+static int table_resize(struct wsp_pubsub *ps, struct table *t, int exact,
+                        size_t cap) {
+  size_t i;
   void **slot = wsp__malloc(&ps->mem, cap * sizeof(*slot));
   if (!slot)
     return WSP_ERR_NOMEM;
@@ -97,6 +101,18 @@ static int table_grow(struct wsp_pubsub *ps, struct table *t, int exact) {
   t->slot = slot;
   t->cap = cap;
   return 0;
+}
+
+static int table_grow(struct wsp_pubsub *ps, struct table *t, int exact) {
+  return table_resize(ps, t, exact, t->cap ? t->cap * 2 : TABLE_MIN_CAP);
+}
+
+/* After a crowd of channels left, give their slots back: halve the table
+ * under an eighth full (so that a count moving around one size does not
+ * grow and shrink it in turn). Failing is harmless. */
+static void table_shrink(struct wsp_pubsub *ps, struct table *t, int exact) {
+  if (t->cap > TABLE_MIN_CAP && t->n < t->cap / 8)
+    (void)table_resize(ps, t, exact, t->cap / 2);
 }
 
 static struct chan *exact_find(const struct wsp_pubsub *ps, const char *name,
@@ -223,6 +239,7 @@ static void tree_prune(struct wsp_pubsub *ps, struct tnode *nd) {
     wsp__free(&ps->mem, nd);
     nd = parent;
   }
+  table_shrink(ps, &ps->edges, 0);
 }
 
 static void chan_unlink(struct wsp_pubsub *ps, struct chan *c) {
@@ -237,6 +254,7 @@ static void chan_unlink(struct wsp_pubsub *ps, struct chan *c) {
       pp = &(*pp)->hnext;
     *pp = c->hnext;
     ps->exact.n--;
+    table_shrink(ps, &ps->exact, 1);
   }
   ps->nchans--;
   chan_free(ps, c);

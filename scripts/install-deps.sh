@@ -9,12 +9,14 @@ purpose=${1:-check}
 # adapters (<wsp/adapters/libuv.h>, libevent.h), required with the tests.
 # libhiredis-dev: the Redis engine (wsp_redis(3), built when it is found);
 # redis-server: the server its tests start on a free loopback port.
+# util-linux and mount: unshare(1) and mount(8) for the disk-full test on
+# a tmpfs (interop-diskfull-tmpfs).
 build="gcc libc6-dev meson ninja-build pkg-config libwslay-dev nettle-dev libgmp-dev libhiredis-dev"
 case "$purpose" in
   build) want="$build" ;;
   demo) want="$build nodejs npm" ;;
-  check) want="$build libuv1-dev libevent-dev libcmocka-dev redis-server python3 python3-websockets python3-autobahn python3-prometheus-client nodejs npm valgrind chromium" ;;
-  asan) want="$build libuv1-dev libevent-dev libcmocka-dev redis-server python3 python3-websockets python3-autobahn python3-prometheus-client nodejs npm chromium" ;;
+  check) want="$build libuv1-dev libevent-dev libcmocka-dev redis-server python3 python3-websockets python3-autobahn python3-prometheus-client nodejs npm valgrind chromium util-linux mount" ;;
+  asan) want="$build libuv1-dev libevent-dev libcmocka-dev redis-server python3 python3-websockets python3-autobahn python3-prometheus-client nodejs npm chromium util-linux mount" ;;
   fuzz) want="$build clang libclang-rt-14-dev" ;;
   bench) want="$build util-linux nodejs npm" ;;
   *) echo "install-deps: unknown purpose '$purpose'" >&2; exit 2 ;;

@@ -65,6 +65,7 @@
 #define MAX_FRAME (16u << 20)
 #define MAGIC 0x42505357u /* "WSPB" */
 #define RAW_HEAD 24       /* magic, publisher, sequence, time */
+#define SATURATED_PCT 90  /* of one CPU: the load tool may be the limit */
 
 enum role { R_SUB, R_PUB };
 enum state { S_CONNECTING, S_HANDSHAKE, S_JOINING, S_READY, S_DEAD };
@@ -664,12 +665,19 @@ static void handshake_in(struct peer *p, const uint8_t *d, size_t n,
   }
 }
 
+/* The time of arrival, read only when something uses it (a latency
+ * sample, a publish reply, a handshake): a clock read per read is a cost
+ * the tool need not pay for every delivery. */
+static uint64_t arrival(const struct peer *p) {
+  return g.lat_on || p->role == R_PUB || p->state != S_READY ? now_ns() : 0;
+}
+
 static void peer_read(struct peer *p) {
   int i;
 
   for (i = 0; i < 4 && p->state != S_DEAD; i++) {
     ssize_t n = read(p->fd, rbuf, sizeof rbuf);
-    uint64_t now = now_ns();
+    uint64_t now = arrival(p);
 
     if (n > 0) {
       if (p->state == S_HANDSHAKE)
@@ -1106,6 +1114,28 @@ static void sort_samples(struct samples *S) {
     qsort(S->v, S->n, sizeof *S->v, cmp_u32);
 }
 
+/* The tool's own CPU over a phase of secs seconds (getrusage), with the
+ * deliveries it handled per CPU-second. In a measured phase (phase not
+ * NULL), past SATURATED_PCT of one CPU the tool rather than the server
+ * may be the limit, and it says so. */
+static void print_self(const char *phase, double cpu_s, double secs,
+                       uint64_t deliveries) {
+  double pct_cpu = secs > 0 ? 100 * cpu_s / secs : 0;
+  int saturated = pct_cpu >= SATURATED_PCT;
+
+  printf(" loadgen_cpu_pct=%.0f", pct_cpu);
+  if (deliveries > 0 && cpu_s > 0)
+    printf(" deliveries_per_loadgen_cpu_s=%.0f", (double)deliveries / cpu_s);
+  if (phase == NULL)
+    return;
+  printf(" loadgen_saturated=%s", saturated ? "yes" : "no");
+  if (saturated)
+    fprintf(stderr,
+            "pubsub-load: load tool saturated in %s (%.0f%% of a CPU): "
+            "its figures may be the tool's limit, not the server's\n",
+            phase, pct_cpu);
+}
+
 static void reset_counters(void) {
   g.delivered = g.gaps = g.late = g.dups = g.bad = g.pub_errors = 0;
 }
@@ -1265,8 +1295,8 @@ static int cell(size_t size, uint64_t w, double warmup, double seconds) {
     printf(" ack_p50_us=%u ack_p99_us=%u", pct(&g.alat, 0.50),
            pct(&g.alat, 0.99));
   }
-  printf(" loadgen_cpu_pct=%.0f loadgen_busy_pct=%.0f",
-         100 * (self_to - self_from) / secs,
+  print_self("cell", self_to - self_from, secs, d_to - d_from);
+  printf(" loadgen_busy_pct=%.0f",
          100 * (double)(busy_to - busy_from) / 1e9 / secs);
   /* Everything else the machine ran during the period: figures taken
    * beside another busy process are not worth much. */
@@ -1348,6 +1378,7 @@ static int latency(size_t size, unsigned rate, double seconds) {
     printf(" ack_p50_us=%u ack_p99_us=%u", pct(&g.alat, 0.50),
            pct(&g.alat, 0.99));
   }
+  print_self("latency", self1 - self0, (double)(end - t0) / 1e9, 0);
   /* As in cells: what else ran meanwhile makes the latency worth less. */
   if (cpu0 >= 0 && cpu1 >= 0 && all0 >= 0 && all1 >= 0) {
     double other = (all1 - all0) - (cpu1 - cpu0) - (self1 - self0);
@@ -1361,6 +1392,26 @@ static int latency(size_t size, unsigned rate, double seconds) {
   return lost > 0 || g.dropped > dropped0 || g.dups > 0 || g.pub_errors > 0;
 }
 
+/* grow_subs() as a phase of its own: a connect line with its length and
+ * the tool's CPU. */
+static int connect_phase(size_t target) {
+  size_t from = g.nsubs;
+  uint64_t t0 = now_ns();
+  double c0 = self_cpu(), secs;
+  int rc;
+
+  if (target <= from)
+    return 0;
+  rc = grow_subs(target);
+  secs = (double)(now_ns() - t0) / 1e9;
+  printf("connect subs=%zu opened=%zu seconds=%.2f", g.alive, g.nsubs - from,
+         secs);
+  print_self(NULL, self_cpu() - c0, secs, 0); /* opening is not measured */
+  printf("\n");
+  fflush(stdout);
+  return rc;
+}
+
 static int idle(size_t n) {
   char before[2048], after[2048];
   long rss0 = proc_rss_kib(g.pids[0]), rss1;
@@ -1372,7 +1423,7 @@ static int idle(size_t n) {
     fprintf(stderr, "pubsub-load: GET /stats failed and no --pid\n");
     return 1;
   }
-  if (grow_subs(n) < 0)
+  if (connect_phase(n) < 0)
     return 1;
   t = now_ns() + 500000000u; /* let the server settle */
   while (now_ns() < t)
@@ -1654,7 +1705,7 @@ int main(int argc, char **argv) {
       return 1;
     }
     for (i = 0; i < nsubs && !fail; i++) {
-      if (grow_subs(subs[i]) < 0) {
+      if (connect_phase(subs[i]) < 0) {
         fail = 1;
         break;
       }

@@ -203,6 +203,9 @@ function mill(x) { return x == "" ? "-" : sprintf("%.3fM", x / 1e6) }
       else delete dist[name, k]
       if (val($0, "rate_over") == "whole_cell") whole[name, k] = 1
       else delete whole[name, k]
+      if (val($0, "loadgen_saturated") == "yes") sat[name, k] = 1
+      else delete sat[name, k]
+      lgcpu[name, k] = val($0, "loadgen_cpu_pct")
     }
   } else if (kind == "latency") {
     n = val($0, "subs")
@@ -223,13 +226,16 @@ function mill(x) { return x == "" ? "-" : sprintf("%.3fM", x / 1e6) }
 function cellv(name, k, x) {
   if ((name, k) in dist) anydist = 1
   if ((name, k) in whole) anywhole = 1
+  if ((name, k) in sat) nsat++
   return (x == "" ? "-" : x) ((name, k) in whole ? "*" : "") \
-    ((name, k) in bad ? "!" : "") ((name, k) in dist ? "~" : "")
+    ((name, k) in bad ? "!" : "") ((name, k) in dist ? "~" : "") \
+    ((name, k) in sat ? "^" : "")
 }
 END {
   printf "\nDeliveries per second, summed over subscribers\n"
   printf "(! = loss, dropped connection or undrained cell; ~ = other processes used > 10%% CPU meanwhile;\n"
-  printf " * = less than one window completed in the period, rate over the whole cell)\n"
+  printf " * = less than one window completed in the period, rate over the whole cell;\n"
+  printf " ^ = the load tool used over 90%% of its CPU: the tool, not the server, may be the limit)\n"
   printf "%6s %5s %4s %12s %12s %12s %10s %10s %13s\n", "N", "bytes", "W", "libwsp", "wslay", "ws", "wsp/wslay", "wsp/ws", "wsp-demo(JSON)"
   for (i = 1; i <= ncells; i++) {
     k = order[i]; split(k, p, " ")
@@ -238,6 +244,13 @@ END {
       cellv("ws", k, rate["ws", k]),
       ratio(rate["libwsp", k], rate["wslay", k]), ratio(rate["libwsp", k], rate["ws", k]),
       cellv("demo", k, rate["demo", k])
+  }
+  printf "\nLoad tool CPU %% of the measured period (pubsub-load'"'"'s own, getrusage)\n"
+  printf "%6s %5s %4s %8s %8s %8s %14s\n", "N", "bytes", "W", "libwsp", "wslay", "ws", "wsp-demo(JSON)"
+  for (i = 1; i <= ncells; i++) {
+    k = order[i]; split(k, p, " ")
+    printf "%6s %5s %4s %8s %8s %8s %14s\n", p[1], p[2], p[3], num(lgcpu["libwsp", k]),
+      num(lgcpu["wslay", k]), num(lgcpu["ws", k]), num(lgcpu["demo", k])
   }
   printf "\nServer CPU: deliveries per CPU-second (server CPU %% of the measured period)\n"
   printf "%6s %5s %4s %18s %18s %18s %18s\n", "N", "bytes", "W", "libwsp", "wslay", "ws", "wsp-demo(JSON)"
@@ -296,6 +309,7 @@ END {
   if ("demo" in idlerss && idlerss["demo"] != "")
     printf "  Centrifuge idle RSS per connection <= 1024 bytes: %s (%s)\n", (idlerss["demo"] + 0 <= 1024 ? "met" : "NOT met"), idlerss["demo"]
   printf "  nothing lost: %s\n", (anybad ? "NO (see ! above)" : "yes")
+  printf "  load tool not saturated: %s\n", (nsat ? sprintf("NO, in %d cells (see ^ above)", nsat) : "yes")
   if (anydist)
     printf "  (cells marked ~ ran beside other busy processes: run again on a quiet machine)\n"
 }' "$out/results"

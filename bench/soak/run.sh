@@ -8,7 +8,7 @@
 #   bench/soak/run.sh BUILD_DIR [--quick] [--phase P,...] [soak flags...]
 #
 # Full sizes by default (10,000 held connections, 2 minutes of churn,
-# 2,000 slowloris clients at the 10 s handshake timeout; about 3 minutes).
+# 2,000 slowloris clients at the 10 s handshake timeout; about 2.5 minutes).
 # --quick: the CI sizes (2,000 connections, 20 s of churn, 200 slowloris
 # clients at a 3 s timeout; about 40 s), and only the hard criteria
 # decide the exit status. Other flags go to soak as they are.
@@ -42,6 +42,14 @@ ulimit -n "$hard" 2>/dev/null || true
 # shellcheck disable=SC3045
 echo "descriptors: soft limit $(ulimit -n) (hard $hard)"
 
+# glibc keeps up to 7 freed blocks of each small size in a per-thread
+# cache that malloc_trim() does not reach: after a mass close they lie
+# all over the heap and keep a page each. The demo runs without that
+# cache unless SOAK_GLIBC_TUNABLES says otherwise (empty: glibc's
+# defaults). See README.md, "RSS after close".
+tunables=${SOAK_GLIBC_TUNABLES-glibc.malloc.tcache_count=0}
+echo "wsp-demo: GLIBC_TUNABLES=${tunables:-(glibc defaults)}"
+
 out=$(mktemp -d)
 server_pid=
 cleanup() {
@@ -72,7 +80,7 @@ done
 key=soak-$$
 start() {
   # shellcheck disable=SC2086
-  "$demo" --listen 127.0.0.1:0 --api-key "$key" \
+  GLIBC_TUNABLES=$tunables "$demo" --listen 127.0.0.1:0 --api-key "$key" \
     --handshake-timeout "$timeout_ms" --max-message 1048576 $1 \
     >"$out/listen" 2>"$out/err" &
   server_pid=$!

@@ -802,6 +802,14 @@ static int do_info(struct call *c) {
   put_u64(c->out, "sessions", nsessions);
   put(c->out, ",");
   put_u64(c->out, "sessions_evicted", ss.evicted);
+  if (history != NULL) { /* publications the store refused, and why */
+    struct wsp_evlog_stats es;
+    wsp_evlog_get_stats(history, &es);
+    put(c->out, ",");
+    put_u64(c->out, "history_append_errors", es.append_errors);
+    put(c->out, ",");
+    put_u64(c->out, "history_io_errors", es.io_errors);
+  }
   put(c->out, ",\"closes\":{");
   for (i = 0; i < st.nclose_codes && i < 32; i++) {
     snprintf(code, sizeof code, "%u", st.closes[i].code);

@@ -41,6 +41,9 @@
  * second for the closing handshakes, and exit 0.
  */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +69,11 @@
 #define DEMO_META_TTL_S (24ull * 3600)
 #define DEMO_HISTORY_CHANNELS 10000
 #define DEMO_HISTORY_MAX 1000000000ull
+/* glibc keeps the heap a crowd of closed connections freed (RSS stays at
+ * the crowd's peak): TRIM_DELAY_MS after the TRIM_AFTER_CLOSES-th close
+ * since the last time, malloc_trim() hands the free pages back. */
+#define TRIM_AFTER_CLOSES 1000
+#define TRIM_DELAY_MS 500
 
 struct client {
   int fd;
@@ -81,6 +89,8 @@ static int epfd;
 static struct wsp_server *server;
 static struct wsp_evlog *history_log; /* NULL: no history */
 static struct client *clients, *dirty;
+static uint64_t closes_since_trim, trims;
+static uint64_t trim_at = WSP_NO_DEADLINE;
 
 /* ---- The dirty list: clients whose output or state changed ------------- */
 
@@ -207,6 +217,19 @@ static void client_free(struct client *cl) {
   auth_client_gone(cl->wc);
   wsp_client_free(cl->wc); /* on_disconnect (1006) if it was still open */
   free(cl);
+  if (++closes_since_trim >= TRIM_AFTER_CLOSES && trim_at == WSP_NO_DEADLINE)
+    trim_at = loop_now_ms() + TRIM_DELAY_MS;
+}
+
+static void heap_trim(uint64_t now) {
+  if (now < trim_at)
+    return;
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+  trims++;
+  closes_since_trim = 0;
+  trim_at = WSP_NO_DEADLINE;
 }
 
 /* Like loop_read/loop_write, but through the hub. */
@@ -361,7 +384,8 @@ static void print_stats(void) {
   for (i = 0; i < st.nclose_codes && i < 32; i++)
     fprintf(stderr, " %u x%llu", st.closes[i].code,
             (unsigned long long)st.closes[i].count);
-  fprintf(stderr, "; shed at the descriptor limit: %llu\n", loop_shed_count());
+  fprintf(stderr, "; heap trims: %llu; shed at the descriptor limit: %llu\n",
+          (unsigned long long)trims, loop_shed_count());
 }
 
 /* History for every channel: the last size publications for ttl seconds,
@@ -560,6 +584,8 @@ int main(int argc, char **argv) {
       deadline = auth_next_deadline();
     if (redis_next_deadline() < deadline)
       deadline = redis_next_deadline();
+    if (trim_at < deadline)
+      deadline = trim_at;
     if (stopping && stop_at < deadline)
       deadline = stop_at;
     n = epoll_wait(epfd, evs, 64, loop_timeout(deadline, now));
@@ -593,6 +619,7 @@ int main(int argc, char **argv) {
     methods_tick(server, now);
     auth_tick(now);
     redis_tick(now);
+    heap_trim(now);
     while (dirty != NULL)
       client_update(dirty);
     redis_flush();

@@ -109,6 +109,8 @@ static void really_free(struct wsp_client *cl) {
   wsp__free(&s->mem, cl->user);
   wsp__free(&s->mem, cl->calls);
   s->stats.connections--;
+  /* After a crowd leaves, its room in the heap goes too. */
+  wsp__heap_shrink(&s->heap, &s->mem, s->stats.connections);
   wsp__free(&s->mem, cl);
 }
 

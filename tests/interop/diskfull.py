@@ -8,7 +8,8 @@ is refused: it must be refused as the server's error (code 100, with the
 store's message), never as the client's (107), and nothing must have
 been acknowledged that the history does not hold. Once the limit is
 lifted (as when space comes back) the same server takes publications
-again.
+again. diskfull_tmpfs.py does the same on a real full disk (a small
+tmpfs), where it can mount one.
 
     python3 diskfull.py WSP_DEMO_EXE
 Prints "N passed, M failed"; exits 1 on failure.
