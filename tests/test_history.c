@@ -832,6 +832,70 @@ static void test_history_tags_filter(void **state) {
   hub_free(&h);
 }
 
+static uint64_t wall_ms; /* the fake wall clock of test_history_wall_clock */
+static uint64_t wall(void *ud) {
+  (void)ud;
+  return wall_ms;
+}
+
+/* With a wall clock, the connect result carries the server's time and
+ * every publication its time: live (exact and through a pattern), in
+ * history and in a recovery; the log keeps that time. */
+static void test_history_wall_clock(void **state) {
+  struct hub h;
+  char ep[64], want[512], cmd[256];
+  (void)state;
+  hub_open(&h);
+  wall_ms = 1700000000123ull;
+  assert_int_equal(wsp_server_set_wall_clock(h.srv, wall, NULL), 0);
+  thub_cli_free(&h.c[2]);
+  thub_cli_open(&h.c[2], h.srv);
+  say(&h, 2, "{\"connect\":{},\"id\":1}");
+  thub_expect(&h.c[2], thub_client_reply(want, sizeof(want), 1, "connect",
+                                         wsp_client_get_id(h.c[2].sc),
+                                         ",\"ping\":25,\"pong\":true,"
+                                         "\"time\":1700000000123}}\n"));
+  say(&h, 0, "{\"subscribe\":{\"channel\":\"news\"},\"id\":2}");
+  say(&h, 1, "{\"subscribe\":{\"channel\":\"nohist\"},\"id\":2}");
+  clear(&h);
+  wall_ms = 1700000000200ull;
+  assert_int_equal(wsp_server_publish(h.srv, "news", "1", 1, NULL), 1);
+  assert_int_equal(wsp_server_publish(h.srv, "nohist", "2", 1, NULL), 1);
+  pump(&h);
+  thub_expect(&h.c[0], "{\"push\":{\"channel\":\"news\",\"pub\":{\"data\":1,"
+                       "\"time\":1700000000200,\"offset\":1}}}\n");
+  thub_expect(&h.c[1], "{\"push\":{\"channel\":\"nohist\",\"pub\":{\"data\":2,"
+                       "\"time\":1700000000200}}}\n");
+  wall_ms = 1700000009999ull; /* later: history keeps the first time */
+  say(&h, 0, "{\"history\":{\"channel\":\"news\",\"limit\":-1},\"id\":3}");
+  epoch_of(&h, "news", ep);
+  snprintf(want, sizeof(want),
+           "{\"id\":3,\"history\":{\"publications\":[{\"data\":1,\"time\":"
+           "1700000000200,\"offset\":1}],\"epoch\":\"%s\",\"offset\":1}}\n",
+           ep);
+  thub_expect(&h.c[0], want);
+  snprintf(cmd, sizeof(cmd),
+           "{\"subscribe\":{\"channel\":\"news\",\"recover\":true,\"offset\":0,"
+           "\"epoch\":\"%s\"},\"id\":4}",
+           ep);
+  say(&h, 2, cmd);
+  snprintf(want, sizeof(want),
+           "{\"id\":4,\"subscribe\":{\"recoverable\":true,\"positioned\":true,"
+           "\"epoch\":\"%s\",\"was_recovering\":true,\"recovered\":true,"
+           "\"publications\":[{\"data\":1,\"time\":1700000000200,"
+           "\"offset\":1}]}}\n",
+           ep);
+  thub_expect(&h.c[2], want);
+  /* taken away: no times */
+  assert_int_equal(wsp_server_set_wall_clock(h.srv, NULL, NULL), 0);
+  assert_int_equal(wsp_server_publish(h.srv, "nohist", "3", 1, NULL), 1);
+  pump(&h);
+  thub_expect(&h.c[1],
+              "{\"push\":{\"channel\":\"nohist\",\"pub\":{\"data\":3}}}\n");
+  assert_int_equal(wsp_server_set_wall_clock(NULL, wall, NULL), WSP_ERR_INVAL);
+  hub_free(&h);
+}
+
 static void test_history_slow_subscriber_out_of_retention(void **state) {
   struct hub h;
   struct wsp_server_stats st;
@@ -1287,6 +1351,7 @@ int main(void) {
       cmocka_unit_test(test_history_recovery),
       cmocka_unit_test(test_history_gap_unsubscribes_2500),
       cmocka_unit_test(test_history_tags_filter),
+      cmocka_unit_test(test_history_wall_clock),
       cmocka_unit_test(test_history_ttl_through_the_hub_tick),
       cmocka_unit_test(test_history_store_failure_acknowledges_nothing),
       cmocka_unit_test(test_history_allocation_failures),

@@ -25,7 +25,7 @@
  *            [--allowed-origin ORIGIN]... [--max-sessions N]
  *            [--history-size N] [--history-ttl SECONDS] [--data-dir DIR]
  *            [--fsync always|interval|never] [--history-channels N]
- *            [--history-meta-ttl SECONDS]
+ *            [--history-meta-ttl SECONDS] [--server-time on|off]
  *            [--redis HOST:PORT [--redis-prefix P] [--node-name N]
  *             [--redis-timeout MS] [--redis-probe MS]]
  *
@@ -344,7 +344,7 @@ static void usage(const char *argv0) {
           "       [--max-sessions N]\n"
           "       [--history-size N] [--history-ttl SECONDS] [--data-dir DIR]\n"
           "       [--fsync always|interval|never] [--history-channels N]\n"
-          "       [--history-meta-ttl SECONDS]\n"
+          "       [--history-meta-ttl SECONDS] [--server-time on|off]\n"
           "       [--redis HOST:PORT [--redis-prefix P] [--node-name N]\n"
           "        [--redis-timeout MS] [--redis-probe MS]]\n",
           argv0);
@@ -448,7 +448,7 @@ int main(int argc, char **argv) {
   uint64_t history_size = 100, history_ttl = 300;
   uint64_t history_channels = DEMO_HISTORY_CHANNELS;
   uint64_t history_meta_ttl = DEMO_META_TTL_S;
-  int fsync_policy = WSP_EVLOG_FSYNC_INTERVAL;
+  int fsync_policy = WSP_EVLOG_FSYNC_INTERVAL, server_time = 0;
   char host[256] = "127.0.0.1";
   const char *www = WSP_DEMO_SRCDIR "/examples/demo/www";
   const char *bundle = WSP_DEMO_SRCDIR "/tests/interop/centrifuge/"
@@ -530,6 +530,12 @@ int main(int argc, char **argv) {
       api_key = val;
       continue;
     }
+    if (strcmp(arg, "--server-time") == 0) {
+      if (strcmp(val, "on") != 0 && strcmp(val, "off") != 0)
+        usage(argv[0]);
+      server_time = strcmp(val, "on") == 0;
+      continue;
+    }
     for (j = 0; j < NLIMITS && strcmp(arg, limit_flags[j].flag) != 0; j++)
       ;
     if (j == NLIMITS)
@@ -547,7 +553,9 @@ int main(int argc, char **argv) {
       wsp_server_set_channel_flags(
           server, WSP_CHANNEL_PRESENCE | WSP_CHANNEL_JOIN_LEAVE |
                       WSP_CHANNEL_WILDCARDS | WSP_CHANNEL_PUBLISH |
-                      WSP_CHANNEL_DELTA) < 0) {
+                      WSP_CHANNEL_DELTA) < 0 ||
+      (server_time &&
+       wsp_server_set_wall_clock(server, loop_wall_clock, NULL) < 0)) {
     fprintf(stderr, "wsp-demo: cannot create the server\n");
     return 1;
   }

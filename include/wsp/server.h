@@ -374,6 +374,14 @@ WSP_API int wsp_server_set_origin_policy(struct wsp_server *server,
 
 /* ---- Channels --------------------------------------------------------- */
 
+/* The server's wall clock, Unix time in ms (NULL: none). With it,
+ * connect results carry the server's time and publications the time
+ * they were published ("time"), and the history log's clock defaults to
+ * it. */
+WSP_API int wsp_server_set_wall_clock(struct wsp_server *server,
+                                      uint64_t (*unix_ms)(void *user_data),
+                                      void *user_data);
+
 /* Default channel flags (WSP_CHANNEL_*; default PRESENCE | JOIN_LEAVE). */
 WSP_API int wsp_server_set_channel_flags(struct wsp_server *server,
                                          unsigned flags);
@@ -532,7 +540,8 @@ struct wsp_server_history {
   uint32_t history_max;  /* publications one history call returns; 300 */
   /* The log's clock, ms: the times of publications and retention by age.
    * With the file store it must be the wall clock (CLOCK_REALTIME), which
-   * goes on across restarts; NULL: the server's own clock. */
+   * goes on across restarts; NULL: the server's wall clock if it has one
+   * (wsp_server_set_wall_clock), else its own clock. */
   uint64_t (*clock)(void *user_data);
   uint64_t reserved[3]; /* zero */
 };

@@ -348,6 +348,7 @@ static void sync_replay(struct wsp_client *cl, struct wsp__csub *cs,
     if (cs->positioned && sp->has_pos) {
       struct wsp__hpos hp;
       int live;
+      memset(&hp, 0, sizeof(hp));
       hp.offset = sp->offset;
       hp.epoch = sp->epoch;
       live = wsp__hist_live(cs, &hp);
@@ -831,6 +832,8 @@ static long fan_out(struct wsp_server *s, const char *ch, size_t clen,
   c.pub.info = info;
   c.pub.has_offset = hp != NULL;
   c.pub.offset = hp ? hp->offset : 0;
+  if (s->wall)
+    c.pub.time = hp && hp->time ? hp->time : s->wall(s->wall_ud);
   c.born = wsp__server_now(s);
   wsp__jbuf_init(&c.jb, &s->mem);
   n = wsp_pubsub_publish(s->channels, ch, clen, pub_deliver, &c);
@@ -1489,6 +1492,16 @@ void wsp__ch_client_gone(struct wsp_client *cl) {
 }
 
 /* ---- Public API -------------------------------------------------------- */
+
+int wsp_server_set_wall_clock(struct wsp_server *s,
+                              uint64_t (*unix_ms)(void *user_data),
+                              void *user_data) {
+  if (!s)
+    return WSP_ERR_INVAL;
+  s->wall = unix_ms;
+  s->wall_ud = unix_ms ? user_data : NULL;
+  return 0;
+}
 
 int wsp_server_set_channel_flags(struct wsp_server *s, unsigned flags) {
   if (!s || (flags & ~0x1fu))

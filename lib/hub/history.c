@@ -48,7 +48,9 @@ static int same_retention(const struct wsp_evlog_retention *a,
 }
 
 uint64_t wsp__hist_now(const struct wsp_server *s) {
-  return s->hist.clock ? s->hist.clock(s->hist.user_data) : wsp__server_now(s);
+  if (s->hist.clock)
+    return s->hist.clock(s->hist.user_data);
+  return s->wall ? s->wall(s->wall_ud) : wsp__server_now(s);
 }
 
 uint64_t wsp__hist_next_deadline(const struct wsp_server *s) {
@@ -110,8 +112,10 @@ int wsp__hist_append(struct wsp_server *s, const char *ch, size_t len,
                      const char *data, size_t dlen, const char *info,
                      struct wsp__hpos *out) {
   struct wsp_evlog_position pos;
-  int rc = wsp_evlog_append(s->hist.log, ch, len, wsp__hist_now(s), data, dlen,
-                            info, info ? strlen(info) : 0, &out->offset);
+  int rc;
+  out->time = wsp__hist_now(s);
+  rc = wsp_evlog_append(s->hist.log, ch, len, out->time, data, dlen, info,
+                        info ? strlen(info) : 0, &out->offset);
   if (rc == 0)
     rc = wsp_evlog_position(s->hist.log, ch, len, &pos);
   if (rc == 0) {
@@ -134,8 +138,16 @@ struct pubs {
   size_t n;
   /* a subscriber's tags filter, or NULL */
   const struct wsp__tags_filter *filter;
-  int as_string; /* a subscriber with delta: data as strings */
+  unsigned fmt; /* WSP__CF_PUB_*: strings for delta, times */
 };
+
+/* How publications are written for cl (NULL: no subscriber of its own):
+ * data as strings for a subscriber with delta, times with a wall clock. */
+static unsigned pub_fmt(const struct wsp_server *s,
+                        const struct wsp__csub *cs) {
+  return (cs && cs->delta ? WSP__CF_PUB_STRING : 0u) |
+         (s->wall ? WSP__CF_PUB_TIME : 0u);
+}
 
 /* A read callback: the next element of a list of publications (unless
  * the subscriber's filter leaves it out). */
@@ -143,7 +155,7 @@ static int put_pub(const struct wsp_evlog_event *e, void *ud) {
   struct pubs *p = ud;
   if (!wsp__tags_match(p->filter, e->info.ptr, e->info.len))
     return 0;
-  wsp__cf_out_pubs_add(&p->jb, p->n++, p->as_string, e);
+  wsp__cf_out_pubs_add(&p->jb, p->n++, p->fmt, e);
   return p->jb.err != 0;
 }
 
@@ -286,7 +298,7 @@ uint32_t wsp__hist_subscribed(struct wsp_client *cl, struct wsp__csub *cs,
   memset(&rec, 0, sizeof(rec));
   wsp__jbuf_init(&p.jb, &s->mem);
   p.filter = cs->filter;
-  p.as_string = cs->delta;
+  p.fmt = pub_fmt(s, cs);
   if (rq && rq->recover)
     rc = wsp_evlog_recover(s->hist.log, cs->channel, cs->len, rq->offset,
                            rq->epoch, s->hist.recovery_max, put_pub, &p, &rec);
@@ -313,6 +325,7 @@ uint32_t wsp__hist_engine_subscribed(struct wsp_client *cl,
   memset(&p, 0, sizeof(p));
   wsp__jbuf_init(&p.jb, &cl->srv->mem);
   p.filter = cs->filter;
+  p.fmt = pub_fmt(cl->srv, cs);
   if (rq && rq->recover &&
       (!rq->epoch[0] || !strcmp(rq->epoch, res->pos.epoch)) &&
       rq->offset <= res->pos.offset && res->pos.offset - rq->offset == res->n) {
@@ -373,8 +386,8 @@ static int feed_pub(const struct wsp_evlog_event *e, void *ud) {
   if (!wsp__tags_match(f->cs->filter, e->info.ptr, e->info.len))
     return 0; /* passed over: the subscriber's position moves on */
   wsp__metrics_observe(&f->lag, wsp__metrics_since(e->time, f->now), 1);
-  return wsp__cf_out_feed_pub(&f->jb, f->cs->channel, f->cs->len, f->cs->delta,
-                              e) != 0 ||
+  return wsp__cf_out_feed_pub(&f->jb, f->cs->channel, f->cs->len,
+                              pub_fmt(f->cs->cl->srv, f->cs), e) != 0 ||
          f->jb.len >= f->budget;
 }
 
@@ -556,6 +569,7 @@ static void ehist_done(struct wsp__pending *pe, int status, const void *data,
   } else {
     memset(&p, 0, sizeof(p));
     wsp__jbuf_init(&p.jb, &cl->srv->mem);
+    p.fmt = pub_fmt(cl->srv, NULL);
     for (i = 0; i < res->n; i++)
       put_pub(&res->events[i], &p);
     if (p.jb.err)
@@ -650,6 +664,7 @@ void wsp__hist_command(struct wsp_client *cl, uint32_t id, const char *ch,
     r.since = 0; /* from the oldest kept */
   memset(&p, 0, sizeof(p));
   wsp__jbuf_init(&p.jb, &s->mem);
+  p.fmt = pub_fmt(s, NULL);
   if (limit)
     got = wsp_evlog_read(s->hist.log, ch, len, NULL, r.has_since ? r.since : 0,
                          limit, r.reverse ? WSP_EVLOG_REVERSE : 0, put_pub, &p,

@@ -228,6 +228,7 @@ struct wsp__csub {
 /* Where a publication went in the log (history.c). */
 struct wsp__hpos {
   uint64_t offset;
+  uint64_t time;                            /* its time in the log */
   uint64_t epoch;                           /* hash of the epoch */
   char epoch_text[WSP_EVLOG_EPOCH_MAX + 1]; /* the epoch itself */
 };
@@ -407,6 +408,10 @@ struct wsp_server {
    * and lives as long as the server, so clients may point into it. */
   struct wsp__route **routes;
   size_t nroutes;
+  /* The wall clock (Unix ms) of wsp_server_set_wall_clock(), or NULL:
+   * with it, connect results and publications carry time. */
+  uint64_t (*wall)(void *user_data);
+  void *wall_ud;
   uint64_t now;
   struct wsp__heap heap;       /* clients by next deadline */
   struct wsp_client *first;    /* every client, for shutdown and free */

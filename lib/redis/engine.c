@@ -1009,6 +1009,7 @@ static void on_message(struct wsp_redis *r, const struct wsp__rreply *m) {
     flen[k] = (size_t)(sp - p);
     p = sp + 1;
   }
+  memset(&hp, 0, sizeof(hp)); /* its time: when it arrives */
   if (parse_u64(f[0], flen[0], &hp.offset) != 0 ||
       parse_u64(f[2], flen[2], &ilen) != 0 || ilen > (uint64_t)(end - p) ||
       flen[1] == 0 || flen[1] > WSP_EVLOG_EPOCH_MAX)

@@ -160,10 +160,15 @@ static void put_data(struct wsp__jbuf *jb, const char *d, size_t n,
 
 /* One Publication: {"data":...,"info":...,"tags":...,"offset":N}. */
 static void pub_json(struct wsp__jbuf *jb, const struct wsp_evlog_event *e,
-                     int as_string) {
+                     unsigned fmt) {
   WSP__JBUF_LIT(jb, "{");
   if (e->data.len)
-    put_data(jb, e->data.ptr, e->data.len, as_string);
+    put_data(jb, e->data.ptr, e->data.len, (fmt & WSP__CF_PUB_STRING) != 0);
+  if (fmt & WSP__CF_PUB_TIME) {
+    WSP__JBUF_LIT(jb, "\"time\":");
+    wsp__jbuf_u64(jb, e->time);
+    WSP__JBUF_LIT(jb, ",");
+  }
   put_meta(jb, e->info.ptr, e->info.len);
   WSP__JBUF_LIT(jb, "\"offset\":");
   wsp__jbuf_u64(jb, e->offset);
@@ -200,11 +205,11 @@ void wsp__cf_out_pub_info(struct wsp__jbuf *jb, const struct wsp_client *cl) {
   WSP__JBUF_LIT(jb, "\0"); /* NUL-terminate */
 }
 
-void wsp__cf_out_pubs_add(struct wsp__jbuf *jb, size_t n, int as_string,
+void wsp__cf_out_pubs_add(struct wsp__jbuf *jb, size_t n, unsigned fmt,
                           const struct wsp_evlog_event *e) {
   if (n)
     WSP__JBUF_LIT(jb, ",");
-  pub_json(jb, e, as_string);
+  pub_json(jb, e, fmt);
 }
 
 /* ---- Replies ---------------------------------------------------------- */
@@ -246,6 +251,10 @@ void wsp__cf_out_connect(struct wsp_client *cl, uint32_t id, uint64_t now,
     WSP__JBUF_LIT(jb, ",\"subs\":{");
     wsp__jbuf_raw(jb, subs->data, subs->len);
     WSP__JBUF_LIT(jb, "}");
+  }
+  if (cl->srv->wall) {
+    WSP__JBUF_LIT(jb, ",\"time\":");
+    wsp__jbuf_u64(jb, cl->srv->wall(cl->srv->wall_ud));
   }
   WSP__JBUF_LIT(jb, "}}");
   wsp__cf_out_line_end(cl);
@@ -555,6 +564,11 @@ struct wsp_frame *wsp__cf_out_pub(struct wsp__jbuf *jb,
     put_data(jb, p->delta, p->delta_len, 1);
   else if (p->dlen)
     put_data(jb, p->data, p->dlen, p->data_string);
+  if (p->time) {
+    WSP__JBUF_LIT(jb, "\"time\":");
+    wsp__jbuf_u64(jb, p->time);
+    WSP__JBUF_LIT(jb, ",");
+  }
   if (p->info)
     put_meta(jb, p->info, strlen(p->info));
   if (p->has_offset) {
@@ -576,13 +590,13 @@ struct wsp_frame *wsp__cf_out_pub(struct wsp__jbuf *jb,
 }
 
 int wsp__cf_out_feed_pub(struct wsp__jbuf *jb, const char *ch, size_t len,
-                         int as_string, const struct wsp_evlog_event *e) {
+                         unsigned fmt, const struct wsp_evlog_event *e) {
   if (jb->len)
     WSP__JBUF_LIT(jb, "\n");
   WSP__JBUF_LIT(jb, "{\"push\":{\"channel\":");
   wsp__jbuf_str(jb, ch, len);
   WSP__JBUF_LIT(jb, ",\"pub\":");
-  pub_json(jb, e, as_string);
+  pub_json(jb, e, fmt);
   WSP__JBUF_LIT(jb, "}}");
   return jb->err;
 }

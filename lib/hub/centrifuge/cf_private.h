@@ -85,9 +85,13 @@ void wsp__cf_out_subscribed(struct wsp_client *cl, uint32_t id,
                             struct wsp__jbuf *into);
 void wsp__cf_out_sub_refresh(struct wsp_client *cl, uint32_t id,
                              uint64_t expires_at);
-/* Append the n-th (from 0) publication of a list to jb; as_string: its
- * data as a JSON string (a subscriber with delta compression). */
-void wsp__cf_out_pubs_add(struct wsp__jbuf *jb, size_t n, int as_string,
+/* How a publication from the log is written: its data as a JSON string
+ * (a subscriber with delta compression), its time (the server has a wall
+ * clock). */
+#define WSP__CF_PUB_STRING 0x1u
+#define WSP__CF_PUB_TIME 0x2u
+/* Append the n-th (from 0) publication of a list to jb, as fmt says. */
+void wsp__cf_out_pubs_add(struct wsp__jbuf *jb, size_t n, unsigned fmt,
                           const struct wsp_evlog_event *e);
 void wsp__cf_out_history(struct wsp_client *cl, uint32_t id, const char *pubs,
                          size_t pubs_len, size_t npubs, const char *epoch,
@@ -146,6 +150,7 @@ struct wsp__cf_pub {
   int data_string;
   const char *delta;
   size_t delta_len;
+  uint64_t time; /* Unix ms, when the server has a wall clock; 0: none */
 };
 /* The pub push of p to the subscribers of pattern, encoded in jb (reset
  * first) and made a shared frame. */
@@ -154,7 +159,7 @@ struct wsp_frame *wsp__cf_out_pub(struct wsp__jbuf *jb,
                                   const char *pattern, size_t plen);
 /* Append one pub push of an event (lines separated by '\n'); jb->err. */
 int wsp__cf_out_feed_pub(struct wsp__jbuf *jb, const char *ch, size_t len,
-                         int as_string, const struct wsp_evlog_event *e);
+                         unsigned fmt, const struct wsp_evlog_event *e);
 
 /* fossil.c: append to out the Fossil delta that makes target[0..tlen)
  * from source[0..slen); its literal inserts are whole UTF-8 characters

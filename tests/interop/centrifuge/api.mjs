@@ -270,6 +270,33 @@ check('tags: publish carries them; a tags filter delivers, recovers and skips by
   b.c.disconnect();
 });
 
+check('--server-time on: time in the connect result, publications and history', async () => {
+  const t = await startDemo(exe, ['--api-key', KEY, '--server-time', 'on']);
+  try {
+    const ws = new WebSocket(`${t.url}/connection/websocket`);
+    const lines = [];
+    ws.on('message', (m) => { for (const l of m.toString().split('\n')) if (l) lines.push(JSON.parse(l)); });
+    await withTimeout(new Promise((resolve, reject) => { ws.on('open', resolve); ws.on('error', reject); }), 3000, 'open');
+    const before = Date.now();
+    ws.send('{"connect":{},"id":1}\n{"subscribe":{"channel":"clock"},"id":2}');
+    await waitFor(() => lines.length >= 2, 3000, 'connect and subscribe');
+    const ct = lines[0].connect.time;
+    assert(Number.isInteger(ct) && ct >= before - 2000 && ct <= Date.now() + 2000, `connect time ${ct} vs ${before}`);
+    const r = await callApi(t.port, KEY, 'publish', { channel: 'clock', data: { x: 1 } });
+    assert(r.json && r.json.result, `publish ${r.body}`);
+    await waitFor(() => lines.length >= 3, 3000, 'the publication');
+    const pt = lines[2].push.pub.time;
+    assert(Number.isInteger(pt) && pt >= ct && pt <= Date.now() + 2000, `publication time ${pt}`);
+    ws.send('{"history":{"channel":"clock","limit":-1},"id":3}');
+    await waitFor(() => lines.length >= 4, 3000, 'history');
+    assert(lines[3].history.publications[0].time === pt, `history time ${JSON.stringify(lines[3])}`);
+    ws.close();
+  } finally {
+    t.proc.kill('SIGTERM');
+    await withTimeout(t.exited, 5000, 'second wsp-demo exit');
+  }
+});
+
 await run({
   before: async () => { s = await startDemo(exe, ['--api-key', KEY]); },
   after: async () => {
