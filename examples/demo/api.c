@@ -1030,24 +1030,52 @@ static int authorized(const struct wsp_request *req) {
   return diff == 0;
 }
 
+/* Members of Centrifugo's requests that this API cannot honour: rather
+ * than ignore them (and do something else than asked), a request with
+ * one of them is refused with 107 naming it. Publication versions need a
+ * per-channel version store; sessions here are the login cookie's, not
+ * Centrifugo's connection session ids; recover_since and override
+ * change a server-side subscription's recovery and channel options,
+ * which are the hub's; whitelist exempts clients from a disconnect. */
+static const char *const refused_publish[] = {"version", "version_epoch", NULL};
+static const char *const refused_subscribe[] = {"session", "recover_since",
+                                                "override", NULL};
+static const char *const refused_session[] = {"session", NULL};
+static const char *const refused_disconnect[] = {"session", "whitelist", NULL};
+static const char *const refused_refresh[] = {"session", "info", NULL};
+
+static int refused_member(struct call *c, const char *const *names) {
+  static char why[64];
+  struct wsp_str v;
+  for (; names && *names; names++)
+    if (json_member(c->body, c->len, *names, &v) &&
+        !(v.len == 4 && memcmp(v.ptr, "null", 4) == 0)) {
+      snprintf(why, sizeof why, "%s is not supported", *names);
+      c->message = why;
+      return ERR_BAD_REQUEST;
+    }
+  return 0;
+}
+
 void api_serve(struct wsp_client *client, const struct wsp_request *req) {
   static const struct {
     const char *name;
     int (*fn)(struct call *);
+    const char *const *refused;
   } methods[] = {
-      {"publish", do_publish},
-      {"broadcast", do_broadcast},
-      {"subscribe", do_subscribe},
-      {"unsubscribe", do_unsubscribe},
-      {"disconnect", do_disconnect},
-      {"send", do_send},
-      {"presence", do_presence},
-      {"presence_stats", do_presence_stats},
-      {"info", do_info},
-      {"channels", do_channels},
-      {"refresh", do_refresh},
-      {"history", do_history},
-      {"history_remove", do_history_remove},
+      {"publish", do_publish, refused_publish},
+      {"broadcast", do_broadcast, refused_publish},
+      {"subscribe", do_subscribe, refused_subscribe},
+      {"unsubscribe", do_unsubscribe, refused_session},
+      {"disconnect", do_disconnect, refused_disconnect},
+      {"send", do_send, NULL},
+      {"presence", do_presence, NULL},
+      {"presence_stats", do_presence_stats, NULL},
+      {"info", do_info, NULL},
+      {"channels", do_channels, NULL},
+      {"refresh", do_refresh, refused_refresh},
+      {"history", do_history, NULL},
+      {"history_remove", do_history_remove, NULL},
   };
   struct buf out = {0}, result = {0};
   struct call c = {0};
@@ -1095,7 +1123,8 @@ void api_serve(struct wsp_client *client, const struct wsp_request *req) {
         memcmp(methods[i].name, name, nlen) == 0)
       break;
   put(&result, ""); /* an empty result is {} */
-  if (i < sizeof methods / sizeof methods[0])
+  if (i < sizeof methods / sizeof methods[0] &&
+      (code = refused_member(&c, methods[i].refused)) == 0)
     code = methods[i].fn(&c);
   if (code != ANSWERED)
     answer(client, code, &result, c.message);

@@ -297,6 +297,29 @@ check('--server-time on: time in the connect result, publications and history', 
   }
 });
 
+check('members of Centrifugo requests this API cannot honour are refused, named', async () => {
+  const cases = [
+    ['publish', { channel: 'v', data: 1, version: 2 }, 'version'],
+    ['publish', { channel: 'v', data: 1, version_epoch: 'e' }, 'version_epoch'],
+    ['broadcast', { channels: ['v'], data: 1, version: 2 }, 'version'],
+    ['subscribe', { user: 'u', channel: 'v', recover_since: { offset: 1, epoch: 'e' } }, 'recover_since'],
+    ['subscribe', { user: 'u', channel: 'v', override: { presence: { value: true } } }, 'override'],
+    ['subscribe', { user: 'u', channel: 'v', session: 's' }, 'session'],
+    ['unsubscribe', { user: 'u', channel: 'v', session: 's' }, 'session'],
+    ['disconnect', { user: 'u', whitelist: ['c'] }, 'whitelist'],
+    ['refresh', { user: 'u', info: { a: 1 } }, 'info'],
+  ];
+  for (const [method, body, member] of cases) {
+    const e = await apiError(method, body);
+    assert(e.code === 107 && e.message === `${member} is not supported`, `${method} ${member}: ${JSON.stringify(e)}`);
+  }
+  // null is as good as absent
+  const ok = await result('publish', { channel: 'v', data: 1, version: null });
+  assert(ok.delivered === 0, `null version ${JSON.stringify(ok)}`);
+  const unknown = await api('batch', { commands: [] });
+  assert(unknown.error && unknown.error.code === 104, `batch ${JSON.stringify(unknown)}`);
+});
+
 await run({
   before: async () => { s = await startDemo(exe, ['--api-key', KEY]); },
   after: async () => {
