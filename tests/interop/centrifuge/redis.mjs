@@ -159,6 +159,26 @@ check('a publication on node 1 reaches subscribers on nodes 2 and 3, in order', 
   return `offsets ${a.log.pubs[0].offset}..${a.log.pubs[39].offset}`;
 });
 
+check('tags cross nodes: a filtered subscriber on node 2 gets only matching publications from node 1', async () => {
+  const c = client(n2, 'tag');
+  await c.ready(5000);
+  const sub = c.newSubscription('tagged', { tagsFilter: { key: 'k', cmp: 'in', vals: ['a', 'c'] } });
+  const got = [];
+  sub.on('publication', (ctx) => got.push({ n: ctx.data.n, k: ctx.tags && ctx.tags.k, offset: ctx.offset }));
+  sub.subscribe();
+  await sub.ready(5000);
+  for (const [n, k] of [[1, 'a'], [2, 'b'], [3, 'c'], [4, 'b']]) {
+    const r = await callApi(n1.port, KEY, 'publish', { channel: 'tagged', data: { n }, tags: { k } });
+    assert(r.status === 200 && r.json.result, `publish ${r.body}`);
+  }
+  await waitFor(() => got.length >= 2, 5000, `filtered (${JSON.stringify(got)})`);
+  await new Promise((r) => setTimeout(r, 200));
+  assert(JSON.stringify(got.map((x) => [x.n, x.k])) === '[[1,"a"],[3,"c"]]', `got ${JSON.stringify(got)}`);
+  const h = await callApi(n3.port, KEY, 'history', { channel: 'tagged', limit: -1 });
+  assert(h.json.result.publications.map((p) => p.tags.k).join() === 'a,b,c,b', `history ${h.body}`);
+  c.disconnect();
+});
+
 check('wildcard subscribers on another node get exact and pattern channels once', async () => {
   const w = await subscriber(n3, 'wes', 'scores.*');
   const e = await subscriber(n3, 'eve', 'scores.home');
