@@ -41,6 +41,8 @@ static int on_subscribe(struct wsp_client *cl, uint64_t sub,
   (void)cl;
   if (info->channel.len >= 7 && memcmp(info->channel.ptr, "denied:", 7) == 0)
     return 103;
+  if (info->channel.len >= 7 && memcmp(info->channel.ptr, "broken:", 7) == 0)
+    return -1; /* the application's own failure */
   if (h->defer) {
     h->held_sub = sub;
     return WSP_ERR_AGAIN;
@@ -336,6 +338,19 @@ static void test_channels_deferred_authorisation(void **state) {
   /* the timeout, then the ping that the 30 s tick also brings */
   thub_expect(&h.c[2], "{\"id\":2,\"error\":{\"code\":100,\"message\":"
                        "\"timeout\",\"temporary\":true}}\n{}\n");
+  /* a failure of on_subscribe (negative), or 100 answered: temporary, so
+   * that SDKs try again, as for the other callbacks */
+  h.defer = 0;
+  say(&h, 2, "{\"subscribe\":{\"channel\":\"broken:x\"},\"id\":3}");
+  thub_expect(&h.c[2], "{\"id\":3,\"error\":{\"code\":100,\"message\":"
+                       "\"internal server error\",\"temporary\":true}}\n");
+  h.defer = 1;
+  say(&h, 2, "{\"subscribe\":{\"channel\":\"later2\"},\"id\":4}");
+  assert_int_equal(wsp_server_subscribe_answer(h.srv, h.held_sub, 100, 0, NULL),
+                   0);
+  pump(&h);
+  thub_expect(&h.c[2], "{\"id\":4,\"error\":{\"code\":100,\"message\":"
+                       "\"internal server error\",\"temporary\":true}}\n");
   hub_free(&h);
 }
 

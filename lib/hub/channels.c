@@ -657,7 +657,8 @@ static void sub_done(struct wsp__pending *p, int status, const void *data,
     wsp__cf_out_error(cl, p->cmd_id, WSP_PROTO_ERROR_INTERNAL,
                       status == WSP_ERR_TIMEOUT ? "timeout" : NULL, 1);
   else if (a->code)
-    wsp__cf_out_error(cl, p->cmd_id, a->code, NULL, 0);
+    wsp__cf_out_error(cl, p->cmd_id, a->code, NULL,
+                      wsp_proto_error_is_temporary((int)a->code));
   else {
     struct subreq r;
     memset(&r, 0, sizeof(r));
