@@ -853,6 +853,51 @@ static void test_evlog_many_streams(void **state) {
   wsp_evlog_free(ev);
 }
 
+/* After a crowd of streams expires (and after removals), the table and
+ * the deadline heap give back what the crowd needed: the log's memory
+ * comes back near where it was, and it grows again for the next crowd. */
+static void test_evlog_tables_shrink(void **state) {
+  struct wsp_evlog_options o;
+  struct wsp_evlog *ev;
+  struct tfail fa;
+  size_t empty, crowd;
+  int i, round;
+  (void)state;
+  tfail_init(&fa, 0, 0);
+  memset(&o, 0, sizeof(o));
+  o.mem = &fa.mem;
+  o.retention.max_age = 100;
+  o.retention.meta_ttl = 100;
+  assert_int_equal(wsp_evlog_new(&ev, &o, 0), 0);
+  empty = fa.live_bytes;
+  for (round = 0; round < 2; round++) {
+    uint64_t t0 = (uint64_t)round * 100000;
+    for (i = 0; i < 5000; i++) {
+      char name[16];
+      snprintf(name, sizeof(name), "ch%d", i);
+      assert_int_equal(
+          wsp_evlog_append(ev, name, strlen(name), t0, "x", 1, NULL, 0, NULL),
+          0);
+    }
+    crowd = fa.live_bytes;
+    /* half by removal, the rest by expiry */
+    for (i = 0; i < 5000; i += 2) {
+      char name[16];
+      snprintf(name, sizeof(name), "ch%d", i);
+      assert_int_equal(wsp_evlog_remove(ev, name, strlen(name)), 0);
+    }
+    assert_int_equal(wsp_evlog_tick(ev, t0 + 10000), 0);
+    assert_int_equal(wsp_evlog_streams(ev), 0);
+    /* the table of 8192 slots and a heap of as many went with them */
+    assert_true(crowd > empty + 100000);
+    if (fa.live_bytes > empty + 2048)
+      fail_msg("round %d: %zu bytes live after the crowd, %zu before", round,
+               fa.live_bytes, empty);
+  }
+  wsp_evlog_free(ev);
+  assert_int_equal(fa.live, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_evlog_offsets_and_epochs),
@@ -872,6 +917,7 @@ int main(void) {
       cmocka_unit_test(test_evlog_allocation_failures),
       cmocka_unit_test(test_evlog_failed_append_keeps_offsets),
       cmocka_unit_test(test_evlog_many_streams),
+      cmocka_unit_test(test_evlog_tables_shrink),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -103,16 +103,12 @@ static struct stream *find(const struct wsp_evlog *ev, const char *name,
   return NULL;
 }
 
-/* Make room for one more stream: the table and the heap. */
-static int reserve(struct wsp_evlog *ev) {
-  size_t cap, i;
-  struct stream **tab;
-  if (ev->count < ev->tcap)
-    return 0;
-  cap = ev->tcap ? ev->tcap * 2 : 16;
-  if (wsp__heap_reserve(&ev->heap, &ev->mem, cap) != 0)
-    return WSP_ERR_NOMEM;
-  tab = wsp__malloc(&ev->mem, cap * sizeof(*tab));
+#define TABLE_MIN 16
+
+/* Rehash the table into cap slots (a power of two). */
+static int rehash(struct wsp_evlog *ev, size_t cap) {
+  size_t i;
+  struct stream **tab = wsp__malloc(&ev->mem, cap * sizeof(*tab));
   if (!tab)
     return WSP_ERR_NOMEM;
   memset(tab, 0, cap * sizeof(*tab));
@@ -128,6 +124,27 @@ static int reserve(struct wsp_evlog *ev) {
   ev->tab = tab;
   ev->tcap = cap;
   return 0;
+}
+
+/* Make room for one more stream: the table and the heap. */
+static int reserve(struct wsp_evlog *ev) {
+  size_t cap;
+  if (ev->count < ev->tcap)
+    return 0;
+  cap = ev->tcap ? ev->tcap * 2 : TABLE_MIN;
+  if (wsp__heap_reserve(&ev->heap, &ev->mem, cap) != 0)
+    return WSP_ERR_NOMEM;
+  return rehash(ev, cap);
+}
+
+/* After many streams went: halve the table under an eighth full (so
+ * that a count moving around one size does not resize it in turn), and
+ * let the heap follow, keeping room for as many streams as the table
+ * holds slots (reserve() relies on it). Failing is harmless. */
+static void shrink(struct wsp_evlog *ev) {
+  if (ev->tcap > TABLE_MIN && ev->count < ev->tcap / 8)
+    (void)rehash(ev, ev->tcap / 2);
+  wsp__heap_shrink(&ev->heap, &ev->mem, ev->tcap);
 }
 
 /* A stream object, not yet linked; its retention comes from the hook. */
@@ -186,6 +203,7 @@ static int stream_drop(struct wsp_evlog *ev, struct stream *s) {
   rc = ev->st->ops->remove(ev->st, s->sh);
   ev->stats.streams_dropped++;
   stream_release(ev, s);
+  shrink(ev);
   return rc;
 }
 
