@@ -286,6 +286,31 @@ static void test_server_close_behind_replies(void **state) {
   h_free(&h);
 }
 
+/* The hub began the closing handshake (here a disconnect 4001) and the
+ * transport went before the peer answered: on_disconnect reports the
+ * hub's code, not 1006; a client freed with no close begun gets 1006. */
+static void test_server_free_while_closing(void **state) {
+  struct h h;
+  (void)state;
+  h_open(&h, "/connection/websocket", 0);
+  h_connect(&h);
+  assert_int_equal(wsp_client_disconnect(h.sc, 4001, "bye"), 0);
+  /* the close frame is queued; the socket dies before any reply */
+  wsp_client_free(h.sc);
+  h.sc = NULL;
+  assert_int_equal(h.disconnects, 1);
+  assert_int_equal(h.disconnect_code, 4001);
+  wsp_conn_free(h.cc);
+  wsp_server_free(h.srv);
+  h_open(&h, "/connection/websocket", 0);
+  h_connect(&h);
+  wsp_client_free(h.sc);
+  h.sc = NULL;
+  assert_int_equal(h.disconnects, 1);
+  assert_int_equal(h.disconnect_code, 1006);
+  h_free(&h);
+}
+
 static void test_server_binary_frame(void **state) {
   struct h h;
   (void)state;
@@ -939,6 +964,7 @@ int main(void) {
       cmocka_unit_test(test_server_payload_newlines_dropped),
       cmocka_unit_test(test_server_bad_commands),
       cmocka_unit_test(test_server_close_behind_replies),
+      cmocka_unit_test(test_server_free_while_closing),
       cmocka_unit_test(test_server_binary_frame),
       cmocka_unit_test(test_server_oversized_message),
       cmocka_unit_test(test_server_stale),

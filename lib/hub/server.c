@@ -564,8 +564,14 @@ int wsp_client_is_done(const struct wsp_client *cl) {
 void wsp_client_free(struct wsp_client *cl) {
   if (!cl)
     return;
-  if (!cl->gone) /* the transport went without a closing handshake */
-    client_gone(cl, WSP_CLOSE_ABNORMAL);
+  if (!cl->gone) {
+    /* The transport went before the closing handshake ended: the code
+     * the hub closed with if it had begun one (3008 for a slow client,
+     * say), else abnormal. */
+    int sent = cl->conn ? wsp_conn_close_code_sent(cl->conn) : 0;
+    client_gone(cl, sent && sent != WSP_CLOSE_NO_STATUS ? sent
+                                                        : WSP_CLOSE_ABNORMAL);
+  }
   if (cl->depth) {
     cl->free_pending = 1;
     return;
