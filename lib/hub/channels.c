@@ -708,6 +708,8 @@ struct pubctx {
   const char *epat;
   size_t eplen;
   struct wsp__delta_frames df; /* for subscribers with delta */
+  struct wsp__tags_view *tags; /* decoded for the first tags filter */
+  struct wsp_server *srv;
 };
 
 /* The frame of the publication for subscribers of pattern: one
@@ -736,10 +738,16 @@ static void lag_observe(struct wsp_server *s, struct pubctx *c) {
   c->timed = c->delivered;
 }
 
-/* Whether cs's tags filter lets c's publication through. */
-static int filter_pass(const struct wsp__csub *cs, const struct pubctx *c) {
-  return !cs->filter || wsp__tags_match(cs->filter, c->pub.info,
-                                        c->pub.info ? strlen(c->pub.info) : 0);
+/* Whether cs's tags filter lets c's publication through; its tags are
+ * decoded once for all the filters of the fan-out. */
+static int filter_pass(const struct wsp__csub *cs, struct pubctx *c) {
+  size_t len = c->pub.info ? strlen(c->pub.info) : 0;
+  if (!cs->filter)
+    return 1;
+  if (!c->tags && (c->tags = wsp__malloc(&c->srv->mem, sizeof(*c->tags))))
+    wsp__tags_view_load(c->tags, c->pub.info, len);
+  return c->tags ? wsp__tags_match_view(cs->filter, c->tags)
+                 : wsp__tags_match(cs->filter, c->pub.info, len);
 }
 
 static void pub_deliver(void *sub, const char *pattern, size_t plen, void *ud) {
@@ -836,11 +844,13 @@ static long fan_out(struct wsp_server *s, const char *ch, size_t clen,
   if (s->wall)
     c.pub.time = hp && hp->time ? hp->time : s->wall(s->wall_ud);
   c.born = wsp__server_now(s);
+  c.srv = s;
   wsp__jbuf_init(&c.jb, &s->mem);
   n = wsp_pubsub_publish(s->channels, ch, clen, pub_deliver, &c);
   lag_observe(s, &c);
   wsp_frame_unref(c.frame);
   wsp__delta_frames_free(&c.df);
+  wsp__free(&s->mem, c.tags);
   wsp__jbuf_free(&c.jb);
   if (n < 0)
     return n;

@@ -597,6 +597,23 @@ void wsp__tags_free(const struct wsp_mem *mem, struct wsp__tags_filter *f);
  * does), 0 when it is filtered out. */
 int wsp__tags_match(const struct wsp__tags_filter *f, const char *meta,
                     size_t len);
+/* A publication's tags decoded once, for the filters of many
+ * subscribers (a fan-out): load it, then match it against each. */
+#define WSP__TAGS_MAX 64         /* tags of one publication */
+#define WSP__TAGS_MAX_BYTES 4096 /* their JSON text */
+struct wsp__tags_str {
+  const char *p;
+  size_t n;
+};
+struct wsp__tags_view {
+  char buf[WSP__TAGS_MAX_BYTES];
+  struct wsp__tags_str key[WSP__TAGS_MAX], val[WSP__TAGS_MAX];
+  int n, partial; /* partial: more than a publication may carry */
+};
+void wsp__tags_view_load(struct wsp__tags_view *v, const char *meta,
+                         size_t len);
+int wsp__tags_match_view(const struct wsp__tags_filter *f,
+                         const struct wsp__tags_view *v);
 
 /* delta.c: the two frames of a publication for subscribers with delta
  * compression, made when first needed. */

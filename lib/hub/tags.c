@@ -248,13 +248,9 @@ void wsp__tags_free(const struct wsp_mem *mem, struct wsp__tags_filter *f) {
 /* ---- Evaluating it ------------------------------------------------------
  */
 
-struct str {
-  const char *p;
-  size_t n;
-};
-
-static struct str text_at(const struct wsp__tags_filter *f, uint32_t off) {
-  struct str s;
+static struct wsp__tags_str text_at(const struct wsp__tags_filter *f,
+                                    uint32_t off) {
+  struct wsp__tags_str s;
   uint32_t l;
   memcpy(&l, f->text + off, 4);
   s.p = f->text + off + 4;
@@ -262,27 +258,17 @@ static struct str text_at(const struct wsp__tags_filter *f, uint32_t off) {
   return s;
 }
 
-/* A publication's tags, decoded once for a whole evaluation. */
-struct tagset {
-  char buf[TAGS_MAX_BYTES];
-  struct str key[TAGS_MAX_MEMBERS], val[TAGS_MAX_MEMBERS];
-  int n, partial; /* partial: did not fit; look up in the text instead */
-  const char *tags;
-  size_t len;
-};
-
 static int dec(const struct wsp__json_val *s, char *out, size_t cap,
                size_t *n) {
   return wsp__json_string_decode(s, out, cap, n);
 }
 
-static void tagset_load(struct tagset *t, const char *tags, size_t len) {
+static void tagset_load(struct wsp__tags_view *t, const char *tags,
+                        size_t len) {
   struct wsp__json_val k, v;
   size_t pos = 0, used = 0, n;
   t->n = 0;
   t->partial = 0;
-  t->tags = tags;
-  t->len = len;
   while (tags && wsp__json_object_next(tags, len, &pos, &k, &v) == 1) {
     if (t->n >= TAGS_MAX_MEMBERS || v.type != WSP__JSON_STRING) {
       t->partial = 1;
@@ -306,7 +292,8 @@ static void tagset_load(struct tagset *t, const char *tags, size_t len) {
   }
 }
 
-static int tag_get(const struct tagset *t, struct str key, struct str *val) {
+static int tag_get(const struct wsp__tags_view *t, struct wsp__tags_str key,
+                   struct wsp__tags_str *val) {
   int i;
   for (i = 0; i < t->n; i++)
     if (t->key[i].n == key.n && memcmp(t->key[i].p, key.p, key.n) == 0) {
@@ -316,11 +303,11 @@ static int tag_get(const struct tagset *t, struct str key, struct str *val) {
   return 0;
 }
 
-static int str_eq(struct str a, struct str b) {
+static int str_eq(struct wsp__tags_str a, struct wsp__tags_str b) {
   return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0);
 }
 
-static int contains(struct str h, struct str n) {
+static int contains(struct wsp__tags_str h, struct wsp__tags_str n) {
   size_t i;
   if (n.n == 0)
     return 1;
@@ -333,11 +320,11 @@ static int contains(struct str h, struct str n) {
 /* A decimal number: -?DIGITS(.DIGITS)?. 0 when s is not one. */
 struct num {
   int neg;
-  struct str ip, fp; /* integer part without leading zeros, fraction
-                      * without trailing zeros */
+  struct wsp__tags_str ip, fp; /* integer part without leading zeros, fraction
+                                * without trailing zeros */
 };
 
-static int num_parse(struct str s, struct num *x) {
+static int num_parse(struct wsp__tags_str s, struct num *x) {
   size_t i = 0, start;
   x->neg = s.n > 0 && s.p[0] == '-';
   i = (size_t)x->neg;
@@ -386,7 +373,7 @@ static int mag_cmp(const struct num *a, const struct num *b) {
   return 0;
 }
 
-static int num_cmp(struct str a, struct str b, int *out) {
+static int num_cmp(struct wsp__tags_str a, struct wsp__tags_str b, int *out) {
   struct num x, y;
   if (!num_parse(a, &x) || !num_parse(b, &y))
     return 0;
@@ -398,8 +385,8 @@ static int num_cmp(struct str a, struct str b, int *out) {
 }
 
 static int leaf(const struct wsp__tags_filter *f, const struct tnode *nd,
-                const struct tagset *t) {
-  struct str v, want = {NULL, 0};
+                const struct wsp__tags_view *t) {
+  struct wsp__tags_str v, want = {NULL, 0};
   int has = tag_get(t, text_at(f, nd->key), &v), c, i;
   if (nd->cmp != CMP_IN && nd->cmp != CMP_NIN && nd->cmp != CMP_EX &&
       nd->cmp != CMP_NEX)
@@ -441,7 +428,7 @@ static int leaf(const struct wsp__tags_filter *f, const struct tnode *nd,
 
 /* Evaluate the node at i (pre-order). */
 static int eval(const struct wsp__tags_filter *f, uint32_t i,
-                const struct tagset *t) {
+                const struct wsp__tags_view *t) {
   const struct tnode *nd = &f->node[i];
   uint32_t k, child = i + 1;
   int r;
@@ -460,15 +447,27 @@ static int eval(const struct wsp__tags_filter *f, uint32_t i,
   return nd->op == OP_AND;
 }
 
-int wsp__tags_match(const struct wsp__tags_filter *f, const char *meta,
-                    size_t len) {
+void wsp__tags_view_load(struct wsp__tags_view *v, const char *meta,
+                         size_t len) {
   struct wsp_str info, tags;
-  struct tagset t;
+  wsp__tags_split(meta, len, &info, &tags);
+  tagset_load(v, tags.ptr, tags.len);
+}
+
+int wsp__tags_match_view(const struct wsp__tags_filter *f,
+                         const struct wsp__tags_view *v) {
   if (!f)
     return 1;
-  wsp__tags_split(meta, len, &info, &tags);
-  tagset_load(&t, tags.ptr, tags.len);
-  if (t.partial)
+  if (v->partial)
     return 0; /* more than a publication may carry: never from the hub */
-  return eval(f, 0, &t);
+  return eval(f, 0, v);
+}
+
+int wsp__tags_match(const struct wsp__tags_filter *f, const char *meta,
+                    size_t len) {
+  struct wsp__tags_view v;
+  if (!f)
+    return 1;
+  wsp__tags_view_load(&v, meta, len);
+  return wsp__tags_match_view(f, &v);
 }
