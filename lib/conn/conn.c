@@ -41,9 +41,11 @@ struct conn_alone {
 };
 
 static void cfg_unref(struct wsp__conncfg *cfg) {
-  if (--cfg->refs == 0 && !cfg->embedded) {
+  if (--cfg->refs == 0) {
     struct wsp_mem m = cfg->mem;
-    wsp__free(&m, cfg);
+    wsp__deflate_end(&cfg->zshared);
+    if (!cfg->embedded)
+      wsp__free(&m, cfg);
   }
 }
 
@@ -54,6 +56,7 @@ static struct wsp__conncfg *cfg_copy(const struct wsp__conncfg *cfg) {
     *n = *cfg;
     n->refs = 1;
     n->embedded = 0;
+    n->zshared = NULL;
   }
   return n;
 }
@@ -65,6 +68,7 @@ static void cfg_init(struct wsp__conncfg *cfg, const struct wsp_mem *m,
   if (callbacks)
     cfg->cb = *callbacks;
   memcpy(cfg->limits, limit_defaults, sizeof(cfg->limits));
+  wsp__deflate_defaults(cfg->deflate);
   cfg->refs = 1;
 }
 
@@ -92,6 +96,8 @@ static void really_free(struct wsp_conn *c) {
   wsp__free(&c->cfg->mem, c->msg);
   wsp__free(&c->cfg->mem, c->protocol);
   wsp__free(&c->cfg->mem, c->rnd);
+  wsp__deflate_end(&c->zin);
+  wsp__deflate_end(&c->zout);
   {
     struct wsp_mem mem = c->cfg->mem;
     cfg_unref(c->cfg);
@@ -310,6 +316,62 @@ static int msg_reserve(struct wsp_conn *c, size_t need) {
   return 0;
 }
 
+/* Fail the connection from inside wslay's callbacks, as an application
+ * closing from on_message would: input after this is only drained. */
+static void fail_inside(struct wsp_conn *c, int error, int code) {
+  if (error == WSP_ERR_NOMEM) {
+    c->nomem = 1;
+    return;
+  }
+  if (c->state == WSP_STATE_OPEN &&
+      wsp__conn_send_close(c, error, code, NULL, 0) != 0)
+    c->nomem = 1;
+}
+
+/* permessage-deflate: inflate n bytes of a compressed message into the
+ * reassembly buffer, which grows up to WSP_LIMIT_MAX_MESSAGE: a message
+ * that inflates to more fails with 1009, however small it came. */
+static void inflate_chunk(struct wsp_conn *c, const uint8_t *p, size_t n) {
+  size_t max = (size_t)c->cfg->limits[WSP_LIMIT_MAX_MESSAGE];
+  /* A larger window than the peer's always works; zlib's deflate has
+   * no 256-byte window, its smallest is 512. */
+  int bits = c->z_rx_bits < 9 ? 9 : c->z_rx_bits, rv = 0;
+  for (;;) {
+    uint8_t probe;
+    uint8_t *out = c->msg ? c->msg + c->msg_len : NULL;
+    size_t room = c->msg_cap - c->msg_len, produced, before = n;
+    if (c->msg_len >= max) {
+      out = &probe; /* full: any more output is too much */
+      room = 1;
+    } else if (room == 0) {
+      size_t grow = WSP__MIN(max - c->msg_len, WSP__MAX(c->msg_len, 1024));
+      if (msg_reserve(c, c->msg_len + grow) != 0) {
+        rv = WSP_ERR_NOMEM;
+        break;
+      }
+      continue;
+    }
+    rv = wsp__deflate_inflate(&c->zin, &c->cfg->mem, bits, &p, &n, out, room,
+                              &produced);
+    if (rv != 0)
+      break;
+    if (out == &probe) {
+      if (produced) {
+        rv = WSP_ERR_TOO_BIG;
+        break;
+      }
+    } else {
+      c->msg_len += produced;
+    }
+    if ((n == 0 && produced < room) || (produced == 0 && n == before))
+      break;
+  }
+  if (rv == WSP_ERR_TOO_BIG)
+    fail_inside(c, rv, WSP_CLOSE_TOO_BIG);
+  else if (rv != 0)
+    fail_inside(c, rv, WSP_CLOSE_INVALID_PAYLOAD);
+}
+
 static void
 ws_frame_start_cb(wslay_event_context_ptr ws,
                   const struct wslay_event_on_frame_recv_start_arg *a,
@@ -318,7 +380,10 @@ ws_frame_start_cb(wslay_event_context_ptr ws,
   (void)ws;
   c->rx_data = !(a->opcode & 0x8);
   c->rx_plen = a->payload_length;
-  c->rx_direct = c->rx_data && a->fin && a->opcode != WSLAY_CONTINUATION_FRAME;
+  if (c->rx_data && a->opcode != WSLAY_CONTINUATION_FRAME)
+    c->rx_z = (a->rsv & WSLAY_RSV1_BIT) != 0;
+  c->rx_direct =
+      c->rx_data && a->fin && a->opcode != WSLAY_CONTINUATION_FRAME && !c->rx_z;
 }
 
 static void
@@ -329,6 +394,11 @@ ws_frame_chunk_cb(wslay_event_context_ptr ws,
   (void)ws;
   if (!c->rx_data || c->nomem || a->data_length == 0)
     return;
+  if (c->rx_z) {
+    if (c->state == WSP_STATE_OPEN)
+      inflate_chunk(c, a->data, a->data_length);
+    return;
+  }
   if (c->rx_direct && c->msg_len == 0 && a->data_length == c->rx_plen) {
     /* The whole message is in this chunk: hand it over in place. */
     c->io->direct = a->data;
@@ -350,7 +420,19 @@ static void ws_msg_cb(wslay_event_context_ptr ws,
   case WSLAY_TEXT_FRAME:
   case WSLAY_BINARY_FRAME: {
     const uint8_t *data = c->io->direct ? c->io->direct : c->msg;
-    size_t len = c->io->direct ? c->io->direct_len : c->msg_len;
+    size_t len;
+    if (c->rx_z && c->state == WSP_STATE_OPEN && !c->nomem) {
+      /* RFC 7692 section 7.2.2: the tail the sender took off. */
+      inflate_chunk(c, (const uint8_t *)"\x00\x00\xff\xff", 4);
+      data = c->msg;
+      if (c->state == WSP_STATE_OPEN && a->opcode == WSLAY_TEXT_FRAME &&
+          !utf8_valid(c->msg, c->msg_len))
+        fail_inside(c, WSP_ERR_BAD_UTF8, WSP_CLOSE_INVALID_PAYLOAD);
+      if (c->z_rx_reset)
+        wsp__deflate_reset(c->zin);
+    }
+    len = c->io->direct ? c->io->direct_len : c->msg_len;
+    c->rx_z = 0;
     if (!c->nomem && c->state == WSP_STATE_OPEN && c->cfg->cb.on_message &&
         WSP__LIVE(c))
       c->cfg->cb.on_message(c, a->opcode, data ? data : (const uint8_t *)"",
@@ -402,6 +484,9 @@ int wsp__conn_ws_create(struct wsp_conn *c) {
    * the header walker, which sees the cumulative size. */
   wslay_event_config_set_no_buffering(c->ws, 1);
   wslay_event_config_set_max_recv_msg_length(c->ws, UINT64_MAX / 2);
+  /* The header walker allows RSV1 only where RFC 7692 does. */
+  if (c->z_on)
+    wslay_event_config_set_allowed_rsv_bits(c->ws, WSLAY_RSV1_BIT);
   return 0;
 }
 
@@ -414,6 +499,12 @@ void wsp__conn_ws_release(struct wsp_conn *c) {
     wsp__free(&c->cfg->mem, c->msg);
     c->msg = NULL;
     c->msg_cap = c->msg_len = 0;
+    /* Between messages an inflater holds state only if the peer keeps
+     * its compression context; after the end, never. */
+    if (c->z_rx_reset || c->state != WSP_STATE_OPEN)
+      wsp__deflate_end(&c->zin);
+    if (c->state != WSP_STATE_OPEN)
+      wsp__deflate_end(&c->zout);
   }
 }
 
@@ -668,6 +759,74 @@ uint64_t wsp_conn_get_limit(const struct wsp_conn *c, int limit) {
   return c->cfg->limits[limit];
 }
 
+int wsp_conn_profile_set_deflate(struct wsp_conn_profile *p, int param,
+                                 uint64_t value) {
+  int rv;
+  if (!p)
+    return WSP_ERR_INVAL;
+  if ((rv = wsp__deflate_check(param, value)) != 0)
+    return rv;
+  if (p->cfg->refs > 1 && p->cfg->deflate[param] != value) {
+    struct wsp__conncfg *n = cfg_copy(p->cfg);
+    if (!n)
+      return WSP_ERR_NOMEM;
+    cfg_unref(p->cfg);
+    p->cfg = n;
+  }
+  p->cfg->deflate[param] = (uint32_t)value;
+  return 0;
+}
+
+uint64_t wsp_conn_profile_get_deflate(const struct wsp_conn_profile *p,
+                                      int param) {
+  if (!p || param < 0 || param >= WSP_DEFLATE__COUNT)
+    return 0;
+  return p->cfg->deflate[param];
+}
+
+int wsp_conn_set_deflate(struct wsp_conn *c, int param, uint64_t value) {
+  int rv;
+  if (!c)
+    return WSP_ERR_INVAL;
+  if ((rv = wsp__deflate_check(param, value)) != 0)
+    return rv;
+  if (c->state != WSP_STATE_HANDSHAKE || (c->hs && c->hs->started))
+    return WSP_ERR_STATE;
+  if (c->cfg->deflate[param] != value && c->cfg->refs > 1) {
+    struct wsp__conncfg *n = cfg_copy(c->cfg);
+    if (!n)
+      return WSP_ERR_NOMEM;
+    cfg_unref(c->cfg);
+    c->cfg = n;
+  }
+  c->cfg->deflate[param] = (uint32_t)value;
+  return 0;
+}
+
+uint64_t wsp_conn_get_deflate(const struct wsp_conn *c, int param) {
+  int server;
+  if (!c || param < 0 || param >= WSP_DEFLATE__COUNT)
+    return 0;
+  if (!c->opened)
+    return c->cfg->deflate[param];
+  /* What was negotiated, seen from the server's side or the client's. */
+  server = c->role == WSP_ROLE_SERVER;
+  switch (param) {
+  case WSP_DEFLATE_ENABLE:
+    return c->z_on;
+  case WSP_DEFLATE_SERVER_MAX_WINDOW_BITS:
+    return c->z_on ? (server ? c->z_tx_bits : c->z_rx_bits) : 0;
+  case WSP_DEFLATE_CLIENT_MAX_WINDOW_BITS:
+    return c->z_on ? (server ? c->z_rx_bits : c->z_tx_bits) : 0;
+  case WSP_DEFLATE_SERVER_NO_CONTEXT_TAKEOVER:
+    return c->z_on && (server ? c->z_tx_reset : c->z_rx_reset);
+  case WSP_DEFLATE_CLIENT_NO_CONTEXT_TAKEOVER:
+    return c->z_on && (server ? c->z_rx_reset : c->z_tx_reset);
+  default:
+    return c->cfg->deflate[param];
+  }
+}
+
 void *wsp_conn_get_user_data(const struct wsp_conn *c) {
   return c ? c->user_data : NULL;
 }
@@ -695,122 +854,7 @@ int wsp_conn_close_code_sent(const struct wsp_conn *c) {
 
 int wsp_conn_get_error(const struct wsp_conn *c) { return c ? c->error : 0; }
 
-/* ---- Public API: output ----------------------------------------------- */
-
-static int send_checked(struct wsp_conn *c, int fin, int opcode,
-                        const void *data, size_t len) {
-  int control = opcode & 0x8, rv;
-  if (len && !data)
-    return WSP_ERR_INVAL;
-  if (c->state != WSP_STATE_OPEN)
-    return c->state == WSP_STATE_CLOSING || c->state == WSP_STATE_CLOSED
-               ? WSP_ERR_CLOSED
-               : WSP_ERR_STATE;
-  if (control && len > WSP__CTL_MAX)
-    return WSP_ERR_INVAL;
-  wsp__conn_enter(c);
-  rv = wsp__conn_write_frame(c, fin, opcode, data, len, 0);
-  wsp__conn_leave(c);
-  return rv;
-}
-
-int wsp_conn_send(struct wsp_conn *c, int opcode, const void *data,
-                  size_t len) {
-  if (!c || (opcode != WSP_OP_TEXT && opcode != WSP_OP_BINARY &&
-             opcode != WSP_OP_PING && opcode != WSP_OP_PONG))
-    return WSP_ERR_INVAL;
-  if (c->tx_in_msg && !(opcode & 0x8))
-    return WSP_ERR_STATE; /* a fragmented message is being streamed */
-  return send_checked(c, 1, opcode, data, len);
-}
-
-int wsp_conn_send_fragment(struct wsp_conn *c, int opcode, const void *data,
-                           size_t len, int fin) {
-  int rv;
-  if (!c)
-    return WSP_ERR_INVAL;
-  if (c->tx_in_msg ? opcode != WSP_OP_CONTINUATION
-                   : (opcode != WSP_OP_TEXT && opcode != WSP_OP_BINARY))
-    return c->tx_in_msg || opcode == WSP_OP_CONTINUATION ? WSP_ERR_STATE
-                                                         : WSP_ERR_INVAL;
-  rv = send_checked(c, fin != 0, opcode, data, len);
-  if (rv == 0)
-    c->tx_in_msg = !fin;
-  return rv;
-}
-
-/* ---- Shared frames ---------------------------------------------------- */
-
-int wsp_frame_new(struct wsp_frame **pf, const struct wsp_mem *mem, int opcode,
-                  const void *data, size_t len) {
-  struct wsp_mem m;
-  struct wsp_frame *f;
-  size_t hlen = len < 126 ? 2 : len <= 0xffff ? 4 : 10, i;
-  uint8_t *p;
-  if (pf)
-    *pf = NULL;
-  if (!pf || (len && !data) ||
-      (opcode != WSP_OP_TEXT && opcode != WSP_OP_BINARY &&
-       opcode != WSP_OP_PING && opcode != WSP_OP_PONG) ||
-      ((opcode & 0x8) && len > WSP__CTL_MAX) || len > SIZE_MAX / 2)
-    return WSP_ERR_INVAL;
-  *pf = NULL;
-  wsp__mem_init(&m, mem);
-  f = wsp__outq_buf_new(&m, hlen + len);
-  if (!f)
-    return WSP_ERR_NOMEM;
-  p = f->data;
-  p[0] = (uint8_t)(0x80 | opcode);
-  if (hlen == 2) {
-    p[1] = (uint8_t)len;
-  } else if (hlen == 4) {
-    p[1] = 126;
-    p[2] = (uint8_t)(len >> 8);
-    p[3] = (uint8_t)len;
-  } else {
-    p[1] = 127;
-    for (i = 0; i < 8; i++)
-      p[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
-  }
-  if (len)
-    memcpy(p + hlen, data, len);
-  f->len = hlen + len;
-  *pf = f;
-  return 0;
-}
-
-struct wsp_frame *wsp_frame_ref(struct wsp_frame *f) {
-  if (f)
-    f->refs++;
-  return f;
-}
-
-void wsp_frame_unref(struct wsp_frame *f) { wsp__outq_buf_unref(f); }
-
-size_t wsp_frame_size(const struct wsp_frame *f) { return f ? f->len : 0; }
-
-int wsp_conn_send_frame(struct wsp_conn *c, struct wsp_frame *f) {
-  size_t before;
-  int rv;
-  if (!c || !f || c->role != WSP_ROLE_SERVER)
-    return WSP_ERR_INVAL;
-  if (c->state != WSP_STATE_OPEN)
-    return c->state == WSP_STATE_CLOSING || c->state == WSP_STATE_CLOSED
-               ? WSP_ERR_CLOSED
-               : WSP_ERR_STATE;
-  if (c->tx_in_msg)
-    return WSP_ERR_STATE; /* a fragmented message is being streamed */
-  if (c->out.bytes + f->len > c->cfg->limits[WSP_LIMIT_MAX_QUEUED])
-    return WSP_ERR_QUEUE_FULL;
-  before = c->out.bytes;
-  rv = wsp__outq_append_buf(&c->out, &c->cfg->mem, f);
-  if (rv != 0)
-    return rv;
-  wsp__conn_enter(c);
-  wsp__conn_appended(c, before);
-  wsp__conn_leave(c);
-  return 0;
-}
+/* ---- Public API: closing and output ---------------------------------- */
 
 int wsp_conn_close(struct wsp_conn *c, int code, const char *reason,
                    size_t reason_len) {
