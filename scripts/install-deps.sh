@@ -9,7 +9,9 @@ purpose=${1:-check}
 # adapters (<wsp/adapters/libuv.h>, libevent.h), required with the tests.
 # libhiredis-dev: the Redis engine (wsp_redis(3), built when it is found);
 # redis-server: the server its tests start on a free loopback port.
-build="gcc libc6-dev meson ninja-build pkg-config libwslay-dev nettle-dev libgmp-dev libhiredis-dev"
+# zlib1g-dev: permessage-deflate (wsp_conn_set_deflate(3), built when it
+# is found).
+build="gcc libc6-dev meson ninja-build pkg-config libwslay-dev nettle-dev libgmp-dev libhiredis-dev zlib1g-dev"
 case "$purpose" in
   build) want="$build" ;;
   demo) want="$build nodejs npm" ;;
