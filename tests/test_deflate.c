@@ -130,6 +130,11 @@ static void test_deflate_server_offers(void **state) {
       {PMD "; bogus, " PMD "; client_max_window_bits=11",
        PMD NCT "; client_max_window_bits=11", 15, 11},
       {"foo; a=\"x,y\", " PMD, PMD NCT, 15, 15},
+      {PMD "; server_no_context_takeover; client_no_context_takeover"
+           "; server_max_window_bits=15; client_max_window_bits=15",
+       PMD NCT "; server_max_window_bits=15", 15, 15},
+      {PMD "; client_max_window_bits=9, " PMD,
+       PMD NCT "; client_max_window_bits=9", 15, 9},
   };
   int bad = 0;
   size_t i;
@@ -231,6 +236,33 @@ static void test_deflate_off_by_default(void **state) {
                    WSP_ERR_INVAL);
   assert_int_equal(wsp_conn_set_deflate(NULL, WSP_DEFLATE_ENABLE, 1),
                    WSP_ERR_INVAL);
+  tbuf_free(&req);
+  trec_free(&s.rec);
+  tsrv_free(&s);
+}
+
+/* A server that decides later may still turn it on. */
+static void test_deflate_deferred(void **state) {
+  struct tsrv s;
+  struct tbuf req;
+  char ext[128];
+  (void)state;
+  tsrv_init(&s);
+  s.rec.req_action = TREQ_DEFER;
+  assert_int_equal(tsrv_new(&s, NULL, 0), 0);
+  tbuf_init(&req);
+  treq_build(&req, NULL, "Sec-WebSocket-Extensions: " PMD "\r\n");
+  assert_int_equal(tsrv_feed(&s, req.data, req.len), 0);
+  assert_int_equal(wsp_conn_get_state(s.c), WSP_STATE_DEFERRED);
+  assert_int_equal(wsp_conn_set_deflate(s.c, WSP_DEFLATE_ENABLE, 1), 0);
+  assert_int_equal(wsp_conn_accept(s.c), 0);
+  tsrv_drain(&s);
+  assert_int_equal(thttp_status(s.out.data, s.out.len), 101);
+  assert_int_equal(thttp_header(s.out.data, s.out.len,
+                                "Sec-WebSocket-Extensions", ext, sizeof(ext)),
+                   1);
+  assert_string_equal(ext, PMD NCT);
+  assert_int_equal(wsp_conn_get_deflate(s.c, WSP_DEFLATE_ENABLE), 1);
   tbuf_free(&req);
   trec_free(&s.rec);
   tsrv_free(&s);
@@ -794,6 +826,7 @@ int main(void) {
       cmocka_unit_test(test_deflate_server_offers),
       cmocka_unit_test(test_deflate_server_settings),
       cmocka_unit_test(test_deflate_off_by_default),
+      cmocka_unit_test(test_deflate_deferred),
       cmocka_unit_test(test_deflate_client_responses),
       cmocka_unit_test(test_deflate_roundtrip),
       cmocka_unit_test(test_deflate_context_takeover),

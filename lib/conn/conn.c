@@ -96,8 +96,7 @@ static void really_free(struct wsp_conn *c) {
   wsp__free(&c->cfg->mem, c->msg);
   wsp__free(&c->cfg->mem, c->protocol);
   wsp__free(&c->cfg->mem, c->rnd);
-  wsp__deflate_end(&c->zin);
-  wsp__deflate_end(&c->zout);
+  wsp__deflate_drop(&c->z, &c->cfg->mem, -1);
   {
     struct wsp_mem mem = c->cfg->mem;
     cfg_unref(c->cfg);
@@ -336,7 +335,10 @@ static void inflate_chunk(struct wsp_conn *c, const uint8_t *p, size_t n) {
   /* A larger window than the peer's always works; zlib's deflate has
    * no 256-byte window, its smallest is 512. */
   int bits = c->z_rx_bits < 9 ? 9 : c->z_rx_bits, rv = 0;
-  for (;;) {
+  struct wsp__zs **zin = wsp__deflate_slot(&c->z, &c->cfg->mem, 0);
+  if (!zin)
+    rv = WSP_ERR_NOMEM;
+  while (zin) {
     uint8_t probe;
     uint8_t *out = c->msg ? c->msg + c->msg_len : NULL;
     size_t room = c->msg_cap - c->msg_len, produced, before = n;
@@ -351,7 +353,7 @@ static void inflate_chunk(struct wsp_conn *c, const uint8_t *p, size_t n) {
       }
       continue;
     }
-    rv = wsp__deflate_inflate(&c->zin, &c->cfg->mem, bits, &p, &n, out, room,
+    rv = wsp__deflate_inflate(zin, &c->cfg->mem, bits, &p, &n, out, room,
                               &produced);
     if (rv != 0)
       break;
@@ -379,7 +381,7 @@ ws_frame_start_cb(wslay_event_context_ptr ws,
   struct wsp_conn *c = ud;
   (void)ws;
   c->rx_data = !(a->opcode & 0x8);
-  c->rx_plen = a->payload_length;
+  c->io->plen = a->payload_length;
   if (c->rx_data && a->opcode != WSLAY_CONTINUATION_FRAME)
     c->rx_z = (a->rsv & WSLAY_RSV1_BIT) != 0;
   c->rx_direct =
@@ -399,7 +401,7 @@ ws_frame_chunk_cb(wslay_event_context_ptr ws,
       inflate_chunk(c, a->data, a->data_length);
     return;
   }
-  if (c->rx_direct && c->msg_len == 0 && a->data_length == c->rx_plen) {
+  if (c->rx_direct && c->msg_len == 0 && a->data_length == c->io->plen) {
     /* The whole message is in this chunk: hand it over in place. */
     c->io->direct = a->data;
     c->io->direct_len = a->data_length;
@@ -428,8 +430,8 @@ static void ws_msg_cb(wslay_event_context_ptr ws,
       if (c->state == WSP_STATE_OPEN && a->opcode == WSLAY_TEXT_FRAME &&
           !utf8_valid(c->msg, c->msg_len))
         fail_inside(c, WSP_ERR_BAD_UTF8, WSP_CLOSE_INVALID_PAYLOAD);
-      if (c->z_rx_reset)
-        wsp__deflate_reset(c->zin);
+      if (c->z_rx_reset && c->z)
+        wsp__deflate_reset(c->z->in);
     }
     len = c->io->direct ? c->io->direct_len : c->msg_len;
     c->rx_z = 0;
@@ -502,9 +504,9 @@ void wsp__conn_ws_release(struct wsp_conn *c) {
     /* Between messages an inflater holds state only if the peer keeps
      * its compression context; after the end, never. */
     if (c->z_rx_reset || c->state != WSP_STATE_OPEN)
-      wsp__deflate_end(&c->zin);
+      wsp__deflate_drop(&c->z, &c->cfg->mem, 0);
     if (c->state != WSP_STATE_OPEN)
-      wsp__deflate_end(&c->zout);
+      wsp__deflate_drop(&c->z, &c->cfg->mem, 1);
   }
 }
 
@@ -790,7 +792,9 @@ int wsp_conn_set_deflate(struct wsp_conn *c, int param, uint64_t value) {
     return WSP_ERR_INVAL;
   if ((rv = wsp__deflate_check(param, value)) != 0)
     return rv;
-  if (c->state != WSP_STATE_HANDSHAKE || (c->hs && c->hs->started))
+  /* Before the 101 is written (server) or the request queued (client). */
+  if ((c->state != WSP_STATE_HANDSHAKE && c->state != WSP_STATE_DEFERRED) ||
+      (c->hs && c->hs->started))
     return WSP_ERR_STATE;
   if (c->cfg->deflate[param] != value && c->cfg->refs > 1) {
     struct wsp__conncfg *n = cfg_copy(c->cfg);

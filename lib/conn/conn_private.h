@@ -148,6 +148,19 @@ int wsp__deflate_inflate(struct wsp__zs **pz, const struct wsp_mem *mem,
                          uint8_t *out, size_t cap, size_t *produced);
 void wsp__deflate_reset(struct wsp__zs *z);
 void wsp__deflate_end(struct wsp__zs **pz);
+/* A connection's two streams, in a block of their own that exists only
+ * while one of them does (an idle connection keeps one pointer). */
+struct wsp__zpair {
+  struct wsp__zs *in, *out;
+};
+/* The slot of the inflater (out 0) or of the compressor (out 1), the
+ * pair made on demand; NULL when it cannot be allocated. */
+struct wsp__zs **wsp__deflate_slot(struct wsp__zpair **pp,
+                                   const struct wsp_mem *mem, int out);
+/* End the inflater (which 0), the compressor (1) or both (-1); the pair
+ * goes with the last of them. */
+void wsp__deflate_drop(struct wsp__zpair **pp, const struct wsp_mem *mem,
+                       int which);
 /* The frame to queue for shared frame f on a connection that compresses
  * with a window of bits and resets per message: f's compressed variant,
  * made once with *shared on first need and kept with f, or f itself when
@@ -208,6 +221,8 @@ struct wsp__rxio {
   size_t in_len;
   const uint8_t *direct; /* single-chunk message delivered in place */
   size_t direct_len;
+  uint64_t plen; /* payload length of a frame that started in this call
+                    (one that started before is never delivered in place) */
 };
 
 /* What connections made alike share: allocator, callbacks and limits.
@@ -241,8 +256,7 @@ struct wsp_conn {
    * inflater within a compressed message (or for good when the peer
    * keeps its context), the connection's own compressor when it keeps
    * its context. */
-  struct wsp__zs *zin, *zout;
-  uint64_t rx_plen;     /* payload length of wslay's current frame */
+  struct wsp__zpair *z;
   struct wsp__rx rx;
   uint64_t now;
   uint64_t hs_due, ping_due, pong_due, close_due;

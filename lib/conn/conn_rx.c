@@ -218,7 +218,7 @@ int wsp__conn_rx_frames(struct wsp_conn *c, const uint8_t *p, size_t len) {
       wsp__conn_finish(c, WSP_ERR_NOMEM, WSP_CLOSE_ABNORMAL, NULL, 0);
       return WSP_ERR_NOMEM;
     }
-    struct wsp__rxio io = {held, nheld, p, ok, NULL, 0};
+    struct wsp__rxio io = {held, nheld, p, ok, NULL, 0, 0};
     c->io = &io;
     c->in_wslay = 1;
     rv = wslay_event_recv(c->ws);

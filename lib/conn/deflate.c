@@ -538,6 +538,32 @@ void wsp__deflate_reset(struct wsp__zs *z) { (void)z; }
 
 #endif
 
+struct wsp__zs **wsp__deflate_slot(struct wsp__zpair **pp,
+                                   const struct wsp_mem *mem, int out) {
+  if (!*pp) {
+    *pp = wsp__malloc(mem, sizeof(**pp));
+    if (!*pp)
+      return NULL;
+    (*pp)->in = (*pp)->out = NULL;
+  }
+  return out ? &(*pp)->out : &(*pp)->in;
+}
+
+void wsp__deflate_drop(struct wsp__zpair **pp, const struct wsp_mem *mem,
+                       int which) {
+  struct wsp__zpair *z = *pp;
+  if (!z)
+    return;
+  if (which <= 0)
+    wsp__deflate_end(&z->in);
+  if (which != 0)
+    wsp__deflate_end(&z->out);
+  if (!z->in && !z->out) {
+    wsp__free(mem, z);
+    *pp = NULL;
+  }
+}
+
 /* ---- Shared frames ---------------------------------------------------- */
 
 struct wsp_frame *wsp__deflate_frame(struct wsp_frame *f,

@@ -192,7 +192,7 @@ static int accept_now(struct wsp_conn *c, const uint8_t *rest,
   }
   if (rv == 0) {
     /* permessage-deflate, when enabled and offered */
-    char ext[160];
+    char ext[256];
     n = wsp__deflate_accept(c, &hs->head, ext, sizeof(ext));
     rv = n > 0 ? wsp__conn_queue(c, ext, (size_t)n) : n;
   }
@@ -577,7 +577,7 @@ int wsp_conn_client_start(struct wsp_conn *c, const char *host,
       rv = queue_strs(c, proto);
   }
   if (rv == 0) {
-    char ext[160];
+    char ext[256];
     int n = wsp__deflate_offer(c, ext, sizeof(ext));
     rv = n > 0 ? wsp__conn_queue(c, ext, (size_t)n) : n;
   }

@@ -18,12 +18,15 @@
 static int send_deflated(struct wsp_conn *c, int opcode, const uint8_t *data,
                          size_t len) {
   struct wsp__conncfg *cfg = c->cfg;
-  struct wsp__zs **pz = c->z_tx_reset ? &cfg->zshared : &c->zout;
+  struct wsp__zs **pz;
   uint8_t *out;
   size_t n;
   int r;
   if (!c->z_on || len < cfg->deflate[WSP_DEFLATE_MIN_SIZE] || len < 16)
     return 0;
+  pz = c->z_tx_reset ? &cfg->zshared : wsp__deflate_slot(&c->z, &cfg->mem, 1);
+  if (!pz)
+    return WSP_ERR_NOMEM;
   out = wsp__malloc(&cfg->mem, len);
   if (!out)
     return WSP_ERR_NOMEM;
