@@ -178,6 +178,7 @@ static struct {
 #endif
 } zl;
 
+#ifdef WSP_BENCH_ZLIB
 /* The server compresses a publication once, so all its subscribers get
  * the same bytes: the heads inflated are kept by those bytes (compared
  * whole), so that the generator inflates each publication once too and
@@ -207,6 +208,7 @@ static uint64_t zl_hash(const uint8_t *d, size_t n) {
   h *= 0xff51afd7ed558ccdull;
   return h ^ (h >> 33);
 }
+#endif
 
 #define ZL_CAP ((1u << 20) + 4096) /* the largest --size, and then some */
 

@@ -14,7 +14,8 @@ handshake; and that the server closes the TCP connection afterwards.
 The server runs with --deflate: it accepts permessage-deflate when a
 case offers it (12, 13) and is plain for the others.
 
-usage: conformance.py ECHO_SERVER_EXE [--only CASE]...  (e.g. --only 6.4)
+usage: conformance.py ECHO_SERVER_EXE [--only CASE]... [--no-deflate]
+(e.g. --only 6.4; --no-deflate: a build without zlib, 12 and 13 left out)
 Prints a table and "N passed, M failed"; exits 1 on any failure,
 also when python3-autobahn is missing.
 """
@@ -979,14 +980,16 @@ def main(argv):
     args = [a for a in argv[1:] if not a.startswith("--")]
     only = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--only"]
     args = [a for a in args if a not in only]
+    deflate = "--no-deflate" not in argv
     if len(args) != 1:
         print(__doc__.strip())
         return 2
     for group in (framing_cases, ping_cases, rsv_cases, opcode_cases,
                   fragmentation_cases, utf8_cases, close_cases, limit_cases,
-                  autofrag_cases, compression_cases):
+                  autofrag_cases) + ((compression_cases,) if deflate else ()):
         group()
-    proc, port = serverproc.start(args[0], args=["--deflate"])
+    proc, port = serverproc.start(args[0],
+                                  args=["--deflate"] if deflate else [])
     try:
         passed, failed = asyncio.run(run_all(proc, port, only))
     finally:
