@@ -712,6 +712,20 @@ static void test_deflate_shared_frame(void **state) {
   tbuf_free(&plain);
 }
 
+/* The value of the metric name (a gauge without labels) in the hub's
+ * metrics text, or -1. */
+static long metric(struct wsp_server *srv, const char *name) {
+  char text[16384], want[128];
+  size_t len, n;
+  const char *at;
+  long v = -1;
+  assert_int_equal(wsp_server_write_metrics(srv, text, sizeof(text), &len), 0);
+  n = (size_t)snprintf(want, sizeof(want), "\n%s ", name);
+  for (at = text; (at = strstr(at, want)) != NULL; at += n)
+    v = strtol(at + n, NULL, 10);
+  return v;
+}
+
 /* The hub: subscribers that negotiated the extension get a publication
  * compressed once; one that did not gets it as it is. */
 static void test_deflate_hub_fanout(void **state) {
@@ -742,6 +756,7 @@ static void test_deflate_hub_fanout(void **state) {
     thub_say(k, NCONN, i, "{\"subscribe\":{\"channel\":\"news\"},\"id\":2}");
   }
   thub_clear(k, NCONN);
+  assert_int_equal(metric(srv, "wsp_deflate_connections"), NCONN - 1);
   assert_int_equal(
       wsp_server_publish_with(srv, "news", msg.data, msg.len, NULL, NULL), 0);
   for (i = 0; i < NCONN; i++) {

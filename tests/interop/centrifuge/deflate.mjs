@@ -10,6 +10,7 @@
 // and 1 also when the npm packages are missing (run setup.sh).
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import http from 'node:http';
 import { assert, check, clientAndExe, run, startDemo, waitFor, withTimeout } from './harness.mjs';
 
 const { Centrifuge, WebSocket, exe } = await clientAndExe('deflate.mjs', 'WSP_DEMO_EXE');
@@ -114,6 +115,21 @@ check('without --deflate the offer is declined', async () => {
   await closeClean(ws);
 });
 
+// One gauge of the hub's GET /metrics.
+function metric(name) {
+  return withTimeout(new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: server.port, path: '/metrics', agent: false }, (res) => {
+      let text = '';
+      res.on('data', (c) => { text += c; });
+      res.on('end', () => {
+        const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(text);
+        if (m) resolve(Number(m[1]));
+        else reject(new Error(`${name} not in /metrics`));
+      });
+    }).on('error', reject);
+  }), 5000, 'metrics');
+}
+
 // centrifuge over ws with its default offer; every socket is recorded
 // so that the bytes read can be counted.
 const sockets = [];
@@ -145,6 +161,8 @@ check('centrifuge: 4 compressing subscribers get 50 publications each, intact', 
   }
   for (const s of subs)
     assert(s.ws.extensions === PMD, `extensions "${s.ws.extensions}"`);
+  const gauge = await metric('wsp_deflate_connections');
+  assert(gauge === 4, `wsp_deflate_connections ${gauge}`);
   const publisher = await connect();
   const before = subs.map((s) => s.ws._socket.bytesRead);
   const sent = [];
