@@ -788,6 +788,98 @@ static void test_deflate_hub_fanout(void **state) {
   tbuf_free(&want);
 }
 
+/* What a compressing connection holds, counted by its allocator: an idle
+ * one nothing more than a plain one, an inflater while a compressed
+ * message arrives (or for good when the peer keeps its context), and
+ * one compressor for all the connections of a profile. */
+static void test_deflate_memory(void **state) {
+  const int keep[] = {WSP_DEFLATE_CLIENT_NO_CONTEXT_TAKEOVER, 0, -1};
+  struct tfail fm;
+  struct wsp_conn_profile *prof;
+  struct wsp_conn *c[3];
+  struct tbuf req, z, in, msg;
+  size_t idle, during, kept, one, two;
+  int i;
+  (void)state;
+  tbuf_init(&req);
+  tbuf_init(&z);
+  tbuf_init(&in);
+  tbuf_init(&msg);
+  letters(&msg, 0);
+  zdeflate(&z, msg.data, msg.len, 15);
+  cframe(&in, TF_FIN | TF_RSV1 | WSP_OP_TEXT, z.data, z.len);
+  treq_build(&req, NULL, "Sec-WebSocket-Extensions: " PMD "\r\n");
+  for (i = 0; i < 2; i++) {
+    tfail_init(&fm, 0, 0);
+    assert_int_equal(
+        wsp_conn_new(&c[0], WSP_ROLE_SERVER, NULL, &fm.mem, 0, NULL), 0);
+    assert_int_equal(wsp_conn_set_limit(c[0], WSP_LIMIT_QUEUE_LINGER, 0), 0);
+    assert_int_equal(wsp_conn_set_deflate(c[0], WSP_DEFLATE_ENABLE, 1), 0);
+    if (i == 1)
+      assert_int_equal(wsp_conn_set_deflate(c[0], keep[0], (uint64_t)keep[1]),
+                       0);
+    assert_int_equal(wsp_conn_recv(c[0], req.data, req.len), 0);
+    sink_drain(c[0], NULL, 0);
+    idle = fm.live_bytes;
+    fm.peak_bytes = idle;
+    assert_int_equal(wsp_conn_recv(c[0], in.data, in.len), 0);
+    during = fm.peak_bytes - idle;
+    kept = fm.live_bytes - idle;
+    if (i == 0) {
+      /* reset per message: all of it goes with the message */
+      print_message("deflate: idle connection %zu bytes; a compressed "
+                    "%zu-byte message peaks at +%zu, then +%zu\n",
+                    idle, msg.len, during, kept);
+      assert_int_equal(kept, 0);
+      assert_true(during < (1u << 15) + 16384 + 4 * msg.len);
+    } else {
+      /* the client keeps its context: so does the inflater */
+      print_message("deflate: with client context takeover the inflater "
+                    "stays: +%zu\n",
+                    kept);
+      assert_true(kept > (1u << 15) && kept < (1u << 15) + 16384);
+    }
+    wsp_conn_free(c[0]);
+    assert_int_equal(fm.live, 0);
+  }
+  /* Three connections of one profile sending: one compressor. */
+  tfail_init(&fm, 0, 0);
+  assert_int_equal(wsp_conn_profile_new(&prof, NULL, &fm.mem), 0);
+  assert_int_equal(wsp_conn_profile_set_deflate(prof, WSP_DEFLATE_ENABLE, 1),
+                   0);
+  assert_int_equal(wsp_conn_profile_set_limit(prof, WSP_LIMIT_QUEUE_LINGER, 0),
+                   0);
+  for (i = 0; i < 3; i++) {
+    assert_int_equal(wsp_conn_new_from(&c[i], prof, WSP_ROLE_SERVER, 0, NULL),
+                     0);
+    assert_int_equal(wsp_conn_recv(c[i], req.data, req.len), 0);
+    sink_drain(c[i], NULL, 0);
+  }
+  idle = fm.live_bytes;
+  assert_int_equal(wsp_conn_send(c[0], WSP_OP_TEXT, msg.data, msg.len), 0);
+  sink_drain(c[0], NULL, 0);
+  one = fm.live_bytes - idle;
+  assert_int_equal(wsp_conn_send(c[1], WSP_OP_TEXT, msg.data, msg.len), 0);
+  assert_int_equal(wsp_conn_send(c[2], WSP_OP_TEXT, msg.data, msg.len), 0);
+  sink_drain(c[1], NULL, 0);
+  sink_drain(c[2], NULL, 0);
+  two = fm.live_bytes - idle;
+  print_message("deflate: the shared compressor %zu bytes, for 1 or 3 "
+                "connections\n",
+                one);
+  assert_int_equal(two, one);
+  /* (1 << 17) + (1 << 17): window and hash tables at 15 and 8 */
+  assert_true(one > (1u << 18) && one < (1u << 18) + 16384);
+  for (i = 0; i < 3; i++)
+    wsp_conn_free(c[i]);
+  wsp_conn_profile_free(prof);
+  assert_int_equal(fm.live, 0);
+  tbuf_free(&req);
+  tbuf_free(&z);
+  tbuf_free(&in);
+  tbuf_free(&msg);
+}
+
 /* Every allocation failing in turn: the round trip either works or fails
  * cleanly, and nothing leaks. */
 static void test_deflate_alloc_failures(void **state) {
@@ -849,6 +941,7 @@ int main(void) {
       cmocka_unit_test(test_deflate_bad_frames),
       cmocka_unit_test(test_deflate_shared_frame),
       cmocka_unit_test(test_deflate_hub_fanout),
+      cmocka_unit_test(test_deflate_memory),
       cmocka_unit_test(test_deflate_alloc_failures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
