@@ -813,7 +813,8 @@ static void test_deflate_memory(void **state) {
     tfail_init(&fm, 0, 0);
     assert_int_equal(
         wsp_conn_new(&c[0], WSP_ROLE_SERVER, NULL, &fm.mem, 0, NULL), 0);
-    assert_int_equal(wsp_conn_set_limit(c[0], WSP_LIMIT_QUEUE_LINGER, 0), 0);
+    assert_int_equal(
+        wsp_conn_set_limit(c[0], WSP_LIMIT_QUEUE_LINGER, i == 0 ? 0 : 200), 0);
     assert_int_equal(wsp_conn_set_deflate(c[0], WSP_DEFLATE_ENABLE, 1), 0);
     if (i == 1)
       assert_int_equal(wsp_conn_set_deflate(c[0], keep[0], (uint64_t)keep[1]),
@@ -839,6 +840,17 @@ static void test_deflate_memory(void **state) {
                     kept);
       assert_true(kept > (1u << 15) && kept < (1u << 15) + 16384);
     }
+    /* A connection made alone compresses with a compressor of its own,
+     * which goes with the output queue's memory: at once with no linger,
+     * else at the first tick after it. */
+    assert_int_equal(wsp_conn_send(c[0], WSP_OP_TEXT, msg.data, msg.len), 0);
+    sink_drain(c[0], NULL, 0);
+    if (i == 1) {
+      assert_true(fm.live_bytes > idle + kept + (1u << 18));
+      assert_int_equal(wsp_conn_next_deadline(c[0]), 200);
+      assert_int_equal(wsp_conn_tick(c[0], 200), 0);
+    }
+    assert_int_equal(fm.live_bytes, idle + kept);
     wsp_conn_free(c[0]);
     assert_int_equal(fm.live, 0);
   }

@@ -106,6 +106,14 @@ static void really_free(struct wsp_conn *c) {
 
 void wsp__conn_enter(struct wsp_conn *c) { c->depth++; }
 
+void wsp__conn_trim(struct wsp_conn *c) {
+  wsp__outq_trim(&c->out, &c->cfg->mem);
+  /* A compressor no other connection shares goes with the queue's memory,
+   * so that an idle connection made alone does not keep one. */
+  if (c->cfg->refs == 1 && c->out.count == 0)
+    wsp__deflate_end(&c->cfg->zshared);
+}
+
 void wsp__conn_leave(struct wsp_conn *c) {
   if (--c->depth == 0 && c->free_pending)
     really_free(c);
@@ -743,7 +751,7 @@ int wsp_conn_set_limit(struct wsp_conn *c, int limit, uint64_t value) {
     if (c->trim_due == WSP_NO_DEADLINE)
       break;
     if (value == 0) {
-      wsp__outq_trim(&c->out, &c->cfg->mem);
+      wsp__conn_trim(c);
       c->trim_due = WSP_NO_DEADLINE;
     } else {
       c->trim_due = wsp__conn_due_after(now, value);
@@ -894,11 +902,15 @@ int wsp_conn_sent(struct wsp_conn *c, size_t n) {
    * stayed within its inline slots (a handshake response, a reply) had
    * nothing worth keeping: holding its block for the linger would let a
    * storm of new connections hold a block each, and the heap, fragmented
-   * by then, would not shrink back. */
-  if (c->out.count == 0 && wsp__outq_holds_memory(&c->out)) {
-    if (c->cfg->limits[WSP_LIMIT_QUEUE_LINGER] == 0 || !wsp__outq_grew(&c->out))
-      wsp__outq_trim(&c->out, &c->cfg->mem);
-    else
+   * by then, would not shrink back. A compressor of the connection's own
+   * (permessage-deflate, not shared with others) lingers the same way:
+   * made again for every message it would cost more than the message. */
+  if (c->out.count == 0) {
+    int own_z = c->cfg->zshared && c->cfg->refs == 1;
+    if (c->cfg->limits[WSP_LIMIT_QUEUE_LINGER] == 0 ||
+        (!wsp__outq_grew(&c->out) && !own_z && wsp__outq_holds_memory(&c->out)))
+      wsp__conn_trim(c);
+    else if (own_z || wsp__outq_holds_memory(&c->out))
       c->trim_due = wsp__conn_due_after(wsp__conn_now(c),
                                         c->cfg->limits[WSP_LIMIT_QUEUE_LINGER]);
   }

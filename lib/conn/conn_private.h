@@ -299,6 +299,9 @@ void wsp__conn_appended(struct wsp_conn *c, size_t before);
 void wsp__conn_finish(struct wsp_conn *c, int error, int code,
                       const uint8_t *reason, size_t reason_len);
 void wsp__conn_enter(struct wsp_conn *c);
+/* Release the memory of an emptied output queue, and the compressor of a
+ * configuration no other connection shares. */
+void wsp__conn_trim(struct wsp_conn *c);
 void wsp__conn_leave(struct wsp_conn *c);
 /* wslay's context exists only while a frame or message is open. */
 int wsp__conn_ws_create(struct wsp_conn *c);
