@@ -1,9 +1,10 @@
 /* Private state of wsp_conn. The files of conn/ form layers without a
  * cycle: drive.c (wsp_conn_recv, wsp_conn_tick) hands input to
  * handshake.c (the HTTP/1.1 opening handshake) or conn_rx.c (the frame
- * walker), which build on conn.c (state, output, wslay glue, the public
- * calls that only touch state); http.c, outq.c and request.c are the
- * leaves. */
+ * walker), which build on conn.c (state, output, wslay glue); config.c
+ * (making connections, their settings) and send.c (sending) are public
+ * calls on top of it; deflate.c (permessage-deflate), http.c, outq.c and
+ * request.c are the leaves. */
 #ifndef WSP_CONN_PRIVATE_H
 #define WSP_CONN_PRIVATE_H
 
@@ -292,6 +293,9 @@ struct wsp_conn {
 
 /* conn.c */
 uint64_t wsp__conn_now(const struct wsp_conn *c);
+/* Drop a reference to cfg (config.c makes them), freeing it with the
+ * last. */
+void wsp__conn_cfg_unref(struct wsp__conncfg *cfg);
 int wsp__conn_open(struct wsp_conn *c);
 int wsp__conn_queue(struct wsp_conn *c, const void *data, size_t len);
 /* Run the output callbacks after bytes were added to c->out. */
