@@ -25,12 +25,13 @@ deps:
 # The test suite needs cmocka. The meson default, -Dtests=auto, builds it
 # only when cmocka is found, so that make and make demo never need cmocka;
 # the targets that run tests ask for -Dtests=enabled, which makes a missing
-# cmocka an error rather than a quietly shorter run; -Dredis=enabled does
-# the same for hiredis (install-deps.sh brings it).
+# cmocka an error rather than a quietly shorter run; -Dredis=enabled and
+# -Dzlib=enabled do the same for hiredis and zlib (install-deps.sh brings
+# them).
 # $(call tests_on,DIR,OPTS) configures DIR that way, set up afresh with
 # OPTS or reconfigured.
-tests_on = if [ -f $(1)/build.ninja ]; then $(MESON) configure $(1) -Dtests=enabled -Dredis=enabled; \
-	   else $(MESON) setup $(1) $(2) -Dtests=enabled -Dredis=enabled; fi
+tests_on = if [ -f $(1)/build.ninja ]; then $(MESON) configure $(1) -Dtests=enabled -Dredis=enabled -Dzlib=enabled; \
+	   else $(MESON) setup $(1) $(2) -Dtests=enabled -Dredis=enabled -Dzlib=enabled; fi
 
 check:
 	scripts/install-deps.sh check

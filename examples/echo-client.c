@@ -2,7 +2,8 @@
  * echo-client: send messages to an echo server, print what comes back,
  * close with 1000 and exit 0 once the closing handshake is over.
  *   echo-client [--host H] [--port N] [--path P] [--binary] [--timeout MS]
- *               (MESSAGE... | --count N --size BYTES)
+ *               [--deflate] (MESSAGE... | --count N --size BYTES)
+ * --deflate offers permessage-deflate.
  */
 #include <poll.h>
 #include <stdio.h>
@@ -86,7 +87,7 @@ static const struct wsp_conn_callbacks callbacks = {.on_open = on_open,
 
 int main(int argc, char **argv) {
   const char *host = "127.0.0.1", *path = "/echo";
-  int port = 9001, fd, i, rc, ok;
+  int port = 9001, fd, i, rc, ok, deflate = 0;
   long timeout_ms = 10000;
   char authority[300];
   struct client st = {.opcode = WSP_OP_TEXT};
@@ -108,6 +109,8 @@ int main(int argc, char **argv) {
       timeout_ms = strtol(argv[++i], NULL, 10);
     else if (strcmp(argv[i], "--binary") == 0)
       st.opcode = WSP_OP_BINARY;
+    else if (strcmp(argv[i], "--deflate") == 0)
+      deflate = 1;
     else if (argv[i][0] == '-' && argv[i][1] != '\0')
       port = -1; /* unknown option */
     else
@@ -120,7 +123,8 @@ int main(int argc, char **argv) {
   if (port <= 0 || timeout_ms <= 0) {
     fprintf(stderr,
             "usage: %s [--host H] [--port N] [--path P] [--binary] "
-            "[--timeout MS] (MESSAGE... | --count N --size BYTES)\n",
+            "[--timeout MS] [--deflate] (MESSAGE... | --count N --size "
+            "BYTES)\n",
             argv[0]);
     return 2;
   }
@@ -133,6 +137,7 @@ int main(int argc, char **argv) {
     return 1;
   if ((rc = wsp_conn_new(&conn, WSP_ROLE_CLIENT, &callbacks, NULL,
                          loop_now_ms(), &st)) < 0 ||
+      (rc = wsp_conn_set_deflate(conn, WSP_DEFLATE_ENABLE, deflate)) < 0 ||
       (rc = wsp_conn_client_start(conn, authority, path, NULL)) < 0) {
     fprintf(stderr, "echo-client: %s\n", wsp_strerror(rc));
     return 1;

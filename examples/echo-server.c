@@ -1,7 +1,9 @@
 /*
  * echo-server: every message sent to ws://HOST:PORT/echo comes back as it
  * was (text as text, binary as binary). One process, one epoll loop.
- *   echo-server [--host 127.0.0.1] [--port 9001]   (--port 0: any free port)
+ *   echo-server [--host 127.0.0.1] [--port 9001] [--deflate]
+ * (--port 0: any free port; --deflate: permessage-deflate for clients
+ * that offer it)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +20,7 @@ struct client {
   struct client *prev, *next;
 };
 
-static int epfd;
+static int epfd, deflate;
 static struct client *clients;
 
 static int on_request(struct wsp_conn *conn, const struct wsp_request *req,
@@ -84,6 +86,7 @@ static void client_accept(int fd) {
   /* Big enough to echo the largest message while it is still queued. */
   wsp_conn_set_limit(cl->conn, WSP_LIMIT_MAX_MESSAGE, 16u << 20);
   wsp_conn_set_limit(cl->conn, WSP_LIMIT_MAX_QUEUED, 64u << 20);
+  wsp_conn_set_deflate(cl->conn, WSP_DEFLATE_ENABLE, deflate);
   cl->fd = fd;
   cl->events = EPOLLIN;
   if ((cl->next = clients) != NULL)
@@ -115,8 +118,11 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc &&
              (port = loop_parse_port(argv[++i])) >= 0)
       continue;
+    else if (strcmp(argv[i], "--deflate") == 0)
+      deflate = 1;
     else {
-      fprintf(stderr, "usage: %s [--host ADDR] [--port N]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--host ADDR] [--port N] [--deflate]\n",
+              argv[0]);
       return 2;
     }
   }

@@ -7,6 +7,10 @@
  *   mode 0  the input as it is;
  *   mode 1  every "@A" in the input is replaced by the right accept value;
  *   mode 2  a valid 101 response is fed first and the input is frames.
+ * Byte 0 / 3 also sets options: bit 0 offers permessage-deflate (and the
+ * valid response of mode 2 accepts it), bit 1 makes that response let the
+ * server keep its compression context, so that the inflater keeps its
+ * window between messages.
  * Byte 1 picks the chunk size (0: all at once).
  */
 #include <nettle/base64.h>
@@ -125,11 +129,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char accept[29];
   uint8_t *buf = NULL;
   size_t chunk;
-  int mode;
+  int mode, deflate, takeover;
 
   if (size < 2)
     return 0;
   mode = data[0] % 3;
+  deflate = (data[0] / 3) & 1;
+  takeover = (data[0] / 6) & 1;
   chunk = data[1];
   data += 2;
   size -= 2;
@@ -141,6 +147,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   cb.on_close = on_close;
   if (wsp_conn_new(&c, WSP_ROLE_CLIENT, &cb, NULL, 0, &k) != 0)
     return 0;
+  if (deflate) {
+    wsp_conn_set_deflate(c, WSP_DEFLATE_ENABLE, 1);
+    wsp_conn_set_deflate(c, WSP_DEFLATE_MIN_SIZE, 0);
+    wsp_conn_set_deflate(c, WSP_DEFLATE_SERVER_NO_CONTEXT_TAKEOVER, 0);
+  }
   if (wsp_conn_client_start(c, "example.com:80", "/chat", "chat, superchat") !=
           0 ||
       expected_accept(c, accept) != 0) {
@@ -168,12 +179,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     data = buf;
     size = o;
   } else if (mode == 2) {
-    char head[256];
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 101 Switching Protocols\r\n"
-                     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Accept: %s\r\n\r\n",
-                     accept);
+    char head[384];
+    int n =
+        snprintf(head, sizeof(head),
+                 "HTTP/1.1 101 Switching Protocols\r\n"
+                 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Accept: %s\r\n%s\r\n",
+                 accept,
+                 !deflate   ? ""
+                 : takeover ? "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+                            : "Sec-WebSocket-Extensions: permessage-deflate; "
+                              "server_no_context_takeover\r\n");
     feed(c, &k, (const uint8_t *)head, (size_t)n, 0);
   }
   feed(c, &k, data, size, chunk);

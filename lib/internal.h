@@ -9,6 +9,7 @@
 
 #define WSP__UNUSED(x) ((void)(x))
 #define WSP__MIN(a, b) ((a) < (b) ? (a) : (b))
+#define WSP__MAX(a, b) ((a) > (b) ? (a) : (b))
 
 /* ---- mem.c ------------------------------------------------------------ */
 

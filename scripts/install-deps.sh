@@ -11,7 +11,9 @@ purpose=${1:-check}
 # redis-server: the server its tests start on a free loopback port.
 # util-linux and mount: unshare(1) and mount(8) for the disk-full test on
 # a tmpfs (interop-diskfull-tmpfs).
-build="gcc libc6-dev meson ninja-build pkg-config libwslay-dev nettle-dev libgmp-dev libhiredis-dev"
+# zlib1g-dev: permessage-deflate (wsp_conn_set_deflate(3), built when it
+# is found).
+build="gcc libc6-dev meson ninja-build pkg-config libwslay-dev nettle-dev libgmp-dev libhiredis-dev zlib1g-dev"
 case "$purpose" in
   build) want="$build" ;;
   demo) want="$build nodejs npm" ;;

@@ -43,6 +43,7 @@ PREFIXES = {
     "hs_": ["conn/handshake.c"],
     "http_": ["conn/http.c"],
     "outq_": ["conn/outq.c"],
+    "deflate_": ["conn/deflate.c"],
     # evlog/: the log, the memory store, and the file store's files
     "evlog_": ["evlog/evlog.c"],
     "evlog_mem_": ["evlog/evlog_mem.c"],

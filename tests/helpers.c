@@ -984,6 +984,11 @@ static void thub_on_close(struct wsp_conn *c, int code, const uint8_t *r,
 }
 
 void thub_cli_open(struct thub_cli *k, struct wsp_server *srv) {
+  thub_cli_open_deflate(k, srv, 0);
+}
+
+void thub_cli_open_deflate(struct thub_cli *k, struct wsp_server *srv,
+                           int deflate) {
   struct wsp_conn_callbacks ccb;
   memset(k, 0, sizeof(*k));
   tbuf_init(&k->lines);
@@ -993,6 +998,8 @@ void thub_cli_open(struct thub_cli *k, struct wsp_server *srv) {
   ccb.on_close = thub_on_close;
   assert_int_equal(wsp_conn_new(&k->cc, WSP_ROLE_CLIENT, &ccb, NULL, 0, k),
                    0);
+  if (deflate)
+    assert_int_equal(wsp_conn_set_deflate(k->cc, WSP_DEFLATE_ENABLE, 1), 0);
   assert_int_equal(
       wsp_conn_client_start(k->cc, "t", "/connection/websocket", NULL), 0);
   thub_pump(k, 1);

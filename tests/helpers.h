@@ -254,6 +254,9 @@ struct thub_cli {
 /* Accept a client on srv (k is its user data) and complete its upgrade
  * to /connection/websocket. k's fields are reset first. */
 void thub_cli_open(struct thub_cli *k, struct wsp_server *srv);
+/* The same, the client offering permessage-deflate when deflate is set. */
+void thub_cli_open_deflate(struct thub_cli *k, struct wsp_server *srv,
+                           int deflate);
 /* Free the client and the hub's side of it (keeps nothing). */
 void thub_cli_free(struct thub_cli *k);
 /* Move bytes both ways for the n clients until all are quiet. */

@@ -297,8 +297,8 @@ static void test_metrics_format_of_a_new_server(void **state) {
   assert_int_equal(wsp_server_write_metrics(srv, text, len + 1, &len), 0);
   families = check_format(text);
   /* the 21 members of the stats, commands, closes, two histograms and
-   * three gauges */
-  assert_int_equal(families, 21 + 2 + 2 + 3);
+   * four gauges */
+  assert_int_equal(families, 21 + 2 + 2 + 4);
   at = strstr(text, "# HELP wsp_rpc_duration_seconds ");
   assert_non_null(at);
   end = strstr(at, "# HELP wsp_fanout_lag_seconds ");
@@ -315,6 +315,7 @@ static void test_metrics_format_of_a_new_server(void **state) {
   assert_int_equal(num_of(text, "wsp_closes_total{code=\"other\"}"), 0);
   assert_int_equal(num_of(text, "wsp_connections"), 0);
   assert_int_equal(num_of(text, "wsp_queued_bytes"), 0);
+  assert_int_equal(num_of(text, "wsp_deflate_connections"), 0);
   free(text);
   wsp_server_free(srv);
 }

@@ -108,6 +108,71 @@ static void test_profile_connection_is_small(void **state) {
   assert_int_equal(fa.live + fb.live, 0);
 }
 
+/* permessage-deflate settings follow the limits' rules: a profile's
+ * apply to the connections made from it afterwards. Without zlib the
+ * extension cannot be enabled, by any of the setters. */
+static void test_profile_deflate_settings(void **state) {
+  struct wsp_conn_profile *p;
+  struct wsp_conn *before, *after;
+  struct wsp_server *srv;
+  (void)state;
+  assert_int_equal(wsp_conn_profile_new(&p, NULL, NULL), 0);
+  assert_int_equal(wsp_conn_profile_get_deflate(p, WSP_DEFLATE_ENABLE), 0);
+  assert_int_equal(wsp_conn_profile_get_deflate(p, WSP_DEFLATE_LEVEL), 1);
+  assert_int_equal(
+      wsp_conn_profile_get_deflate(p, WSP_DEFLATE_SERVER_MAX_WINDOW_BITS), 15);
+  assert_int_equal(wsp_conn_new_from(&before, p, WSP_ROLE_SERVER, 0, NULL), 0);
+  assert_int_equal(wsp_conn_profile_set_deflate(p, WSP_DEFLATE_LEVEL, 9), 0);
+#ifdef WSP_HAVE_ZLIB
+  assert_int_equal(wsp_conn_profile_set_deflate(p, WSP_DEFLATE_ENABLE, 1), 0);
+#else
+  assert_int_equal(wsp_conn_profile_set_deflate(p, WSP_DEFLATE_ENABLE, 1),
+                   WSP_ERR_UNSUPPORTED);
+  assert_int_equal(wsp_conn_set_deflate(before, WSP_DEFLATE_ENABLE, 1),
+                   WSP_ERR_UNSUPPORTED);
+#endif
+  assert_int_equal(wsp_conn_new_from(&after, p, WSP_ROLE_SERVER, 0, NULL), 0);
+  assert_int_equal(wsp_conn_get_deflate(before, WSP_DEFLATE_LEVEL), 1);
+  assert_int_equal(wsp_conn_get_deflate(after, WSP_DEFLATE_LEVEL), 9);
+  assert_int_equal(wsp_conn_get_deflate(before, WSP_DEFLATE_ENABLE), 0);
+#ifdef WSP_HAVE_ZLIB
+  assert_int_equal(wsp_conn_get_deflate(after, WSP_DEFLATE_ENABLE), 1);
+#else
+  assert_int_equal(wsp_conn_get_deflate(after, WSP_DEFLATE_ENABLE), 0);
+#endif
+  /* one connection's own setting leaves the profile's alone */
+  assert_int_equal(wsp_conn_set_deflate(after, WSP_DEFLATE_MIN_SIZE, 7), 0);
+  assert_int_equal(wsp_conn_profile_get_deflate(p, WSP_DEFLATE_MIN_SIZE), 64);
+  assert_int_equal(wsp_conn_get_deflate(after, WSP_DEFLATE_MIN_SIZE), 7);
+  /* bad values */
+  assert_int_equal(wsp_conn_profile_set_deflate(p, WSP_DEFLATE_MEM_LEVEL, 0),
+                   WSP_ERR_INVAL);
+  assert_int_equal(
+      wsp_conn_profile_set_deflate(p, WSP_DEFLATE_CLIENT_MAX_WINDOW_BITS, 16),
+      WSP_ERR_INVAL);
+  assert_int_equal(wsp_conn_profile_set_deflate(p, -1, 1), WSP_ERR_INVAL);
+  assert_int_equal(wsp_conn_profile_set_deflate(NULL, WSP_DEFLATE_LEVEL, 1),
+                   WSP_ERR_INVAL);
+  assert_int_equal(wsp_conn_profile_get_deflate(p, WSP_DEFLATE__COUNT), 0);
+  assert_int_equal(wsp_conn_get_deflate(NULL, WSP_DEFLATE_LEVEL), 0);
+  wsp_conn_free(before);
+  wsp_conn_free(after);
+  wsp_conn_profile_free(p);
+  /* the hub's */
+  assert_int_equal(wsp_server_new(&srv, NULL, NULL, 0, NULL), 0);
+#ifdef WSP_HAVE_ZLIB
+  assert_int_equal(wsp_server_set_deflate(srv, WSP_DEFLATE_ENABLE, 1), 0);
+  assert_int_equal(wsp_server_get_deflate(srv, WSP_DEFLATE_ENABLE), 1);
+#else
+  assert_int_equal(wsp_server_set_deflate(srv, WSP_DEFLATE_ENABLE, 1),
+                   WSP_ERR_UNSUPPORTED);
+  assert_int_equal(wsp_server_get_deflate(srv, WSP_DEFLATE_ENABLE), 0);
+#endif
+  assert_int_equal(wsp_server_set_deflate(NULL, WSP_DEFLATE_ENABLE, 0),
+                   WSP_ERR_INVAL);
+  wsp_server_free(srv);
+}
+
 /* Every allocation failing in turn: a clean error, nothing leaked. */
 static void test_profile_allocation_failures(void **state) {
   long at;
@@ -146,6 +211,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_profile_shared_callbacks_and_limits),
       cmocka_unit_test(test_profile_connection_is_small),
+      cmocka_unit_test(test_profile_deflate_settings),
       cmocka_unit_test(test_profile_allocation_failures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -419,12 +419,51 @@ static void test_rpc_client_subscribe_recovers(void **state) {
   wsp_evlog_free(log);
 }
 
+#ifdef WSP_HAVE_ZLIB
+/* The client role offers permessage-deflate through the client's
+ * connection; a hub that has it on accepts, and calls go compressed. */
+static void test_rpc_client_deflate(void **state) {
+  static const char big[] = "{\"s\":\"compress me, compress me, compress me, "
+                            "compress me, compress me, compress me!\"}";
+  struct t t;
+  struct result a = {0};
+  (void)state;
+  memset(&t, 0, sizeof(t));
+  T = &t;
+  assert_int_equal(wsp_server_new(&t.srv, NULL, NULL, 0, &t), 0);
+  assert_int_equal(wsp_server_set_deflate(t.srv, WSP_DEFLATE_ENABLE, 1), 0);
+  wsp_rpc_register(t.srv, "echo", m_echo, NULL);
+  assert_int_equal(wsp_server_accept(t.srv, NULL, &t.sc), 0);
+  assert_int_equal(wsp_rpc_client_new(&t.rc, NULL, NULL, 0, &t), 0);
+  assert_int_equal(wsp_conn_set_deflate(wsp_rpc_client_get_conn(t.rc),
+                                        WSP_DEFLATE_ENABLE, 1),
+                   0);
+  assert_int_equal(
+      wsp_rpc_client_start(t.rc, "t", "/connection/websocket", NULL, NULL), 0);
+  assert_int_equal(
+      wsp_rpc_client_call(t.rc, "echo", big, sizeof(big) - 1, 0, got, &a), 0);
+  pump(&t);
+  assert_int_equal(
+      wsp_conn_get_deflate(wsp_rpc_client_get_conn(t.rc), WSP_DEFLATE_ENABLE),
+      1);
+  assert_int_equal(
+      wsp_conn_get_deflate(wsp_client_get_conn(t.sc), WSP_DEFLATE_ENABLE), 1);
+  assert_int_equal(a.fired, 1);
+  assert_int_equal(a.status, 0);
+  assert_string_equal(a.data, big);
+  t_free(&t);
+}
+#endif
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rpc_client_calls),
       cmocka_unit_test(test_rpc_client_timeout_ping_and_close),
       cmocka_unit_test(test_rpc_client_free_cancels),
       cmocka_unit_test(test_rpc_client_subscribe_recovers),
+#ifdef WSP_HAVE_ZLIB
+      cmocka_unit_test(test_rpc_client_deflate),
+#endif
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,6 +33,7 @@
  *               [--latency-seconds T] [--latency-subs N,...]
  *               [--protocol raw|centrifuge] [--wait spin|sleep]
  *               [--window-on delivery|ack] [--cell-latency yes|no]
+ *               [--deflate yes|no]
  *   pubsub-load --connect HOST:PORT [--pid PID] --idle N
  *
  * Every result is one line of key=value fields (cell, latency, idle,
@@ -53,6 +54,9 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef WSP_BENCH_ZLIB
+#include <zlib.h>
+#endif
 
 #define MAX_PUB 8
 #define MAX_LIST 8
@@ -158,6 +162,146 @@ static uint64_t get_le64(const uint8_t *p) {
   uint64_t v;
   memcpy(&v, p, 8);
   return v;
+}
+
+/* ---- --deflate yes: subscribers offer permessage-deflate ----------------
+ * They ask the server to reset its compressor per message (RFC 7692
+ * server_no_context_takeover), so each compressed publication inflates on
+ * its own. The bytes subscribers read are counted, for the bytes on the
+ * wire per delivery ("wire" lines), and the payload is filled with words
+ * instead of one repeated byte, so that it compresses like text. */
+static struct {
+  int on;
+  uint64_t wire; /* bytes read by subscribers */
+#ifdef WSP_BENCH_ZLIB
+  z_stream z;
+  uint8_t *buf;
+#endif
+} zl;
+
+#ifdef WSP_BENCH_ZLIB
+/* The server compresses a publication once, so all its subscribers get
+ * the same bytes: the heads inflated are kept by those bytes (compared
+ * whole), so that the generator inflates each publication once too and
+ * does not become the bottleneck. */
+#define ZL_MEMO 4096     /* entries, looked up in runs of ZL_PROBE */
+#define ZL_PROBE 8       /* the oldest of a run gives way */
+#define ZL_MEMO_MAX 4096 /* longer messages are always inflated */
+static struct zl_memo {
+  uint64_t hash, stamp;
+  uint32_t len;
+  uint8_t *z; /* ZL_MEMO_MAX bytes */
+  uint8_t head[RAW_HEAD];
+} * zl_memo;
+static uint64_t zl_stamp;
+
+static uint64_t zl_hash(const uint8_t *d, size_t n) {
+  uint64_t h = 1469598103934665603ull ^ n;
+  size_t i;
+  for (i = 0; i + 8 <= n; i += 8) {
+    uint64_t v;
+    memcpy(&v, d + i, 8);
+    h = (h ^ v) * 1099511628211ull;
+  }
+  for (; i < n; i++)
+    h = (h ^ d[i]) * 1099511628211ull;
+  h ^= h >> 33; /* the low bits pick the slot: mix the high ones in */
+  h *= 0xff51afd7ed558ccdull;
+  return h ^ (h >> 33);
+}
+#endif
+
+#define ZL_CAP ((1u << 20) + 4096) /* the largest --size, and then some */
+
+static const char *zl_offer(int role) {
+  return zl.on && role == R_SUB
+             ? "Sec-WebSocket-Extensions: permessage-deflate; "
+               "server_no_context_takeover; client_max_window_bits\r\n"
+             : "";
+}
+
+static void zl_fill(uint8_t *p, size_t n) {
+  static const char *const words[] = {"alpha", "news", "price", "7.25",
+                                      "user",  "ok",   "sport", "1042",
+                                      "text",  "the",  "quote", "-0.5"};
+  uint32_t x = 2463534242u;
+  size_t i = 0;
+  while (i < n) {
+    const char *w;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    for (w = words[x % 12]; *w && i < n; w++)
+      p[i++] = (uint8_t)*w;
+    if (i < n)
+      p[i++] = ' ';
+  }
+}
+
+/* The payload of a compressed message, at most want bytes of it, or NULL
+ * when it does not inflate (or zlib is not there). */
+static const uint8_t *zl_inflate(const uint8_t *d, size_t *len, size_t want) {
+#ifdef WSP_BENCH_ZLIB
+  static const uint8_t tail[4] = {0, 0, 0xff, 0xff};
+  struct zl_memo *m = NULL;
+  int r;
+  if (want == RAW_HEAD && *len <= ZL_MEMO_MAX &&
+      (zl_memo || (zl_memo = calloc(ZL_MEMO, sizeof *zl_memo)) != NULL)) {
+    uint64_t h = zl_hash(d, *len);
+    unsigned i;
+    for (i = 0; i < ZL_PROBE; i++) {
+      struct zl_memo *e = &zl_memo[(h + i) % ZL_MEMO];
+      if (e->hash == h && e->len == *len && memcmp(e->z, d, *len) == 0) {
+        *len = RAW_HEAD;
+        return e->head;
+      }
+      if (!m || e->stamp < m->stamp)
+        m = e;
+    }
+    if (!m->z && (m->z = malloc(ZL_MEMO_MAX)) == NULL)
+      m = NULL;
+    else {
+      m->hash = h;
+      m->stamp = ++zl_stamp;
+      m->len = 0; /* filled below once it inflated */
+    }
+  }
+  if (!zl.buf) {
+    if ((zl.buf = malloc(ZL_CAP)) == NULL || inflateInit2(&zl.z, -15) != Z_OK)
+      return NULL;
+  }
+  inflateReset(&zl.z);
+  zl.z.next_out = zl.buf;
+  zl.z.avail_out = (uInt)(want < ZL_CAP ? want : ZL_CAP);
+  zl.z.next_in = (Bytef *)(uintptr_t)d;
+  zl.z.avail_in = (uInt)*len;
+  r = inflate(&zl.z, Z_SYNC_FLUSH);
+  if (r != Z_OK && r != Z_BUF_ERROR)
+    return NULL;
+  if (zl.z.avail_out == 0) { /* all that is wanted */
+    if (m) {
+      memcpy(m->z, d, *len);
+      m->len = (uint32_t)*len;
+      memcpy(m->head, zl.buf, RAW_HEAD);
+    }
+    *len = want;
+    return zl.buf;
+  }
+  if (zl.z.avail_in)
+    return NULL;
+  zl.z.next_in = (Bytef *)(uintptr_t)tail;
+  zl.z.avail_in = 4;
+  r = inflate(&zl.z, Z_SYNC_FLUSH);
+  if ((r != Z_OK && r != Z_BUF_ERROR) || zl.z.avail_in)
+    return NULL;
+  *len = (size_t)(zl.z.next_out - zl.buf);
+  return zl.buf;
+#else
+  (void)d;
+  (void)len;
+  (void)want;
+  return NULL;
+#endif
 }
 
 /* ---- Frames out (client frames are masked) ----------------------------- */
@@ -444,6 +588,15 @@ static void on_frame(struct peer *p, const uint8_t *f, size_t n, uint64_t now) {
     g.bad++; /* masked or fragmented: not what these servers send */
     return;
   }
+  /* Compressed (--deflate yes): a subscriber of the raw protocol reads
+   * only the head of a publication, and inflates only that. */
+  if ((f[0] & 0x40) &&
+      (d = zl_inflate(d, &len,
+                      g.centrifuge || p->role != R_SUB ? ZL_CAP : RAW_HEAD)) ==
+          NULL) {
+    g.bad++; /* not valid */
+    return;
+  }
   if (opcode == 0x8) {
     char why[64];
     snprintf(why, sizeof why, "close frame %d from the server",
@@ -606,9 +759,9 @@ static void peer_connected(struct peer *p) {
                "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
                "Connection: Upgrade\r\n"
                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-               "Sec-WebSocket-Version: 13\r\n\r\n",
+               "Sec-WebSocket-Version: 13\r\n%s\r\n",
                p->role == R_SUB ? g.sub_path : g.pub_path,
-               g.addrs[p->addr].hostport);
+               g.addrs[p->addr].hostport, zl_offer(p->role));
   if (send(p->fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
     peer_dead(p, "cannot send the request");
     return;
@@ -679,6 +832,8 @@ static void peer_read(struct peer *p) {
     ssize_t n = read(p->fd, rbuf, sizeof rbuf);
     uint64_t now = arrival(p);
 
+    if (n > 0 && p->role == R_SUB)
+      zl.wire += (uint64_t)n;
     if (n > 0) {
       if (p->state == S_HANDSHAKE)
         handshake_in(p, rbuf, (size_t)n, now);
@@ -1457,7 +1612,7 @@ static _Noreturn void usage(void) {
           "N,...]\n"
           "         [--protocol raw|centrifuge] [--sub-path P] [--pub-path P]\n"
           "         [--wait spin|sleep] [--window-on delivery|ack]\n"
-          "         [--cell-latency yes|no]\n"
+          "         [--cell-latency yes|no] [--deflate yes|no]\n"
           "       pubsub-load --connect HOST:PORT [--pid PID] --idle N\n");
   exit(2);
 }
@@ -1614,6 +1769,12 @@ int main(int argc, char **argv) {
       g.ack_window = 0;
     else if (strcmp(opt, "--window-on") == 0 && strcmp(val, "ack") == 0)
       g.ack_window = 1;
+    else if (strcmp(opt, "--deflate") == 0 && strcmp(val, "no") == 0)
+      zl.on = 0;
+#ifdef WSP_BENCH_ZLIB
+    else if (strcmp(opt, "--deflate") == 0 && strcmp(val, "yes") == 0)
+      zl.on = 1;
+#endif
     else if (strcmp(opt, "--cell-latency") == 0 && strcmp(val, "yes") == 0)
       g.cell_lat = 1;
     else if (strcmp(opt, "--cell-latency") == 0 && strcmp(val, "no") == 0)
@@ -1686,6 +1847,8 @@ int main(int argc, char **argv) {
       (g.payload = calloc(1, maxs + 512)) == NULL)
     return 1;
   memset(g.payload, 'x', maxs);
+  if (zl.on)
+    zl_fill(g.payload, maxs);
   ev.data.ptr = &g.tfd;
   epoll_ctl(g.epfd, EPOLL_CTL_ADD, g.tfd, &ev);
 
@@ -1710,8 +1873,16 @@ int main(int argc, char **argv) {
         break;
       }
       for (j = 0; j < nsizes; j++)
-        for (l = 0; l < nwindows; l++)
+        for (l = 0; l < nwindows; l++) {
+          uint64_t wire0 = zl.wire;
           fail |= cell(sizes[j], windows[l], warmup, seconds);
+          /* g.delivered counts the cell from its start to its drain */
+          printf("wire subs=%zu size=%lu window=%lu deflate=%s "
+                 "bytes_per_delivery=%.1f\n",
+                 g.alive, sizes[j], windows[l], zl.on ? "offered" : "no",
+                 g.delivered ? (double)(zl.wire - wire0) / (double)g.delivered
+                             : 0.0);
+        }
       for (l = 0; l < nlatsubs; l++)
         if (latsubs[l] == subs[i] && lat_rate > 0)
           fail |= latency(sizes[0], (unsigned)lat_rate, lat_seconds);

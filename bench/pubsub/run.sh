@@ -2,11 +2,12 @@
 # The fan-out comparison in one go: libwsp (wsp-bench-server), plain wslay
 # (wslay-bench-server), Node ws (ws-bench-server.mjs) and the full
 # protocol (wsp-demo), each started alone, pinned to CPU 0, with
-# pubsub-load pinned to CPU 1. Builds nothing. See README.md.
+# pubsub-load pinned to CPU 1; then libwsp without and with
+# permessage-deflate. Builds nothing. See README.md.
 #
 #   bench/pubsub/run.sh BUILD_DIR [--quick] [--seconds T] [--repeat K] [--keep]
 #
-# --quick: N = 1000 only and 1 s per cell (under a minute). --repeat K:
+# --quick: N = 1000 only and 1 s per cell (about a minute). --repeat K:
 # run every server K times, in turns, and keep each cell's best round
 # (for machines where other work comes and goes). --keep: keep the raw
 # result lines (their path is printed).
@@ -313,3 +314,75 @@ END {
   if (anydist)
     printf "  (cells marked ~ ran beside other busy processes: run again on a quiet machine)\n"
 }' "$out/results"
+
+# Compression (permessage-deflate, RFC 7692): wsp-bench-server without
+# and with --deflate, the subscribers offering it both times (pubsub-load
+# --deflate yes: the same word-filled payloads, so only the server
+# differs). Each publication is compressed once for all its subscribers;
+# the generator inflates each distinct publication once too (it keeps the
+# heads it inflated by their compressed bytes), so that it does not become
+# the bottleneck.
+if "$bin/pubsub-load" --connect 127.0.0.1:1 --deflate yes --idle 1 2>&1 |
+  grep -q '^usage'; then
+  echo
+  echo "compression: skipped (pubsub-load built without zlib)"
+  exit 0
+fi
+zsizes=64,1024,4096
+zcells="--subscribers $(echo "$subs" | cut -d, -f1-2) --size $zsizes --window $windows --seconds $seconds --warmup $warmup --deflate yes"
+: >"$out/zresults"
+round=1
+while [ "$round" -le "$repeat" ]; do
+  for zmode in plain deflate; do
+    wait_quiet "compression ($zmode)"
+    printf '%s ... ' "libwsp-$zmode"
+    if [ $zmode = deflate ]; then
+      start "libwsp-$zmode" "$bin/wsp-bench-server" --port 0 --deflate
+    else
+      start "libwsp-$zmode" "$bin/wsp-bench-server" --port 0
+    fi || { echo skipped; stop; continue; }
+    # shellcheck disable=SC2086
+    taskset -c 1 "$bin/pubsub-load" --connect "$addr" --pid "$server_pid" \
+      $zcells >"$out/z-$zmode.load" 2>"$out/z-$zmode.load.err" || true
+    sed "s/^/$zmode /" "$out/z-$zmode.load" >>"$out/zresults"
+    stop
+    echo done
+  done
+  round=$((round + 1))
+done
+awk '
+function val(line, key,    i, n, f) {
+  n = split(line, f, " ")
+  for (i = 1; i <= n; i++)
+    if (index(f[i], key "=") == 1)
+      return substr(f[i], length(key) + 2)
+  return ""
+}
+{
+  m = $1
+  k = val($0, "subs") " " val($0, "size") " " val($0, "window")
+  if ($2 == "cell") {
+    if (!(k in seen)) { seen[k] = 1; order[++n] = k }
+    r = val($0, "deliveries_per_s") + 0
+    if (val($0, "lost") != 0 || val($0, "bad") != 0 || val($0, "dropped_conns") != 0) bad = 1
+    if (!((m, k) in rate) || r > rate[m, k]) {
+      rate[m, k] = r
+      eff[m, k] = val($0, "deliveries_per_cpu_s")
+    }
+  } else if ($2 == "wire") {
+    wire[m, k] = val($0, "bytes_per_delivery")
+  }
+}
+END {
+  printf "\nCompression: libwsp fan-out without and with permessage-deflate\n"
+  printf "(deliveries/s summed over subscribers; deliveries per server CPU-second; bytes read per delivery)\n"
+  printf "%6s %5s %4s %12s %12s %12s %12s %9s %9s\n", "N", "bytes", "W", "plain/s", "deflate/s",
+    "plain/cpu-s", "deflate/cpu-s", "plain B", "deflate B"
+  for (i = 1; i <= n; i++) {
+    k = order[i]; split(k, p, " ")
+    printf "%6s %5s %4s %12.0f %12.0f %12s %12s %9s %9s\n", p[1], p[2], p[3],
+      rate["plain", k], rate["deflate", k], eff["plain", k], eff["deflate", k],
+      wire["plain", k], wire["deflate", k]
+  }
+  printf "  nothing lost with compression: %s\n", (bad ? "NO" : "yes")
+}' "$out/zresults"

@@ -11,7 +11,10 @@
  * Output is corked: connections that got output are written once, with
  * one writev each, after all input of the loop iteration was processed.
  *
- *   wsp-bench-server [--port N] [--max-queued BYTES]
+ *   wsp-bench-server [--port N] [--max-queued BYTES] [--deflate]
+ *
+ * --deflate: permessage-deflate for the connections that offer it; each
+ * publication is then compressed once for all its subscribers.
  */
 #include <errno.h>
 #include <limits.h>
@@ -323,7 +326,8 @@ static int listen_on(int port, int *bound) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: wsp-bench-server [--port N] [--max-queued BYTES]\n");
+  fprintf(stderr, "usage: wsp-bench-server [--port N] [--max-queued BYTES] "
+                  "[--deflate]\n");
   exit(2);
 }
 
@@ -332,7 +336,7 @@ int main(int argc, char **argv) {
   struct rlimit rl;
   sigset_t set;
   uint64_t next_sweep = 0;
-  int port = 0, lfd, sfd, i, running = 1;
+  int port = 0, lfd, sfd, i, running = 1, deflate = 0;
 
   g.max_queued = 64u << 20;
   for (i = 1; i < argc; i++) {
@@ -341,6 +345,8 @@ int main(int argc, char **argv) {
       port = (int)strtol(argv[++i], &end, 10);
       if (*end || port < 0 || port > 65535)
         usage();
+    } else if (strcmp(argv[i], "--deflate") == 0) {
+      deflate = 1;
     } else if (strcmp(argv[i], "--max-queued") == 0 && i + 1 < argc) {
       g.max_queued = strtoull(argv[++i], &end, 10);
       if (*end || g.max_queued == 0)
@@ -363,7 +369,8 @@ int main(int argc, char **argv) {
       wsp_pubsub_new(&g.ps, NULL) < 0 ||
       wsp_conn_profile_new(&g.profile, &callbacks, NULL) < 0 ||
       wsp_conn_profile_set_limit(g.profile, WSP_LIMIT_MAX_QUEUED,
-                                 g.max_queued) < 0)
+                                 g.max_queued) < 0 ||
+      wsp_conn_profile_set_deflate(g.profile, WSP_DEFLATE_ENABLE, deflate) < 0)
     return 1;
   ev.data.ptr = &lfd;
   epoll_ctl(g.epfd, EPOLL_CTL_ADD, lfd, &ev);

@@ -19,7 +19,7 @@
  *   wsp-demo [--listen HOST:PORT] [--www DIR] [--centrifuge-js FILE]
  *            [--api-key KEY] [--max-queued BYTES] [--ping-interval MS]
  *            [--pong-timeout MS] [--stale-timeout MS]
- *            [--handshake-timeout MS] [--max-message BYTES]
+ *            [--handshake-timeout MS] [--max-message BYTES] [--deflate]
  *            [--token-hmac-secret S] [--token-public-key FILE]
  *            [--token-jwks FILE] [--token-audience A] [--token-issuer I]
  *            [--allowed-origin ORIGIN]... [--max-sessions N]
@@ -337,7 +337,7 @@ static void usage(const char *argv0) {
           "usage: %s [--listen HOST:PORT] [--www DIR] [--centrifuge-js FILE]\n"
           "       [--api-key KEY] [--max-queued BYTES] [--ping-interval MS]\n"
           "       [--pong-timeout MS] [--stale-timeout MS]\n"
-          "       [--handshake-timeout MS] [--max-message BYTES]\n"
+          "       [--handshake-timeout MS] [--max-message BYTES] [--deflate]\n"
           "       [--token-hmac-secret S] [--token-public-key FILE]\n"
           "       [--token-jwks FILE] [--token-audience A]\n"
           "       [--token-issuer I] [--allowed-origin ORIGIN]...\n"
@@ -454,13 +454,17 @@ int main(int argc, char **argv) {
   const char *bundle = WSP_DEMO_SRCDIR "/tests/interop/centrifuge/"
                                        "node_modules/centrifuge/dist/"
                                        "centrifuge.js";
-  int port = 8000, lfd, sfd, i, j, stopping = 0;
+  int port = 8000, lfd, sfd, i, j, stopping = 0, deflate = 0;
   struct epoll_event ev = {.events = EPOLLIN}, evs[64];
 
   for (i = 1; i < argc; i++) {
     const char *arg = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
     char *end;
 
+    if (strcmp(arg, "--deflate") == 0) { /* the one flag without a value */
+      deflate = 1;
+      continue;
+    }
     if (val == NULL)
       usage(argv[0]);
     i++;
@@ -563,6 +567,10 @@ int main(int argc, char **argv) {
                    history_meta_ttl, data_dir, fsync_policy) < 0)
     return 1;
   api_init(api_key, history_log);
+  if (deflate && (j = wsp_server_set_deflate(server, WSP_DEFLATE_ENABLE, 1))) {
+    fprintf(stderr, "wsp-demo: --deflate: %s\n", wsp_strerror(j));
+    return 2;
+  }
   for (j = 0; j < NLIMITS; j++)
     if (have_limit[j] &&
         wsp_server_set_limit(server, limit_flags[j].limit, limits[j]) < 0) {

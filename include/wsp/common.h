@@ -51,6 +51,7 @@ WSP_API const char *wsp_version_string(void);
   X(AGAIN, -7, 0, "operation would block; try again later")                    \
   X(CANCELLED, -8, 0, "request cancelled")                                     \
   X(NOT_FOUND, -9, 0, "no such item")                                          \
+  X(UNSUPPORTED, -10, 0, "not supported by this build")                        \
   X(CLOSED, -100, 1, "connection is closed")                                   \
   X(HANDSHAKE, -101, 1, "WebSocket handshake failed")                          \
   X(PROTO, -102, 1, "WebSocket protocol violation by the peer")               \

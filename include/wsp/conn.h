@@ -70,6 +70,25 @@ enum wsp_limit {
   WSP_LIMIT__COUNT
 };
 
+/*
+ * permessage-deflate (RFC 7692), off unless enabled; see
+ * wsp_conn_set_deflate(3). Set before the opening handshake; once it is
+ * done, wsp_conn_get_deflate() returns what was negotiated. The inflated
+ * size of a message is capped by WSP_LIMIT_MAX_MESSAGE (1009).
+ */
+enum wsp_deflate_param {
+  WSP_DEFLATE_ENABLE = 0,                 /* 0 or 1; default 0 */
+  WSP_DEFLATE_SERVER_MAX_WINDOW_BITS,     /* 9..15; default 15 */
+  WSP_DEFLATE_CLIENT_MAX_WINDOW_BITS,     /* 9..15; default 15 */
+  WSP_DEFLATE_SERVER_NO_CONTEXT_TAKEOVER, /* 0 or 1; default 1 */
+  WSP_DEFLATE_CLIENT_NO_CONTEXT_TAKEOVER, /* 0 or 1; default 1 */
+  WSP_DEFLATE_LEVEL,                      /* zlib level 1..9; default 1 */
+  WSP_DEFLATE_MEM_LEVEL,                  /* zlib memLevel 1..9; default 8 */
+  WSP_DEFLATE_MIN_SIZE, /* bytes; shorter messages are sent as they are;
+                           default 64 */
+  WSP_DEFLATE__COUNT
+};
+
 /* ---- Read-only views passed to callbacks ------------------------------ */
 
 /* The HTTP response received by a client connection (101 on success). */
@@ -154,6 +173,12 @@ WSP_API int wsp_conn_profile_set_limit(struct wsp_conn_profile *profile,
                                        int limit, uint64_t value);
 WSP_API uint64_t
 wsp_conn_profile_get_limit(const struct wsp_conn_profile *profile, int limit);
+/* permessage-deflate settings of the connections made from it
+ * afterwards (wsp_conn_set_deflate(3)). */
+WSP_API int wsp_conn_profile_set_deflate(struct wsp_conn_profile *profile,
+                                         int param, uint64_t value);
+WSP_API uint64_t
+wsp_conn_profile_get_deflate(const struct wsp_conn_profile *profile, int param);
 WSP_API int wsp_conn_new_from(struct wsp_conn **pconn,
                               const struct wsp_conn_profile *profile, int role,
                               uint64_t now, void *user_data);
@@ -168,6 +193,13 @@ WSP_API const char *wsp_conn_get_protocol(const struct wsp_conn *conn);
 WSP_API int wsp_conn_close_code_sent(const struct wsp_conn *conn);
 /* The error that failed the connection (0 if none). */
 WSP_API int wsp_conn_get_error(const struct wsp_conn *conn);
+
+/* permessage-deflate: WSP_ERR_UNSUPPORTED for WSP_DEFLATE_ENABLE 1 in a
+ * build without zlib, WSP_ERR_STATE once the handshake has started. */
+WSP_API int wsp_conn_set_deflate(struct wsp_conn *conn, int param,
+                                 uint64_t value);
+/* The setting; once the connection is open, what was negotiated. */
+WSP_API uint64_t wsp_conn_get_deflate(const struct wsp_conn *conn, int param);
 
 /* ---- Handshake -------------------------------------------------------- */
 

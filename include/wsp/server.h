@@ -190,6 +190,12 @@ WSP_API int wsp_server_set_limit(struct wsp_server *server, int limit,
                                  uint64_t value);
 WSP_API uint64_t wsp_server_get_limit(const struct wsp_server *server,
                                       int limit);
+/* permessage-deflate for the connections accepted afterwards
+ * (wsp_conn_set_deflate(3) lists the parameters); off by default. */
+WSP_API int wsp_server_set_deflate(struct wsp_server *server, int param,
+                                   uint64_t value);
+WSP_API uint64_t wsp_server_get_deflate(const struct wsp_server *server,
+                                        int param);
 /* Move the default protocol to another path. */
 WSP_API int wsp_server_set_path(struct wsp_server *server, const char *path);
 /* Serve WebSocket upgrades on path with codec (copied); codec_data is

@@ -13,64 +13,22 @@
 
 #include "conn_private.h"
 
-static const uint64_t limit_defaults[WSP_LIMIT__COUNT] = {
-    [WSP_LIMIT_MAX_MESSAGE] = 16u << 20,
-    [WSP_LIMIT_MAX_HANDSHAKE] = 8192,
-    [WSP_LIMIT_MAX_HTTP_BODY] = 65536,
-    [WSP_LIMIT_MAX_QUEUED] = (16u << 20) + (1u << 20),
-    [WSP_LIMIT_HIGH_WATER] = 1u << 20,
-    [WSP_LIMIT_HANDSHAKE_TIMEOUT] = 10000,
-    [WSP_LIMIT_PING_INTERVAL] = 0,
-    [WSP_LIMIT_PONG_TIMEOUT] = 10000,
-    [WSP_LIMIT_CLOSE_TIMEOUT] = 5000,
-    [WSP_LIMIT_QUEUE_LINGER] = 200,
-};
-
 /* ---- Small helpers ---------------------------------------------------- */
 
 uint64_t wsp__conn_now(const struct wsp_conn *c) {
   return c->cfg->cb.now ? c->cfg->cb.now(c->user_data) : c->now;
 }
 
-/* ---- Shared configuration -------------------------------------------- */
+/* ---- Shared configuration (made in config.c) --------------------------- */
 
-/* A connection made alone: its configuration follows it in one block. */
-struct conn_alone {
-  struct wsp_conn c;
-  struct wsp__conncfg cfg;
-};
-
-static void cfg_unref(struct wsp__conncfg *cfg) {
-  if (--cfg->refs == 0 && !cfg->embedded) {
+void wsp__conn_cfg_unref(struct wsp__conncfg *cfg) {
+  if (--cfg->refs == 0) {
     struct wsp_mem m = cfg->mem;
-    wsp__free(&m, cfg);
+    wsp__deflate_end(&cfg->zshared);
+    if (!cfg->embedded)
+      wsp__free(&m, cfg);
   }
 }
-
-/* A configuration of one's own, a copy of cfg with one reference. */
-static struct wsp__conncfg *cfg_copy(const struct wsp__conncfg *cfg) {
-  struct wsp__conncfg *n = wsp__malloc(&cfg->mem, sizeof(*n));
-  if (n) {
-    *n = *cfg;
-    n->refs = 1;
-    n->embedded = 0;
-  }
-  return n;
-}
-
-static void cfg_init(struct wsp__conncfg *cfg, const struct wsp_mem *m,
-                     const struct wsp_conn_callbacks *callbacks) {
-  memset(cfg, 0, sizeof(*cfg));
-  cfg->mem = *m;
-  if (callbacks)
-    cfg->cb = *callbacks;
-  memcpy(cfg->limits, limit_defaults, sizeof(cfg->limits));
-  cfg->refs = 1;
-}
-
-struct wsp_conn_profile {
-  struct wsp__conncfg *cfg; /* the one connections made now will share */
-};
 
 void wsp__conn_free_hs(struct wsp_conn *c) {
   struct wsp__hs *hs = c->hs;
@@ -92,14 +50,23 @@ static void really_free(struct wsp_conn *c) {
   wsp__free(&c->cfg->mem, c->msg);
   wsp__free(&c->cfg->mem, c->protocol);
   wsp__free(&c->cfg->mem, c->rnd);
+  wsp__deflate_drop(&c->z, &c->cfg->mem, -1);
   {
     struct wsp_mem mem = c->cfg->mem;
-    cfg_unref(c->cfg);
+    wsp__conn_cfg_unref(c->cfg);
     wsp__free(&mem, c);
   }
 }
 
 void wsp__conn_enter(struct wsp_conn *c) { c->depth++; }
+
+void wsp__conn_trim(struct wsp_conn *c) {
+  wsp__outq_trim(&c->out, &c->cfg->mem);
+  /* A compressor no other connection shares goes with the queue's memory,
+   * so that an idle connection made alone does not keep one. */
+  if (c->cfg->refs == 1 && c->out.count == 0)
+    wsp__deflate_end(&c->cfg->zshared);
+}
 
 void wsp__conn_leave(struct wsp_conn *c) {
   if (--c->depth == 0 && c->free_pending)
@@ -310,6 +277,65 @@ static int msg_reserve(struct wsp_conn *c, size_t need) {
   return 0;
 }
 
+/* Fail the connection from inside wslay's callbacks, as an application
+ * closing from on_message would: input after this is only drained. */
+static void fail_inside(struct wsp_conn *c, int error, int code) {
+  if (error == WSP_ERR_NOMEM) {
+    c->nomem = 1;
+    return;
+  }
+  if (c->state == WSP_STATE_OPEN &&
+      wsp__conn_send_close(c, error, code, NULL, 0) != 0)
+    c->nomem = 1;
+}
+
+/* permessage-deflate: inflate n bytes of a compressed message into the
+ * reassembly buffer, which grows up to WSP_LIMIT_MAX_MESSAGE: a message
+ * that inflates to more fails with 1009, however small it came. */
+static void inflate_chunk(struct wsp_conn *c, const uint8_t *p, size_t n) {
+  size_t max = (size_t)c->cfg->limits[WSP_LIMIT_MAX_MESSAGE];
+  /* A larger window than the peer's always works; zlib's deflate has
+   * no 256-byte window, its smallest is 512. */
+  int bits = c->z_rx_bits < 9 ? 9 : c->z_rx_bits, rv = 0;
+  struct wsp__zs **zin = wsp__deflate_slot(&c->z, &c->cfg->mem, 0);
+  if (!zin)
+    rv = WSP_ERR_NOMEM;
+  while (zin) {
+    uint8_t probe;
+    uint8_t *out = c->msg ? c->msg + c->msg_len : NULL;
+    size_t room = c->msg_cap - c->msg_len, produced, before = n;
+    if (c->msg_len >= max) {
+      out = &probe; /* full: any more output is too much */
+      room = 1;
+    } else if (room == 0) {
+      size_t grow = WSP__MIN(max - c->msg_len, WSP__MAX(c->msg_len, 1024));
+      if (msg_reserve(c, c->msg_len + grow) != 0) {
+        rv = WSP_ERR_NOMEM;
+        break;
+      }
+      continue;
+    }
+    rv = wsp__deflate_inflate(zin, &c->cfg->mem, bits, &p, &n, out, room,
+                              &produced);
+    if (rv != 0)
+      break;
+    if (out == &probe) {
+      if (produced) {
+        rv = WSP_ERR_TOO_BIG;
+        break;
+      }
+    } else {
+      c->msg_len += produced;
+    }
+    if ((n == 0 && produced < room) || (produced == 0 && n == before))
+      break;
+  }
+  if (rv == WSP_ERR_TOO_BIG)
+    fail_inside(c, rv, WSP_CLOSE_TOO_BIG);
+  else if (rv != 0)
+    fail_inside(c, rv, WSP_CLOSE_INVALID_PAYLOAD);
+}
+
 static void
 ws_frame_start_cb(wslay_event_context_ptr ws,
                   const struct wslay_event_on_frame_recv_start_arg *a,
@@ -317,8 +343,11 @@ ws_frame_start_cb(wslay_event_context_ptr ws,
   struct wsp_conn *c = ud;
   (void)ws;
   c->rx_data = !(a->opcode & 0x8);
-  c->rx_plen = a->payload_length;
-  c->rx_direct = c->rx_data && a->fin && a->opcode != WSLAY_CONTINUATION_FRAME;
+  c->io->plen = a->payload_length;
+  if (c->rx_data && a->opcode != WSLAY_CONTINUATION_FRAME)
+    c->rx_z = (a->rsv & WSLAY_RSV1_BIT) != 0;
+  c->rx_direct =
+      c->rx_data && a->fin && a->opcode != WSLAY_CONTINUATION_FRAME && !c->rx_z;
 }
 
 static void
@@ -329,7 +358,12 @@ ws_frame_chunk_cb(wslay_event_context_ptr ws,
   (void)ws;
   if (!c->rx_data || c->nomem || a->data_length == 0)
     return;
-  if (c->rx_direct && c->msg_len == 0 && a->data_length == c->rx_plen) {
+  if (c->rx_z) {
+    if (c->state == WSP_STATE_OPEN)
+      inflate_chunk(c, a->data, a->data_length);
+    return;
+  }
+  if (c->rx_direct && c->msg_len == 0 && a->data_length == c->io->plen) {
     /* The whole message is in this chunk: hand it over in place. */
     c->io->direct = a->data;
     c->io->direct_len = a->data_length;
@@ -350,7 +384,19 @@ static void ws_msg_cb(wslay_event_context_ptr ws,
   case WSLAY_TEXT_FRAME:
   case WSLAY_BINARY_FRAME: {
     const uint8_t *data = c->io->direct ? c->io->direct : c->msg;
-    size_t len = c->io->direct ? c->io->direct_len : c->msg_len;
+    size_t len;
+    if (c->rx_z && c->state == WSP_STATE_OPEN && !c->nomem) {
+      /* RFC 7692 section 7.2.2: the tail the sender took off. */
+      inflate_chunk(c, (const uint8_t *)"\x00\x00\xff\xff", 4);
+      data = c->msg;
+      if (c->state == WSP_STATE_OPEN && a->opcode == WSLAY_TEXT_FRAME &&
+          !utf8_valid(c->msg, c->msg_len))
+        fail_inside(c, WSP_ERR_BAD_UTF8, WSP_CLOSE_INVALID_PAYLOAD);
+      if (c->z_rx_reset && c->z)
+        wsp__deflate_reset(c->z->in);
+    }
+    len = c->io->direct ? c->io->direct_len : c->msg_len;
+    c->rx_z = 0;
     if (!c->nomem && c->state == WSP_STATE_OPEN && c->cfg->cb.on_message &&
         WSP__LIVE(c))
       c->cfg->cb.on_message(c, a->opcode, data ? data : (const uint8_t *)"",
@@ -402,6 +448,9 @@ int wsp__conn_ws_create(struct wsp_conn *c) {
    * the header walker, which sees the cumulative size. */
   wslay_event_config_set_no_buffering(c->ws, 1);
   wslay_event_config_set_max_recv_msg_length(c->ws, UINT64_MAX / 2);
+  /* The header walker allows RSV1 only where RFC 7692 does. */
+  if (c->z_on)
+    wslay_event_config_set_allowed_rsv_bits(c->ws, WSLAY_RSV1_BIT);
   return 0;
 }
 
@@ -414,6 +463,12 @@ void wsp__conn_ws_release(struct wsp_conn *c) {
     wsp__free(&c->cfg->mem, c->msg);
     c->msg = NULL;
     c->msg_cap = c->msg_len = 0;
+    /* Between messages an inflater holds state only if the peer keeps
+     * its compression context; after the end, never. */
+    if (c->z_rx_reset || c->state != WSP_STATE_OPEN)
+      wsp__deflate_drop(&c->z, &c->cfg->mem, 0);
+    if (c->state != WSP_STATE_OPEN)
+      wsp__deflate_drop(&c->z, &c->cfg->mem, 1);
   }
 }
 
@@ -490,125 +545,7 @@ int wsp__conn_close_error(int code) {
   }
 }
 
-/* ---- Public API: life cycle ------------------------------------------- */
-
-static void conn_init(struct wsp_conn *c, struct wsp__conncfg *cfg, int role,
-                      uint64_t now, void *user_data) {
-  c->cfg = cfg;
-  c->user_data = user_data;
-  c->role = (uint8_t)role;
-  c->state = WSP_STATE_HANDSHAKE;
-  c->now = now;
-  c->hs_due = role == WSP_ROLE_SERVER
-                  ? wsp__conn_due_after(
-                        now, c->cfg->limits[WSP_LIMIT_HANDSHAKE_TIMEOUT])
-                  : WSP_NO_DEADLINE;
-  c->ping_due = c->pong_due = c->close_due = WSP_NO_DEADLINE;
-  c->trim_due = WSP_NO_DEADLINE;
-}
-
-int wsp_conn_new(struct wsp_conn **pconn, int role,
-                 const struct wsp_conn_callbacks *callbacks,
-                 const struct wsp_mem *mem, uint64_t now, void *user_data) {
-  struct wsp_mem m;
-  struct conn_alone *a;
-  if (!pconn || (role != WSP_ROLE_SERVER && role != WSP_ROLE_CLIENT))
-    return WSP_ERR_INVAL;
-  *pconn = NULL;
-  wsp__mem_init(&m, mem);
-  a = wsp__malloc(&m, sizeof(*a));
-  if (!a)
-    return WSP_ERR_NOMEM;
-  memset(&a->c, 0, sizeof(a->c));
-  cfg_init(&a->cfg, &m, callbacks);
-  a->cfg.embedded = 1;
-  conn_init(&a->c, &a->cfg, role, now, user_data);
-  *pconn = &a->c;
-  return 0;
-}
-
-int wsp_conn_new_from(struct wsp_conn **pconn,
-                      const struct wsp_conn_profile *profile, int role,
-                      uint64_t now, void *user_data) {
-  struct wsp_conn *c;
-  if (!pconn || !profile ||
-      (role != WSP_ROLE_SERVER && role != WSP_ROLE_CLIENT))
-    return WSP_ERR_INVAL;
-  *pconn = NULL;
-  c = wsp__malloc(&profile->cfg->mem, sizeof(*c));
-  if (!c)
-    return WSP_ERR_NOMEM;
-  memset(c, 0, sizeof(*c));
-  profile->cfg->refs++;
-  conn_init(c, profile->cfg, role, now, user_data);
-  *pconn = c;
-  return 0;
-}
-
-int wsp_conn_profile_new(struct wsp_conn_profile **pprofile,
-                         const struct wsp_conn_callbacks *callbacks,
-                         const struct wsp_mem *mem) {
-  struct wsp_mem m;
-  struct wsp_conn_profile *p;
-  if (!pprofile)
-    return WSP_ERR_INVAL;
-  *pprofile = NULL;
-  wsp__mem_init(&m, mem);
-  p = wsp__malloc(&m, sizeof(*p));
-  if (!p)
-    return WSP_ERR_NOMEM;
-  p->cfg = wsp__malloc(&m, sizeof(*p->cfg));
-  if (!p->cfg) {
-    wsp__free(&m, p);
-    return WSP_ERR_NOMEM;
-  }
-  cfg_init(p->cfg, &m, callbacks);
-  *pprofile = p;
-  return 0;
-}
-
-void wsp_conn_profile_free(struct wsp_conn_profile *p) {
-  struct wsp_mem m;
-  if (!p)
-    return;
-  m = p->cfg->mem;
-  cfg_unref(p->cfg); /* its connections keep theirs */
-  wsp__free(&m, p);
-}
-
-static int limit_ok(int limit, uint64_t value) {
-  if (limit < 0 || limit >= WSP_LIMIT__COUNT)
-    return 0;
-  if ((limit == WSP_LIMIT_MAX_MESSAGE || limit == WSP_LIMIT_MAX_QUEUED) &&
-      (value == 0 || value > SIZE_MAX / 2))
-    return 0;
-  if (limit == WSP_LIMIT_MAX_HANDSHAKE && (value < 64 || value > (1u << 20)))
-    return 0;
-  return 1;
-}
-
-int wsp_conn_profile_set_limit(struct wsp_conn_profile *p, int limit,
-                               uint64_t value) {
-  if (!p || !limit_ok(limit, value))
-    return WSP_ERR_INVAL;
-  if (p->cfg->refs > 1) {
-    /* Connections made before keep the limits they were made with. */
-    struct wsp__conncfg *n = cfg_copy(p->cfg);
-    if (!n)
-      return WSP_ERR_NOMEM;
-    cfg_unref(p->cfg);
-    p->cfg = n;
-  }
-  p->cfg->limits[limit] = value;
-  return 0;
-}
-
-uint64_t wsp_conn_profile_get_limit(const struct wsp_conn_profile *p,
-                                    int limit) {
-  if (!p || limit < 0 || limit >= WSP_LIMIT__COUNT)
-    return 0;
-  return p->cfg->limits[limit];
-}
+/* ---- Public API: freeing --------------------------------------------- */
 
 void wsp_conn_free(struct wsp_conn *c) {
   if (!c)
@@ -620,197 +557,7 @@ void wsp_conn_free(struct wsp_conn *c) {
   really_free(c);
 }
 
-int wsp_conn_set_limit(struct wsp_conn *c, int limit, uint64_t value) {
-  uint64_t now;
-  if (!c || !limit_ok(limit, value))
-    return WSP_ERR_INVAL;
-  if (c->cfg->limits[limit] != value && c->cfg->refs > 1) {
-    /* Shared with other connections of its profile: take a copy. */
-    struct wsp__conncfg *n = cfg_copy(c->cfg);
-    if (!n)
-      return WSP_ERR_NOMEM;
-    cfg_unref(c->cfg);
-    c->cfg = n;
-  }
-  c->cfg->limits[limit] = value;
-  now = wsp__conn_now(c);
-  switch (limit) {
-  case WSP_LIMIT_HANDSHAKE_TIMEOUT:
-    if (c->hs_due != WSP_NO_DEADLINE || value)
-      if (c->state == WSP_STATE_HANDSHAKE || c->state == WSP_STATE_DEFERRED)
-        if (c->role == WSP_ROLE_SERVER ||
-            (c->hs && c->hs_due != WSP_NO_DEADLINE))
-          c->hs_due = wsp__conn_due_after(now, value);
-    break;
-  case WSP_LIMIT_PING_INTERVAL:
-    if (c->state == WSP_STATE_OPEN)
-      c->ping_due = wsp__conn_due_after(now, value);
-    break;
-  case WSP_LIMIT_QUEUE_LINGER:
-    if (c->trim_due == WSP_NO_DEADLINE)
-      break;
-    if (value == 0) {
-      wsp__outq_trim(&c->out, &c->cfg->mem);
-      c->trim_due = WSP_NO_DEADLINE;
-    } else {
-      c->trim_due = wsp__conn_due_after(now, value);
-    }
-    break;
-  default:
-    break;
-  }
-  return 0;
-}
-
-uint64_t wsp_conn_get_limit(const struct wsp_conn *c, int limit) {
-  if (!c || limit < 0 || limit >= WSP_LIMIT__COUNT)
-    return 0;
-  return c->cfg->limits[limit];
-}
-
-void *wsp_conn_get_user_data(const struct wsp_conn *c) {
-  return c ? c->user_data : NULL;
-}
-
-void wsp_conn_set_user_data(struct wsp_conn *c, void *user_data) {
-  if (c)
-    c->user_data = user_data;
-}
-
-int wsp_conn_get_role(const struct wsp_conn *c) {
-  return c ? c->role : WSP_ERR_INVAL;
-}
-
-int wsp_conn_get_state(const struct wsp_conn *c) {
-  return c ? c->state : WSP_ERR_INVAL;
-}
-
-const char *wsp_conn_get_protocol(const struct wsp_conn *c) {
-  return c ? c->protocol : NULL;
-}
-
-int wsp_conn_close_code_sent(const struct wsp_conn *c) {
-  return c ? c->code_sent : 0;
-}
-
-int wsp_conn_get_error(const struct wsp_conn *c) { return c ? c->error : 0; }
-
-/* ---- Public API: output ----------------------------------------------- */
-
-static int send_checked(struct wsp_conn *c, int fin, int opcode,
-                        const void *data, size_t len) {
-  int control = opcode & 0x8, rv;
-  if (len && !data)
-    return WSP_ERR_INVAL;
-  if (c->state != WSP_STATE_OPEN)
-    return c->state == WSP_STATE_CLOSING || c->state == WSP_STATE_CLOSED
-               ? WSP_ERR_CLOSED
-               : WSP_ERR_STATE;
-  if (control && len > WSP__CTL_MAX)
-    return WSP_ERR_INVAL;
-  wsp__conn_enter(c);
-  rv = wsp__conn_write_frame(c, fin, opcode, data, len, 0);
-  wsp__conn_leave(c);
-  return rv;
-}
-
-int wsp_conn_send(struct wsp_conn *c, int opcode, const void *data,
-                  size_t len) {
-  if (!c || (opcode != WSP_OP_TEXT && opcode != WSP_OP_BINARY &&
-             opcode != WSP_OP_PING && opcode != WSP_OP_PONG))
-    return WSP_ERR_INVAL;
-  if (c->tx_in_msg && !(opcode & 0x8))
-    return WSP_ERR_STATE; /* a fragmented message is being streamed */
-  return send_checked(c, 1, opcode, data, len);
-}
-
-int wsp_conn_send_fragment(struct wsp_conn *c, int opcode, const void *data,
-                           size_t len, int fin) {
-  int rv;
-  if (!c)
-    return WSP_ERR_INVAL;
-  if (c->tx_in_msg ? opcode != WSP_OP_CONTINUATION
-                   : (opcode != WSP_OP_TEXT && opcode != WSP_OP_BINARY))
-    return c->tx_in_msg || opcode == WSP_OP_CONTINUATION ? WSP_ERR_STATE
-                                                         : WSP_ERR_INVAL;
-  rv = send_checked(c, fin != 0, opcode, data, len);
-  if (rv == 0)
-    c->tx_in_msg = !fin;
-  return rv;
-}
-
-/* ---- Shared frames ---------------------------------------------------- */
-
-int wsp_frame_new(struct wsp_frame **pf, const struct wsp_mem *mem, int opcode,
-                  const void *data, size_t len) {
-  struct wsp_mem m;
-  struct wsp_frame *f;
-  size_t hlen = len < 126 ? 2 : len <= 0xffff ? 4 : 10, i;
-  uint8_t *p;
-  if (pf)
-    *pf = NULL;
-  if (!pf || (len && !data) ||
-      (opcode != WSP_OP_TEXT && opcode != WSP_OP_BINARY &&
-       opcode != WSP_OP_PING && opcode != WSP_OP_PONG) ||
-      ((opcode & 0x8) && len > WSP__CTL_MAX) || len > SIZE_MAX / 2)
-    return WSP_ERR_INVAL;
-  *pf = NULL;
-  wsp__mem_init(&m, mem);
-  f = wsp__outq_buf_new(&m, hlen + len);
-  if (!f)
-    return WSP_ERR_NOMEM;
-  p = f->data;
-  p[0] = (uint8_t)(0x80 | opcode);
-  if (hlen == 2) {
-    p[1] = (uint8_t)len;
-  } else if (hlen == 4) {
-    p[1] = 126;
-    p[2] = (uint8_t)(len >> 8);
-    p[3] = (uint8_t)len;
-  } else {
-    p[1] = 127;
-    for (i = 0; i < 8; i++)
-      p[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
-  }
-  if (len)
-    memcpy(p + hlen, data, len);
-  f->len = hlen + len;
-  *pf = f;
-  return 0;
-}
-
-struct wsp_frame *wsp_frame_ref(struct wsp_frame *f) {
-  if (f)
-    f->refs++;
-  return f;
-}
-
-void wsp_frame_unref(struct wsp_frame *f) { wsp__outq_buf_unref(f); }
-
-size_t wsp_frame_size(const struct wsp_frame *f) { return f ? f->len : 0; }
-
-int wsp_conn_send_frame(struct wsp_conn *c, struct wsp_frame *f) {
-  size_t before;
-  int rv;
-  if (!c || !f || c->role != WSP_ROLE_SERVER)
-    return WSP_ERR_INVAL;
-  if (c->state != WSP_STATE_OPEN)
-    return c->state == WSP_STATE_CLOSING || c->state == WSP_STATE_CLOSED
-               ? WSP_ERR_CLOSED
-               : WSP_ERR_STATE;
-  if (c->tx_in_msg)
-    return WSP_ERR_STATE; /* a fragmented message is being streamed */
-  if (c->out.bytes + f->len > c->cfg->limits[WSP_LIMIT_MAX_QUEUED])
-    return WSP_ERR_QUEUE_FULL;
-  before = c->out.bytes;
-  rv = wsp__outq_append_buf(&c->out, &c->cfg->mem, f);
-  if (rv != 0)
-    return rv;
-  wsp__conn_enter(c);
-  wsp__conn_appended(c, before);
-  wsp__conn_leave(c);
-  return 0;
-}
+/* ---- Public API: closing and output ---------------------------------- */
 
 int wsp_conn_close(struct wsp_conn *c, int code, const char *reason,
                    size_t reason_len) {
@@ -846,11 +593,15 @@ int wsp_conn_sent(struct wsp_conn *c, size_t n) {
    * stayed within its inline slots (a handshake response, a reply) had
    * nothing worth keeping: holding its block for the linger would let a
    * storm of new connections hold a block each, and the heap, fragmented
-   * by then, would not shrink back. */
-  if (c->out.count == 0 && wsp__outq_holds_memory(&c->out)) {
-    if (c->cfg->limits[WSP_LIMIT_QUEUE_LINGER] == 0 || !wsp__outq_grew(&c->out))
-      wsp__outq_trim(&c->out, &c->cfg->mem);
-    else
+   * by then, would not shrink back. A compressor of the connection's own
+   * (permessage-deflate, not shared with others) lingers the same way:
+   * made again for every message it would cost more than the message. */
+  if (c->out.count == 0) {
+    int own_z = c->cfg->zshared && c->cfg->refs == 1;
+    if (c->cfg->limits[WSP_LIMIT_QUEUE_LINGER] == 0 ||
+        (!wsp__outq_grew(&c->out) && !own_z && wsp__outq_holds_memory(&c->out)))
+      wsp__conn_trim(c);
+    else if (own_z || wsp__outq_holds_memory(&c->out))
       c->trim_due = wsp__conn_due_after(wsp__conn_now(c),
                                         c->cfg->limits[WSP_LIMIT_QUEUE_LINGER]);
   }

@@ -1,9 +1,10 @@
 /* Private state of wsp_conn. The files of conn/ form layers without a
  * cycle: drive.c (wsp_conn_recv, wsp_conn_tick) hands input to
  * handshake.c (the HTTP/1.1 opening handshake) or conn_rx.c (the frame
- * walker), which build on conn.c (state, output, wslay glue, the public
- * calls that only touch state); http.c, outq.c and request.c are the
- * leaves. */
+ * walker), which build on conn.c (state, output, wslay glue); config.c
+ * (making connections, their settings) and send.c (sending) are public
+ * calls on top of it; deflate.c (permessage-deflate), http.c, outq.c and
+ * request.c are the leaves. */
 #ifndef WSP_CONN_PRIVATE_H
 #define WSP_CONN_PRIVATE_H
 
@@ -20,7 +21,10 @@
  * whoever drops the last reference. */
 struct wsp_frame {
   uint32_t refs;
-  size_t len; /* bytes filled */
+  uint8_t z_bits;      /* permessage-deflate: the window z was made for, 0
+                          before it was tried */
+  struct wsp_frame *z; /* the compressed variant; NULL: not worth it */
+  size_t len;          /* bytes filled */
   size_t cap;
   struct wsp_mem mem;
   uint8_t data[];
@@ -107,6 +111,68 @@ void wsp__http_accept_key(const char *key, size_t key_len, char out[29]);
 /* Non-zero when key is base64 for exactly 16 bytes. */
 int wsp__http_key_valid(struct wsp_str key);
 
+/* ---- deflate.c: permessage-deflate (RFC 7692) ----------------------- */
+
+#define WSP__RSV1 0x40 /* first header byte: the message is compressed */
+
+struct wsp__zs; /* a zlib stream */
+struct wsp_conn;
+
+void wsp__deflate_defaults(uint32_t *settings);
+/* 0, or why value is refused for param (WSP_ERR_INVAL, _UNSUPPORTED). */
+int wsp__deflate_check(int param, uint64_t value);
+/* Server: accept the first acceptable offer of the request, if enabled:
+ * sets the connection's negotiated state and writes the response's
+ * header line into out. Returns its length, 0 when nothing was agreed,
+ * WSP_ERR_NOMEM when cap is too small. */
+int wsp__deflate_accept(struct wsp_conn *c, const struct wsp__http_head *h,
+                        char *out, size_t cap);
+/* Client: the offer's header line, if enabled; returns as above. */
+int wsp__deflate_offer(const struct wsp_conn *c, char *out, size_t cap);
+/* Client: check the response's extensions and take what they agree;
+ * NULL, or why the handshake fails. */
+const char *wsp__deflate_check_response(struct wsp_conn *c,
+                                        const struct wsp__http_head *h);
+/* Compress one message into out[0..cap): 1 with *outlen set, 0 when it
+ * would not be smaller (nothing is kept of it), or WSP_ERR_NOMEM. *pz is
+ * made on first use (settings from cfg, the deflate[] of a
+ * configuration) and reset after the message when reset is set. */
+int wsp__deflate_compress(struct wsp__zs **pz, const struct wsp_mem *mem,
+                          const uint32_t *cfg, int bits, int reset,
+                          const uint8_t *in, size_t len, uint8_t *out,
+                          size_t cap, size_t *outlen);
+/* Inflate from *in into out[0..cap); *in and *inlen advance, *produced
+ * gets the bytes written. 0, WSP_ERR_PROTO (not deflate data) or
+ * WSP_ERR_NOMEM. */
+int wsp__deflate_inflate(struct wsp__zs **pz, const struct wsp_mem *mem,
+                         int bits, const uint8_t **in, size_t *inlen,
+                         uint8_t *out, size_t cap, size_t *produced);
+void wsp__deflate_reset(struct wsp__zs *z);
+void wsp__deflate_end(struct wsp__zs **pz);
+/* A connection's two streams, in a block of their own that exists only
+ * while one of them does (an idle connection keeps one pointer). */
+struct wsp__zpair {
+  struct wsp__zs *in, *out;
+};
+/* The slot of the inflater (out 0) or of the compressor (out 1), the
+ * pair made on demand; NULL when it cannot be allocated. */
+struct wsp__zs **wsp__deflate_slot(struct wsp__zpair **pp,
+                                   const struct wsp_mem *mem, int out);
+/* End the inflater (which 0), the compressor (1) or both (-1); the pair
+ * goes with the last of them. */
+void wsp__deflate_drop(struct wsp__zpair **pp, const struct wsp_mem *mem,
+                       int which);
+/* The frame to queue for shared frame f on a connection that compresses
+ * with a window of bits and resets per message: f's compressed variant,
+ * made once with *shared on first need and kept with f, or f itself when
+ * compression is not worth it. NULL when the variant was made for a
+ * larger window (the connection compresses on its own), or on an error
+ * (*err). */
+struct wsp_frame *wsp__deflate_frame(struct wsp_frame *f,
+                                     struct wsp__zs **shared,
+                                     const struct wsp_mem *zmem,
+                                     const uint32_t *cfg, int bits, int *err);
+
 /* Handshake state (handshake.c), freed once the connection is open. */
 struct wsp__hs {
   uint8_t *buf; /* received head (and body) */
@@ -156,6 +222,8 @@ struct wsp__rxio {
   size_t in_len;
   const uint8_t *direct; /* single-chunk message delivered in place */
   size_t direct_len;
+  uint64_t plen; /* payload length of a frame that started in this call
+                    (one that started before is never delivered in place) */
 };
 
 /* What connections made alike share: allocator, callbacks and limits.
@@ -166,6 +234,10 @@ struct wsp__conncfg {
   struct wsp_mem mem;
   struct wsp_conn_callbacks cb;
   uint64_t limits[WSP_LIMIT__COUNT];
+  uint32_t deflate[WSP_DEFLATE__COUNT];
+  /* The compressor of the connections that reset it for every message:
+   * one for all of them, made on first use. */
+  struct wsp__zs *zshared;
   uint32_t refs;    /* connections and the profile using it */
   uint8_t embedded; /* inside its connection's block: never shared */
 };
@@ -181,7 +253,11 @@ struct wsp_conn {
   uint8_t *msg; /* reassembly buffer; close payload in drain mode */
   size_t msg_len, msg_cap;
   struct wsp__rxio *io; /* inside wslay_event_recv() only, else NULL */
-  uint64_t rx_plen;     /* payload length of wslay's current frame */
+  /* permessage-deflate streams, only while they hold state: the
+   * inflater within a compressed message (or for good when the peer
+   * keeps its context), the connection's own compressor when it keeps
+   * its context. */
+  struct wsp__zpair *z;
   struct wsp__rx rx;
   uint64_t now;
   uint64_t hs_due, ping_due, pong_due, close_due;
@@ -202,6 +278,13 @@ struct wsp_conn {
   uint8_t opened : 1;    /* on_open has fired */
   uint8_t in_wslay : 1;  /* inside wslay_event_recv/send */
   uint8_t own_close : 1; /* the library wrote a close frame itself */
+  /* permessage-deflate, as negotiated */
+  uint8_t z_on : 1;
+  uint8_t z_rx_reset : 1; /* the peer resets its compressor per message */
+  uint8_t z_tx_reset : 1; /* we reset ours */
+  uint8_t rx_z : 1;       /* the message being received is compressed */
+  uint8_t z_rx_bits : 4;  /* window of the peer's compressor */
+  uint8_t z_tx_bits : 4;  /* window of ours */
 };
 
 #define WSP__LIVE(c) (!(c)->free_pending)
@@ -210,6 +293,9 @@ struct wsp_conn {
 
 /* conn.c */
 uint64_t wsp__conn_now(const struct wsp_conn *c);
+/* Drop a reference to cfg (config.c makes them), freeing it with the
+ * last. */
+void wsp__conn_cfg_unref(struct wsp__conncfg *cfg);
 int wsp__conn_open(struct wsp_conn *c);
 int wsp__conn_queue(struct wsp_conn *c, const void *data, size_t len);
 /* Run the output callbacks after bytes were added to c->out. */
@@ -217,6 +303,9 @@ void wsp__conn_appended(struct wsp_conn *c, size_t before);
 void wsp__conn_finish(struct wsp_conn *c, int error, int code,
                       const uint8_t *reason, size_t reason_len);
 void wsp__conn_enter(struct wsp_conn *c);
+/* Release the memory of an emptied output queue, and the compressor of a
+ * configuration no other connection shares. */
+void wsp__conn_trim(struct wsp_conn *c);
 void wsp__conn_leave(struct wsp_conn *c);
 /* wslay's context exists only while a frame or message is open. */
 int wsp__conn_ws_create(struct wsp_conn *c);

@@ -45,8 +45,12 @@ static int rx_header(struct wsp_conn *c) {
   rx->remain = plen;
   rx->off = 0;
 
-  if (b0 & 0x70)
-    return WSP_CLOSE_PROTOCOL_ERROR; /* no extension was negotiated */
+  /* RSV1 marks a compressed message once permessage-deflate is agreed
+   * (RFC 7692 section 6): on its first frame only, never on a control
+   * frame or a continuation. */
+  if ((b0 & 0x70) && ((b0 & 0x70) != WSP__RSV1 || !c->z_on || control ||
+                      op == WSP_OP_CONTINUATION))
+    return WSP_CLOSE_PROTOCOL_ERROR;
   if (((b1 & 0x7f) == 126 && plen < 126) ||
       ((b1 & 0x7f) == 127 && plen <= 0xffff))
     return WSP_CLOSE_PROTOCOL_ERROR; /* length not in its minimal form */
@@ -214,7 +218,7 @@ int wsp__conn_rx_frames(struct wsp_conn *c, const uint8_t *p, size_t len) {
       wsp__conn_finish(c, WSP_ERR_NOMEM, WSP_CLOSE_ABNORMAL, NULL, 0);
       return WSP_ERR_NOMEM;
     }
-    struct wsp__rxio io = {held, nheld, p, ok, NULL, 0};
+    struct wsp__rxio io = {held, nheld, p, ok, NULL, 0, 0};
     c->io = &io;
     c->in_wslay = 1;
     rv = wslay_event_recv(c->ws);
@@ -230,15 +234,16 @@ int wsp__conn_rx_frames(struct wsp_conn *c, const uint8_t *p, size_t len) {
     }
     if (c->state == WSP_STATE_CLOSED) {
       wsp__conn_ws_release(c);
-      return 0;
+      return c->error;
     }
     if (c->state == WSP_STATE_CLOSING) {
-      /* The application closed from a callback; wslay has seen all of
-       * this input. */
+      /* The application closed from a callback, or a compressed message
+       * failed (c->error); wslay has seen all of this input. */
       wsp__conn_ws_release(c);
       if (code == 0 || ok == len)
-        return 0;
-      return drain(c, p + used, len - used);
+        return c->error;
+      rv = drain(c, p + used, len - used);
+      return rv ? rv : c->error;
     }
     if (!wslay_event_get_read_enabled(c->ws)) {
       /* wslay failed the connection (invalid UTF-8 or close code) and

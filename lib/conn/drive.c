@@ -57,7 +57,7 @@ int wsp_conn_tick(struct wsp_conn *c, uint64_t now) {
   wsp__conn_enter(c);
   c->now = now;
   if (now >= c->trim_due) {
-    wsp__outq_trim(&c->out, &c->cfg->mem);
+    wsp__conn_trim(c);
     c->trim_due = WSP_NO_DEADLINE;
   }
   switch (c->state) {

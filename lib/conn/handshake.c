@@ -190,6 +190,12 @@ static int accept_now(struct wsp_conn *c, const uint8_t *rest,
     n = snprintf(line, sizeof(line), "Sec-WebSocket-Accept: %s\r\n", accept);
     rv = wsp__conn_queue(c, line, (size_t)n);
   }
+  if (rv == 0) {
+    /* permessage-deflate, when enabled and offered */
+    char ext[256];
+    n = wsp__deflate_accept(c, &hs->head, ext, sizeof(ext));
+    rv = n > 0 ? wsp__conn_queue(c, ext, (size_t)n) : n;
+  }
   if (rv == 0 && c->protocol) {
     rv = wsp__conn_queue(c, "Sec-WebSocket-Protocol: ", 24);
     if (rv == 0)
@@ -570,6 +576,11 @@ int wsp_conn_client_start(struct wsp_conn *c, const char *host,
     if (rv == 0 && hs->offered)
       rv = queue_strs(c, proto);
   }
+  if (rv == 0) {
+    char ext[256];
+    int n = wsp__deflate_offer(c, ext, sizeof(ext));
+    rv = n > 0 ? wsp__conn_queue(c, ext, (size_t)n) : n;
+  }
   if (rv == 0 && hs->extra_len)
     rv = wsp__conn_queue(c, hs->extra, hs->extra_len);
   if (rv == 0)
@@ -594,6 +605,7 @@ static const char *check_response(struct wsp_conn *c,
   struct wsp_str v, item;
   size_t i;
   int conn_upgrade = 0;
+  const char *why;
 
   if (h->status != 101)
     return "the server did not switch protocols";
@@ -608,8 +620,8 @@ static const char *check_response(struct wsp_conn *c,
   if (count_header(h, "Sec-WebSocket-Accept", &v) != 1 || v.len != 28 ||
       memcmp(v.ptr, hs->accept, 28) != 0)
     return "wrong Sec-WebSocket-Accept";
-  if (count_header(h, "Sec-WebSocket-Extensions", NULL))
-    return "the server chose an extension that was not offered";
+  if ((why = wsp__deflate_check_response(c, h)) != NULL)
+    return why;
   switch (count_header(h, "Sec-WebSocket-Protocol", &v)) {
   case 0:
     return NULL;

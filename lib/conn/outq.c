@@ -19,6 +19,8 @@ struct wsp_frame *wsp__outq_buf_new(const struct wsp_mem *mem, size_t cap) {
   if (!b)
     return NULL;
   b->refs = 1;
+  b->z_bits = 0;
+  b->z = NULL;
   b->len = 0;
   b->cap = cap;
   b->mem = *mem;
@@ -28,6 +30,7 @@ struct wsp_frame *wsp__outq_buf_new(const struct wsp_mem *mem, size_t cap) {
 void wsp__outq_buf_unref(struct wsp_frame *b) {
   if (b && --b->refs == 0) {
     struct wsp_mem m = b->mem;
+    wsp__outq_buf_unref(b->z);
     wsp__free(&m, b);
   }
 }

@@ -220,7 +220,7 @@ static void write_all(const struct wsp_server *s, struct out *o) {
   const struct wsp__metrics *m = &s->metrics;
   const struct wsp_client *cl;
   struct wsp_server_stats st;
-  uint64_t queued = 0, queued_max = 0, lagging = 0;
+  uint64_t queued = 0, queued_max = 0, lagging = 0, deflating = 0;
   size_t i;
   char code[8];
 
@@ -268,6 +268,9 @@ static void write_all(const struct wsp_server *s, struct out *o) {
     if (q > queued_max)
       queued_max = q;
     lagging += cl->nlagging;
+    if (cl->opened && !cl->gone &&
+        wsp_conn_get_deflate(cl->conn, WSP_DEFLATE_ENABLE))
+      deflating++;
   }
   head(o, "wsp_queued_bytes", "gauge",
        "Output bytes queued now, over every connection.");
@@ -279,6 +282,9 @@ static void write_all(const struct wsp_server *s, struct out *o) {
        "Subscriptions fed from the history log now because their "
        "connection's output was full.");
   sample(o, "wsp_lagging_subscribers", NULL, NULL, lagging);
+  head(o, "wsp_deflate_connections", "gauge",
+       "Open connections that negotiated permessage-deflate.");
+  sample(o, "wsp_deflate_connections", NULL, NULL, deflating);
 }
 
 int wsp_server_write_metrics(const struct wsp_server *s, char *buf, size_t cap,

@@ -265,7 +265,8 @@ int wsp__server_init(struct wsp_server **ps,
   s->user_data = user_data;
   s->now = now;
   memcpy(s->limits, limit_defaults, sizeof(s->limits));
-  if (wsp_corr_new(&s->rpc, &s->mem) != 0 ||
+  if (wsp_conn_profile_new(&s->profile, &conn_callbacks, &s->mem) != 0 ||
+      wsp_corr_new(&s->rpc, &s->mem) != 0 ||
       wsp_pubsub_new(&s->channels, &s->mem) != 0 ||
       wsp_pubsub_new(&s->users, &s->mem) != 0) {
     wsp__server_destroy(s);
@@ -305,8 +306,8 @@ void wsp__server_destroy(struct wsp_server *s) {
   }
 }
 
-/* The connections' profile, made at the first accept and brought in line
- * with the server's limits; connections made before keep theirs. */
+/* The connections' profile, brought in line with the server's limits at
+ * each accept; connections made before keep theirs. */
 static int sync_profile(struct wsp_server *s) {
   const uint64_t want[][2] = {
       {WSP_LIMIT_MAX_MESSAGE, s->limits[WSP_SERVER_MAX_MESSAGE]},
@@ -316,9 +317,6 @@ static int sync_profile(struct wsp_server *s) {
   };
   size_t i;
   int rv;
-  if (!s->profile &&
-      (rv = wsp_conn_profile_new(&s->profile, &conn_callbacks, &s->mem)) != 0)
-    return rv;
   for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
     if (wsp_conn_profile_get_limit(s->profile, (int)want[i][0]) != want[i][1] &&
         (rv = wsp_conn_profile_set_limit(s->profile, (int)want[i][0],
@@ -346,6 +344,17 @@ uint64_t wsp_server_get_limit(const struct wsp_server *s, int limit) {
   if (!s || limit < 0 || limit >= WSP_SERVER_LIMIT__COUNT)
     return 0;
   return s->limits[limit];
+}
+
+/* permessage-deflate is a setting of the connections' profile: it holds
+ * the compressor that every connection resetting its own shares. */
+int wsp_server_set_deflate(struct wsp_server *s, int param, uint64_t value) {
+  return s ? wsp_conn_profile_set_deflate(s->profile, param, value)
+           : WSP_ERR_INVAL;
+}
+
+uint64_t wsp_server_get_deflate(const struct wsp_server *s, int param) {
+  return s ? wsp_conn_profile_get_deflate(s->profile, param) : 0;
 }
 
 static int path_valid(const char *path) {

@@ -6,12 +6,16 @@ Drives the server with the low-level client protocol of python3-autobahn
 fuzzing client, with the same case numbers where a case has a counterpart
 there:
   1 framing, 2 ping/pong, 3 reserved bits, 4 opcodes, 5 fragmentation,
-  6 UTF-8, 7 close handling, 9 limits and performance, 10 fragment sizes.
+  6 UTF-8, 7 close handling, 9 limits and performance, 10 fragment sizes,
+  12 and 13 permessage-deflate (RFC 7692).
 Each case checks what the server must do: the echoed messages and pongs,
 in order; the close code the server sends; who started the closing
 handshake; and that the server closes the TCP connection afterwards.
+The server runs with --deflate: it accepts permessage-deflate when a
+case offers it (12, 13) and is plain for the others.
 
-usage: conformance.py ECHO_SERVER_EXE [--only CASE]...  (e.g. --only 6.4)
+usage: conformance.py ECHO_SERVER_EXE [--only CASE]... [--no-deflate]
+(e.g. --only 6.4; --no-deflate: a build without zlib, 12 and 13 left out)
 Prints a table and "N passed, M failed"; exits 1 on any failure,
 also when python3-autobahn is missing.
 """
@@ -34,6 +38,10 @@ try:
     from autobahn.asyncio.websocket import (WebSocketClientFactory,
                                             WebSocketClientProtocol)
     from autobahn.websocket.protocol import WebSocketProtocol
+    from autobahn.websocket.compress import (PerMessageDeflate,
+                                             PerMessageDeflateOffer,
+                                             PerMessageDeflateResponse,
+                                             PerMessageDeflateResponseAccept)
 except ImportError:
     print("python3-autobahn is not installed; skipping")
     sys.exit(1)
@@ -216,26 +224,30 @@ class Session:
 # ---- Cases ----------------------------------------------------------------
 
 class Case:
-    def __init__(self, cid, desc, run, expect, close, by, timeout, validate):
+    def __init__(self, cid, desc, run, expect, close, by, timeout, validate,
+                 offers, squeeze):
         self.cid, self.desc, self.run = cid, desc, run
         self.expect, self.close, self.by = expect, close, by
         self.timeout, self.validate = timeout, validate
+        self.offers, self.squeeze = offers, squeeze
 
 
 CASES = []
 
 
 def case(cid, desc, run, expect=(), close=(1000,), by="client", timeout=10.0,
-         validate=True):
+         validate=True, offers=None, squeeze=False):
     """Register a case. by: who must start the closing handshake ("client":
     the case or the runner sends 1000 once the expected events are in;
     "server": the server fails the connection with a code in close).
     validate=False skips the client's UTF-8 check of echoed text (slow on
-    big messages; the echo is compared with what was sent anyway)."""
+    big messages; the echo is compared with what was sent anyway).
+    offers: permessage-deflate offers, which the server must accept;
+    squeeze: what the server sent must have come compressed."""
     if not callable(expect):
         expect = list(expect)
     CASES.append(Case(cid, desc, run, expect, set(close), by, timeout,
-                      validate))
+                      validate, offers, squeeze))
 
 
 def text(s):
@@ -734,6 +746,104 @@ def autofrag_cases():
              validate=False)
 
 
+# 12 and 13 Compression (permessage-deflate)
+# Autobahn's payloads are files (JSON, a bitmap, German prose, HTML, a
+# PDF); these stand in for them: the same kinds of redundancy, made here.
+def compression_payloads():
+    rnd = random.Random(7692)
+    words = ("und der die das ist nicht ein zu sich mit auf dem den "
+             "Faust Mephistopheles Gretchen Wagner Geist Welt").split()
+    prose = " ".join(rnd.choice(words) for _ in range(60000)).encode()
+    js = b",".join(b'{"id":%d,"name":"item %d","tags":["a","b"],"v":%d.%02d}'
+                   % (i, i % 97, i * 7, i % 100) for i in range(20000))
+    html = b"".join(b'<tr><td class="c%d">%d</td><td><a href="/x/%d">'
+                    b'link</a></td></tr>\n' % (i % 5, i, i)
+                    for i in range(12000))
+    bitmap = bytes((0 if (x // 16 + y // 16) % 2 else 255)
+                   for y in range(512) for x in range(512))
+    noise = rnd.randbytes(300000)
+    # (kind, is_binary, bytes, compressible)
+    return [("JSON text", False, js, True),
+            ("bitmap, binary", True, bitmap, True),
+            ("prose text", False, prose, True),
+            ("HTML text", False, html, True),
+            ("random bytes, binary", True, noise, False)]
+
+
+COMPRESSION_SIZES = [16, 64, 256, 1024, 4096, 8192, 16384, 32768, 65536,
+                     131072]
+
+
+def cut_text(data, start, n):
+    """n bytes of data from start, not cutting a UTF-8 character."""
+    chunk = (data * (1 + (start + n) // len(data)))[start:start + n]
+    while chunk and (chunk[-1] & 0xc0) == 0x80:
+        chunk = chunk[:-1]
+    if chunk and chunk[-1] >= 0xc0:
+        chunk = chunk[:-1]
+    return chunk + b"*" * (n - len(chunk))
+
+
+def compression_messages(data, is_binary, size):
+    """The messages of one case: as many as fit in about 512 KiB (from 2
+    to 100), each a different slice of data."""
+    count = max(2, min(100, (512 * KiB) // size))
+    step = 4099
+    return [cut_text(data, (i * step) % len(data), size)
+            if not is_binary else
+            (data * (1 + ((i * step) % len(data) + size) // len(data)))
+            [(i * step) % len(data):(i * step) % len(data) + size]
+            for i in range(count)]
+
+
+async def pipelined(s, msgs, is_binary, fragment):
+    for m in msgs:
+        s.message(m, is_binary, fragment)
+
+
+def deflate_offer(no_context_takeover, max_window_bits):
+    """What Autobahn's case 13 offers: the client accepts any
+    no_context_takeover and window size the server asks of it, and asks
+    the server for these."""
+    return PerMessageDeflateOffer(accept_no_context_takeover=True,
+                                  accept_max_window_bits=True,
+                                  request_no_context_takeover=no_context_takeover,
+                                  request_max_window_bits=max_window_bits)
+
+
+def compression_group(prefix, desc, data, is_binary, offers, squeeze):
+    """One group of 18 cases as Autobahn numbers them: the 10 sizes
+    whole, then 8 sizes (256 up) in 256-byte fragments of the compressed
+    message."""
+    fragmented = [(n, 256) for n in COMPRESSION_SIZES[2:]]
+    plan = [(n, None) for n in COMPRESSION_SIZES] + fragmented
+    for i, (size, frag) in enumerate(plan, 1):
+        msgs = compression_messages(data, is_binary, size)
+        kind = "binary" if is_binary else "text"
+        case("%s.%d" % (prefix, i), "%s: %d %d-byte %s messages%s" % (
+             desc, len(msgs), size, kind,
+             " in %d-byte fragments" % frag if frag else ""),
+             lambda s, m=msgs, b=is_binary, f=frag: pipelined(s, m, b, f),
+             [(kind, m) for m in msgs], timeout=30, offers=offers,
+             squeeze=squeeze and size >= 256)
+
+
+def compression_cases():
+    payloads = compression_payloads()
+    default = [deflate_offer(False, 0)]
+    for g, (kind, is_binary, data, squeeze) in enumerate(payloads, 1):
+        compression_group("12.%d" % g, kind, data, is_binary, default,
+                          squeeze)
+    params = [[(False, 0)], [(True, 0)], [(False, 9)], [(False, 15)],
+              [(True, 9)], [(True, 15)], [(True, 9), (True, 0), (False, 0)]]
+    js = payloads[0][2]
+    for g, plist in enumerate(params, 1):
+        desc = "offers %s" % ", ".join(
+            "(%s, %d)" % (nct, bits) for nct, bits in plist)
+        compression_group("13.%d" % g, desc, js, False,
+                          [deflate_offer(*p) for p in plist], True)
+
+
 # ---- Runner ---------------------------------------------------------------
 
 def show(ev):
@@ -764,12 +874,34 @@ async def run_case(c, port):
                                serverConnectionDropTimeout=LINGER,
                                failByDrop=True,
                                utf8validateIncoming=c.validate)
+    if c.offers:
+        def accept(response):
+            if isinstance(response, PerMessageDeflateResponse):
+                return PerMessageDeflateResponseAccept(response)
+            return None
+        factory.setProtocolOptions(perMessageCompressionOffers=c.offers,
+                                   perMessageCompressionAccept=accept)
     expect = c.expect() if callable(c.expect) else c.expect
     _, proto = await loop.create_connection(factory, "127.0.0.1", port)
     s = Session(proto)
     try:
         if not await asyncio.wait_for(proto.opened, 5):
             return ["opening handshake failed"]
+        pmce = proto._perMessageCompress
+        if c.offers and not isinstance(pmce, PerMessageDeflate):
+            s.problems.append("permessage-deflate not accepted")
+        if not c.offers and pmce is not None:
+            s.problems.append("an extension in use that was not offered")
+        if c.offers and pmce is not None:
+            # The server takes the first offer, which it can always meet.
+            first = c.offers[0]
+            asked = first.request_max_window_bits
+            if asked and pmce.server_max_window_bits > asked:
+                s.problems.append("server window %d over the %d asked" % (
+                    pmce.server_max_window_bits, asked))
+            if first.request_no_context_takeover and \
+                    not pmce.server_no_context_takeover:
+                s.problems.append("server_no_context_takeover not agreed")
         await asyncio.wait_for(c.run(s), c.timeout)
         if c.by == "client":
             await s.events(len(expect), c.timeout)
@@ -783,6 +915,11 @@ async def run_case(c, port):
             proto.transport.abort()
 
     problems = list(s.problems)
+    ts = proto.trafficStats
+    if c.squeeze and ts is not None and \
+            ts.incomingOctetsWebSocketLevel * 2 > ts.incomingOctetsAppLevel:
+        problems.append("echoes not compressed: %d bytes for %d" % (
+            ts.incomingOctetsWebSocketLevel, ts.incomingOctetsAppLevel))
     diff = compare(proto.events, expect)
     if diff:
         problems.append(diff)
@@ -843,14 +980,16 @@ def main(argv):
     args = [a for a in argv[1:] if not a.startswith("--")]
     only = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--only"]
     args = [a for a in args if a not in only]
+    deflate = "--no-deflate" not in argv
     if len(args) != 1:
         print(__doc__.strip())
         return 2
     for group in (framing_cases, ping_cases, rsv_cases, opcode_cases,
                   fragmentation_cases, utf8_cases, close_cases, limit_cases,
-                  autofrag_cases):
+                  autofrag_cases) + ((compression_cases,) if deflate else ()):
         group()
-    proc, port = serverproc.start(args[0])
+    proc, port = serverproc.start(args[0],
+                                  args=["--deflate"] if deflate else [])
     try:
         passed, failed = asyncio.run(run_all(proc, port, only))
     finally:

@@ -1,6 +1,8 @@
 // examples/echo-server against the Node `ws` client, and examples/echo-client
 // against a `ws` WebSocketServer.
-//   node node_echo.mjs ECHO_SERVER_EXE ECHO_CLIENT_EXE
+//   node node_echo.mjs ECHO_SERVER_EXE ECHO_CLIENT_EXE [--deflate]
+// --deflate (a build with zlib): echo-client --deflate against a ws server
+// with permessage-deflate too.
 // Prints one line per check and "N passed, M failed"; exits 1 on failure,
 // also when `ws` is not installed (run tests/interop/setup.sh).
 import { execFile, spawn } from 'node:child_process';
@@ -15,7 +17,7 @@ try {
   process.exit(1);
 }
 
-const [serverExe, clientExe] = process.argv.slice(2);
+const [serverExe, clientExe, deflateArg] = process.argv.slice(2);
 if (!serverExe || !clientExe) {
   console.log('usage: node node_echo.mjs ECHO_SERVER_EXE ECHO_CLIENT_EXE');
   process.exit(2);
@@ -183,6 +185,45 @@ check('echo-client: garbled echo fails', async () => {
     (port) => runClient(port, ['hello']));
   assert(r.code !== 0, 'exit 0 although the echo differed');
 });
+
+if (deflateArg === '--deflate') {
+  // The client's offer, what it takes from ws's answer, and the bytes:
+  // ws compresses everything (threshold 0), so does the client.
+  const offer = 'permessage-deflate; server_no_context_takeover; ' +
+    'client_no_context_takeover; client_max_window_bits';
+  for (const [what, options] of [
+    ['ws defaults', {}],
+    ['ws keeps no context, small windows', { serverMaxWindowBits: 10, clientMaxWindowBits: 9 }],
+  ]) {
+    check(`echo-client --deflate: ${what}`, async () => {
+      let req, read = 0, ext;
+      const done = new Promise((resolve) => { req = resolve; });
+      const r = await withWsServer({ perMessageDeflate: { threshold: 0, ...options } }, (ws, request) => {
+        ext = request.headers['sec-websocket-extensions'];
+        ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+        ws.on('close', () => { read = ws._socket.bytesRead; req(ws.extensions); });
+      }, async (port) => {
+        const res = await runClient(port, ['--deflate', '--count', '5', '--size', '300000']);
+        res.used = await withTimeout(done, 3000, 'server close event');
+        return res;
+      });
+      assert(r.code === 0, `exit ${r.code}: ${r.stderr}`);
+      const want = [1, 2, 3, 4, 5].map((i) => `${i}: 300000 bytes\n`).join('');
+      assert(r.stdout === want, `stdout ${JSON.stringify(r.stdout)}`);
+      assert(ext === offer, `offer ${JSON.stringify(ext)}`);
+      assert(r.used === 'permessage-deflate', `in use: ${JSON.stringify(r.used)}`);
+      assert(read < 5 * 300000 / 10, `the server read ${read} bytes for 1.5 MB`);
+      return `${read} bytes for 1.5 MB`;
+    });
+  }
+  check('echo-client --deflate: a ws server without it', async () => {
+    const rec = echoRecorder();
+    const r = await withWsServer({ perMessageDeflate: false }, rec.handler,
+      (port) => runClient(port, ['--deflate', 'hello', 'again']));
+    assert(r.code === 0, `exit ${r.code}: ${r.stderr}`);
+    assert(r.stdout === 'hello\nagain\n', `stdout ${JSON.stringify(r.stdout)}`);
+  });
+}
 
 let passed = 0, failed = 0;
 try {

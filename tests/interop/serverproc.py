@@ -7,9 +7,11 @@ import subprocess
 import time
 
 
-def start(exe, timeout=10.0):
-    """Run exe on a free loopback port; return (process, port)."""
-    proc = subprocess.Popen([exe, "--host", "127.0.0.1", "--port", "0"],
+def start(exe, timeout=10.0, args=()):
+    """Run exe on a free loopback port, with args after the address;
+    return (process, port)."""
+    proc = subprocess.Popen([exe, "--host", "127.0.0.1", "--port", "0"] +
+                            list(args),
                             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
     line = b""
