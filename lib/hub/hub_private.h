@@ -132,6 +132,9 @@ struct wsp__hub_ops {
   /* 1 when a cookie-authenticated upgrade with req's Origin would be
    * allowed (decided when the upgrade is deferred). */
   int (*origin_ok)(const struct wsp_client *cl, const struct wsp_request *req);
+  /* The upgrade was taken on the protocol's own route (not yet
+   * answered): the protocol may choose a subprotocol. */
+  void (*proto_accept)(struct wsp_client *cl);
   void (*sent)(struct wsp_client *cl); /* output was written */
   /* The modules' own timers (wsp_server_tick, wsp_server_next_deadline). */
   void (*tick)(struct wsp_server *s, uint64_t now);
@@ -427,6 +430,7 @@ struct wsp_server {
   struct wsp__idem_table idem; /* idempotent publications */
   const struct wsp__engine *engine; /* NULL: the embedded one */
   uint64_t presence_due;            /* the engine's presence refresh */
+  struct wsp__cf_pb_frames pb_frames; /* for Protobuf clients: cf_out.c */
 };
 
 struct wsp_client {
