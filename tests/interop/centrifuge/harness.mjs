@@ -3,6 +3,8 @@
 // and headless Chromium. Each test file registers checks, then calls
 // run(), which prints one line per check and "N passed, M failed" and
 // exits non-zero on failure or after the overall time limit.
+// With CENTRIFUGE_CODEC=protobuf in the environment the scripts that take
+// their client from clientAndExe() run on the client's Protobuf build.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
@@ -179,13 +181,30 @@ export async function chromiumLauncher(path) {
   });
 }
 
-// The centrifuge client, the ws package's WebSocket and the executable
-// named on the command line, for a test script; exits 1 when the npm
-// packages are missing (setup.sh installs them), 2 without the argument.
+// The encoding the tests run with: CENTRIFUGE_CODEC=protobuf selects the
+// client's Protobuf build (protobuf.mjs), anything else the JSON one.
+export const PROTOBUF = process.env.CENTRIFUGE_CODEC === 'protobuf';
+
+// A check that only the JSON encoding has (delta compression is not
+// offered to Protobuf clients).
+export const jsonCheck = (name, fn) => {
+  if (!PROTOBUF) check(name, fn);
+};
+
+// The centrifuge client (the build CENTRIFUGE_CODEC selects), the ws
+// package's WebSocket and the executable named on the command line, for a
+// test script; exits 1 when the npm packages are missing (setup.sh
+// installs them), 2 without the argument.
 export async function clientAndExe(script, what) {
   let Centrifuge, WebSocket;
   try {
-    ({ Centrifuge } = await import('centrifuge'));
+    if (PROTOBUF) {
+      const { jsonOverProtobuf } = await import('./protobuf.mjs');
+      ({ Centrifuge } = await import('centrifuge/build/protobuf'));
+      Centrifuge = jsonOverProtobuf(Centrifuge);
+    } else {
+      ({ Centrifuge } = await import('centrifuge'));
+    }
     ({ WebSocket } = await import('ws'));
   } catch {
     console.log('centrifuge or ws is missing (run tests/interop/centrifuge/setup.sh); skipping');
