@@ -214,12 +214,12 @@ static int dec_msg(const struct wsp__pb_msg *m, const uint8_t *p,
 
 int wsp__pb_json_decode(const struct wsp__pb_msg *m, const uint8_t *p,
                         size_t len, struct wsp__jbuf *out) {
-  int rv = dec_msg(m, p, p + len, out, 0);
+  int rv = dec_msg(m, p, len ? p + len : p, out, 0); /* p may be NULL */
   return rv ? rv : out->err;
 }
 
 uint32_t wsp__pb_json_id(const uint8_t *p, size_t len) {
-  const uint8_t *end = p + len;
+  const uint8_t *end = len ? p + len : p;
   uint32_t num;
   uint64_t v;
   int wire;
