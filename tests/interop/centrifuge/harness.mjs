@@ -191,6 +191,14 @@ export const jsonCheck = (name, fn) => {
   if (!PROTOBUF) check(name, fn);
 };
 
+// The centrifuge client's class, of the build CENTRIFUGE_CODEC selects
+// (throws when the npm package is missing).
+export async function loadCentrifuge() {
+  if (!PROTOBUF) return (await import('centrifuge')).Centrifuge;
+  const { jsonOverProtobuf } = await import('./protobuf.mjs');
+  return jsonOverProtobuf((await import('centrifuge/build/protobuf')).Centrifuge);
+}
+
 // The centrifuge client (the build CENTRIFUGE_CODEC selects), the ws
 // package's WebSocket and the executable named on the command line, for a
 // test script; exits 1 when the npm packages are missing (setup.sh
@@ -198,13 +206,7 @@ export const jsonCheck = (name, fn) => {
 export async function clientAndExe(script, what) {
   let Centrifuge, WebSocket;
   try {
-    if (PROTOBUF) {
-      const { jsonOverProtobuf } = await import('./protobuf.mjs');
-      ({ Centrifuge } = await import('centrifuge/build/protobuf'));
-      Centrifuge = jsonOverProtobuf(Centrifuge);
-    } else {
-      ({ Centrifuge } = await import('centrifuge'));
-    }
+    Centrifuge = await loadCentrifuge();
     ({ WebSocket } = await import('ws'));
   } catch {
     console.log('centrifuge or ws is missing (run tests/interop/centrifuge/setup.sh); skipping');
