@@ -21,11 +21,15 @@
 
 /* ---- Protobuf to JSON ------------------------------------------------- */
 
+/* The wire type of a value of type, and of field f's. */
+static int wire_of_type(int type) {
+  return type == WSP__PB_STR || type == WSP__PB_RAW || type == WSP__PB_MSG
+             ? WSP__PB_LEN
+             : WSP__PB_VARINT;
+}
+
 static int wire_of(const struct wsp__pb_field *f) {
-  if (f->shape == WSP__PB_MAP || f->type == WSP__PB_STR ||
-      f->type == WSP__PB_RAW || f->type == WSP__PB_MSG)
-    return WSP__PB_LEN;
-  return WSP__PB_VARINT;
+  return f->shape == WSP__PB_MAP ? WSP__PB_LEN : wire_of_type(f->type);
 }
 
 static int dec_msg(const struct wsp__pb_msg *m, const uint8_t *p,
@@ -92,11 +96,7 @@ static int dec_entry(const struct wsp__pb_field *f, const uint8_t **p,
         return WSP_ERR_PROTO;
       key = q;
       q += klen;
-    } else if (num == 2 &&
-               wire == (f->type == WSP__PB_STR || f->type == WSP__PB_MSG ||
-                                f->type == WSP__PB_RAW
-                            ? WSP__PB_LEN
-                            : WSP__PB_VARINT)) {
+    } else if (num == 2 && wire == wire_of_type(f->type)) {
       val = q; /* the last one counts, as Protobuf has it */
       if (wsp__pb_skip(&q, e, wire) != 0)
         return WSP_ERR_PROTO;

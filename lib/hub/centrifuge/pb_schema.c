@@ -23,8 +23,7 @@
                                          sizeof(fields) / sizeof(fields[0])}
 
 /* An empty message: unsubscribe, publish and ping results, ping request. */
-static const struct wsp__pb_field no_fields[1] = {F("", 0, BOOL)};
-static const struct wsp__pb_msg Empty = {"Empty", no_fields, 0};
+static const struct wsp__pb_msg Empty = {"Empty", NULL, 0};
 
 /* ---- Shared ----------------------------------------------------------- */
 
