@@ -136,6 +136,46 @@ static void test_pb_open_close_moves_long_values(void **state) {
   wsp__jbuf_free(&jb);
 }
 
+/* ---- The schema ------------------------------------------------------ */
+
+/* Every message reachable from m: field numbers from 1 to 31 (the reader
+ * keeps the singular fields it saw in a 32-bit mask), each number and
+ * name once, a message type for message fields. */
+static void check_msg(const struct wsp__pb_msg *m,
+                      const struct wsp__pb_msg **seen, size_t *nseen) {
+  size_t i, j;
+  for (i = 0; i < *nseen; i++)
+    if (seen[i] == m)
+      return;
+  assert_true(*nseen < 64);
+  seen[(*nseen)++] = m;
+  for (i = 0; i < m->nfields; i++) {
+    const struct wsp__pb_field *f = &m->fields[i];
+    assert_true(f->number >= 1 && f->number < 32);
+    assert_true(f->name[0] != '\0');
+    for (j = 0; j < i; j++) {
+      assert_int_not_equal(f->number, m->fields[j].number);
+      assert_string_not_equal(f->name, m->fields[j].name);
+    }
+    assert_ptr_equal(wsp__pb_schema_by_number(m, f->number), f);
+    if (f->type == WSP__PB_MSG) {
+      assert_non_null(f->msg);
+      check_msg(f->msg, seen, nseen);
+    } else {
+      assert_null(f->msg);
+    }
+  }
+}
+
+static void test_pb_schema_well_formed(void **state) {
+  const struct wsp__pb_msg *seen[64];
+  size_t n = 0;
+  (void)state;
+  check_msg(&wsp__pb_schema_command, seen, &n);
+  check_msg(&wsp__pb_schema_reply, seen, &n);
+  assert_true(n > 20);
+}
+
 /* ---- Commands to JSON ------------------------------------------------- */
 
 static void expect_command(const uint8_t *p, size_t n, const char *want) {
@@ -611,6 +651,7 @@ int main(void) {
       cmocka_unit_test(test_pb_varint_bad),
       cmocka_unit_test(test_pb_key_len_skip),
       cmocka_unit_test(test_pb_open_close_moves_long_values),
+      cmocka_unit_test(test_pb_schema_well_formed),
       cmocka_unit_test(test_pb_command_exact),
       cmocka_unit_test(test_pb_command_unknown_and_repeated),
       cmocka_unit_test(test_pb_command_bad),

@@ -75,7 +75,7 @@ struct wsp__pb_msg;
 
 struct wsp__pb_field {
   const char *name;
-  uint32_t number; /* below 32 */
+  uint32_t number; /* 1 to 31: the reader keeps a mask of them */
   uint8_t type;
   uint8_t shape;
   const struct wsp__pb_msg *msg; /* WSP__PB_MSG */
