@@ -449,6 +449,8 @@ static void test_pb_alloc_failures(void **state) {
 struct pcli {
   struct thub_cli k;
   int binary, text;
+  uint8_t last[1024]; /* the last binary message, as received */
+  size_t last_len;
 };
 
 /* Replies back to JSON lines, so that the test compares them whole. */
@@ -462,6 +464,9 @@ static void pcli_on_message(struct wsp_conn *c, int op, const uint8_t *d,
     return;
   }
   pc->binary++;
+  pc->last_len = n < sizeof(pc->last) ? n : 0;
+  if (pc->last_len)
+    memcpy(pc->last, d, n);
   while (p < end) {
     struct wsp__jbuf js;
     size_t len;
@@ -619,6 +624,38 @@ static void test_pb_hub_commands_and_pushes(void **state) {
   wsp_server_free(srv);
 }
 
+/* The example of wsp-protocol(7), byte for byte. */
+static void test_pb_hub_manual_example(void **state) {
+  static const uint8_t msg[] = {0x08, 0x08, 0x01, 0x22, 0x04, 0x22, 0x02,
+                                0x6a, 0x73, 0x10, 0x08, 0x02, 0x3a, 0x0c,
+                                0x0a, 0x01, 0x63, 0x12, 0x07, 0x7b, 0x22,
+                                0x61, 0x22, 0x3a, 0x31, 0x7d};
+  static const uint8_t publish_reply[] = {0x04, 0x08, 0x02, 0x42, 0x00};
+  struct wsp_server *srv;
+  struct pcli a;
+  (void)state;
+  assert_int_equal(wsp_server_new(&srv, NULL, NULL, 0, NULL), 0);
+  assert_int_equal(wsp_server_set_channel_flags(srv, WSP_CHANNEL_PUBLISH), 0);
+  pcli_open(&a, srv, WSP_PROTO_SUBPROTOCOL_PROTOBUF);
+  assert_int_equal(wsp_conn_send(a.k.cc, WSP_OP_BINARY, msg, sizeof(msg)), 0);
+  thub_pump(&a.k, 1);
+  assert_int_equal(a.binary, 1); /* both replies in one message */
+  assert_true(a.last_len > sizeof(publish_reply));
+  assert_memory_equal(a.last + a.last_len - sizeof(publish_reply),
+                      publish_reply, sizeof(publish_reply));
+  /* the ping and the pong */
+  assert_int_equal(wsp_server_tick(srv, 25000), 0);
+  thub_pump(&a.k, 1);
+  assert_int_equal(a.binary, 2);
+  assert_int_equal(a.last_len, 1);
+  assert_int_equal(a.last[0], 0);
+  assert_int_equal(wsp_conn_send(a.k.cc, WSP_OP_BINARY, "", 1), 0);
+  thub_pump(&a.k, 1);
+  assert_int_equal(a.k.close_code, 0);
+  thub_cli_free(&a.k);
+  wsp_server_free(srv);
+}
+
 /* A message push to a Protobuf and a JSON client: each in its encoding. */
 static void test_pb_hub_mixed_clients(void **state) {
   struct wsp_server *srv;
@@ -662,6 +699,7 @@ int main(void) {
       cmocka_unit_test(test_pb_alloc_failures),
       cmocka_unit_test(test_pb_hub_subprotocol),
       cmocka_unit_test(test_pb_hub_commands_and_pushes),
+      cmocka_unit_test(test_pb_hub_manual_example),
       cmocka_unit_test(test_pb_hub_mixed_clients),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
