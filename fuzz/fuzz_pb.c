@@ -5,9 +5,10 @@
  * fails with a clear error or gives one valid JSON object; such an object
  * encoded again and read back reaches a fixed point after one round (the
  * first drops zero values and nulls): the bytes and the JSON of the
- * second round equal those of the first. A Reply read as JSON is also
- * written as a binary message of Replies. Then the input goes to a hub as
- * the binary message of a client that chose centrifuge-protobuf, after a
+ * second round equal those of the first. (A Reply marked delta is only
+ * written: its publications' data are strings, not JSON text.) A Reply read as
+ * JSON is also written as a binary message of Replies. Then the input goes to a
+ * hub as the binary message of a client that chose centrifuge-protobuf, after a
  * connect and a subscribe, with publications fanned out to it. A broken
  * rule aborts.
  */
@@ -20,6 +21,16 @@
     if (!(cond))                                                               \
       abort();                                                                 \
   } while (0)
+
+/* Whether the JSON text s[0..n) holds "delta":true anywhere. */
+static int has_delta(const char *s, size_t n) {
+  static const char lit[] = "\"delta\":true";
+  size_t i;
+  for (i = 0; i + sizeof(lit) - 1 <= n; i++)
+    if (memcmp(s + i, lit, sizeof(lit) - 1) == 0)
+      return 1;
+  return 0;
+}
 
 static void round_trip(const struct wsp__pb_msg *m, const uint8_t *data,
                        size_t size) {
@@ -34,20 +45,31 @@ static void round_trip(const struct wsp__pb_msg *m, const uint8_t *data,
   }
   FZ_ASSERT(wsp__json_validate(j1.data, j1.len, WSP__JSON_MAX_DEPTH, NULL) ==
             0);
+  if (m == &wsp__pb_schema_reply && has_delta(j1.data, j1.len)) {
+    /* Delta compression: the data of its publications is a JSON string
+     * in JSON and the string's bytes in Protobuf (not JSON text), so
+     * there is no round trip to check, only that writing holds. */
+    wsp__jbuf_init(&b2, NULL);
+    rv = wsp__pb_json_encode(m, j1.data, j1.len, 0, &b2);
+    FZ_ASSERT(rv == 0 || rv == WSP_ERR_JSON);
+    wsp__jbuf_free(&b2);
+    wsp__jbuf_free(&j1);
+    return;
+  }
   wsp__jbuf_init(&b2, NULL);
   wsp__jbuf_init(&j2, NULL);
   wsp__jbuf_init(&b3, NULL);
   wsp__jbuf_init(&j3, NULL);
-  FZ_ASSERT(wsp__pb_json_encode(m, j1.data, j1.len, &b2) == 0);
+  FZ_ASSERT(wsp__pb_json_encode(m, j1.data, j1.len, 0, &b2) == 0);
   FZ_ASSERT(wsp__pb_json_decode(m, (const uint8_t *)b2.data, b2.len, &j2) == 0);
-  FZ_ASSERT(wsp__pb_json_encode(m, j2.data, j2.len, &b3) == 0);
+  FZ_ASSERT(wsp__pb_json_encode(m, j2.data, j2.len, 0, &b3) == 0);
   FZ_ASSERT(wsp__pb_json_decode(m, (const uint8_t *)b3.data, b3.len, &j3) == 0);
   FZ_ASSERT(b2.len == b3.len &&
             (!b2.len || memcmp(b2.data, b3.data, b2.len) == 0));
   FZ_ASSERT(j2.len == j3.len && memcmp(j2.data, j3.data, j2.len) == 0);
   if (m == &wsp__pb_schema_reply) {
     wsp__jbuf_reset(&b3);
-    FZ_ASSERT(wsp__pb_json_replies(j1.data, j1.len, &b3) == 0);
+    FZ_ASSERT(wsp__pb_json_replies(j1.data, j1.len, 0, &b3) == 0);
   }
   wsp__jbuf_free(&j1);
   wsp__jbuf_free(&b2);

@@ -223,14 +223,15 @@ static void test_pb_command_exact(void **state) {
 
 static void test_pb_command_unknown_and_repeated(void **state) {
   (void)state;
-  /* unknown fields of each wire type are skipped; delta is not read */
+  /* unknown fields of each wire type are skipped */
   expect_command(B(0x2a, 0x1b, 0x0a, 0x01, 'c', 0x62, 0x06, 'f', 'o', 's', 's',
                    'i', 'l', 0xa5, 0x06, 1, 2, 3, 4, 0xa1, 0x06, 1, 2, 3, 4, 5,
                    6, 7, 8, 0x08, 0x02),
                  BLEN(0x2a, 0x1b, 0x0a, 0x01, 'c', 0x62, 0x06, 'f', 'o', 's',
                       's', 'i', 'l', 0xa5, 0x06, 1, 2, 3, 4, 0xa1, 0x06, 1, 2,
                       3, 4, 5, 6, 7, 8, 0x08, 0x02),
-                 "{\"subscribe\":{\"channel\":\"c\"},\"id\":2}");
+                 "{\"subscribe\":{\"channel\":\"c\",\"delta\":\"fossil\"},"
+                 "\"id\":2}");
   /* a repeated field's values gathered though interleaved, in order */
   expect_command(B(0x2a, 0x0f, 0x6a, 0x0d, 0x2a, 0x01, 'a', 0x12, 0x01, 'k',
                    0x2a, 0x01, 'b', 0x0a, 0x02, 'i', 'n'),
@@ -320,7 +321,7 @@ static const char *const reply_lines[] = {
     "\"recoverable\":true,\"positioned\":true,\"epoch\":\"e\",\"offset\":3,"
     "\"data\":{\"x\":1}},\"t\":{}}}}",
     "{\"id\":2,\"subscribe\":{\"expires\":true,\"ttl\":5,\"recoverable\":true,"
-    "\"positioned\":true,\"epoch\":\"e\",\"offset\":2,\"delta\":true,"
+    "\"positioned\":true,\"epoch\":\"e\",\"offset\":2,"
     "\"was_recovering\":true,\"recovered\":true,\"publications\":[{\"data\":{"
     "\"n\":1},\"info\":{\"user\":\"u\",\"client\":\"c\",\"conn_info\":[1],"
     "\"chan_info\":\"s\"},\"tags\":{\"k\":\"v\",\"l\":\"\"},\"offset\":3},{"
@@ -338,7 +339,7 @@ static const char *const reply_lines[] = {
     "true,\"ttl\":9}}",
     "{\"id\":10,\"sub_refresh\":{\"expires\":true,\"ttl\":1}}",
     "{\"push\":{\"channel\":\"c\",\"pub\":{\"data\":{\"t\":\"hi\"},\"info\":{"
-    "\"user\":\"u\",\"client\":\"c\"},\"offset\":20,\"delta\":true,"
+    "\"user\":\"u\",\"client\":\"c\"},\"offset\":20,"
     "\"channel\":\"c.x\"}}}",
     "{\"push\":{\"channel\":\"c\",\"join\":{\"info\":{\"user\":\"7\","
     "\"client\":\"a\"}}}}",
@@ -376,7 +377,8 @@ static void test_pb_replies_round_trip(void **state) {
     wsp__jbuf_init(&pb, NULL);
     wsp__jbuf_init(&js, NULL);
     assert_int_equal(
-        wsp__pb_json_encode(&wsp__pb_schema_reply, line, strlen(line), &pb), 0);
+        wsp__pb_json_encode(&wsp__pb_schema_reply, line, strlen(line), 0, &pb),
+        0);
     assert_int_equal(wsp__pb_json_decode(&wsp__pb_schema_reply,
                                          (const uint8_t *)pb.data, pb.len, &js),
                      0);
@@ -394,7 +396,7 @@ static void test_pb_replies_exact(void **state) {
   struct wsp__jbuf jb;
   (void)state;
   wsp__jbuf_init(&jb, NULL);
-  assert_int_equal(wsp__pb_json_replies(lines, sizeof(lines) - 1, &jb), 0);
+  assert_int_equal(wsp__pb_json_replies(lines, sizeof(lines) - 1, 0, &jb), 0);
   expect_bytes(&jb,
                B(0x00, 0x04, 0x08, 0x02, 0x42, 0x00, 0x0e, 0x22, 0x0c, 0x12,
                  0x01, 'c', 0x22, 0x07, 0x22, 0x02, '{', '}', 0x30, 0xac, 0x02),
@@ -404,21 +406,66 @@ static void test_pb_replies_exact(void **state) {
   wsp__jbuf_free(&jb);
 }
 
+/* Under delta compression a publication's data is a JSON string, whose
+ * bytes Protobuf carries: in a delta subscriber's frames (data_strings),
+ * in a Publication marked delta and in a SubscribeResult marked delta. */
+static void test_pb_replies_delta_data(void **state) {
+  static const char full[] = "{\"push\":{\"channel\":\"c\",\"pub\":{\"data\":"
+                             "\"{\\\"a\\\":1}\",\"offset\":2}}}";
+  static const char delta[] =
+      "{\"push\":{\"channel\":\"c\",\"pub\":{"
+      "\"data\":\"3\\n\",\"offset\":3,\"delta\":true}}}";
+  static const char sub[] =
+      "{\"id\":2,\"subscribe\":{\"data\":\"s\","
+      "\"delta\":true,\"publications\":[{\"data\":\"[1]\"}]}}";
+  struct wsp__jbuf jb;
+  (void)state;
+  wsp__jbuf_init(&jb, NULL);
+  /* Reply{push{channel "c", pub{data '{"a":1}', offset 2}}} */
+  assert_int_equal(wsp__pb_json_replies(full, sizeof(full) - 1, 1, &jb), 0);
+  expect_bytes(&jb,
+               B(0x12, 0x22, 0x10, 0x12, 0x01, 'c', 0x22, 0x0b, 0x22, 0x07, '{',
+                 '"', 'a', '"', ':', '1', '}', 0x30, 0x02),
+               BLEN(0x12, 0x22, 0x10, 0x12, 0x01, 'c', 0x22, 0x0b, 0x22, 0x07,
+                    '{', '"', 'a', '"', ':', '1', '}', 0x30, 0x02));
+  /* the same line without data_strings: the JSON string as JSON text */
+  wsp__jbuf_reset(&jb);
+  assert_int_equal(wsp__pb_json_replies(full, sizeof(full) - 1, 0, &jb), 0);
+  assert_int_equal(jb.len, 19 + 4);
+  /* a delta: its bytes, delta 8 true */
+  wsp__jbuf_reset(&jb);
+  assert_int_equal(wsp__pb_json_replies(delta, sizeof(delta) - 1, 0, &jb), 0);
+  expect_bytes(&jb,
+               B(0x0f, 0x22, 0x0d, 0x12, 0x01, 'c', 0x22, 0x08, 0x22, 0x02, '3',
+                 '\n', 0x30, 0x03, 0x40, 0x01),
+               BLEN(0x0f, 0x22, 0x0d, 0x12, 0x01, 'c', 0x22, 0x08, 0x22, 0x02,
+                    '3', '\n', 0x30, 0x03, 0x40, 0x01));
+  /* a recovering subscribe: its publications' data, not its own */
+  wsp__jbuf_reset(&jb);
+  assert_int_equal(wsp__pb_json_replies(sub, sizeof(sub) - 1, 0, &jb), 0);
+  expect_bytes(&jb,
+               B(0x12, 0x08, 0x02, 0x32, 0x0e, 0x5a, 0x03, '"', 's', '"', 0x68,
+                 0x01, 0x3a, 0x05, 0x22, 0x03, '[', '1', ']'),
+               BLEN(0x12, 0x08, 0x02, 0x32, 0x0e, 0x5a, 0x03, '"', 's', '"',
+                    0x68, 0x01, 0x3a, 0x05, 0x22, 0x03, '[', '1', ']'));
+  wsp__jbuf_free(&jb);
+}
+
 static void test_pb_encode_bad_json(void **state) {
   struct wsp__jbuf jb;
   (void)state;
   wsp__jbuf_init(&jb, NULL);
   /* values that do not suit their fields */
   assert_int_equal(
-      wsp__pb_json_encode(&wsp__pb_schema_reply, "{\"id\":-1}", 9, &jb),
+      wsp__pb_json_encode(&wsp__pb_schema_reply, "{\"id\":-1}", 9, 0, &jb),
       WSP_ERR_JSON);
   assert_int_equal(wsp__pb_json_encode(&wsp__pb_schema_reply,
-                                       "{\"id\":4294967296}", 17, &jb),
+                                       "{\"id\":4294967296}", 17, 0, &jb),
                    WSP_ERR_JSON);
   assert_int_equal(
-      wsp__pb_json_encode(&wsp__pb_schema_reply, "{\"push\":[]}", 11, &jb),
+      wsp__pb_json_encode(&wsp__pb_schema_reply, "{\"push\":[]}", 11, 0, &jb),
       WSP_ERR_JSON);
-  assert_int_equal(wsp__pb_json_encode(&wsp__pb_schema_reply, "[]", 2, &jb),
+  assert_int_equal(wsp__pb_json_encode(&wsp__pb_schema_reply, "[]", 2, 0, &jb),
                    WSP_ERR_JSON);
   wsp__jbuf_free(&jb);
 }
@@ -434,7 +481,7 @@ static void test_pb_alloc_failures(void **state) {
     int rv;
     tfail_init(&f, k, 1);
     wsp__jbuf_init(&jb, &f.mem);
-    rv = wsp__pb_json_replies(line, strlen(line), &jb);
+    rv = wsp__pb_json_replies(line, strlen(line), 0, &jb);
     assert_true(rv == 0 || rv == WSP_ERR_NOMEM);
     wsp__jbuf_free(&jb);
     assert_int_equal(f.live, 0);
@@ -516,7 +563,7 @@ static void pcli_say(struct pcli *pc, const char *cmds) {
     const char *nl = strchr(p, '\n');
     size_t n = nl ? (size_t)(nl - p) : strlen(p);
     size_t at = wsp__pb_open(&jb);
-    assert_int_equal(wsp__pb_json_encode(&wsp__pb_schema_command, p, n, &jb),
+    assert_int_equal(wsp__pb_json_encode(&wsp__pb_schema_command, p, n, 0, &jb),
                      0);
     wsp__pb_close(&jb, at);
     p += n + (nl ? 1 : 0);
@@ -695,6 +742,7 @@ int main(void) {
       cmocka_unit_test(test_pb_command_id),
       cmocka_unit_test(test_pb_replies_round_trip),
       cmocka_unit_test(test_pb_replies_exact),
+      cmocka_unit_test(test_pb_replies_delta_data),
       cmocka_unit_test(test_pb_encode_bad_json),
       cmocka_unit_test(test_pb_alloc_failures),
       cmocka_unit_test(test_pb_hub_subprotocol),

@@ -789,7 +789,8 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen, void *ud) {
   /* A positioned subscriber with a full output is not closed: it keeps
    * its position and catches up from the log when it can take more. So
    * does one whose frame could not be made: the log still has it. */
-  f = cs->delta ? wsp__delta_frame(cs->cl->srv, &c->df, &c->pub, cs->delta_base)
+  f = cs->delta ? wsp__delta_frame(cs->cl->srv, &c->df, &c->pub, cs->delta_base,
+                                   cs->cl->cf.protobuf)
                 : c->frame;
   rv = f ? wsp__ch_try_deliver(cs->cl, f) : WSP_ERR_NOMEM;
   if (rv == WSP_ERR_QUEUE_FULL &&

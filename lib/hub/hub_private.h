@@ -601,15 +601,17 @@ int wsp__tags_match(const struct wsp__tags_filter *f, const char *meta,
  * compression, made when first needed. */
 struct wsp__delta_frames {
   struct wsp_frame *full, *delta;
+  struct wsp_frame *full_pb, *delta_pb; /* for Protobuf subscribers */
   uint8_t tried_delta;
 };
 /* The frame for a delta subscriber of p (an exact channel's publication
  * with its offset): with base (its client holds the previous publication)
  * the delta from it when one is worth it, else the data whole as a
- * string. NULL when out of memory. */
+ * string; with protobuf, the same in Protobuf. NULL when out of memory. */
 struct wsp_frame *wsp__delta_frame(struct wsp_server *s,
                                    struct wsp__delta_frames *d,
-                                   const struct wsp__cf_pub *p, int base);
+                                   const struct wsp__cf_pub *p, int base,
+                                   int protobuf);
 void wsp__delta_frames_free(struct wsp__delta_frames *d);
 
 /* 0 when a subscribe's options hold valid JSON, else WSP_ERR_JSON. */

@@ -63,10 +63,16 @@ void wsp__cf_out_overflow(struct wsp_client *cl);
  * must not overtake the replies owed. */
 void wsp__cf_out_flush_owed(struct wsp_client *cl);
 /* Send JSON lines (separated by '\n') to cl in its encoding: a text
- * message, or for a Protobuf client a binary message of Replies. Returns
- * what wsp_conn_send() does (WSP_ERR_NOMEM when they cannot be
- * transcoded). */
-int wsp__cf_out_send_lines(struct wsp_client *cl, const char *text, size_t len);
+ * message, or for a Protobuf client a binary message of Replies
+ * (data_strings: the lines of a delta subscriber's publications,
+ * wsp__pb_json_encode()). Returns what wsp_conn_send() does
+ * (WSP_ERR_NOMEM when they cannot be transcoded). */
+int wsp__cf_out_send_lines(struct wsp_client *cl, const char *text, size_t len,
+                           int data_strings);
+/* The Protobuf variant of the shared frame f (a new frame, NULL when out
+ * of memory); data_strings as for wsp__pb_json_encode(). */
+struct wsp_frame *wsp__cf_out_pb_frame(const struct wsp_mem *mem,
+                                       struct wsp_frame *f, int data_strings);
 /* The frame to queue to cl for the shared frame f: f itself, or for a
  * Protobuf client its Protobuf variant from the cache c (borrowed; NULL
  * when out of memory). */

@@ -4,7 +4,9 @@
  * becomes the JSON command a JSON client would have sent, and each JSON
  * reply or push line becomes the Reply a Protobuf client expects. The
  * bytes fields that carry application payloads (data, info, ...) hold
- * JSON text in both encodings, so they pass through unchanged.
+ * JSON text in both encodings, so they pass through unchanged; only a
+ * publication's data under delta compression, a JSON string in JSON, is
+ * the string's bytes in Protobuf.
  *
  * Reading is strict about structure (every length within its message, a
  * field's wire type as its type says, a single field at most once,
@@ -23,7 +25,8 @@
 
 /* The wire type of a value of type, and of field f's. */
 static int wire_of_type(int type) {
-  return type == WSP__PB_STR || type == WSP__PB_RAW || type == WSP__PB_MSG
+  return type == WSP__PB_STR || type == WSP__PB_RAW || type == WSP__PB_PDATA ||
+                 type == WSP__PB_MSG
              ? WSP__PB_LEN
              : WSP__PB_VARINT;
 }
@@ -42,6 +45,8 @@ static int dec_value(int type, const struct wsp__pb_msg *msg, const uint8_t **p,
   uint64_t v;
   size_t n;
   int rv;
+  if (type == WSP__PB_PDATA)
+    type = WSP__PB_RAW; /* read as JSON: clients send no deltas */
   if (type == WSP__PB_STR || type == WSP__PB_RAW || type == WSP__PB_MSG) {
     if (wsp__pb_len(p, end, &n) != 0)
       return WSP_ERR_PROTO;
@@ -189,7 +194,8 @@ static int dec_msg(const struct wsp__pb_msg *m, const uint8_t *p,
       continue;
     }
     seen |= bit;
-    if (f->type == WSP__PB_RAW && f->shape == WSP__PB_ONE) {
+    if ((f->type == WSP__PB_RAW || f->type == WSP__PB_PDATA) &&
+        f->shape == WSP__PB_ONE) {
       const uint8_t *q = p;
       size_t len;
       if (wsp__pb_len(&q, end, &len) != 0)
@@ -235,12 +241,13 @@ uint32_t wsp__pb_json_id(const uint8_t *p, size_t len) {
 /* ---- JSON to Protobuf ------------------------------------------------- */
 
 static int enc_msg(const struct wsp__pb_msg *m, const char *json, size_t len,
-                   struct wsp__jbuf *out);
+                   int strings, struct wsp__jbuf *out);
 
 /* Field num of type holding the JSON value v; zero values are left out
- * unless keep (an element of a list keeps its place). */
+ * unless keep (an element of a list keeps its place); strings: a
+ * publication's data is a JSON string (wsp__pb_json_encode). */
 static int enc_value(uint32_t num, int type, const struct wsp__pb_msg *msg,
-                     const struct wsp__json_val *v, int keep,
+                     const struct wsp__json_val *v, int keep, int strings,
                      struct wsp__jbuf *out) {
   uint64_t u = 0;
   int64_t i = 0;
@@ -267,6 +274,11 @@ static int enc_value(uint32_t num, int type, const struct wsp__pb_msg *msg,
       return WSP_ERR_JSON;
     u = (uint64_t)b;
     break;
+  case WSP__PB_PDATA:
+    if (!strings)
+      return wsp__pb_put_bytes(out, num, v->ptr, v->len);
+    keep = 1; /* empty data is a delta too */
+    /* fall through */
   case WSP__PB_STR:
     if (v->type != WSP__JSON_STRING)
       return WSP_ERR_JSON;
@@ -288,7 +300,7 @@ static int enc_value(uint32_t num, int type, const struct wsp__pb_msg *msg,
       return WSP_ERR_JSON;
     wsp__pb_put_key(out, num, WSP__PB_LEN);
     at = wsp__pb_open(out);
-    b = enc_msg(msg, v->ptr, v->len, out);
+    b = enc_msg(msg, v->ptr, v->len, strings, out);
     return b ? b : wsp__pb_close(out, at);
   default:
     return WSP_ERR_JSON;
@@ -300,17 +312,19 @@ static int enc_value(uint32_t num, int type, const struct wsp__pb_msg *msg,
 }
 
 static int enc_field(const struct wsp__pb_field *f,
-                     const struct wsp__json_val *val, struct wsp__jbuf *out) {
+                     const struct wsp__json_val *val, int strings,
+                     struct wsp__jbuf *out) {
   struct wsp__json_val k, v;
   size_t pos = 0, at;
   int r, rv;
   if (f->shape == WSP__PB_ONE)
-    return enc_value(f->number, f->type, f->msg, val, 0, out);
+    return enc_value(f->number, f->type, f->msg, val, 0, strings, out);
   if (f->shape == WSP__PB_REPEATED) {
     if (val->type != WSP__JSON_ARRAY)
       return WSP_ERR_JSON;
     while ((r = wsp__json_array_next(val->ptr, val->len, &pos, &v)) == 1)
-      if ((rv = enc_value(f->number, f->type, f->msg, &v, 1, out)) != 0)
+      if ((rv = enc_value(f->number, f->type, f->msg, &v, 1, strings, out)) !=
+          0)
         return rv;
     return r < 0 ? WSP_ERR_JSON : out->err;
   }
@@ -319,8 +333,8 @@ static int enc_field(const struct wsp__pb_field *f,
   while ((r = wsp__json_object_next(val->ptr, val->len, &pos, &k, &v)) == 1) {
     wsp__pb_put_key(out, f->number, WSP__PB_LEN);
     at = wsp__pb_open(out);
-    if ((rv = enc_value(1, WSP__PB_STR, NULL, &k, 1, out)) != 0 ||
-        (rv = enc_value(2, f->type, f->msg, &v, 0, out)) != 0)
+    if ((rv = enc_value(1, WSP__PB_STR, NULL, &k, 1, 0, out)) != 0 ||
+        (rv = enc_value(2, f->type, f->msg, &v, 0, strings, out)) != 0)
       return rv;
     wsp__pb_close(out, at);
   }
@@ -328,30 +342,36 @@ static int enc_field(const struct wsp__pb_field *f,
 }
 
 static int enc_msg(const struct wsp__pb_msg *m, const char *json, size_t len,
-                   struct wsp__jbuf *out) {
+                   int strings, struct wsp__jbuf *out) {
   const struct wsp__pb_field *f;
   struct wsp__json_val key, val;
   size_t pos = 0;
   int r, rv;
+  /* A SubscribeResult or a Publication under delta compression (the only
+   * messages with a boolean delta) */
+  if (!strings && wsp__json_find(json, len, "delta", &val) == 1 &&
+      val.type == WSP__JSON_TRUE)
+    strings = 1;
   while ((r = wsp__json_object_next(json, len, &pos, &key, &val)) == 1) {
     f = wsp__pb_schema_by_name(m, &key);
     if (!f || val.type == WSP__JSON_NULL)
       continue;
-    if ((rv = enc_field(f, &val, out)) != 0)
+    if ((rv = enc_field(f, &val, strings, out)) != 0)
       return rv;
   }
   return r < 0 ? WSP_ERR_JSON : out->err;
 }
 
 int wsp__pb_json_encode(const struct wsp__pb_msg *m, const char *json,
-                        size_t len, struct wsp__jbuf *out) {
+                        size_t len, int data_strings, struct wsp__jbuf *out) {
   struct wsp__json_val v;
   if (wsp__json_value(json, len, &v) != 0 || v.type != WSP__JSON_OBJECT)
     return WSP_ERR_JSON;
-  return enc_msg(m, v.ptr, v.len, out);
+  return enc_msg(m, v.ptr, v.len, data_strings, out);
 }
 
-int wsp__pb_json_replies(const char *text, size_t len, struct wsp__jbuf *out) {
+int wsp__pb_json_replies(const char *text, size_t len, int data_strings,
+                         struct wsp__jbuf *out) {
   const char *p = text, *end = text + len;
   size_t at;
   int rv;
@@ -361,7 +381,7 @@ int wsp__pb_json_replies(const char *text, size_t len, struct wsp__jbuf *out) {
     if (le > p) {
       at = wsp__pb_open(out);
       if ((rv = wsp__pb_json_encode(&wsp__pb_schema_reply, p, (size_t)(le - p),
-                                    out)) != 0)
+                                    data_strings, out)) != 0)
         return rv;
       if ((rv = wsp__pb_close(out, at)) != 0)
         return rv;

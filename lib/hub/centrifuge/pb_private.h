@@ -53,15 +53,17 @@ int wsp__pb_close(struct wsp__jbuf *jb, size_t start);
 
 /* How a field's value is written in JSON and on the wire. */
 enum {
-  WSP__PB_U32,  /* uint32: a JSON number */
-  WSP__PB_U64,  /* uint64 */
-  WSP__PB_I32,  /* int32 (negative: ten bytes, sign-extended) */
-  WSP__PB_I64,  /* int64 */
-  WSP__PB_S64,  /* sint64, zigzag */
-  WSP__PB_BOOL, /* bool: true or false */
-  WSP__PB_STR,  /* string: a JSON string */
-  WSP__PB_RAW,  /* bytes holding JSON text: the JSON value itself */
-  WSP__PB_MSG   /* a message: a JSON object */
+  WSP__PB_U32,   /* uint32: a JSON number */
+  WSP__PB_U64,   /* uint64 */
+  WSP__PB_I32,   /* int32 (negative: ten bytes, sign-extended) */
+  WSP__PB_I64,   /* int64 */
+  WSP__PB_S64,   /* sint64, zigzag */
+  WSP__PB_BOOL,  /* bool: true or false */
+  WSP__PB_STR,   /* string: a JSON string */
+  WSP__PB_RAW,   /* bytes holding JSON text: the JSON value itself */
+  WSP__PB_PDATA, /* a Publication's data: RAW, or with delta compression
+                    (below) the bytes as a JSON string */
+  WSP__PB_MSG    /* a message: a JSON object */
 };
 
 /* A field's shape. */
@@ -120,15 +122,22 @@ int wsp__pb_json_decode(const struct wsp__pb_msg *m, const uint8_t *p,
  * in m and nulls are left out, and so are zero values. Returns 0,
  * WSP_ERR_JSON when a member's value does not suit its field, or
  * WSP_ERR_NOMEM.
+ *
+ * With delta compression the hub writes a publication's data as a JSON
+ * string (the JSON text, or a Fossil delta of it); in Protobuf it is
+ * the bytes of that string. data_strings says that every publication in
+ * json is written so (a delta subscriber's frame); a SubscribeResult or
+ * a Publication with "delta":true says so for its own.
  */
 int wsp__pb_json_encode(const struct wsp__pb_msg *m, const char *json,
-                        size_t len, struct wsp__jbuf *out);
+                        size_t len, int data_strings, struct wsp__jbuf *out);
 /* The id of the Command p[0..len), or 0 when it has none (or cannot be
  * read as far as it). */
 uint32_t wsp__pb_json_id(const uint8_t *p, size_t len);
 /* Append to out the Replies of the JSON lines text[0..len) (separated by
  * '\n'), each length-delimited: the binary message that carries them.
  * Returns 0 or the first error of wsp__pb_json_encode(). */
-int wsp__pb_json_replies(const char *text, size_t len, struct wsp__jbuf *out);
+int wsp__pb_json_replies(const char *text, size_t len, int data_strings,
+                         struct wsp__jbuf *out);
 
 #endif /* WSP_PB_PRIVATE_H */

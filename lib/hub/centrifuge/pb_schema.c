@@ -2,9 +2,9 @@
  * The messages of the Centrifuge protocol's client.proto (see
  * wsp-protocol(7)) that the hub reads and writes, as tables: each field's
  * JSON name, number, type and shape. Fields left out are skipped when
- * read, as unknown fields are. SubscribeRequest's delta is left out on
- * purpose: delta compression is not offered to Protobuf clients, so it
- * is never negotiated for them.
+ * read, as unknown fields are. A Publication's data is the bytes of
+ * JSON text, or under delta compression those of the JSON string the hub
+ * writes (pb_json.c).
  */
 #include <string.h>
 
@@ -37,7 +37,7 @@ static const struct wsp__pb_field stream_position[] = {F("offset", 1, U64),
 MSG(StreamPosition, stream_position);
 
 static const struct wsp__pb_field publication[] = {
-    F("data", 4, RAW),      M("info", 5, ClientInfo),
+    F("data", 4, PDATA),    M("info", 5, ClientInfo),
     F("offset", 6, U64),    MAP("tags", 7, STR, NULL),
     F("delta", 8, BOOL),    F("time", 9, I64),
     F("channel", 10, STR),  F("key", 11, STR),
@@ -64,8 +64,9 @@ static const struct wsp__pb_field subscribe_request[] = {
     F("recover", 3, BOOL),     F("epoch", 6, STR),
     F("offset", 7, U64),       F("data", 8, RAW),
     F("positioned", 9, BOOL),  F("recoverable", 10, BOOL),
-    F("join_leave", 11, BOOL), M("tf", 13, FilterNode),
-    F("flag", 14, I64),        F("type", 15, I32)};
+    F("join_leave", 11, BOOL), F("delta", 12, STR),
+    M("tf", 13, FilterNode),   F("flag", 14, I64),
+    F("type", 15, I32)};
 MSG(SubscribeRequest, subscribe_request);
 
 static const struct wsp__pb_field connect_request[] = {

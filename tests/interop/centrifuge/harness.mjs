@@ -185,12 +185,6 @@ export async function chromiumLauncher(path) {
 // client's Protobuf build (protobuf.mjs), anything else the JSON one.
 export const PROTOBUF = process.env.CENTRIFUGE_CODEC === 'protobuf';
 
-// A check that only the JSON encoding has (delta compression is not
-// offered to Protobuf clients).
-export const jsonCheck = (name, fn) => {
-  if (!PROTOBUF) check(name, fn);
-};
-
 // The centrifuge client's class, of the build CENTRIFUGE_CODEC selects
 // (throws when the npm package is missing).
 export async function loadCentrifuge() {

@@ -7,7 +7,7 @@
 // Prints one line per check and "N passed, M failed"; exits 1 on failure
 // and 1 also when the npm packages are missing (run setup.sh).
 import http from 'node:http';
-import { assert, callApi, check, clientAndExe, jsonCheck, errorOf, run, sleep, startDemo, waitFor, withTimeout } from './harness.mjs';
+import { assert, callApi, check, clientAndExe, errorOf, run, sleep, startDemo, waitFor, withTimeout } from './harness.mjs';
 
 const { Centrifuge, WebSocket, exe } = await clientAndExe('pubsub.mjs', 'WSP_DEMO_EXE');
 
@@ -195,7 +195,7 @@ check('a subscriber that publishes: the publish reply, then its publication (raw
 // case delta compression is for.
 const doc = (n) => ({ n, rows: Array.from({ length: 40 }, (_, i) => ({ id: i, name: `row-${i} \u00e9\u20ac`, v: i === n % 40 ? n : i })) });
 
-jsonCheck('fossil delta: negotiated, decoded by centrifuge-js, across a cut and recovery', async () => {
+check('fossil delta: negotiated, decoded by centrifuge-js, across a cut and recovery', async () => {
   const cl = await connect('tess');
   const d = cl.c.newSubscription('deltas', { delta: 'fossil' });
   const pubs = [], subs = [];
