@@ -9,7 +9,7 @@ set -u
 build=${1:?usage: fuzz/run.sh BUILD_DIR [SECONDS]}
 seconds=${2:-30}
 here=$(cd "$(dirname "$0")" && pwd)
-targets="fuzz_handshake fuzz_frames fuzz_deflate fuzz_client fuzz_json fuzz_json_api fuzz_protocol fuzz_jwt fuzz_auth fuzz_evlog_file fuzz_hub_sequence fuzz_rpc_client fuzz_tags fuzz_fossil fuzz_redis"
+targets="fuzz_handshake fuzz_frames fuzz_deflate fuzz_client fuzz_json fuzz_json_api fuzz_protocol fuzz_jwt fuzz_auth fuzz_evlog_file fuzz_hub_sequence fuzz_rpc_client fuzz_tags fuzz_fossil fuzz_pb fuzz_redis"
 # Built only with Redis support (hiredis found) or zlib: skipped without.
 optional="fuzz_redis fuzz_deflate"
 

@@ -25,6 +25,13 @@ char *wsp__strndup(const struct wsp_mem *mem, const char *s, size_t len);
  * without one: 0, or WSP_ERR_RANDOM. */
 int wsp__random(const struct wsp_mem *mem, void *buf, size_t len);
 
+/* ---- conn/outq.c: what a shared frame (wsp_frame_new) carries -------- */
+
+struct wsp_frame;
+/* The message of frame f: its opcode and payload (borrowed from f). */
+const uint8_t *wsp__outq_frame_payload(const struct wsp_frame *f, int *opcode,
+                                       size_t *len);
+
 /* ---- heap.c: the deadline heap ---------------------------------------- */
 
 #define WSP__HEAP_OUT UINT32_MAX

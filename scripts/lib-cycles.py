@@ -71,6 +71,9 @@ PREFIXES = {
     "fossil_": ["hub/centrifuge/fossil.c"],
     "cf_dispatch_": ["hub/centrifuge/cf_dispatch.c"],
     "cf_out_": ["hub/centrifuge/cf_out.c"],
+    "pb_": ["hub/centrifuge/pb.c"],
+    "pb_schema_": ["hub/centrifuge/pb_schema.c"],
+    "pb_json_": ["hub/centrifuge/pb_json.c"],
     # json/ and jwt/
     "json_": ["json/json.c"],
     "jbuf_": ["json/json_write.c"],

@@ -101,6 +101,13 @@ enum wsp_proto_command {
 };
 #undef WSP_PROTO__ENUM
 
+/* The WebSocket subprotocols of the two encodings. A client that offers
+ * the Protobuf one gets it (binary messages of length-delimited Commands
+ * and Replies); any other gets JSON, under the JSON name when it offers
+ * that. wsp_conn_get_protocol() tells which one a connection has. */
+#define WSP_PROTO_SUBPROTOCOL_JSON "centrifuge-json"
+#define WSP_PROTO_SUBPROTOCOL_PROTOBUF "centrifuge-protobuf"
+
 /* The protocol's message of a reply error code, or NULL for a code the
  * protocol does not name (an application's own). */
 WSP_API const char *wsp_proto_error_message(int code);

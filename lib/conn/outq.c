@@ -35,6 +35,20 @@ void wsp__outq_buf_unref(struct wsp_frame *b) {
   }
 }
 
+const uint8_t *wsp__outq_frame_payload(const struct wsp_frame *f, int *opcode,
+                                       size_t *len) {
+  /* as wsp_frame_new() wrote it: final, unmasked, a minimal length */
+  size_t hlen = 2, n = f->data[1] & 0x7f, i;
+  *opcode = f->data[0] & 0x0f;
+  if (n == 126 || n == 127) {
+    hlen += n == 126 ? 2 : 8;
+    for (n = 0, i = 2; i < hlen; i++)
+      n = (n << 8) | f->data[i];
+  }
+  *len = n;
+  return f->data + hlen;
+}
+
 static void init(struct wsp__outq *q) {
   if (!q->seg) {
     q->seg = q->inl;

@@ -30,9 +30,12 @@ static int deliver(struct wsp_client *cl, struct wsp_frame *f, int lag_ok) {
   wsp__cf_out_flush_owed(cl); /* replies owed come first */
   /* A reply that could not be written closed the connection: nothing
    * may follow it (a publication must not overtake its subscribe). */
-  rv = wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN
-           ? wsp_conn_send_frame(cl->conn, f)
-           : WSP_ERR_CLOSED;
+  if (wsp_conn_get_state(cl->conn) != WSP_STATE_OPEN)
+    rv = WSP_ERR_CLOSED;
+  else if (!(f = wsp__cf_out_frame_for(&s->pb_frames, &s->mem, cl, f)))
+    rv = WSP_ERR_NOMEM;
+  else
+    rv = wsp_conn_send_frame(cl->conn, f);
   if ((rv == WSP_ERR_QUEUE_FULL || rv == WSP_ERR_NOMEM) && lag_ok) {
     wsp__client_leave(cl);
     return rv;
@@ -796,7 +799,8 @@ static void pub_deliver(void *sub, const char *pattern, size_t plen, void *ud) {
   /* A positioned subscriber with a full output is not closed: it keeps
    * its position and catches up from the log when it can take more. So
    * does one whose frame could not be made: the log still has it. */
-  f = cs->delta ? wsp__delta_frame(cs->cl->srv, &c->df, &c->pub, cs->delta_base)
+  f = cs->delta ? wsp__delta_frame(cs->cl->srv, &c->df, &c->pub, cs->delta_base,
+                                   cs->cl->cf.protobuf)
                 : c->frame;
   rv = f ? wsp__ch_try_deliver(cs->cl, f) : WSP_ERR_NOMEM;
   if (rv == WSP_ERR_QUEUE_FULL &&

@@ -60,15 +60,24 @@ static struct wsp_frame *delta_frame(struct wsp_server *s,
   return f;
 }
 
+/* The Protobuf variant *pb of the frame f, made once. */
+static struct wsp_frame *pb_variant(struct wsp_server *s, struct wsp_frame *f,
+                                    struct wsp_frame **pb) {
+  if (f && !*pb)
+    *pb = wsp__cf_out_pb_frame(&s->mem, f, 1);
+  return *pb;
+}
+
 struct wsp_frame *wsp__delta_frame(struct wsp_server *s,
                                    struct wsp__delta_frames *d,
-                                   const struct wsp__cf_pub *p, int base) {
+                                   const struct wsp__cf_pub *p, int base,
+                                   int protobuf) {
   if (base && !d->tried_delta) {
     d->tried_delta = 1;
     d->delta = delta_frame(s, p);
   }
   if (base && d->delta)
-    return d->delta;
+    return protobuf ? pb_variant(s, d->delta, &d->delta_pb) : d->delta;
   if (!d->full) {
     struct wsp__cf_pub fp = *p;
     struct wsp__jbuf jb;
@@ -77,11 +86,13 @@ struct wsp_frame *wsp__delta_frame(struct wsp_server *s,
     d->full = wsp__cf_out_pub(&jb, &fp, p->channel, p->clen);
     wsp__jbuf_free(&jb);
   }
-  return d->full;
+  return protobuf ? pb_variant(s, d->full, &d->full_pb) : d->full;
 }
 
 void wsp__delta_frames_free(struct wsp__delta_frames *d) {
   wsp_frame_unref(d->full);
   wsp_frame_unref(d->delta);
+  wsp_frame_unref(d->full_pb);
+  wsp_frame_unref(d->delta_pb);
   memset(d, 0, sizeof(*d));
 }

@@ -435,7 +435,7 @@ static int feed_one(struct wsp_client *cl, struct wsp__csub *cs,
   }
   wsp__cf_out_flush_owed(cl); /* replies owed come first */
   rv = wsp_conn_get_state(cl->conn) == WSP_STATE_OPEN
-           ? wsp_conn_send(cl->conn, WSP_OP_TEXT, f.jb.data, f.jb.len)
+           ? wsp__cf_out_send_lines(cl, f.jb.data, f.jb.len, cs->delta)
            : WSP_ERR_CLOSED;
   wsp__jbuf_free(&f.jb);
   if (rv == WSP_ERR_QUEUE_FULL) {

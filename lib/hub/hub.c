@@ -75,6 +75,7 @@ static const struct wsp__hub_ops ops = {
     client_free,
     wsp__sess_origin_refused,
     wsp__sess_origin_ok,
+    wsp__cf_dispatch_accept,
     sent,
     tick,
     next_deadline,
@@ -115,5 +116,6 @@ void wsp_server_free(struct wsp_server *s) {
   wsp__tok_free(s);
   wsp__sess_server_free(s);
   wsp__idem_free(s);
+  wsp__cf_out_frames_free(&s->pb_frames);
   wsp__server_destroy(s);
 }

@@ -132,6 +132,9 @@ struct wsp__hub_ops {
   /* 1 when a cookie-authenticated upgrade with req's Origin would be
    * allowed (decided when the upgrade is deferred). */
   int (*origin_ok)(const struct wsp_client *cl, const struct wsp_request *req);
+  /* The upgrade was taken on the protocol's own route (not yet
+   * answered): the protocol may choose a subprotocol. */
+  void (*proto_accept)(struct wsp_client *cl);
   void (*sent)(struct wsp_client *cl); /* output was written */
   /* The modules' own timers (wsp_server_tick, wsp_server_next_deadline). */
   void (*tick)(struct wsp_server *s, uint64_t now);
@@ -432,6 +435,7 @@ struct wsp_server {
   struct wsp__idem_table idem; /* idempotent publications */
   const struct wsp__engine *engine; /* NULL: the embedded one */
   uint64_t presence_due;            /* the engine's presence refresh */
+  struct wsp__cf_pb_frames pb_frames; /* for Protobuf clients: cf_out.c */
 };
 
 struct wsp_client {
@@ -619,15 +623,17 @@ int wsp__tags_match_view(const struct wsp__tags_filter *f,
  * compression, made when first needed. */
 struct wsp__delta_frames {
   struct wsp_frame *full, *delta;
+  struct wsp_frame *full_pb, *delta_pb; /* for Protobuf subscribers */
   uint8_t tried_delta;
 };
 /* The frame for a delta subscriber of p (an exact channel's publication
  * with its offset): with base (its client holds the previous publication)
  * the delta from it when one is worth it, else the data whole as a
- * string. NULL when out of memory. */
+ * string; with protobuf, the same in Protobuf. NULL when out of memory. */
 struct wsp_frame *wsp__delta_frame(struct wsp_server *s,
                                    struct wsp__delta_frames *d,
-                                   const struct wsp__cf_pub *p, int base);
+                                   const struct wsp__cf_pub *p, int base,
+                                   int protobuf);
 void wsp__delta_frames_free(struct wsp__delta_frames *d);
 
 /* 0 when a subscribe's options hold valid JSON, else WSP_ERR_JSON. */

@@ -170,6 +170,8 @@ static int conn_on_request(struct wsp_conn *conn, const struct wsp_request *req,
         cl->codec_data = s->routes[i]->data;
         cl->upgrade = 1;
         cl->origin_ok = (uint8_t)(s->ops->origin_ok(cl, req) != 0);
+        if (s->routes[i]->exclusive)
+          s->ops->proto_accept(cl);
         break;
       }
     }
@@ -185,6 +187,8 @@ static int conn_on_request(struct wsp_conn *conn, const struct wsp_request *req,
         cl->mode = MODE_CODEC;
         cl->codec = &s->routes[i]->codec;
         cl->codec_data = s->routes[i]->data;
+        if (s->routes[i]->exclusive)
+          s->ops->proto_accept(cl);
       }
       return 0; /* accepted, or the library's 400/426 */
     }

@@ -310,15 +310,89 @@ static int do_line(struct wsp_client *cl, const char *line, size_t len) {
   }
 }
 
+/* The replies gathered so far already pass what the connection may
+ * queue: building more would only hold more memory (a message of history
+ * commands can ask for far more than it weighs). Drops them and closes;
+ * returns 1 then. */
+static int overflowed(struct wsp_client *cl) {
+  if (wsp__cf_out_batched(cl) + wsp_conn_queued_bytes(cl->conn) <=
+      cl->srv->limits[WSP_SERVER_MAX_QUEUED])
+    return 0;
+  cl->cf.batching = 0;
+  wsp__cf_out_overflow(cl);
+  return 1;
+}
+
+/* One Protobuf Command, as the JSON command it stands for: -1 once the
+ * connection is closing. */
+static int do_command(struct wsp_client *cl, const uint8_t *cmd, size_t len,
+                      struct wsp__jbuf *line) {
+  struct wsp_server *s = cl->srv;
+  uint32_t id;
+  int rv;
+  wsp__jbuf_reset(line);
+  rv = wsp__pb_json_decode(&wsp__pb_schema_command, cmd, len, line);
+  if (rv == 0)
+    return do_line(cl, line->data, line->len);
+  if (rv == WSP_ERR_NOMEM) {
+    wsp__client_close(cl, WSP_PROTO_DISCONNECT_SERVER_ERROR,
+                      "internal server error");
+    return -1;
+  }
+  id = wsp__pb_json_id(cmd, len);
+  if (rv != WSP_ERR_JSON || id == 0)
+    return bad_request(cl);
+  /* A payload that is not JSON: the hub carries JSON only. */
+  s->stats.commands++;
+  s->stats.errors_json++;
+  wsp__cf_out_error(cl, id, WSP_PROTO_ERROR_BAD_REQUEST, NULL, 0);
+  return 0;
+}
+
+/* A binary message of a Protobuf client: Commands, each preceded by its
+ * length as a varint. */
+static void pb_message(struct wsp_client *cl, const uint8_t *data, size_t len) {
+  const uint8_t *p = data, *end = data + len;
+  struct wsp__jbuf line;
+  size_t n;
+  if (len == 0) {
+    bad_request(cl);
+    return;
+  }
+  wsp__jbuf_init(&line, &cl->srv->mem);
+  cl->cf.batching = 1;
+  while (p < end && !cl->gone) {
+    if (wsp__pb_len(&p, end, &n) != 0) {
+      bad_request(cl);
+      break;
+    }
+    p += n;
+    if (do_command(cl, p - n, n, &line) < 0)
+      break;
+    if (overflowed(cl)) {
+      wsp__jbuf_free(&line);
+      return;
+    }
+  }
+  wsp__jbuf_free(&line);
+  cl->cf.batching = 0;
+  wsp__cf_out_flush(cl);
+}
+
 static void cf_message(struct wsp_client *cl, int opcode, const uint8_t *data,
                        size_t len, void *codec_data) {
   const char *p = (const char *)data, *end = p + len;
 
   (void)codec_data;
-  if (opcode != WSP_OP_TEXT) {
+  if (opcode != (cl->cf.protobuf ? WSP_OP_BINARY : WSP_OP_TEXT)) {
     cl->srv->stats.errors_protocol++;
     wsp__client_close(cl, WSP_PROTO_DISCONNECT_INAPPROPRIATE_PROTOCOL,
-                      "binary frames are not JSON");
+                      cl->cf.protobuf ? "text frames are not Protobuf"
+                                      : "binary frames are not JSON");
+    return;
+  }
+  if (cl->cf.protobuf) {
+    pb_message(cl, data, len);
     return;
   }
   if (len == 0) {
@@ -339,18 +413,20 @@ static void cf_message(struct wsp_client *cl, int opcode, const uint8_t *data,
       break;
     }
     p = nl ? nl + 1 : end;
-    /* The replies gathered so far already pass what the connection may
-     * queue: building more would only hold more memory (a message of
-     * history commands can ask for far more than it weighs). */
-    if (wsp__cf_out_batched(cl) + wsp_conn_queued_bytes(cl->conn) >
-        cl->srv->limits[WSP_SERVER_MAX_QUEUED]) {
-      cl->cf.batching = 0;
-      wsp__cf_out_overflow(cl);
+    if (overflowed(cl))
       return;
-    }
   }
   cl->cf.batching = 0;
   wsp__cf_out_flush(cl);
+}
+
+void wsp__cf_dispatch_accept(struct wsp_client *cl) {
+  /* As Centrifugo: Protobuf when asked for, JSON by default (also under
+   * its own name). */
+  cl->cf.protobuf =
+      wsp_conn_set_protocol(cl->conn, WSP_PROTO_SUBPROTOCOL_PROTOBUF) == 0;
+  if (!cl->cf.protobuf)
+    (void)wsp_conn_set_protocol(cl->conn, WSP_PROTO_SUBPROTOCOL_JSON);
 }
 
 static void cf_tick(struct wsp_client *cl, uint64_t now, void *codec_data) {

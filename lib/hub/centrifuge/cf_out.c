@@ -34,8 +34,7 @@ void wsp__cf_out_flush(struct wsp_client *cl) {
   if (cl->cf.batch.len == 0 && !err)
     return;
   rv = err ? err
-           : wsp_conn_send(cl->conn, WSP_OP_TEXT, cl->cf.batch.data,
-                           cl->cf.batch.len);
+           : wsp__cf_out_send_lines(cl, cl->cf.batch.data, cl->cf.batch.len, 0);
   /* An idle connection keeps no batch memory. */
   wsp__jbuf_free(&cl->cf.batch);
   if (rv == 0) {
@@ -48,6 +47,74 @@ void wsp__cf_out_flush(struct wsp_client *cl) {
     wsp__client_close(cl, WSP_PROTO_DISCONNECT_SERVER_ERROR,
                       "internal server error");
   }
+}
+
+int wsp__cf_out_send_lines(struct wsp_client *cl, const char *text, size_t len,
+                           int data_strings) {
+  struct wsp__jbuf pb;
+  int rv;
+  if (!cl->cf.protobuf)
+    return wsp_conn_send(cl->conn, WSP_OP_TEXT, text, len);
+  wsp__jbuf_init(&pb, &cl->srv->mem);
+  rv = wsp__pb_json_replies(text, len, data_strings, &pb);
+  rv = rv ? WSP_ERR_NOMEM
+          : wsp_conn_send(cl->conn, WSP_OP_BINARY, pb.data, pb.len);
+  wsp__jbuf_free(&pb);
+  return rv;
+}
+
+/* ---- Shared frames for Protobuf clients ------------------------------- */
+
+struct wsp_frame *wsp__cf_out_pb_frame(const struct wsp_mem *mem,
+                                       struct wsp_frame *f, int data_strings) {
+  struct wsp__jbuf jb;
+  struct wsp_frame *pb = NULL;
+  const uint8_t *msg;
+  size_t len;
+  int op;
+  msg = wsp__outq_frame_payload(f, &op, &len);
+  wsp__jbuf_init(&jb, mem);
+  if (wsp__pb_json_replies((const char *)msg, len, data_strings, &jb) == 0)
+    (void)wsp_frame_new(&pb, mem, WSP_OP_BINARY, jb.data, jb.len);
+  wsp__jbuf_free(&jb);
+  return pb;
+}
+
+struct wsp_frame *wsp__cf_out_frame_for(struct wsp__cf_pb_frames *c,
+                                        const struct wsp_mem *mem,
+                                        const struct wsp_client *cl,
+                                        struct wsp_frame *f) {
+  struct wsp_frame *pb;
+  size_t len;
+  unsigned i;
+  int op;
+  if (!cl->cf.protobuf)
+    return f;
+  for (i = 0; i < WSP__CF_PB_FRAMES; i++)
+    if (c->json[i] == f)
+      return c->pb[i];
+  (void)wsp__outq_frame_payload(f, &op, &len);
+  if (op != WSP_OP_TEXT)
+    return f; /* made for Protobuf already (delta.c) */
+  if (!(pb = wsp__cf_out_pb_frame(mem, f, 0)))
+    return NULL;
+  /* the slot's frame, held until the slot is taken again */
+  i = c->next;
+  c->next = (c->next + 1) % WSP__CF_PB_FRAMES;
+  wsp_frame_unref(c->json[i]);
+  wsp_frame_unref(c->pb[i]);
+  c->json[i] = wsp_frame_ref(f);
+  c->pb[i] = pb;
+  return pb;
+}
+
+void wsp__cf_out_frames_free(struct wsp__cf_pb_frames *c) {
+  unsigned i;
+  for (i = 0; i < WSP__CF_PB_FRAMES; i++) {
+    wsp_frame_unref(c->json[i]);
+    wsp_frame_unref(c->pb[i]);
+  }
+  memset(c, 0, sizeof(*c));
 }
 
 void wsp__cf_out_overflow(struct wsp_client *cl) {

@@ -12,6 +12,8 @@
 #include "wsp/server.h"
 #include "json/json_private.h"
 
+#include "pb_private.h"
+
 struct wsp__csub;
 struct wsp_frame;
 
@@ -28,10 +30,25 @@ struct wsp__cf_client {
   uint8_t batching : 1;
   uint8_t awaiting_pong : 1;
   uint8_t connecting : 1; /* in connect: server-side subscriptions wait */
+  uint8_t protobuf : 1;   /* the centrifuge-protobuf subprotocol */
+};
+
+/* The Protobuf variants of the last shared frames delivered to Protobuf
+ * clients (cf_out.c): a frame is fanned out to its subscribers one after
+ * the other, so a few slots make each variant once per frame. The slots
+ * hold a reference to both frames until they are reused or the server is
+ * freed. */
+#define WSP__CF_PB_FRAMES 4
+struct wsp__cf_pb_frames {
+  struct wsp_frame *json[WSP__CF_PB_FRAMES], *pb[WSP__CF_PB_FRAMES];
+  unsigned next;
 };
 
 /* cf_dispatch.c: the default codec. */
 extern const struct wsp_codec wsp__cf_dispatch_codec;
+/* An upgrade on the protocol's path: choose the subprotocol, Protobuf
+ * when the client offers centrifuge-protobuf. */
+void wsp__cf_dispatch_accept(struct wsp_client *cl);
 
 /* cf_out.c: the default codec's output. */
 /* Start a line of output; the caller writes one JSON object into the
@@ -45,6 +62,25 @@ void wsp__cf_out_overflow(struct wsp_client *cl);
 /* Flush the batch if it holds anything (or failed): before a frame that
  * must not overtake the replies owed. */
 void wsp__cf_out_flush_owed(struct wsp_client *cl);
+/* Send JSON lines (separated by '\n') to cl in its encoding: a text
+ * message, or for a Protobuf client a binary message of Replies
+ * (data_strings: the lines of a delta subscriber's publications,
+ * wsp__pb_json_encode()). Returns what wsp_conn_send() does
+ * (WSP_ERR_NOMEM when they cannot be transcoded). */
+int wsp__cf_out_send_lines(struct wsp_client *cl, const char *text, size_t len,
+                           int data_strings);
+/* The Protobuf variant of the shared frame f (a new frame, NULL when out
+ * of memory); data_strings as for wsp__pb_json_encode(). */
+struct wsp_frame *wsp__cf_out_pb_frame(const struct wsp_mem *mem,
+                                       struct wsp_frame *f, int data_strings);
+/* The frame to queue to cl for the shared frame f: f itself, or for a
+ * Protobuf client its Protobuf variant from the cache c (borrowed; NULL
+ * when out of memory). */
+struct wsp_frame *wsp__cf_out_frame_for(struct wsp__cf_pb_frames *c,
+                                        const struct wsp_mem *mem,
+                                        const struct wsp_client *cl,
+                                        struct wsp_frame *f);
+void wsp__cf_out_frames_free(struct wsp__cf_pb_frames *c);
 /* Bytes waiting in the batch. */
 size_t wsp__cf_out_batched(const struct wsp_client *cl);
 /* Per-client state of the protocol (struct wsp__hub_ops). */

@@ -6,22 +6,9 @@
 // publication tags with the subscribe tags filter (tagsFilter).
 //   node api.mjs WSP_DEMO_EXE
 // Prints one line per check and "N passed, M failed"; exits 1 on failure.
-import { assert, callApi, check, run, startDemo, waitFor, withTimeout } from './harness.mjs';
+import { assert, callApi, check, clientAndExe, run, startDemo, waitFor, withTimeout } from './harness.mjs';
 
-let Centrifuge, WebSocket;
-try {
-  ({ Centrifuge } = await import('centrifuge'));
-  ({ WebSocket } = await import('ws'));
-} catch {
-  console.log('centrifuge or ws is missing (run tests/interop/setup.sh); skipping');
-  process.exit(1);
-}
-
-const exe = process.argv[2];
-if (!exe) {
-  console.log('usage: node api.mjs WSP_DEMO_EXE');
-  process.exit(2);
-}
+const { Centrifuge, WebSocket, exe } = await clientAndExe('api.mjs', 'WSP_DEMO_EXE');
 
 const KEY = 'api-key-' + process.pid;
 const clients = [];

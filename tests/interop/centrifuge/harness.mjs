@@ -3,6 +3,8 @@
 // and headless Chromium. Each test file registers checks, then calls
 // run(), which prints one line per check and "N passed, M failed" and
 // exits non-zero on failure or after the overall time limit.
+// With CENTRIFUGE_CODEC=protobuf in the environment the scripts that take
+// their client from clientAndExe() run on the client's Protobuf build.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
@@ -179,13 +181,26 @@ export async function chromiumLauncher(path) {
   });
 }
 
-// The centrifuge client, the ws package's WebSocket and the executable
-// named on the command line, for a test script; exits 1 when the npm
-// packages are missing (setup.sh installs them), 2 without the argument.
+// The encoding the tests run with: CENTRIFUGE_CODEC=protobuf selects the
+// client's Protobuf build (protobuf.mjs), anything else the JSON one.
+export const PROTOBUF = process.env.CENTRIFUGE_CODEC === 'protobuf';
+
+// The centrifuge client's class, of the build CENTRIFUGE_CODEC selects
+// (throws when the npm package is missing).
+export async function loadCentrifuge() {
+  if (!PROTOBUF) return (await import('centrifuge')).Centrifuge;
+  const { jsonOverProtobuf } = await import('./protobuf.mjs');
+  return jsonOverProtobuf((await import('centrifuge/build/protobuf')).Centrifuge);
+}
+
+// The centrifuge client (the build CENTRIFUGE_CODEC selects), the ws
+// package's WebSocket and the executable named on the command line, for a
+// test script; exits 1 when the npm packages are missing (setup.sh
+// installs them), 2 without the argument.
 export async function clientAndExe(script, what) {
   let Centrifuge, WebSocket;
   try {
-    ({ Centrifuge } = await import('centrifuge'));
+    Centrifuge = await loadCentrifuge();
     ({ WebSocket } = await import('ws'));
   } catch {
     console.log('centrifuge or ws is missing (run tests/interop/centrifuge/setup.sh); skipping');

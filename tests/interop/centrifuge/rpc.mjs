@@ -21,6 +21,9 @@ function socketClass(counter) {
       super(url, protocols, { allowSynchronousEvents: false, perMessageDeflate: false });
       this.on('message', (data, isBinary) => {
         if (!isBinary) for (const line of data.toString().split('\n')) if (line === '{}') counter.pings++;
+        // Protobuf: the empty Reply, length-delimited, alone in its message
+        // (an ArrayBuffer: the client sets binaryType to 'arraybuffer')
+        if (isBinary && new Uint8Array(data).join() === '0') counter.pings++;
       });
     }
   };

@@ -13,11 +13,11 @@
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { assert, callApi, check, cutAndWait, exactly, run, startDemo, waitFor, withTimeout } from './harness.mjs';
+import { assert, callApi, check, cutAndWait, exactly, loadCentrifuge, run, startDemo, waitFor, withTimeout } from './harness.mjs';
 
 let Centrifuge, WebSocket, jose;
 try {
-  ({ Centrifuge } = await import('centrifuge'));
+  Centrifuge = await loadCentrifuge();
   ({ WebSocket } = await import('ws'));
   const here = path.dirname(fileURLToPath(import.meta.url));
   const req = createRequire(path.join(here, '..', 'package.json'));
