@@ -42,8 +42,13 @@
 #define LIT(s) (s), (sizeof(s) - 1)
 #define CLOSE_POLICY 1008 /* RFC 6455 7.4.1: a policy violation */
 
-enum { OP_TEXT = 0x1, OP_BINARY = 0x2, OP_CLOSE = 0x8, OP_PING = 0x9,
-       OP_PONG = 0xa };
+enum {
+  OP_TEXT = 0x1,
+  OP_BINARY = 0x2,
+  OP_CLOSE = 0x8,
+  OP_PING = 0x9,
+  OP_PONG = 0xa
+};
 
 struct buf { /* shared bytes: a framed publication or a reply */
   uint32_t refs;
@@ -429,8 +434,7 @@ static void client_update(struct client *cl) {
   struct epoll_event ev = {0};
 
   cl->dirty = 0;
-  if (cl->failed || client_write(cl) < 0 ||
-      (cl->closing && cl->q_count == 0)) {
+  if (cl->failed || client_write(cl) < 0 || (cl->closing && cl->q_count == 0)) {
     client_free(cl);
     return;
   }
