@@ -1,8 +1,9 @@
 #!/bin/sh
 # The fan-out comparison in one go: libwsp (wsp-bench-server), plain wslay
 # (wslay-bench-server), Node ws (ws-bench-server.mjs), the full protocol
-# (wsp-demo) and the raw-write ceiling (raw-bench-server), each started alone, pinned to CPU 0, with
-# pubsub-load pinned to CPU 1. Builds nothing. See README.md.
+# (wsp-demo) and the raw-write ceiling (raw-bench-server), each started
+# alone, pinned to CPU 0, with pubsub-load pinned to CPU 1. Builds nothing.
+# See README.md.
 #
 #   bench/pubsub/run.sh BUILD_DIR [--quick] [--seconds T] [--repeat K] [--keep]
 #
@@ -45,7 +46,8 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-for p in "$bin/wsp-bench-server" "$bin/wslay-bench-server" "$bin/raw-bench-server" "$bin/pubsub-load"; do
+for p in "$bin/wsp-bench-server" "$bin/wslay-bench-server" \
+  "$bin/raw-bench-server" "$bin/pubsub-load"; do
   [ -x "$p" ] || { echo "run.sh: $p is missing; build first (ninja -C $build)" >&2; exit 1; }
 done
 command -v taskset >/dev/null || { echo "run.sh: taskset (util-linux) is needed" >&2; exit 1; }
