@@ -1224,6 +1224,55 @@ static void test_conn_partial_writes(void **state) {
   tsrv_free(&s);
 }
 
+/* Shared frames queue by reference between the connection's own small
+ * writes: the same frame twice is two spans of it, a write after a frame
+ * starts a new span, a partial write resumes inside a span, and the bytes
+ * leave in the order they were queued. */
+static size_t iov_gather(const struct iovec *iov, int n, uint8_t *out) {
+  size_t len = 0;
+  int i;
+  for (i = 0; i < n; i++) {
+    memcpy(out + len, iov[i].iov_base, iov[i].iov_len);
+    len += iov[i].iov_len;
+  }
+  return len;
+}
+
+static void test_conn_send_frame_between_writes(void **state) {
+  static const uint8_t want[] = {0x81, 1,   'a', 0x82, 3,   'x', 'y', 'z',
+                                 0x82, 3,   'x', 'y', 'z', 0x81, 1,   'b'};
+  struct tsrv s;
+  struct wsp_frame *f;
+  struct iovec iov[8];
+  uint8_t got[sizeof(want)];
+  (void)state;
+  tsrv_init(&s);
+  tsrv_open(&s);
+  assert_int_equal(wsp_frame_new(&f, NULL, WSP_OP_BINARY, "xyz", 3), 0);
+  assert_int_equal(wsp_conn_send(s.c, WSP_OP_TEXT, "a", 1), 0);
+  assert_int_equal(wsp_conn_send_frame(s.c, f), 0);
+  assert_int_equal(wsp_conn_send_frame(s.c, f), 0);
+  assert_int_equal(wsp_conn_send(s.c, WSP_OP_TEXT, "b", 1), 0);
+  wsp_frame_unref(f); /* the queue holds references of its own */
+  assert_int_equal(wsp_conn_queued_bytes(s.c), sizeof(want));
+  assert_int_equal(wsp_conn_pending(s.c, iov, 8), 4);
+  assert_ptr_equal(iov[1].iov_base, iov[2].iov_base);
+  assert_int_equal(iov[1].iov_len, 5);
+  assert_int_equal(iov[2].iov_len, 5);
+  assert_int_equal(iov_gather(iov, 4, got), sizeof(want));
+  assert_memory_equal(got, want, sizeof(want));
+  /* the first span and one byte of the frame leave */
+  assert_int_equal(wsp_conn_sent(s.c, 4), 0);
+  assert_int_equal(wsp_conn_pending(s.c, iov, 8), 3);
+  assert_int_equal(iov[0].iov_len, 4);
+  assert_int_equal(iov_gather(iov, 3, got), sizeof(want) - 4);
+  assert_memory_equal(got, want + 4, sizeof(want) - 4);
+  assert_int_equal(wsp_conn_sent(s.c, sizeof(want) - 4), 0);
+  assert_int_equal(wsp_conn_queued_bytes(s.c), 0);
+  assert_int_equal(wsp_conn_pending(s.c, iov, 8), 0);
+  tsrv_free(&s);
+}
+
 static void close_in_message(struct wsp_conn *c, int opcode,
                              const uint8_t *data, size_t len, struct trec *r) {
   (void)opcode;
@@ -1394,6 +1443,7 @@ int main(void) {
       cmocka_unit_test(test_conn_16mib_in_64_byte_fragments),
       cmocka_unit_test(test_conn_want_write_callback),
       cmocka_unit_test(test_conn_partial_writes),
+      cmocka_unit_test(test_conn_send_frame_between_writes),
       cmocka_unit_test(test_conn_close_from_callback),
       cmocka_unit_test(test_conn_recursive_calls),
       cmocka_unit_test(test_conn_free_from_callback),

@@ -1,9 +1,9 @@
 #!/bin/sh
 # The fan-out comparison in one go: libwsp (wsp-bench-server), plain wslay
-# (wslay-bench-server), Node ws (ws-bench-server.mjs) and the full
-# protocol (wsp-demo), each started alone, pinned to CPU 0, with
-# pubsub-load pinned to CPU 1; then libwsp without and with
-# permessage-deflate. Builds nothing. See README.md.
+# (wslay-bench-server), Node ws (ws-bench-server.mjs), the full protocol
+# (wsp-demo) and the raw-write ceiling (raw-bench-server), each started
+# alone, pinned to CPU 0, with pubsub-load pinned to CPU 1; then libwsp
+# without and with permessage-deflate. Builds nothing. See README.md.
 #
 #   bench/pubsub/run.sh BUILD_DIR [--quick] [--seconds T] [--repeat K] [--keep]
 #
@@ -46,7 +46,8 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-for p in "$bin/wsp-bench-server" "$bin/wslay-bench-server" "$bin/pubsub-load"; do
+for p in "$bin/wsp-bench-server" "$bin/wslay-bench-server" \
+  "$bin/raw-bench-server" "$bin/pubsub-load"; do
   [ -x "$p" ] || { echo "run.sh: $p is missing; build first (ninja -C $build)" >&2; exit 1; }
 done
 command -v taskset >/dev/null || { echo "run.sh: taskset (util-linux) is needed" >&2; exit 1; }
@@ -129,7 +130,7 @@ echo "fan-out: subscribers $subs, payload $sizes bytes, window $windows, ${secon
 
 round=1
 while [ "$round" -le "$repeat" ]; do
-  for name in libwsp wslay ws demo; do
+  for name in libwsp wslay ws demo raw; do
     case $name in
       ws) [ $have_ws -eq 1 ] || { [ "$round" -gt 1 ] || echo "ws: skipped (node or $ws_module missing: run tests/interop/setup.sh)"; continue; } ;;
       demo) [ $have_demo -eq 1 ] || { [ "$round" -gt 1 ] || echo "wsp-demo: skipped ($demo not built)"; continue; } ;;
@@ -141,6 +142,7 @@ while [ "$round" -le "$repeat" ]; do
       wslay) start wslay "$bin/wslay-bench-server" --port 0 ;;
       ws) start ws node --expose-gc "$src/ws-bench-server.mjs" --port 0 ;;
       demo) start demo "$demo" --listen 127.0.0.1:0 --max-queued 67108864 ;;
+      raw) start raw "$bin/raw-bench-server" --port 0 ;;
     esac || { echo skipped; stop; continue; }
     if [ $name = demo ]; then
       # shellcheck disable=SC2086
@@ -160,6 +162,7 @@ while [ "$round" -le "$repeat" ]; do
         wslay) start wslay-idle "$bin/wslay-bench-server" --port 0 ;;
         ws) start ws-idle node --expose-gc "$src/ws-bench-server.mjs" --port 0 ;;
         demo) start demo-idle "$demo" --listen 127.0.0.1:0 --max-queued 67108864 ;;
+        raw) false ;;
       esac; then
         if [ $name = demo ]; then
           run demo-idle --idle $idle_conns --protocol centrifuge \
@@ -246,6 +249,15 @@ END {
       ratio(rate["libwsp", k], rate["wslay", k]), ratio(rate["libwsp", k], rate["ws", k]),
       cellv("demo", k, rate["demo", k])
   }
+  printf "\nAgainst the raw-write ceiling (raw-bench-server: no library, each publication framed once\n"
+  printf "and written by reference with the same writev batching): deliveries per second\n"
+  printf "%6s %5s %4s %12s %12s %10s %8s %8s\n", "N", "bytes", "W", "libwsp", "raw", "wsp/raw", "lg-wsp%", "lg-raw%"
+  for (i = 1; i <= ncells; i++) {
+    k = order[i]; split(k, p, " ")
+    printf "%6s %5s %4s %12s %12s %10s %8s %8s\n", p[1], p[2], p[3],
+      cellv("libwsp", k, rate["libwsp", k]), cellv("raw", k, rate["raw", k]),
+      ratio(rate["libwsp", k], rate["raw", k]), num(lgcpu["libwsp", k]), num(lgcpu["raw", k])
+  }
   printf "\nLoad tool CPU %% of the measured period (pubsub-load'"'"'s own, getrusage)\n"
   printf "%6s %5s %4s %8s %8s %8s %14s\n", "N", "bytes", "W", "libwsp", "wslay", "ws", "wsp-demo(JSON)"
   for (i = 1; i <= ncells; i++) {
@@ -293,6 +305,11 @@ END {
   if (("libwsp", k) in rate && ("ws", k) in rate && rate["ws", k] > 0) {
     r = rate["libwsp", k] / rate["ws", k]
     printf "  N=1000 64 B W=32: libwsp/ws %.1f (>= 15): %s\n", r, (r >= 15 ? "met" : "NOT met")
+  }
+  k = "5000 1024 32"
+  if (("libwsp", k) in rate && ("raw", k) in rate && rate["raw", k] > 0) {
+    r = rate["libwsp", k] / rate["raw", k]
+    printf "  N=5000 1 KiB W=32: libwsp/raw %.2f (>= 0.80 of the raw-write ceiling): %s\n", r, (r >= 0.8 ? "met" : "NOT met")
   }
   cliff = ""
   for (i = 1; i <= ncells; i++) {

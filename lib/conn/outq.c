@@ -89,6 +89,19 @@ static int seg_room(struct wsp__outq *q, const struct wsp_mem *mem) {
   return 0;
 }
 
+/* Add buf[off, off+len) as a new segment at the end. Capacity must have
+ * been made by seg_room(). */
+static void seg_push(struct wsp__outq *q, struct wsp_frame *buf, size_t off,
+                     size_t len) {
+  struct wsp__oseg *s = &q->seg[slot(q, q->count)];
+  s->buf = buf;
+  s->off = off;
+  s->len = len;
+  buf->refs++;
+  q->count++;
+  q->bytes += len;
+}
+
 /* Add buf[off, off+len) at the end, extending the last segment when it
  * continues it. Capacity must have been made by seg_room(). */
 static void seg_add(struct wsp__outq *q, struct wsp_frame *buf, size_t off,
@@ -96,15 +109,10 @@ static void seg_add(struct wsp__outq *q, struct wsp_frame *buf, size_t off,
   struct wsp__oseg *l = last(q);
   if (l && l->buf == buf && l->off + l->len == off) {
     l->len += len;
+    q->bytes += len;
   } else {
-    struct wsp__oseg *s = &q->seg[slot(q, q->count)];
-    s->buf = buf;
-    s->off = off;
-    s->len = len;
-    buf->refs++;
-    q->count++;
+    seg_push(q, buf, off, len);
   }
-  q->bytes += len;
 }
 
 uint8_t *wsp__outq_reserve(struct wsp__outq *q, const struct wsp_mem *mem,
@@ -153,7 +161,10 @@ int wsp__outq_append_buf(struct wsp__outq *q, const struct wsp_mem *mem,
     return 0;
   if (seg_room(q, mem) != 0)
     return WSP_ERR_NOMEM;
-  seg_add(q, buf, 0, buf->len);
+  /* A span from offset 0 never continues a non-empty segment, so the last
+   * one is not read: on fan-out that read is a cache miss per subscriber
+   * (its segment array was last touched a whole publication ago). */
+  seg_push(q, buf, 0, buf->len);
   return 0;
 }
 
