@@ -13,6 +13,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <nettle/base64.h>
+
 #include "../loop.h"
 #include "demo.h"
 
@@ -138,6 +140,24 @@ static char *param_string(const struct call *c, const char *key) {
   return s;
 }
 
+/* The standard base64 text s decoded (nettle) into a malloc'ed string;
+ * NULL when it is not base64, decodes to a NUL byte, or memory is short. */
+static char *b64_decode(const char *s) {
+  struct base64_decode_ctx ctx;
+  size_t n = BASE64_DECODE_LENGTH(strlen(s)), got = n;
+  char *out = malloc(n + 1);
+
+  base64_decode_init(&ctx);
+  if (out == NULL ||
+      !base64_decode_update(&ctx, &got, (uint8_t *)out, strlen(s), s) ||
+      !base64_decode_final(&ctx) || memchr(out, 0, got) != NULL) {
+    free(out);
+    return NULL;
+  }
+  out[got] = '\0';
+  return out;
+}
+
 /* A payload: the JSON value of member key ("data"), or of "b64"key
  * decoded from base64 ("b64data"), which must be JSON as well since the
  * protocol's JSON encoding carries payloads as JSON. 1 when found (*owned
@@ -156,11 +176,12 @@ static int payload(const struct call *c, const char *key, struct wsp_str *v,
     return plain;
   if (plain || (text = json_string(b)) == NULL)
     return ERR_BAD_REQUEST;
-  *owned = base64_decode(text, strlen(text), &v->len);
+  *owned = b64_decode(text);
   free(text);
   if (*owned == NULL)
     return ERR_BAD_REQUEST;
   v->ptr = *owned;
+  v->len = strlen(*owned); /* JSON text holds no NUL; a NUL fails below */
   return 1;
 }
 

@@ -120,9 +120,5 @@ char *json_string(struct wsp_str value);
 /* s as a quoted JSON string into out (at least 6 * strlen(s) + 3 bytes);
  * returns the length written. */
 size_t json_quote(char *out, const char *s);
-/* The standard base64 (RFC 4648 section 4, padding optional) s of n bytes
- * decoded into a malloc'ed copy with a NUL after its *len bytes; NULL
- * when s is not base64 or memory is short. */
-char *base64_decode(const char *s, size_t n, size_t *len);
 
 #endif /* WSP_DEMO_H */
