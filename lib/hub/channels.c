@@ -744,13 +744,16 @@ static void lag_observe(struct wsp_server *s, struct pubctx *c) {
 /* Whether cs's tags filter lets c's publication through; its tags are
  * decoded once for all the filters of the fan-out. */
 static int filter_pass(const struct wsp__csub *cs, struct pubctx *c) {
-  size_t len = c->pub.info ? strlen(c->pub.info) : 0;
+  size_t len;
   if (!cs->filter)
     return 1;
-  if (!c->tags && (c->tags = wsp__malloc(&c->srv->mem, sizeof(*c->tags))))
-    wsp__tags_view_load(c->tags, c->pub.info, len);
-  return c->tags ? wsp__tags_match_view(cs->filter, c->tags)
-                 : wsp__tags_match(cs->filter, c->pub.info, len);
+  if (c->tags)
+    return wsp__tags_match_view(cs->filter, c->tags);
+  len = c->pub.info ? strlen(c->pub.info) : 0;
+  if ((c->tags = wsp__malloc(&c->srv->mem, sizeof(*c->tags))) == NULL)
+    return wsp__tags_match(cs->filter, c->pub.info, len);
+  wsp__tags_view_load(c->tags, c->pub.info, len);
+  return wsp__tags_match_view(cs->filter, c->tags);
 }
 
 static void pub_deliver(void *sub, const char *pattern, size_t plen, void *ud) {
