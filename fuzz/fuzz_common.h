@@ -104,4 +104,43 @@ static inline void fz_free(void *p, void *ud) {
   free(p);
 }
 
+/* A reference UTF-8 check, written independently of the library's. */
+static inline int fz_utf8_valid(const uint8_t *s, size_t n) {
+  size_t i = 0, k, j;
+  uint32_t cp, min;
+  while (i < n) {
+    uint8_t c = s[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    if ((c & 0xe0) == 0xc0) {
+      k = 1;
+      cp = c & 0x1f;
+      min = 0x80;
+    } else if ((c & 0xf0) == 0xe0) {
+      k = 2;
+      cp = c & 0x0f;
+      min = 0x800;
+    } else if ((c & 0xf8) == 0xf0) {
+      k = 3;
+      cp = c & 0x07;
+      min = 0x10000;
+    } else {
+      return 0;
+    }
+    if (n - i <= k)
+      return 0;
+    for (j = 1; j <= k; j++) {
+      if ((s[i + j] & 0xc0) != 0x80)
+        return 0;
+      cp = (cp << 6) | (s[i + j] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+      return 0;
+    i += k + 1;
+  }
+  return 1;
+}
+
 #endif /* WSP_FUZZ_COMMON_H */

@@ -33,35 +33,6 @@ static uint64_t fz_int(const uint8_t **p, const uint8_t *end) {
   return v;
 }
 
-/* 1 when p[0..n) is valid UTF-8. */
-static int fz_utf8(const uint8_t *p, size_t n) {
-  size_t i = 0, k, j;
-  uint32_t v;
-  while (i < n) {
-    uint8_t c = p[i];
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    if (c < 0xc2 || c > 0xf4)
-      return 0;
-    k = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
-    if (n - i <= k)
-      return 0;
-    v = c & (0x3fu >> k);
-    for (j = 1; j <= k; j++) {
-      if ((p[i + j] & 0xc0) != 0x80)
-        return 0;
-      v = (v << 6) | (p[i + j] & 0x3fu);
-    }
-    if ((k == 2 && (v < 0x800 || (v >= 0xd800 && v < 0xe000))) ||
-        (k == 3 && (v < 0x10000 || v > 0x10ffff)))
-      return 0;
-    i += k + 1;
-  }
-  return 1;
-}
-
 #define FZ_CHECK(c)                                                            \
   do {                                                                         \
     if (!(c))                                                                  \
@@ -120,8 +91,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (o = 0; o < total; o++)
     sum += (uint32_t)out[o] << (24 - 8 * (o % 4));
   FZ_CHECK(n == sum && (tlen == 0 || memcmp(out, tgt, tlen) == 0));
-  if (fz_utf8(tgt, tlen))
-    FZ_CHECK(fz_utf8((const uint8_t *)jb.data, jb.len));
+  if (fz_utf8_valid(tgt, tlen))
+    FZ_CHECK(fz_utf8_valid((const uint8_t *)jb.data, jb.len));
   free(out);
   wsp__jbuf_free(&jb);
   return 0;
