@@ -22,7 +22,6 @@
       abort();                                                                 \
   } while (0)
 
-
 /* Decode a string value into a fresh buffer of the exact size needed. */
 static char *fz_decode(const struct wsp__json_val *v, size_t *n) {
   char *out;
